@@ -1,0 +1,43 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Everything else is set up by them.
+# Only python3, make and git are assumed; uv (pinned) is installed into a private bootstrap venv,
+# and the project's locked dependencies into .venv.
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+BOOT := .venv-bootstrap
+UV := $(BOOT)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: install demo test lint typecheck unit bench clean
+
+$(UV):
+	$(PYTHON) -m venv $(BOOT)
+	$(BOOT)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.installed: $(UV) uv.lock pyproject.toml
+	$(UV) sync --frozen --quiet
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/keiba demo
+
+lint: install
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest -n 2 -q
+
+test: lint typecheck unit
+
+bench: install
+	$(BIN)/keiba bench
+
+clean:
+	rm -rf $(VENV) $(BOOT) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""The `keiba` command line."""

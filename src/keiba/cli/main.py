@@ -1,0 +1,310 @@
+"""The `keiba` command: wiring only. Each verb loads configuration, builds the adapters, calls
+one library function and prints the result (a Rich table, or JSON with `--json`).
+
+Heavy libraries (LightGBM, DuckDB, Polars) are imported inside the verbs so `keiba --help`
+stays fast. A `KeibaError` is printed as one clear line on stderr with exit code 1; anything
+else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from keiba.common.errors import KeibaError
+
+app = typer.Typer(
+    name="keiba",
+    help="JRA horse racing: calibrated probabilities, blind bet decisions, honest measurement.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+err = Console(stderr=True)
+out = Console()
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Context:
+    home: Path | None
+    config_path: Path | None
+    log_level: str | None
+
+
+class ImportFormat(StrEnum):
+    CANONICAL = "canonical"
+
+
+class FileFormat(StrEnum):
+    PARQUET = "parquet"
+    CSV = "csv"
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    home: Annotated[
+        Path | None,
+        typer.Option("--home", help="Data directory (default: $KEIBA_HOME or ./keiba-home)."),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="YAML configuration (default: <home>/keiba.yaml)."),
+    ] = None,
+    log_level: Annotated[
+        str | None, typer.Option("--log-level", help="debug, info, warning or error.")
+    ] = None,
+) -> None:
+    ctx.obj = Context(home, config, log_level)
+
+
+def _config(ctx: typer.Context, overrides: dict[str, Any] | None = None) -> Any:
+    from keiba.common.config import load_config
+    from keiba.common.logging import configure_logging
+
+    c: Context = ctx.obj
+    extra = dict(overrides or {})
+    if c.log_level:
+        extra.setdefault("logging", {})["level"] = c.log_level
+    config = load_config(c.config_path, c.home, extra or None)
+    configure_logging(config.logging.level, config.logging.format)
+    return config
+
+
+def _run(action: Callable[[], T]) -> T:
+    try:
+        return action()
+    except KeibaError as e:
+        err.print(f"[bold red]error:[/] {e}", highlight=False)
+        raise typer.Exit(1) from e
+
+
+@contextmanager
+def _progress(enabled: bool = True) -> Iterator[Callable[[str, int, int], None]]:
+    tasks: dict[str, TaskID] = {}
+    with Progress(
+        TextColumn("{task.description:<10}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not enabled,
+        transient=False,
+    ) as bar:
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+@app.command()
+def generate(
+    ctx: typer.Context,
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the world into.")],
+    years: Annotated[int, typer.Option(help="Seasons to simulate.", min=1, max=50)] = 1,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same world).")] = 0,
+    start_year: Annotated[int, typer.Option(help="First simulated season.")] = 2015,
+    file_format: Annotated[FileFormat, typer.Option("--format")] = FileFormat.PARQUET,
+    all_odds: Annotated[
+        bool, typer.Option("--all-odds", help="Also write odds of every exotic combination.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Simulate JRA seasons and write them in the canonical import format."""
+    _config(ctx)
+
+    def action() -> dict[str, Any]:
+        import time
+
+        from keiba.data_collector.canonical import write_canonical
+        from keiba.simulator import WorldConfig, generate_world, market_statistics
+
+        started = time.perf_counter()
+        with _progress(not as_json) as progress:
+            world = generate_world(
+                WorldConfig(
+                    years=years, seed=seed, start_year=start_year, include_exotic_odds=all_odds
+                ),
+                progress=lambda done, total: progress("race days", done, total),
+            )
+        elapsed = time.perf_counter() - started
+        frames = {
+            "races": world.races,
+            "runners": world.runners,
+            "payouts": world.payouts,
+            "odds": world.odds,
+            "true_probabilities": world.true_probabilities,
+        }
+        write_canonical(frames, out_dir, file_format.value)
+        return {
+            "out": str(out_dir),
+            "seconds": round(elapsed, 2),
+            "rows": {name: frame.height for name, frame in frames.items()},
+            "market": market_statistics(world),
+        }
+
+    result = _run(action)
+    if as_json:
+        _print_json(result)
+        return
+    table = Table(title=f"Simulated world written to {result['out']}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for name, rows in result["rows"].items():
+        table.add_row(f"{name} rows", f"{rows:,}")
+    for name, value in result["market"].items():
+        table.add_row(name, f"{value:,.4f}" if isinstance(value, float) else f"{value:,}")
+    table.add_row("generation time", f"{result['seconds']} s")
+    out.print(table)
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="Directories or files to import.")],
+    fmt: Annotated[ImportFormat, typer.Option("--format", help="Input format.")] = (
+        ImportFormat.CANONICAL
+    ),
+    as_json: JsonOption = False,
+) -> None:
+    """Validate and load data into the warehouse (idempotent; nothing half-written)."""
+    config = _config(ctx)
+
+    def action() -> list[dict[str, Any]]:
+        from keiba.common.storage import DuckDBWarehouse
+        from keiba.data_collector.canonical import import_canonical
+
+        results = []
+        with DuckDBWarehouse(config.duckdb_path) as warehouse:
+            for path in paths:
+                loaded = import_canonical(warehouse, path)
+                results.append(
+                    {
+                        "path": str(path),
+                        "new": loaded.new,
+                        "changed": loaded.changed,
+                        "unchanged": loaded.unchanged,
+                        "rows_written": loaded.rows_written,
+                    }
+                )
+        return results
+
+    results = _run(action)
+    if as_json:
+        _print_json(results)
+        return
+    for result in results:
+        table = Table(title=f"Imported {result['path']}")
+        for column in ("table", "new", "changed", "unchanged", "rows written"):
+            table.add_column(column, justify="right" if column != "table" else "left")
+        for name in result["new"]:
+            table.add_row(
+                name,
+                f"{result['new'][name]:,}",
+                f"{result['changed'][name]:,}",
+                f"{result['unchanged'][name]:,}",
+                f"{result['rows_written'][name]:,}",
+            )
+        out.print(table)
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    source: Annotated[
+        str | None, typer.Option(help="simulated (default) or warehouse (data already imported).")
+    ] = None,
+    years: Annotated[int | None, typer.Option(help="Simulated seasons.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the simulated world.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run the main job end to end: data, features, model, bets, ledger, report."""
+    overrides: dict[str, Any] = {}
+    for key, value in (("source", source), ("years", years), ("seed", seed)):
+        if value is not None:
+            overrides.setdefault("demo", {})[key] = value
+    config = _config(ctx, overrides)
+
+    def action() -> Any:
+        from keiba.common.clock import SystemClock
+        from keiba.evaluator.main_job import run_main_job
+
+        with _progress(not as_json) as progress:
+            return run_main_job(config, SystemClock(), progress)
+
+    summary = _run(action)
+    if as_json:
+        _print_json(summary.to_dict())
+        return
+    _print_demo_summary(summary)
+
+
+def _print_demo_summary(summary: Any) -> None:
+    names = {"p_market": "market", "p_model": "model", "p_true": "true probabilities"}
+    table = Table(title="Model against the market on the same test races")
+    for column in ("", "races", "winner log-loss", "pseudo-R²", "Brier"):
+        table.add_column(column, justify="right" if column else "left")
+    for key, s in summary.scores.items():
+        table.add_row(
+            names[key],
+            f"{s['races']:,}",
+            f"{s['log_loss']:.4f}",
+            f"{s['pseudo_r2']:.4f}",
+            f"{s['brier']:.4f}",
+        )
+    out.print(table)
+    d = summary.delta_r2_model_vs_market
+    out.print(
+        f"ΔR² model − market: {d['delta']:+.4f} (95% race bootstrap {d['low']:+.4f} to "
+        f"{d['high']:+.4f})"
+    )
+    bets = Table(title="Win bets by Themis, settled in the demo ledger")
+    bets.add_column("")
+    bets.add_column("", justify="right")
+    rate = "—" if summary.return_rate is None else f"{summary.return_rate:.1%}"
+    hit = "—" if summary.hit_rate is None else f"{summary.hit_rate:.1%}"
+    for label, value in (
+        ("test period", " to ".join(summary.test_period)),
+        ("bets / races bet", f"{summary.bets:,} / {summary.races_bet:,}"),
+        ("staked", f"{summary.staked_yen:,} yen"),
+        ("returned", f"{summary.returned_yen:,} yen"),
+        ("return rate (回収率)", rate),
+        ("hit rate (的中率)", hit),
+        (
+            "bankroll",
+            f"{summary.starting_bankroll_yen:,} → {summary.final_bankroll_yen:,} yen",
+        ),
+        ("max drawdown", f"{summary.max_drawdown:.1%}"),
+    ):
+        bets.add_row(label, value)
+    out.print(bets)
+    for caveat in summary.caveats:
+        out.print(f"[yellow]note:[/] {caveat}", highlight=False)
+    out.print(f"Report: {summary.report_path}", highlight=False)
+
+
+if __name__ == "__main__":
+    app()

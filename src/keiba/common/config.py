@@ -1,0 +1,271 @@
+"""Configuration: one typed, frozen section per subsystem, from a YAML file and `KEIBA_*` variables.
+
+Precedence, highest first: explicit overrides passed in code, `KEIBA_<SECTION>__<KEY>`
+environment variables, the YAML file, the defaults below. The YAML file is `--config PATH`,
+else `$KEIBA_CONFIG`, else `<home>/keiba.yaml` if it exists. `KEIBA_HOME` (or `--home`) is the
+data directory; every relative path in the configuration is resolved against it.
+
+A key that no section knows, in the file or in the environment, is an error that names the key
+and where it came from: a typo in a stake limit must never be silently ignored.
+"""
+
+from __future__ import annotations
+
+import os
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from keiba.common.errors import ConfigError
+
+__all__ = [
+    "DemoConfig",
+    "KeibaConfig",
+    "LoggingConfig",
+    "ModelConfig",
+    "StorageConfig",
+    "ThemisConfig",
+    "load_config",
+    "resolve_home",
+]
+
+ENV_PREFIX = "KEIBA_"
+_RESERVED_ENV = {"KEIBA_HOME", "KEIBA_CONFIG"}
+DEFAULT_HOME = Path("keiba-home")
+_YAML_FILE: ContextVar[Path | None] = ContextVar("keiba_yaml_file", default=None)
+
+
+class Section(BaseModel):
+    """Base of every section: frozen, and unknown keys are rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StorageConfig(Section):
+    """Where data lives. Relative paths are under the home directory."""
+
+    warehouse: Literal["duckdb"] = "duckdb"
+    duckdb_path: Path = Path("warehouse/keiba.duckdb")
+    object_store_url: str = "objects"
+    ledger_url: str = "sqlite:///ledger/ledger.sqlite"
+
+
+class LoggingConfig(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class ModelConfig(Section):
+    """The fundamental LightGBM model (a per-race softmax over runners)."""
+
+    num_boost_round: int = Field(default=300, ge=1, le=20_000)
+    learning_rate: float = Field(default=0.05, gt=0, le=1)
+    num_leaves: int = Field(default=31, ge=2, le=4096)
+    min_data_in_leaf: int = Field(default=50, ge=1)
+    feature_fraction: float = Field(default=0.8, gt=0, le=1)
+    lambda_l2: float = Field(default=1.0, ge=0)
+    early_stopping_rounds: int = Field(default=30, ge=1)
+    seed: int = 0
+
+
+class ThemisConfig(Section):
+    """The starting decision policy (win bets): EV threshold and fractional Kelly."""
+
+    ev_threshold: float = Field(default=1.10, ge=1.0)
+    kelly_fraction: float = Field(default=0.25, gt=0, le=1)
+    max_ticket_fraction: float = Field(default=0.02, gt=0, le=1)
+    max_race_fraction: float = Field(default=0.05, gt=0, le=1)
+    min_stake_yen: int = Field(default=100, ge=100)
+    unit_yen: int = Field(default=100, ge=100)
+    min_probability: float = Field(default=0.0, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ThemisConfig:
+        if self.unit_yen % 100:
+            raise ValueError(f"unit_yen must be a multiple of 100, was {self.unit_yen}")
+        if self.min_stake_yen % self.unit_yen:
+            raise ValueError(
+                f"min_stake_yen ({self.min_stake_yen}) must be a multiple of unit_yen "
+                f"({self.unit_yen})"
+            )
+        if self.max_ticket_fraction > self.max_race_fraction:
+            raise ValueError(
+                f"max_ticket_fraction ({self.max_ticket_fraction}) exceeds "
+                f"max_race_fraction ({self.max_race_fraction})"
+            )
+        return self
+
+
+class DemoConfig(Section):
+    """The main job: which data, how it is split, and the starting bankroll."""
+
+    source: Literal["simulated", "warehouse"] = "simulated"
+    years: int = Field(default=3, ge=2, le=30)
+    seed: int = 2024
+    start_year: int = Field(default=2015, ge=1990, le=2100)
+    test_fraction: float = Field(default=0.25, gt=0, lt=1)
+    bankroll_yen: int = Field(default=1_000_000, ge=0)
+
+
+class KeibaConfig(BaseSettings):
+    """All sections. Build it with `load_config`, which also resolves the home directory."""
+
+    model_config = SettingsConfigDict(
+        frozen=True,
+        extra="forbid",
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        case_sensitive=False,
+    )
+
+    home: Path = DEFAULT_HOME
+    storage: StorageConfig = StorageConfig()
+    logging: LoggingConfig = LoggingConfig()
+    model: ModelConfig = ModelConfig()
+    themis: ThemisConfig = ThemisConfig()
+    demo: DemoConfig = DemoConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        yaml_file = _YAML_FILE.get()
+        if yaml_file is None:
+            return (init_settings, env_settings)
+        return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls, yaml_file))
+
+    def path(self, relative: Path | str) -> Path:
+        """A path under home (absolute paths are kept as they are)."""
+        p = Path(relative)
+        return p if p.is_absolute() else self.home / p
+
+    @property
+    def duckdb_path(self) -> Path:
+        return self.path(self.storage.duckdb_path)
+
+    @property
+    def object_store_url(self) -> str:
+        url = self.storage.object_store_url
+        return url if "://" in url else str(self.path(url))
+
+    @property
+    def ledger_url(self) -> str:
+        url = self.storage.ledger_url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith("sqlite:////"):
+            return prefix + str(self.path(url[len(prefix) :]).resolve())
+        return url
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+
+def resolve_home(home: Path | str | None = None) -> Path:
+    """`home` if given, else `$KEIBA_HOME`, else `./keiba-home`."""
+    if home is not None:
+        return Path(home).expanduser().resolve()
+    env = os.environ.get("KEIBA_HOME")
+    return Path(env).expanduser().resolve() if env else DEFAULT_HOME.resolve()
+
+
+def _section_keys() -> dict[str, set[str]]:
+    return {
+        name: set(field.annotation.model_fields)  # type: ignore[union-attr]
+        for name, field in KeibaConfig.model_fields.items()
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+    }
+
+
+def _check_keys(data: dict[str, Any], where: str) -> None:
+    sections = _section_keys()
+    for key, value in data.items():
+        if key == "home":
+            continue
+        if key not in sections:
+            known = ", ".join(sorted(sections))
+            raise ConfigError(f"unknown configuration key {key!r} in {where} (sections: {known})")
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key!r} in {where} must be a mapping of settings")
+        for sub in value:
+            if sub not in sections[key]:
+                known = ", ".join(sorted(sections[key]))
+                raise ConfigError(
+                    f"unknown configuration key '{key}.{sub}' in {where} (known: {known})"
+                )
+
+
+def _check_environment(environ: dict[str, str]) -> None:
+    sections = _section_keys()
+    for name in environ:
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in _RESERVED_ENV:
+            continue
+        section, _, key = upper[len(ENV_PREFIX) :].lower().partition("__")
+        if section not in sections or key not in sections[section]:
+            raise ConfigError(
+                f"unknown configuration variable {name} in the environment "
+                f"(expected {ENV_PREFIX}<SECTION>__<KEY>, e.g. KEIBA_THEMIS__EV_THRESHOLD)"
+            )
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"cannot read configuration file {path}: {e.strerror}") from e
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML: {e}") from e
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must contain a mapping of sections, was {type(data).__name__}")
+    return data
+
+
+def load_config(
+    config_path: Path | str | None = None,
+    home: Path | str | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> KeibaConfig:
+    """Load and validate the configuration; every problem is a `ConfigError` saying where."""
+    resolved_home = resolve_home(home)
+    path: Path | None = None
+    if config_path is not None:
+        path = Path(config_path)
+    elif os.environ.get("KEIBA_CONFIG"):
+        path = Path(os.environ["KEIBA_CONFIG"])
+    elif (resolved_home / "keiba.yaml").exists():
+        path = resolved_home / "keiba.yaml"
+    if path is not None:
+        _check_keys(_read_yaml(path), str(path))
+    _check_environment(dict(os.environ))
+    if overrides:
+        _check_keys(overrides, "overrides")
+    where = f"{path} and KEIBA_* variables" if path is not None else "KEIBA_* variables"
+    token = _YAML_FILE.set(path)
+    try:
+        return KeibaConfig(home=resolved_home, **(overrides or {}))
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
+        )
+        raise ConfigError(f"invalid configuration ({where}): {problems}") from e
+    finally:
+        _YAML_FILE.reset(token)

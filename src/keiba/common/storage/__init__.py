@@ -1,0 +1,14 @@
+"""Storage ports (warehouse, object store, ledger database) and their embedded adapters."""
+
+from keiba.common.storage.ledger_db import create_ledger_engine
+from keiba.common.storage.object_store import FsspecObjectStore, ObjectStore
+from keiba.common.storage.warehouse import DuckDBWarehouse, LoadResult, Warehouse
+
+__all__ = [
+    "DuckDBWarehouse",
+    "FsspecObjectStore",
+    "LoadResult",
+    "ObjectStore",
+    "Warehouse",
+    "create_ledger_engine",
+]

@@ -1,0 +1,183 @@
+"""The warehouse port and its embedded adapter (DuckDB).
+
+Callers see `Warehouse`: create the contract tables, load races idempotently and atomically,
+write derived tables (features, predictions), and run read queries written in DuckDB's SQL
+dialect (the BigQuery adapter transpiles them with sqlglot). Nothing outside this module
+touches a DuckDB connection.
+
+Loading is by *scope*: a race for most tables, a race and snapshot time for `odds`. A scope
+whose incoming rows equal the stored rows (ignoring `ingested_at`) is left alone, so loading the
+same data twice changes nothing; a scope that differs is replaced whole; everything happens in
+one transaction, so a failed load leaves the warehouse as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import duckdb
+import polars as pl
+
+from keiba.common.errors import StorageError
+from keiba.common.schema import WAREHOUSE_TABLES, Table, duckdb_ddl, table
+
+__all__ = ["DuckDBWarehouse", "LoadResult", "Warehouse"]
+
+_SCOPES: dict[str, tuple[str, ...]] = {
+    "races": ("race_id",),
+    "runners": ("race_id",),
+    "payouts": ("race_id",),
+    "odds": ("race_id", "as_of"),
+    "true_probabilities": ("race_id",),
+}
+_UNHASHED = {"ingested_at"}
+
+
+@dataclass
+class LoadResult:
+    """What a load did, per table: scopes (races, or race snapshots) new, changed, unchanged."""
+
+    new: dict[str, int] = field(default_factory=dict)
+    changed: dict[str, int] = field(default_factory=dict)
+    unchanged: dict[str, int] = field(default_factory=dict)
+    rows_written: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def wrote_anything(self) -> bool:
+        return any(self.rows_written.values())
+
+
+class Warehouse(Protocol):
+    def ensure_schema(self) -> None: ...
+
+    def load(self, frames: Mapping[str, pl.DataFrame]) -> LoadResult: ...
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> pl.DataFrame: ...
+
+    def write_table(self, name: str, frame: pl.DataFrame, *, replace: bool = True) -> None: ...
+
+    def has_table(self, name: str) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class DuckDBWarehouse:
+    """The warehouse in one DuckDB file (or in memory with `path=None`)."""
+
+    def __init__(self, path: Path | None, *, read_only: bool = False) -> None:
+        self.path = path
+        if path is not None and not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(
+                str(path) if path is not None else ":memory:", read_only=read_only
+            )
+        except duckdb.Error as e:
+            raise StorageError(f"cannot open the warehouse {path}: {e}") from e
+        self._con.execute("SET TimeZone = 'UTC'")
+
+    def __enter__(self) -> DuckDBWarehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._con.close()
+
+    def ensure_schema(self) -> None:
+        for t in WAREHOUSE_TABLES:
+            self._con.execute(duckdb_ddl(t))
+
+    def has_table(self, name: str) -> bool:
+        found = self._con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+        ).fetchone()
+        return bool(found and found[0])
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
+        return self._con.execute(sql, list(params) if params else None).pl()
+
+    def write_table(self, name: str, frame: pl.DataFrame, *, replace: bool = True) -> None:
+        """Write a derived table in one statement (contract tables go through `load`)."""
+        if name in _SCOPES:
+            raise StorageError(f"{name!r} is a contract table: load it with Warehouse.load")
+        arrow = frame.to_arrow()
+        self._con.register("_incoming", arrow)
+        try:
+            if replace or not self.has_table(name):
+                self._con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _incoming')
+            else:
+                self._con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM _incoming')
+        finally:
+            self._con.unregister("_incoming")
+
+    def load(self, frames: Mapping[str, pl.DataFrame]) -> LoadResult:
+        """Load contract tables atomically; unchanged scopes are skipped (idempotent)."""
+        self.ensure_schema()
+        result = LoadResult()
+        self._con.execute("BEGIN TRANSACTION")
+        try:
+            for name, frame in frames.items():
+                self._load_table(table(name), frame, result)
+            self._con.execute("COMMIT")
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
+        return result
+
+    def _load_table(self, t: Table, frame: pl.DataFrame, result: LoadResult) -> None:
+        scope = _SCOPES.get(t.name)
+        if scope is None:
+            raise StorageError(f"table {t.name!r} cannot be loaded by scope")
+        if list(frame.columns) != list(t.column_names):
+            raise StorageError(
+                f"frame for {t.name!r} has columns {frame.columns}, expected {t.column_names}"
+            )
+        hashed = ", ".join(c for c in t.column_names if c not in _UNHASHED)
+        keys = ", ".join(scope)
+        digest = f"sum(hash(struct_pack({hashed}))::HUGEINT) AS digest, count(*) AS n"
+        self._con.register("_incoming", frame.to_arrow())
+        try:
+            self._con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _incoming_scopes AS "
+                f"SELECT {keys}, {digest} FROM _incoming GROUP BY {keys}"
+            )
+            self._con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _stored_scopes AS "
+                f"SELECT {keys}, {digest} FROM {t.name} "
+                f"WHERE ({keys}) IN (SELECT ({keys}) FROM _incoming_scopes) GROUP BY {keys}"
+            )
+            join = " AND ".join(f"i.{k} = s.{k}" for k in scope)
+            counts = self._con.execute(
+                f"SELECT count(*) FILTER (WHERE s.digest IS NULL), "
+                f"count(*) FILTER (WHERE s.digest IS NOT NULL AND "
+                f"(s.digest <> i.digest OR s.n <> i.n)), "
+                f"count(*) FILTER (WHERE s.digest = i.digest AND s.n = i.n) "
+                f"FROM _incoming_scopes i LEFT JOIN _stored_scopes s ON {join}"
+            ).fetchone()
+            assert counts is not None
+            self._con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _to_write AS SELECT i.{keys.replace(', ', ', i.')} "
+                f"FROM _incoming_scopes i LEFT JOIN _stored_scopes s ON {join} "
+                f"WHERE s.digest IS NULL OR s.digest <> i.digest OR s.n <> i.n"
+            )
+            self._con.execute(
+                f"DELETE FROM {t.name} WHERE ({keys}) IN (SELECT ({keys}) FROM _to_write)"
+            )
+            written = self._con.execute(
+                f"INSERT INTO {t.name} SELECT * FROM _incoming "
+                f"WHERE ({keys}) IN (SELECT ({keys}) FROM _to_write) "
+                f"ORDER BY {keys}"
+            ).fetchone()
+        except duckdb.Error as e:
+            raise StorageError(f"loading {t.name!r} failed: {e}") from e
+        finally:
+            self._con.unregister("_incoming")
+        result.new[t.name] = int(counts[0])
+        result.changed[t.name] = int(counts[1])
+        result.unchanged[t.name] = int(counts[2])
+        result.rows_written[t.name] = int(written[0]) if written else 0

@@ -1,0 +1,1 @@
+"""Source clients, parsers, validation and idempotent loading into the data contract."""

@@ -1,0 +1,1 @@
+"""Settlement rules, metrics against the market, the main job and its report."""

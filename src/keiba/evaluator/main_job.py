@@ -1,0 +1,403 @@
+"""The main job (`keiba demo`): data → features → model → probabilities → bets → ledger → report.
+
+1. Data: generate a simulated JRA world into the canonical format and import it, or use what
+   the warehouse already holds.
+2. Point-in-time features for every runner (feature_engineering).
+3. Split race days by date: the last `test_fraction` are the test period; the model trains on
+   the days before it, stopping early on the latest 15% of those.
+4. Win probabilities for the test races; the market's de-vigged probabilities beside them.
+5. Score model and market (and, for a simulated world, the true probabilities) on exactly the
+   same races.
+6. Replay the test races in post-time order through Themis with the bankroll read from a
+   dedicated demo ledger (never the user's own), buying win tickets at the final odds and
+   settling each race against the official payouts before the next.
+7. Write the HTML report and return a summary.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import math
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from keiba.bankroll import Ledger, Ticket
+from keiba.common.bet_types import BetType
+from keiba.common.clock import Clock
+from keiba.common.config import KeibaConfig
+from keiba.common.storage import DuckDBWarehouse, FsspecObjectStore, create_ledger_engine
+from keiba.evaluator import report
+from keiba.evaluator.metrics import (
+    calibration_table,
+    common_races,
+    delta_r2_interval,
+    market_probabilities,
+    score,
+)
+from keiba.evaluator.settlement import settle_ticket
+from keiba.themis import decide
+
+__all__ = ["MainJobSummary", "run_main_job"]
+
+Progress = Callable[[str, int, int], None]
+ODDS_BANDS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, math.inf)
+
+
+@dataclass
+class MainJobSummary:
+    data_source: str
+    races: int
+    train_period: tuple[str, str]
+    test_period: tuple[str, str]
+    test_races: int
+    model_version: str
+    scores: dict[str, dict[str, float]]
+    delta_r2_model_vs_market: dict[str, float]
+    bets: int
+    races_bet: int
+    hits: int
+    staked_yen: int
+    returned_yen: int
+    profit_yen: int
+    return_rate: float | None
+    hit_rate: float | None
+    starting_bankroll_yen: int
+    final_bankroll_yen: int
+    max_drawdown: float
+    report_path: str
+    caveats: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _noop(_stage: str, _done: int, _total: int) -> None:
+    return None
+
+
+@dataclass
+class _Replay:
+    """What replaying the test races through Themis and the demo ledger produced."""
+
+    bets: int = 0
+    races_bet: int = 0
+    hits: int = 0
+    staked: int = 0
+    returned: int = 0
+    start: int = 0
+    final: int = 0
+    balances: list[int] = field(default_factory=list)
+    band_stake: dict[str, int] = field(default_factory=dict)
+    band_return: dict[str, int] = field(default_factory=dict)
+
+    def summary_fields(self) -> dict[str, Any]:
+        return {
+            "bets": self.bets,
+            "races_bet": self.races_bet,
+            "hits": self.hits,
+            "staked_yen": self.staked,
+            "returned_yen": self.returned,
+            "profit_yen": self.returned - self.staked,
+            "return_rate": self.returned / self.staked if self.staked else None,
+            "hit_rate": self.hits / self.bets if self.bets else None,
+            "starting_bankroll_yen": self.start,
+            "final_bankroll_yen": self.final,
+            "max_drawdown": _max_drawdown([self.start, *self.balances]),
+        }
+
+
+def _load_simulated_world(config: KeibaConfig, warehouse: DuckDBWarehouse) -> str:
+    from keiba.data_collector.canonical import import_canonical, write_canonical
+    from keiba.simulator import WorldConfig, generate_world
+
+    demo = config.demo
+    world_dir = config.home / "worlds" / f"sim-{demo.start_year}-{demo.years}y-seed{demo.seed}"
+    if not (world_dir / "races.parquet").exists():
+        world = generate_world(
+            WorldConfig(years=demo.years, seed=demo.seed, start_year=demo.start_year)
+        )
+        write_canonical(
+            {
+                "races": world.races,
+                "runners": world.runners,
+                "payouts": world.payouts,
+                "odds": world.odds,
+                "true_probabilities": world.true_probabilities,
+            },
+            world_dir,
+        )
+    import_canonical(warehouse, world_dir)
+    return f"simulated world ({demo.years} years, seed {demo.seed}) in {world_dir}"
+
+
+def _split_dates(warehouse: DuckDBWarehouse, test_fraction: float) -> tuple[dt.date, ...]:
+    days = warehouse.query("SELECT DISTINCT race_date FROM races ORDER BY race_date")["race_date"]
+    if days.len() < 10:
+        raise ValueError(f"the warehouse holds {days.len()} race days; the demo needs at least 10")
+    n_test = max(1, round(days.len() * test_fraction))
+    first_test = days[days.len() - n_test]
+    train_days = days.filter(days < first_test)
+    n_valid = max(1, round(train_days.len() * 0.15))
+    first_valid = train_days[train_days.len() - n_valid]
+    return days[0], first_valid, first_test, days[-1]
+
+
+def _test_frame(warehouse: DuckDBWarehouse, first_test: dt.date) -> pl.DataFrame:
+    truth = (
+        "LEFT JOIN true_probabilities t USING (race_id, horse_no)"
+        if warehouse.has_table("true_probabilities")
+        else ""
+    )
+    p_true = "t.p_true" if truth else "NULL::DOUBLE AS p_true"
+    return warehouse.query(
+        f"""
+        SELECT r.race_id, r.horse_no, r.frame_no, r.status, r.win_odds_final, {p_true},
+               ra.race_date, ra.post_time,
+               CASE WHEN r.finish_pos = 1 THEN 1.0 ELSE 0.0 END AS first
+        FROM runners r JOIN races ra USING (race_id) {truth}
+        WHERE ra.race_date >= ? AND r.status NOT IN ('scratched', 'excluded')
+        ORDER BY ra.post_time NULLS LAST, r.race_id, r.horse_no
+        """,
+        [first_test],
+    ).with_columns(
+        (pl.col("first") / pl.col("first").sum().over("race_id")).fill_nan(0.0).alias("won")
+    )
+
+
+def _odds_band(odds: float) -> str:
+    for low, high in itertools.pairwise(ODDS_BANDS):
+        if low <= odds < high:
+            return f"{low:g}–{high:g}" if math.isfinite(high) else f"{low:g}+"
+    return "?"
+
+
+def _max_drawdown(balances: list[int]) -> float:
+    peak, worst = 0, 0.0
+    for b in balances:
+        peak = max(peak, b)
+        if peak > 0:
+            worst = max(worst, (peak - b) / peak)
+    return worst
+
+
+def run_main_job(config: KeibaConfig, clock: Clock, progress: Progress = _noop) -> MainJobSummary:
+    """Run the whole pipeline on the embedded storage under `config.home`."""
+    from keiba.feature_engineering import build_features
+    from keiba.model_training import predict_proba, save_model, train_model, training_frame
+
+    caveats = [
+        "Bets are priced at the final win odds, which nobody could bet at: the backtest "
+        "flatters anything that trades on late information (DOMAIN.md §3).",
+    ]
+    warehouse = DuckDBWarehouse(config.duckdb_path)
+    try:
+        progress("data", 0, 1)
+        if config.demo.source == "simulated":
+            source = _load_simulated_world(config, warehouse)
+            caveats.append("The data are a simulated world, not real JRA races.")
+        else:
+            source = f"warehouse {config.duckdb_path}"
+        progress("data", 1, 1)
+        progress("features", 0, 1)
+        build_features(warehouse)
+        progress("features", 1, 1)
+        first_day, first_valid, first_test, last_day = _split_dates(
+            warehouse, config.demo.test_fraction
+        )
+        progress("training", 0, 1)
+        day = dt.timedelta(days=1)
+        train = training_frame(warehouse, first_day, first_valid - day)
+        valid = training_frame(warehouse, first_valid, first_test - day)
+        model = train_model(train, valid, config.model)
+        save_model(model, FsspecObjectStore(config.object_store_url))
+        progress("training", 1, 1)
+
+        test_features = training_frame(warehouse, first_test, last_day)
+        p_model = predict_proba(model, test_features)
+        predictions = test_features.select("race_id", "horse_no").with_columns(
+            pl.Series("p_model", p_model)
+        )
+        frame = _test_frame(warehouse, first_test).join(
+            predictions, on=["race_id", "horse_no"], how="left"
+        )
+        frame = frame.with_columns(market_probabilities(frame))
+        compared = ["p_model", "p_market"] + (
+            ["p_true"] if frame["p_true"].is_not_null().any() else []
+        )
+        same = common_races(frame, compared)
+        scores = {name: score(same, name) for name in compared}
+        delta, low, high = delta_r2_interval(same, "p_model", "p_market")
+
+        replay = _replay_bets(config, clock, same, warehouse, progress)
+        total_races = warehouse.query("SELECT count(*) AS n FROM races")["n"][0]
+        summary = MainJobSummary(
+            data_source=source,
+            races=int(total_races),
+            train_period=(first_day.isoformat(), (first_test - day).isoformat()),
+            test_period=(first_test.isoformat(), last_day.isoformat()),
+            test_races=scores["p_model"].races,
+            model_version=model.version,
+            scores={
+                name: {
+                    "races": s.races,
+                    "log_loss": s.log_loss,
+                    "pseudo_r2": s.pseudo_r2,
+                    "brier": s.brier,
+                    "uniform_log_loss": s.uniform_log_loss,
+                }
+                for name, s in scores.items()
+            },
+            delta_r2_model_vs_market={"delta": delta, "low": low, "high": high},
+            report_path="",
+            caveats=caveats,
+            **replay.summary_fields(),
+        )
+        calibration = {
+            "model": calibration_table(same, "p_model"),
+            "market": calibration_table(same, "p_market"),
+        }
+        path = _write_report(config, summary, scores, calibration, replay, clock)
+        summary.report_path = str(path)
+        return summary
+    finally:
+        warehouse.close()
+
+
+def _replay_bets(
+    config: KeibaConfig,
+    clock: Clock,
+    frame: pl.DataFrame,
+    warehouse: DuckDBWarehouse,
+    progress: Progress,
+) -> _Replay:
+    demo_dir = config.home / "demo"
+    if demo_dir.exists():
+        shutil.rmtree(demo_dir)
+    demo_dir.mkdir(parents=True)
+    engine = create_ledger_engine(f"sqlite:///{demo_dir / 'ledger.sqlite'}")
+    ledger = Ledger(engine, clock, account="demo")
+    start = config.demo.bankroll_yen
+    if start > 0:
+        ledger.deposit(start, cause="demo starting bankroll")
+    race_ids = frame["race_id"].unique(maintain_order=True).to_list()
+    payouts = warehouse.query(
+        "SELECT race_id, bet_type, combination, payout_yen FROM payouts "
+        "WHERE bet_type = 'win' AND race_id IN (SELECT unnest(?))",
+        [race_ids],
+    )
+    payout_map: dict[str, dict[tuple[str, str], int]] = {}
+    for race_id, bet, combination, paid in payouts.iter_rows():
+        payout_map.setdefault(race_id, {})[(bet, combination)] = paid
+    replay = _Replay(start=start)
+    for i, (race_id, rows) in enumerate(frame.group_by("race_id", maintain_order=True)):
+        race = str(race_id[0])
+        probabilities = dict(zip(rows["horse_no"], rows["p_model"], strict=True))
+        odds = {h: o for h, o in zip(rows["horse_no"], rows["win_odds_final"], strict=True) if o}
+        statuses = dict(zip(rows["horse_no"], rows["status"], strict=True))
+        decision = decide(probabilities, odds, ledger.balance(), config.themis)
+        for n, bet in enumerate(decision.bets):
+            ticket_id = f"{race}-{bet.bet_type.value}-{bet.combination}-{n}"
+            ledger.place(
+                Ticket(ticket_id, race, bet.bet_type.value, bet.combination, bet.stake, bet.rule)
+            )
+            outcome = settle_ticket(
+                BetType.WIN, bet.combination, bet.stake, payout_map.get(race, {}), statuses
+            )
+            ledger.settle(ticket_id, outcome.paid, refund=outcome.refund)
+            replay.bets += 1
+            replay.staked += bet.stake
+            replay.returned += outcome.paid
+            replay.hits += outcome.label == "won"
+            band = _odds_band(bet.odds)
+            replay.band_stake[band] = replay.band_stake.get(band, 0) + bet.stake
+            replay.band_return[band] = replay.band_return.get(band, 0) + outcome.paid
+        if decision.bets:
+            replay.races_bet += 1
+            replay.balances.append(ledger.balance())
+        if i % 200 == 0:
+            progress("betting", i, len(race_ids))
+    progress("betting", len(race_ids), len(race_ids))
+    replay.final = ledger.balance()
+    return replay
+
+
+def _write_report(
+    config: KeibaConfig,
+    summary: MainJobSummary,
+    scores: dict[str, Any],
+    calibration: dict[str, pl.DataFrame],
+    replay: _Replay,
+    clock: Clock,
+) -> Path:
+    names = {"p_market": "market", "p_model": "model", "p_true": "true probabilities"}
+    score_rows = [
+        [names[k], s.races, f"{s.log_loss:.4f}", f"{s.pseudo_r2:.4f}", f"{s.brier:.4f}"]
+        for k, s in scores.items()
+    ]
+    d = summary.delta_r2_model_vs_market
+    betting_rows = [
+        ["bets", f"{summary.bets:,}"],
+        ["races bet", f"{summary.races_bet:,} of {summary.test_races:,}"],
+        ["staked", f"{summary.staked_yen:,} yen"],
+        ["returned", f"{summary.returned_yen:,} yen"],
+        ["profit", f"{summary.profit_yen:,} yen"],
+        ["return rate", "—" if summary.return_rate is None else f"{summary.return_rate:.1%}"],
+        ["hit rate", "—" if summary.hit_rate is None else f"{summary.hit_rate:.1%}"],
+        ["bankroll", f"{summary.starting_bankroll_yen:,} → {summary.final_bankroll_yen:,} yen"],
+        ["max drawdown", f"{summary.max_drawdown:.1%}"],
+    ]
+    bands = pl.DataFrame(
+        {
+            "band": list(replay.band_stake),
+            "return_rate": [replay.band_return[b] / s for b, s in replay.band_stake.items()],
+        },
+        schema={"band": pl.String, "return_rate": pl.Float64},
+    )
+    charts = [
+        report.log_loss_chart(
+            {names[k]: s.log_loss for k, s in scores.items()},
+            scores["p_model"].uniform_log_loss,
+        ),
+        report.calibration_chart(calibration),
+    ]
+    if replay.balances:
+        charts.insert(0, report.bankroll_chart(replay.balances, replay.start))
+    if bands.height:
+        charts.append(report.odds_band_chart(bands))
+    page = report.render_report(
+        "keiba — model against the market",
+        [
+            (
+                "Data",
+                [
+                    ["source", summary.data_source],
+                    ["races in the warehouse", f"{summary.races:,}"],
+                    ["training period", " to ".join(summary.train_period)],
+                    ["test period", " to ".join(summary.test_period)],
+                    ["model version", summary.model_version],
+                ],
+                ["", ""],
+            ),
+            (
+                "Probabilities on the same test races",
+                score_rows,
+                ["", "races", "winner log-loss", "pseudo-R²", "Brier"],
+            ),
+            (
+                "Model minus market",
+                [["ΔR²", f"{d['delta']:+.4f}", f"[{d['low']:+.4f}, {d['high']:+.4f}]"]],
+                ["", "point", "95% race bootstrap"],
+            ),
+            ("Betting (win tickets, Themis, demo ledger)", betting_rows, ["", ""]),
+        ],
+        charts,
+        summary.caveats,
+    )
+    stamp = clock.now().strftime("%Y%m%dT%H%M%SZ")
+    return report.write_report(config.reports_dir / f"demo-{stamp}.html", page)
