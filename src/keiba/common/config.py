@@ -185,7 +185,7 @@ def resolve_home(home: Path | str | None = None) -> Path:
 
 def _section_keys() -> dict[str, set[str]]:
     return {
-        name: set(field.annotation.model_fields)  # type: ignore[union-attr]
+        name: set(field.annotation.model_fields)
         for name, field in KeibaConfig.model_fields.items()
         if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
     }

@@ -42,6 +42,7 @@ _POLARS_TYPES: dict[LogicalType, pl.DataType] = {
     LogicalType.DATE: pl.Date(),
     LogicalType.TIMESTAMP: pl.Datetime("us", "UTC"),
 }
+_TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?[+-]\d{2}:?\d{2}$"
 _TRUE = {"true", "1", "t", "yes"}
 _FALSE = {"false", "0", "f", "no"}
 
@@ -131,7 +132,7 @@ def _convert(raw: pl.Series, column: Column, problems: _Problems) -> pl.Series:
         return raw.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
     text = raw if raw.dtype == pl.String else raw.cast(pl.String, strict=False)
     text = text.str.strip_chars()
-    text = pl.Series(name, text).set(text == "", None)  # type: ignore[arg-type]
+    text = pl.Series(name, text).set(text == "", None)
     if column.type is LogicalType.STRING:
         return text
     if column.type is LogicalType.INT:
@@ -139,7 +140,7 @@ def _convert(raw: pl.Series, column: Column, problems: _Problems) -> pl.Series:
         reason = "not a whole number"
     elif column.type is LogicalType.FLOAT:
         converted = text.cast(pl.Float64, strict=False)
-        converted = converted.set(~converted.is_finite(), None)  # type: ignore[arg-type]
+        converted = converted.set(~converted.is_finite(), None)
         reason = "not a finite decimal number"
     elif column.type is LogicalType.BOOL:
         lowered = text.str.to_lowercase()
@@ -159,7 +160,11 @@ def _convert(raw: pl.Series, column: Column, problems: _Problems) -> pl.Series:
         converted = text.str.to_date("%Y-%m-%d", strict=False)
         reason = "not a date YYYY-MM-DD"
     else:
-        converted = text.str.to_datetime(time_zone="UTC", strict=False, time_unit="us")
+        iso = text.str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T").str.replace(r"Z$", "+00:00")
+        well_formed = iso.str.contains(_TIMESTAMP_PATTERN)
+        converted = iso.set(~well_formed.fill_null(False), None).str.to_datetime(
+            "%Y-%m-%dT%H:%M:%S%.f%z", time_zone="UTC", strict=False, time_unit="us"
+        )
         reason = "not an ISO 8601 timestamp with a UTC offset (e.g. 2024-05-26T15:40:00+09:00)"
     problems.add_mask(text.is_not_null() & converted.is_null(), name, reason)
     return converted.alias(name)

@@ -68,7 +68,7 @@ def calibration_chart(tables: Mapping[str, pl.DataFrame]) -> Chart:
     top = 0.0
     for label, table in tables.items():
         ax.plot(table["predicted"], table["observed"], marker="o", ms=4, label=label)
-        top = max(top, float(table["predicted"].max() or 0), float(table["observed"].max() or 0))
+        top = max(top, *table["predicted"].to_list(), *table["observed"].to_list())
     ax.plot([0, top], [0, top], color="#999", ls="--", lw=1)
     ax.set_xlabel("predicted win probability (bin mean)")
     ax.set_ylabel("observed win frequency")

@@ -1,0 +1,73 @@
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from keiba.common.errors import StorageError
+from keiba.common.storage import DuckDBWarehouse
+
+
+def _counts(w: DuckDBWarehouse) -> dict[str, int]:
+    return {
+        name: int(w.query(f"SELECT count(*) AS n FROM {name}")["n"][0])
+        for name in ("races", "runners", "payouts", "odds")
+    }
+
+
+def test_load_is_idempotent(tiny_world: dict[str, pl.DataFrame], tmp_path) -> None:
+    with DuckDBWarehouse(tmp_path / "w.duckdb") as w:
+        first = w.load(tiny_world)
+        assert first.new["races"] == 2 and first.rows_written["runners"] == 8
+        before = w.query("SELECT * FROM runners ORDER BY race_id, horse_no")
+        second = w.load(tiny_world)
+        assert second.unchanged == {"races": 2, "runners": 2, "payouts": 2, "odds": 1}
+        assert not second.wrote_anything
+        assert w.query("SELECT * FROM runners ORDER BY race_id, horse_no").equals(before)
+        assert _counts(w) == {"races": 2, "runners": 8, "payouts": 4, "odds": 4}
+
+
+def test_ingested_at_alone_does_not_count_as_a_change(tiny_world, tmp_path) -> None:
+    with DuckDBWarehouse(tmp_path / "w.duckdb") as w:
+        w.load(tiny_world)
+        later = tiny_world["races"].with_columns(
+            pl.lit(dt.datetime(2030, 1, 1, tzinfo=dt.UTC)).alias("ingested_at")
+        )
+        assert w.load({"races": later}).unchanged["races"] == 2
+
+
+def test_changed_race_is_replaced_whole(tiny_world, tmp_path) -> None:
+    with DuckDBWarehouse(tmp_path / "w.duckdb") as w:
+        w.load(tiny_world)
+        runners = tiny_world["runners"].filter(
+            ~((pl.col("race_id") == "2020010506010101") & (pl.col("horse_no") == 4))
+        )
+        result = w.load({"runners": runners})
+        assert result.changed["runners"] == 1 and result.unchanged["runners"] == 1
+        assert _counts(w)["runners"] == 7
+
+
+def test_odds_snapshots_are_scoped_by_time(tiny_world, tmp_path) -> None:
+    with DuckDBWarehouse(tmp_path / "w.duckdb") as w:
+        w.load(tiny_world)
+        later = tiny_world["odds"].with_columns(
+            pl.col("as_of") + pl.duration(minutes=1), pl.lit("interim").alias("stage")
+        )
+        assert w.load({"odds": later}).new["odds"] == 1
+        assert _counts(w)["odds"] == 8
+
+
+def test_failed_load_leaves_nothing_behind(tiny_world, tmp_path) -> None:
+    with DuckDBWarehouse(tmp_path / "w.duckdb") as w:
+        broken = tiny_world["payouts"].rename({"payout_yen": "payout"})
+        with pytest.raises(StorageError, match="payouts"):
+            w.load({"races": tiny_world["races"], "payouts": broken})
+        assert _counts(w)["races"] == 0
+
+
+def test_derived_tables_cannot_overwrite_the_contract(tmp_path) -> None:
+    with DuckDBWarehouse(tmp_path / "w.duckdb") as w:
+        with pytest.raises(StorageError, match="contract table"):
+            w.write_table("runners", pl.DataFrame({"a": [1]}))
+        w.write_table("predictions", pl.DataFrame({"a": [1, 2]}))
+        w.write_table("predictions", pl.DataFrame({"a": [3]}), replace=False)
+        assert w.query("SELECT sum(a) AS s FROM predictions")["s"][0] == 6

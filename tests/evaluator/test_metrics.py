@@ -1,0 +1,70 @@
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+
+from keiba.evaluator.metrics import (
+    calibration_table,
+    delta_r2_interval,
+    market_probabilities,
+    score,
+)
+
+
+def _frame() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "race_id": ["a"] * 4 + ["b"] * 2,
+            "won": [1.0, 0.0, 0.0, 0.0, 0.0, 1.0],
+            "p": [0.5, 0.3, 0.1, 0.1, 0.8, 0.2],
+            "odds": [1.6, 2.7, 8.0, 8.0, 1.25, 4.0],
+        }
+    )
+
+
+def test_winner_log_loss_and_pseudo_r2_by_hand() -> None:
+    s = score(_frame(), "p")
+    expected = (-math.log(0.5) - math.log(0.2)) / 2
+    uniform = (math.log(4) + math.log(2)) / 2
+    assert s.races == 2
+    assert s.log_loss == pytest.approx(expected)
+    assert s.pseudo_r2 == pytest.approx(1 - expected / uniform)
+
+
+def test_dead_heat_splits_the_winner_weight() -> None:
+    frame = pl.DataFrame({"race_id": ["a"] * 3, "won": [0.5, 0.5, 0.0], "p": [0.4, 0.4, 0.2]})
+    assert score(frame, "p").log_loss == pytest.approx(-math.log(0.4))
+
+
+def test_races_with_a_missing_probability_are_not_scored() -> None:
+    frame = _frame().with_columns(
+        pl.when(pl.col("race_id") == "b").then(None).otherwise(pl.col("p")).alias("p")
+    )
+    assert score(frame, "p").races == 1
+
+
+def test_market_probabilities_are_normalised_per_race() -> None:
+    frame = _frame().with_columns(market_probabilities(_frame(), "odds"))
+    sums = frame.group_by("race_id").agg(pl.col("p_market").sum())["p_market"]
+    assert np.allclose(sums.to_numpy(), 1.0)
+
+
+def test_delta_r2_interval_brackets_the_point() -> None:
+    rng = np.random.default_rng(0)
+    rows = []
+    for race in range(200):
+        p = rng.dirichlet(np.ones(8))
+        winner = rng.choice(8, p=p)
+        noisy = rng.dirichlet(np.ones(8) * 5) * 0.5 + p * 0.5
+        for h in range(8):
+            rows.append((str(race), float(h == winner), float(p[h]), float(noisy[h])))
+    frame = pl.DataFrame(rows, schema=["race_id", "won", "good", "bad"], orient="row")
+    delta, low, high = delta_r2_interval(frame, "good", "bad", resamples=500)
+    assert low <= delta <= high
+    assert delta > 0
+
+
+def test_calibration_bins_cover_every_runner() -> None:
+    table = calibration_table(_frame(), "p", bins=3)
+    assert table["runners"].sum() == 6
