@@ -1,0 +1,27 @@
+"""Point-in-time features, computed by the warehouse engine in SQL (table `features`).
+
+`feature_sql()` is the query; `build_features` (re)creates the table; `FEATURE_COLUMNS` are the
+model inputs of version `FEATURE_VERSION`. See `definitions` for the point-in-time rules.
+"""
+
+from keiba.feature_engineering.build import FEATURES_TABLE, build_features, read_features
+from keiba.feature_engineering.definitions import (
+    FEATURE_COLUMNS,
+    FEATURE_VERSION,
+    FEATURES,
+    STARTED_SQL,
+    Feature,
+    feature_sql,
+)
+
+__all__ = [
+    "FEATURES",
+    "FEATURES_TABLE",
+    "FEATURE_COLUMNS",
+    "FEATURE_VERSION",
+    "STARTED_SQL",
+    "Feature",
+    "build_features",
+    "feature_sql",
+    "read_features",
+]

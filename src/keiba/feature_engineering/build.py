@@ -1,0 +1,79 @@
+"""Building the `features` table: run the feature query in the warehouse and store the result.
+
+`build_features` recreates the whole table from the contract tables (features are a pure
+function of them, so a rebuild is always safe); `read_features` reads rows of one feature
+version back for a date range, for training and prediction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from keiba.common.errors import KeibaError
+from keiba.common.storage.warehouse import Warehouse
+from keiba.feature_engineering.definitions import FEATURE_COLUMNS, FEATURE_VERSION, feature_sql
+
+__all__ = ["FEATURES_TABLE", "KEY_COLUMNS", "build_features", "read_features"]
+
+FEATURES_TABLE = "features"
+KEY_COLUMNS: tuple[str, ...] = ("race_id", "horse_no", "race_date", "feature_version", "as_of")
+
+
+def _conform(frame: pl.DataFrame) -> pl.DataFrame:
+    """Fix the column types, whatever the engine returned (an empty result has no types)."""
+    return frame.select(
+        pl.col("race_id").cast(pl.String),
+        pl.col("horse_no").cast(pl.Int64),
+        pl.col("race_date").cast(pl.Date),
+        pl.col("feature_version").cast(pl.String),
+        pl.col("as_of").cast(pl.Datetime("us", "UTC")),
+        *(pl.col(name).cast(pl.Float64) for name in FEATURE_COLUMNS),
+    )
+
+
+def build_features(warehouse: Warehouse) -> int:
+    """(Re)create table `features` for every starter of every race; returns the row count.
+
+    Each row holds the runner's point-in-time features (see `keiba.feature_engineering.
+    definitions` for what "point in time" means here) for version `FEATURE_VERSION`.
+    """
+    warehouse.ensure_schema()
+    frame = _conform(warehouse.query(feature_sql()))
+    warehouse.write_table(FEATURES_TABLE, frame)
+    return frame.height
+
+
+def read_features(
+    warehouse: Warehouse,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    *,
+    feature_version: str = FEATURE_VERSION,
+) -> pl.DataFrame:
+    """Rows of `features` of one version with race_date in [date_from, date_to] (inclusive)."""
+    if not warehouse.has_table(FEATURES_TABLE):
+        raise KeibaError("the warehouse has no features table: build the features first")
+    where, params = _date_filter("race_date", date_from, date_to)
+    columns = ", ".join((*KEY_COLUMNS, *FEATURE_COLUMNS))
+    frame = warehouse.query(
+        f"SELECT {columns} FROM {FEATURES_TABLE} WHERE feature_version = ?{where} "
+        "ORDER BY race_id, horse_no",
+        [feature_version, *params],
+    )
+    return _conform(frame)
+
+
+def _date_filter(
+    column: str, date_from: dt.date | None, date_to: dt.date | None
+) -> tuple[str, list[dt.date]]:
+    where = ""
+    params: list[dt.date] = []
+    if date_from is not None:
+        where += f" AND {column} >= ?"
+        params.append(date_from)
+    if date_to is not None:
+        where += f" AND {column} <= ?"
+        params.append(date_to)
+    return where, params

@@ -1,0 +1,356 @@
+"""The point-in-time feature set, defined once as SQL run by the warehouse engine.
+
+The query is a chain of named CTE stages (`STAGES`) followed by a final SELECT of the named
+features (`FEATURES`). To extend the set, add a stage (if new history is needed) and features
+that read it, and bump `FEATURE_VERSION`.
+
+Point in time. A race R is decided at its `as_of` instant (post time; 00:00 JST on the race
+date when the post time is unknown). Every feature of R uses only:
+
+* R's own pre-race entries (horse and frame numbers, weight carried, body weight and its diff,
+  age, sex, distance, surface, class, the number of starters), and
+* results of races dated *strictly before* R's date. Results of earlier races on the same day
+  are not used: they are not reliably official (or loaded) by the time the later races of the
+  day are decided, and using them would make features depend on ingestion timing.
+
+R's own finish positions, times, last 3F, odds, popularity and payouts are never read. Odds
+and popularity of any race are never read at all (the market is a separate input).
+
+History is aggregated per (horse, date), (jockey, date), ... first, so windows that exclude
+the current row (`... AND 1 PRECEDING`) exclude exactly the current date. Counts of past
+starts or rides are 0 for a debutant or a new jockey; every rate, mean, figure or difference
+that needs history is NULL (explicit missing), never 0.
+
+The SQL is written in DuckDB's dialect and kept transpilable to BigQuery with sqlglot: no
+FILTER clauses, no DuckDB-only functions, ascending window orders on non-null keys say
+NULLS FIRST (BigQuery's default) so no null-ordering translation is needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "FEATURES",
+    "FEATURE_COLUMNS",
+    "FEATURE_VERSION",
+    "STAGES",
+    "STARTED_SQL",
+    "Feature",
+    "Stage",
+    "feature_sql",
+]
+
+FEATURE_VERSION = "v1"
+
+STARTED_SQL = "status NOT IN ('scratched', 'excluded')"
+"""A declared runner that started (scratched and excluded runners never ran)."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One CTE of the feature query: `name AS (sql)`."""
+
+    name: str
+    sql: str
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One model input: a SQL expression and a description.
+
+    `relative=False` features are expressions over the joined history in the `base` stage
+    (aliases `s` for the runner's start, `h`/`hs` horse history, `j`/`js` jockey, `t`
+    trainer). `relative=True` features are computed in the final SELECT over `base` columns
+    with window functions partitioned by race.
+    """
+
+    name: str
+    sql: str
+    description: str
+    relative: bool = False
+
+
+_CLASS_LEVEL = """CASE ra.race_class
+      WHEN '新馬' THEN 0 WHEN '未勝利' THEN 1 WHEN '1勝' THEN 2 WHEN '2勝' THEN 3 WHEN '3勝' THEN 4
+      ELSE CASE ra.grade WHEN 'G1' THEN 8 WHEN 'G2' THEN 7 WHEN 'G3' THEN 6 WHEN 'L' THEN 5.5
+        ELSE 5 END
+    END"""
+
+_PRIOR_ALL = "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING"
+_PRIOR_365 = "RANGE BETWEEN 365 PRECEDING AND 1 PRECEDING"
+
+
+def _standard_stages(name: str, keys: str) -> tuple[Stage, Stage]:
+    """Mean winning time per `keys`, from races on dates strictly before each date."""
+    day = Stage(
+        f"{name}_day",
+        f"""SELECT {keys}, day_no,
+      SUM(win_time) AS t, COUNT(win_time) AS n
+    FROM race_win GROUP BY {keys}, day_no""",
+    )
+    prior = Stage(
+        name,
+        f"""SELECT {keys}, day_no,
+      SUM(t) OVER w AS t_prior, SUM(n) OVER w AS n_prior
+    FROM {name}_day
+    WINDOW w AS (PARTITION BY {keys} ORDER BY day_no NULLS FIRST {_PRIOR_ALL})""",
+    )
+    return day, prior
+
+
+def _people_stages(name: str, keys: str) -> tuple[Stage, Stage]:
+    """Rides (with a known result), wins and top-3s over the previous 365 days per `keys`."""
+    not_null = " AND ".join(f"{k} IS NOT NULL" for k in keys.split(", "))
+    day = Stage(
+        f"{name}_day",
+        f"""SELECT {keys}, day_no,
+      SUM(known) AS n, SUM(won) AS wins, SUM(top3) AS top3s
+    FROM results WHERE {not_null} GROUP BY {keys}, day_no""",
+    )
+    prior = Stage(
+        name,
+        f"""SELECT {keys}, day_no,
+      SUM(n) OVER w AS n, SUM(wins) OVER w AS wins, SUM(top3s) OVER w AS top3s
+    FROM {name}_day
+    WINDOW w AS (PARTITION BY {keys} ORDER BY day_no NULLS FIRST {_PRIOR_365})""",
+    )
+    return day, prior
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage(
+        "starts",
+        f"""SELECT r.race_id, r.horse_no, ra.race_date,
+      DATE_DIFF('day', DATE '1970-01-01', ra.race_date) AS day_no,
+      COALESCE(ra.post_time, CAST(ra.race_date AS TIMESTAMPTZ) - INTERVAL 9 HOUR) AS as_of,
+      ra.venue_code, ra.surface, ra.distance_m, COALESCE(ra.going, '?') AS going,
+      {_CLASS_LEVEL} AS class_level,
+      COALESCE(r.horse_id, 'name:' || r.horse_name) AS horse_key,
+      COALESCE(r.jockey_id, 'name:' || r.jockey_name) AS jockey_key,
+      COALESCE(r.trainer_id, 'name:' || r.trainer_name) AS trainer_key,
+      r.frame_no, r.sex, r.age, r.weight_carried_kg, r.body_weight_kg, r.body_weight_diff_kg,
+      r.status, r.finish_pos, r.finish_time_s, r.last_3f_s,
+      COUNT(*) OVER (PARTITION BY r.race_id) AS starters
+    FROM runners r JOIN races ra ON ra.race_id = r.race_id
+    WHERE r.{STARTED_SQL}""",
+    ),
+    Stage(
+        "race_win",
+        """SELECT race_id, day_no, venue_code, surface, distance_m, going,
+      MIN(CASE WHEN status = 'finished' AND finish_pos = 1 THEN finish_time_s END) AS win_time
+    FROM starts GROUP BY race_id, day_no, venue_code, surface, distance_m, going""",
+    ),
+    *_standard_stages("std_going", "venue_code, surface, distance_m, going"),
+    *_standard_stages("std_course", "venue_code, surface, distance_m"),
+    Stage(
+        "results",
+        """SELECT s.*,
+      CASE WHEN s.status IN ('did_not_finish', 'disqualified') THEN 1.0
+        WHEN s.finish_pos IS NOT NULL THEN CAST(s.finish_pos AS DOUBLE) / s.starters
+      END AS finish_pct,
+      CASE WHEN s.status IN ('did_not_finish', 'disqualified') OR s.finish_pos IS NOT NULL
+        THEN 1 ELSE 0 END AS known,
+      CASE WHEN s.status = 'finished' AND s.finish_pos = 1 THEN 1 ELSE 0 END AS won,
+      CASE WHEN s.status = 'finished' AND s.finish_pos <= 3 THEN 1 ELSE 0 END AS top3,
+      CASE WHEN s.last_3f_s IS NOT NULL AND s.status = 'finished' THEN
+        CAST(RANK() OVER (PARTITION BY s.race_id, s.last_3f_s IS NULL, s.status
+          ORDER BY s.last_3f_s NULLS FIRST) AS DOUBLE)
+        / COUNT(CASE WHEN s.status = 'finished' THEN s.last_3f_s END)
+          OVER (PARTITION BY s.race_id)
+      END AS l3f_pct,
+      CASE WHEN s.status = 'finished' THEN
+        (CASE WHEN g.n_prior >= 3 THEN g.t_prior / g.n_prior
+          WHEN c.n_prior >= 3 THEN c.t_prior / c.n_prior END - s.finish_time_s)
+        * 100.0 / s.distance_m
+      END AS speed_fig
+    FROM starts s
+    LEFT JOIN std_going g ON g.venue_code = s.venue_code AND g.surface = s.surface
+      AND g.distance_m = s.distance_m AND g.going = s.going AND g.day_no = s.day_no
+    LEFT JOIN std_course c ON c.venue_code = s.venue_code AND c.surface = s.surface
+      AND c.distance_m = s.distance_m AND c.day_no = s.day_no""",
+    ),
+    Stage(
+        "horse_day",
+        """SELECT horse_key, day_no,
+      COUNT(*) AS n_starts, SUM(known) AS n_known, SUM(won) AS n_won, SUM(top3) AS n_top3,
+      AVG(finish_pct) AS finish_pct, AVG(l3f_pct) AS l3f_pct, MAX(speed_fig) AS speed_fig,
+      AVG(distance_m) AS distance_m, AVG(class_level) AS class_level,
+      AVG(weight_carried_kg) AS weight_carried_kg
+    FROM results GROUP BY horse_key, day_no""",
+    ),
+    Stage(
+        "horse_hist",
+        f"""SELECT horse_key, day_no,
+      SUM(n_starts) OVER w_all AS starts, SUM(n_known) OVER w_all AS known,
+      SUM(n_won) OVER w_all AS wins, SUM(n_top3) OVER w_all AS top3s,
+      AVG(finish_pct) OVER w3 AS finish_pct_mean3, AVG(finish_pct) OVER w5 AS finish_pct_mean5,
+      AVG(l3f_pct) OVER w3 AS l3f_pct_mean3,
+      AVG(speed_fig) OVER w3 AS speed_mean3, MAX(speed_fig) OVER w5 AS speed_best5,
+      LAG(finish_pct) OVER w AS finish_pct_last, LAG(speed_fig) OVER w AS speed_last,
+      LAG(day_no) OVER w AS prev_day_no, LAG(distance_m) OVER w AS prev_distance_m,
+      LAG(class_level) OVER w AS prev_class_level,
+      LAG(weight_carried_kg) OVER w AS prev_weight_carried_kg
+    FROM horse_day
+    WINDOW w AS (PARTITION BY horse_key ORDER BY day_no NULLS FIRST),
+      w_all AS (PARTITION BY horse_key ORDER BY day_no NULLS FIRST {_PRIOR_ALL}),
+      w3 AS (PARTITION BY horse_key ORDER BY day_no NULLS FIRST
+        ROWS BETWEEN 3 PRECEDING AND 1 PRECEDING),
+      w5 AS (PARTITION BY horse_key ORDER BY day_no NULLS FIRST
+        ROWS BETWEEN 5 PRECEDING AND 1 PRECEDING)""",
+    ),
+    Stage(
+        "horse_surface_day",
+        """SELECT horse_key, surface, day_no,
+      COUNT(*) AS n_starts, SUM(known) AS n_known, SUM(top3) AS n_top3
+    FROM results GROUP BY horse_key, surface, day_no""",
+    ),
+    Stage(
+        "horse_surface_hist",
+        f"""SELECT horse_key, surface, day_no,
+      SUM(n_starts) OVER w AS starts, SUM(n_known) OVER w AS known, SUM(n_top3) OVER w AS top3s
+    FROM horse_surface_day
+    WINDOW w AS (PARTITION BY horse_key, surface ORDER BY day_no NULLS FIRST {_PRIOR_ALL})""",
+    ),
+    *_people_stages("jockey_hist", "jockey_key"),
+    *_people_stages("jockey_surface_hist", "jockey_key, surface"),
+    *_people_stages("trainer_hist", "trainer_key"),
+)
+
+
+def _rate(numerator: str, denominator: str) -> str:
+    return f"CAST({numerator} AS DOUBLE) / NULLIF({denominator}, 0)"
+
+
+def _count(key: str, value: str) -> str:
+    """A count of past events: 0 when there are none, NULL only when the person is unknown."""
+    return f"CASE WHEN s.{key} IS NULL THEN NULL ELSE COALESCE({value}, 0) END"
+
+
+_BASE_FEATURES: tuple[Feature, ...] = (
+    Feature("horse_starts", _count("horse_key", "h.starts"), "past starts (0 for a debut)"),
+    Feature("horse_finish_pct_last", "h.finish_pct_last", "finish position / starters, last run"),
+    Feature("horse_finish_pct_mean3", "h.finish_pct_mean3", "mean finish percentile, last 3"),
+    Feature("horse_finish_pct_mean5", "h.finish_pct_mean5", "mean finish percentile, last 5"),
+    Feature("horse_win_rate", _rate("h.wins", "h.known"), "wins / past starts with a result"),
+    Feature("horse_top3_rate", _rate("h.top3s", "h.known"), "top-3 finishes / past starts"),
+    Feature("horse_days_since_last", "s.day_no - h.prev_day_no", "days since the last run"),
+    Feature("horse_l3f_pct_mean3", "h.l3f_pct_mean3", "mean last-3F rank percentile, last 3"),
+    Feature("horse_speed_last", "h.speed_last", "speed figure of the last run"),
+    Feature("horse_speed_mean3", "h.speed_mean3", "mean speed figure, last 3"),
+    Feature("horse_speed_best5", "h.speed_best5", "best speed figure, last 5"),
+    Feature("horse_surface_starts", _count("horse_key", "hs.starts"), "past starts, this surface"),
+    Feature("horse_surface_top3_rate", _rate("hs.top3s", "hs.known"), "top-3 rate, this surface"),
+    Feature("distance_change_m", "s.distance_m - h.prev_distance_m", "distance vs last run"),
+    Feature("class_change", "s.class_level - h.prev_class_level", "class level vs last run"),
+    Feature("weight_carried_kg", "s.weight_carried_kg", "weight carried (斤量)"),
+    Feature(
+        "weight_carried_change_kg",
+        "s.weight_carried_kg - h.prev_weight_carried_kg",
+        "weight carried vs last run",
+    ),
+    Feature("body_weight_kg", "s.body_weight_kg", "body weight (announced before post)"),
+    Feature("body_weight_diff_kg", "s.body_weight_diff_kg", "body weight change (announced)"),
+    Feature("age", "s.age", "age in years"),
+    Feature(
+        "sex_code",
+        "CASE s.sex WHEN '牡' THEN 0 WHEN '牝' THEN 1 WHEN 'セ' THEN 2 END",
+        "sex: 0 colt/horse, 1 filly/mare, 2 gelding",
+    ),
+    Feature("frame_no", "s.frame_no", "frame number (枠番)"),
+    Feature("horse_number", "s.horse_no", "horse number (馬番) as a model input"),
+    Feature("field_size", "s.starters", "number of starters"),
+    Feature("distance_m", "s.distance_m", "race distance"),
+    Feature(
+        "surface_code",
+        "CASE s.surface WHEN 'turf' THEN 0 WHEN 'dirt' THEN 1 WHEN 'jump' THEN 2 END",
+        "surface: 0 turf, 1 dirt, 2 jump",
+    ),
+    Feature("class_level", "s.class_level", "race class: 0 新馬 … 5 OP, 5.5 L, 6–8 G3–G1"),
+    Feature("jockey_rides_365d", _count("jockey_key", "j.n"), "jockey's rides, previous 365 d"),
+    Feature("jockey_win_rate_365d", _rate("j.wins", "j.n"), "jockey's win rate, previous 365 d"),
+    Feature("jockey_top3_rate_365d", _rate("j.top3s", "j.n"), "jockey's top-3 rate, 365 d"),
+    Feature(
+        "jockey_surface_rides_365d",
+        _count("jockey_key", "js.n"),
+        "jockey's rides on this surface, 365 d",
+    ),
+    Feature(
+        "jockey_surface_win_rate_365d",
+        _rate("js.wins", "js.n"),
+        "jockey's win rate on this surface, 365 d",
+    ),
+    Feature("trainer_runners_365d", _count("trainer_key", "t.n"), "trainer's runners, 365 d"),
+    Feature("trainer_win_rate_365d", _rate("t.wins", "t.n"), "trainer's win rate, 365 d"),
+    Feature("trainer_top3_rate_365d", _rate("t.top3s", "t.n"), "trainer's top-3 rate, 365 d"),
+)
+
+
+def _relative(column: str, higher_is_better: bool) -> tuple[Feature, Feature]:
+    """Rank (1 = best, among runners with a value) and z-score of `column` within the race."""
+    order = "DESC" if higher_is_better else "ASC NULLS FIRST"
+    partition = f"PARTITION BY race_id, {column} IS NULL"
+    rank = Feature(
+        f"{column}_rank",
+        f"CASE WHEN {column} IS NOT NULL THEN RANK() OVER ({partition} ORDER BY {column} {order})"
+        " END",
+        f"rank of {column} within the race (1 = best)",
+        relative=True,
+    )
+    sd = f"STDDEV_POP({column}) OVER (PARTITION BY race_id)"
+    z = Feature(
+        f"{column}_z",
+        f"CASE WHEN {column} IS NULL THEN NULL WHEN {sd} > 0 THEN "
+        f"({column} - AVG({column}) OVER (PARTITION BY race_id)) / {sd} ELSE 0 END",
+        f"z-score of {column} within the race",
+        relative=True,
+    )
+    return rank, z
+
+
+_RELATIVE_FEATURES: tuple[Feature, ...] = (
+    *_relative("horse_speed_best5", higher_is_better=True),
+    *_relative("horse_speed_mean3", higher_is_better=True),
+    *_relative("horse_finish_pct_mean5", higher_is_better=False),
+    *_relative("jockey_win_rate_365d", higher_is_better=True),
+)
+
+FEATURES: tuple[Feature, ...] = (*_BASE_FEATURES, *_RELATIVE_FEATURES)
+FEATURE_COLUMNS: tuple[str, ...] = tuple(f.name for f in FEATURES)
+"""The model inputs, in order (all DOUBLE)."""
+
+_BASE_JOINS = """FROM starts s
+    LEFT JOIN horse_hist h ON h.horse_key = s.horse_key AND h.day_no = s.day_no
+    LEFT JOIN horse_surface_hist hs ON hs.horse_key = s.horse_key AND hs.surface = s.surface
+      AND hs.day_no = s.day_no
+    LEFT JOIN jockey_hist j ON j.jockey_key = s.jockey_key AND j.day_no = s.day_no
+    LEFT JOIN jockey_surface_hist js ON js.jockey_key = s.jockey_key
+      AND js.surface = s.surface AND js.day_no = s.day_no
+    LEFT JOIN trainer_hist t ON t.trainer_key = s.trainer_key AND t.day_no = s.day_no"""
+
+
+def _base_stage() -> Stage:
+    columns = ",\n      ".join(f"{f.sql} AS {f.name}" for f in _BASE_FEATURES)
+    return Stage(
+        "base",
+        f"SELECT s.race_id, s.horse_no, s.race_date, s.as_of,\n      {columns}\n    {_BASE_JOINS}",
+    )
+
+
+def feature_sql() -> str:
+    """The SELECT defining the `features` table (DuckDB dialect, transpilable to BigQuery).
+
+    Columns: race_id, horse_no, race_date, feature_version, as_of, then `FEATURE_COLUMNS`;
+    one row per starter, ordered by race_id and horse_no.
+    """
+    stages = (*STAGES, _base_stage())
+    ctes = ",\n".join(f"{stage.name} AS (\n    {stage.sql}\n)" for stage in stages)
+    columns = ",\n  ".join(
+        f"CAST({f.sql if f.relative else f.name} AS DOUBLE) AS {f.name}" for f in FEATURES
+    )
+    return (
+        f"WITH {ctes}\n"
+        f"SELECT race_id, CAST(horse_no AS BIGINT) AS horse_no, race_date,\n"
+        f"  '{FEATURE_VERSION}' AS feature_version, as_of,\n  {columns}\n"
+        f"FROM base\nORDER BY race_id, horse_no"
+    )

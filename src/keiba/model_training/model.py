@@ -1,0 +1,267 @@
+"""The fundamental model: LightGBM trained with a per-race softmax (conditional logit) objective.
+
+`training_frame` joins point-in-time features to the winner label; `train_model` fits a booster
+whose raw scores, softmaxed within each race, are win probabilities (early stopping on the
+validation races' winner log-loss); `predict_proba` turns a feature frame into probabilities
+that sum to 1 per race.
+
+LightGBM is imported inside the functions that need it: importing this module (and the CLI
+that imports it) stays fast.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from keiba.common.config import ModelConfig
+from keiba.common.errors import KeibaError
+from keiba.common.storage.warehouse import Warehouse
+from keiba.feature_engineering import FEATURE_COLUMNS, FEATURE_VERSION
+from keiba.feature_engineering.build import FEATURES_TABLE, KEY_COLUMNS
+from keiba.model_training.objective import (
+    group_codes,
+    group_softmax,
+    race_log_losses,
+    softmax_grad_hess,
+)
+
+if TYPE_CHECKING:
+    import lightgbm
+
+__all__ = [
+    "NUM_THREADS",
+    "TrainedModel",
+    "model_version",
+    "predict_proba",
+    "train_model",
+    "training_frame",
+]
+
+NUM_THREADS = 2
+METRIC_NAME = "winner_log_loss"
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A trained fundamental model and what it was trained on.
+
+    `booster` holds exactly `best_iteration` trees; `version` is derived from its text and the
+    feature version, so the same training run always yields the same version.
+    """
+
+    version: str
+    booster: lightgbm.Booster
+    feature_names: tuple[str, ...]
+    feature_version: str
+    trained_from: dt.date
+    trained_to: dt.date
+    best_iteration: int
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def model_version(model_text: str, feature_version: str) -> str:
+    """`fm-` and the first 12 hex digits of sha256(model text, feature version)."""
+    digest = hashlib.sha256(f"{feature_version}\n{model_text}".encode()).hexdigest()
+    return f"fm-{digest[:12]}"
+
+
+def training_frame(
+    warehouse: Warehouse,
+    date_from: dt.date | None,
+    date_to: dt.date | None,
+    *,
+    feature_version: str = FEATURE_VERSION,
+) -> pl.DataFrame:
+    """Features of starters joined to the label `won` (1/k for a k-way dead heat, else 0).
+
+    Races dated in [date_from, date_to] (inclusive; None = open), without races that have no
+    finished winner; sorted by race_id and horse_no.
+    """
+    if not warehouse.has_table(FEATURES_TABLE):
+        raise KeibaError("the warehouse has no features table: build the features first")
+    where = ""
+    params: list[Any] = [feature_version]
+    if date_from is not None:
+        where += " AND f.race_date >= ?"
+        params.append(date_from)
+    if date_to is not None:
+        where += " AND f.race_date <= ?"
+        params.append(date_to)
+    names = (*KEY_COLUMNS, *FEATURE_COLUMNS)
+    sql = f"""WITH labelled AS (
+      SELECT {", ".join(f"f.{c}" for c in names)},
+        CASE WHEN r.status = 'finished' AND r.finish_pos = 1 THEN 1 ELSE 0 END AS is_winner
+      FROM {FEATURES_TABLE} f
+      JOIN runners r ON r.race_id = f.race_id AND r.horse_no = f.horse_no
+      WHERE f.feature_version = ?{where}
+    ), counted AS (
+      SELECT *, SUM(is_winner) OVER (PARTITION BY race_id) AS winners FROM labelled
+    )
+    SELECT {", ".join(names)},
+      CASE WHEN is_winner = 1 THEN 1.0 / winners ELSE 0.0 END AS won
+    FROM counted WHERE winners > 0
+    ORDER BY race_id, horse_no"""
+    frame = warehouse.query(sql, params)
+    return frame.with_columns(
+        pl.col("horse_no").cast(pl.Int64),
+        pl.col("as_of").cast(pl.Datetime("us", "UTC")),
+        *(pl.col(c).cast(pl.Float64) for c in (*FEATURE_COLUMNS, "won")),
+    )
+
+
+def _matrix(frame: pl.DataFrame, feature_names: Sequence[str]) -> npt.NDArray[np.float64]:
+    missing = [c for c in feature_names if c not in frame.columns]
+    if missing:
+        raise KeibaError(f"the frame lacks feature columns: {', '.join(missing)}")
+    matrix = frame.select(pl.col(c).cast(pl.Float64) for c in feature_names).to_numpy()
+    return np.asarray(matrix, dtype=np.float64)
+
+
+def _with_winner(frame: pl.DataFrame, name: str) -> pl.DataFrame:
+    for column in ("race_id", "race_date", "won"):
+        if column not in frame.columns:
+            raise KeibaError(f"the {name} frame has no {column!r} column")
+    kept = frame.filter(pl.col("won").fill_null(0).sum().over("race_id") > 0)
+    if kept.is_empty():
+        raise KeibaError(f"the {name} frame has no race with a winner")
+    return kept
+
+
+def _feature_version(frame: pl.DataFrame) -> str:
+    if "feature_version" not in frame.columns:
+        return FEATURE_VERSION
+    versions = frame["feature_version"].unique().to_list()
+    if len(versions) != 1:
+        raise KeibaError(f"the training frame mixes feature versions: {sorted(versions)}")
+    return str(versions[0])
+
+
+class _Races:
+    """The race structure and labels of one dataset, for the objective and the metric."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self.codes, self.n_groups = group_codes(frame["race_id"])
+        self.labels = frame["won"].cast(pl.Float64).fill_null(0.0).to_numpy()
+
+    def log_loss(self, scores: npt.ArrayLike) -> float:
+        p = group_softmax(scores, self.codes, self.n_groups)
+        return float(np.nanmean(race_log_losses(p, self.labels, self.codes, self.n_groups)))
+
+    def uniform_log_loss(self) -> float:
+        return self.log_loss(np.zeros(len(self.labels)))
+
+
+def train_model(
+    train: pl.DataFrame,
+    valid: pl.DataFrame | None,
+    config: ModelConfig,
+    *,
+    feature_names: Sequence[str] | None = None,
+) -> TrainedModel:
+    """Fit the per-race softmax booster; early stopping on `valid`'s winner log-loss if given.
+
+    Frames need race_id, race_date, won and the feature columns (`FEATURE_COLUMNS` unless
+    `feature_names` says otherwise); races without a winner are ignored. Training is
+    deterministic for a given config (seed, `deterministic=True`, 2 threads).
+    """
+    import lightgbm as lgb
+
+    names = tuple(feature_names) if feature_names is not None else FEATURE_COLUMNS
+    train = _with_winner(train, "training")
+    train_races = _Races(train)
+    dtrain = lgb.Dataset(
+        _matrix(train, names),
+        label=train_races.labels,
+        feature_name=list(names),
+    )
+
+    def objective(preds: npt.NDArray[np.float64], _: lgb.Dataset) -> tuple[Any, Any]:
+        return softmax_grad_hess(preds, train_races.labels, train_races.codes, train_races.n_groups)
+
+    params: dict[str, Any] = {
+        "objective": objective,
+        "learning_rate": config.learning_rate,
+        "num_leaves": config.num_leaves,
+        "min_data_in_leaf": config.min_data_in_leaf,
+        "feature_fraction": config.feature_fraction,
+        "lambda_l2": config.lambda_l2,
+        "seed": config.seed,
+        "deterministic": True,
+        "force_col_wise": True,
+        "num_threads": NUM_THREADS,
+        "metric": "None",
+        "verbosity": -1,
+    }
+    valid_races: _Races | None = None
+    valid_sets: list[lgb.Dataset] = []
+    callbacks: list[Any] = []
+    if valid is not None:
+        valid = _with_winner(valid, "validation")
+        valid_races = _Races(valid)
+        valid_sets.append(
+            lgb.Dataset(_matrix(valid, names), label=valid_races.labels, reference=dtrain)
+        )
+        callbacks.append(
+            lgb.early_stopping(config.early_stopping_rounds, first_metric_only=True, verbose=False)
+        )
+    scored = valid_races
+
+    def metric(preds: npt.NDArray[np.float64], _: lgb.Dataset) -> tuple[str, float, bool]:
+        assert scored is not None
+        return METRIC_NAME, scored.log_loss(preds), False
+
+    booster = lgb.train(
+        params,
+        dtrain,
+        num_boost_round=config.num_boost_round,
+        valid_sets=valid_sets,
+        valid_names=["valid"] if valid_sets else None,
+        feval=metric if valid_sets else None,
+        callbacks=callbacks,
+    )
+    best = booster.best_iteration if booster.best_iteration > 0 else booster.current_iteration()
+    text = booster.model_to_string(num_iteration=best)
+    final = lgb.Booster(model_str=text)
+    feature_version = _feature_version(train)
+
+    metrics = {
+        "train_races": float(train_races.n_groups),
+        "train_log_loss": train_races.log_loss(final.predict(_matrix(train, names))),
+        "train_uniform_log_loss": train_races.uniform_log_loss(),
+    }
+    if valid is not None and valid_races is not None:
+        loss = valid_races.log_loss(final.predict(_matrix(valid, names)))
+        uniform = valid_races.uniform_log_loss()
+        metrics |= {
+            "valid_races": float(valid_races.n_groups),
+            "valid_log_loss": loss,
+            "valid_uniform_log_loss": uniform,
+            "valid_pseudo_r2": 1.0 - loss / uniform if uniform > 0 else 0.0,
+        }
+    return TrainedModel(
+        version=model_version(text, feature_version),
+        booster=final,
+        feature_names=names,
+        feature_version=feature_version,
+        trained_from=train["race_date"].min(),  # type: ignore[arg-type]
+        trained_to=train["race_date"].max(),  # type: ignore[arg-type]
+        best_iteration=int(best),
+        metrics=metrics,
+    )
+
+
+def predict_proba(model: TrainedModel, frame: pl.DataFrame) -> npt.NDArray[np.float64]:
+    """Win probabilities aligned to `frame`'s rows: softmax of the scores within each race_id."""
+    if frame.is_empty():
+        return np.zeros(0, dtype=np.float64)
+    scores = np.asarray(model.booster.predict(_matrix(frame, model.feature_names)), np.float64)
+    codes, n_groups = group_codes(frame["race_id"])
+    return group_softmax(scores, codes, n_groups)

@@ -1,0 +1,83 @@
+"""Win probabilities for races from a trained model and the warehouse's `features` table.
+
+The predictor reads features (never results), checks they were built with the feature version
+the model was trained on, and returns one probability per starter, summing to 1 per race,
+stamped with the model version, the feature version and the decision time (`as_of`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from keiba.common.errors import KeibaError
+from keiba.common.storage.warehouse import Warehouse
+from keiba.feature_engineering import FEATURES_TABLE, STARTED_SQL, build_features, read_features
+from keiba.model_training import TrainedModel, predict_proba
+
+__all__ = ["PREDICTION_COLUMNS", "predict_races"]
+
+PREDICTION_COLUMNS = ("race_id", "horse_no", "p_model", "model_version", "feature_version", "as_of")
+
+
+def _races_out_of_date(
+    warehouse: Warehouse, date_from: dt.date, date_to: dt.date, feature_version: str
+) -> int:
+    """Races in the range whose starters and feature rows differ (missing, or built before a
+    scratch or a late entry)."""
+    found = warehouse.query(
+        f"""SELECT COUNT(DISTINCT COALESCE(s.race_id, f.race_id)) AS n
+        FROM (
+          SELECT r.race_id, r.horse_no FROM runners r JOIN races ra ON ra.race_id = r.race_id
+          WHERE ra.race_date >= ? AND ra.race_date <= ? AND r.{STARTED_SQL}
+        ) s
+        FULL OUTER JOIN (
+          SELECT race_id, horse_no FROM {FEATURES_TABLE}
+          WHERE feature_version = ? AND race_date >= ? AND race_date <= ?
+        ) f ON f.race_id = s.race_id AND f.horse_no = s.horse_no
+        WHERE s.race_id IS NULL OR f.race_id IS NULL""",
+        [date_from, date_to, feature_version, date_from, date_to],
+    )
+    return int(found["n"][0]) if found.height else 0
+
+
+def predict_races(
+    model: TrainedModel,
+    warehouse: Warehouse,
+    date_from: dt.date,
+    date_to: dt.date,
+    *,
+    rebuild_features: bool = False,
+) -> pl.DataFrame:
+    """Probabilities for every starter of the races dated in [date_from, date_to].
+
+    Columns: race_id, horse_no, p_model, model_version, feature_version, as_of; sorted by
+    race_id and horse_no. The `features` table must match the races' starters: with
+    `rebuild_features=True` it is rebuilt first when it does not (or does not exist);
+    otherwise a missing or out-of-date race is an error, never a silent gap.
+    """
+    if date_to < date_from:
+        raise KeibaError(f"empty date range: {date_from} to {date_to}")
+    if not warehouse.has_table(FEATURES_TABLE):
+        if not rebuild_features:
+            raise KeibaError("the warehouse has no features table: build the features first")
+        build_features(warehouse)
+    missing = _races_out_of_date(warehouse, date_from, date_to, model.feature_version)
+    if missing and rebuild_features:
+        build_features(warehouse)
+        missing = _races_out_of_date(warehouse, date_from, date_to, model.feature_version)
+    if missing:
+        raise KeibaError(
+            f"{missing} race(s) between {date_from} and {date_to} have missing or out-of-date "
+            f"features of version {model.feature_version} (the model's): rebuild the features"
+        )
+    frame = read_features(warehouse, date_from, date_to, feature_version=model.feature_version)
+    return frame.select(
+        "race_id",
+        "horse_no",
+        pl.Series("p_model", predict_proba(model, frame), dtype=pl.Float64),
+        pl.lit(model.version, dtype=pl.String).alias("model_version"),
+        "feature_version",
+        "as_of",
+    )
