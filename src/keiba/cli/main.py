@@ -46,6 +46,7 @@ class Context:
 
 class ImportFormat(StrEnum):
     CANONICAL = "canonical"
+    JRA2018 = "jra2018"
 
 
 class FileFormat(StrEnum):
@@ -193,6 +194,10 @@ def import_(
     """Validate and load data into the warehouse (idempotent; nothing half-written)."""
     config = _config(ctx)
 
+    if fmt is ImportFormat.JRA2018:
+        _import_jra2018(config, paths, as_json)
+        return
+
     def action() -> list[dict[str, Any]]:
         from keiba.common.storage import DuckDBWarehouse
         from keiba.data_collector.canonical import import_canonical
@@ -231,6 +236,32 @@ def import_(
         out.print(table)
 
 
+def _import_jra2018(config: Any, paths: list[Path], as_json: bool) -> None:
+    """Results CSVs and payouts are joined within one call, so all paths go in together."""
+
+    def action() -> Any:
+        from keiba.common.clock import SystemClock
+        from keiba.common.storage import DuckDBWarehouse
+        from keiba.data_collector.jra2018 import import_jra2018
+
+        with DuckDBWarehouse(config.duckdb_path) as warehouse:
+            return import_jra2018(warehouse, list(paths), SystemClock())
+
+    report = _run(action)
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        for line in report.summary():
+            out.print(line, highlight=False)
+    if report.quarantined:
+        err.print(
+            f"[bold red]{report.quarantined} record(s) quarantined[/]: see the quarantine table "
+            f"in {config.duckdb_path}",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+
+
 @app.command()
 def demo(
     ctx: typer.Context,
@@ -263,7 +294,10 @@ def demo(
 
 
 def _print_demo_summary(summary: Any) -> None:
-    names = {"p_market": "market", "p_model": "model", "p_true": "true probabilities"}
+    from keiba.evaluator.main_job import PROBABILITY_NAMES
+
+    names = PROBABILITY_NAMES
+
     table = Table(title="Model against the market on the same test races")
     for column in ("", "races", "winner log-loss", "pseudo-R²", "Brier"):
         table.add_column(column, justify="right" if column else "left")
@@ -276,11 +310,13 @@ def _print_demo_summary(summary: Any) -> None:
             f"{s['brier']:.4f}",
         )
     out.print(table)
-    d = summary.delta_r2_model_vs_market
-    out.print(
-        f"ΔR² model − market: {d['delta']:+.4f} (95% race bootstrap {d['low']:+.4f} to "
-        f"{d['high']:+.4f})"
-    )
+    for key, d in summary.delta_r2_vs_market.items():
+        out.print(
+            f"ΔR² {names[key]} − market: {d['delta']:+.4f} "
+            f"(95% race bootstrap {d['low']:+.4f} to {d['high']:+.4f})"
+        )
+    c = summary.combination
+    out.print(f"combination c ∝ f^α q^β: α = {c['alpha']:.3f}, β = {c['beta']:.3f}")
     bets = Table(title="Win bets by Themis, settled in the demo ledger")
     bets.add_column("")
     bets.add_column("", justify="right")

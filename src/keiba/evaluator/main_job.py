@@ -31,6 +31,7 @@ from keiba.bankroll import Ledger, Ticket
 from keiba.common.bet_types import BetType
 from keiba.common.clock import Clock
 from keiba.common.config import KeibaConfig
+from keiba.common.errors import KeibaError
 from keiba.common.storage import DuckDBWarehouse, FsspecObjectStore, create_ledger_engine
 from keiba.evaluator import report
 from keiba.evaluator.metrics import (
@@ -47,6 +48,14 @@ __all__ = ["MainJobSummary", "run_main_job"]
 
 Progress = Callable[[str, int, int], None]
 ODDS_BANDS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, math.inf)
+COMBINE_FRACTION = 0.2
+PROBABILITY_NAMES = {
+    "p_market": "market",
+    "p_model": "model",
+    "p_combined": "model + market",
+    "p_true": "true probabilities",
+}
+VALID_FRACTION = 0.15
 
 
 @dataclass
@@ -54,11 +63,13 @@ class MainJobSummary:
     data_source: str
     races: int
     train_period: tuple[str, str]
+    combination_period: tuple[str, str]
+    combination: dict[str, float]
     test_period: tuple[str, str]
     test_races: int
     model_version: str
     scores: dict[str, dict[str, float]]
-    delta_r2_model_vs_market: dict[str, float]
+    delta_r2_vs_market: dict[str, dict[str, float]]
     bets: int
     races_bet: int
     hits: int
@@ -136,19 +147,33 @@ def _load_simulated_world(config: KeibaConfig, warehouse: DuckDBWarehouse) -> st
     return f"simulated world ({demo.years} years, seed {demo.seed}) in {world_dir}"
 
 
-def _split_dates(warehouse: DuckDBWarehouse, test_fraction: float) -> tuple[dt.date, ...]:
+@dataclass(frozen=True)
+class _Periods:
+    """Race days split by date: train (its tail for early stopping), combine, test."""
+
+    first_day: dt.date
+    first_valid: dt.date
+    first_combine: dt.date
+    first_test: dt.date
+    last_day: dt.date
+
+
+def _split_dates(warehouse: DuckDBWarehouse, test_fraction: float) -> _Periods:
     days = warehouse.query("SELECT DISTINCT race_date FROM races ORDER BY race_date")["race_date"]
-    if days.len() < 10:
-        raise ValueError(f"the warehouse holds {days.len()} race days; the demo needs at least 10")
+    if days.len() < 20:
+        raise KeibaError(f"the warehouse holds {days.len()} race days; the demo needs at least 20")
     n_test = max(1, round(days.len() * test_fraction))
+    n_combine = max(1, round(days.len() * COMBINE_FRACTION))
     first_test = days[days.len() - n_test]
-    train_days = days.filter(days < first_test)
-    n_valid = max(1, round(train_days.len() * 0.15))
+    first_combine = days[days.len() - n_test - n_combine]
+    train_days = days.filter(days < first_combine)
+    n_valid = max(1, round(train_days.len() * VALID_FRACTION))
     first_valid = train_days[train_days.len() - n_valid]
-    return days[0], first_valid, first_test, days[-1]
+    return _Periods(days[0], first_valid, first_combine, first_test, days[-1])
 
 
-def _test_frame(warehouse: DuckDBWarehouse, first_test: dt.date) -> pl.DataFrame:
+def _period_frame(warehouse: DuckDBWarehouse, date_from: dt.date, date_to: dt.date) -> pl.DataFrame:
+    """Starters of the period with odds, status, truth (if simulated) and the winner label."""
     truth = (
         "LEFT JOIN true_probabilities t USING (race_id, horse_no)"
         if warehouse.has_table("true_probabilities")
@@ -159,12 +184,12 @@ def _test_frame(warehouse: DuckDBWarehouse, first_test: dt.date) -> pl.DataFrame
         f"""
         SELECT r.race_id, r.horse_no, r.frame_no, r.status, r.win_odds_final, {p_true},
                ra.race_date, ra.post_time,
-               CASE WHEN r.finish_pos = 1 THEN 1.0 ELSE 0.0 END AS first
+               CAST(r.finish_pos = 1 AS DOUBLE) AS first
         FROM runners r JOIN races ra USING (race_id) {truth}
-        WHERE ra.race_date >= ? AND r.status NOT IN ('scratched', 'excluded')
-        ORDER BY ra.post_time NULLS LAST, r.race_id, r.horse_no
+        WHERE ra.race_date BETWEEN ? AND ? AND r.status NOT IN ('scratched', 'excluded')
+        ORDER BY ra.race_date, ra.post_time NULLS LAST, r.race_id, r.horse_no
         """,
-        [first_test],
+        [date_from, date_to],
     ).with_columns(
         (pl.col("first") / pl.col("first").sum().over("race_id")).fill_nan(0.0).alias("won")
     )
@@ -190,6 +215,7 @@ def run_main_job(config: KeibaConfig, clock: Clock, progress: Progress = _noop) 
     """Run the whole pipeline on the embedded storage under `config.home`."""
     from keiba.feature_engineering import build_features
     from keiba.model_training import predict_proba, save_model, train_model, training_frame
+    from keiba.model_training.combination import fit_combination
 
     caveats = [
         "Bets are priced at the final win odds, which nobody could bet at: the backtest "
@@ -207,41 +233,59 @@ def run_main_job(config: KeibaConfig, clock: Clock, progress: Progress = _noop) 
         progress("features", 0, 1)
         build_features(warehouse)
         progress("features", 1, 1)
-        first_day, first_valid, first_test, last_day = _split_dates(
-            warehouse, config.demo.test_fraction
-        )
-        progress("training", 0, 1)
+        periods = _split_dates(warehouse, config.demo.test_fraction)
         day = dt.timedelta(days=1)
-        train = training_frame(warehouse, first_day, first_valid - day)
-        valid = training_frame(warehouse, first_valid, first_test - day)
+        progress("training", 0, 1)
+        train = training_frame(warehouse, periods.first_day, periods.first_valid - day)
+        valid = training_frame(warehouse, periods.first_valid, periods.first_combine - day)
         model = train_model(train, valid, config.model)
         save_model(model, FsspecObjectStore(config.object_store_url))
         progress("training", 1, 1)
 
-        test_features = training_frame(warehouse, first_test, last_day)
-        p_model = predict_proba(model, test_features)
-        predictions = test_features.select("race_id", "horse_no").with_columns(
-            pl.Series("p_model", p_model)
-        )
-        frame = _test_frame(warehouse, first_test).join(
-            predictions, on=["race_id", "horse_no"], how="left"
-        )
-        frame = frame.with_columns(market_probabilities(frame))
-        compared = ["p_model", "p_market"] + (
+        def predicted(date_from: dt.date, date_to: dt.date) -> pl.DataFrame:
+            features = training_frame(warehouse, date_from, date_to)
+            p_model = features.select("race_id", "horse_no").with_columns(
+                pl.Series("p_model", predict_proba(model, features))
+            )
+            frame = _period_frame(warehouse, date_from, date_to).join(
+                p_model, on=["race_id", "horse_no"], how="left"
+            )
+            return frame.with_columns(market_probabilities(frame))
+
+        combination = fit_combination(predicted(periods.first_combine, periods.first_test - day))
+        frame = predicted(periods.first_test, periods.last_day)
+        frame = frame.with_columns(combination.apply(frame))
+        compared = ["p_market", "p_model", "p_combined"] + (
             ["p_true"] if frame["p_true"].is_not_null().any() else []
         )
         same = common_races(frame, compared)
         scores = {name: score(same, name) for name in compared}
-        delta, low, high = delta_r2_interval(same, "p_model", "p_market")
+        deltas = {
+            name: dict(
+                zip(
+                    ("delta", "low", "high"), delta_r2_interval(same, name, "p_market"), strict=True
+                )
+            )
+            for name in ("p_model", "p_combined")
+        }
 
         replay = _replay_bets(config, clock, same, warehouse, progress)
         total_races = warehouse.query("SELECT count(*) AS n FROM races")["n"][0]
         summary = MainJobSummary(
             data_source=source,
             races=int(total_races),
-            train_period=(first_day.isoformat(), (first_test - day).isoformat()),
-            test_period=(first_test.isoformat(), last_day.isoformat()),
-            test_races=scores["p_model"].races,
+            train_period=(periods.first_day.isoformat(), (periods.first_combine - day).isoformat()),
+            combination_period=(
+                periods.first_combine.isoformat(),
+                (periods.first_test - day).isoformat(),
+            ),
+            combination={
+                "alpha": combination.alpha,
+                "beta": combination.beta,
+                "races": combination.races,
+            },
+            test_period=(periods.first_test.isoformat(), periods.last_day.isoformat()),
+            test_races=scores["p_market"].races,
             model_version=model.version,
             scores={
                 name: {
@@ -253,7 +297,7 @@ def run_main_job(config: KeibaConfig, clock: Clock, progress: Progress = _noop) 
                 }
                 for name, s in scores.items()
             },
-            delta_r2_model_vs_market={"delta": delta, "low": low, "high": high},
+            delta_r2_vs_market=deltas,
             report_path="",
             caveats=caveats,
             **replay.summary_fields(),
@@ -261,6 +305,7 @@ def run_main_job(config: KeibaConfig, clock: Clock, progress: Progress = _noop) 
         calibration = {
             "model": calibration_table(same, "p_model"),
             "market": calibration_table(same, "p_market"),
+            "combined": calibration_table(same, "p_combined"),
         }
         path = _write_report(config, summary, scores, calibration, replay, clock)
         summary.report_path = str(path)
@@ -297,7 +342,7 @@ def _replay_bets(
     replay = _Replay(start=start)
     for i, (race_id, rows) in enumerate(frame.group_by("race_id", maintain_order=True)):
         race = str(race_id[0])
-        probabilities = dict(zip(rows["horse_no"], rows["p_model"], strict=True))
+        probabilities = dict(zip(rows["horse_no"], rows["p_combined"], strict=True))
         odds = {h: o for h, o in zip(rows["horse_no"], rows["win_odds_final"], strict=True) if o}
         statuses = dict(zip(rows["horse_no"], rows["status"], strict=True))
         decision = decide(probabilities, odds, ledger.balance(), config.themis)
@@ -335,12 +380,15 @@ def _write_report(
     replay: _Replay,
     clock: Clock,
 ) -> Path:
-    names = {"p_market": "market", "p_model": "model", "p_true": "true probabilities"}
+    names = PROBABILITY_NAMES
     score_rows = [
         [names[k], s.races, f"{s.log_loss:.4f}", f"{s.pseudo_r2:.4f}", f"{s.brier:.4f}"]
         for k, s in scores.items()
     ]
-    d = summary.delta_r2_model_vs_market
+    delta_rows = [
+        [names[k], f"{d['delta']:+.4f}", f"[{d['low']:+.4f}, {d['high']:+.4f}]"]
+        for k, d in summary.delta_r2_vs_market.items()
+    ]
     betting_rows = [
         ["bets", f"{summary.bets:,}"],
         ["races bet", f"{summary.races_bet:,} of {summary.test_races:,}"],
@@ -379,6 +427,12 @@ def _write_report(
                     ["source", summary.data_source],
                     ["races in the warehouse", f"{summary.races:,}"],
                     ["training period", " to ".join(summary.train_period)],
+                    ["market-combination period", " to ".join(summary.combination_period)],
+                    [
+                        "combination c ∝ f^α q^β",
+                        f"α = {summary.combination['alpha']:.3f}, "
+                        f"β = {summary.combination['beta']:.3f}",
+                    ],
                     ["test period", " to ".join(summary.test_period)],
                     ["model version", summary.model_version],
                 ],
@@ -390,9 +444,9 @@ def _write_report(
                 ["", "races", "winner log-loss", "pseudo-R²", "Brier"],
             ),
             (
-                "Model minus market",
-                [["ΔR²", f"{d['delta']:+.4f}", f"[{d['low']:+.4f}, {d['high']:+.4f}]"]],
-                ["", "point", "95% race bootstrap"],
+                "ΔR² against the market (the gain that makes money)",
+                delta_rows,
+                ["", "ΔR²", "95% race bootstrap"],
             ),
             ("Betting (win tickets, Themis, demo ledger)", betting_rows, ["", ""]),
         ],

@@ -56,7 +56,8 @@ class Chart:
 
 def bankroll_chart(balances: Sequence[int], start: int) -> Chart:
     fig, ax = plt.subplots(figsize=(10, 3.5))
-    ax.plot(range(len(balances)), [b / 10_000 for b in balances], color="#1f5fa8", lw=1.5)
+    path = [start, *balances]
+    ax.plot(range(len(path)), [b / 10_000 for b in path], color="#1f5fa8", lw=1.5)
     ax.axhline(start / 10_000, color="#999", lw=1, ls="--")
     ax.set_xlabel("races bet, in order")
     ax.set_ylabel("bankroll (10,000 yen)")

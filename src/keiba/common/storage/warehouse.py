@@ -61,6 +61,8 @@ class Warehouse(Protocol):
 
     def has_table(self, name: str) -> bool: ...
 
+    def add_quarantine(self, frame: pl.DataFrame) -> int: ...
+
     def close(self) -> None: ...
 
 
@@ -114,6 +116,34 @@ class DuckDBWarehouse:
                 self._con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM _incoming')
         finally:
             self._con.unregister("_incoming")
+
+    def add_quarantine(self, frame: pl.DataFrame) -> int:
+        """Append rows to `quarantine`, skipping keys already stored; returns the rows added.
+
+        The key is (source, locator, reason), so quarantining the same bad record twice keeps
+        one row (the first `seen_at`). Duplicates within `frame` are collapsed the same way.
+        """
+        t = table("quarantine")
+        if list(frame.columns) != list(t.column_names):
+            raise StorageError(
+                f"frame for 'quarantine' has columns {frame.columns}, expected {t.column_names}"
+            )
+        if frame.is_empty():
+            return 0
+        self.ensure_schema()
+        incoming = frame.unique(subset=list(t.key), keep="first", maintain_order=True)
+        match = " AND ".join(f"q.{k} = i.{k}" for k in t.key)
+        self._con.register("_incoming", incoming.to_arrow())
+        try:
+            written = self._con.execute(
+                f"INSERT INTO quarantine SELECT i.* FROM _incoming i "
+                f"WHERE NOT EXISTS (SELECT 1 FROM quarantine q WHERE {match})"
+            ).fetchone()
+        except duckdb.Error as e:
+            raise StorageError(f"writing to 'quarantine' failed: {e}") from e
+        finally:
+            self._con.unregister("_incoming")
+        return int(written[0]) if written else 0
 
     def load(self, frames: Mapping[str, pl.DataFrame]) -> LoadResult:
         """Load contract tables atomically; unchanged scopes are skipped (idempotent)."""
