@@ -345,3 +345,20 @@ def test_sparse_hand_made_races(tiny_world: Frames) -> None:
     assert f["jockey_rides_365d"].null_count() == f.height  # no jockey known at all
     assert f["trainer_win_rate_365d"].null_count() == f.height
     assert f["body_weight_kg"].null_count() == f.height
+
+
+def test_rebuilding_gives_bit_identical_features() -> None:
+    """Parallel float aggregation must not leak into features (or into model versions)."""
+    from feature_engineering.synthetic import make_world, warehouse_of
+
+    from keiba.feature_engineering import build_features
+
+    warehouse = warehouse_of(
+        make_world(seed=7, n_days=150, venues_per_day=3, races_per_venue=12, n_horses=3000)
+    )
+    warehouse.query("SET threads = 4")
+    builds = []
+    for _ in range(3):
+        build_features(warehouse)
+        builds.append(warehouse.query("SELECT * FROM features ORDER BY race_id, horse_no"))
+    assert all(build.equals(builds[0]) for build in builds[1:])

@@ -263,6 +263,32 @@ def _import_jra2018(config: Any, paths: list[Path], as_json: bool) -> None:
 
 
 @app.command()
+def export(
+    ctx: typer.Context,
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory to write.")],
+    file_format: Annotated[FileFormat, typer.Option("--format")] = FileFormat.PARQUET,
+    as_json: JsonOption = False,
+) -> None:
+    """Write the warehouse's races, runners, payouts and odds in the canonical format."""
+    config = _config(ctx)
+
+    def action() -> dict[str, int]:
+        from keiba.common.storage import DuckDBWarehouse
+        from keiba.data_collector.canonical import export_canonical
+
+        with DuckDBWarehouse(config.duckdb_path) as warehouse:
+            warehouse.ensure_schema()
+            return export_canonical(warehouse, out_dir, file_format.value)
+
+    counts = _run(action)
+    if as_json:
+        _print_json({"out": str(out_dir), "rows": counts})
+        return
+    for name, rows in counts.items():
+        out.print(f"{name}: {rows:,} rows → {out_dir / (name + '.' + file_format.value)}")
+
+
+@app.command()
 def demo(
     ctx: typer.Context,
     source: Annotated[

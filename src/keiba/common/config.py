@@ -106,9 +106,13 @@ class ThemisConfig(Section):
 
 
 class DemoConfig(Section):
-    """The main job: which data, how it is split, and the starting bankroll."""
+    """The main job: which data, how it is split, and the starting bankroll.
 
-    source: Literal["simulated", "warehouse"] = "simulated"
+    `sample` is the shipped 2018 JRA season; `simulated` generates a world of `years` seasons
+    from `seed`; `warehouse` uses whatever has been imported.
+    """
+
+    source: Literal["sample", "simulated", "warehouse"] = "sample"
     years: int = Field(default=3, ge=2, le=30)
     seed: int = 2024
     start_year: int = Field(default=2015, ge=1990, le=2100)

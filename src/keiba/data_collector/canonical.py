@@ -31,7 +31,13 @@ from keiba.common.schema import (
 )
 from keiba.common.storage.warehouse import LoadResult, Warehouse
 
-__all__ = ["CanonicalFile", "import_canonical", "read_canonical", "write_canonical"]
+__all__ = [
+    "CanonicalFile",
+    "export_canonical",
+    "import_canonical",
+    "read_canonical",
+    "write_canonical",
+]
 
 CANONICAL_TABLES: tuple[Table, ...] = (*CONTRACT_TABLES, TRUE_PROBABILITIES)
 _POLARS_TYPES: dict[LogicalType, pl.DataType] = {
@@ -320,8 +326,23 @@ def write_canonical(
             if fmt == "csv":
                 frame.write_csv(tmp, datetime_format="%Y-%m-%dT%H:%M:%S%:z")
             else:
-                frame.write_parquet(tmp)
+                frame.write_parquet(tmp, compression="zstd", compression_level=19)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def export_canonical(warehouse: Warehouse, out_dir: Path, fmt: str = "parquet") -> dict[str, int]:
+    """Write every non-empty contract table of the warehouse as a canonical directory."""
+    counts: dict[str, int] = {}
+    frames: dict[str, pl.DataFrame] = {}
+    for t in CANONICAL_TABLES:
+        frame = warehouse.query(
+            f"SELECT {', '.join(t.column_names)} FROM {t.name} ORDER BY {', '.join(t.key)}"
+        )
+        if frame.height:
+            frames[t.name] = frame
+            counts[t.name] = frame.height
+    write_canonical(frames, out_dir, fmt)
+    return counts

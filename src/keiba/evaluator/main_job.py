@@ -49,6 +49,7 @@ __all__ = ["MainJobSummary", "run_main_job"]
 Progress = Callable[[str, int, int], None]
 ODDS_BANDS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, math.inf)
 COMBINE_FRACTION = 0.2
+SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data" / "jra2018"
 PROBABILITY_NAMES = {
     "p_market": "market",
     "p_model": "model",
@@ -158,6 +159,13 @@ class _Periods:
     last_day: dt.date
 
 
+def _load_sample(warehouse: DuckDBWarehouse) -> str:
+    from keiba.data_collector.canonical import import_canonical
+
+    import_canonical(warehouse, SAMPLE_DIR)
+    return "every JRA race of 2018 (the shipped sample; see its README for the sources)"
+
+
 def _split_dates(warehouse: DuckDBWarehouse, test_fraction: float) -> _Periods:
     days = warehouse.query("SELECT DISTINCT race_date FROM races ORDER BY race_date")["race_date"]
     if days.len() < 20:
@@ -224,7 +232,9 @@ def run_main_job(config: KeibaConfig, clock: Clock, progress: Progress = _noop) 
     warehouse = DuckDBWarehouse(config.duckdb_path)
     try:
         progress("data", 0, 1)
-        if config.demo.source == "simulated":
+        if config.demo.source == "sample":
+            source = _load_sample(warehouse)
+        elif config.demo.source == "simulated":
             source = _load_simulated_world(config, warehouse)
             caveats.append("The data are a simulated world, not real JRA races.")
         else:

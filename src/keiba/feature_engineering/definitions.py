@@ -316,6 +316,8 @@ _RELATIVE_FEATURES: tuple[Feature, ...] = (
 )
 
 FEATURES: tuple[Feature, ...] = (*_BASE_FEATURES, *_RELATIVE_FEATURES)
+DIGITS = 9
+"""Decimal places every feature is rounded to (far below any meaningful difference)."""
 FEATURE_COLUMNS: tuple[str, ...] = tuple(f.name for f in FEATURES)
 """The model inputs, in order (all DOUBLE)."""
 
@@ -330,7 +332,11 @@ _BASE_JOINS = """FROM starts s
 
 
 def _base_stage() -> Stage:
-    columns = ",\n      ".join(f"{f.sql} AS {f.name}" for f in _BASE_FEATURES)
+    # Rounded so that parallel float aggregation (whose summation order varies from run to
+    # run) cannot change a feature, a rank or a model trained on them.
+    columns = ",\n      ".join(
+        f"ROUND(CAST({f.sql} AS DOUBLE), {DIGITS}) AS {f.name}" for f in _BASE_FEATURES
+    )
     return Stage(
         "base",
         f"SELECT s.race_id, s.horse_no, s.race_date, s.as_of,\n      {columns}\n    {_BASE_JOINS}",
@@ -346,7 +352,8 @@ def feature_sql() -> str:
     stages = (*STAGES, _base_stage())
     ctes = ",\n".join(f"{stage.name} AS (\n    {stage.sql}\n)" for stage in stages)
     columns = ",\n  ".join(
-        f"CAST({f.sql if f.relative else f.name} AS DOUBLE) AS {f.name}" for f in FEATURES
+        f"ROUND(CAST({f.sql} AS DOUBLE), {DIGITS}) AS {f.name}" if f.relative else f.name
+        for f in FEATURES
     )
     return (
         f"WITH {ctes}\n"

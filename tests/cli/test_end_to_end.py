@@ -1,0 +1,125 @@
+"""End-to-end tests of the `keiba` command, run as a real subprocess on a small world."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+KEIBA = str(Path(sys.executable).parent / "keiba")
+
+
+def run(
+    home: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("KEIBA_")}
+    environment.update(env or {})
+    return subprocess.run(
+        [KEIBA, "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_help_lists_every_verb(tmp_path: Path) -> None:
+    result = run(tmp_path, "--help")
+    assert result.returncode == 0
+    for verb in ("generate", "import", "demo"):
+        assert verb in result.stdout
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("world")
+    result = run(
+        out / "home",
+        "generate",
+        "--years",
+        "1",
+        "--seed",
+        "3",
+        "--out",
+        str(out / "w"),
+        "--format",
+        "csv",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["rows"]["races"] > 3000
+    assert 0.25 < summary["market"]["favourite_win_rate"] < 0.40
+    return out / "w"
+
+
+def test_generate_writes_every_canonical_table(world: Path) -> None:
+    for name in ("races", "runners", "payouts", "odds", "true_probabilities"):
+        assert (world / f"{name}.csv").stat().st_size > 0
+
+
+def test_import_is_idempotent_from_the_cli(world: Path, tmp_path: Path) -> None:
+    first = run(tmp_path, "import", "--format", "canonical", str(world), "--json")
+    assert first.returncode == 0, first.stderr
+    second = run(tmp_path, "import", "--format", "canonical", str(world), "--json")
+    assert second.returncode == 0, second.stderr
+    (loaded,) = json.loads(first.stdout)
+    (again,) = json.loads(second.stdout)
+    assert loaded["new"]["races"] > 3000
+    assert set(again["rows_written"].values()) == {0}
+    assert again["unchanged"]["races"] == loaded["new"]["races"]
+
+
+def test_bad_file_is_reported_with_file_line_and_column(world: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    lines = (world / "races.csv").read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    row = lines[5].split(",")
+    row[header.index("distance_m")] = "long"
+    (bad / "races.csv").write_text("\n".join([lines[0], *lines[1:5], ",".join(row)]) + "\n")
+    result = run(tmp_path / "home", "import", "--format", "canonical", str(bad))
+    assert result.returncode == 1
+    assert "races.csv, line 6, column 'distance_m': not a whole number" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_configuration_key_stops_with_its_name(tmp_path: Path) -> None:
+    (tmp_path / "keiba.yaml").write_text("themis:\n  kelly_fractoin: 0.5\n")
+    result = run(tmp_path, "demo")
+    assert result.returncode == 1
+    assert "themis.kelly_fractoin" in result.stderr and "keiba.yaml" in result.stderr
+
+
+def test_demo_runs_end_to_end_and_writes_a_report(tmp_path: Path) -> None:
+    result = run(
+        tmp_path,
+        "demo",
+        "--years",
+        "2",
+        "--seed",
+        "11",
+        "--json",
+        env={"KEIBA_MODEL__NUM_BOOST_ROUND": "40"},
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    scores = summary["scores"]
+    assert set(scores) == {"p_market", "p_model", "p_combined", "p_true"}
+    races = {s["races"] for s in scores.values()}
+    assert len(races) == 1 and races.pop() > 300  # all judged on the same races
+    assert scores["p_true"]["log_loss"] < scores["p_market"]["log_loss"]
+    assert scores["p_model"]["pseudo_r2"] > 0
+    assert summary["staked_yen"] % 100 == 0
+    assert summary["final_bankroll_yen"] == (
+        summary["starting_bankroll_yen"] - summary["staked_yen"] + summary["returned_yen"]
+    )
+    page = Path(summary["report_path"]).read_text(encoding="utf-8")
+    for chart in ("log_loss", "calibration"):
+        assert f'data-chart="{chart}"' in page
+    assert "<script" not in page and "http" not in page.split("<svg", 1)[0]
