@@ -350,7 +350,6 @@ def test_sparse_hand_made_races(tiny_world: Frames) -> None:
 def test_rebuilding_gives_bit_identical_features() -> None:
     """Parallel float aggregation must not leak into features (or into model versions)."""
     from feature_engineering.synthetic import make_world, warehouse_of
-
     from keiba.feature_engineering import build_features
 
     warehouse = warehouse_of(
