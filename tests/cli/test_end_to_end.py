@@ -100,6 +100,8 @@ def test_demo_runs_end_to_end_and_writes_a_report(tmp_path: Path) -> None:
     result = run(
         tmp_path,
         "demo",
+        "--source",
+        "simulated",
         "--years",
         "2",
         "--seed",
@@ -123,3 +125,15 @@ def test_demo_runs_end_to_end_and_writes_a_report(tmp_path: Path) -> None:
     for chart in ("log_loss", "calibration"):
         assert f'data-chart="{chart}"' in page
     assert "<script" not in page and "http" not in page.split("<svg", 1)[0]
+
+
+def test_default_demo_runs_on_the_real_2018_sample(tmp_path: Path) -> None:
+    result = run(tmp_path, "demo", "--json", env={"KEIBA_MODEL__NUM_BOOST_ROUND": "40"})
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert "2018" in summary["data_source"]
+    assert summary["races"] == 3454
+    assert set(summary["scores"]) == {"p_market", "p_model", "p_combined"}
+    assert summary["test_period"][1] == "2018-12-28"
+    market = summary["scores"]["p_market"]
+    assert 0.2 < market["pseudo_r2"] < 0.35  # the real JRA market, out of sample

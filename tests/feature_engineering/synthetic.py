@@ -208,9 +208,11 @@ class RecordingWarehouse:
     def load(self, frames: Mapping[str, pl.DataFrame]) -> LoadResult:
         return self.inner.load(frames)
 
-    def query(self, sql: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
+    def query(
+        self, sql: str, params: Sequence[Any] | None = None, *, deterministic: bool = False
+    ) -> pl.DataFrame:
         self.statements.append(sql)
-        return self.inner.query(sql, params)
+        return self.inner.query(sql, params, deterministic=deterministic)
 
     def write_table(self, name: str, frame: pl.DataFrame, *, replace: bool = True) -> None:
         self.inner.write_table(name, frame, replace=replace)

@@ -81,7 +81,7 @@ def restrict(frames: Frames, race_ids: list[str]) -> Frames:
 
 
 def assert_same(left: pl.DataFrame, right: pl.DataFrame) -> None:
-    assert_frame_equal(left, right, rel_tol=1e-9, abs_tol=1e-12)
+    assert_frame_equal(left, right, rel_tol=1e-9, abs_tol=1e-9)  # features are rounded to 1e-9
 
 
 @pytest.fixture(scope="module")

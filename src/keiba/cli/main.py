@@ -92,7 +92,7 @@ def _run(action: Callable[[], T]) -> T:
     try:
         return action()
     except KeibaError as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False)
+        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from e
 
 

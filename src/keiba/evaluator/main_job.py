@@ -192,7 +192,7 @@ def _period_frame(warehouse: DuckDBWarehouse, date_from: dt.date, date_to: dt.da
         f"""
         SELECT r.race_id, r.horse_no, r.frame_no, r.status, r.win_odds_final, {p_true},
                ra.race_date, ra.post_time,
-               CAST(r.finish_pos = 1 AS DOUBLE) AS first
+               CAST(coalesce(r.finish_pos = 1, FALSE) AS DOUBLE) AS first
         FROM runners r JOIN races ra USING (race_id) {truth}
         WHERE ra.race_date BETWEEN ? AND ? AND r.status NOT IN ('scratched', 'excluded')
         ORDER BY ra.race_date, ra.post_time NULLS LAST, r.race_id, r.horse_no

@@ -45,6 +45,8 @@ def market_probabilities(frame: pl.DataFrame, odds_column: str = "win_odds_final
 
 def score(frame: pl.DataFrame, column: str) -> Score:
     """Score `column` on the races where it is present for every starter."""
+    if frame["won"].is_null().any():
+        raise ValueError("the winner label `won` is null for some starters (it must be 0 or 1/k)")
     complete = frame.group_by("race_id").agg(
         pl.col(column).is_null().any().alias("_missing"),
         pl.len().alias("_n"),

@@ -40,7 +40,7 @@ def build_features(warehouse: Warehouse) -> int:
     definitions` for what "point in time" means here) for version `FEATURE_VERSION`.
     """
     warehouse.ensure_schema()
-    frame = _conform(warehouse.query(feature_sql()))
+    frame = _conform(warehouse.query(feature_sql(), deterministic=True))
     warehouse.write_table(FEATURES_TABLE, frame)
     return frame.height
 

@@ -71,3 +71,11 @@ def test_derived_tables_cannot_overwrite_the_contract(tmp_path) -> None:
         w.write_table("predictions", pl.DataFrame({"a": [1, 2]}))
         w.write_table("predictions", pl.DataFrame({"a": [3]}), replace=False)
         assert w.query("SELECT sum(a) AS s FROM predictions")["s"][0] == 6
+
+
+def test_deterministic_query_restores_the_thread_setting() -> None:
+    with DuckDBWarehouse(None) as w:
+        w.query("SET threads = 3")
+        inside = w.query("SELECT current_setting('threads') AS t", deterministic=True)
+        assert int(inside["t"][0]) == 1
+        assert int(w.query("SELECT current_setting('threads') AS t")["t"][0]) == 3

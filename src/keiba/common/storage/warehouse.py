@@ -55,7 +55,9 @@ class Warehouse(Protocol):
 
     def load(self, frames: Mapping[str, pl.DataFrame]) -> LoadResult: ...
 
-    def query(self, sql: str, params: Sequence[Any] | None = None) -> pl.DataFrame: ...
+    def query(
+        self, sql: str, params: Sequence[Any] | None = None, *, deterministic: bool = False
+    ) -> pl.DataFrame: ...
 
     def write_table(self, name: str, frame: pl.DataFrame, *, replace: bool = True) -> None: ...
 
@@ -100,8 +102,19 @@ class DuckDBWarehouse:
         ).fetchone()
         return bool(found and found[0])
 
-    def query(self, sql: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
-        return self._con.execute(sql, list(params) if params else None).pl()
+    def query(
+        self, sql: str, params: Sequence[Any] | None = None, *, deterministic: bool = False
+    ) -> pl.DataFrame:
+        """Run a read query. `deterministic` runs it on one thread: parallel aggregation sums
+        floats in a varying order, so results can differ in the last bits between runs."""
+        if not deterministic:
+            return self._con.execute(sql, list(params) if params else None).pl()
+        threads = self._con.execute("SELECT current_setting('threads')").fetchone()
+        self._con.execute("SET threads = 1")
+        try:
+            return self._con.execute(sql, list(params) if params else None).pl()
+        finally:
+            self._con.execute(f"SET threads = {int(threads[0]) if threads else 1}")
 
     def write_table(self, name: str, frame: pl.DataFrame, *, replace: bool = True) -> None:
         """Write a derived table in one statement (contract tables go through `load`)."""
