@@ -137,3 +137,18 @@ def test_default_demo_runs_on_the_real_2018_sample(tmp_path: Path) -> None:
     assert summary["test_period"][1] == "2018-12-28"
     market = summary["scores"]["p_market"]
     assert 0.2 < market["pseudo_r2"] < 0.35  # the real JRA market, out of sample
+
+
+def test_bench_reports_every_step(tmp_path: Path) -> None:
+    result = run(tmp_path, "bench", "--years", "1", "--seed", "2", "--json")
+    assert result.returncode == 0, result.stderr
+    steps = [r["step"] for r in json.loads(result.stdout)["results"]]
+    assert steps == [
+        "generate 1 years",
+        "market statistics",
+        "write canonical parquet",
+        "import canonical parquet",
+        "write canonical csv",
+        "import canonical csv",
+        "build features",
+    ]

@@ -319,6 +319,47 @@ def demo(
     _print_demo_summary(summary)
 
 
+@app.command()
+def bench(
+    ctx: typer.Context,
+    years: Annotated[int, typer.Option(help="Simulated seasons to generate.")] = 10,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated world.")] = 1,
+    jra2018: Annotated[
+        Path | None,
+        typer.Option(help="Folder of the 2018 JRA CSVs, to time their import as well."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Time the heavy steps (generate, write, import, features) and measure the market."""
+    _config(ctx)
+
+    def action() -> Any:
+        from keiba.benchmarks import as_dicts, machine, run_benchmarks
+
+        def say(step: str) -> None:
+            if not as_json:
+                err.print(f"[dim]{step}…[/]")
+
+        return {
+            "machine": machine(),
+            "results": as_dicts(run_benchmarks(years, seed, jra2018, say)),
+        }
+
+    report = _run(action)
+    if as_json:
+        _print_json(report)
+        return
+    table = Table(title=f"keiba bench on {report['machine']['cpus']} CPUs")
+    for column in ("step", "seconds", "peak RSS (MB)", "detail"):
+        table.add_column(column, justify="left" if column in ("step", "detail") else "right")
+    for r in report["results"]:
+        detail = ", ".join(
+            f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v:,}" for k, v in r["detail"].items()
+        )
+        table.add_row(r["step"], f"{r['seconds']:.2f}", f"{r['process_peak_rss_mb']:.0f}", detail)
+    out.print(table)
+
+
 def _print_demo_summary(summary: Any) -> None:
     from keiba.evaluator.main_job import PROBABILITY_NAMES
 

@@ -326,7 +326,7 @@ def write_canonical(
             if fmt == "csv":
                 frame.write_csv(tmp, datetime_format="%Y-%m-%dT%H:%M:%S%:z")
             else:
-                frame.write_parquet(tmp, compression="zstd", compression_level=19)
+                frame.write_parquet(tmp, compression="zstd")
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
