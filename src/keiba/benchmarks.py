@@ -66,6 +66,7 @@ def run_benchmarks(
     from keiba.data_collector.canonical import import_canonical, write_canonical
     from keiba.feature_engineering import build_features
     from keiba.simulator import WorldConfig, generate_world, market_statistics
+    from keiba.simulator.stats import market_statistics_of
 
     results: list[BenchResult] = []
     with tempfile.TemporaryDirectory(prefix="keiba-bench-") as tmp:
@@ -119,6 +120,17 @@ def run_benchmarks(
                     },
                 )
                 results.append(result)
+                real = market_statistics_of(
+                    *(
+                        warehouse.query(f"SELECT * FROM {t}")
+                        for t in ("races", "runners", "payouts")
+                    )
+                )
+                results.append(
+                    BenchResult(
+                        "market statistics of JRA 2018", 0.0, result.process_peak_rss_mb, real
+                    )
+                )
     return results
 
 

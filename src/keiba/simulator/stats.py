@@ -20,7 +20,7 @@ import polars as pl
 
 from keiba.simulator.config import SimulatedWorld
 
-__all__ = ["market_statistics"]
+__all__ = ["market_statistics", "market_statistics_of"]
 
 _NOT_STARTED = ("scratched", "excluded")
 _LONGSHOT = (14, 18)
@@ -36,7 +36,23 @@ def _mean(values: pl.Series) -> float:
 
 def market_statistics(world: SimulatedWorld) -> dict[str, float | int]:
     """Measured market facts of `world` (rates and returns as fractions, log-losses in nats)."""
-    races, runners, payouts = world.races, world.runners, world.payouts
+    return market_statistics_of(
+        world.races, world.runners, world.payouts, world.odds, world.true_probabilities
+    )
+
+
+def market_statistics_of(
+    races: pl.DataFrame,
+    runners: pl.DataFrame,
+    payouts: pl.DataFrame,
+    odds: pl.DataFrame | None = None,
+    true_probabilities: pl.DataFrame | None = None,
+) -> dict[str, float | int]:
+    """The same facts from contract tables alone, so real JRA data can be measured alike.
+
+    Without `odds` (win pools) the pool payback is left out; without `true_probabilities`
+    the truth's log-loss is.
+    """
     starters = runners.filter(~pl.col("status").is_in(_NOT_STARTED)).with_columns(
         pl.col("horse_no").cast(pl.String).alias("combination")
     )
@@ -59,10 +75,6 @@ def market_statistics(world: SimulatedWorld) -> dict[str, float | int]:
     favourites = bets.filter(pl.col("popularity") == 1)
     placed_favourites = favourites.filter(pl.col("place_sold"))
     longshots = bets.filter(pl.col("popularity").is_between(*_LONGSHOT))
-    pool = world.odds.filter(pl.col("bet_type") == "win").select(
-        "race_id", "combination", "pool_yen"
-    )
-    pool_paid = win_pay.join(pool, on=["race_id", "combination"])
 
     per_race = runners.group_by("race_id").agg(
         (pl.col("finish_pos") == 1).sum().alias("firsts"),
@@ -72,7 +84,6 @@ def market_statistics(world: SimulatedWorld) -> dict[str, float | int]:
     single = per_race.filter(pl.col("firsts") == 1).select("race_id")
     scored = (
         starters.join(single, on="race_id")
-        .join(world.true_probabilities, on=["race_id", "horse_no"])
         .with_columns(
             (
                 (1.0 / pl.col("win_odds_final"))
@@ -82,11 +93,10 @@ def market_statistics(world: SimulatedWorld) -> dict[str, float | int]:
         )
         .filter(pl.col("finish_pos") == 1)
     )
-    log_loss_true = -_mean(scored["p_true"].log())
     log_loss_market = -_mean(scored["q"].log())
     log_loss_uniform = _mean(scored["n"].cast(pl.Float64).log())
 
-    return {
+    statistics: dict[str, float | int] = {
         "races": races.height,
         "runners": runners.height,
         "starters": starters.height,
@@ -101,15 +111,22 @@ def market_statistics(world: SimulatedWorld) -> dict[str, float | int]:
         "longshot_win_return": _ratio(longshots["win_paid"].sum(), 100 * longshots.height),
         "longshot_bets": longshots.height,
         "win_return_all_starters": _ratio(bets["win_paid"].sum(), 100 * bets.height),
-        "win_pool_payback": _ratio(
-            (pool_paid["win_paid"] * pool_paid["pool_yen"]).sum() / 100, pool["pool_yen"].sum()
-        ),
         "dead_heat_first_races": int((per_race["firsts"] > 1).sum()),
         "races_with_tie": int(per_race["tie"].sum()),
         "races_with_non_finisher": int(per_race["non_finisher"].sum()),
-        "log_loss_true": log_loss_true,
         "log_loss_market": log_loss_market,
         "log_loss_uniform": log_loss_uniform,
-        "pseudo_r2_true": 1.0 - log_loss_true / log_loss_uniform,
         "pseudo_r2_market": 1.0 - log_loss_market / log_loss_uniform,
     }
+    if odds is not None:
+        pool = odds.filter(pl.col("bet_type") == "win").select("race_id", "combination", "pool_yen")
+        pool_paid = win_pay.join(pool, on=["race_id", "combination"])
+        statistics["win_pool_payback"] = _ratio(
+            (pool_paid["win_paid"] * pool_paid["pool_yen"]).sum() / 100, pool["pool_yen"].sum()
+        )
+    if true_probabilities is not None:
+        truth = scored.join(true_probabilities, on=["race_id", "horse_no"])
+        log_loss_true = -_mean(truth["p_true"].log())
+        statistics["log_loss_true"] = log_loss_true
+        statistics["pseudo_r2_true"] = 1.0 - log_loss_true / log_loss_uniform
+    return statistics
