@@ -180,27 +180,43 @@ def _split_dates(warehouse: DuckDBWarehouse, test_fraction: float) -> _Periods:
     return _Periods(days[0], first_valid, first_combine, first_test, days[-1])
 
 
+_COMPLETE_FIELDS = """
+    SELECT race_id FROM races JOIN runners USING (race_id)
+    GROUP BY race_id, field_size HAVING count(*) = field_size
+"""
+
+
 def _period_frame(warehouse: DuckDBWarehouse, date_from: dt.date, date_to: dt.date) -> pl.DataFrame:
-    """Starters of the period with odds, status, truth (if simulated) and the winner label."""
-    truth = (
-        "LEFT JOIN true_probabilities t USING (race_id, horse_no)"
-        if warehouse.has_table("true_probabilities")
-        else ""
-    )
-    p_true = "t.p_true" if truth else "NULL::DOUBLE AS p_true"
+    """Starters of the period with odds, status, truth (if simulated) and the winner label.
+
+    Only races with a row for every declared runner: where runners that did not finish are
+    missing (as in the 2018 CSVs), the market's probabilities would be normalised over the
+    runners known to have finished — knowledge of the outcome that no bettor had.
+    """
     return warehouse.query(
         f"""
-        SELECT r.race_id, r.horse_no, r.frame_no, r.status, r.win_odds_final, {p_true},
+        SELECT r.race_id, r.horse_no, r.frame_no, r.status, r.win_odds_final, t.p_true,
                ra.race_date, ra.post_time,
                CAST(coalesce(r.finish_pos = 1, FALSE) AS DOUBLE) AS first
-        FROM runners r JOIN races ra USING (race_id) {truth}
+        FROM runners r JOIN races ra USING (race_id)
+        LEFT JOIN true_probabilities t USING (race_id, horse_no)
         WHERE ra.race_date BETWEEN ? AND ? AND r.status NOT IN ('scratched', 'excluded')
+          AND r.race_id IN ({_COMPLETE_FIELDS})
         ORDER BY ra.race_date, ra.post_time NULLS LAST, r.race_id, r.horse_no
         """,
         [date_from, date_to],
     ).with_columns(
         (pl.col("first") / pl.col("first").sum().over("race_id")).fill_nan(0.0).alias("won")
     )
+
+
+def _incomplete_races(warehouse: DuckDBWarehouse, date_from: dt.date, date_to: dt.date) -> int:
+    found = warehouse.query(
+        f"SELECT count(*) AS n FROM races WHERE race_date BETWEEN ? AND ? "
+        f"AND race_id NOT IN ({_COMPLETE_FIELDS})",
+        [date_from, date_to],
+    )
+    return int(found["n"][0])
 
 
 def _odds_band(odds: float) -> str:
@@ -279,6 +295,13 @@ def run_main_job(config: KeibaConfig, clock: Clock, progress: Progress = _noop) 
             for name in ("p_model", "p_combined")
         }
 
+        incomplete = _incomplete_races(warehouse, periods.first_test, periods.last_day)
+        if incomplete:
+            caveats.append(
+                f"{incomplete} test races lack rows for some declared runners (runners that did "
+                "not finish are missing from the source); they are neither scored nor bet, "
+                "because the market over the known finishers would use the result."
+            )
         replay = _replay_bets(config, clock, same, warehouse, progress)
         total_races = warehouse.query("SELECT count(*) AS n FROM races")["n"][0]
         summary = MainJobSummary(
