@@ -32,6 +32,7 @@ from keiba.common.bet_types import BetType
 from keiba.common.clock import Clock
 from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError
+from keiba.common.logging import get_logger
 from keiba.common.storage import DuckDBWarehouse, FsspecObjectStore, create_ledger_engine
 from keiba.evaluator import report
 from keiba.evaluator.metrics import (
@@ -45,6 +46,8 @@ from keiba.evaluator.settlement import settle_ticket
 from keiba.themis import decide
 
 __all__ = ["MainJobSummary", "run_main_job"]
+
+log = get_logger(__name__)
 
 Progress = Callable[[str, int, int], None]
 ODDS_BANDS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, math.inf)
@@ -256,17 +259,26 @@ def run_main_job(config: KeibaConfig, clock: Clock, progress: Progress = _noop) 
         else:
             source = f"warehouse {config.duckdb_path}"
         progress("data", 1, 1)
+        log.info("main_job.data", source=source)
         progress("features", 0, 1)
-        build_features(warehouse)
+        rows = build_features(warehouse)
         progress("features", 1, 1)
+        log.info("main_job.features", rows=rows)
         periods = _split_dates(warehouse, config.demo.test_fraction)
         day = dt.timedelta(days=1)
         progress("training", 0, 1)
         train = training_frame(warehouse, periods.first_day, periods.first_valid - day)
         valid = training_frame(warehouse, periods.first_valid, periods.first_combine - day)
         model = train_model(train, valid, config.model)
-        save_model(model, FsspecObjectStore(config.object_store_url))
+        model_key = save_model(model, FsspecObjectStore(config.object_store_url))
         progress("training", 1, 1)
+        log.info(
+            "main_job.trained",
+            model_version=model.version,
+            train_rows=train.height,
+            best_iteration=model.best_iteration,
+            stored_at=model_key,
+        )
 
         def predicted(date_from: dt.date, date_to: dt.date) -> pl.DataFrame:
             features = training_frame(warehouse, date_from, date_to)
@@ -279,6 +291,7 @@ def run_main_job(config: KeibaConfig, clock: Clock, progress: Progress = _noop) 
             return frame.with_columns(market_probabilities(frame))
 
         combination = fit_combination(predicted(periods.first_combine, periods.first_test - day))
+        log.info("main_job.combination", alpha=combination.alpha, beta=combination.beta)
         frame = predicted(periods.first_test, periods.last_day)
         frame = frame.with_columns(combination.apply(frame))
         compared = ["p_market", "p_model", "p_combined"] + (
@@ -342,6 +355,9 @@ def run_main_job(config: KeibaConfig, clock: Clock, progress: Progress = _noop) 
         }
         path = _write_report(config, summary, scores, calibration, replay, clock)
         summary.report_path = str(path)
+        log.info(
+            "main_job.done", bets=summary.bets, profit_yen=summary.profit_yen, report=str(path)
+        )
         return summary
     finally:
         warehouse.close()
