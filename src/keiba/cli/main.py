@@ -8,21 +8,23 @@ else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-import json
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from keiba.common.errors import KeibaError
+from keiba.cli.common import (
+    Context,
+    JsonOption,
+    config_of,
+    err,
+    out,
+    print_json,
+    progress_bar,
+    run_reporting_errors,
+)
 
 app = typer.Typer(
     name="keiba",
@@ -31,17 +33,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-err = Console(stderr=True)
-out = Console()
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Context:
-    home: Path | None
-    config_path: Path | None
-    log_level: str | None
 
 
 class ImportFormat(StrEnum):
@@ -52,9 +43,6 @@ class ImportFormat(StrEnum):
 class FileFormat(StrEnum):
     PARQUET = "parquet"
     CSV = "csv"
-
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
 @app.callback()
@@ -75,52 +63,6 @@ def main(
     ctx.obj = Context(home, config, log_level)
 
 
-def _config(ctx: typer.Context, overrides: dict[str, Any] | None = None) -> Any:
-    from keiba.common.config import load_config
-    from keiba.common.logging import configure_logging
-
-    c: Context = ctx.obj
-    extra = dict(overrides or {})
-    if c.log_level:
-        extra.setdefault("logging", {})["level"] = c.log_level
-    config = load_config(c.config_path, c.home, extra or None)
-    configure_logging(config.logging.level, config.logging.format)
-    return config
-
-
-def _run(action: Callable[[], T]) -> T:
-    try:
-        return action()
-    except KeibaError as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from e
-
-
-@contextmanager
-def _progress(enabled: bool = True) -> Iterator[Callable[[str, int, int], None]]:
-    tasks: dict[str, TaskID] = {}
-    with Progress(
-        TextColumn("{task.description:<10}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=err,
-        disable=not enabled,
-        transient=False,
-    ) as bar:
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
-        yield update
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
-
-
 @app.command()
 def generate(
     ctx: typer.Context,
@@ -135,7 +77,7 @@ def generate(
     as_json: JsonOption = False,
 ) -> None:
     """Simulate JRA seasons and write them in the canonical import format."""
-    _config(ctx)
+    config_of(ctx)
 
     def action() -> dict[str, Any]:
         import time
@@ -144,7 +86,7 @@ def generate(
         from keiba.simulator import WorldConfig, generate_world, market_statistics
 
         started = time.perf_counter()
-        with _progress(not as_json) as progress:
+        with progress_bar(not as_json) as progress:
             world = generate_world(
                 WorldConfig(
                     years=years, seed=seed, start_year=start_year, include_exotic_odds=all_odds
@@ -167,9 +109,9 @@ def generate(
             "market": market_statistics(world),
         }
 
-    result = _run(action)
+    result = run_reporting_errors(action)
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
     table = Table(title=f"Simulated world written to {result['out']}")
     table.add_column("measure")
@@ -192,7 +134,7 @@ def import_(
     as_json: JsonOption = False,
 ) -> None:
     """Validate and load data into the warehouse (idempotent; nothing half-written)."""
-    config = _config(ctx)
+    config = config_of(ctx)
 
     if fmt is ImportFormat.JRA2018:
         _import_jra2018(config, paths, as_json)
@@ -217,9 +159,9 @@ def import_(
                 )
         return results
 
-    results = _run(action)
+    results = run_reporting_errors(action)
     if as_json:
-        _print_json(results)
+        print_json(results)
         return
     for result in results:
         table = Table(title=f"Imported {result['path']}")
@@ -247,9 +189,9 @@ def _import_jra2018(config: Any, paths: list[Path], as_json: bool) -> None:
         with DuckDBWarehouse(config.duckdb_path) as warehouse:
             return import_jra2018(warehouse, list(paths), SystemClock())
 
-    report = _run(action)
+    report = run_reporting_errors(action)
     if as_json:
-        _print_json(report.to_dict())
+        print_json(report.to_dict())
     else:
         for line in report.summary():
             out.print(line, highlight=False)
@@ -270,7 +212,7 @@ def export(
     as_json: JsonOption = False,
 ) -> None:
     """Write the warehouse's races, runners, payouts and odds in the canonical format."""
-    config = _config(ctx)
+    config = config_of(ctx)
 
     def action() -> dict[str, int]:
         from keiba.common.storage import DuckDBWarehouse
@@ -280,9 +222,9 @@ def export(
             warehouse.ensure_schema()
             return export_canonical(warehouse, out_dir, file_format.value)
 
-    counts = _run(action)
+    counts = run_reporting_errors(action)
     if as_json:
-        _print_json({"out": str(out_dir), "rows": counts})
+        print_json({"out": str(out_dir), "rows": counts})
         return
     for name, rows in counts.items():
         out.print(f"{name}: {rows:,} rows → {out_dir / (name + '.' + file_format.value)}")
@@ -303,18 +245,18 @@ def demo(
     for key, value in (("source", source), ("years", years), ("seed", seed)):
         if value is not None:
             overrides.setdefault("demo", {})[key] = value
-    config = _config(ctx, overrides)
+    config = config_of(ctx, overrides)
 
     def action() -> Any:
         from keiba.common.clock import SystemClock
         from keiba.evaluator.main_job import run_main_job
 
-        with _progress(not as_json) as progress:
+        with progress_bar(not as_json) as progress:
             return run_main_job(config, SystemClock(), progress)
 
-    summary = _run(action)
+    summary = run_reporting_errors(action)
     if as_json:
-        _print_json(summary.to_dict())
+        print_json(summary.to_dict())
         return
     _print_demo_summary(summary)
 
@@ -331,7 +273,7 @@ def bench(
     as_json: JsonOption = False,
 ) -> None:
     """Time the heavy steps (generate, write, import, features) and measure the market."""
-    _config(ctx)
+    config_of(ctx)
 
     def action() -> Any:
         from keiba.benchmarks import as_dicts, machine, run_benchmarks
@@ -345,9 +287,9 @@ def bench(
             "results": as_dicts(run_benchmarks(years, seed, jra2018, say)),
         }
 
-    report = _run(action)
+    report = run_reporting_errors(action)
     if as_json:
-        _print_json(report)
+        print_json(report)
         return
     table = Table(title=f"keiba bench on {report['machine']['cpus']} CPUs")
     for column in ("step", "seconds", "peak RSS (MB)", "detail"):
@@ -408,6 +350,17 @@ def _print_demo_summary(summary: Any) -> None:
         out.print(f"[yellow]note:[/] {caveat}", highlight=False)
     out.print(f"Report: {summary.report_path}", highlight=False)
 
+
+def _register_command_modules() -> None:
+    """Commands of other areas live in their own modules, each with `register(app)`."""
+    import importlib
+
+    for name in _COMMAND_MODULES:
+        importlib.import_module(f"keiba.cli.{name}").register(app)
+
+
+_COMMAND_MODULES: tuple[str, ...] = ()
+_register_command_modules()
 
 if __name__ == "__main__":
     app()
