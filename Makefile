@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install demo test lint typecheck unit bench clean
+.PHONY: install demo test lint typecheck unit bench clean test-services
 
 $(UV):
 	$(PYTHON) -m venv $(BOOT)
@@ -31,7 +31,12 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-unit: install
+# PostgreSQL server binaries for the ledger tests (apt-get on a fresh Debian machine, as root;
+# a no-op when present). The tests start their own throwaway cluster on loopback.
+test-services:
+	@scripts/ensure-postgres.sh
+
+unit: install test-services
 	$(BIN)/pytest -n 2 -q
 
 test: lint typecheck unit

@@ -1,11 +1,32 @@
-"""The bankroll: one ledger in a database, never a copy in a process."""
+"""The bankroll: one ledger in a database, never a copy in a process; and its audit trail."""
 
+from keiba.bankroll.audit import Checkpoint, VerifyResult, export_checkpoint, verify
+from keiba.bankroll.check import check_invariants
 from keiba.bankroll.ledger import (
+    Balances,
+    DecisionRecord,
     EntryKind,
     InsufficientFundsError,
     Ledger,
+    LedgerError,
     SettlementResult,
     Ticket,
+    TicketState,
 )
 
-__all__ = ["EntryKind", "InsufficientFundsError", "Ledger", "SettlementResult", "Ticket"]
+__all__ = [
+    "Balances",
+    "Checkpoint",
+    "DecisionRecord",
+    "EntryKind",
+    "InsufficientFundsError",
+    "Ledger",
+    "LedgerError",
+    "SettlementResult",
+    "Ticket",
+    "TicketState",
+    "VerifyResult",
+    "check_invariants",
+    "export_checkpoint",
+    "verify",
+]

@@ -1,98 +1,67 @@
 """The bankroll ledger: every yen in and out, in integer yen, in one database.
 
-The balance is never held in a process: it is the running total of the account's entries, and
-each entry stores the balance after it (`balance_after`, constrained by the database to be
-non-negative). Posting an entry locks the account row (`SELECT … FOR UPDATE` on PostgreSQL;
-SQLite transactions begin IMMEDIATE, which serialises writers), reads the last balance, and
-inserts the next entry in the same transaction. A ticket is settled at most once: settlement
-flips the ticket's state with a conditional UPDATE, and a second settlement is a no-op that
-says so.
+The balance is never held in a process: it is derived from the account's entries. Each entry
+stores its deltas and the running totals after it — cash, and the stakes reserved by decisions
+but not yet placed — and the database refuses an entry whose available balance (cash −
+reserved) would be negative. A stake's life: reserved at decision (`record_decision` or
+`reserve`), committed at purchase (`commit`, or `place` for both at once) or released when not
+placed (`release`), then settled once (`settle`: payout, refund of a scratched runner, or a
+loss). Every entry names its cause (decision, ticket, race or a stated reason).
+
+Every write runs in one transaction that first locks the audit chain's head row (PostgreSQL:
+`SELECT … FOR UPDATE`; SQLite: the transaction began IMMEDIATE and holds the write lock), then
+reads the running totals, writes the entries, the ticket's new state and the audit record, and
+moves the head. Writers are therefore serialised by the database, whatever the number of
+processes; a process killed mid-way leaves its transaction uncommitted and nothing else.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    CheckConstraint,
-    Column,
-    DateTime,
-    Engine,
-    ForeignKey,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    event,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
+from keiba.bankroll._db import reading
+from keiba.bankroll.audit import ENTRY_FIELDS, Chain, RecordType, digest
+from keiba.bankroll.migrate import upgrade
+from keiba.bankroll.schema import (
+    EntryKind,
+    TicketState,
+    accounts,
+    decisions,
+    entries,
+    tickets,
+)
 from keiba.common.clock import Clock
 from keiba.common.errors import InvalidAmountError, KeibaError
-from keiba.common.money import Yen, yen
+from keiba.common.money import TICKET_UNIT, Yen, yen
 
-__all__ = ["EntryKind", "InsufficientFundsError", "Ledger", "SettlementResult", "Ticket"]
-
-metadata = MetaData()
-
-accounts = Table(
-    "accounts",
-    metadata,
-    Column("account", String(64), primary_key=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-)
-
-entries = Table(
-    "ledger_entries",
-    metadata,
-    Column("entry_id", Integer, primary_key=True, autoincrement=True),
-    Column("account", String(64), ForeignKey("accounts.account"), nullable=False),
-    Column("kind", String(32), nullable=False),
-    Column("amount_yen", BigInteger, nullable=False),
-    Column("balance_after_yen", BigInteger, nullable=False),
-    Column("race_id", String(16)),
-    Column("ticket_id", String(64)),
-    Column("cause", String(200), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    CheckConstraint("balance_after_yen >= 0", name="balance_never_negative"),
-)
-
-tickets = Table(
-    "tickets",
-    metadata,
-    Column("ticket_id", String(64), primary_key=True),
-    Column("account", String(64), ForeignKey("accounts.account"), nullable=False),
-    Column("race_id", String(16), nullable=False),
-    Column("bet_type", String(32), nullable=False),
-    Column("combination", String(16), nullable=False),
-    Column("stake_yen", BigInteger, nullable=False),
-    Column("rule", String(100), nullable=False),
-    Column("placed_at", DateTime(timezone=True), nullable=False),
-    Column("settled_at", DateTime(timezone=True)),
-    Column("payout_yen", BigInteger),
-    Column("outcome", String(16)),
-    CheckConstraint("stake_yen > 0 AND stake_yen % 100 = 0", name="stake_in_units"),
-    CheckConstraint("payout_yen IS NULL OR payout_yen >= 0", name="payout_not_negative"),
-)
+__all__ = [
+    "Balances",
+    "DecisionRecord",
+    "EntryKind",
+    "InsufficientFundsError",
+    "Ledger",
+    "LedgerError",
+    "SettlementResult",
+    "Ticket",
+    "TicketState",
+]
 
 
-class EntryKind(StrEnum):
-    DEPOSIT = "deposit"
-    WITHDRAWAL = "withdrawal"
-    STAKE = "stake"
-    PAYOUT = "payout"
-    REFUND = "refund"
-    ADJUSTMENT = "adjustment"
+class LedgerError(KeibaError):
+    """An operation the ledger refuses (unknown ticket, wrong state, duplicate id)."""
 
 
-class InsufficientFundsError(KeibaError):
-    """The entry would take the balance below zero; nothing was written."""
+class InsufficientFundsError(LedgerError):
+    """The entry would take the available balance below zero; nothing was written."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +72,19 @@ class Ticket:
     combination: str
     stake: Yen
     rule: str
+    decision_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Balances:
+    """An account's totals: cash held, stakes reserved, and what is available to stake."""
+
+    cash: Yen
+    reserved: Yen
+
+    @property
+    def available(self) -> Yen:
+        return Yen(self.cash - self.reserved)
 
 
 @dataclass(frozen=True)
@@ -111,171 +93,500 @@ class SettlementResult:
     settled_now: bool
     outcome: str
     paid: Yen
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    decision_id: str
+    audit_seq: int
+    reserved: tuple[str, ...]
+
+
+def _utc(at: dt.datetime) -> dt.datetime:
+    if at.tzinfo is None:
+        raise ValueError(f"the ledger's clock must be timezone-aware, was {at.isoformat()}")
+    return at.astimezone(dt.UTC)
+
+
+_TOTALS = (
+    select(entries.c.seq, entries.c.cash_after_yen, entries.c.reserved_after_yen)
+    .where(entries.c.account == bindparam("account"))
+    .order_by(entries.c.seq.desc())
+    .limit(1)
+)
+_INSERT_ENTRY = insert(entries).returning(entries.c.entry_id)
+_TICKET = select(tickets).where(
+    tickets.c.ticket_id == bindparam("tid"), tickets.c.account == bindparam("account")
+)
+_TICKET_EXISTS = select(tickets.c.ticket_id).where(tickets.c.ticket_id == bindparam("tid"))
+_INSERT_TICKET = insert(tickets)
+_PLACE_TICKET = (
+    update(tickets)
+    .where(tickets.c.ticket_id == bindparam("tid"), tickets.c.state == TicketState.RESERVED.value)
+    .values(state=TicketState.PLACED.value, placed_at=bindparam("at"))
+)
+_SETTLE_TICKET = (
+    update(tickets)
+    .where(tickets.c.ticket_id == bindparam("tid"), tickets.c.state == TicketState.PLACED.value)
+    .values(
+        state=TicketState.SETTLED.value,
+        settled_at=bindparam("at"),
+        payout_yen=bindparam("paid"),
+        outcome=bindparam("result"),
+    )
+)
+
+
+class _Write:
+    """One write transaction: the chain (head locked), the account and the time."""
+
+    def __init__(self, conn: Connection, account: str, at: dt.datetime) -> None:
+        self.conn = conn
+        self.account = account
+        self.at = at
+        self.chain = Chain(conn)
+        self.posted: list[dict[str, Any]] = []
+
+    def totals(self) -> tuple[int, int, int]:
+        last = self.conn.execute(_TOTALS, {"account": self.account}).first()
+        if last is None:
+            return 0, 0, 0
+        return int(last.seq), int(last.cash_after_yen), int(last.reserved_after_yen)
+
+    def post(
+        self,
+        kind: EntryKind,
+        cash: int,
+        reserved: int,
+        cause: str,
+        *,
+        race_id: str | None = None,
+        ticket_id: str | None = None,
+        decision_id: str | None = None,
+    ) -> dict[str, Any]:
+        seq, cash_before, reserved_before = self.totals()
+        cash_after, reserved_after = cash_before + cash, reserved_before + reserved
+        available = cash_after - reserved_after
+        if available < 0 or reserved_after < 0:
+            raise InsufficientFundsError(
+                f"{kind.value} of {abs(cash or reserved):,} yen would take account "
+                f"{self.account!r} to {available:,} yen available "
+                f"(cash {cash_before:,}, reserved {reserved_before:,})"
+            )
+        row: dict[str, Any] = {
+            "account": self.account,
+            "seq": seq + 1,
+            "kind": kind.value,
+            "cash_yen": cash,
+            "reserved_yen": reserved,
+            "cash_after_yen": cash_after,
+            "reserved_after_yen": reserved_after,
+            "race_id": race_id,
+            "ticket_id": ticket_id,
+            "decision_id": decision_id,
+            "cause": cause[:200],
+        }
+        entry_id = self.conn.execute(_INSERT_ENTRY, {**row, "created_at": self.at}).scalar_one()
+        row["entry_id"] = int(entry_id)
+        entry = {f: row[f] for f in ENTRY_FIELDS}
+        self.posted.append(entry)
+        return entry
+
+    def record(self, record_type: RecordType, payload: Mapping[str, Any]) -> int:
+        """Append an audit record carrying `payload` and the entries posted since the last one."""
+        body = dict(payload)
+        body["entries"], self.posted = self.posted, []
+        return self.chain.append(record_type, self.account, self.at, body)
 
 
 class Ledger:
-    """The ledger of one database. Safe to use from many processes at once."""
+    """The ledger of one account in one database. Safe to use from many processes at once."""
 
     def __init__(self, engine: Engine, clock: Clock, account: str = "main") -> None:
+        if not account or len(account) > 64:
+            raise LedgerError(f"account names are 1–64 characters, was {account!r}")
         self._engine = engine
         self._clock = clock
         self.account = account
-        if engine.dialect.name == "sqlite":
-            _sqlite_begin_immediate(engine)
-        metadata.create_all(engine)
-        with engine.begin() as conn:
+        upgrade(engine)
+        with reading(engine) as conn:
             exists = conn.execute(
                 select(accounts.c.account).where(accounts.c.account == account)
             ).first()
-            if exists is None:
-                conn.execute(insert(accounts).values(account=account, created_at=clock.now()))
+        if exists is None:
+            with self._write() as w:
+                again = w.conn.execute(
+                    select(accounts.c.account).where(accounts.c.account == account)
+                ).first()
+                if again is None:
+                    w.conn.execute(insert(accounts).values(account=account, created_at=w.at))
+                    w.record(RecordType.ACCOUNT_OPENED, {})
 
-    def _post(
-        self,
-        conn: Connection,
-        kind: EntryKind,
-        amount: int,
-        cause: str,
-        race_id: str | None = None,
-        ticket_id: str | None = None,
-    ) -> Yen:
-        conn.execute(
-            select(accounts.c.account).where(accounts.c.account == self.account).with_for_update()
-        )
-        last = conn.execute(
-            select(entries.c.balance_after_yen)
-            .where(entries.c.account == self.account)
-            .order_by(entries.c.entry_id.desc())
-            .limit(1)
-        ).scalar()
-        balance = int(last or 0) + amount
-        if balance < 0:
-            raise InsufficientFundsError(
-                f"{kind.value} of {abs(amount):,} yen would take account {self.account!r} "
-                f"to {balance:,} yen"
-            )
-        conn.execute(
-            insert(entries).values(
-                account=self.account,
-                kind=kind.value,
-                amount_yen=amount,
-                balance_after_yen=balance,
-                race_id=race_id,
-                ticket_id=ticket_id,
-                cause=cause,
-                created_at=self._clock.now(),
-            )
-        )
-        return Yen(balance)
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @contextmanager
+    def _write(self) -> Iterator[_Write]:
+        with self._engine.begin() as conn:
+            w = _Write(conn, self.account, _utc(self._clock.now()))
+            yield w
+            if w.posted:
+                raise AssertionError("ledger entries posted without an audit record")
+            w.chain.close()
+
+    # --- reading -------------------------------------------------------------------------
+
+    def balances(self) -> Balances:
+        with reading(self._engine) as conn:
+            last = conn.execute(
+                select(entries.c.cash_after_yen, entries.c.reserved_after_yen)
+                .where(entries.c.account == self.account)
+                .order_by(entries.c.seq.desc())
+                .limit(1)
+            ).first()
+        if last is None:
+            return Balances(Yen(0), Yen(0))
+        return Balances(Yen(int(last.cash_after_yen)), Yen(int(last.reserved_after_yen)))
 
     def balance(self) -> Yen:
-        with self._engine.connect() as conn:
-            last = conn.execute(
-                select(entries.c.balance_after_yen)
-                .where(entries.c.account == self.account)
-                .order_by(entries.c.entry_id.desc())
-                .limit(1)
-            ).scalar()
-        return Yen(int(last or 0))
+        """The available balance: what a decision may stake now."""
+        return self.balances().available
+
+    def history(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """The account's entries, oldest first (the newest `limit` if given)."""
+        query = select(entries).where(entries.c.account == self.account)
+        if limit is not None:
+            query = query.order_by(entries.c.seq.desc()).limit(limit)
+        else:
+            query = query.order_by(entries.c.seq)
+        with reading(self._engine) as conn:
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+        return sorted(rows, key=lambda r: int(r["seq"]))
+
+    def tickets(self) -> list[dict[str, Any]]:
+        with reading(self._engine) as conn:
+            rows = conn.execute(
+                select(tickets)
+                .where(tickets.c.account == self.account)
+                .order_by(tickets.c.reserved_at, tickets.c.ticket_id)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    # --- money in and out ----------------------------------------------------------------
 
     def deposit(self, amount: int, cause: str = "deposit") -> Yen:
-        value = yen(amount, what="deposit")
-        if value == 0:
-            raise InvalidAmountError("deposit must be positive, was 0 yen")
-        with self._engine.begin() as conn:
-            return self._post(conn, EntryKind.DEPOSIT, value, cause)
+        value = _positive(amount, "deposit")
+        with self._write() as w:
+            entry = w.post(EntryKind.DEPOSIT, value, 0, _cause(cause))
+            w.record(RecordType.DEPOSIT, {"amount_yen": value})
+        return Yen(entry["cash_after_yen"] - entry["reserved_after_yen"])
 
     def withdraw(self, amount: int, cause: str = "withdrawal") -> Yen:
-        value = yen(amount, what="withdrawal")
-        with self._engine.begin() as conn:
-            return self._post(conn, EntryKind.WITHDRAWAL, -value, cause)
+        value = _positive(amount, "withdrawal")
+        with self._write() as w:
+            entry = w.post(EntryKind.WITHDRAWAL, -value, 0, _cause(cause))
+            w.record(RecordType.WITHDRAWAL, {"amount_yen": value})
+        return Yen(entry["cash_after_yen"] - entry["reserved_after_yen"])
+
+    def adjust(self, amount: int, reason: str) -> Yen:
+        """Correct the cash by a signed amount; the reason is required and recorded."""
+        value = yen(amount, what="adjustment", allow_negative=True)
+        if value == 0:
+            raise InvalidAmountError("an adjustment of 0 yen changes nothing")
+        if not reason.strip():
+            raise LedgerError("an adjustment needs a reason")
+        with self._write() as w:
+            entry = w.post(EntryKind.ADJUSTMENT, value, 0, f"adjustment: {reason.strip()}")
+            w.record(RecordType.ADJUSTMENT, {"amount_yen": value, "reason": reason.strip()})
+        return Yen(entry["cash_after_yen"] - entry["reserved_after_yen"])
+
+    # --- decisions and tickets -----------------------------------------------------------
+
+    def record_decision(
+        self,
+        race_id: str,
+        rule: str,
+        inputs: Mapping[str, Any],
+        output: Mapping[str, Any],
+        reserve: Sequence[Ticket] = (),
+        *,
+        decision_id: str | None = None,
+    ) -> DecisionRecord:
+        """Record a decision (digests of its inputs and output) and reserve its stakes.
+
+        `inputs` should name the model version, probabilities, odds snapshot and its time, the
+        bankroll and the policy; `output` the bets and rejections. Both are hashed as canonical
+        JSON; the record keeps the digests and the output. The stakes of `reserve` are reserved
+        in the same transaction, so either all of it is recorded or none.
+        """
+        if not rule:
+            raise LedgerError("a decision names the rule that made it")
+        did = decision_id or f"d-{uuid.uuid4().hex}"
+        inputs_sha, output_sha = digest(inputs), digest(output)
+        with self._write() as w:
+            try:
+                w.conn.execute(
+                    insert(decisions).values(
+                        decision_id=did,
+                        account=self.account,
+                        race_id=race_id,
+                        rule=rule,
+                        inputs_sha256=inputs_sha,
+                        output_sha256=output_sha,
+                        created_at=w.at,
+                    )
+                )
+            except IntegrityError as e:
+                raise LedgerError(f"decision {did!r} is already recorded") from e
+            seq = w.record(
+                RecordType.DECISION,
+                {
+                    "decision_id": did,
+                    "race_id": race_id,
+                    "rule": rule,
+                    "inputs_sha256": inputs_sha,
+                    "output_sha256": output_sha,
+                    "inputs_summary": _summary(inputs),
+                    "output": output,
+                },
+            )
+            reserved = []
+            for ticket in reserve:
+                self._reserve(w, _with_decision(ticket, did))
+                reserved.append(ticket.ticket_id)
+        return DecisionRecord(did, seq, tuple(reserved))
+
+    def reserve(self, ticket: Ticket) -> Yen:
+        """Reserve a ticket's stake (purchase intent); returns the available balance after."""
+        with self._write() as w:
+            entry = self._reserve(w, ticket)
+        return Yen(entry["cash_after_yen"] - entry["reserved_after_yen"])
+
+    def commit(self, ticket_id: str) -> bool:
+        """The ticket was bought: the reserved stake leaves the cash. False if already placed."""
+        with self._write() as w:
+            row = self._ticket(w.conn, ticket_id)
+            if row.state == TicketState.PLACED or row.state == TicketState.SETTLED:
+                return False
+            self._commit(w, row)
+        return True
 
     def place(self, ticket: Ticket) -> Yen:
-        """Record a purchased ticket and take its stake from the balance (atomically)."""
-        stake = yen(ticket.stake, what="stake")
-        if stake == 0 or stake % 100:
-            raise InvalidAmountError(f"stake must be a positive multiple of 100, was {stake}")
-        with self._engine.begin() as conn:
-            balance = self._post(
-                conn,
-                EntryKind.STAKE,
-                -stake,
-                f"ticket {ticket.ticket_id} by rule {ticket.rule}",
-                ticket.race_id,
-                ticket.ticket_id,
+        """Reserve and commit a ticket at once (bought right away); returns the balance after."""
+        with self._write() as w:
+            self._reserve(w, ticket)
+            entry = self._commit(w, self._ticket(w.conn, ticket.ticket_id))
+        return Yen(entry["cash_after_yen"] - entry["reserved_after_yen"])
+
+    def confirm(self, ticket_id: str, receipt: str) -> bool:
+        """Record the venue's receipt number of a placed ticket. False if already recorded."""
+        if not receipt:
+            raise LedgerError("a confirmation needs the venue's receipt number")
+        with self._write() as w:
+            row = self._ticket(w.conn, ticket_id)
+            if row.state not in (TicketState.PLACED, TicketState.SETTLED):
+                raise LedgerError(f"ticket {ticket_id!r} is {row.state}, not placed")
+            if row.receipt is not None:
+                if row.receipt != receipt:
+                    raise LedgerError(
+                        f"ticket {ticket_id!r} already has receipt {row.receipt!r}, not {receipt!r}"
+                    )
+                return False
+            w.conn.execute(
+                update(tickets).where(tickets.c.ticket_id == ticket_id).values(receipt=receipt)
             )
-            conn.execute(
-                insert(tickets).values(
-                    ticket_id=ticket.ticket_id,
-                    account=self.account,
-                    race_id=ticket.race_id,
-                    bet_type=ticket.bet_type,
-                    combination=ticket.combination,
-                    stake_yen=stake,
-                    rule=ticket.rule,
-                    placed_at=self._clock.now(),
-                )
+            w.record(
+                RecordType.CONFIRMATION,
+                {"ticket_id": ticket_id, "race_id": row.race_id, "receipt": receipt},
             )
-        return balance
+        return True
+
+    def release(self, ticket_id: str, reason: str = "not placed") -> bool:
+        """A reserved ticket was not bought: its stake is available again. False if released."""
+        with self._write() as w:
+            row = self._ticket(w.conn, ticket_id)
+            if row.state == TicketState.RELEASED:
+                return False
+            if row.state != TicketState.RESERVED:
+                raise LedgerError(f"ticket {ticket_id!r} is {row.state}; only reserved tickets")
+            w.conn.execute(
+                update(tickets)
+                .where(tickets.c.ticket_id == ticket_id)
+                .values(state=TicketState.RELEASED.value)
+            )
+            w.post(
+                EntryKind.RESERVATION_RELEASED,
+                0,
+                -int(row.stake_yen),
+                f"release {ticket_id}: {reason}",
+                race_id=row.race_id,
+                ticket_id=ticket_id,
+                decision_id=row.decision_id,
+            )
+            w.record(
+                RecordType.RELEASE,
+                {"ticket_id": ticket_id, "race_id": row.race_id, "reason": reason},
+            )
+        return True
 
     def settle(self, ticket_id: str, payout: int, *, refund: bool = False) -> SettlementResult:
-        """Credit a ticket's payout (or refund its stake) exactly once."""
+        """Credit a ticket's payout (or refund its stake) exactly once.
+
+        Settling a settled ticket again changes nothing and says so (`settled_now` is False).
+        """
         amount = yen(payout, what="payout")
         outcome = "refund" if refund else ("won" if amount > 0 else "lost")
-        with self._engine.begin() as conn:
-            row = conn.execute(
-                select(tickets.c.race_id, tickets.c.stake_yen, tickets.c.outcome).where(
-                    tickets.c.ticket_id == ticket_id
+        with self._write() as w:
+            row = self._ticket(w.conn, ticket_id)
+            if row.state == TicketState.SETTLED:
+                return SettlementResult(
+                    ticket_id,
+                    False,
+                    str(row.outcome),
+                    Yen(0),
+                    f"ticket {ticket_id} was already settled ({row.outcome}, "
+                    f"{int(row.payout_yen):,} yen); nothing changed",
                 )
-            ).first()
-            if row is None:
-                raise KeibaError(f"no ticket {ticket_id!r} to settle")
+            if row.state != TicketState.PLACED:
+                raise LedgerError(f"ticket {ticket_id!r} is {row.state}, not placed")
             if refund and amount != row.stake_yen:
                 raise InvalidAmountError(
                     f"a refund returns the stake ({row.stake_yen} yen), was {amount} yen"
                 )
-            changed = conn.execute(
-                update(tickets)
-                .where(tickets.c.ticket_id == ticket_id, tickets.c.settled_at.is_(None))
-                .values(settled_at=self._clock.now(), payout_yen=amount, outcome=outcome)
+            changed = w.conn.execute(
+                _SETTLE_TICKET, {"tid": ticket_id, "at": w.at, "paid": amount, "result": outcome}
             ).rowcount
-            if changed == 0:
-                return SettlementResult(ticket_id, False, str(row.outcome), Yen(0))
+            if changed != 1:
+                raise AssertionError(f"ticket {ticket_id} changed under the chain lock")
             if amount > 0:
-                kind = EntryKind.REFUND if refund else EntryKind.PAYOUT
-                self._post(conn, kind, amount, f"settle {ticket_id}", row.race_id, ticket_id)
+                w.post(
+                    EntryKind.REFUND if refund else EntryKind.PAYOUT,
+                    amount,
+                    0,
+                    f"settle {ticket_id} ({outcome})",
+                    race_id=row.race_id,
+                    ticket_id=ticket_id,
+                    decision_id=row.decision_id,
+                )
+            w.record(
+                RecordType.SETTLEMENT,
+                {
+                    "ticket_id": ticket_id,
+                    "race_id": row.race_id,
+                    "outcome": outcome,
+                    "payout_yen": amount,
+                    "stake_yen": int(row.stake_yen),
+                },
+            )
         return SettlementResult(ticket_id, True, outcome, amount)
 
-    def history(self) -> list[dict[str, Any]]:
-        with self._engine.connect() as conn:
-            rows = conn.execute(
-                select(entries)
-                .where(entries.c.account == self.account)
-                .order_by(entries.c.entry_id)
-            ).mappings()
-            return [dict(r) for r in rows]
+    # --- internals -----------------------------------------------------------------------
 
-    def tickets(self) -> list[dict[str, Any]]:
-        with self._engine.connect() as conn:
-            rows = conn.execute(
-                select(tickets)
-                .where(tickets.c.account == self.account)
-                .order_by(tickets.c.placed_at)
-            ).mappings()
-            return [dict(r) for r in rows]
+    def _ticket(self, conn: Connection, ticket_id: str) -> Any:
+        row = conn.execute(_TICKET, {"tid": ticket_id, "account": self.account}).first()
+        if row is None:
+            raise LedgerError(f"no ticket {ticket_id!r} in account {self.account!r}")
+        return row
+
+    def _reserve(self, w: _Write, ticket: Ticket) -> dict[str, Any]:
+        stake = yen(ticket.stake, what="stake")
+        if stake == 0 or stake % TICKET_UNIT:
+            raise InvalidAmountError(f"stake must be a positive multiple of 100, was {stake}")
+        if not ticket.rule:
+            raise LedgerError(f"ticket {ticket.ticket_id!r} names no rule")
+        exists = w.conn.execute(_TICKET_EXISTS, {"tid": ticket.ticket_id}).first()
+        if exists is not None:
+            raise LedgerError(f"ticket {ticket.ticket_id!r} already exists")
+        w.conn.execute(
+            _INSERT_TICKET,
+            {
+                "ticket_id": ticket.ticket_id,
+                "account": self.account,
+                "race_id": ticket.race_id,
+                "decision_id": ticket.decision_id,
+                "bet_type": ticket.bet_type,
+                "combination": ticket.combination,
+                "stake_yen": stake,
+                "rule": ticket.rule,
+                "state": TicketState.RESERVED.value,
+                "reserved_at": w.at,
+            },
+        )
+        entry = w.post(
+            EntryKind.STAKE_RESERVED,
+            0,
+            stake,
+            f"reserve {ticket.ticket_id} by rule {ticket.rule}",
+            race_id=ticket.race_id,
+            ticket_id=ticket.ticket_id,
+            decision_id=ticket.decision_id,
+        )
+        w.record(
+            RecordType.PURCHASE_INTENT,
+            {
+                "ticket_id": ticket.ticket_id,
+                "race_id": ticket.race_id,
+                "decision_id": ticket.decision_id,
+                "bet_type": ticket.bet_type,
+                "combination": ticket.combination,
+                "stake_yen": stake,
+                "rule": ticket.rule,
+            },
+        )
+        return entry
+
+    def _commit(self, w: _Write, row: Any) -> dict[str, Any]:
+        if row.state != TicketState.RESERVED:
+            raise LedgerError(f"ticket {row.ticket_id!r} is {row.state}, not reserved")
+        if w.conn.execute(_PLACE_TICKET, {"tid": row.ticket_id, "at": w.at}).rowcount != 1:
+            raise AssertionError(f"ticket {row.ticket_id} changed under the chain lock")
+        stake = int(row.stake_yen)
+        entry = w.post(
+            EntryKind.STAKE_COMMITTED,
+            -stake,
+            -stake,
+            f"bought {row.ticket_id}",
+            race_id=row.race_id,
+            ticket_id=row.ticket_id,
+            decision_id=row.decision_id,
+        )
+        w.record(
+            RecordType.PLACEMENT,
+            {"ticket_id": row.ticket_id, "race_id": row.race_id, "stake_yen": stake},
+        )
+        return entry
 
 
-def _sqlite_begin_immediate(engine: Engine) -> None:
-    """Make every SQLite transaction take the write lock at BEGIN (serialises writers)."""
-    if getattr(engine, "_keiba_begin_immediate", False):
-        return
+def _positive(amount: int, what: str) -> Yen:
+    value = yen(amount, what=what)
+    if value == 0:
+        raise InvalidAmountError(f"{what} must be positive, was 0 yen")
+    return value
 
-    @event.listens_for(engine, "connect")
-    def _no_pysqlite_begin(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
 
-    @event.listens_for(engine, "begin")
-    def _begin_immediate(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+def _cause(cause: str) -> str:
+    if not cause.strip():
+        raise LedgerError("every entry names its cause")
+    return cause.strip()
 
-    engine._keiba_begin_immediate = True  # type: ignore[attr-defined]
+
+def _with_decision(ticket: Ticket, decision_id: str) -> Ticket:
+    if ticket.decision_id not in (None, decision_id):
+        raise LedgerError(f"ticket {ticket.ticket_id!r} belongs to decision {ticket.decision_id}")
+    return Ticket(
+        ticket.ticket_id,
+        ticket.race_id,
+        ticket.bet_type,
+        ticket.combination,
+        ticket.stake,
+        ticket.rule,
+        decision_id,
+    )
+
+
+def _summary(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The small, named inputs of a decision kept in clear (the rest only as a digest)."""
+    keep = ("model_version", "odds_as_of", "bankroll_yen", "policy")
+    return {k: inputs[k] for k in keep if k in inputs}

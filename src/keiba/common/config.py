@@ -25,9 +25,11 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from keiba.common.bet_types import BetType
 from keiba.common.errors import ConfigError
 
 __all__ = [
+    "CollectorConfig",
     "DemoConfig",
     "KeibaConfig",
     "LoggingConfig",
@@ -75,10 +77,18 @@ class ModelConfig(Section):
     lambda_l2: float = Field(default=1.0, ge=0)
     early_stopping_rounds: int = Field(default=30, ge=1)
     seed: int = 0
+    # MLflow tracking: None = a local store under home (sqlite:///<home>/mlflow/mlflow.db,
+    # artefacts in <home>/mlflow/artifacts); a URL (http://…) for a tracking server.
+    tracking_uri: str | None = None
+    experiment: str = Field(default="keiba", min_length=1)
 
 
 class ThemisConfig(Section):
-    """The starting decision policy (win bets): EV threshold and fractional Kelly."""
+    """The decision policy of Themis (docs/themis.md): which bets, how they are sized, the limits.
+
+    Fractions are of the bankroll (the day's cap: of the bankroll at the start of the day);
+    `*_yen` caps are absolute and optional. Every rule is reported in the decision when it binds.
+    """
 
     ev_threshold: float = Field(default=1.10, ge=1.0)
     kelly_fraction: float = Field(default=0.25, gt=0, le=1)
@@ -87,6 +97,21 @@ class ThemisConfig(Section):
     min_stake_yen: int = Field(default=100, ge=100)
     unit_yen: int = Field(default=100, ge=100)
     min_probability: float = Field(default=0.0, ge=0, lt=1)
+    bet_types: tuple[BetType, ...] = tuple(BetType)
+    sizing: Literal["independent", "per_pool", "joint"] = "joint"
+    exotic_gamma: float = Field(default=0.86, gt=0, le=3)
+    """Discounted Harville, 2nd place; `keiba fit-exotics` on JRA 2018 gave 0.863 ± 0.018."""
+    exotic_delta: float = Field(default=0.72, gt=0, le=3)
+    """Discounted Harville, 3rd place; `keiba fit-exotics` on JRA 2018 gave 0.719 ± 0.016."""
+    max_day_fraction: float = Field(default=0.25, gt=0, le=1)
+    max_ticket_yen: int | None = Field(default=None, ge=100)
+    max_race_yen: int | None = Field(default=None, ge=100)
+    max_day_yen: int | None = Field(default=None, ge=100)
+    max_tickets_per_day: int = Field(default=9_000, ge=1)
+    bankroll_floor_yen: int = Field(default=0, ge=0)
+    torigami_guard: bool = False
+    stake_multiplier: float = Field(default=1.0, ge=0, le=1)
+    own_impact: bool = True
 
     @model_validator(mode="after")
     def _consistent(self) -> ThemisConfig:
@@ -102,6 +127,17 @@ class ThemisConfig(Section):
                 f"max_ticket_fraction ({self.max_ticket_fraction}) exceeds "
                 f"max_race_fraction ({self.max_race_fraction})"
             )
+        if self.max_race_fraction > self.max_day_fraction:
+            raise ValueError(
+                f"max_race_fraction ({self.max_race_fraction}) exceeds "
+                f"max_day_fraction ({self.max_day_fraction})"
+            )
+        for name in ("max_ticket_yen", "max_race_yen", "max_day_yen"):
+            cap = getattr(self, name)
+            if cap is not None and cap < self.min_stake_yen:
+                raise ValueError(f"{name} ({cap}) is below min_stake_yen ({self.min_stake_yen})")
+        if len(set(self.bet_types)) != len(self.bet_types):
+            raise ValueError(f"bet_types repeats a bet type: {[b.value for b in self.bet_types]}")
         return self
 
 
@@ -118,6 +154,26 @@ class DemoConfig(Section):
     start_year: int = Field(default=2015, ge=1990, le=2100)
     test_fraction: float = Field(default=0.25, gt=0, lt=1)
     bankroll_yen: int = Field(default=1_000_000, ge=0)
+
+
+class CollectorConfig(Section):
+    """The netkeiba collector: where it fetches from, how politely, and how it retries.
+
+    Tests point the base URLs at a loopback server. `requests_per_second` caps the request
+    rate (at most one a second by default); 5xx answers, timeouts and dropped connections are
+    retried `max_retries` times with exponential backoff; 403 and 429 stop the collector.
+    """
+
+    race_base_url: str = "https://race.netkeiba.com"
+    db_base_url: str = "https://db.netkeiba.com"
+    result_source: Literal["race", "db"] = "race"
+    requests_per_second: float = Field(default=1.0, gt=0, le=100.0)
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    read_timeout_s: float = Field(default=30.0, gt=0)
+    max_retries: int = Field(default=3, ge=0, le=10)
+    backoff_initial_s: float = Field(default=2.0, ge=0)
+    backoff_max_s: float = Field(default=60.0, ge=0)
+    user_agent: str = "keiba-collector/0.1 (research; polite: 1 request/s)"
 
 
 class KeibaConfig(BaseSettings):
@@ -137,6 +193,7 @@ class KeibaConfig(BaseSettings):
     model: ModelConfig = ModelConfig()
     themis: ThemisConfig = ThemisConfig()
     demo: DemoConfig = DemoConfig()
+    collector: CollectorConfig = CollectorConfig()
 
     @classmethod
     def settings_customise_sources(

@@ -43,7 +43,7 @@ from keiba.evaluator.metrics import (
     score,
 )
 from keiba.evaluator.settlement import settle_ticket
-from keiba.themis import decide
+from keiba.themis import Bankroll, decide
 
 __all__ = ["MainJobSummary", "run_main_job"]
 
@@ -389,12 +389,24 @@ def _replay_bets(
     for race_id, bet, combination, paid in payouts.iter_rows():
         payout_map.setdefault(race_id, {})[(bet, combination)] = paid
     replay = _Replay(start=start)
+    day: object = None
+    day_start = staked_today = tickets_today = 0
     for i, (race_id, rows) in enumerate(frame.group_by("race_id", maintain_order=True)):
         race = str(race_id[0])
+        if rows["race_date"][0] != day:
+            day, day_start, staked_today, tickets_today = (
+                rows["race_date"][0],
+                ledger.balance(),
+                0,
+                0,
+            )
         probabilities = dict(zip(rows["horse_no"], rows["p_combined"], strict=True))
         odds = {h: o for h, o in zip(rows["horse_no"], rows["win_odds_final"], strict=True) if o}
         statuses = dict(zip(rows["horse_no"], rows["status"], strict=True))
-        decision = decide(probabilities, odds, ledger.balance(), config.themis)
+        bankroll = Bankroll(ledger.balance(), staked_today, tickets_today, day_start)
+        decision = decide(probabilities, odds, bankroll, config.themis)
+        staked_today += decision.total_stake
+        tickets_today += len(decision.bets)
         for n, bet in enumerate(decision.bets):
             ticket_id = f"{race}-{bet.bet_type.value}-{bet.combination}-{n}"
             ledger.place(

@@ -15,8 +15,16 @@ from keiba.common.errors import KeibaError
 from keiba.common.storage.warehouse import Warehouse
 from keiba.feature_engineering import FEATURES_TABLE, STARTED_SQL, build_features, read_features
 from keiba.model_training import TrainedModel, predict_proba
+from keiba.model_training.combination import MarketCombination
 
-__all__ = ["PREDICTION_COLUMNS", "predict_races"]
+__all__ = [
+    "PREDICTIONS_TABLE",
+    "PREDICTION_COLUMNS",
+    "STORED_PREDICTION_COLUMNS",
+    "predict_races",
+    "with_market_stage",
+    "write_predictions",
+]
 
 PREDICTION_COLUMNS = ("race_id", "horse_no", "p_model", "model_version", "feature_version", "as_of")
 
@@ -81,3 +89,64 @@ def predict_races(
         "feature_version",
         "as_of",
     )
+
+
+PREDICTIONS_TABLE = "predictions"
+STORED_PREDICTION_COLUMNS = (
+    "race_id",
+    "horse_no",
+    "p_model",
+    "p_market",
+    "p_combined",
+    "model_version",
+    "feature_version",
+    "as_of",
+)
+
+
+def with_market_stage(
+    warehouse: Warehouse, predictions: pl.DataFrame, combination: MarketCombination
+) -> pl.DataFrame:
+    """Add p_market (final odds, de-vigged; null where a race's odds are incomplete or where a
+    declared runner has no row) and p_combined (the model alone where p_market is null)."""
+    from keiba.evaluator.evaluation import COMPLETE_FIELDS_SQL
+    from keiba.evaluator.metrics import market_probabilities
+
+    race_ids = predictions["race_id"].unique().to_list()
+    odds = warehouse.query(
+        f"""SELECT race_id, CAST(horse_no AS BIGINT) AS horse_no, win_odds_final,
+               race_id IN ({COMPLETE_FIELDS_SQL}) AS complete
+        FROM runners WHERE race_id IN (SELECT unnest(?)) AND {STARTED_SQL}""",
+        [race_ids],
+    )
+    frame = predictions.join(odds, on=["race_id", "horse_no"], how="left")
+    frame = frame.with_columns(
+        pl.when(pl.col("complete").fill_null(False).all().over("race_id"))
+        .then(pl.col("win_odds_final"))
+        .otherwise(None)
+        .alias("win_odds_final")
+    )
+    frame = frame.with_columns(market_probabilities(frame))
+    frame = frame.with_columns(combination.apply(frame))
+    return frame.select(STORED_PREDICTION_COLUMNS)
+
+
+def write_predictions(warehouse: Warehouse, predictions: pl.DataFrame) -> int:
+    """Store rows in table `predictions`, replacing earlier rows of the same race and model
+    version (re-running a prediction never duplicates rows); returns the rows written."""
+    frame = predictions.select(STORED_PREDICTION_COLUMNS)
+    if frame.is_empty():
+        return 0
+    if warehouse.has_table(PREDICTIONS_TABLE):
+        kept = warehouse.query(
+            f"SELECT {', '.join(STORED_PREDICTION_COLUMNS)} FROM {PREDICTIONS_TABLE}"
+        ).join(
+            frame.select("race_id", "model_version").unique(),
+            on=["race_id", "model_version"],
+            how="anti",
+        )
+        frame = pl.concat([kept.cast(dict(frame.schema)), frame]).sort(  # type: ignore[arg-type]
+            "model_version", "race_id", "horse_no"
+        )
+    warehouse.write_table(PREDICTIONS_TABLE, frame, replace=True)
+    return predictions.height

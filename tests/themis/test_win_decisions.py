@@ -81,7 +81,7 @@ def races(draw: st.DrawFn) -> tuple[dict[int, float], dict[int, float], int]:
     return probabilities, odds, bankroll
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(races())
 def test_stakes_are_units_within_caps_and_above_threshold(race) -> None:
     probabilities, odds, bankroll = race
@@ -94,7 +94,7 @@ def test_stakes_are_units_within_caps_and_above_threshold(race) -> None:
     assert len(decision.bets) + len(decision.rejections) == len(odds)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(races(), st.integers(1, 10**6))
 def test_more_bankroll_never_means_smaller_stakes(race, extra) -> None:
     probabilities, odds, bankroll = race
@@ -106,7 +106,7 @@ def test_more_bankroll_never_means_smaller_stakes(race, extra) -> None:
         assert large.get(combination, 0) >= stake
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(races(), st.randoms(use_true_random=False))
 def test_relabelling_runners_relabels_the_bets(race, rnd) -> None:
     probabilities, odds, bankroll = race

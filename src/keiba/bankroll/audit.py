@@ -1,0 +1,326 @@
+"""The audit log: append-only, hash-chained, written in the transaction of the change it explains.
+
+Each record's content is canonical JSON (sorted keys, no spaces, UTF-8) holding its sequence
+number, type, account, time and payload. The record stores the SHA-256 of that content, the
+previous record's hash, and its own hash, SHA-256(previous hash ‖ content hash). The first
+record follows `GENESIS`. `audit_head` holds the newest record's number and hash; every writer
+locks it first, which also serialises the ledger's writers (see `ledger`).
+
+`verify` walks the chain and names the first record that was modified, deleted, inserted or
+moved; it also checks the head, any exported checkpoints, and that every ledger entry is
+exactly the one an audit record announced. `export_checkpoint` writes the head to the object
+store under a name that includes its hash, never overwriting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy.engine import Connection
+
+from keiba.bankroll._db import reading
+from keiba.bankroll.schema import audit_head, audit_log, entries
+from keiba.common.errors import StorageError
+
+if TYPE_CHECKING:
+    from keiba.common.storage.object_store import ObjectStore
+
+__all__ = [
+    "CHECKPOINT_PREFIX",
+    "ENTRY_FIELDS",
+    "GENESIS",
+    "Checkpoint",
+    "RecordType",
+    "VerifyResult",
+    "canonical_json",
+    "digest",
+    "export_checkpoint",
+    "load_checkpoints",
+    "verify",
+]
+
+GENESIS = "0" * 64
+CHECKPOINT_PREFIX = "audit/checkpoints"
+ENTRY_FIELDS = (
+    "entry_id",
+    "account",
+    "seq",
+    "kind",
+    "cash_yen",
+    "reserved_yen",
+    "cash_after_yen",
+    "reserved_after_yen",
+    "race_id",
+    "ticket_id",
+    "decision_id",
+    "cause",
+)
+
+
+class RecordType(StrEnum):
+    ACCOUNT_OPENED = "account_opened"
+    DEPOSIT = "deposit"
+    WITHDRAWAL = "withdrawal"
+    ADJUSTMENT = "adjustment"
+    DECISION = "decision"
+    PURCHASE_INTENT = "purchase_intent"
+    PLACEMENT = "placement"
+    CONFIRMATION = "confirmation"
+    RELEASE = "release"
+    SETTLEMENT = "settlement"
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            raise TypeError(f"naive datetime {value.isoformat()} in an audit record")
+        return value.astimezone(dt.UTC).isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, Mapping):
+        return {str(k): v for k, v in value.items()}
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    raise TypeError(f"cannot put {type(value).__name__} into an audit record")
+
+
+def canonical_json(value: Any) -> str:
+    """The one serialisation that is hashed: sorted keys, no whitespace, no NaN."""
+    return json.dumps(
+        value,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+        default=_default,
+    )
+
+
+def digest(value: Any) -> str:
+    """SHA-256 (hex) of the canonical JSON of `value`."""
+    return _sha256(canonical_json(value))
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _chain(prev_sha256: str, content_sha256: str) -> str:
+    return _sha256(prev_sha256 + content_sha256)
+
+
+_HEAD_FOR_UPDATE = (
+    select(audit_head.c.seq, audit_head.c.record_sha256)
+    .where(audit_head.c.id == 1)
+    .with_for_update()
+)
+_INSERT_RECORD = insert(audit_log)
+_MOVE_HEAD = (
+    update(audit_head)
+    .where(audit_head.c.id == 1)
+    .values(seq=bindparam("new_seq"), record_sha256=bindparam("new_sha256"))
+)
+
+
+class Chain:
+    """The audit chain inside one write transaction. Opening it locks the head row."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        head = conn.execute(_HEAD_FOR_UPDATE).one()
+        self.seq = int(head.seq)
+        self.head_sha256 = str(head.record_sha256)
+        self._dirty = False
+
+    def append(
+        self,
+        record_type: RecordType,
+        account: str | None,
+        at: dt.datetime,
+        payload: Mapping[str, Any],
+    ) -> int:
+        seq = self.seq + 1
+        content = canonical_json(
+            {
+                "seq": seq,
+                "type": record_type.value,
+                "account": account,
+                "at": at,
+                "payload": payload,
+            }
+        )
+        content_sha256 = _sha256(content)
+        record_sha256 = _chain(self.head_sha256, content_sha256)
+        self._conn.execute(
+            _INSERT_RECORD,
+            {
+                "seq": seq,
+                "record_type": record_type.value,
+                "account": account,
+                "created_at": at,
+                "content": content,
+                "content_sha256": content_sha256,
+                "prev_sha256": self.head_sha256,
+                "record_sha256": record_sha256,
+            },
+        )
+        self.seq, self.head_sha256, self._dirty = seq, record_sha256, True
+        return seq
+
+    def close(self) -> None:
+        """Move the head (call last, inside the same transaction)."""
+        if self._dirty:
+            self._conn.execute(_MOVE_HEAD, {"new_seq": self.seq, "new_sha256": self.head_sha256})
+            self._dirty = False
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    seq: int
+    record_sha256: str
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    records: int
+    head: Checkpoint
+    first_bad_seq: int | None = None
+    problem: str | None = None
+    checkpoints_checked: int = 0
+
+
+def _entry_key(row: Mapping[str, Any]) -> str:
+    return canonical_json({f: row.get(f) for f in ENTRY_FIELDS})
+
+
+def verify(engine: Engine, checkpoints: Iterable[Checkpoint] = ()) -> VerifyResult:
+    """Walk the whole chain in one snapshot; stop at the first bad record."""
+    wanted = {c.seq: c.record_sha256 for c in checkpoints}
+    with reading(engine) as conn:
+        head_row = conn.execute(
+            select(audit_head.c.seq, audit_head.c.record_sha256).where(audit_head.c.id == 1)
+        ).one()
+        head = Checkpoint(int(head_row.seq), str(head_row.record_sha256))
+        announced: dict[int, str] = {}
+        prev, expected, count = GENESIS, 1, 0
+
+        def bad(seq: int, problem: str) -> VerifyResult:
+            return VerifyResult(False, count, head, seq, problem, 0)
+
+        rows = conn.execute(select(audit_log).order_by(audit_log.c.seq)).mappings()
+        for row in rows:
+            seq = int(row["seq"])
+            if seq != expected:
+                return bad(expected, f"record {expected} is missing (the next one is {seq})")
+            content = str(row["content"])
+            if _sha256(content) != row["content_sha256"]:
+                return bad(seq, f"record {seq} was modified (its content hash does not match)")
+            try:
+                parsed = json.loads(content)
+            except ValueError:
+                return bad(seq, f"record {seq} is not valid JSON")
+            if canonical_json(parsed) != content:
+                return bad(seq, f"record {seq} is not in canonical form")
+            if parsed.get("seq") != seq or parsed.get("type") != row["record_type"]:
+                return bad(
+                    seq, f"record {seq} holds the content of record {parsed.get('seq')} (moved)"
+                )
+            if row["prev_sha256"] != prev:
+                return bad(seq, f"record {seq} does not follow record {seq - 1} (chain broken)")
+            if _chain(prev, str(row["content_sha256"])) != row["record_sha256"]:
+                return bad(seq, f"record {seq} has a wrong record hash")
+            if seq in wanted and wanted[seq] != row["record_sha256"]:
+                return bad(seq, f"record {seq} differs from the exported checkpoint")
+            for entry in parsed.get("payload", {}).get("entries", []):
+                announced[int(entry["entry_id"])] = _entry_key(entry)
+            prev, expected, count = str(row["record_sha256"]), seq + 1, count + 1
+        last = expected - 1
+        if (head.seq, head.record_sha256) != (last, prev):
+            return bad(
+                last + 1,
+                f"the audit head names record {head.seq}, but the chain ends at record {last} "
+                "(records were removed from its end, or the head was changed)",
+            )
+        beyond = [s for s in wanted if s > last]
+        if beyond:
+            return bad(
+                last + 1,
+                f"an exported checkpoint names record {min(beyond)}, beyond the chain's end "
+                f"at {last} (records were removed)",
+            )
+        for entry in conn.execute(select(entries).order_by(entries.c.entry_id)).mappings():
+            key = announced.pop(int(entry["entry_id"]), None)
+            if key != _entry_key(dict(entry)):
+                what = "was changed" if key is not None else "has no audit record"
+                return VerifyResult(
+                    False,
+                    count,
+                    head,
+                    None,
+                    f"ledger entry {entry['entry_id']} {what}",
+                    len(wanted),
+                )
+        if announced:
+            return VerifyResult(
+                False,
+                count,
+                head,
+                None,
+                f"ledger entry {min(announced)} is in the audit log but not in the ledger",
+                len(wanted),
+            )
+    return VerifyResult(True, count, head, None, None, len(wanted))
+
+
+def _checkpoint_key(prefix: str, checkpoint: Checkpoint) -> str:
+    return f"{prefix.rstrip('/')}/{checkpoint.seq:012d}-{checkpoint.record_sha256}.json"
+
+
+def export_checkpoint(
+    engine: Engine, store: ObjectStore, at: dt.datetime, prefix: str = CHECKPOINT_PREFIX
+) -> tuple[str, Checkpoint, bool]:
+    """Write the chain head once to the store; returns (key, checkpoint, written_now).
+
+    The key carries the record number and hash, so a checkpoint is never overwritten: exporting
+    an unchanged head again finds the same object and writes nothing.
+    """
+    with reading(engine) as conn:
+        row = conn.execute(
+            select(audit_head.c.seq, audit_head.c.record_sha256).where(audit_head.c.id == 1)
+        ).one()
+    checkpoint = Checkpoint(int(row.seq), str(row.record_sha256))
+    key = _checkpoint_key(prefix, checkpoint)
+    if store.exists(key):
+        existing = json.loads(store.get(key))
+        if (existing.get("seq"), existing.get("record_sha256")) != (
+            checkpoint.seq,
+            checkpoint.record_sha256,
+        ):
+            raise StorageError(f"checkpoint {key} exists with other content; not overwritten")
+        return key, checkpoint, False
+    body = canonical_json(
+        {"seq": checkpoint.seq, "record_sha256": checkpoint.record_sha256, "exported_at": at}
+    )
+    store.put(key, body.encode("utf-8"))
+    return key, checkpoint, True
+
+
+def load_checkpoints(store: ObjectStore, prefix: str = CHECKPOINT_PREFIX) -> list[Checkpoint]:
+    found = []
+    for key in store.list(prefix):
+        data = json.loads(store.get(key))
+        found.append(Checkpoint(int(data["seq"]), str(data["record_sha256"])))
+    return sorted(found, key=lambda c: c.seq)

@@ -1,0 +1,1 @@
+"""Alembic migrations of the bankroll schema; run by `keiba.bankroll.migrate.upgrade`."""

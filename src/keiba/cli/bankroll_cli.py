@@ -1,0 +1,334 @@
+"""`keiba bankroll …`, `keiba audit …`, `keiba tax-report` and `keiba bench-ledger`: wiring only.
+
+The ledger is the database at `storage.ledger_url` (SQLite under the home by default); the
+audit checkpoints go to the object store (`storage.object_store_url`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from keiba.cli.common import JsonOption, config_of, err, out, print_json, run_reporting_errors
+
+AccountOption = Annotated[str, typer.Option("--account", help="Bankroll account.")]
+
+
+def _ledger(ctx: typer.Context, account: str) -> Any:
+    from keiba.bankroll import Ledger
+    from keiba.common.clock import SystemClock
+    from keiba.common.storage import create_ledger_engine
+
+    config = config_of(ctx)
+    return Ledger(create_ledger_engine(config.ledger_url), SystemClock(), account=account)
+
+
+def _status(ledger: Any) -> dict[str, Any]:
+    b = ledger.balances()
+    return {
+        "account": ledger.account,
+        "cash_yen": b.cash,
+        "reserved_yen": b.reserved,
+        "available_yen": b.available,
+    }
+
+
+def _print_status(status: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(status)
+        return
+    out.print(
+        f"{status['account']}: available {status['available_yen']:,} yen "
+        f"(cash {status['cash_yen']:,}, reserved {status['reserved_yen']:,})",
+        highlight=False,
+    )
+
+
+bankroll_app = typer.Typer(help="The bankroll ledger: deposits, withdrawals, balance, history.")
+audit_app = typer.Typer(help="The hash-chained audit log: verify it, export its head.")
+
+
+@bankroll_app.command()
+def deposit(
+    ctx: typer.Context,
+    amount: Annotated[int, typer.Argument(help="Yen to add.")],
+    account: AccountOption = "main",
+    cause: Annotated[str, typer.Option(help="What the money is.")] = "deposit",
+    as_json: JsonOption = False,
+) -> None:
+    """Add money to the bankroll."""
+
+    def action() -> dict[str, Any]:
+        ledger = _ledger(ctx, account)
+        ledger.deposit(amount, cause=cause)
+        return _status(ledger)
+
+    _print_status(run_reporting_errors(action), as_json)
+
+
+@bankroll_app.command()
+def withdraw(
+    ctx: typer.Context,
+    amount: Annotated[int, typer.Argument(help="Yen to take out.")],
+    account: AccountOption = "main",
+    cause: Annotated[str, typer.Option(help="Why.")] = "withdrawal",
+    as_json: JsonOption = False,
+) -> None:
+    """Take money out (never more than is available)."""
+
+    def action() -> dict[str, Any]:
+        ledger = _ledger(ctx, account)
+        ledger.withdraw(amount, cause=cause)
+        return _status(ledger)
+
+    _print_status(run_reporting_errors(action), as_json)
+
+
+@bankroll_app.command()
+def status(
+    ctx: typer.Context, account: AccountOption = "main", as_json: JsonOption = False
+) -> None:
+    """The balance: cash, reserved stakes, available."""
+    _print_status(run_reporting_errors(lambda: _status(_ledger(ctx, account))), as_json)
+
+
+@bankroll_app.command()
+def history(
+    ctx: typer.Context,
+    account: AccountOption = "main",
+    limit: Annotated[int, typer.Option(help="Newest entries to show.", min=1)] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """The newest ledger entries."""
+    rows = run_reporting_errors(lambda: _ledger(ctx, account).history(limit=limit))
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title=f"Ledger of {account} (newest {limit})")
+    for name in ("#", "time (UTC)", "kind", "cash", "reserved", "available after", "cause"):
+        table.add_column(name, justify="right" if name in ("cash", "reserved") else "left")
+    for r in rows:
+        table.add_row(
+            str(r["seq"]),
+            str(r["created_at"])[:19],
+            r["kind"],
+            f"{r['cash_yen']:+,}",
+            f"{r['reserved_yen']:+,}",
+            f"{r['cash_after_yen'] - r['reserved_after_yen']:,}",
+            r["cause"],
+        )
+    out.print(table)
+
+
+@audit_app.command()
+def verify(
+    ctx: typer.Context,
+    checkpoints: Annotated[
+        bool, typer.Option(help="Also check the checkpoints exported to the object store.")
+    ] = True,
+    as_json: JsonOption = False,
+) -> None:
+    """Check the audit chain and the ledger's invariants; names the first bad record."""
+
+    def action() -> dict[str, Any]:
+        from keiba.bankroll import check_invariants
+        from keiba.bankroll import verify as verify_chain
+        from keiba.bankroll.audit import load_checkpoints
+        from keiba.common.storage import FsspecObjectStore, create_ledger_engine
+
+        config = config_of(ctx)
+        engine = create_ledger_engine(config.ledger_url)
+        from keiba.bankroll.migrate import upgrade
+
+        upgrade(engine)
+        known = load_checkpoints(FsspecObjectStore(config.object_store_url)) if checkpoints else []
+        result = verify_chain(engine, known)
+        problems = check_invariants(engine)
+        return {
+            "ok": result.ok and not problems,
+            "records": result.records,
+            "head_seq": result.head.seq,
+            "head_sha256": result.head.record_sha256,
+            "checkpoints_checked": result.checkpoints_checked,
+            "first_bad_seq": result.first_bad_seq,
+            "problem": result.problem,
+            "ledger_problems": problems,
+        }
+
+    result = run_reporting_errors(action)
+    if as_json:
+        print_json(result)
+    elif result["ok"]:
+        out.print(
+            f"audit chain OK: {result['records']:,} records, head {result['head_seq']} "
+            f"{result['head_sha256'][:16]}…, {result['checkpoints_checked']} checkpoint(s); "
+            "ledger invariants hold",
+            highlight=False,
+        )
+    else:
+        if result["problem"]:
+            err.print(f"[bold red]audit chain broken:[/] {result['problem']}", highlight=False)
+        for problem in result["ledger_problems"]:
+            err.print(f"[bold red]ledger:[/] {problem}", highlight=False)
+    if not result["ok"]:
+        raise typer.Exit(1)
+
+
+@audit_app.command()
+def export(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Write the chain head to the object store as a write-once checkpoint."""
+
+    def action() -> dict[str, Any]:
+        from keiba.bankroll import export_checkpoint
+        from keiba.bankroll.migrate import upgrade
+        from keiba.common.clock import SystemClock
+        from keiba.common.storage import FsspecObjectStore, create_ledger_engine
+
+        config = config_of(ctx)
+        engine = create_ledger_engine(config.ledger_url)
+        upgrade(engine)
+        store = FsspecObjectStore(config.object_store_url)
+        key, checkpoint, written = export_checkpoint(engine, store, SystemClock().now())
+        return {
+            "key": store.url(key),
+            "seq": checkpoint.seq,
+            "record_sha256": checkpoint.record_sha256,
+            "written_now": written,
+        }
+
+    result = run_reporting_errors(action)
+    if as_json:
+        print_json(result)
+        return
+    verb = "written" if result["written_now"] else "already exported"
+    out.print(f"checkpoint of record {result['seq']} {verb}: {result['key']}", highlight=False)
+
+
+def tax_report(
+    ctx: typer.Context,
+    year: Annotated[int, typer.Option("--year", help="Calendar year (JST).")],
+    account: AccountOption = "main",
+    csv_path: Annotated[
+        Path | None, typer.Option("--csv", help="Write every purchase to this CSV file.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every purchase of a year, daily and annual totals, and income as 雑所得 and 一時所得."""
+
+    def action() -> Any:
+        from keiba.bankroll.tax import tax_report as build
+
+        report = build(_ledger(ctx, account).engine, year, account)
+        if csv_path is not None:
+            csv_path.parent.mkdir(parents=True, exist_ok=True)
+            csv_path.write_text(report.to_csv(), encoding="utf-8")
+        return report
+
+    report = run_reporting_errors(action)
+    summary = {
+        "year": report.year,
+        "account": report.account,
+        "purchases": len(report.purchases),
+        "stake_yen": report.stake_yen,
+        "payout_yen": report.payout_yen,
+        "miscellaneous_income_yen": report.miscellaneous_income_yen,
+        "winning_stake_yen": report.winning_stake_yen,
+        "winning_payout_yen": report.winning_payout_yen,
+        "occasional_income_yen": report.occasional_income_yen,
+        "occasional_taxable_yen": report.occasional_taxable_yen,
+        "races": report.races,
+        "races_by_recorded_rule": report.races_by_recorded_rule,
+        "days": [
+            {
+                "day": d.day.isoformat(),
+                "tickets": d.tickets,
+                "stake_yen": d.stake_yen,
+                "payout_yen": d.payout_yen,
+            }
+            for d in report.days
+        ],
+        "csv": None if csv_path is None else str(csv_path),
+        "notes": report.notes,
+    }
+    if as_json:
+        print_json(summary)
+        return
+    days = Table(title=f"Purchases {year} ({account}), by day (JST)")
+    for name in ("day", "tickets", "stake", "payout"):
+        days.add_column(name, justify="left" if name == "day" else "right")
+    for d in report.days:
+        days.add_row(d.day.isoformat(), f"{d.tickets:,}", f"{d.stake_yen:,}", f"{d.payout_yen:,}")
+    out.print(days)
+    share = (
+        f"{report.races_by_recorded_rule:,} of {report.races:,} "
+        f"({report.races_by_recorded_rule / report.races:.1%})"
+        if report.races
+        else "no races"
+    )
+    totals = Table(title=f"Tax summary {year}")
+    totals.add_column("item")
+    totals.add_column("yen", justify="right")
+    for label, value in (
+        ("purchases", f"{len(report.purchases):,} tickets"),
+        ("stakes", f"{report.stake_yen:,}"),
+        ("payouts", f"{report.payout_yen:,}"),
+        ("雑所得 (payouts − stakes)", f"{report.miscellaneous_income_yen:,}"),
+        (
+            "winning tickets: payouts / stakes",
+            f"{report.winning_payout_yen:,} / {report.winning_stake_yen:,}",
+        ),
+        ("一時所得 (after 500,000 deduction)", f"{report.occasional_income_yen:,}"),
+        ("一時所得 taxable half", f"{report.occasional_taxable_yen:,}"),
+        ("races bought by a recorded rule", share),
+    ):
+        totals.add_row(label, value)
+    out.print(totals)
+    for note in report.notes:
+        out.print(f"[yellow]note:[/] {note}", highlight=False)
+    if csv_path is not None:
+        out.print(f"CSV: {csv_path}", highlight=False)
+
+
+def bench_ledger(
+    url: Annotated[
+        list[str] | None,
+        typer.Option("--url", help="Ledger database(s) to measure (default: a temporary SQLite)."),
+    ] = None,
+    writers: Annotated[
+        list[int] | None, typer.Option("--writers", help="Concurrent settling processes.")
+    ] = None,
+    settlements: Annotated[int, typer.Option(help="Tickets settled per run.", min=1)] = 2000,
+    as_json: JsonOption = False,
+) -> None:
+    """Settlements per second with several processes settling at once."""
+    import tempfile
+
+    from keiba.bankroll.bench import settlement_rate
+
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, target in enumerate(url or [f"sqlite:///{tmp}/bench.sqlite"]):
+            for n in writers or [1, 4]:
+                target_n = target.replace("bench.sqlite", f"bench-{i}-{n}.sqlite")
+                results.append(settlement_rate(target_n, n, settlements))
+    if as_json:
+        print_json([r.__dict__ for r in results])
+        return
+    table = Table(title="Ledger settlements per second")
+    for name in ("database", "writers", "settlements", "seconds", "per second"):
+        table.add_column(name, justify="left" if name == "database" else "right")
+    for r in results:
+        table.add_row(
+            r.dialect, str(r.writers), f"{r.settlements:,}", r.seconds, f"{r.per_second:,}"
+        )
+    out.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(bankroll_app, name="bankroll")
+    app.add_typer(audit_app, name="audit")
+    app.command("tax-report")(tax_report)
+    app.command("bench-ledger")(bench_ledger)

@@ -1,0 +1,269 @@
+"""`keiba train`, `keiba evaluate`, `keiba predict`: the model against the market.
+
+Wiring only; the work is in keiba.model_training.pipeline, keiba.evaluator.evaluation and
+keiba.predictor. LightGBM and MLflow are imported inside the verbs (fast `keiba --help`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from keiba.cli.common import (
+    JsonOption,
+    config_of,
+    out,
+    print_json,
+    progress_bar,
+    run_reporting_errors,
+)
+from keiba.common.errors import KeibaError
+
+__all__ = ["register"]
+
+DateOption = Annotated[str | None, typer.Option(metavar="YYYY-MM-DD")]
+TrackingOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tracking-uri",
+        help="MLflow tracking URI (default: model.tracking_uri, else a local store under home).",
+    ),
+]
+ModelOption = Annotated[
+    str | None, typer.Option("--model", help="Model version (default: the latest trained).")
+]
+
+_NAMES = {
+    "p_market": "market",
+    "p_model": "model",
+    "p_combined": "model + market",
+    "p_true": "true probabilities",
+}
+
+
+def _date(value: str | None, option: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as e:
+        raise KeibaError(f"{option} must be a date YYYY-MM-DD, was {value!r}") from e
+
+
+def train(
+    ctx: typer.Context,
+    train_from: Annotated[str | None, typer.Option("--train-from", metavar="DATE")] = None,
+    train_to: Annotated[str | None, typer.Option("--train-to", metavar="DATE")] = None,
+    combine_from: Annotated[str | None, typer.Option("--combine-from", metavar="DATE")] = None,
+    combine_to: Annotated[str | None, typer.Option("--combine-to", metavar="DATE")] = None,
+    tracking_uri: TrackingOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Train the fundamental model and the market stage; store both and log the MLflow run.
+
+    Default periods split the warehouse's race days 50% / 25% / 25% (train / combine / test).
+    """
+    config = config_of(ctx)
+
+    def action() -> dict[str, Any]:
+        from keiba.common.storage import DuckDBWarehouse, FsspecObjectStore
+        from keiba.model_training.pipeline import plan_periods, train_and_store
+
+        with DuckDBWarehouse(config.duckdb_path) as warehouse:
+            periods = plan_periods(
+                warehouse,
+                _date(train_from, "--train-from"),
+                _date(train_to, "--train-to"),
+                _date(combine_from, "--combine-from"),
+                _date(combine_to, "--combine-to"),
+            )
+            with progress_bar(not as_json) as progress:
+                result = train_and_store(
+                    config,
+                    warehouse,
+                    FsspecObjectStore(config.object_store_url),
+                    periods,
+                    tracking_uri=tracking_uri,
+                    progress=progress,
+                )
+            return result.to_dict()
+
+    result = run_reporting_errors(action)
+    if as_json:
+        print_json(result)
+        return
+    p = result["periods"]
+    c = result["combination"]
+    table = Table(title=f"Trained {result['model_version']}")
+    table.add_column("")
+    table.add_column("", justify="right")
+    for label, value in (
+        ("fundamental model", f"{p['train_from']} to {p['train_to']}"),
+        ("early stopping on", f"{p['valid_from']} to {p['train_to']}"),
+        ("best iteration", str(result["best_iteration"])),
+        ("market stage", f"{p['combine_from']} to {p['combine_to']} ({c['races']:,} races)"),
+        ("c ∝ f^α q^β", f"α = {c['alpha']:.3f}, β = {c['beta']:.3f}"),
+        ("feature version", result["feature_version"]),
+        ("stored at", result["stored_at"]),
+        ("MLflow run", f"{result['mlflow']['run_id']} ({result['mlflow']['tracking_uri']})"),
+    ):
+        table.add_row(label, value)
+    out.print(table)
+
+
+def evaluate(
+    ctx: typer.Context,
+    model: ModelOption = None,
+    date_from: Annotated[str | None, typer.Option("--from", metavar="DATE")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", metavar="DATE")] = None,
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples of races.", min=10)] = 1000,
+    tracking_uri: TrackingOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Score market, model and combination on the same test races (default: every race day
+    after the model's combination period)."""
+    config = config_of(ctx)
+
+    def action() -> dict[str, Any]:
+        from keiba.common.storage import DuckDBWarehouse, FsspecObjectStore
+        from keiba.model_training.pipeline import (
+            default_test_period,
+            evaluate_version,
+            load_stored_model,
+        )
+
+        stored = load_stored_model(FsspecObjectStore(config.object_store_url), model)
+        with DuckDBWarehouse(config.duckdb_path) as warehouse:
+            first, last = (None, None)
+            start, end = _date(date_from, "--from"), _date(date_to, "--to")
+            if start is None or end is None:
+                first, last = default_test_period(warehouse, stored)
+            return evaluate_version(
+                config,
+                warehouse,
+                stored,
+                start or first,  # type: ignore[arg-type]
+                end or last,  # type: ignore[arg-type]
+                tracking_uri=tracking_uri,
+                resamples=resamples,
+            )
+
+    result = run_reporting_errors(action)
+    if as_json:
+        print_json(result)
+        return
+    _print_evaluation(result)
+
+
+def _print_evaluation(result: dict[str, Any]) -> None:
+    table = Table(
+        title=f"{result['model_version']} on {' to '.join(result['test_period'])} "
+        f"({result['races']:,} races, same for every row)"
+    )
+    for column in ("", "winner log-loss", "pseudo-R²", "Brier"):
+        table.add_column(column, justify="right" if column else "left")
+    for key, s in result["scores"].items():
+        table.add_row(
+            _NAMES[key], f"{s['log_loss']:.4f}", f"{s['pseudo_r2']:.4f}", f"{s['brier']:.4f}"
+        )
+    out.print(table)
+    for key, d in result["delta_r2_vs_market"].items():
+        out.print(
+            f"ΔR² {_NAMES[key]} − market: {d['delta']:+.4f} "
+            f"(95% race bootstrap {d['low']:+.4f} to {d['high']:+.4f})"
+        )
+    t = result["top_pick_win_rate"]
+    out.print(
+        f"top pick wins: favourite {t['favourite']:.1%}, model {t['model']:.1%}, "
+        f"combination {t['combined']:.1%}"
+    )
+    cond = Table(title="Calibration where the model disagrees with the market (mean p vs wins)")
+    for column in ("runners", "observed", "model", "market", "model + market"):
+        cond.add_column(column, justify="right")
+    cond.add_column("", justify="left")
+    for side, c in result["conditional_calibration"].items():
+        cond.add_row(
+            f"{c['runners']:,}",
+            f"{c['observed']:.4f}",
+            f"{c['predicted']['p_model']:.4f}",
+            f"{c['predicted']['p_market']:.4f}",
+            f"{c['predicted']['p_combined']:.4f}",
+            side.replace("_", " "),
+        )
+    out.print(cond)
+    for by, rows in result["breakdowns"].items():
+        part = Table(title=f"By {by.replace('_', ' ')}")
+        for column in (by, "races", "market R²", "model R²", "combined R²", "ΔR²"):
+            part.add_column(column, justify="left" if column == by else "right")
+        for r in rows:
+            part.add_row(
+                str(r[by]),
+                f"{r['races']:,}",
+                f"{r['market_pseudo_r2']:.4f}",
+                f"{r['model_pseudo_r2']:.4f}",
+                f"{r['combined_pseudo_r2']:.4f}",
+                f"{r['delta_r2_combined']:+.4f}",
+            )
+        out.print(part)
+    for caveat in result.get("caveats", []):
+        out.print(f"[yellow]note:[/] {caveat}", highlight=False)
+    if "mlflow" in result:
+        out.print(f"MLflow run {result['mlflow']['run_id']}", highlight=False)
+
+
+def predict(
+    ctx: typer.Context,
+    model: ModelOption = None,
+    date_from: Annotated[str | None, typer.Option("--from", metavar="DATE")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", metavar="DATE")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write win probabilities of a model version to the warehouse table `predictions`
+    (default period: every race day after the model's combination period). Re-running
+    replaces the rows of the same races and version."""
+    config = config_of(ctx)
+
+    def action() -> dict[str, Any]:
+        from keiba.common.storage import DuckDBWarehouse, FsspecObjectStore
+        from keiba.model_training.pipeline import default_test_period, load_stored_model
+        from keiba.predictor import predict_races, with_market_stage, write_predictions
+
+        stored = load_stored_model(FsspecObjectStore(config.object_store_url), model)
+        with DuckDBWarehouse(config.duckdb_path) as warehouse:
+            start, end = _date(date_from, "--from"), _date(date_to, "--to")
+            if start is None:
+                start, last = default_test_period(warehouse, stored)
+                end = end or last
+            end = end or start
+            frame = predict_races(stored.model, warehouse, start, end, rebuild_features=True)
+            frame = with_market_stage(warehouse, frame, stored.combination)
+            rows = write_predictions(warehouse, frame)
+            return {
+                "model_version": stored.model.version,
+                "feature_version": stored.model.feature_version,
+                "from": start.isoformat(),
+                "to": end.isoformat(),
+                "races": frame["race_id"].n_unique(),
+                "rows": rows,
+                "table": "predictions",
+            }
+
+    result = run_reporting_errors(action)
+    if as_json:
+        print_json(result)
+        return
+    out.print(
+        f"{result['rows']:,} probabilities for {result['races']:,} races "
+        f"({result['from']} to {result['to']}) from {result['model_version']} "
+        f"→ table {result['table']}",
+        highlight=False,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(train)
+    app.command()(evaluate)
+    app.command()(predict)

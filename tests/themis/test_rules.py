@@ -1,0 +1,190 @@
+"""decide over every bet type, and the practical rules: each binds and says so."""
+
+import itertools
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from keiba.common.bet_types import BetType
+from keiba.common.config import ThemisConfig
+from keiba.themis import Bankroll, DecisionError, Quote, Reason, decide
+from keiba.themis.exotics import combination_probabilities, finish_orders
+
+WIN = {1: 0.40, 2: 0.25, 3: 0.15, 4: 0.10, 5: 0.06, 6: 0.04}
+GENEROUS = ThemisConfig(
+    ev_threshold=1.05, kelly_fraction=0.5, max_ticket_fraction=0.05, max_race_fraction=0.2
+)
+
+
+def _market(win: dict[int, float], edge: float = 1.3) -> dict[BetType, dict[str, float]]:
+    """Odds that pay `edge` × the fair price on every combination (a model that sees value)."""
+    orders = finish_orders(win, GENEROUS.exotic_gamma, GENEROUS.exotic_delta)
+    market: dict[BetType, dict[str, float]] = {}
+    for bet in (BetType.WIN, BetType.EXACTA, BetType.TRIFECTA, BetType.QUINELLA):
+        probabilities = combination_probabilities(orders, bet)
+        market[bet] = {c: round(edge / p, 1) for c, p in probabilities.items() if edge / p > 1.0}
+    return market
+
+
+def test_a_multi_pool_race_is_sized_jointly_within_the_caps() -> None:
+    decision = decide(WIN, _market(WIN), 1_000_000, GENEROUS)
+    assert decision.bets
+    assert decision.total_stake <= 200_000
+    assert {b.bet_type for b in decision.bets} <= {
+        BetType.WIN,
+        BetType.EXACTA,
+        BetType.TRIFECTA,
+        BetType.QUINELLA,
+    }
+    assert all("joint-kelly" in b.rule and b.stake % 100 == 0 for b in decision.bets)
+    quotes = sum(len(q) for q in _market(WIN).values())
+    assert len(decision.bets) + len(decision.rejections) == quotes
+
+
+def test_joint_kelly_equals_the_single_pool_result_when_one_pool_is_offered() -> None:
+    market = {BetType.EXACTA: _market(WIN)[BetType.EXACTA]}
+    joint = decide(WIN, market, 10_000_000, GENEROUS)
+    per_pool = decide(WIN, market, 10_000_000, GENEROUS.model_copy(update={"sizing": "per_pool"}))
+    assert [(b.combination, b.stake) for b in joint.bets] == [
+        (b.combination, b.stake) for b in per_pool.bets
+    ]
+    assert all("simultaneous-kelly" in b.rule for b in joint.bets)
+
+
+def test_place_and_wide_are_decided_at_the_low_odds() -> None:
+    market = {BetType.PLACE: {"2": Quote(3.0, odds_high=6.0)}}
+    decision = decide(WIN, market, 1_000_000, GENEROUS)
+    assert [b.odds for b in decision.bets] == [3.0]
+    assert "low end" in decision.notes[0]
+
+
+def test_day_cap_and_ticket_limit_use_what_today_already_used() -> None:
+    fresh = decide(WIN, {1: 3.0}, 1_000_000, GENEROUS)
+    assert fresh.total_stake > 0
+    policy = GENEROUS.model_copy(update={"max_day_fraction": 0.25})
+    late = decide(WIN, {1: 3.0}, Bankroll(1_000_000, staked_today_yen=250_000), policy)
+    assert late.bets == ()
+    assert late.rejections[0].code is Reason.CAP_REACHED
+    full = decide(WIN, {1: 3.0}, Bankroll(1_000_000, tickets_today=9_000), GENEROUS)
+    assert full.bets == () and full.rejections[0].code is Reason.TICKET_LIMIT
+
+
+def test_absolute_caps_and_the_multiplier_bind_and_are_reported() -> None:
+    policy = GENEROUS.model_copy(update={"max_ticket_yen": 1_000})
+    (bet,) = decide(WIN, {1: 3.0}, 1_000_000, policy).bets
+    assert bet.stake == 1_000 and "ticket-cap" in bet.rule
+    halved = decide(WIN, {1: 3.0}, 1_000_000, GENEROUS.model_copy(update={"stake_multiplier": 0.5}))
+    full = decide(WIN, {1: 3.0}, 1_000_000, GENEROUS)
+    assert halved.total_stake <= full.total_stake / 2
+    paused = decide(WIN, {1: 3.0}, 1_000_000, GENEROUS.model_copy(update={"stake_multiplier": 0}))
+    assert paused.bets == () and paused.rejections[0].code is Reason.STAKE_MULTIPLIER_ZERO
+
+
+def test_bankroll_floor_stops_buying() -> None:
+    policy = GENEROUS.model_copy(update={"bankroll_floor_yen": 50_000})
+    decision = decide(WIN, {1: 3.0}, 49_999, policy)
+    assert decision.bets == () and decision.rejections[0].code is Reason.BANKROLL_FLOOR
+
+
+def test_own_impact_caps_a_stake_in_a_thin_pool() -> None:
+    thin = {BetType.WIN: {"1": Quote(3.0, pool_yen=200_000)}}
+    (bet,) = decide(WIN, thin, 100_000_000, GENEROUS).bets
+    assert "own-impact" in bet.rule
+    assert bet.stake <= 0.4 * 200_000
+
+
+def test_torigami_guard_drops_a_hit_that_returns_less_than_the_race_stake() -> None:
+    policy = ThemisConfig(
+        ev_threshold=1.0,
+        kelly_fraction=1.0,
+        max_ticket_fraction=0.5,
+        max_race_fraction=0.9,
+        max_day_fraction=1.0,
+        sizing="independent",
+        torigami_guard=True,
+    )
+    # both win bets have an edge; a hit on the 1.5 shot returns less than the two stakes
+    probabilities = {1: 0.7, 2: 0.25, 3: 0.05}
+    unguarded = decide(
+        probabilities,
+        {1: 1.5, 2: 5.0},
+        1_000_000,
+        policy.model_copy(update={"torigami_guard": False}),
+    )
+    assert unguarded.bets[0].stake * 1.5 < unguarded.total_stake
+    decision = decide(probabilities, {1: 1.5, 2: 5.0}, 1_000_000, policy)
+    codes = {r.combination: r.code for r in decision.rejections}
+    for bet in decision.bets:
+        assert bet.stake * bet.odds >= decision.total_stake
+    assert Reason.TORIGAMI in codes.values()
+
+
+def test_ten_straight_losses_shrink_the_stakes_with_the_bankroll() -> None:
+    balance, stakes = 1_000_000, []
+    for _ in range(10):
+        decision = decide(WIN, _market(WIN), balance, GENEROUS)
+        stakes.append(decision.total_stake)
+        balance -= decision.total_stake  # every ticket lost
+    assert all(later < earlier for earlier, later in itertools.pairwise(stakes))
+    assert decide(WIN, _market(WIN), 0, GENEROUS).bets == ()
+    assert {r.code for r in decide(WIN, {1: 3.0}, 0, GENEROUS).rejections} == {Reason.ZERO_BANKROLL}
+
+
+@pytest.mark.parametrize(
+    ("odds", "kwargs", "field"),
+    [
+        ({"trifecta": {"1>1>2": 9.0}}, {}, "odds[trifecta][1>1>2]"),
+        ({"trifecta": {"1>2>9": 9.0}}, {}, "odds[trifecta][1>2>9]"),
+        ({"exacta": {"1>2": 0.9}}, {}, "odds[exacta][1>2]"),
+        ({"place": {"1": Quote(2.0, odds_high=1.5)}}, {}, "odds[place][1].odds_high"),
+        ({"win": {"1": Quote(2.0, pool_yen=-5)}}, {}, "odds[win][1].pool_yen"),
+        ({"bracket_quinella": {"1-2": 9.0}}, {}, "frames"),
+        ({"show": {"1": 2.0}}, {}, "odds"),
+        ({1: 2.0}, {"frames": {1: 9}}, "frames[1]"),
+    ],
+)
+def test_bad_quotes_raise_one_typed_error(odds, kwargs, field) -> None:
+    with pytest.raises(DecisionError) as caught:
+        decide(WIN, odds, 1_000, GENEROUS, **kwargs)
+    assert caught.value.field == field
+
+
+def test_an_inconsistent_policy_is_a_decision_error() -> None:
+    bad = ThemisConfig.model_construct(**{**dict(GENEROUS), "max_ticket_fraction": 0.5})
+    with pytest.raises(DecisionError) as caught:
+        decide(WIN, {1: 3.0}, 1_000, bad)
+    assert caught.value.field == "policy"
+    with pytest.raises(DecisionError) as caught:
+        decide(WIN, {1: 3.0}, Bankroll(1_000, staked_today_yen=-1), GENEROUS)
+    assert caught.value.field == "bankroll.staked_today_yen"
+
+
+@st.composite
+def races(draw: st.DrawFn) -> tuple[dict[int, float], dict[BetType, dict[str, float]]]:
+    n = draw(st.integers(3, 8))
+    weights = draw(st.lists(st.floats(0.05, 5.0), min_size=n, max_size=n))
+    win = {h + 1: w / math.fsum(weights) for h, w in enumerate(weights)}
+    win[n] = 1.0 - math.fsum(p for h, p in win.items() if h != n)
+    orders = finish_orders(win, 0.86, 0.72)
+    market: dict[BetType, dict[str, float]] = {}
+    for bet in (BetType.WIN, BetType.QUINELLA, BetType.EXACTA):
+        for combination, p in combination_probabilities(orders, bet).items():
+            factor = draw(st.floats(0.6, 1.6))
+            market.setdefault(bet, {})[combination] = max(1.1, round(factor * 0.8 / p, 1))
+    return win, market
+
+
+@settings(max_examples=25, deadline=None)
+@given(races(), st.integers(0, 10**8), st.integers(1, 10**7))
+def test_multi_pool_properties(race, bankroll, extra) -> None:
+    win, market = race
+    decision = decide(win, market, bankroll, GENEROUS)
+    assert decision.total_stake <= bankroll * GENEROUS.max_race_fraction
+    for bet in decision.bets:
+        assert bet.stake > 0 and bet.stake % 100 == 0
+        assert bet.expected_return >= GENEROUS.ev_threshold
+    richer = {b.combination: b.stake for b in decide(win, market, bankroll + extra, GENEROUS).bets}
+    for bet in decision.bets:
+        assert richer.get(bet.combination, 0) >= bet.stake
