@@ -68,3 +68,19 @@ def test_delta_r2_interval_brackets_the_point() -> None:
 def test_calibration_bins_cover_every_runner() -> None:
     table = calibration_table(_frame(), "p", bins=3)
     assert table["runners"].sum() == 6
+
+
+def test_bootstrap_interval_is_reproducible() -> None:
+    rng = np.random.default_rng(1)
+    rows = []
+    for race in range(20_000):
+        p = rng.dirichlet(np.ones(6))
+        winner = rng.choice(6, p=p)
+        q = rng.dirichlet(np.ones(6))
+        rows += [(f"r{race:05d}", float(h == winner), float(p[h]), float(q[h])) for h in range(6)]
+    frame = pl.DataFrame(rows, schema=["race_id", "won", "a", "b"], orient="row")
+    results = {
+        delta_r2_interval(frame.sample(fraction=1.0, shuffle=True, seed=s), "a", "b")
+        for s in range(5)
+    }
+    assert len(results) == 1

@@ -110,10 +110,14 @@ def delta_r2_interval(
 ) -> tuple[float, float, float]:
     """ΔR² = R²(a) − R²(b) with a 95% race-level bootstrap interval (resampling races)."""
     rows = common_races(frame, [column_a, column_b])
-    per_race = rows.group_by("race_id").agg(
-        (-(pl.col("won") * pl.col(column_a).clip(1e-12, 1.0).log())).sum().alias("a"),
-        (-(pl.col("won") * pl.col(column_b).clip(1e-12, 1.0).log())).sum().alias("b"),
-        pl.len().cast(pl.Float64).log().alias("u"),
+    per_race = (
+        rows.group_by("race_id")
+        .agg(
+            (-(pl.col("won") * pl.col(column_a).clip(1e-12, 1.0).log())).sum().alias("a"),
+            (-(pl.col("won") * pl.col(column_b).clip(1e-12, 1.0).log())).sum().alias("b"),
+            pl.len().cast(pl.Float64).log().alias("u"),
+        )
+        .sort("race_id")  # group_by's order varies between runs; the bootstrap's must not
     )
     a = per_race["a"].to_numpy()
     b = per_race["b"].to_numpy()
