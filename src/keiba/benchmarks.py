@@ -18,9 +18,13 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 __all__ = ["BenchResult", "run_benchmarks"]
+
+if TYPE_CHECKING:
+    from keiba.common.config import ModelConfig
+    from keiba.common.storage import DuckDBWarehouse
 
 T = TypeVar("T")
 
@@ -58,9 +62,16 @@ def machine() -> dict[str, Any]:
 
 
 def run_benchmarks(
-    years: int, seed: int, jra2018: Path | None, progress: Callable[[str], None]
+    years: int,
+    seed: int,
+    jra2018: Path | None,
+    progress: Callable[[str], None],
+    model: ModelConfig | None = None,
 ) -> list[BenchResult]:
-    """Generate, write, import (Parquet and CSV), build features, import 2018 CSVs."""
+    """Generate, write, import (Parquet and CSV), build features, train, import 2018 CSVs.
+
+    Run one size per process (`keiba bench --years N`) to read each size's peak memory.
+    """
     from keiba.common.clock import FixedClock
     from keiba.common.storage import DuckDBWarehouse
     from keiba.data_collector.canonical import import_canonical, write_canonical
@@ -104,6 +115,8 @@ def run_benchmarks(
                 lambda rows: {"rows": rows},
             )
             results.append(result)
+            progress("training the model")
+            results.append(_train(warehouse, model or ModelConfig()))
         if jra2018 is not None:
             from keiba.data_collector.jra2018 import import_jra2018
 
@@ -132,6 +145,26 @@ def run_benchmarks(
                     )
                 )
     return results
+
+
+def _train(warehouse: DuckDBWarehouse, config: ModelConfig) -> BenchResult:
+    """Train on the first 85% of race days, stopping early on the last 15%."""
+    from keiba.model_training import train_model, training_frame
+
+    days = warehouse.query("SELECT DISTINCT race_date FROM races ORDER BY race_date")["race_date"]
+    first_valid = days[int(days.len() * 0.85)]
+    train = training_frame(warehouse, None, first_valid - dt.timedelta(days=1))
+    valid = training_frame(warehouse, first_valid, None)
+    _, result = _measure(
+        "train model",
+        lambda: train_model(train, valid, config),
+        lambda m: {
+            "train_rows": train.height,
+            "best_iteration": m.best_iteration,
+            "rounds_allowed": config.num_boost_round,
+        },
+    )
+    return result
 
 
 def as_dicts(results: list[BenchResult]) -> list[dict[str, Any]]:

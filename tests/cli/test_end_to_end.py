@@ -154,4 +154,5 @@ def test_bench_reports_every_step(tmp_path: Path) -> None:
         "write canonical csv",
         "import canonical csv",
         "build features",
+        "train model",
     ]

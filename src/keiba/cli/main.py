@@ -273,7 +273,7 @@ def bench(
     as_json: JsonOption = False,
 ) -> None:
     """Time the heavy steps (generate, write, import, features) and measure the market."""
-    config_of(ctx)
+    config = config_of(ctx)
 
     def action() -> Any:
         from keiba.benchmarks import as_dicts, machine, run_benchmarks
@@ -284,7 +284,7 @@ def bench(
 
         return {
             "machine": machine(),
-            "results": as_dicts(run_benchmarks(years, seed, jra2018, say)),
+            "results": as_dicts(run_benchmarks(years, seed, jra2018, say, config.model)),
         }
 
     report = run_reporting_errors(action)
