@@ -303,9 +303,9 @@ def bench(
 
 
 def _print_demo_summary(summary: Any) -> None:
-    from keiba.evaluator.main_job import PROBABILITY_NAMES
+    from keiba.evaluator.evaluation import NAMES
 
-    names = PROBABILITY_NAMES
+    names = NAMES
 
     table = Table(title="Model against the market on the same test races")
     for column in ("", "races", "winner log-loss", "pseudo-R²", "Brier"):

@@ -35,6 +35,8 @@ from keiba.common.errors import KeibaError
 from keiba.common.logging import get_logger
 from keiba.common.storage import DuckDBWarehouse, FsspecObjectStore, create_ledger_engine
 from keiba.evaluator import report
+from keiba.evaluator.evaluation import COMPLETE_FIELDS_SQL, incomplete_races
+from keiba.evaluator.evaluation import NAMES as PROBABILITY_NAMES
 from keiba.evaluator.metrics import (
     calibration_table,
     common_races,
@@ -53,12 +55,6 @@ Progress = Callable[[str, int, int], None]
 ODDS_BANDS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, math.inf)
 COMBINE_FRACTION = 0.2
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data" / "jra2018"
-PROBABILITY_NAMES = {
-    "p_market": "market",
-    "p_model": "model",
-    "p_combined": "model + market",
-    "p_true": "true probabilities",
-}
 VALID_FRACTION = 0.15
 
 
@@ -183,12 +179,6 @@ def _split_dates(warehouse: DuckDBWarehouse, test_fraction: float) -> _Periods:
     return _Periods(days[0], first_valid, first_combine, first_test, days[-1])
 
 
-_COMPLETE_FIELDS = """
-    SELECT race_id FROM races JOIN runners USING (race_id)
-    GROUP BY race_id, field_size HAVING count(*) = field_size
-"""
-
-
 def _period_frame(warehouse: DuckDBWarehouse, date_from: dt.date, date_to: dt.date) -> pl.DataFrame:
     """Starters of the period with odds, status, truth (if simulated) and the winner label.
 
@@ -204,22 +194,13 @@ def _period_frame(warehouse: DuckDBWarehouse, date_from: dt.date, date_to: dt.da
         FROM runners r JOIN races ra USING (race_id)
         LEFT JOIN true_probabilities t USING (race_id, horse_no)
         WHERE ra.race_date BETWEEN ? AND ? AND r.status NOT IN ('scratched', 'excluded')
-          AND r.race_id IN ({_COMPLETE_FIELDS})
+          AND r.race_id IN ({COMPLETE_FIELDS_SQL})
         ORDER BY ra.race_date, ra.post_time NULLS LAST, r.race_id, r.horse_no
         """,
         [date_from, date_to],
     ).with_columns(
         (pl.col("first") / pl.col("first").sum().over("race_id")).fill_nan(0.0).alias("won")
     )
-
-
-def _incomplete_races(warehouse: DuckDBWarehouse, date_from: dt.date, date_to: dt.date) -> int:
-    found = warehouse.query(
-        f"SELECT count(*) AS n FROM races WHERE race_date BETWEEN ? AND ? "
-        f"AND race_id NOT IN ({_COMPLETE_FIELDS})",
-        [date_from, date_to],
-    )
-    return int(found["n"][0])
 
 
 def _odds_band(odds: float) -> str:
@@ -308,7 +289,7 @@ def run_main_job(config: KeibaConfig, clock: Clock, progress: Progress = _noop) 
             for name in ("p_model", "p_combined")
         }
 
-        incomplete = _incomplete_races(warehouse, periods.first_test, periods.last_day)
+        incomplete = incomplete_races(warehouse, periods.first_test, periods.last_day)
         if incomplete:
             caveats.append(
                 f"{incomplete} test races lack rows for some declared runners (runners that did "
