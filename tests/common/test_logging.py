@@ -1,7 +1,16 @@
 import io
 import json
 
+import pytest
+import structlog
+
 from keiba.common.logging import configure_logging, get_logger
+
+
+@pytest.fixture(autouse=True)
+def _reset_structlog():
+    yield
+    structlog.reset_defaults()
 
 
 def test_json_lines_when_not_on_a_terminal() -> None:
@@ -23,3 +32,11 @@ def test_level_filters_events() -> None:
     get_logger("test").info("quiet")
     get_logger("test").warning("loud")
     assert [json.loads(x)["event"] for x in stream.getvalue().splitlines()] == ["loud"]
+
+
+def test_default_stream_is_looked_up_at_each_event(capsys) -> None:
+    configure_logging("info", "json")
+    get_logger("test").info("first")
+    assert json.loads(capsys.readouterr().err)["event"] == "first"
+    get_logger("test").info("second")  # a fresh capture stream: still reaches it
+    assert json.loads(capsys.readouterr().err)["event"] == "second"

@@ -76,6 +76,7 @@ class RecordType(StrEnum):
     CONFIRMATION = "confirmation"
     RELEASE = "release"
     SETTLEMENT = "settlement"
+    MONITOR = "monitor"
 
 
 def _default(value: Any) -> Any:

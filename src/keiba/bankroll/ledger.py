@@ -304,6 +304,16 @@ class Ledger:
 
     # --- decisions and tickets -----------------------------------------------------------
 
+    def record_monitor_event(self, kind: str, payload: Mapping[str, Any]) -> int:
+        """Append a monitoring record (a drawdown tier, a stop, a resume) to the audit chain.
+
+        No money moves and nothing else is written; returns the record's sequence number.
+        """
+        if not kind:
+            raise LedgerError("a monitor record names its kind")
+        with self._write() as w:
+            return w.record(RecordType.MONITOR, {"kind": kind, **dict(payload)})
+
     def record_decision(
         self,
         race_id: str,

@@ -359,7 +359,13 @@ def _register_command_modules() -> None:
         importlib.import_module(f"keiba.cli.{name}").register(app)
 
 
-_COMMAND_MODULES: tuple[str, ...] = ("model_cli", "data_cli", "bankroll_cli", "decide")
+_COMMAND_MODULES: tuple[str, ...] = (
+    "model_cli",
+    "data_cli",
+    "bankroll_cli",
+    "decide",
+    "simulate_cli",
+)
 _register_command_modules()
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from contextvars import ContextVar
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,9 +32,11 @@ from keiba.common.errors import ConfigError
 __all__ = [
     "CollectorConfig",
     "DemoConfig",
+    "DrawdownTierConfig",
     "KeibaConfig",
     "LoggingConfig",
     "ModelConfig",
+    "MonitorConfig",
     "StorageConfig",
     "ThemisConfig",
     "load_config",
@@ -176,6 +179,62 @@ class CollectorConfig(Section):
     user_agent: str = "keiba-collector/0.1 (research; polite: 1 request/s)"
 
 
+class DrawdownTierConfig(Section):
+    """One drawdown tier: from `drawdown` below the peak, stake at most `stake_multiplier`."""
+
+    name: str = Field(min_length=1, max_length=32)
+    drawdown: float = Field(gt=0, lt=1)
+    stake_multiplier: float = Field(ge=0, le=1)
+    stop_buying: bool = False
+
+
+class MonitorConfig(Section):
+    """Monitoring (docs/monitor.md): drawdown tiers, tolerance bands, staleness, alerts.
+
+    Tiers are ordered by `drawdown`; deeper tiers never allow a larger multiplier, and a
+    stopping tier stakes nothing. `band_z` is the half-width of the luck band in standard
+    deviations of the bets' own probabilities; bands are judged from `min_bets` settled bets.
+    """
+
+    drawdown_tiers: tuple[DrawdownTierConfig, ...] = (
+        DrawdownTierConfig(name="warn", drawdown=0.20, stake_multiplier=0.5),
+        DrawdownTierConfig(name="stop", drawdown=0.30, stake_multiplier=0.0, stop_buying=True),
+    )
+    band_z: float = Field(default=1.96, gt=0, le=10)
+    min_bets: int = Field(default=30, ge=1)
+    max_odds_age_s: float = Field(default=300.0, gt=0)
+    max_result_age_s: float = Field(default=3_600.0, gt=0)
+    webhook_url: str | None = None
+    webhook_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    webhook_max_retries: int = Field(default=3, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MonitorConfig:
+        tiers = self.drawdown_tiers
+        for shallow, deep in pairwise(tiers):
+            if deep.drawdown <= shallow.drawdown:
+                raise ValueError(
+                    f"drawdown_tiers must be in increasing drawdown: {shallow.name!r} "
+                    f"({shallow.drawdown}) then {deep.name!r} ({deep.drawdown})"
+                )
+            if deep.stake_multiplier > shallow.stake_multiplier:
+                raise ValueError(
+                    f"tier {deep.name!r} allows a larger stake_multiplier than {shallow.name!r}"
+                )
+            if shallow.stop_buying and not deep.stop_buying:
+                raise ValueError(f"tier {deep.name!r} resumes buying below a stopping tier")
+        for tier in tiers:
+            if tier.stop_buying and tier.stake_multiplier != 0:
+                raise ValueError(f"stopping tier {tier.name!r} must have stake_multiplier 0")
+        if len({t.name for t in tiers}) != len(tiers):
+            raise ValueError("drawdown tier names must be unique")
+        if self.webhook_url is not None and not self.webhook_url.startswith(
+            ("http://", "https://")
+        ):
+            raise ValueError(f"webhook_url must be http(s), was {self.webhook_url!r}")
+        return self
+
+
 class KeibaConfig(BaseSettings):
     """All sections. Build it with `load_config`, which also resolves the home directory."""
 
@@ -194,6 +253,7 @@ class KeibaConfig(BaseSettings):
     themis: ThemisConfig = ThemisConfig()
     demo: DemoConfig = DemoConfig()
     collector: CollectorConfig = CollectorConfig()
+    monitor: MonitorConfig = MonitorConfig()
 
     @classmethod
     def settings_customise_sources(

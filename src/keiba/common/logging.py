@@ -19,12 +19,23 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
 _LEVELS["error"] = logging.ERROR
 
 
+class _StderrLogger:
+    """Writes to whatever `sys.stderr` is at the time of the call, not when logging was
+    configured, so a stream that was swapped and closed since (a test's capture, a daemon's
+    redirect) is never written to."""
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    log = debug = info = warning = warn = error = critical = exception = fatal = msg
+
+
 def configure_logging(
     level: str = "info",
     fmt: Literal["auto", "json", "console"] = "auto",
     stream: Any = None,
 ) -> None:
-    """Send structured log events to `stream` (stderr by default)."""
+    """Send structured log events to `stream` (stderr, looked up at each event, by default)."""
     out = stream if stream is not None else sys.stderr
     use_json = fmt == "json" or (fmt == "auto" and not out.isatty())
     renderer: Any = (
@@ -41,7 +52,11 @@ def configure_logging(
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
+        logger_factory=(
+            structlog.PrintLoggerFactory(file=stream)
+            if stream is not None
+            else (lambda *_args: _StderrLogger())
+        ),
         cache_logger_on_first_use=False,
     )
 

@@ -1,0 +1,129 @@
+"""`keiba simulate`: Monte Carlo bankroll paths (keiba.evaluator.monte_carlo); wiring only."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from keiba.cli.common import JsonOption, config_of, err, out, print_json, run_reporting_errors
+
+
+def _recovery(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f}"
+
+
+def _print_table(result: dict[str, Any], seconds: float) -> None:
+    p = result["params"]
+    table = Table(
+        title=(
+            f"{p['seasons']:,} seasons × {p['bets']:,} bets, start {p['start_yen']:,} yen, "
+            f"ruin below {p['ruin_floor_yen']:,} yen, seed {p['seed']}"
+        )
+    )
+    for name in (
+        "Kelly",
+        "k",
+        "ruin",
+        "DD>20%",
+        "DD>30%",
+        "DD>50%",
+        "W q05",
+        "q25",
+        "q50",
+        "q75",
+        "q95",
+        "mean",
+        "rec. med",
+        "rec. p90",
+        "never",
+    ):
+        table.add_column(name, justify="right")
+    for s in result["scenarios"]:
+        q = s["terminal_quantiles"]
+        dd = s["p_drawdown"]
+        table.add_row(
+            f"{s['fraction']:g}",
+            f"×{s['overestimate']:g}",
+            f"{s['p_ruin']:.1%}",
+            f"{dd['0.2']:.1%}",
+            f"{dd['0.3']:.1%}",
+            f"{dd['0.5']:.1%}",
+            *(f"{q[k]:.2f}" for k in ("0.05", "0.25", "0.5", "0.75", "0.95")),
+            f"{s['terminal_mean']:.2f}",
+            _recovery(s["recovery_median_bets"]),
+            _recovery(s["recovery_p90_bets"]),
+            f"{s['never_recovered']:.1%}",
+        )
+    out.print(table)
+    out.print(
+        "k: the edge is overestimated k×; ruin: P(bankroll below the floor); DD>x: "
+        "P(max drawdown > x); W: terminal bankroll / start (quantiles, mean); rec.: bets "
+        "from the deepest trough back to the peak before it (seasons that recovered); never: "
+        "share still below that peak at the end.",
+        highlight=False,
+    )
+    err.print(f"simulated in {seconds:.1f} s", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `simulate` to the `keiba` command."""
+
+    @app.command()
+    def simulate(
+        ctx: typer.Context,
+        seasons: Annotated[int, typer.Option(help="Seasons (paths) per scenario.")] = 10_000,
+        races: Annotated[int, typer.Option(help="Races in a season.")] = 3_454,
+        bet_share: Annotated[float, typer.Option(help="Share of races with a bet.")] = 0.3,
+        fractions: Annotated[
+            str, typer.Option(help="Kelly fractions, comma-separated.")
+        ] = "0.1,0.25,0.5,1.0",
+        overestimate: Annotated[
+            str,
+            typer.Option(help="Factors by which the edge is overestimated ('inf': no real edge)."),
+        ] = "1,1.5,2",
+        seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+        start_yen: Annotated[
+            int | None, typer.Option(help="Starting bankroll (default: demo.bankroll_yen).")
+        ] = None,
+        ev_min: Annotated[
+            float | None, typer.Option(help="Least believed EV (default: themis.ev_threshold).")
+        ] = None,
+        ev_excess: Annotated[float, typer.Option(help="Mean believed EV above it.")] = 0.10,
+        market_return: Annotated[
+            float, typer.Option(help="Return at the market's probability (1 − takeout).")
+        ] = 0.80,
+        as_json: JsonOption = False,
+    ) -> None:
+        """Bankroll paths for Kelly fractions against an overestimated edge (issue 7)."""
+
+        def action() -> tuple[dict[str, Any], float]:
+            from keiba.evaluator.monte_carlo import MonteCarloParams, parse_floats
+            from keiba.evaluator.monte_carlo import simulate as run
+
+            config = config_of(ctx)
+            params = MonteCarloParams(
+                seasons=seasons,
+                races=races,
+                bet_share=bet_share,
+                fractions=parse_floats(fractions, "--fractions"),
+                overestimates=parse_floats(overestimate, "--overestimate"),
+                seed=seed,
+                start_yen=config.demo.bankroll_yen if start_yen is None else start_yen,
+                unit_yen=config.themis.unit_yen,
+                min_stake_yen=config.themis.min_stake_yen,
+                ev_min=config.themis.ev_threshold if ev_min is None else ev_min,
+                ev_excess=ev_excess,
+                market_return=market_return,
+            )
+            began = time.perf_counter()
+            result = run(params).as_dict()
+            return result, time.perf_counter() - began
+
+        result, seconds = run_reporting_errors(action)
+        if as_json:
+            print_json({**result, "seconds": round(seconds, 3)})
+        else:
+            _print_table(result, seconds)
