@@ -6,10 +6,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-FIXTURES = Path("/work/shared/fixtures/netkeiba")
+from loopback import serving
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "netkeiba"
 RACE = "202602010607"
 ODDS_RACE = "202603020211"
 DAY = "20260628"
@@ -69,12 +71,5 @@ def serve(
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        yield url, seen

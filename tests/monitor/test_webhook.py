@@ -9,13 +9,14 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
 
 from keiba.monitor import Alert, LogSink, MemorySink, Severity, WebhookSink, deliver
+from loopback import serving
 
 ALERT = Alert(
     "drawdown.stop",
@@ -45,15 +46,8 @@ def serve(statuses: list[int]) -> Iterator[tuple[str, list[dict[str, object]]]]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        yield f"{url}/hook", received
 
 
 def webhook(url: str, **kw: Any) -> closing[WebhookSink]:
