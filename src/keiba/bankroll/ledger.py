@@ -18,6 +18,7 @@ processes; a process killed mid-way leaves its transaction uncommitted and nothi
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -35,6 +36,7 @@ from keiba.bankroll.schema import (
     EntryKind,
     TicketState,
     accounts,
+    audit_log,
     decisions,
     entries,
     tickets,
@@ -273,6 +275,34 @@ class Ledger:
                 .order_by(tickets.c.reserved_at, tickets.c.ticket_id)
             ).mappings()
             return [dict(r) for r in rows]
+
+    def monitor_events(self) -> list[dict[str, Any]]:
+        """The payloads of this account's `monitor` audit records, oldest first.
+
+        Each is the payload given to `record_monitor_event` with its `kind`, plus `seq` (the
+        audit record's number) and `recorded_at` (its time, ISO 8601 UTC), both taken from the
+        hashed record and overriding payload keys of the same name; the chain's own `entries`
+        list (always empty here: no money moves) is left out. Records are selected by type
+        `monitor` and by the account named inside the hashed content (the `account` column is
+        not covered by `verify`, the content is). Read-only: one snapshot, no write lock.
+        """
+        query = (
+            select(audit_log.c.seq, audit_log.c.content)
+            .where(audit_log.c.record_type == RecordType.MONITOR.value)
+            .order_by(audit_log.c.seq)
+        )
+        found: list[dict[str, Any]] = []
+        with reading(self._engine) as conn:
+            rows = conn.execute(query).all()
+        for row in rows:
+            content = json.loads(str(row.content))
+            if content.get("account") != self.account:
+                continue
+            event = {k: v for k, v in dict(content.get("payload") or {}).items() if k != "entries"}
+            event["seq"] = int(row.seq)
+            event["recorded_at"] = content.get("at")
+            found.append(event)
+        return found
 
     # --- money in and out ----------------------------------------------------------------
 

@@ -365,6 +365,8 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "bankroll_cli",
     "decide",
     "simulate_cli",
+    "backtest_cli",
+    "monitor_cli",
 )
 _register_command_modules()
 

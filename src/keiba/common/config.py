@@ -30,6 +30,7 @@ from keiba.common.bet_types import BetType
 from keiba.common.errors import ConfigError
 
 __all__ = [
+    "BacktestConfig",
     "CollectorConfig",
     "DemoConfig",
     "DrawdownTierConfig",
@@ -37,6 +38,7 @@ __all__ = [
     "LoggingConfig",
     "ModelConfig",
     "MonitorConfig",
+    "OddsDriftConfig",
     "StorageConfig",
     "ThemisConfig",
     "load_config",
@@ -235,6 +237,39 @@ class MonitorConfig(Section):
         return self
 
 
+class OddsDriftConfig(Section):
+    """How a backtest turns final odds into the odds seen at decision time (DOMAIN.md §3).
+
+    Only where no odds snapshot from before the decision exists. `none` decides at the final
+    odds (prices nobody could bet at: flatters); `lognormal` multiplies each runner's implied
+    probability 1/odds by exp(σZ − σ²/2), keeps the race's overround, and rounds the odds down
+    to JRA's 0.1 steps. Seeded per race, so a race's prices do not depend on the period run.
+    """
+
+    model: Literal["none", "lognormal"] = "lognormal"
+    sigma: float = Field(default=0.10, ge=0, le=1)
+    seed: int = 0
+
+
+class BacktestConfig(Section):
+    """The backtester (`keiba backtest`, docs/backtest.md): bankroll, schedule, timing, odds.
+
+    The model is retrained before every test month on all race days before it: the last
+    `combine_share` of those days fit the market stage, the rest the model. Decisions are made
+    `decision_lead_minutes` before post time and settled `settle_delay_minutes` after it.
+    """
+
+    bankroll_yen: int = Field(default=1_000_000, ge=100)
+    min_history_days: int = Field(default=16, ge=8)
+    combine_share: float = Field(default=0.25, gt=0, lt=1)
+    decision_lead_minutes: int = Field(default=5, ge=0, le=24 * 60)
+    settle_delay_minutes: int = Field(default=15, ge=0, le=24 * 60)
+    pools: tuple[BetType, ...] = (BetType.WIN,)
+    baseline_stake_yen: int = Field(default=100, ge=100, multiple_of=100)
+    monitor: bool = True
+    odds_drift: OddsDriftConfig = OddsDriftConfig()
+
+
 class KeibaConfig(BaseSettings):
     """All sections. Build it with `load_config`, which also resolves the home directory."""
 
@@ -254,6 +289,7 @@ class KeibaConfig(BaseSettings):
     demo: DemoConfig = DemoConfig()
     collector: CollectorConfig = CollectorConfig()
     monitor: MonitorConfig = MonitorConfig()
+    backtest: BacktestConfig = BacktestConfig()
 
     @classmethod
     def settings_customise_sources(

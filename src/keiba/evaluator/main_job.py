@@ -158,7 +158,7 @@ class _Periods:
     last_day: dt.date
 
 
-def _load_sample(warehouse: DuckDBWarehouse) -> str:
+def load_sample(warehouse: DuckDBWarehouse) -> str:
     from keiba.data_collector.canonical import import_canonical
 
     import_canonical(warehouse, SAMPLE_DIR)
@@ -233,7 +233,7 @@ def run_main_job(config: KeibaConfig, clock: Clock, progress: Progress = _noop) 
     try:
         progress("data", 0, 1)
         if config.demo.source == "sample":
-            source = _load_sample(warehouse)
+            source = load_sample(warehouse)
         elif config.demo.source == "simulated":
             source = _load_simulated_world(config, warehouse)
             caveats.append("The data are a simulated world, not real JRA races.")

@@ -20,7 +20,9 @@ from keiba.monitor.monitor import (
     LedgerAuditWriter,
     Monitor,
     MonitorReport,
+    RestoredState,
     apply_to_policy,
+    restore_state,
     sinks_from_config,
 )
 from keiba.monitor.performance import (
@@ -46,6 +48,7 @@ __all__ = [
     "Monitor",
     "MonitorReport",
     "PerformanceBands",
+    "RestoredState",
     "Severity",
     "StalenessFinding",
     "StalenessLimits",
@@ -56,6 +59,7 @@ __all__ = [
     "deliver",
     "peak_and_balance",
     "performance_bands",
+    "restore_state",
     "sinks_from_config",
     "staleness",
 ]

@@ -9,8 +9,14 @@ State is small and explicit. A drawdown stop is latched: once a stopping tier is
 monitor keeps `stop_buying` until an operator calls `resume`, even if the balance recovers
 (settlements arriving late must not restart buying unseen). Stale odds stop buying only while
 they are stale. Alerts are sent when a condition appears or changes and once when it clears,
-not on every check. Every change of drawdown tier, and every resume, writes an audit record
-through the `AuditWriter`; a failed audit write is a critical alert, and the stop still holds.
+not on every check. Every change of drawdown tier, a stop reached again after a resume while
+still in the stopping tier, and every resume write an audit record through the `AuditWriter`;
+a failed audit write is a critical alert, and the stop still holds.
+
+The tier and the latch survive a restart through those records: `restore_state` reads them
+back (the last `drawdown_tier` record names the tier; a stopping one after the last `resume`
+latches), `Monitor.restore` applies them, and `Monitor.for_ledger` builds a monitor writing to
+and restored from a ledger's audit chain.
 """
 
 from __future__ import annotations
@@ -33,7 +39,9 @@ __all__ = [
     "LedgerAuditWriter",
     "Monitor",
     "MonitorReport",
+    "RestoredState",
     "apply_to_policy",
+    "restore_state",
     "sinks_from_config",
 ]
 
@@ -50,6 +58,12 @@ class _Recorder(Protocol):
     """The part of `keiba.bankroll.Ledger` the monitor uses (kept structural on purpose)."""
 
     def record_monitor_event(self, kind: str, payload: Mapping[str, Any]) -> int: ...
+
+
+class _MonitorLedger(_Recorder, Protocol):
+    """What `Monitor.for_ledger` needs of a ledger: write monitor records and read them back."""
+
+    def monitor_events(self) -> list[dict[str, Any]]: ...
 
 
 class LedgerAuditWriter:
@@ -75,6 +89,45 @@ class MonitorReport:
     stop_buying: bool
     reasons: tuple[str, ...]
     alerts: tuple[Alert, ...]
+
+
+DRAWDOWN_TIER = "drawdown_tier"
+RESUME = "resume"
+
+
+@dataclass(frozen=True)
+class RestoredState:
+    """The monitor's drawdown state as its audit records left it."""
+
+    tier: str | None
+    """The tier of the last `drawdown_tier` record (None: none recorded, or below every tier)."""
+    stopped: bool
+    """A `drawdown_tier` record with `stop_buying` true follows the last `resume` record."""
+    stop_record: Mapping[str, Any] | None = None
+    """The first stopping record after the last resume: where the latched stop began."""
+    last_resume: Mapping[str, Any] | None = None
+    """The last `resume` record."""
+
+
+def restore_state(events: Iterable[Mapping[str, Any]]) -> RestoredState:
+    """Replay monitor records (`Ledger.monitor_events()`, oldest first) into tier and latch.
+
+    Records of other kinds are ignored. A `stop_buying` that is anything truthy latches (when
+    in doubt, stay stopped).
+    """
+    tier: str | None = None
+    stop_record: Mapping[str, Any] | None = None
+    last_resume: Mapping[str, Any] | None = None
+    for event in events:
+        kind = event.get("kind")
+        if kind == DRAWDOWN_TIER:
+            raw = event.get("tier")
+            tier = None if raw is None else str(raw)
+            if event.get("stop_buying") and stop_record is None:
+                stop_record = event
+        elif kind == RESUME:
+            stop_record, last_resume = None, event
+    return RestoredState(tier, stop_record is not None, stop_record, last_resume)
 
 
 def apply_to_policy(policy: ThemisConfig, report: MonitorReport) -> ThemisConfig:
@@ -118,10 +171,48 @@ class Monitor:
         self._latched = False
         self._active: dict[str, str] = {}
 
+    @classmethod
+    def for_ledger(
+        cls,
+        config: MonitorConfig,
+        clock: Clock,
+        ledger: _MonitorLedger,
+        sinks: Sequence[AlertSink] | None = None,
+        *,
+        base_stake_multiplier: float = 1.0,
+    ) -> Monitor:
+        """A monitor auditing into `ledger` (`LedgerAuditWriter`), restored from its records."""
+        monitor = cls(
+            config,
+            clock,
+            sinks,
+            LedgerAuditWriter(ledger),
+            base_stake_multiplier=base_stake_multiplier,
+        )
+        monitor.restore(ledger.monitor_events())
+        return monitor
+
     @property
     def stopped(self) -> bool:
         """True while a drawdown stop is latched."""
         return self._latched
+
+    @property
+    def tier(self) -> str | None:
+        """The drawdown tier last seen (and recorded), None below every tier."""
+        return self._tier
+
+    def restore(self, events: Iterable[Mapping[str, Any]]) -> None:
+        """Take the tier and the latch from earlier monitor records (see `restore_state`).
+
+        Call it before the first `check`: a tier already recorded is then not recorded or
+        alerted again, and a recorded stop stays latched until `resume`. It writes nothing and
+        alerts nothing; the performance and staleness conditions are not restored (they are
+        alerted again once if still present).
+        """
+        state = restore_state(events)
+        self._tier, self._latched = state.tier, state.stopped
+        _log.info("monitor_restored", tier=state.tier, stopped=state.stopped)
 
     def check(
         self,
@@ -138,7 +229,9 @@ class Monitor:
         reasons: list[str] = []
 
         state = assess_drawdown(peak_yen, balance_yen, cfg.drawdown_tiers)
-        if state.tier != self._tier:
+        if state.tier != self._tier or (state.stop_buying and not self._latched):
+            # A stop reached again after a resume, in the same tier, is recorded too: the
+            # records alone then decide the latch after a restart (see `restore_state`).
             self._tier_changed(now, state, alerts)
         if state.stop_buying:
             self._latched = True
@@ -205,7 +298,7 @@ class Monitor:
         alerts: list[Alert] = []
         self._write_audit(
             now,
-            "resume",
+            RESUME,
             {"operator": operator, "reason": reason, "at": now.isoformat()},
             alerts,
         )
@@ -236,7 +329,7 @@ class Monitor:
             "stop_buying": state.stop_buying,
             "at": now.isoformat(),
         }
-        self._write_audit(now, "drawdown_tier", payload, alerts)
+        self._write_audit(now, DRAWDOWN_TIER, payload, alerts)
         if state.tier is None:
             kind, severity = "drawdown.cleared", Severity.INFO
             message = f"drawdown {state.drawdown:.2%}: below every tier"
@@ -248,7 +341,8 @@ class Monitor:
                 if state.stop_buying
                 else (f"stake multiplier at most {state.stake_multiplier:g}")
             )
-            message = f"drawdown {state.drawdown:.2%} reached tier {state.tier}: {action}"
+            verb = "still at" if previous == state.tier else "reached"
+            message = f"drawdown {state.drawdown:.2%} {verb} tier {state.tier}: {action}"
         alerts.append(Alert(kind, severity, message, now, payload))
 
     def _write_audit(

@@ -1,0 +1,180 @@
+"""The backtester on the shipped 2018 season: money, settlement, baselines, monitor, schedule.
+
+One aggressive run (every expected return ≥ 1.0 bought, wide late-odds drift, monitor tiers of
+0.5% and 1%) makes Themis bet and the monitor stop it within March 2018, so every path runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from keiba.bankroll import Ledger
+from keiba.common.clock import FixedClock
+from keiba.common.config import KeibaConfig, load_config
+from keiba.common.errors import KeibaError
+from keiba.common.storage import DuckDBWarehouse, create_ledger_engine
+from keiba.evaluator.backtest import ACCOUNT, BacktestResult, run_backtest
+from keiba.evaluator.backtest_frames import STRATEGIES, BacktestRun
+from keiba.evaluator.main_job import load_sample
+
+FROM, TO = dt.date(2018, 3, 1), dt.date(2018, 3, 31)
+CLOCK_AT = dt.datetime(2026, 11, 21, 12, tzinfo=dt.UTC)
+AGGRESSIVE: dict[str, Any] = {
+    "logging": {"level": "warning"},
+    "themis": {"ev_threshold": 1.0, "kelly_fraction": 0.5},
+    "backtest": {"odds_drift": {"sigma": 0.4, "seed": 1}},
+    "monitor": {
+        "drawdown_tiers": [
+            {"name": "warn", "drawdown": 0.005, "stake_multiplier": 0.5},
+            {"name": "stop", "drawdown": 0.01, "stake_multiplier": 0.0, "stop_buying": True},
+        ]
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> KeibaConfig:
+    home = tmp_path_factory.mktemp("backtest-home")
+    config = load_config(None, home, AGGRESSIVE)
+    warehouse = DuckDBWarehouse(config.duckdb_path)
+    try:
+        load_sample(warehouse)
+    finally:
+        warehouse.close()
+    return config
+
+
+@pytest.fixture(scope="module")
+def run(config: KeibaConfig) -> BacktestResult:
+    return run_backtest(config, FixedClock(CLOCK_AT), FROM, TO)
+
+
+@pytest.fixture(scope="module")
+def loaded(run: BacktestResult) -> BacktestRun:
+    return BacktestRun.load(run.directory)
+
+
+def _themis(loaded: BacktestRun) -> pl.DataFrame:
+    return loaded.bets.filter(pl.col("strategy") == "themis")
+
+
+def _ledger(run: BacktestResult) -> Ledger:
+    engine = create_ledger_engine(f"sqlite:///{run.directory / 'ledger.sqlite'}")
+    return Ledger(engine, FixedClock(CLOCK_AT), account=ACCOUNT)
+
+
+def test_themis_bets_and_the_ledger_agree_to_the_yen(
+    run: BacktestResult, loaded: BacktestRun
+) -> None:
+    bets = _themis(loaded)
+    assert bets.height > 0, "the aggressive policy must bet"
+    start = run.result["start_yen"]
+    profit = int(bets["paid_yen"].sum()) - int(bets["stake_yen"].sum())
+    ledger = _ledger(run)
+    assert ledger.balance() == start + profit == run.result["ledger"]["final_balance_yen"]
+    assert ledger.balances().reserved == 0
+    tickets = {t["ticket_id"]: t for t in ledger.tickets()}
+    assert len(tickets) == bets.height
+    assert all(t["state"] == "settled" and t["receipt"] for t in tickets.values())
+    assert sorted(int(t["payout_yen"]) for t in tickets.values()) == sorted(bets["paid_yen"])
+    assert run.result["ledger"]["audit_ok"] is True
+    assert run.result["decisions_recorded"] == bets["race_id"].n_unique()
+
+
+def test_tickets_are_settled_by_the_official_payouts(
+    config: KeibaConfig, loaded: BacktestRun
+) -> None:
+    warehouse = DuckDBWarehouse(config.duckdb_path)
+    try:
+        payouts = warehouse.query("SELECT race_id, bet_type, combination, payout_yen FROM payouts")
+    finally:
+        warehouse.close()
+    paid = {(r, b, c): p for r, b, c, p in payouts.iter_rows()}
+    for row in loaded.bets.iter_rows(named=True):
+        per_100 = paid.get((row["race_id"], row["bet_type"], row["combination"]))
+        expected = 0 if per_100 is None else row["stake_yen"] // 100 * per_100
+        assert row["paid_yen"] == expected, row
+        assert row["hit"] == (expected > 0)
+        assert not row["refund"]
+
+
+def test_baselines_bet_every_race_on_the_same_races(
+    run: BacktestResult, loaded: BacktestRun
+) -> None:
+    races = run.result["races"]
+    predictions = loaded.predictions
+    for strategy in ("favourite", "top_pick"):
+        bets = loaded.bets.filter(pl.col("strategy") == strategy)
+        assert bets.height == races
+        assert int(bets["stake_yen"].sum()) == 100 * races
+    favourites = (
+        predictions.sort("decision_odds", "horse_no")
+        .group_by("race_id", maintain_order=True)
+        .first()
+        .select("race_id", pl.col("horse_no").cast(pl.String).alias("combination"))
+    )
+    chosen = loaded.bets.filter(pl.col("strategy") == "favourite").select("race_id", "combination")
+    assert chosen.sort("race_id").equals(favourites.sort("race_id"))
+    assert list(run.result["metrics"]) == list(STRATEGIES)
+    assert set(loaded.daily["strategy"]) == set(STRATEGIES)
+
+
+def test_the_monitor_stops_buying_and_the_stop_is_in_the_audit_chain(
+    run: BacktestResult, loaded: BacktestRun
+) -> None:
+    monitor = run.result["monitor"]
+    assert monitor["stopped"] is True
+    assert monitor["races_skipped"] > 0
+    events = _ledger(run).monitor_events()
+    stops = [e for e in events if e["kind"] == "drawdown_tier" and e["stop_buying"]]
+    assert stops, events
+    stopped_at = dt.datetime.fromisoformat(stops[0]["at"])
+    # nothing bought after the stop: every Themis bet's race was decided before it
+    assert _themis(loaded)["race_date"].max() <= stopped_at.date()
+    skipped = loaded.daily.filter(
+        (pl.col("strategy") == "themis") & (pl.col("race_date") > stopped_at.date())
+    )
+    assert skipped.height > 0 and int(skipped["staked_yen"].sum()) == 0
+
+
+def test_each_month_is_predicted_by_a_model_trained_before_it(
+    run: BacktestResult, loaded: BacktestRun
+) -> None:
+    schedule = run.result["schedule"]
+    assert len(schedule) == 1
+    window = schedule[0]
+    assert window["combine_to"] < window["test_from"] == "2018-03-03"
+    assert window["train_to"] < window["combine_from"]
+    assert set(loaded.predictions["model_version"]) == {window["model_version"]}
+    assert loaded.predictions["race_date"].min() >= FROM
+
+
+def test_every_output_says_the_odds_are_modelled(run: BacktestResult) -> None:
+    caveats = " ".join(run.result["caveats"])
+    assert "late-drift model" in caveats and "σ = 0.4" in caveats
+    assert "estimated" in caveats  # 2018 has no post times
+
+
+def test_the_same_backtest_gives_the_same_bets(
+    config: KeibaConfig, run: BacktestResult, loaded: BacktestRun, tmp_path: Path
+) -> None:
+    again = run_backtest(config, FixedClock(CLOCK_AT), FROM, TO, run_dir=tmp_path / "again")
+    second = BacktestRun.load(again.directory)
+    assert second.bets.equals(loaded.bets)
+    assert second.daily.equals(loaded.daily)
+    assert again.result["metrics"] == run.result["metrics"]
+
+
+def test_a_run_directory_is_never_overwritten(config: KeibaConfig, run: BacktestResult) -> None:
+    with pytest.raises(KeibaError, match="already holds a backtest run"):
+        run_backtest(config, FixedClock(CLOCK_AT), FROM, TO, run_dir=run.directory)
+
+
+def test_too_early_a_start_is_refused(config: KeibaConfig, tmp_path: Path) -> None:
+    with pytest.raises(KeibaError, match="2018-01 has 0 race days before it"):
+        run_backtest(config, FixedClock(CLOCK_AT), dt.date(2018, 1, 1), TO, run_dir=tmp_path / "x")
