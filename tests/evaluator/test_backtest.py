@@ -158,6 +158,8 @@ def test_every_output_says_the_odds_are_modelled(run: BacktestResult) -> None:
     caveats = " ".join(run.result["caveats"])
     assert "late-drift model" in caveats and "σ = 0.4" in caveats
     assert "estimated" in caveats  # 2018 has no post times
+    assert run.result["races_incomplete"] > 0
+    assert f"{run.result['races_incomplete']:,} races in the period lack rows" in caveats
 
 
 def test_the_same_backtest_gives_the_same_bets(

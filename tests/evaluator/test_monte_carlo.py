@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,14 @@ from typer.testing import CliRunner
 
 from keiba.cli.main import app
 from keiba.evaluator.monte_carlo import (
+    RUIN_FRACTIONS,
     MonteCarloError,
     MonteCarloParams,
     Paths,
     ScenarioSummary,
+    fan_chart_data,
     parse_floats,
+    ruin_curve,
     simulate,
     simulate_paths,
 )
@@ -252,3 +256,186 @@ def test_cli_reports_bad_parameters(tmp_path: Path, bad: tuple[str, str]) -> Non
     code, _, stderr = _run(tmp_path, "simulate", "--races", "10", *bad)
     assert code == 1
     assert "error" in stderr
+
+
+# ------------------------------------------------------------------ empirical bets, fan, ruin
+
+SAMPLE = ((0.6, 2.0),) * 3 + ((0.24, 5.0),) + ((0.12, 10.0),) * 2
+"""Odds 2.0, 5.0 and 10.0 in proportions 1/2, 1/6, 1/3, each with a believed EV of 1.2."""
+
+
+def _winning_odds(params: MonteCarloParams) -> tuple[list[float], int, int]:
+    """Odds of every winning bet (from its payout), winning bets and bets placed."""
+    odds: list[float] = []
+    counts = {"won": 0, "placed": 0}
+
+    def watch(t: int, stake: IntArray, before: IntArray, after: IntArray) -> None:
+        placed = stake > 0
+        won = placed & (after > before - stake)
+        pay_per_100 = (after - before + stake)[won] // (stake[won] // 100)
+        odds.extend((pay_per_100 / 100.0).tolist())
+        counts["won"] += int(won.sum())
+        counts["placed"] += int(placed.sum())
+
+    simulate_paths(params, observer=watch)
+    return odds, counts["won"], counts["placed"]
+
+
+def test_empirical_bets_reproduce_the_samples_odds_distribution() -> None:
+    # p̂ = 1 and k = 1: every bet wins, so every payout shows the odds that were drawn
+    sure = tuple((1.0, o) for _, o in SAMPLE)
+    params = MonteCarloParams(
+        seasons=4_000,
+        races=50,
+        bet_share=1.0,
+        fractions=(0.01,),
+        overestimates=(1.0,),
+        empirical=sure,
+        seed=2,
+    )
+    odds, won, placed = _winning_odds(params)
+    assert won == placed == 200_000
+    share = {o: odds.count(o) / len(odds) for o in (2.0, 5.0, 10.0)}
+    assert share == pytest.approx({2.0: 1 / 2, 5.0: 1 / 6, 10.0: 1 / 3}, abs=0.005)
+
+
+@pytest.mark.parametrize(
+    ("overestimate", "expected"),
+    [(1.0, 0.5), (2.0, (0.8 + (2.0 - 0.8) / 2) / 4), (math.inf, 0.8 / 4)],
+)
+def test_empirical_bets_keep_the_market_relative_truth(
+    overestimate: float, expected: float
+) -> None:
+    # one pair: p̂ = 0.5 at odds 4 (ÊR = 2); the truth is m + (p̂ − m)/k with m = 0.8/4
+    params = MonteCarloParams(
+        seasons=2_000,
+        races=50,
+        bet_share=1.0,
+        fractions=(0.01,),
+        overestimates=(overestimate,),
+        empirical=((0.5, 4.0),),
+        seed=4,
+    )
+    odds, won, placed = _winning_odds(params)
+    assert set(odds) == {4.0}
+    assert won / placed == pytest.approx(expected, abs=0.01)
+
+
+def test_empirical_runs_are_a_function_of_the_seed() -> None:
+    params = MonteCarloParams(
+        seasons=300, races=300, bet_share=1.0, fractions=(0.25, 1.0), empirical=SAMPLE, seed=8
+    )
+    a, b = simulate_paths(params), simulate_paths(params)
+    for name in ("terminal_yen", "max_drawdown", "ruined", "recovery_bets", "bets_placed"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    other = simulate_paths(replace(params, seed=9))
+    assert not np.array_equal(a.terminal_yen, other.terminal_yen)
+    # not the assumed distribution's paths
+    assumed = simulate_paths(replace(params, empirical=None))
+    assert not np.array_equal(a.terminal_yen, assumed.terminal_yen)
+
+
+@pytest.mark.parametrize(
+    ("pairs", "message"),
+    [
+        ((), "empty"),
+        (((0.0, 2.0),), r"probability must be in \(0, 1\]"),
+        (((1.2, 2.0),), r"probability must be in \(0, 1\]"),
+        (((float("nan"), 2.0),), r"probability must be in \(0, 1\]"),
+        (((0.5, 0.9),), "odds must be a finite number ≥ 1.0"),
+        (((0.5, math.inf),), "odds must be a finite number ≥ 1.0"),
+        (((0.5,),), "not a pair"),
+        (((0.5, 2.0, 1.0),), "not a pair"),
+        (((0.5, "2.0"),), "not numbers"),
+        ("0.5,2.0", "must be .* pairs"),
+        (((0.2, 3.0),) * 5 + ((2.0, 3.0),) * 4, r"4 of 9 are not: pair 5 .* \(and 1 more\)"),
+    ],
+)
+def test_bad_empirical_samples_are_refused(pairs: Any, message: str) -> None:
+    with pytest.raises(MonteCarloError, match=message):
+        simulate_paths(MonteCarloParams(seasons=5, races=5, empirical=pairs))
+
+
+def test_an_empirical_sample_ignores_the_assumed_distributions_bounds() -> None:
+    params = MonteCarloParams(seasons=5, races=5, empirical=SAMPLE, odds_min=1.0, ev_min=0.5)
+    simulate_paths(params)  # the assumed distribution's parameters are not used
+    with pytest.raises(MonteCarloError, match="market_return"):
+        simulate_paths(MonteCarloParams(seasons=5, races=5, empirical=SAMPLE, market_return=1.2))
+
+
+def test_the_result_summarises_the_empirical_sample() -> None:
+    params = MonteCarloParams(seasons=20, races=20, fractions=(0.25,), empirical=SAMPLE)
+    p = simulate(params).as_dict()["params"]
+    assert p["empirical"] == {
+        "pairs": 6,
+        "odds_median": 3.5,
+        "odds_mean": pytest.approx(31 / 6),
+        "believed_ev_mean": pytest.approx(1.2),
+        "believed_ev_median": pytest.approx(1.2),
+    }
+    json.dumps(p)
+
+
+def test_fan_quantiles_are_ordered_start_at_the_start_and_end_at_the_terminal_ones() -> None:
+    params = MonteCarloParams(seasons=500, races=400, bet_share=1.0, seed=6, start_yen=300_000)
+    fan = fan_chart_data(params, 0.5, 2.0, points=40)
+    assert fan.bet_index[0] == 0 and fan.bet_index[-1] == params.bets
+    assert np.all(np.diff(fan.bet_index) > 0) and fan.bet_index.size == 41
+    assert fan.bankroll_yen.shape == (5, 41)
+    assert np.all(fan.bankroll_yen[:, 0] == 300_000)
+    assert np.all(np.diff(fan.bankroll_yen, axis=0) >= 0)  # q05 ≤ q25 ≤ … ≤ q95 everywhere
+    assert fan.bankroll_yen[0, -1] < fan.bankroll_yen[-1, -1]
+    # the last column is the terminal distribution of the same scenario in the full grid
+    grid = simulate_paths(replace(params, fractions=(0.25, 0.5), overestimates=(1.0, 2.0)))
+    row = list(zip(grid.fractions, grid.overestimates, strict=True)).index((0.5, 2.0))
+    np.testing.assert_allclose(
+        fan.bankroll_yen[:, -1], np.quantile(grid.terminal_yen[row], fan.quantiles)
+    )
+    assert fan.p_ruin == float(np.mean(grid.ruined[row]))
+    json.dumps(fan.as_dict())
+
+
+def test_fan_chart_points_and_quantiles() -> None:
+    params = MonteCarloParams(seasons=50, races=7, bet_share=1.0)
+    fan = fan_chart_data(params, 0.25, 1.0, points=60, quantiles=(0.1, 0.9))
+    assert fan.bet_index.tolist() == list(range(8))  # never more points than bets
+    with pytest.raises(MonteCarloError, match="increasing"):
+        fan_chart_data(params, 0.25, 1.0, quantiles=(0.9, 0.1))
+    with pytest.raises(MonteCarloError, match="at least one point"):
+        fan_chart_data(params, 0.25, 1.0, points=0)
+    with pytest.raises(MonteCarloError, match="Kelly fractions"):
+        fan_chart_data(params, 1.5, 1.0)
+
+
+def test_ruin_curve_matches_the_scenarios_of_simulate() -> None:
+    params = MonteCarloParams(seasons=400, races=600, bet_share=1.0, overestimates=(1.0, 2.0))
+    seen: list[tuple[int, int]] = []
+    curve = ruin_curve(params, progress=lambda done, total: seen.append((done, total)))
+    assert curve.fractions == RUIN_FRACTIONS == (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+    assert curve.p_ruin.shape == curve.median_terminal.shape == (2, 10)
+    assert seen[-1] == (600, 600) and len(seen) <= 101
+    table = {
+        (s.fraction, s.overestimate): s
+        for s in simulate(replace(params, fractions=(0.5, 1.0))).scenarios
+    }
+    for i, k in enumerate((1.0, 2.0)):
+        for f in (0.5, 1.0):
+            j = RUIN_FRACTIONS.index(f)
+            assert curve.p_ruin[i, j] == table[(f, k)].p_ruin
+            assert curve.median_terminal[i, j] == table[(f, k)].terminal_quantiles["0.5"]
+    assert curve.p_ruin[1, -1] > curve.p_ruin[1, 0]  # full Kelly on a doubled edge is ruined
+    json.dumps(curve.as_dict())
+
+
+def test_the_growth_cap_stops_runaway_seasons_instead_of_failing() -> None:
+    runaway = {"seasons": 5, "races": 3_000, "bet_share": 1.0, "ev_excess": 5.0}
+    with pytest.raises(MonteCarloError, match="exactness"):
+        simulate_paths(MonteCarloParams(**runaway))
+    capped = simulate_paths(MonteCarloParams(**runaway, growth_cap=1_000))
+    assert capped.capped is not None and capped.capped.any()
+    assert np.all(capped.terminal_yen[capped.capped] >= 1_000 * 1_000_000)
+    rows = simulate(MonteCarloParams(**runaway, growth_cap=1_000)).scenarios
+    assert all(r.p_capped is not None for r in rows) and max(r.p_capped or 0 for r in rows) > 0
+    assert simulate(MonteCarloParams(seasons=5, races=5)).scenarios[0].p_capped is None
+    with pytest.raises(MonteCarloError, match="growth_cap"):
+        simulate_paths(MonteCarloParams(seasons=5, races=5, growth_cap=1.0))

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 
+import polars as pl
 import pytest
 
+from conftest import contract_frame
+from keiba.common.config import BacktestConfig
 from keiba.common.errors import KeibaError
-from keiba.evaluator.walk_forward import plan_windows
+from keiba.common.schema import table
+from keiba.common.storage import DuckDBWarehouse
+from keiba.evaluator.main_job import load_sample
+from keiba.evaluator.walk_forward import plan_windows, priced_races
 
 # JRA-like weekends of 2018: Saturdays and Sundays
 DAYS = [dt.date(2018, 1, 6) + dt.timedelta(days=7 * w + d) for w in range(40) for d in (0, 1)]
@@ -56,3 +63,54 @@ def test_empty_and_reversed_periods_are_refused() -> None:
         plan_windows(
             DAYS, dt.date(2018, 5, 1), dt.date(2018, 3, 1), min_history_days=2, combine_share=0.25
         )
+
+
+@pytest.fixture(scope="module")
+def sample_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DuckDBWarehouse]:
+    warehouse = DuckDBWarehouse(tmp_path_factory.mktemp("wf") / "w.duckdb")
+    load_sample(warehouse)
+    yield warehouse
+    warehouse.close()
+
+
+def _first_race(warehouse: DuckDBWarehouse) -> tuple[str, list[int], list[float]]:
+    runners = warehouse.query(
+        "SELECT race_id, horse_no, win_odds_final FROM runners WHERE race_id = "
+        "(SELECT min(race_id) FROM races WHERE race_date = '2018-03-03' AND venue_code = "
+        "(SELECT min(venue_code) FROM races WHERE race_date = '2018-03-03') AND race_no = 1) "
+        "ORDER BY horse_no"
+    )
+    return runners["race_id"][0], runners["horse_no"].to_list(), runners["win_odds_final"].to_list()
+
+
+def test_odds_known_at_decision_time_and_nothing_later(sample_warehouse: DuckDBWarehouse) -> None:
+    """A snapshot before the decision prices it; one taken after the decision is never used."""
+    race_id, horses, final = _first_race(sample_warehouse)
+    decided_at = dt.datetime(2018, 3, 3, 0, 55, tzinfo=dt.UTC)  # R1 10:00 JST − 5 minutes
+    rows = []
+    for minutes, offset in ((-30, 0.5), (-5, 1.0), (2, 3.0)):  # 2 minutes after: later money
+        rows += [
+            {
+                "race_id": race_id,
+                "bet_type": "win",
+                "combination": str(h),
+                "odds": round(o + offset, 1),
+                "as_of": decided_at + dt.timedelta(minutes=minutes),
+                "stage": "interim",
+            }
+            for h, o in zip(horses, final, strict=True)
+        ]
+    sample_warehouse.load({"odds": contract_frame(table("odds"), rows)})
+    priced = priced_races(
+        sample_warehouse, dt.date(2018, 3, 3), dt.date(2018, 3, 3), BacktestConfig()
+    ).frame
+    race = priced.filter(pl.col("race_id") == race_id).sort("horse_no")
+    assert race["decision_at"][0] == decided_at
+    assert race["odds_source"].unique().to_list() == ["snapshot"]
+    assert race["decision_odds"].to_list() == [round(o + 1.0, 1) for o in final]
+    assert race["final_odds"].to_list() == final
+    others = priced.filter(pl.col("race_id") != race_id)
+    assert set(others["odds_source"]) == {"final+drift"}
+    # the market probabilities at decision time come from the decision odds
+    inverse = [1 / (o + 1.0) for o in final]
+    assert race["p_market"].to_list() == pytest.approx([x / sum(inverse) for x in inverse])

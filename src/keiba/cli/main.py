@@ -367,6 +367,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "simulate_cli",
     "backtest_cli",
     "monitor_cli",
+    "report_cli",
 )
 _register_command_modules()
 

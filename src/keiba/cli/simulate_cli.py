@@ -1,8 +1,13 @@
-"""`keiba simulate`: Monte Carlo bankroll paths (keiba.evaluator.monte_carlo); wiring only."""
+"""`keiba simulate`: Monte Carlo bankroll paths (keiba.evaluator.monte_carlo); wiring only.
+
+`--from-backtest RUN_DIR|latest` draws the bets from a backtest run's own Themis bets (believed
+probability, decision odds) instead of the assumed distribution, a season being the run's bets
+per 365 days (keiba.evaluator.backtest_report.empirical_sample)."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -65,7 +70,41 @@ def _print_table(result: dict[str, Any], seconds: float) -> None:
         "share still below that peak at the end.",
         highlight=False,
     )
+    source = result.get("from_backtest")
+    if source:
+        out.print(
+            f"Bets resampled from the {source['bets']:,} Themis bets of {source['run']} (a season: "
+            f"{p['bets']:,} bets; the run's bets per 365 days: {source['bets_per_season']:,}); "
+            f"seasons stop betting at {p['growth_cap']:,.0f}× the start.",
+            highlight=False,
+            markup=False,
+        )
     err.print(f"simulated in {seconds:.1f} s", highlight=False)
+
+
+def _from_backtest(config: Any, run_dir: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(what the bets come from, the season's parameters) of a backtest run."""
+    from keiba.evaluator.backtest_frames import BacktestRun, latest_run
+    from keiba.evaluator.backtest_report import GROWTH_CAP, empirical_sample
+
+    directory = latest_run(config.home / "backtests") if run_dir == "latest" else Path(run_dir)
+    run = BacktestRun.load(directory)
+    sample = empirical_sample(run)  # refuses fewer than 30 bets
+    season: dict[str, Any] = {
+        "races": sample.bets_per_season,
+        "bet_share": 1.0,
+        "empirical": sample.pairs,
+        "growth_cap": GROWTH_CAP,
+    }
+    if run.result.get("start_yen"):
+        season["start_yen"] = int(run.result["start_yen"])
+    source = {
+        "run": str(directory),
+        "bets": sample.bets,
+        "period_days": sample.period_days,
+        "bets_per_season": sample.bets_per_season,
+    }
+    return source, season
 
 
 def register(app: typer.Typer) -> None:
@@ -75,8 +114,17 @@ def register(app: typer.Typer) -> None:
     def simulate(
         ctx: typer.Context,
         seasons: Annotated[int, typer.Option(help="Seasons (paths) per scenario.")] = 10_000,
-        races: Annotated[int, typer.Option(help="Races in a season.")] = 3_454,
-        bet_share: Annotated[float, typer.Option(help="Share of races with a bet.")] = 0.3,
+        races: Annotated[
+            int | None,
+            typer.Option(
+                help="Races in a season (default 3,454; with --from-backtest: the run's bets "
+                "per 365 days, all bet)."
+            ),
+        ] = None,
+        bet_share: Annotated[
+            float | None,
+            typer.Option(help="Share of races with a bet (default 0.3; 1 with --from-backtest)."),
+        ] = None,
         fractions: Annotated[
             str, typer.Option(help="Kelly fractions, comma-separated.")
         ] = "0.1,0.25,0.5,1.0",
@@ -95,6 +143,16 @@ def register(app: typer.Typer) -> None:
         market_return: Annotated[
             float, typer.Option(help="Return at the market's probability (1 − takeout).")
         ] = 0.80,
+        from_backtest: Annotated[
+            str | None,
+            typer.Option(
+                "--from-backtest",
+                metavar="RUN_DIR|latest",
+                help="Resample the bets from this backtest run's Themis bets (at least 30) "
+                "instead of the assumed distribution; 'latest': the latest under "
+                "<home>/backtests.",
+            ),
+        ] = None,
         as_json: JsonOption = False,
     ) -> None:
         """Bankroll paths for Kelly fractions against an overestimated edge (issue 7)."""
@@ -104,22 +162,32 @@ def register(app: typer.Typer) -> None:
             from keiba.evaluator.monte_carlo import simulate as run
 
             config = config_of(ctx)
+            season: dict[str, Any] = {"races": 3_454, "bet_share": 0.3}
+            source: dict[str, Any] | None = None
+            if from_backtest is not None:
+                source, season = _from_backtest(config, from_backtest)
             params = MonteCarloParams(
                 seasons=seasons,
-                races=races,
-                bet_share=bet_share,
+                races=season["races"] if races is None else races,
+                bet_share=season["bet_share"] if bet_share is None else bet_share,
                 fractions=parse_floats(fractions, "--fractions"),
                 overestimates=parse_floats(overestimate, "--overestimate"),
                 seed=seed,
-                start_yen=config.demo.bankroll_yen if start_yen is None else start_yen,
+                start_yen=season.get("start_yen", config.demo.bankroll_yen)
+                if start_yen is None
+                else start_yen,
                 unit_yen=config.themis.unit_yen,
                 min_stake_yen=config.themis.min_stake_yen,
                 ev_min=config.themis.ev_threshold if ev_min is None else ev_min,
                 ev_excess=ev_excess,
                 market_return=market_return,
+                empirical=season.get("empirical"),
+                growth_cap=season.get("growth_cap"),
             )
             began = time.perf_counter()
             result = run(params).as_dict()
+            if source is not None:
+                result["from_backtest"] = source
             return result, time.perf_counter() - began
 
         result, seconds = run_reporting_errors(action)

@@ -258,8 +258,9 @@ def priced_races(
         market_probabilities(frame, "final_odds").alias("p_market_final"),
     )
     exotic: dict[str, dict[str, dict[str, float]]] = {}
+    # a quote at 1.0 (元返し, common for wide and place) can never be bought at value
     for (race_id, bet_type, needs_drift), rows in chosen.filter(
-        pl.col("bet_type") != "win"
+        (pl.col("bet_type") != "win") & (pl.col("odds") > 1.0)
     ).group_by("race_id", "bet_type", "needs_drift", maintain_order=True):
         combos = rows["combination"].to_list()
         odds = rows["odds"].to_list()

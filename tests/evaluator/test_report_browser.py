@@ -1,0 +1,167 @@
+"""The backtest report in a real browser: headless Chromium through Playwright.
+
+Every chart expected must be present, laid out with a non-zero size, hold drawn marks and look
+like something (a screenshot of the drawing: more than one colour, some ink), and the page must
+load nothing but itself. The browser is the system's Chromium (`chromium`, `chromium-browser`,
+`google-chrome` or $KEIBA_CHROMIUM; `scripts/ensure-chromium.sh` installs it, `make test` runs
+that). Without one the tests are skipped, except under CI=true, where that is a failure.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_backtest_report import NO_VALUE, make_run
+
+from keiba.evaluator.backtest_frames import BacktestRun
+from keiba.evaluator.backtest_report import CHART_KEYS, write_backtest_report
+
+NAMES = ("chromium", "chromium-browser", "google-chrome")
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def find_chromium() -> str | None:
+    """$KEIBA_CHROMIUM (a path or a command), else the first of NAMES on PATH."""
+    given = os.environ.get("KEIBA_CHROMIUM")
+    for candidate in ([given] if given else []) + list(NAMES):
+        found = shutil.which(candidate)
+        if found:
+            return found
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    binary = find_chromium()
+    if binary is None:
+        message = (
+            "no Chromium found (chromium, chromium-browser, google-chrome or $KEIBA_CHROMIUM); "
+            "run scripts/ensure-chromium.sh or `make test`"
+        )
+        if _in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(
+            executable_path=binary, args=["--no-sandbox", "--headless=new"]
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("browser")
+    runs = {
+        "normal": make_run(root, run_id="20261121T101500Z-normal"),
+        "no_themis": make_run(root, themis_threshold=NO_VALUE, run_id="20261121T101600Z-none"),
+        "no_bets": make_run(
+            root, races=48, themis_threshold=NO_VALUE, baselines=False, run_id="20261121T1017Z-0"
+        ),
+    }
+    return {
+        name: write_backtest_report(BacktestRun.load(d), d / "report.html", seasons=100, seed=0)
+        for name, d in runs.items()
+    }
+
+
+EXPECTED = {
+    "normal": set(CHART_KEYS),
+    "no_themis": set(CHART_KEYS),  # the baselines still bet: every chart has something to draw
+    "no_bets": set(CHART_KEYS) - {"bankroll", "drawdown", "baselines", "bet_types", "odds_bands"},
+}
+
+_MARKS = "path, line, rect, polyline, polygon, circle, ellipse, use"
+
+
+def _colours(png: bytes) -> tuple[int, float]:
+    """Distinct colours of the screenshot, and the share of pixels that are not white."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    colours = image.getcolors(maxcolors=image.width * image.height) or []
+    white = sum(count for count, rgb in colours if rgb == (255, 255, 255))
+    return len(colours), 1 - white / max(1, image.width * image.height)
+
+
+def _open(browser: Any, path: Path) -> tuple[Any, Any, list[str], list[str]]:
+    """A page showing `path`: every request but the file itself is aborted and recorded."""
+    url = path.resolve().as_uri()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(30_000)
+    requested: list[str] = []
+    errors: list[str] = []
+
+    def route(r: Any) -> None:
+        requested.append(r.request.url)
+        if r.request.url == url:
+            r.continue_()
+        else:
+            r.abort()
+
+    context.route("**/*", route)
+    page = context.new_page()
+    page.on("request", lambda request: requested.append(request.url))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url, wait_until="load")
+    return context, page, requested, errors
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_every_chart_renders_in_chromium(browser: Any, reports: dict[str, Path], name: str) -> None:
+    context, page, requested, errors = _open(browser, reports[name])
+    try:
+        url = reports[name].resolve().as_uri()
+        keys = page.eval_on_selector_all("figure[data-chart]", "fs => fs.map(f => f.dataset.chart)")
+        assert sorted(keys) == sorted(EXPECTED[name])
+        for key in EXPECTED[name]:
+            figure = page.locator(f'figure[data-chart="{key}"]')
+            assert figure.count() == 1, key
+            svg = figure.locator("svg").first
+            box = svg.bounding_box()
+            assert box is not None and box["width"] > 50 and box["height"] > 50, (key, box)
+            marks = svg.locator(_MARKS).count()
+            assert marks > 10, (key, marks)  # the background and the axes are a few; data more
+            svg.scroll_into_view_if_needed()
+            colours, inked = _colours(svg.screenshot())  # the drawing, without its caption
+            assert colours > 1 and inked > 0.02, (key, colours, inked)
+        # a chart that has nothing to draw says so in words, visibly
+        for key in set(CHART_KEYS) - EXPECTED[name]:
+            sentence = page.locator(f'p.empty[data-empty="{key}"]')
+            assert sentence.count() == 1 and sentence.is_visible(), key
+            assert "bet" in sentence.inner_text()
+        assert set(requested) == {url}, requested
+        assert not errors, errors
+    finally:
+        context.close()
+
+
+def test_the_strategies_table_and_caveats_are_visible(
+    browser: Any, reports: dict[str, Path]
+) -> None:
+    context, page, _, _ = _open(browser, reports["no_themis"])
+    try:
+        caveats = page.locator("p.caveat")
+        assert caveats.count() >= 3
+        assert caveats.first.is_visible()
+        text = page.inner_text("body")
+        assert "Themis on the model (+ market) placed no bets" in text
+        assert "the assumed distribution" in text
+        table = page.locator("table").first
+        assert table.locator("tbody tr").count() == 4
+    finally:
+        context.close()
