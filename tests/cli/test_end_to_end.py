@@ -125,6 +125,23 @@ def test_demo_runs_end_to_end_and_writes_a_report(tmp_path: Path) -> None:
     for chart in ("log_loss", "calibration"):
         assert f'data-chart="{chart}"' in page
     assert "<script" not in page and "http" not in page.split("<svg", 1)[0]
+    # every ticket of the demo ledger was bought under a recorded decision
+    assert summary["bets"] > 0
+    year = summary["test_period"][1][:4]
+    tax = run(
+        tmp_path,
+        "tax-report",
+        "--account",
+        "demo",
+        "--year",
+        year,
+        "--json",
+        env={"KEIBA_STORAGE__LEDGER_URL": f"sqlite:///{tmp_path / 'demo' / 'ledger.sqlite'}"},
+    )
+    assert tax.returncode == 0, tax.stderr
+    report = json.loads(tax.stdout)
+    assert report["purchases"] > 0
+    assert report["races_by_recorded_rule"] == report["races"]
 
 
 def test_default_demo_runs_on_the_real_2018_sample(tmp_path: Path) -> None:

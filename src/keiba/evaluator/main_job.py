@@ -9,8 +9,9 @@
 5. Score model and market (and, for a simulated world, the true probabilities) on exactly the
    same races.
 6. Replay the test races in post-time order through Themis with the bankroll read from a
-   dedicated demo ledger (never the user's own), buying win tickets at the final odds and
-   settling each race against the official payouts before the next.
+   dedicated demo ledger (never the user's own): each decision recorded with its inputs, its
+   win tickets bought at the final odds through the paper broker, and each race settled against
+   the official payouts before the next.
 7. Write the HTML report and return a summary.
 """
 
@@ -29,7 +30,7 @@ import polars as pl
 
 from keiba.bankroll import Ledger, Ticket
 from keiba.common.bet_types import BetType
-from keiba.common.clock import Clock
+from keiba.common.clock import JST, Clock, FixedClock
 from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError
 from keiba.common.logging import get_logger
@@ -45,6 +46,7 @@ from keiba.evaluator.metrics import (
     score,
 )
 from keiba.evaluator.settlement import settle_ticket
+from keiba.execution import PaperBroker, execute_decision
 from keiba.themis import Bankroll, decide
 
 __all__ = ["MainJobSummary", "run_main_job"]
@@ -344,6 +346,13 @@ def run_main_job(config: KeibaConfig, clock: Clock, progress: Progress = _noop) 
         warehouse.close()
 
 
+def _race_time(day: dt.date, post_time: dt.datetime | None) -> dt.datetime:
+    """When a race's bets are placed: its post time, or noon JST on its day when unknown."""
+    if post_time is not None:
+        return post_time if post_time.tzinfo else post_time.replace(tzinfo=dt.UTC)
+    return dt.datetime.combine(day, dt.time(12), tzinfo=JST)
+
+
 def _replay_bets(
     config: KeibaConfig,
     clock: Clock,
@@ -356,7 +365,10 @@ def _replay_bets(
         shutil.rmtree(demo_dir)
     demo_dir.mkdir(parents=True)
     engine = create_ledger_engine(f"sqlite:///{demo_dir / 'ledger.sqlite'}")
-    ledger = Ledger(engine, clock, account="demo")
+    # the demo's ledger lives in the replayed time: each purchase is dated on its race's day
+    first_day = frame["race_date"].min() if frame.height else clock.now().date()
+    replay_clock = FixedClock(_race_time(first_day, None) - dt.timedelta(days=1))  # type: ignore[arg-type]
+    ledger = Ledger(engine, replay_clock, account="demo")
     start = config.demo.bankroll_yen
     if start > 0:
         ledger.deposit(start, cause="demo starting bankroll")
@@ -370,10 +382,14 @@ def _replay_bets(
     for race_id, bet, combination, paid in payouts.iter_rows():
         payout_map.setdefault(race_id, {})[(bet, combination)] = paid
     replay = _Replay(start=start)
+    broker = PaperBroker(prefix="demo")
     day: object = None
     day_start = staked_today = tickets_today = 0
     for i, (race_id, rows) in enumerate(frame.group_by("race_id", maintain_order=True)):
         race = str(race_id[0])
+        at = _race_time(rows["race_date"][0], rows["post_time"][0])
+        if at > replay_clock.now():
+            replay_clock.advance(at - replay_clock.now())
         if rows["race_date"][0] != day:
             day, day_start, staked_today, tickets_today = (
                 rows["race_date"][0],
@@ -388,11 +404,35 @@ def _replay_bets(
         decision = decide(probabilities, odds, bankroll, config.themis)
         staked_today += decision.total_stake
         tickets_today += len(decision.bets)
-        for n, bet in enumerate(decision.bets):
-            ticket_id = f"{race}-{bet.bet_type.value}-{bet.combination}-{n}"
-            ledger.place(
-                Ticket(ticket_id, race, bet.bet_type.value, bet.combination, bet.stake, bet.rule)
+        tickets = [
+            Ticket(
+                f"{race}-{bet.bet_type.value}-{bet.combination}-{n}",
+                race,
+                bet.bet_type.value,
+                bet.combination,
+                bet.stake,
+                bet.rule,
             )
+            for n, bet in enumerate(decision.bets)
+        ]
+        if tickets:
+            execute_decision(
+                ledger,
+                broker,
+                decision_id=f"{race}-demo",
+                race_id=race,
+                rule="themis",
+                inputs={
+                    "probabilities": probabilities,
+                    "odds": odds,
+                    "bankroll": asdict(bankroll),
+                    "policy": config.themis.model_dump(mode="json"),
+                },
+                output=decision.to_dict(),
+                tickets=tickets,
+            )
+        for bet, ticket in zip(decision.bets, tickets, strict=True):
+            ticket_id = ticket.ticket_id
             outcome = settle_ticket(
                 BetType.WIN, bet.combination, bet.stake, payout_map.get(race, {}), statuses
             )
