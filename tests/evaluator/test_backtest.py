@@ -180,3 +180,72 @@ def test_a_run_directory_is_never_overwritten(config: KeibaConfig, run: Backtest
 def test_too_early_a_start_is_refused(config: KeibaConfig, tmp_path: Path) -> None:
     with pytest.raises(KeibaError, match="2018-01 has 0 race days before it"):
         run_backtest(config, FixedClock(CLOCK_AT), dt.date(2018, 1, 1), TO, run_dir=tmp_path / "x")
+
+
+def test_exotic_pools_are_bought_at_snapshot_odds_and_settled_by_the_payouts(
+    tmp_path: Path,
+) -> None:
+    """Quinella quotes taken before the decision (generous ones, so Themis buys) are offered
+    beside win; every quinella ticket is paid exactly its official payout row."""
+    from conftest import contract_frame
+    from keiba.common.bet_types import BetType
+    from keiba.common.schema import table
+    from keiba.themis import exotics
+
+    config = load_config(
+        None,
+        tmp_path,
+        {**AGGRESSIVE, "backtest": {"pools": ["win", "quinella"], "monitor": False}},
+    )
+    day = dt.date(2018, 3, 3)
+    warehouse = DuckDBWarehouse(config.duckdb_path)
+    try:
+        load_sample(warehouse)
+        runners = warehouse.query(
+            "SELECT race_id, horse_no, win_odds_final FROM runners JOIN races USING (race_id) "
+            "WHERE race_date = ? AND win_odds_final IS NOT NULL ORDER BY race_id, horse_no",
+            [day],
+        )
+        rows = []
+        for (race_id,), race in runners.group_by("race_id", maintain_order=True):
+            inverse = {
+                int(h): 1 / o for h, o in zip(race["horse_no"], race["win_odds_final"], strict=True)
+            }
+            total = sum(inverse.values())
+            orders = exotics.finish_orders({h: v / total for h, v in inverse.items()})
+            quinella = exotics.combination_probabilities(orders, BetType.QUINELLA)
+            rows += [
+                {
+                    "race_id": race_id,
+                    "bet_type": "quinella",
+                    "combination": combination,
+                    "odds": max(1.1, round(1.15 / p, 1)),  # 15% over the fair price
+                    "as_of": dt.datetime.combine(day, dt.time(0, 0), tzinfo=dt.UTC),
+                    "stage": "interim",
+                }
+                for combination, p in quinella.items()
+                if p > 0.002
+            ]
+        warehouse.load({"odds": contract_frame(table("odds"), rows)})
+        payouts = {
+            (r, c): p
+            for r, c, p in warehouse.query(
+                "SELECT race_id, combination, payout_yen FROM payouts WHERE bet_type = 'quinella'"
+            ).iter_rows()
+        }
+    finally:
+        warehouse.close()
+
+    result = run_backtest(config, FixedClock(CLOCK_AT), day, day, run_dir=tmp_path / "run")
+    bets = BacktestRun.load(result.directory).bets.filter(pl.col("strategy") == "themis")
+    quinella = bets.filter(pl.col("bet_type") == "quinella")
+    assert quinella.height > 0
+    for row in quinella.iter_rows(named=True):
+        per_100 = payouts.get((row["race_id"], row["combination"]))
+        assert row["paid_yen"] == (0 if per_100 is None else row["stake_yen"] // 100 * per_100)
+        assert row["final_odds"] is None  # no final quinella odds in the data
+    assert "quinella" in result.result["metrics"]["themis"]["by_bet_type"]
+    ledger = _ledger(result)
+    assert ledger.balance() == result.result["start_yen"] + int(bets["paid_yen"].sum()) - int(
+        bets["stake_yen"].sum()
+    )
