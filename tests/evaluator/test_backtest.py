@@ -159,6 +159,7 @@ def test_every_output_says_the_odds_are_modelled(run: BacktestResult) -> None:
     assert "late-drift model" in caveats and "σ = 0.4" in caveats
     assert "estimated" in caveats  # 2018 has no post times
     assert run.result["races_incomplete"] > 0
+    assert run.result["races_unpredicted"] == 0  # every complete 2018 race has a winner
     assert f"{run.result['races_incomplete']:,} races in the period lack rows" in caveats
 
 

@@ -506,8 +506,8 @@ def _caveats(frame: pl.DataFrame, config: KeibaConfig, incomplete: int, windows:
             "that did not finish are missing from the source); they are neither bet nor scored."
         )
     caveats.append(
-        f"The model was retrained {windows} times, each on every race day before its test "
-        "month; the first months learn from little history."
+        f"The model was trained {'once' if windows == 1 else f'{windows} times'}, each time on "
+        "every race day before its test month; the first months learn from little history."
     )
     caveats.append(
         "Baselines bet on the same races with their own in-memory accounts; only the Themis "
@@ -560,12 +560,15 @@ def run_backtest(
         frames: list[pl.DataFrame] = []
         exotic: dict[str, dict[str, dict[str, float]]] = {}
         schedule: list[dict[str, Any]] = []
+        unpredicted = 0
         for i, window in enumerate(windows):
             progress("training", i, len(windows))
             wm: WindowModel = train_window(warehouse, window, config.model, bt)
             priced = priced_races(warehouse, window.test_from, window.test_to, bt)
             frame = predict(wm.model, warehouse, priced.frame)
+            priced_count = frame["race_id"].n_unique()
             frame = frame.filter(~pl.col("p_model").is_null().any().over("race_id"))
+            unpredicted += priced_count - frame["race_id"].n_unique()
             frame = frame.with_columns(
                 wm.combination.apply(frame), pl.lit(wm.model.version).alias("model_version")
             )
@@ -653,6 +656,7 @@ def run_backtest(
         "schedule": schedule,
         "races": len(races),
         "races_incomplete": incomplete,
+        "races_unpredicted": unpredicted,
         "decisions_recorded": replay.decisions,
         "monitor": {
             "enabled": bt.monitor,
@@ -668,7 +672,15 @@ def run_backtest(
             "audit_ok": audit.ok,
             "final_balance_yen": balance,
         },
-        "caveats": _caveats(frame, config, incomplete, len(windows)),
+        "caveats": _caveats(frame, config, incomplete, len(windows))
+        + (
+            [
+                f"{unpredicted:,} priced races had a starter without features (no winner "
+                "recorded, or a feature row missing); they were not replayed."
+            ]
+            if unpredicted
+            else []
+        ),
         "metrics": metrics,
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
     }
