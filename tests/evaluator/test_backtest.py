@@ -250,3 +250,23 @@ def test_exotic_pools_are_bought_at_snapshot_odds_and_settled_by_the_payouts(
     assert ledger.balance() == result.result["start_yen"] + int(bets["paid_yen"].sum()) - int(
         bets["stake_yen"].sum()
     )
+
+
+def test_a_race_without_payouts_is_left_out_and_named_never_lost(tmp_path: Path) -> None:
+    config = load_config(None, tmp_path, AGGRESSIVE)
+    day = dt.date(2018, 3, 3)
+    warehouse = DuckDBWarehouse(config.duckdb_path)
+    try:
+        load_sample(warehouse)
+        victim = warehouse.query("SELECT min(race_id) AS r FROM races WHERE race_date = ?", [day])[
+            "r"
+        ][0]
+        warehouse._con.execute("DELETE FROM payouts WHERE race_id = ?", [victim])
+    finally:
+        warehouse.close()
+    result = run_backtest(config, FixedClock(CLOCK_AT), day, day, run_dir=tmp_path / "run")
+    assert result.result["races_without_payouts"] == [victim]
+    assert any(victim in c and "could not be settled" in c for c in result.result["caveats"])
+    run = BacktestRun.load(result.directory)
+    assert victim not in set(run.bets["race_id"])
+    assert victim not in set(run.predictions["race_id"])

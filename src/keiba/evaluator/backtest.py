@@ -298,8 +298,10 @@ class _Replay:
         offers: dict[BetType, dict[str, float]] = {}
         if BetType.WIN in self._pools:
             offers[BetType.WIN] = {str(h): o for h, o in race.odds.items()}
+        paid_pools = {bet for bet, _ in self.payouts.get(race.race_id, {})}
         for bet_type, quotes in self.exotic_odds.get(race.race_id, {}).items():
-            if BetType(bet_type) in self._pools:
+            # a pool without payout rows could never be settled: it is not offered
+            if BetType(bet_type) in self._pools and bet_type in paid_pools:
                 offers[BetType(bet_type)] = quotes
         return offers
 
@@ -587,8 +589,17 @@ def run_backtest(
         if frame.is_empty():
             raise KeibaError(f"no complete, priced races between {date_from} and {date_to}")
         races = _races(frame)
+        payouts = _payouts(warehouse, [r.race_id for r in races])
+        # a race without its win payouts cannot be settled: left out and reported, never lost
+        unsettleable = [
+            r.race_id for r in races if ("win" not in {b for b, _ in payouts.get(r.race_id, {})})
+        ]
+        if unsettleable:
+            races = [r for r in races if r.race_id not in set(unsettleable)]
+            frame = frame.filter(~pl.col("race_id").is_in(unsettleable))
+        if not races:
+            raise KeibaError(f"no race between {date_from} and {date_to} has its payouts")
         race_ids = [r.race_id for r in races]
-        payouts = _payouts(warehouse, race_ids)
         statuses = _statuses(warehouse, race_ids)
         incomplete = incomplete_races(warehouse, windows[0].test_from, windows[-1].test_to)
     finally:
@@ -657,6 +668,7 @@ def run_backtest(
         "races": len(races),
         "races_incomplete": incomplete,
         "races_unpredicted": unpredicted,
+        "races_without_payouts": unsettleable,
         "decisions_recorded": replay.decisions,
         "monitor": {
             "enabled": bt.monitor,
@@ -679,6 +691,15 @@ def run_backtest(
                 "recorded, or a feature row missing); they were not replayed."
             ]
             if unpredicted
+            else []
+        )
+        + (
+            [
+                f"{len(unsettleable):,} races have no win payouts in the data and could not be "
+                f"settled; they were not replayed: {', '.join(unsettleable[:5])}"
+                + (" …" if len(unsettleable) > 5 else "")
+            ]
+            if unsettleable
             else []
         ),
         "metrics": metrics,
