@@ -9,24 +9,8 @@ from typing import Any
 import polars as pl
 import pytest
 
-from keiba.common.schema import Column, LogicalType, Table, table
-
-_DTYPES: dict[LogicalType, pl.DataType] = {
-    LogicalType.STRING: pl.String(),
-    LogicalType.INT: pl.Int64(),
-    LogicalType.FLOAT: pl.Float64(),
-    LogicalType.BOOL: pl.Boolean(),
-    LogicalType.DATE: pl.Date(),
-    LogicalType.TIMESTAMP: pl.Datetime("us", "UTC"),
-}
-
-
-def contract_frame(t: Table, rows: list[dict[str, Any]]) -> pl.DataFrame:
-    """A frame with exactly the table's columns and dtypes; missing keys are null."""
-    schema = {c.name: _DTYPES[c.type] for c in t.columns}
-    return pl.DataFrame(
-        [{c.name: row.get(c.name) for c in t.columns} for row in rows], schema=schema, orient="row"
-    )
+from contract_frames import contract_frame
+from keiba.common.schema import Column, table
 
 
 def _race(race_id: str, race_no: int, field_size: int) -> dict[str, Any]:

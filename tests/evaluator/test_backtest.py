@@ -188,7 +188,7 @@ def test_exotic_pools_are_bought_at_snapshot_odds_and_settled_by_the_payouts(
 ) -> None:
     """Quinella quotes taken before the decision (generous ones, so Themis buys) are offered
     beside win; every quinella ticket is paid exactly its official payout row."""
-    from conftest import contract_frame
+    from contract_frames import contract_frame
     from keiba.common.bet_types import BetType
     from keiba.common.schema import table
     from keiba.themis import exotics

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import polars as pl
 import pytest
 
-from conftest import contract_frame
+from contract_frames import contract_frame
 from keiba.common.config import BacktestConfig
 from keiba.common.errors import KeibaError
 from keiba.common.schema import table
