@@ -85,7 +85,7 @@ def _print_table(result: dict[str, Any], seconds: float) -> None:
 def _from_backtest(config: Any, run_dir: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(what the bets come from, the season's parameters) of a backtest run."""
     from keiba.evaluator.backtest_frames import BacktestRun, latest_run
-    from keiba.evaluator.backtest_report import GROWTH_CAP, empirical_sample
+    from keiba.evaluator.backtest_monte_carlo import GROWTH_CAP, empirical_sample
 
     directory = latest_run(config.home / "backtests") if run_dir == "latest" else Path(run_dir)
     run = BacktestRun.load(directory)
