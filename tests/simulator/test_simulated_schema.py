@@ -8,18 +8,11 @@ import polars as pl
 import pytest
 
 from keiba.common.ids import RaceKey
+from keiba.common.polars_types import POLARS_TYPES
 from keiba.common.schema import ODDS, PAYOUTS, RACES, RUNNERS, TRUE_PROBABILITIES, Column, Table
 from keiba.common.schema import LogicalType as T
 from keiba.simulator import SimulatedWorld
 
-_DTYPES: dict[T, pl.DataType] = {
-    T.STRING: pl.String(),
-    T.INT: pl.Int64(),
-    T.FLOAT: pl.Float64(),
-    T.BOOL: pl.Boolean(),
-    T.DATE: pl.Date(),
-    T.TIMESTAMP: pl.Datetime("us", "UTC"),
-}
 _TABLES = {
     "races": RACES,
     "runners": RUNNERS,
@@ -32,8 +25,8 @@ _TABLES = {
 def _violations(frame: pl.DataFrame, column: Column) -> list[str]:
     values = frame[column.name]
     problems = []
-    if values.dtype != _DTYPES[column.type]:
-        problems.append(f"dtype {values.dtype}, expected {_DTYPES[column.type]}")
+    if values.dtype != POLARS_TYPES[column.type]:
+        problems.append(f"dtype {values.dtype}, expected {POLARS_TYPES[column.type]}")
     if not column.nullable and values.null_count():
         problems.append(f"{values.null_count()} nulls")
     present = values.drop_nulls()

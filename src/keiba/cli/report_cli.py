@@ -35,19 +35,6 @@ def _ordered(metrics: Mapping[str, Any]) -> list[str]:
     )
 
 
-def _pct(value: Any) -> str:
-    return "—" if value is None else f"{float(value):.1%}"
-
-
-def _interval(iv: Mapping[str, Any] | None) -> str:
-    if not iv or iv.get("value") is None:
-        return "—"
-    text = _pct(iv["value"])
-    if iv.get("low") is not None and iv.get("high") is not None:
-        text += f" [{_pct(iv['low'])}, {_pct(iv['high'])}]"
-    return text
-
-
 def strategy_summaries(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One JSON-ready row per strategy of a run's result.json, in report order."""
     metrics: Mapping[str, Any] = result.get("metrics") or {}
@@ -79,6 +66,8 @@ def strategy_summaries(result: Mapping[str, Any]) -> list[dict[str, Any]]:
 def summary_table(result: dict[str, Any]) -> Table:
     """A Rich table of a backtest's result.json: one row per strategy with its bets, return
     rate [95% CI], hit rate, profit, max drawdown and annualised Sharpe."""
+    from keiba.evaluator.backtest_metrics import interval_text, percent_text
+
     period = result.get("period") or {}
     table = Table(
         title=(
@@ -104,8 +93,8 @@ def summary_table(result: dict[str, Any]) -> Table:
         table.add_row(
             str(row["label"]),
             f"{row['bets']:,}",
-            _interval(row["return_rate"]),
-            _pct((row["hit_rate"] or {}).get("value")),
+            interval_text(row["return_rate"]),
+            percent_text((row["hit_rate"] or {}).get("value")),
             f"{row['profit_yen']:+,}" if row["bets"] else "—",
             "—"
             if dd is None or not row["bets"]

@@ -22,6 +22,7 @@ import polars as pl
 from keiba.common.bet_types import BetType, parse_combination
 from keiba.common.errors import ImportValidationError
 from keiba.common.ids import RaceKey
+from keiba.common.polars_types import POLARS_TYPES
 from keiba.common.schema import (
     CONTRACT_TABLES,
     TRUE_PROBABILITIES,
@@ -40,14 +41,6 @@ __all__ = [
 ]
 
 CANONICAL_TABLES: tuple[Table, ...] = (*CONTRACT_TABLES, TRUE_PROBABILITIES)
-_POLARS_TYPES: dict[LogicalType, pl.DataType] = {
-    LogicalType.STRING: pl.String(),
-    LogicalType.INT: pl.Int64(),
-    LogicalType.FLOAT: pl.Float64(),
-    LogicalType.BOOL: pl.Boolean(),
-    LogicalType.DATE: pl.Date(),
-    LogicalType.TIMESTAMP: pl.Datetime("us", "UTC"),
-}
 _TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?[+-]\d{2}:?\d{2}$"
 _TRUE = {"true", "1", "t", "yes"}
 _FALSE = {"false", "0", "f", "no"}
@@ -127,7 +120,7 @@ def _read_raw(file: CanonicalFile) -> pl.DataFrame:
 
 
 def _convert(raw: pl.Series, column: Column, problems: _Problems) -> pl.Series:
-    target = _POLARS_TYPES[column.type]
+    target = POLARS_TYPES[column.type]
     name = column.name
     if raw.dtype == target:
         return raw

@@ -56,9 +56,10 @@ import polars as pl
 from keiba.common.bet_types import BetType
 from keiba.common.clock import Clock
 from keiba.common.errors import ImportValidationError
+from keiba.common.polars_types import POLARS_TYPES
 from keiba.common.schema import Table, table
 from keiba.common.storage.warehouse import LoadResult, Warehouse
-from keiba.data_collector.canonical import _POLARS_TYPES, CanonicalFile, _check_column, _Problems
+from keiba.data_collector.canonical import CanonicalFile, _check_column, _Problems
 from keiba.data_collector.jra2018_payouts import (
     PAYOUT_HEADER,
     PayoutsBatch,
@@ -241,7 +242,7 @@ def _payout_lines(path: Path) -> list[SourceLine]:
 
 
 def _frame(t: Table, columns: dict[str, list[Any]]) -> pl.DataFrame:
-    frame = pl.DataFrame(columns, schema={c.name: _POLARS_TYPES[c.type] for c in t.columns})
+    frame = pl.DataFrame(columns, schema={c.name: POLARS_TYPES[c.type] for c in t.columns})
     problems = _Problems(CanonicalFile(t, Path(f"jra2018 {t.name} frame")))
     for column in t.columns:  # the parsers already checked every value; this is a last guard
         _check_column(frame[column.name], column, problems)

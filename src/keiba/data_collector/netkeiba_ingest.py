@@ -26,9 +26,10 @@ import polars as pl
 from keiba.common.clock import Clock
 from keiba.common.errors import InvalidRaceIdError
 from keiba.common.ids import NetkeibaRaceId
+from keiba.common.polars_types import POLARS_TYPES
 from keiba.common.schema import Table, table
 from keiba.common.storage.warehouse import LoadResult, Warehouse
-from keiba.data_collector.canonical import _POLARS_TYPES, CanonicalFile, _check_column, _Problems
+from keiba.data_collector.canonical import CanonicalFile, _check_column, _Problems
 from keiba.data_collector.netkeiba_cards import ParsedCard, parse_card, parse_race_list
 from keiba.data_collector.netkeiba_odds import OddsSnapshot, parse_odds_api, parse_odds_page
 from keiba.data_collector.netkeiba_pages import SOURCE, NetkeibaParseError
@@ -89,7 +90,7 @@ class IngestReport:
 
 
 def _frame(t: Table, rows: list[dict[str, Any]]) -> pl.DataFrame:
-    schema = {c.name: _POLARS_TYPES[c.type] for c in t.columns}
+    schema = {c.name: POLARS_TYPES[c.type] for c in t.columns}
     frame = pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
     problems = _Problems(CanonicalFile(t, Path(f"netkeiba {t.name} frame")))
     for column in t.columns:  # the parsers checked every value already; a last guard

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,14 @@ import polars as pl
 from keiba.common.bet_types import BetType
 from keiba.evaluator.backtest_frames import STRATEGIES
 
-__all__ = ["ODDS_BANDS", "all_metrics", "odds_band", "strategy_metrics"]
+__all__ = [
+    "ODDS_BANDS",
+    "all_metrics",
+    "interval_text",
+    "odds_band",
+    "percent_text",
+    "strategy_metrics",
+]
 
 ODDS_BANDS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, math.inf)
 """Band edges of the decision odds; each band holds its lower edge."""
@@ -321,3 +329,20 @@ def all_metrics(
         s: strategy_metrics(bets, daily, s, start_yen, resamples=resamples, seed=seed)
         for s in strategies
     }
+
+
+def percent_text(value: Any, digits: int = 1) -> str:
+    """A rate as a percentage for tables ("—" when undefined)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    return f"{float(value) * 100:.{digits}f}%"
+
+
+def interval_text(interval: Mapping[str, Any] | None) -> str:
+    """An `{"value", "low", "high"}` rate as "76.5% [71.9%, 81.2%]" ("—" when undefined)."""
+    if not interval or interval.get("value") is None:
+        return "—"
+    text = percent_text(interval["value"])
+    if interval.get("low") is not None and interval.get("high") is not None:
+        text += f" [{percent_text(interval['low'])}, {percent_text(interval['high'])}]"
+    return text

@@ -27,7 +27,7 @@ from keiba.evaluator.backtest_frames import BETS_SCHEMA, STRATEGIES
 from keiba.evaluator.settlement import settle_ticket
 from keiba.execution import PaperBroker, execute_decision
 from keiba.monitor import BetOutcome, MemorySink, Monitor, apply_to_policy
-from keiba.themis import Bankroll, decide
+from keiba.themis import Bankroll, Decision, decide
 
 __all__ = ["Account", "Replay", "ReplayRace", "replay_races"]
 
@@ -262,17 +262,18 @@ class Replay:
     def _decide(
         self,
         race: ReplayRace,
+        offers: dict[BetType, dict[str, float]],
         probabilities: dict[int, float],
         account: Account,
         policy: ThemisConfig,
-    ) -> Any:
+    ) -> tuple[Decision, Bankroll]:
         bankroll = Bankroll(
             max(account.cash, 0), account.staked_today, account.tickets_today, account.day_start
         )
         frames = race.frames if BetType.BRACKET_QUINELLA in self._pools else None
-        return decide(probabilities, self._offers(race), bankroll, policy, frames=frames), bankroll
+        return decide(probabilities, offers, bankroll, policy, frames=frames), bankroll
 
-    def _themis(self, race: ReplayRace) -> None:
+    def _themis(self, race: ReplayRace, offers: dict[BetType, dict[str, float]]) -> None:
         account = self.accounts["themis"]
         policy = self.policy
         if self.monitor is not None:
@@ -288,7 +289,7 @@ class Replay:
                 self._queue(race, "themis", [])
                 return
             policy = apply_to_policy(policy, report)
-        decision, bankroll = self._decide(race, race.p_combined, account, policy)
+        decision, bankroll = self._decide(race, offers, race.p_combined, account, policy)
         rows = [
             self._ticket_row(
                 race, "themis", b.bet_type.value, b.combination, int(b.stake), b.probability, b.odds
@@ -310,7 +311,7 @@ class Replay:
             inputs = {
                 "model_version": race.model_version,
                 "probabilities": race.p_combined,
-                "odds": {b.value: q for b, q in self._offers(race).items()},
+                "odds": {b.value: q for b, q in offers.items()},
                 "odds_source": race.odds_source,
                 "decision_at": race.decision_at.isoformat(),
                 "bankroll": {
@@ -348,9 +349,9 @@ class Replay:
             )
         self._queue(race, strategy, rows)
 
-    def _themis_market(self, race: ReplayRace) -> None:
+    def _themis_market(self, race: ReplayRace, offers: dict[BetType, dict[str, float]]) -> None:
         account = self.accounts["themis_market"]
-        decision, _ = self._decide(race, race.p_market, account, self.policy)
+        decision, _ = self._decide(race, offers, race.p_market, account, self.policy)
         rows = [
             self._ticket_row(
                 race,
@@ -370,12 +371,13 @@ class Replay:
             self._open_day(race.race_date)
         self.settle_until(race.decision_at)
         move_clock(self.clock, race.decision_at)
-        self._themis(race)
+        offers = self._offers(race)
+        self._themis(race, offers)
         favourite = min(race.horses, key=lambda h: (race.odds[h], h))
         self._flat(race, "favourite", favourite, race.p_market[favourite])
         top = max(race.horses, key=lambda h: (race.p_model[h], -h))
         self._flat(race, "top_pick", top, race.p_model[top])
-        self._themis_market(race)
+        self._themis_market(race, offers)
 
     def finish(self) -> None:
         self._close_day()

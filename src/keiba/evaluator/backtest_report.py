@@ -27,6 +27,7 @@ import polars as pl
 
 from keiba.evaluator import report
 from keiba.evaluator.backtest_frames import STRATEGIES, BacktestRun
+from keiba.evaluator.backtest_metrics import interval_text, percent_text
 from keiba.evaluator.backtest_monte_carlo import (
     DEFAULT_SEASONS,
     FAN_OVERESTIMATES,
@@ -96,25 +97,10 @@ def _yen(value: Any) -> str:
     return "—" if value is None else f"{int(value):,}"
 
 
-def _pct(value: Any, digits: int = 1) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "—"
-    return f"{float(value) * 100:.{digits}f}%"
-
-
 def _num(value: Any, digits: int = 2) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
     return f"{float(value):.{digits}f}"
-
-
-def _interval(iv: Mapping[str, Any] | None) -> str:
-    if not iv or iv.get("value") is None:
-        return "—"
-    text = _pct(iv["value"])
-    if iv.get("low") is not None and iv.get("high") is not None:
-        text += f" [{_pct(iv['low'])}, {_pct(iv['high'])}]"
-    return text
 
 
 def _triple(iv: Mapping[str, Any] | None) -> report.Interval | None:
@@ -182,7 +168,8 @@ def sample_size_caveats(run: BacktestRun) -> list[str]:
                 notes.append(
                     f"{label}: only {bets:,} bets (fewer than {WIDE_INTERVAL_BETS}), so the 95% "
                     f"interval of its return rate is {(high - low) * 100:.0f} percentage points "
-                    f"wide ({_pct(low)} to {_pct(high)}): read its figures as anecdotes."
+                    f"wide ({percent_text(low)} to {percent_text(high)}): read its figures as "
+                    "anecdotes."
                 )
             else:
                 notes.append(
@@ -191,8 +178,8 @@ def sample_size_caveats(run: BacktestRun) -> list[str]:
                 )
         if value is not None and low is not None and high is not None and low <= 1.0 <= high:
             notes.append(
-                f"{label}: the 95% interval of its return rate ({_pct(low)} to {_pct(high)}) "
-                "includes 100%: this run cannot tell it from break-even."
+                f"{label}: the 95% interval of its return rate ({percent_text(low)} to "
+                f"{percent_text(high)}) includes 100%: this run cannot tell it from break-even."
             )
     themis = themis_bet_count(run)
     if themis < MIN_EMPIRICAL_BETS:
@@ -252,9 +239,9 @@ def _strategy_rows(run: BacktestRun) -> list[list[str]]:
                 _yen(m.get("returned_yen")),
                 _yen(m.get("profit_yen")),
                 _yen(m.get("end_yen")),
-                _interval(m.get("return_rate")),
-                _interval(m.get("hit_rate")),
-                _pct(dd.get("fraction")),
+                interval_text(m.get("return_rate")),
+                interval_text(m.get("hit_rate")),
+                percent_text(dd.get("fraction")),
                 "—" if dd_days is None else str(dd_days),
                 _num(sharpe.get("annualised")),
                 (
@@ -280,8 +267,8 @@ def _bet_type_rows(run: BacktestRun) -> list[list[str]]:
                     _yen(b.get("staked_yen")),
                     _yen(b.get("returned_yen")),
                     _yen(b.get("profit_yen")),
-                    _interval(b.get("return_rate")),
-                    _interval(b.get("hit_rate")),
+                    interval_text(b.get("return_rate")),
+                    interval_text(b.get("hit_rate")),
                 ]
             )
     return rows
@@ -299,7 +286,7 @@ def _odds_band_rows(run: BacktestRun) -> list[list[str]]:
                     f"{b.get('bets', 0):,}",
                     _yen(b.get("staked_yen")),
                     _yen(b.get("returned_yen")),
-                    _pct(b.get("return_rate")),
+                    percent_text(b.get("return_rate")),
                 ]
             )
     return rows
@@ -376,16 +363,16 @@ def _mc_rows(result: MonteCarloResult) -> list[list[str]]:
             [
                 f"{s.fraction:g}",
                 f"×{s.overestimate:g}",
-                _pct(s.p_ruin),
-                _pct(dd.get("0.2")),
-                _pct(dd.get("0.3")),
-                _pct(dd.get("0.5")),
+                percent_text(s.p_ruin),
+                percent_text(dd.get("0.2")),
+                percent_text(dd.get("0.3")),
+                percent_text(dd.get("0.5")),
                 *(f"{q[k]:.2f}" for k in ("0.05", "0.25", "0.5", "0.75", "0.95")),
                 f"{s.terminal_mean:.2f}",
                 "—" if s.recovery_median_bets is None else f"{s.recovery_median_bets:,.0f}",
-                _pct(s.never_recovered),
+                percent_text(s.never_recovered),
                 f"{s.mean_bets_placed:,.0f}",
-                _pct(s.p_capped),
+                percent_text(s.p_capped),
             ]
         )
     return rows

@@ -16,6 +16,7 @@ import polars as pl
 
 from keiba.common.bet_types import BetType
 from keiba.common.ids import RaceKey
+from keiba.common.polars_types import POLARS_TYPES
 from keiba.common.schema import (
     ODDS,
     PAYOUTS,
@@ -33,16 +34,8 @@ from keiba.simulator.population import BoolArray, Horses, IntArray, Jockeys, Tra
 from keiba.simulator.race_model import STATUS_NAMES
 from keiba.simulator.season import SeasonRecords
 
-__all__ = ["POLARS_TYPES", "build_tables"]
+__all__ = ["build_tables"]
 
-POLARS_TYPES: dict[LogicalType, pl.DataType] = {
-    LogicalType.STRING: pl.String(),
-    LogicalType.INT: pl.Int64(),
-    LogicalType.FLOAT: pl.Float64(),
-    LogicalType.BOOL: pl.Boolean(),
-    LogicalType.DATE: pl.Date(),
-    LogicalType.TIMESTAMP: pl.Datetime("us", "UTC"),
-}
 _EPOCH = dt.date(1970, 1, 1).toordinal()
 _MICROSECONDS_PER_MINUTE = 60_000_000
 _JST_OFFSET_MINUTES = 9 * 60
