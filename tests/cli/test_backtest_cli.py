@@ -1,11 +1,11 @@
-"""`keiba backtest` end to end: a real subprocess on the shipped 2018 sample, then the report."""
+"""`keiba backtest run` end to end on the shipped 2018 sample, then `keiba backtest report`."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from test_end_to_end import run
+from cli_runner import keiba as run
 
 
 def test_backtest_a_month_of_2018_from_the_cli(tmp_path: Path) -> None:
@@ -13,6 +13,7 @@ def test_backtest_a_month_of_2018_from_the_cli(tmp_path: Path) -> None:
     result = run(
         tmp_path / "home",
         "backtest",
+        "run",
         "--from",
         "2018-03-01",
         "--to",
@@ -43,19 +44,19 @@ def test_backtest_a_month_of_2018_from_the_cli(tmp_path: Path) -> None:
     for name in ("result.json", "bets.parquet", "daily.parquet", "predictions.parquet"):
         assert (out / name).exists()
 
-    again = run(tmp_path / "home", "report", str(out), "--seasons", "200", "--json")
+    again = run(tmp_path / "home", "backtest", "report", str(out), "--seasons", "200", "--json")
     assert again.returncode == 0, again.stderr
 
 
 def test_bad_dates_and_settings_are_refused_clearly(tmp_path: Path) -> None:
-    bad_date = run(tmp_path, "backtest", "--from", "2018-13-01", "--to", "2018-12-31")
-    assert bad_date.returncode == 1
-    assert "--from must be a date like 2018-03-01" in bad_date.stderr
+    bad_date = run(tmp_path, "backtest", "run", "--from", "2018-13-01", "--to", "2018-12-31")
+    assert bad_date.returncode == 2
+    assert "'2018-13-01' is not a date YYYY-MM-DD" in bad_date.stderr
     bad_drift = run(
-        tmp_path, "backtest", "--from", "2018-03-01", "--to", "2018-03-31", "--drift", "wild"
+        tmp_path, "backtest", "run", "--from", "2018-03-01", "--to", "2018-03-31", "--drift", "wild"
     )
     assert bad_drift.returncode == 1
     assert "backtest.odds_drift.model" in bad_drift.stderr
-    empty = run(tmp_path, "backtest", "--from", "2018-03-01", "--to", "2018-03-31")
+    empty = run(tmp_path, "backtest", "run", "--from", "2018-03-01", "--to", "2018-03-31")
     assert empty.returncode == 1
     assert "holds no races" in empty.stderr

@@ -51,10 +51,12 @@ def test_bankroll_audit_and_tax_report(keiba, tmp_path: Path) -> None:
     assert verified["ok"] and verified["checkpoints_checked"] == 1
 
     csv_path = tmp_path / "tax.csv"
-    report = json.loads(keiba("tax-report", "--year", "2024", "--csv", str(csv_path), "--json"))
+    report = json.loads(
+        keiba("bankroll", "tax-report", "--year", "2024", "--csv", str(csv_path), "--json")
+    )
     assert report["purchases"] == 0 and report["miscellaneous_income_yen"] == 0
     assert csv_path.read_text().startswith("placed_at_jst,")
-    assert "雑所得" in keiba("tax-report", "--year", "2024")
+    assert "雑所得" in keiba("bankroll", "tax-report", "--year", "2024")
 
     with sqlite3.connect(tmp_path / "ledger" / "ledger.sqlite") as db:
         db.execute("UPDATE audit_log SET content = replace(content, '2500', '250') WHERE seq = 3")

@@ -1,4 +1,4 @@
-"""`keiba collect`, `keiba reparse` and `keiba data status` against a loopback server."""
+"""`keiba data collect|reparse|status` against a loopback server."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def invoke(home: Path, base: str, *args: str) -> tuple[int, str]:
 
 def test_collect_status_and_reparse(tmp_path: Path) -> None:
     with serve() as (base, _):
-        code, output = invoke(tmp_path, base, "collect", "--date", "2026-06-28", "--json")
+        code, output = invoke(tmp_path, base, "data", "collect", "--from", "2026-06-28", "--json")
     assert code == 0, output
     report = json.loads(output)
     assert report["races_listed"] == 36 and report["ingest"]["races"] == 1
@@ -40,7 +40,9 @@ def test_collect_status_and_reparse(tmp_path: Path) -> None:
     ]  # fmt: skip
     assert status["odds"] == [{"stage": "final", "snapshots": 1, "rows": 32}]
     assert status["totals"]["entries"] == 10
-    code, output = invoke(tmp_path, "http://127.0.0.1:9", "reparse")  # no server: no network
+    code, output = invoke(
+        tmp_path, "http://127.0.0.1:9", "data", "reparse"
+    )  # no server: no network
     assert code == 0 and "races 1" in output
 
 
@@ -50,5 +52,5 @@ def test_collect_exits_non_zero_saying_why(tmp_path: Path, status: int, message:
         return (status, b"\x00garbage", 0.0) if path.startswith("/race/result") else None
 
     with serve(behaviour=bad) as (base, _):
-        code, output = invoke(tmp_path, base, "collect", "--date", "2026-06-28")
+        code, output = invoke(tmp_path, base, "data", "collect", "--from", "2026-06-28")
     assert code == 1 and message in output

@@ -1,16 +1,14 @@
-"""`keiba train → evaluate → predict` end to end on a small simulated world (real subprocesses)."""
+"""`keiba model train → evaluate → predict` end to end on a small simulated world."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_runner import Outcome
+from cli_runner import keiba as run
 
-KEIBA = str(Path(sys.executable).parent / "keiba")
 SMALL_MODEL = {
     "KEIBA_MODEL__NUM_BOOST_ROUND": "15",
     "KEIBA_MODEL__NUM_LEAVES": "7",
@@ -19,20 +17,11 @@ SMALL_MODEL = {
 }
 
 
-def keiba(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("KEIBA_")}
-    environment.update(SMALL_MODEL)
-    return subprocess.run(
-        [KEIBA, "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=600,
-        check=False,
-    )
+def keiba(home: Path, *args: str) -> Outcome:
+    return run(home, *args, env=SMALL_MODEL)
 
 
-def ok(result: subprocess.CompletedProcess[str]) -> dict:  # type: ignore[type-arg]
+def ok(result: Outcome) -> dict:  # type: ignore[type-arg]
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout)  # type: ignore[no-any-return]
 
@@ -43,12 +32,21 @@ def test_train_evaluate_predict_on_a_simulated_world(
     home = tmp_path / "home"
     ok(
         keiba(
-            home, "generate", "--years", "1", "--seed", "7", "--out", str(tmp_path / "w"), "--json"
+            home,
+            "data",
+            "generate",
+            "--years",
+            "1",
+            "--seed",
+            "7",
+            "--out",
+            str(tmp_path / "w"),
+            "--json",
         )
     )
-    ok(keiba(home, "import", "--format", "canonical", str(tmp_path / "w"), "--json"))
+    ok(keiba(home, "data", "import", "--format", "canonical", str(tmp_path / "w"), "--json"))
 
-    trained = ok(keiba(home, "train", "--json"))
+    trained = ok(keiba(home, "model", "train", "--json"))
     version = trained["model_version"]
     periods = trained["periods"]
     assert periods["train_from"] < periods["train_to"] < periods["combine_from"]
@@ -56,7 +54,9 @@ def test_train_evaluate_predict_on_a_simulated_world(
     assert (home / "mlflow" / "mlflow.db").exists()
     assert (home / "objects" / "models" / version / "combination.json").exists()
 
-    evaluated = ok(keiba(home, "evaluate", "--model", version, "--resamples", "100", "--json"))
+    evaluated = ok(
+        keiba(home, "model", "evaluate", "--model", version, "--resamples", "100", "--json")
+    )
     assert evaluated["test_period"][0] > periods["combine_to"]
     scores = evaluated["scores"]
     assert {"p_market", "p_model", "p_combined", "p_true"} <= set(scores)
@@ -66,16 +66,16 @@ def test_train_evaluate_predict_on_a_simulated_world(
     assert scores["p_true"]["log_loss"] < scores["p_market"]["log_loss"]
     assert set(evaluated["breakdowns"]) == {"surface", "race_class"}
     assert 0 < evaluated["top_pick_win_rate"]["favourite"] < 1
-    # The human-readable rendering of the same result (in-process: no extra subprocess).
+    # The human-readable rendering of the same result.
     from keiba.cli import model_cli
 
     model_cli._print_evaluation(evaluated)
     printed = capsys.readouterr().out
     assert "ΔR² model + market − market" in printed and "By surface" in printed
 
-    first = ok(keiba(home, "predict", "--from", evaluated["test_period"][0], "--json"))
+    first = ok(keiba(home, "model", "predict", "--from", evaluated["test_period"][0], "--json"))
     assert first["model_version"] == version and first["rows"] > 0
-    again = ok(keiba(home, "predict", "--from", evaluated["test_period"][0], "--json"))
+    again = ok(keiba(home, "model", "predict", "--from", evaluated["test_period"][0], "--json"))
     assert again["rows"] == first["rows"]
     import duckdb
 
@@ -89,7 +89,7 @@ def test_train_evaluate_predict_on_a_simulated_world(
         con.close()
     assert total == distinct == first["rows"] and versions == 1
 
-    bad = keiba(home, "evaluate", "--model", "fm-000000000000")
+    bad = keiba(home, "model", "evaluate", "--model", "fm-000000000000")
     assert bad.returncode == 1 and "not in the object store" in bad.stderr
-    bad_date = keiba(home, "train", "--train-to", "2015-13-01")
-    assert bad_date.returncode == 1 and "YYYY-MM-DD" in bad_date.stderr
+    bad_date = keiba(home, "model", "train", "--to", "2015-13-01")
+    assert bad_date.returncode == 2 and "YYYY-MM-DD" in bad_date.stderr

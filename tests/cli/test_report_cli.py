@@ -59,7 +59,7 @@ def home(backtests: Path, tmp_path: Path) -> Path:
 
 
 def test_report_defaults_to_the_latest_run_and_prints_a_summary(keiba: Keiba, home: Path) -> None:
-    code, stdout, stderr = keiba("report", "--seasons", "50")
+    code, stdout, stderr = keiba("backtest", "report", "--seasons", "50")
     assert code == 0, stderr
     latest = home / "backtests" / "20261121T090000Z-new"
     page = (latest / "report.html").read_text(encoding="utf-8")
@@ -75,11 +75,13 @@ def test_report_defaults_to_the_latest_run_and_prints_a_summary(keiba: Keiba, ho
 
 def test_report_json_and_out(keiba: Keiba, home: Path, tmp_path: Path) -> None:
     old = home / "backtests" / "20261120T090000Z-old"
-    out = tmp_path / "elsewhere" / "r.html"
-    code, stdout, stderr = keiba("report", str(old), "--out", str(out), "--seasons", "40", "--json")
+    out = tmp_path / "elsewhere"
+    code, stdout, stderr = keiba(
+        "backtest", "report", str(old), "--out", str(out), "--seasons", "40", "--json"
+    )
     assert code == 0, stderr
     summary = json.loads(stdout)
-    assert summary["report"] == str(out) and out.exists()
+    assert summary["report"] == str(out / "report.html") and (out / "report.html").exists()
     assert not (old / "report.html").exists()
     assert summary["run_id"] == "20261120T090000Z-old"
     assert [s["strategy"] for s in summary["strategies"]] == list(STRATEGIES)
@@ -99,16 +101,18 @@ def test_report_json_and_out(keiba: Keiba, home: Path, tmp_path: Path) -> None:
 def test_report_latest_and_the_same_seed_give_the_same_page(keiba: Keiba, home: Path) -> None:
     pages = []
     for _ in range(2):
-        code, _, stderr = keiba("report", "latest", "--seasons", "30", "--seed", "5", "--json")
+        code, _, stderr = keiba(
+            "backtest", "report", "latest", "--seasons", "30", "--seed", "5", "--json"
+        )
         assert code == 0, stderr
         pages.append((home / "backtests" / "20261121T090000Z-new" / "report.html").read_bytes())
     assert pages[0] == pages[1]
 
 
 def test_report_errors(keiba: Keiba, tmp_path: Path) -> None:
-    code, _, stderr = keiba("report")
+    code, _, stderr = keiba("backtest", "report")
     assert code == 1 and "no backtest run" in stderr
-    code, _, stderr = keiba("report", str(tmp_path))
+    code, _, stderr = keiba("backtest", "report", str(tmp_path))
     assert code == 1 and "not a backtest run" in stderr
 
 
@@ -129,7 +133,16 @@ def test_summary_table(backtests: Path) -> None:
 def test_simulate_from_a_backtest(keiba: Keiba, home: Path) -> None:
     new = home / "backtests" / "20261121T090000Z-new"
     sample = empirical_sample(BacktestRun.load(new))
-    args = ("simulate", "--seasons", "40", "--fractions", "0.25,1", "--overestimate", "1,2")
+    args = (
+        "backtest",
+        "simulate",
+        "--seasons",
+        "40",
+        "--fractions",
+        "0.25,1",
+        "--overestimate",
+        "1,2",
+    )
     code, stdout, stderr = keiba(*args, "--from-backtest", "latest", "--json")
     assert code == 0, stderr
     result = json.loads(stdout)
@@ -152,10 +165,10 @@ def test_simulate_from_a_backtest_with_too_few_themis_bets_refuses(
     keiba: Keiba, home: Path
 ) -> None:
     old = home / "backtests" / "20261120T090000Z-old"
-    code, _, stderr = keiba("simulate", "--seasons", "10", "--from-backtest", str(old))
+    code, _, stderr = keiba("backtest", "simulate", "--seasons", "10", "--from-backtest", str(old))
     assert code == 1
     message = " ".join(stderr.split())
     assert "has 0 themis bet(s)" in message and "fewer than 30" in message
     # without the option, the assumed distribution is the default
-    code, stdout, _ = keiba("simulate", "--seasons", "10", "--races", "20", "--json")
+    code, stdout, _ = keiba("backtest", "simulate", "--seasons", "10", "--races", "20", "--json")
     assert code == 0 and json.loads(stdout)["params"]["empirical"] is None

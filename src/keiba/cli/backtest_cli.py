@@ -1,8 +1,9 @@
-"""`keiba backtest`: replay a period through the live code path (keiba.evaluator.backtest)."""
+"""`keiba backtest run`: replay a period through the live code path (keiba.evaluator.backtest)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,37 +14,37 @@ from keiba.cli.common import (
     config_of,
     err,
     out,
+    parse_date,
     print_json,
     progress_bar,
-    run_reporting_errors,
 )
-from keiba.common.errors import KeibaError
 
 __all__ = ["register"]
 
 
-def _date(text: str, option: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError as e:
-        raise KeibaError(f"{option} must be a date like 2018-03-01, was {text!r}") from e
+class BacktestSource(StrEnum):
+    WAREHOUSE = "warehouse"
+    SAMPLE = "sample"
 
 
-def register(app: typer.Typer) -> None:
-    """Add `backtest` to the `keiba` command."""
+def register(groups: dict[str, typer.Typer]) -> None:
+    """Add `backtest run` to the `keiba` command."""
 
-    @app.command()
+    @groups["backtest"].command("run")
     def backtest(
         ctx: typer.Context,
-        date_from: Annotated[str, typer.Option("--from", help="First day to replay (ISO date).")],
-        date_to: Annotated[str, typer.Option("--to", help="Last day to replay (ISO date).")],
+        date_from: Annotated[
+            dt.date, typer.Option("--from", parser=parse_date, help="First day to replay.")
+        ],
+        date_to: Annotated[
+            dt.date, typer.Option("--to", parser=parse_date, help="Last day to replay.")
+        ],
         source: Annotated[
-            str,
+            BacktestSource,
             typer.Option(
-                help="'warehouse': the data already imported; 'sample': import the shipped "
-                "2018 JRA season first."
+                help="warehouse: the selected dataset; sample: the shipped 2018 JRA season."
             ),
-        ] = "warehouse",
+        ] = BacktestSource.WAREHOUSE,
         bankroll: Annotated[
             int | None, typer.Option(help="Starting bankroll in yen (backtest.bankroll_yen).")
         ] = None,
@@ -85,11 +86,9 @@ def register(app: typer.Typer) -> None:
         def action() -> dict[str, Any]:
             from keiba.evaluator.backtest import run_backtest
 
-            if source not in ("warehouse", "sample"):
-                raise KeibaError(f"--source must be 'warehouse' or 'sample', was {source!r}")
-            first, last = _date(date_from, "--from"), _date(date_to, "--to")
+            first, last = date_from, date_to
             config = config_of(ctx, {"backtest": overrides} if overrides else None)
-            if source == "sample":
+            if source is BacktestSource.SAMPLE:
                 _import_sample(config)
             with progress_bar(not as_json) as progress:
                 result = run_backtest(
@@ -107,7 +106,7 @@ def register(app: typer.Typer) -> None:
                 summary["report_path"] = str(path)
             return summary
 
-        summary = run_reporting_errors(action)
+        summary = action()
         if as_json:
             print_json(summary)
             return

@@ -1,4 +1,4 @@
-"""`keiba bankroll …`, `keiba audit …`, `keiba tax-report` and `keiba bench-ledger`: wiring only.
+"""`keiba bankroll …` (with `tax-report`) and `keiba audit …`: wiring only.
 
 The ledger is the database at `storage.ledger_url` (SQLite under the home by default); the
 audit checkpoints go to the object store (`storage.object_store_url`).
@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from keiba.cli.common import JsonOption, config_of, err, out, print_json, run_reporting_errors
+from keiba.cli.common import JsonOption, config_of, err, out, print_json
 
 AccountOption = Annotated[str, typer.Option("--account", help="Bankroll account.")]
 
@@ -47,11 +47,6 @@ def _print_status(status: dict[str, Any], as_json: bool) -> None:
     )
 
 
-bankroll_app = typer.Typer(help="The bankroll ledger: deposits, withdrawals, balance, history.")
-audit_app = typer.Typer(help="The hash-chained audit log: verify it, export its head.")
-
-
-@bankroll_app.command()
 def deposit(
     ctx: typer.Context,
     amount: Annotated[int, typer.Argument(help="Yen to add.")],
@@ -66,10 +61,9 @@ def deposit(
         ledger.deposit(amount, cause=cause)
         return _status(ledger)
 
-    _print_status(run_reporting_errors(action), as_json)
+    _print_status(action(), as_json)
 
 
-@bankroll_app.command()
 def withdraw(
     ctx: typer.Context,
     amount: Annotated[int, typer.Argument(help="Yen to take out.")],
@@ -84,18 +78,16 @@ def withdraw(
         ledger.withdraw(amount, cause=cause)
         return _status(ledger)
 
-    _print_status(run_reporting_errors(action), as_json)
+    _print_status(action(), as_json)
 
 
-@bankroll_app.command()
 def status(
     ctx: typer.Context, account: AccountOption = "main", as_json: JsonOption = False
 ) -> None:
     """The balance: cash, reserved stakes, available."""
-    _print_status(run_reporting_errors(lambda: _status(_ledger(ctx, account))), as_json)
+    _print_status(_status(_ledger(ctx, account)), as_json)
 
 
-@bankroll_app.command()
 def history(
     ctx: typer.Context,
     account: AccountOption = "main",
@@ -103,7 +95,7 @@ def history(
     as_json: JsonOption = False,
 ) -> None:
     """The newest ledger entries."""
-    rows = run_reporting_errors(lambda: _ledger(ctx, account).history(limit=limit))
+    rows = _ledger(ctx, account).history(limit=limit)
     if as_json:
         print_json(rows)
         return
@@ -123,7 +115,6 @@ def history(
     out.print(table)
 
 
-@audit_app.command()
 def verify(
     ctx: typer.Context,
     checkpoints: Annotated[
@@ -158,7 +149,7 @@ def verify(
             "ledger_problems": problems,
         }
 
-    result = run_reporting_errors(action)
+    result = action()
     if as_json:
         print_json(result)
     elif result["ok"]:
@@ -177,7 +168,6 @@ def verify(
         raise typer.Exit(1)
 
 
-@audit_app.command()
 def export(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Write the chain head to the object store as a write-once checkpoint."""
 
@@ -199,7 +189,7 @@ def export(ctx: typer.Context, as_json: JsonOption = False) -> None:
             "written_now": written,
         }
 
-    result = run_reporting_errors(action)
+    result = action()
     if as_json:
         print_json(result)
         return
@@ -227,7 +217,7 @@ def tax_report(
             csv_path.write_text(report.to_csv(), encoding="utf-8")
         return report
 
-    report = run_reporting_errors(action)
+    report = action()
     summary = {
         "year": report.year,
         "account": report.account,
@@ -292,43 +282,10 @@ def tax_report(
         out.print(f"CSV: {csv_path}", highlight=False)
 
 
-def bench_ledger(
-    url: Annotated[
-        list[str] | None,
-        typer.Option("--url", help="Ledger database(s) to measure (default: a temporary SQLite)."),
-    ] = None,
-    writers: Annotated[
-        list[int] | None, typer.Option("--writers", help="Concurrent settling processes.")
-    ] = None,
-    settlements: Annotated[int, typer.Option(help="Tickets settled per run.", min=1)] = 2000,
-    as_json: JsonOption = False,
-) -> None:
-    """Settlements per second with several processes settling at once."""
-    import tempfile
-
-    from keiba.bankroll.bench import settlement_rate
-
-    results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for i, target in enumerate(url or [f"sqlite:///{tmp}/bench.sqlite"]):
-            for n in writers or [1, 4]:
-                target_n = target.replace("bench.sqlite", f"bench-{i}-{n}.sqlite")
-                results.append(settlement_rate(target_n, n, settlements))
-    if as_json:
-        print_json([r.__dict__ for r in results])
-        return
-    table = Table(title="Ledger settlements per second")
-    for name in ("database", "writers", "settlements", "seconds", "per second"):
-        table.add_column(name, justify="left" if name == "database" else "right")
-    for r in results:
-        table.add_row(
-            r.dialect, str(r.writers), f"{r.settlements:,}", r.seconds, f"{r.per_second:,}"
-        )
-    out.print(table)
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(bankroll_app, name="bankroll")
-    app.add_typer(audit_app, name="audit")
-    app.command("tax-report")(tax_report)
-    app.command("bench-ledger")(bench_ledger)
+def register(groups: dict[str, typer.Typer]) -> None:
+    bankroll, audit = groups["bankroll"], groups["audit"]
+    for command in (deposit, withdraw, status, history):
+        bankroll.command()(command)
+    bankroll.command("tax-report")(tax_report)
+    audit.command("verify")(verify)
+    audit.command("export")(export)

@@ -1,38 +1,44 @@
 """Shared pieces of the `keiba` command: consoles, configuration loading, error handling,
-progress bars and JSON output. Each command module uses these and holds no logic of its own."""
+option types, progress bars and JSON output. Each command module uses these and holds no logic
+of its own.
+
+Every exception that leaves a command is caught once, by `KeibaGroup.invoke`, and printed as one
+line on stderr (see keiba.cli.errors); `--log-level debug` adds the traceback.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from keiba.common.errors import KeibaError
+from keiba.cli.errors import INTERNAL_ERROR_EXIT, USER_ERROR_EXIT, describe, is_internal
 
 __all__ = [
     "Context",
     "JsonOption",
+    "KeibaGroup",
     "config_of",
     "err",
     "out",
+    "parse_date",
     "print_json",
     "progress_bar",
-    "run_reporting_errors",
 ]
 
 err = Console(stderr=True)
 out = Console()
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -45,25 +51,51 @@ class Context:
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
+def parse_date(value: str | dt.date) -> dt.date:
+    """A calendar day written YYYY-MM-DD (the `parser` of every date option)."""
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date YYYY-MM-DD") from None
+
+
+def _root_context(ctx: Any) -> Context | None:
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, Context) else None
+
+
+class KeibaGroup(typer.core.TyperGroup):
+    """The root command: turns every error of a subcommand into one line on stderr."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.TyperException, typer.Exit, typer.Abort):
+            raise
+        except Exception as e:
+            c = _root_context(ctx)
+            if c is not None and c.log_level == "debug":
+                err.print(escape("".join(traceback.format_exception(e))), highlight=False)
+            err.print(f"[bold red]error:[/] {escape(describe(e))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(INTERNAL_ERROR_EXIT if is_internal(e) else USER_ERROR_EXIT) from e
+
+
 def config_of(ctx: typer.Context, overrides: dict[str, Any] | None = None) -> Any:
+    """The configuration: file, environment, then the command's own options (`overrides`)."""
     from keiba.common.config import load_config
     from keiba.common.logging import configure_logging
 
-    c: Context = ctx.obj
+    c: Context = ctx.find_root().obj
     extra = dict(overrides or {})
     if c.log_level:
         extra.setdefault("logging", {})["level"] = c.log_level
-    config = load_config(c.config_path, c.home, extra or None)
+    config = load_config(
+        c.config_path, c.home, extra or None, overrides_from="command-line options"
+    )
     configure_logging(config.logging.level, config.logging.format)
     return config
-
-
-def run_reporting_errors(action: Callable[[], T]) -> T:
-    try:
-        return action()
-    except KeibaError as e:
-        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from e
 
 
 @contextmanager

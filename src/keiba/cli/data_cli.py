@@ -1,8 +1,12 @@
-"""`keiba collect`, `keiba reparse` and `keiba data status`: wiring only."""
+"""`keiba data …`: generate, import, export and inspect datasets; wiring only.
+
+The work is in keiba.simulator (generate), keiba.data_collector (import, export, status).
+"""
 
 from __future__ import annotations
 
-import datetime as dt
+from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -15,107 +19,183 @@ from keiba.cli.common import (
     out,
     print_json,
     progress_bar,
-    run_reporting_errors,
 )
 
 __all__ = ["register"]
 
 
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a date YYYY-MM-DD") from None
+class ImportFormat(StrEnum):
+    CANONICAL = "canonical"
+    JRA2018 = "jra2018"
 
 
-def _print_ingest(ingest: dict[str, Any]) -> None:
-    out.print(
-        f"pages {ingest['pages']:,}: races {ingest['races']:,}, runners {ingest['runners']:,}, "
-        f"payouts {ingest['payouts']:,}, odds snapshots {ingest['odds_snapshots']:,} "
-        f"({ingest['odds_rows']:,} rows), cards {ingest['cards']:,} "
-        f"({ingest['entries']:,} entries), quarantined {ingest['quarantined']:,}",
-        highlight=False,
-    )
+class FileFormat(StrEnum):
+    PARQUET = "parquet"
+    CSV = "csv"
 
 
-def _exit_if_quarantined(config: Any, quarantined: int) -> None:
-    if quarantined:
-        err.print(
-            f"[bold red]{quarantined} record(s) quarantined[/]: see `keiba data status` and the "
-            f"quarantine table in {config.duckdb_path}",
-            highlight=False,
-        )
-        raise typer.Exit(1)
-
-
-def collect_command(
+def generate(
     ctx: typer.Context,
-    date: Annotated[str, typer.Option("--date", help="First race day, YYYY-MM-DD.")],
-    to: Annotated[str | None, typer.Option("--to", help="Last race day (default: --date).")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the world into.")],
+    years: Annotated[int, typer.Option(help="Seasons to simulate.", min=1, max=50)] = 1,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same world).")] = 0,
+    start_year: Annotated[int, typer.Option(help="First simulated season.")] = 2015,
+    file_format: Annotated[FileFormat, typer.Option("--format")] = FileFormat.PARQUET,
+    all_odds: Annotated[
+        bool, typer.Option("--all-odds", help="Also write odds of every exotic combination.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Fetch a day's (or a range's) races from netkeiba, store the raw pages, load them."""
-    config = config_of(ctx)
-    start, end = _date(date), _date(to) if to else None
+    """Simulate JRA seasons and write them in the canonical import format."""
+    config_of(ctx)
 
-    def action() -> Any:
+    def action() -> dict[str, Any]:
         import time
 
-        from keiba.common.clock import SystemClock
-        from keiba.common.storage import DuckDBWarehouse, FsspecObjectStore
-        from keiba.data_collector.collector import collect
-        from keiba.data_collector.http_client import HttpClient
+        from keiba.data_collector.canonical import write_canonical
+        from keiba.simulator import WorldConfig, generate_world, market_statistics
 
-        clock = SystemClock()
-        store = FsspecObjectStore(config.object_store_url)
-        with (
-            DuckDBWarehouse(config.duckdb_path) as warehouse,
-            HttpClient(config.collector, clock, time.sleep) as client,
-            progress_bar(not as_json) as progress,
-        ):
-            return collect(warehouse, store, client, clock, start, end, progress=progress)
+        started = time.perf_counter()
+        with progress_bar(not as_json) as progress:
+            world = generate_world(
+                WorldConfig(
+                    years=years, seed=seed, start_year=start_year, include_exotic_odds=all_odds
+                ),
+                progress=lambda done, total: progress("race days", done, total),
+            )
+        elapsed = time.perf_counter() - started
+        frames = {
+            "races": world.races,
+            "runners": world.runners,
+            "payouts": world.payouts,
+            "odds": world.odds,
+            "true_probabilities": world.true_probabilities,
+        }
+        write_canonical(frames, out_dir, file_format.value)
+        return {
+            "out": str(out_dir),
+            "seconds": round(elapsed, 2),
+            "rows": {name: frame.height for name, frame in frames.items()},
+            "market": market_statistics(world),
+        }
 
-    report = run_reporting_errors(action)
-    result = report.to_dict()
+    result = action()
     if as_json:
         print_json(result)
-    else:
-        out.print(
-            f"{', '.join(result['dates'])}: {result['races_listed']:,} races listed, "
-            f"{result['requests']:,} requests, {result['pages_stored']:,} pages stored",
-            highlight=False,
-        )
-        _print_ingest(result["ingest"])
-        for url in result["not_found"]:
-            out.print(f"[yellow]not found:[/] {url}", highlight=False)
-    for failure in result["failed"]:
-        err.print(f"[bold red]failed:[/] {failure}", highlight=False)
-    if report.stopped:
-        err.print(f"[bold red]stopped:[/] {report.stopped}", highlight=False)
-        raise typer.Exit(1)
-    _exit_if_quarantined(config, report.ingest.quarantined)
-    if report.failed:
-        raise typer.Exit(1)
+        return
+    table = Table(title=f"Simulated world written to {result['out']}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for name, rows in result["rows"].items():
+        table.add_row(f"{name} rows", f"{rows:,}")
+    for name, value in result["market"].items():
+        table.add_row(name, f"{value:,.4f}" if isinstance(value, float) else f"{value:,}")
+    table.add_row("generation time", f"{result['seconds']} s")
+    out.print(table)
 
 
-def reparse_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Rebuild the warehouse's netkeiba rows from the stored raw pages (no network)."""
+def import_(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="Directories or files to import.")],
+    fmt: Annotated[ImportFormat, typer.Option("--format", help="Input format.")] = (
+        ImportFormat.CANONICAL
+    ),
+    as_json: JsonOption = False,
+) -> None:
+    """Validate and load data into the warehouse (idempotent; nothing half-written)."""
     config = config_of(ctx)
+
+    if fmt is ImportFormat.JRA2018:
+        _import_jra2018(config, paths, as_json)
+        return
+
+    def action() -> list[dict[str, Any]]:
+        from keiba.common.storage import DuckDBWarehouse
+        from keiba.data_collector.canonical import import_canonical
+
+        results = []
+        with DuckDBWarehouse(config.duckdb_path) as warehouse:
+            for path in paths:
+                loaded = import_canonical(warehouse, path)
+                results.append(
+                    {
+                        "path": str(path),
+                        "new": loaded.new,
+                        "changed": loaded.changed,
+                        "unchanged": loaded.unchanged,
+                        "rows_written": loaded.rows_written,
+                    }
+                )
+        return results
+
+    results = action()
+    if as_json:
+        print_json(results)
+        return
+    for result in results:
+        table = Table(title=f"Imported {result['path']}")
+        for column in ("table", "new", "changed", "unchanged", "rows written"):
+            table.add_column(column, justify="right" if column != "table" else "left")
+        for name in result["new"]:
+            table.add_row(
+                name,
+                f"{result['new'][name]:,}",
+                f"{result['changed'][name]:,}",
+                f"{result['unchanged'][name]:,}",
+                f"{result['rows_written'][name]:,}",
+            )
+        out.print(table)
+
+
+def _import_jra2018(config: Any, paths: list[Path], as_json: bool) -> None:
+    """Results CSVs and payouts are joined within one call, so all paths go in together."""
 
     def action() -> Any:
         from keiba.common.clock import SystemClock
-        from keiba.common.storage import DuckDBWarehouse, FsspecObjectStore
-        from keiba.data_collector.collector import reparse
+        from keiba.common.storage import DuckDBWarehouse
+        from keiba.data_collector.jra2018 import import_jra2018
 
         with DuckDBWarehouse(config.duckdb_path) as warehouse:
-            return reparse(warehouse, FsspecObjectStore(config.object_store_url), SystemClock())
+            return import_jra2018(warehouse, list(paths), SystemClock())
 
-    report = run_reporting_errors(action)
+    report = action()
     if as_json:
         print_json(report.to_dict())
     else:
-        _print_ingest(report.to_dict())
-    _exit_if_quarantined(config, report.quarantined)
+        for line in report.summary():
+            out.print(line, highlight=False)
+    if report.quarantined:
+        err.print(
+            f"[bold red]{report.quarantined} record(s) quarantined[/]: see the quarantine table "
+            f"in {config.duckdb_path}",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+
+
+def export(
+    ctx: typer.Context,
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory to write.")],
+    file_format: Annotated[FileFormat, typer.Option("--format")] = FileFormat.PARQUET,
+    as_json: JsonOption = False,
+) -> None:
+    """Write the warehouse's races, runners, payouts and odds in the canonical format."""
+    config = config_of(ctx)
+
+    def action() -> dict[str, int]:
+        from keiba.common.storage import DuckDBWarehouse
+        from keiba.data_collector.canonical import export_canonical
+
+        with DuckDBWarehouse(config.duckdb_path) as warehouse:
+            warehouse.ensure_schema()
+            return export_canonical(warehouse, out_dir, file_format.value)
+
+    counts = action()
+    if as_json:
+        print_json({"out": str(out_dir), "rows": counts})
+        return
+    for name, rows in counts.items():
+        out.print(f"{name}: {rows:,} rows → {out_dir / (name + '.' + file_format.value)}")
 
 
 def status_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
@@ -129,7 +209,7 @@ def status_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
         with DuckDBWarehouse(config.duckdb_path) as warehouse:
             return data_status(warehouse)
 
-    status = run_reporting_errors(action)
+    status = action()
     if as_json:
         print_json(status)
         return
@@ -152,9 +232,9 @@ def status_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
     out.print(f"cards (entries): {status['totals']['entries']:,} rows", highlight=False)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("collect")(collect_command)
-    app.command("reparse")(reparse_command)
-    data = typer.Typer(name="data", help="What the warehouse holds.", no_args_is_help=True)
+def register(groups: dict[str, typer.Typer]) -> None:
+    data = groups["data"]
+    data.command("generate")(generate)
+    data.command("import")(import_)
+    data.command("export")(export)
     data.command("status")(status_command)
-    app.add_typer(data, name="data")

@@ -23,10 +23,8 @@ from rich.table import Table
 from keiba.cli.common import (
     JsonOption,
     config_of,
-    err,
     out,
     print_json,
-    run_reporting_errors,
 )
 from keiba.common.errors import KeibaError
 
@@ -165,10 +163,10 @@ def _print_decision(result: dict[str, Any], show: int) -> None:
         out.print(f"[yellow]note:[/] {note}", highlight=False)
 
 
-def register(app: typer.Typer) -> None:
-    """Add `decide`, `fit-exotics` and `bench-themis` to the `keiba` command."""
+def register(groups: dict[str, typer.Typer]) -> None:
+    """Add `bet decide` and `model fit-exotics` to the `keiba` command."""
 
-    @app.command()
+    @groups["bet"].command()
     def decide(
         ctx: typer.Context,
         race_id: Annotated[
@@ -216,13 +214,13 @@ def register(app: typer.Typer) -> None:
             result["notes"] = race["notes"] + result["notes"]
             return result
 
-        result = run_reporting_errors(action)
+        result = action()
         if as_json:
             print_json(result)
         else:
             _print_decision(result, show_rejections)
 
-    @app.command("fit-exotics")
+    @groups["model"].command("fit-exotics")
     def fit_exotics(ctx: typer.Context, as_json: JsonOption = False) -> None:
         """Fit discounted Harville's γ and δ on the warehouse's finishing orders; record them."""
         config = config_of(ctx)
@@ -241,7 +239,7 @@ def register(app: typer.Typer) -> None:
             key = record_fit(FsspecObjectStore(config.object_store_url), result, period)
             return {**result.to_dict(), **period, "stored_at": key}
 
-        result = run_reporting_errors(action)
+        result = action()
         if as_json:
             print_json(result)
             return
@@ -262,32 +260,3 @@ def register(app: typer.Typer) -> None:
                 f"published, {name}: γ = {values['gamma']}, δ = {values['delta']}", highlight=False
             )
         out.print(f"recorded at {result['stored_at']}", highlight=False)
-
-    @app.command("bench-themis")
-    def bench_themis(
-        ctx: typer.Context,
-        races: Annotated[int, typer.Option(help="Synthetic 18-runner races to time.", min=1)] = 20,
-        seed: Annotated[int, typer.Option(help="Seed of the instances.")] = 7,
-        as_json: JsonOption = False,
-    ) -> None:
-        """Time a full decision (all eight bet types) and the exact Kelly against SLSQP."""
-        config_of(ctx)
-
-        def action() -> dict[str, Any]:
-            from keiba.themis.bench import run_themis_benchmark
-
-            if not as_json:
-                err.print("[dim]timing Themis…[/]")
-            return run_themis_benchmark(races, seed)
-
-        result = run_reporting_errors(action)
-        if as_json:
-            print_json(result)
-            return
-        for section in ("full_decision", "single_pool_kelly"):
-            table = Table(title=section.replace("_", " "))
-            table.add_column("measure")
-            table.add_column("value", justify="right")
-            for name, value in result[section].items():
-                table.add_row(name, f"{value:.3g}" if isinstance(value, float) else f"{value:,}")
-            out.print(table)

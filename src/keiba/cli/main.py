@@ -1,13 +1,16 @@
 """The `keiba` command: wiring only. Each verb loads configuration, builds the adapters, calls
 one library function and prints the result (a Rich table, or JSON with `--json`).
 
-Heavy libraries (LightGBM, DuckDB, Polars) are imported inside the verbs so `keiba --help`
-stays fast. A `KeibaError` is printed as one clear line on stderr with exit code 1; anything
-else is a bug and keeps its traceback.
+Commands are grouped like git or uv: `keiba data …`, `keiba model …`, `keiba bet …`,
+`keiba backtest …`, `keiba bankroll …`, `keiba audit …`, `keiba monitor …`, `keiba bench …`,
+plus `keiba demo` and `keiba info`. Heavy libraries (LightGBM, DuckDB, Polars) are imported
+inside the verbs so `keiba --help` stays fast. Every error is one line on stderr and a non-zero
+exit (keiba.cli.common.KeibaGroup).
 """
 
 from __future__ import annotations
 
+import importlib
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,31 +21,81 @@ from rich.table import Table
 from keiba.cli.common import (
     Context,
     JsonOption,
+    KeibaGroup,
     config_of,
-    err,
     out,
     print_json,
     progress_bar,
-    run_reporting_errors,
 )
+
+
+class LogLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class DemoSource(StrEnum):
+    SAMPLE = "sample"
+    SIMULATED = "simulated"
+    WAREHOUSE = "warehouse"
+
 
 app = typer.Typer(
     name="keiba",
+    cls=KeibaGroup,
     help="JRA horse racing: calibrated probabilities, blind bet decisions, honest measurement.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    rich_markup_mode=None,
+)
+
+GROUPS: dict[str, str] = {
+    "data": "Datasets: generate, import, export, collect from netkeiba, status, drop.",
+    "model": "The win-probability model: train, evaluate, predict, fit the exotic discounts.",
+    "bet": "Decide what to buy for a race (Themis).",
+    "backtest": "Walk-forward backtests, their reports, and Monte Carlo bankroll paths.",
+    "bankroll": "The bankroll ledger: deposits, withdrawals, balance, history, tax report.",
+    "audit": "The hash-chained audit log: verify it, export its head.",
+    "monitor": "The drawdown monitor: its state, and resuming a stop.",
+    "bench": "Measure speed and memory: data pipeline, ledger, Themis.",
+}
+"""Group name → help; each group is a Typer app filled by the command modules."""
+
+COMMAND_MODULES: tuple[str, ...] = (
+    "data_cli",
+    "collect_cli",
+    "model_cli",
+    "decide",
+    "backtest_cli",
+    "report_cli",
+    "simulate_cli",
+    "bankroll_cli",
+    "monitor_cli",
+    "bench_cli",
 )
 
 
-class ImportFormat(StrEnum):
-    CANONICAL = "canonical"
-    JRA2018 = "jra2018"
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("keiba")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "unknown"
 
 
-class FileFormat(StrEnum):
-    PARQUET = "parquet"
-    CSV = "csv"
+def _show_version(value: bool) -> None:
+    if value:
+        from keiba.common.config import resolve_home
+
+        out.print(f"keiba {_version()}", highlight=False)
+        try:
+            out.print(f"home: {resolve_home()}", highlight=False, soft_wrap=True)
+        except Exception as e:  # a home that is a file is reported, not raised, here
+            out.print(f"home: {e}", highlight=False, soft_wrap=True)
+        raise typer.Exit()
 
 
 @app.callback()
@@ -50,191 +103,62 @@ def main(
     ctx: typer.Context,
     home: Annotated[
         Path | None,
-        typer.Option("--home", help="Data directory (default: $KEIBA_HOME or ./keiba-home)."),
+        typer.Option(
+            "--home",
+            help="Data directory (default: $KEIBA_HOME, else the user data directory, "
+            "e.g. ~/.local/share/keiba).",
+        ),
     ] = None,
     config: Annotated[
         Path | None,
         typer.Option("--config", help="YAML configuration (default: <home>/keiba.yaml)."),
     ] = None,
     log_level: Annotated[
-        str | None, typer.Option("--log-level", help="debug, info, warning or error.")
+        LogLevel | None,
+        typer.Option("--log-level", help="Log level; debug also prints tracebacks."),
     ] = None,
-) -> None:
-    ctx.obj = Context(home, config, log_level)
-
-
-@app.command()
-def generate(
-    ctx: typer.Context,
-    out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the world into.")],
-    years: Annotated[int, typer.Option(help="Seasons to simulate.", min=1, max=50)] = 1,
-    seed: Annotated[int, typer.Option(help="Random seed (same seed, same world).")] = 0,
-    start_year: Annotated[int, typer.Option(help="First simulated season.")] = 2015,
-    file_format: Annotated[FileFormat, typer.Option("--format")] = FileFormat.PARQUET,
-    all_odds: Annotated[
-        bool, typer.Option("--all-odds", help="Also write odds of every exotic combination.")
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_show_version,
+            is_eager=True,
+            help="Print the version and the home directory, and exit.",
+        ),
     ] = False,
-    as_json: JsonOption = False,
 ) -> None:
-    """Simulate JRA seasons and write them in the canonical import format."""
-    config_of(ctx)
-
-    def action() -> dict[str, Any]:
-        import time
-
-        from keiba.data_collector.canonical import write_canonical
-        from keiba.simulator import WorldConfig, generate_world, market_statistics
-
-        started = time.perf_counter()
-        with progress_bar(not as_json) as progress:
-            world = generate_world(
-                WorldConfig(
-                    years=years, seed=seed, start_year=start_year, include_exotic_odds=all_odds
-                ),
-                progress=lambda done, total: progress("race days", done, total),
-            )
-        elapsed = time.perf_counter() - started
-        frames = {
-            "races": world.races,
-            "runners": world.runners,
-            "payouts": world.payouts,
-            "odds": world.odds,
-            "true_probabilities": world.true_probabilities,
-        }
-        write_canonical(frames, out_dir, file_format.value)
-        return {
-            "out": str(out_dir),
-            "seconds": round(elapsed, 2),
-            "rows": {name: frame.height for name, frame in frames.items()},
-            "market": market_statistics(world),
-        }
-
-    result = run_reporting_errors(action)
-    if as_json:
-        print_json(result)
-        return
-    table = Table(title=f"Simulated world written to {result['out']}")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    for name, rows in result["rows"].items():
-        table.add_row(f"{name} rows", f"{rows:,}")
-    for name, value in result["market"].items():
-        table.add_row(name, f"{value:,.4f}" if isinstance(value, float) else f"{value:,}")
-    table.add_row("generation time", f"{result['seconds']} s")
-    out.print(table)
-
-
-@app.command("import")
-def import_(
-    ctx: typer.Context,
-    paths: Annotated[list[Path], typer.Argument(help="Directories or files to import.")],
-    fmt: Annotated[ImportFormat, typer.Option("--format", help="Input format.")] = (
-        ImportFormat.CANONICAL
-    ),
-    as_json: JsonOption = False,
-) -> None:
-    """Validate and load data into the warehouse (idempotent; nothing half-written)."""
-    config = config_of(ctx)
-
-    if fmt is ImportFormat.JRA2018:
-        _import_jra2018(config, paths, as_json)
-        return
-
-    def action() -> list[dict[str, Any]]:
-        from keiba.common.storage import DuckDBWarehouse
-        from keiba.data_collector.canonical import import_canonical
-
-        results = []
-        with DuckDBWarehouse(config.duckdb_path) as warehouse:
-            for path in paths:
-                loaded = import_canonical(warehouse, path)
-                results.append(
-                    {
-                        "path": str(path),
-                        "new": loaded.new,
-                        "changed": loaded.changed,
-                        "unchanged": loaded.unchanged,
-                        "rows_written": loaded.rows_written,
-                    }
-                )
-        return results
-
-    results = run_reporting_errors(action)
-    if as_json:
-        print_json(results)
-        return
-    for result in results:
-        table = Table(title=f"Imported {result['path']}")
-        for column in ("table", "new", "changed", "unchanged", "rows written"):
-            table.add_column(column, justify="right" if column != "table" else "left")
-        for name in result["new"]:
-            table.add_row(
-                name,
-                f"{result['new'][name]:,}",
-                f"{result['changed'][name]:,}",
-                f"{result['unchanged'][name]:,}",
-                f"{result['rows_written'][name]:,}",
-            )
-        out.print(table)
-
-
-def _import_jra2018(config: Any, paths: list[Path], as_json: bool) -> None:
-    """Results CSVs and payouts are joined within one call, so all paths go in together."""
-
-    def action() -> Any:
-        from keiba.common.clock import SystemClock
-        from keiba.common.storage import DuckDBWarehouse
-        from keiba.data_collector.jra2018 import import_jra2018
-
-        with DuckDBWarehouse(config.duckdb_path) as warehouse:
-            return import_jra2018(warehouse, list(paths), SystemClock())
-
-    report = run_reporting_errors(action)
-    if as_json:
-        print_json(report.to_dict())
-    else:
-        for line in report.summary():
-            out.print(line, highlight=False)
-    if report.quarantined:
-        err.print(
-            f"[bold red]{report.quarantined} record(s) quarantined[/]: see the quarantine table "
-            f"in {config.duckdb_path}",
-            highlight=False,
-        )
-        raise typer.Exit(1)
+    ctx.obj = Context(home, config, log_level.value if log_level else None)
 
 
 @app.command()
-def export(
-    ctx: typer.Context,
-    out_dir: Annotated[Path, typer.Option("--out", help="Directory to write.")],
-    file_format: Annotated[FileFormat, typer.Option("--format")] = FileFormat.PARQUET,
-    as_json: JsonOption = False,
-) -> None:
-    """Write the warehouse's races, runners, payouts and odds in the canonical format."""
+def info(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Where keiba keeps things: home, configuration, warehouse, ledger, object store, MLflow."""
+    from keiba.cli.info import gather_info
+
     config = config_of(ctx)
-
-    def action() -> dict[str, int]:
-        from keiba.common.storage import DuckDBWarehouse
-        from keiba.data_collector.canonical import export_canonical
-
-        with DuckDBWarehouse(config.duckdb_path) as warehouse:
-            warehouse.ensure_schema()
-            return export_canonical(warehouse, out_dir, file_format.value)
-
-    counts = run_reporting_errors(action)
+    given = ctx.find_root().obj.config_path
+    facts = gather_info(config, _version(), None if given is None else str(given))
     if as_json:
-        print_json({"out": str(out_dir), "rows": counts})
+        print_json(facts)
         return
-    for name, rows in counts.items():
-        out.print(f"{name}: {rows:,} rows → {out_dir / (name + '.' + file_format.value)}")
+    table = Table(title=f"keiba {facts['version']}", show_header=False)
+    table.add_column("what")
+    table.add_column("value", overflow="fold")
+    for key, value in facts.items():
+        if key != "version":
+            table.add_row(key.replace("_", " "), str(value))
+    out.print(table)
 
 
 @app.command()
 def demo(
     ctx: typer.Context,
     source: Annotated[
-        str | None, typer.Option(help="simulated (default) or warehouse (data already imported).")
+        DemoSource | None,
+        typer.Option(
+            help="sample: the shipped 2018 JRA season (default); simulated: a generated world; "
+            "warehouse: the selected dataset."
+        ),
     ] = None,
     years: Annotated[int | None, typer.Option(help="Simulated seasons.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the simulated world.")] = None,
@@ -242,7 +166,8 @@ def demo(
 ) -> None:
     """Run the main job end to end: data, features, model, bets, ledger, report."""
     overrides: dict[str, Any] = {}
-    for key, value in (("source", source), ("years", years), ("seed", seed)):
+    chosen = source.value if source is not None else None
+    for key, value in (("source", chosen), ("years", years), ("seed", seed)):
         if value is not None:
             overrides.setdefault("demo", {})[key] = value
     config = config_of(ctx, overrides)
@@ -254,52 +179,11 @@ def demo(
         with progress_bar(not as_json) as progress:
             return run_main_job(config, SystemClock(), progress)
 
-    summary = run_reporting_errors(action)
+    summary = action()
     if as_json:
         print_json(summary.to_dict())
         return
     _print_demo_summary(summary)
-
-
-@app.command()
-def bench(
-    ctx: typer.Context,
-    years: Annotated[int, typer.Option(help="Simulated seasons to generate.")] = 10,
-    seed: Annotated[int, typer.Option(help="Seed of the simulated world.")] = 1,
-    jra2018: Annotated[
-        Path | None,
-        typer.Option(help="Folder of the 2018 JRA CSVs, to time their import as well."),
-    ] = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Time the heavy steps (generate, write, import, features) and measure the market."""
-    config = config_of(ctx)
-
-    def action() -> Any:
-        from keiba.benchmarks import as_dicts, machine, run_benchmarks
-
-        def say(step: str) -> None:
-            if not as_json:
-                err.print(f"[dim]{step}…[/]")
-
-        return {
-            "machine": machine(),
-            "results": as_dicts(run_benchmarks(years, seed, jra2018, say, config.model)),
-        }
-
-    report = run_reporting_errors(action)
-    if as_json:
-        print_json(report)
-        return
-    table = Table(title=f"keiba bench on {report['machine']['cpus']} CPUs")
-    for column in ("step", "seconds", "peak RSS (MB)", "detail"):
-        table.add_column(column, justify="left" if column in ("step", "detail") else "right")
-    for r in report["results"]:
-        detail = ", ".join(
-            f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v:,}" for k, v in r["detail"].items()
-        )
-        table.add_row(r["step"], f"{r['seconds']:.2f}", f"{r['process_peak_rss_mb']:.0f}", detail)
-    out.print(table)
 
 
 def _print_demo_summary(summary: Any) -> None:
@@ -352,23 +236,17 @@ def _print_demo_summary(summary: Any) -> None:
 
 
 def _register_command_modules() -> None:
-    """Commands of other areas live in their own modules, each with `register(app)`."""
-    import importlib
+    """Each group is a Typer app; the command modules add their verbs with `register(groups)`."""
+    groups = {
+        name: typer.Typer(name=name, help=text, no_args_is_help=True)
+        for name, text in GROUPS.items()
+    }
+    for module in COMMAND_MODULES:
+        importlib.import_module(f"keiba.cli.{module}").register(groups)
+    for name, group in groups.items():
+        app.add_typer(group, name=name)
 
-    for name in _COMMAND_MODULES:
-        importlib.import_module(f"keiba.cli.{name}").register(app)
 
-
-_COMMAND_MODULES: tuple[str, ...] = (
-    "model_cli",
-    "data_cli",
-    "bankroll_cli",
-    "decide",
-    "simulate_cli",
-    "backtest_cli",
-    "monitor_cli",
-    "report_cli",
-)
 _register_command_modules()
 
 if __name__ == "__main__":

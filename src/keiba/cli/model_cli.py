@@ -1,4 +1,4 @@
-"""`keiba train`, `keiba evaluate`, `keiba predict`: the model against the market.
+"""`keiba model train|evaluate|predict`: the model against the market.
 
 Wiring only; the work is in keiba.model_training.pipeline, keiba.evaluator.evaluation and
 keiba.predictor. LightGBM and MLflow are imported inside the verbs (fast `keiba --help`).
@@ -16,15 +16,13 @@ from keiba.cli.common import (
     JsonOption,
     config_of,
     out,
+    parse_date,
     print_json,
     progress_bar,
-    run_reporting_errors,
 )
-from keiba.common.errors import KeibaError
 
 __all__ = ["register"]
 
-DateOption = Annotated[str | None, typer.Option(metavar="YYYY-MM-DD")]
 TrackingOption = Annotated[
     str | None,
     typer.Option(
@@ -44,21 +42,30 @@ _NAMES = {
 }
 
 
-def _date(value: str | None, option: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as e:
-        raise KeibaError(f"{option} must be a date YYYY-MM-DD, was {value!r}") from e
-
-
 def train(
     ctx: typer.Context,
-    train_from: Annotated[str | None, typer.Option("--train-from", metavar="DATE")] = None,
-    train_to: Annotated[str | None, typer.Option("--train-to", metavar="DATE")] = None,
-    combine_from: Annotated[str | None, typer.Option("--combine-from", metavar="DATE")] = None,
-    combine_to: Annotated[str | None, typer.Option("--combine-to", metavar="DATE")] = None,
+    train_from: Annotated[
+        dt.date | None,
+        typer.Option(
+            "--from", parser=parse_date, help="First day the fundamental model learns from."
+        ),
+    ] = None,
+    train_to: Annotated[
+        dt.date | None,
+        typer.Option("--to", parser=parse_date, help="Last day the fundamental model learns from."),
+    ] = None,
+    combine_from: Annotated[
+        dt.date | None,
+        typer.Option(
+            "--combine-from", parser=parse_date, help="First day of the market stage's period."
+        ),
+    ] = None,
+    combine_to: Annotated[
+        dt.date | None,
+        typer.Option(
+            "--combine-to", parser=parse_date, help="Last day of the market stage's period."
+        ),
+    ] = None,
     tracking_uri: TrackingOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -75,10 +82,10 @@ def train(
         with DuckDBWarehouse(config.duckdb_path) as warehouse:
             periods = plan_periods(
                 warehouse,
-                _date(train_from, "--train-from"),
-                _date(train_to, "--train-to"),
-                _date(combine_from, "--combine-from"),
-                _date(combine_to, "--combine-to"),
+                train_from,
+                train_to,
+                combine_from,
+                combine_to,
             )
             with progress_bar(not as_json) as progress:
                 result = train_and_store(
@@ -91,7 +98,7 @@ def train(
                 )
             return result.to_dict()
 
-    result = run_reporting_errors(action)
+    result = action()
     if as_json:
         print_json(result)
         return
@@ -117,8 +124,12 @@ def train(
 def evaluate(
     ctx: typer.Context,
     model: ModelOption = None,
-    date_from: Annotated[str | None, typer.Option("--from", metavar="DATE")] = None,
-    date_to: Annotated[str | None, typer.Option("--to", metavar="DATE")] = None,
+    date_from: Annotated[
+        dt.date | None, typer.Option("--from", parser=parse_date, help="First race day.")
+    ] = None,
+    date_to: Annotated[
+        dt.date | None, typer.Option("--to", parser=parse_date, help="Last race day.")
+    ] = None,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples of races.", min=10)] = 1000,
     tracking_uri: TrackingOption = None,
     as_json: JsonOption = False,
@@ -138,7 +149,7 @@ def evaluate(
         stored = load_stored_model(FsspecObjectStore(config.object_store_url), model)
         with DuckDBWarehouse(config.duckdb_path) as warehouse:
             first, last = (None, None)
-            start, end = _date(date_from, "--from"), _date(date_to, "--to")
+            start, end = date_from, date_to
             if start is None or end is None:
                 first, last = default_test_period(warehouse, stored)
             return evaluate_version(
@@ -151,7 +162,7 @@ def evaluate(
                 resamples=resamples,
             )
 
-    result = run_reporting_errors(action)
+    result = action()
     if as_json:
         print_json(result)
         return
@@ -217,8 +228,12 @@ def _print_evaluation(result: dict[str, Any]) -> None:
 def predict(
     ctx: typer.Context,
     model: ModelOption = None,
-    date_from: Annotated[str | None, typer.Option("--from", metavar="DATE")] = None,
-    date_to: Annotated[str | None, typer.Option("--to", metavar="DATE")] = None,
+    date_from: Annotated[
+        dt.date | None, typer.Option("--from", parser=parse_date, help="First race day.")
+    ] = None,
+    date_to: Annotated[
+        dt.date | None, typer.Option("--to", parser=parse_date, help="Last race day.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Write win probabilities of a model version to the warehouse table `predictions`
@@ -233,7 +248,7 @@ def predict(
 
         stored = load_stored_model(FsspecObjectStore(config.object_store_url), model)
         with DuckDBWarehouse(config.duckdb_path) as warehouse:
-            start, end = _date(date_from, "--from"), _date(date_to, "--to")
+            start, end = date_from, date_to
             if start is None:
                 start, last = default_test_period(warehouse, stored)
                 end = end or last
@@ -251,7 +266,7 @@ def predict(
                 "table": "predictions",
             }
 
-    result = run_reporting_errors(action)
+    result = action()
     if as_json:
         print_json(result)
         return
@@ -263,7 +278,6 @@ def predict(
     )
 
 
-def register(app: typer.Typer) -> None:
-    app.command()(train)
-    app.command()(evaluate)
-    app.command()(predict)
+def register(groups: dict[str, typer.Typer]) -> None:
+    for command in (train, evaluate, predict):
+        groups["model"].command()(command)

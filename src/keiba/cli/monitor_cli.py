@@ -13,15 +13,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from keiba.cli.common import JsonOption, config_of, out, print_json, run_reporting_errors
+from keiba.cli.common import JsonOption, config_of, out, print_json
 from keiba.common.errors import KeibaError
 
 AccountOption = Annotated[str, typer.Option("--account", help="Bankroll account.")]
-
-monitor_app = typer.Typer(
-    help="The drawdown monitor: its state as the audit chain records it, and resuming a stop.",
-    no_args_is_help=True,
-)
 
 
 class MonitorCommandError(KeibaError):
@@ -129,7 +124,6 @@ def _print_status(status: dict[str, Any]) -> None:
     out.print(table)
 
 
-@monitor_app.command()
 def status(
     ctx: typer.Context,
     account: AccountOption = "main",
@@ -145,14 +139,13 @@ def status(
         config = config_of(ctx)
         return _status(config, _open_ledger(config, account), last)
 
-    result = run_reporting_errors(action)
+    result = action()
     if as_json:
         print_json(result)
     else:
         _print_status(result)
 
 
-@monitor_app.command()
 def resume(
     ctx: typer.Context,
     operator: Annotated[str, typer.Option("--operator", help="Who decides to resume.")],
@@ -202,7 +195,7 @@ def resume(
             "tier_stops_buying": now.stop_buying,
         }
 
-    result = run_reporting_errors(action)
+    result = action()
     if as_json:
         print_json(result)
         return
@@ -220,5 +213,6 @@ def resume(
         )
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(monitor_app, name="monitor")
+def register(groups: dict[str, typer.Typer]) -> None:
+    groups["monitor"].command("status")(status)
+    groups["monitor"].command("resume")(resume)

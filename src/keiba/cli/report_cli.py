@@ -1,6 +1,6 @@
-"""`keiba report`: the HTML report of a backtest run (keiba.evaluator.backtest_report); wiring
-only. `summary_table` is the terminal summary of a run's result.json, shared with `keiba
-backtest`."""
+"""`keiba backtest report`: the HTML report of a backtest run (keiba.evaluator.backtest_report);
+wiring only. `summary_table` is the terminal summary of a run's result.json, shared with
+`keiba backtest run`."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from keiba.cli.common import (
     out,
     print_json,
     progress_bar,
-    run_reporting_errors,
 )
 
 __all__ = ["register", "strategy_summaries", "summary_table"]
@@ -104,10 +103,10 @@ def summary_table(result: dict[str, Any]) -> Table:
     return table
 
 
-def register(app: typer.Typer) -> None:
-    """Add `report` to the `keiba` command."""
+def register(groups: dict[str, typer.Typer]) -> None:
+    """Add `backtest report` to the `keiba` command."""
 
-    @app.command()
+    @groups["backtest"].command("report")
     def report(
         ctx: typer.Context,
         run_dir: Annotated[
@@ -118,8 +117,9 @@ def register(app: typer.Typer) -> None:
                 "<home>/backtests).",
             ),
         ] = None,
-        out_file: Annotated[
-            Path | None, typer.Option("--out", help="HTML file (default: <run dir>/report.html).")
+        out_dir: Annotated[
+            Path | None,
+            typer.Option("--out", help="Directory for report.html (default: the run directory)."),
         ] = None,
         seasons: Annotated[
             int, typer.Option(help="Monte Carlo seasons per scenario.", min=1)
@@ -160,7 +160,7 @@ def register(app: typer.Typer) -> None:
                     base=base,
                     progress=progress,
                 )
-            path = write_bundle_report(run, out_file or directory / "report.html", bundle)
+            path = write_bundle_report(run, (out_dir or directory) / "report.html", bundle)
             mc = bundle.result.as_dict()
             return {
                 "run": str(directory),
@@ -184,7 +184,7 @@ def register(app: typer.Typer) -> None:
                 "seconds": round(time.perf_counter() - began, 3),
             }
 
-        summary = run_reporting_errors(action)
+        summary = action()
         result = summary.pop("result")
         if as_json:
             print_json(summary)

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from keiba.cli.common import JsonOption, config_of, err, out, print_json, run_reporting_errors
+from keiba.cli.common import JsonOption, config_of, err, out, print_json
 
 
 def _recovery(value: float | None) -> str:
@@ -107,10 +107,10 @@ def _from_backtest(config: Any, run_dir: str) -> tuple[dict[str, Any], dict[str,
     return source, season
 
 
-def register(app: typer.Typer) -> None:
-    """Add `simulate` to the `keiba` command."""
+def register(groups: dict[str, typer.Typer]) -> None:
+    """Add `backtest simulate` to the `keiba` command."""
 
-    @app.command()
+    @groups["backtest"].command("simulate")
     def simulate(
         ctx: typer.Context,
         seasons: Annotated[int, typer.Option(help="Seasons (paths) per scenario.")] = 10_000,
@@ -155,7 +155,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         as_json: JsonOption = False,
     ) -> None:
-        """Bankroll paths for Kelly fractions against an overestimated edge (issue 7)."""
+        """Bankroll paths for Kelly fractions against an overestimated edge."""
 
         def action() -> tuple[dict[str, Any], float]:
             from keiba.evaluator.monte_carlo import MonteCarloParams, parse_floats
@@ -190,7 +190,7 @@ def register(app: typer.Typer) -> None:
                 result["from_backtest"] = source
             return result, time.perf_counter() - began
 
-        result, seconds = run_reporting_errors(action)
+        result, seconds = action()
         if as_json:
             print_json({**result, "seconds": round(seconds, 3)})
         else:

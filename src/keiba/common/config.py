@@ -2,8 +2,10 @@
 
 Precedence, highest first: explicit overrides passed in code, `KEIBA_<SECTION>__<KEY>`
 environment variables, the YAML file, the defaults below. The YAML file is `--config PATH`,
-else `$KEIBA_CONFIG`, else `<home>/keiba.yaml` if it exists. `KEIBA_HOME` (or `--home`) is the
-data directory; every relative path in the configuration is resolved against it.
+else `$KEIBA_CONFIG`, else `<home>/keiba.yaml` if it exists. The home is the data directory:
+`--home`, else `$KEIBA_HOME`, else the user's data directory (`$XDG_DATA_HOME/keiba`, usually
+`~/.local/share/keiba`, on Linux); every relative path in the configuration is resolved
+against it.
 
 A key that no section knows, in the file or in the environment, is an error that names the key
 and where it came from: a typo in a stake limit must never be silently ignored.
@@ -17,6 +19,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
+import platformdirs
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import (
@@ -47,7 +50,7 @@ __all__ = [
 
 ENV_PREFIX = "KEIBA_"
 _RESERVED_ENV = {"KEIBA_HOME", "KEIBA_CONFIG"}
-DEFAULT_HOME = Path("keiba-home")
+DEFAULT_HOME = platformdirs.user_data_path("keiba", appauthor=False)
 _YAML_FILE: ContextVar[Path | None] = ContextVar("keiba_yaml_file", default=None)
 
 
@@ -333,11 +336,17 @@ class KeibaConfig(BaseSettings):
 
 
 def resolve_home(home: Path | str | None = None) -> Path:
-    """`home` if given, else `$KEIBA_HOME`, else `./keiba-home`."""
-    if home is not None:
-        return Path(home).expanduser().resolve()
+    """`home` if given, else `$KEIBA_HOME`, else the user's data directory; never a file."""
     env = os.environ.get("KEIBA_HOME")
-    return Path(env).expanduser().resolve() if env else DEFAULT_HOME.resolve()
+    if home is not None:
+        resolved, given = Path(home).expanduser().resolve(), "--home"
+    elif env:
+        resolved, given = Path(env).expanduser().resolve(), "KEIBA_HOME"
+    else:
+        resolved, given = DEFAULT_HOME.resolve(), "the default home"
+    if resolved.exists() and not resolved.is_dir():
+        raise ConfigError(f"the home {resolved} ({given}) is a file, not a directory")
+    return resolved
 
 
 def _section_keys() -> dict[str, set[str]]:
@@ -396,12 +405,45 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def _blame(
+    loc: tuple[int | str, ...],
+    overrides: dict[str, Any],
+    overrides_from: str,
+    yaml_data: dict[str, Any],
+    path: Path | None,
+) -> str:
+    """Which source gave the invalid setting at `loc` (the highest-precedence one that has it)."""
+    keys = [str(p) for p in loc[:2]]
+
+    def holds(data: dict[str, Any]) -> bool:
+        node: Any = data
+        for key in keys:
+            if not isinstance(node, dict) or key not in node:
+                return False
+            node = node[key]
+        return True
+
+    if holds(overrides):
+        return overrides_from
+    variable = ENV_PREFIX + "__".join(keys).upper()
+    if any(name.upper() == variable for name in os.environ):
+        return f"the environment variable {variable}"
+    if path is not None and holds(yaml_data):
+        return str(path)
+    return "the defaults"
+
+
 def load_config(
     config_path: Path | str | None = None,
     home: Path | str | None = None,
     overrides: dict[str, Any] | None = None,
+    *,
+    overrides_from: str = "overrides",
 ) -> KeibaConfig:
-    """Load and validate the configuration; every problem is a `ConfigError` saying where."""
+    """Load and validate the configuration; every problem is a `ConfigError` saying where.
+
+    `overrides_from` names where `overrides` came from in messages (e.g. command-line options).
+    """
     resolved_home = resolve_home(home)
     path: Path | None = None
     if config_path is not None:
@@ -410,19 +452,22 @@ def load_config(
         path = Path(os.environ["KEIBA_CONFIG"])
     elif (resolved_home / "keiba.yaml").exists():
         path = resolved_home / "keiba.yaml"
+    yaml_data: dict[str, Any] = {}
     if path is not None:
-        _check_keys(_read_yaml(path), str(path))
+        yaml_data = _read_yaml(path)
+        _check_keys(yaml_data, str(path))
     _check_environment(dict(os.environ))
     if overrides:
-        _check_keys(overrides, "overrides")
-    where = f"{path} and KEIBA_* variables" if path is not None else "KEIBA_* variables"
+        _check_keys(overrides, overrides_from)
     token = _YAML_FILE.set(path)
     try:
         return KeibaConfig(home=resolved_home, **(overrides or {}))
     except ValidationError as e:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']} "
+            f"(from {_blame(err['loc'], overrides or {}, overrides_from, yaml_data, path)})"
+            for err in e.errors()
         )
-        raise ConfigError(f"invalid configuration ({where}): {problems}") from e
+        raise ConfigError(f"invalid configuration: {problems}") from e
     finally:
         _YAML_FILE.reset(token)

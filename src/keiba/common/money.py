@@ -2,7 +2,8 @@
 
 `Yen` is an `int` at run time and a distinct type for mypy, so a float can never be passed
 where an amount is expected. `yen()` is the one door into the type: it refuses floats, bools,
-negative amounts where they make no sense, and anything that is not an integer.
+negative amounts where they make no sense, anything that is not an integer, and absurd amounts
+(beyond `MAX_YEN`).
 """
 
 from __future__ import annotations
@@ -11,12 +12,16 @@ from typing import NewType
 
 from keiba.common.errors import InvalidAmountError
 
-__all__ = ["TICKET_UNIT", "Yen", "round_down_to_unit", "yen"]
+__all__ = ["MAX_YEN", "TICKET_UNIT", "Yen", "round_down_to_unit", "yen"]
 
 Yen = NewType("Yen", int)
 
 TICKET_UNIT = Yen(100)
 """JRA sells tickets in units of 100 yen."""
+
+MAX_YEN = Yen(1_000_000_000_000)
+"""The largest amount keiba accepts anywhere (one trillion yen): far above any bankroll, far
+below what the databases' 64-bit integers hold, so an absurd amount is refused, not stored."""
 
 
 def yen(amount: object, *, what: str = "amount", allow_negative: bool = False) -> Yen:
@@ -27,6 +32,11 @@ def yen(amount: object, *, what: str = "amount", allow_negative: bool = False) -
         )
     if amount < 0 and not allow_negative:
         raise InvalidAmountError(f"{what} must not be negative, was {amount:,} yen")
+    if abs(amount) > MAX_YEN:
+        raise InvalidAmountError(
+            f"{what} of {amount:,} yen is beyond the largest amount keiba accepts "
+            f"({MAX_YEN:,} yen)"
+        )
     return Yen(amount)
 
 

@@ -44,7 +44,7 @@ __all__ = [
 
 PUBLISHED = {
     "Benter (Hong Kong)": {"gamma": 0.81, "delta": 0.65},
-    "JRA fit in DOMAIN.md §5": {"gamma": 0.88, "delta": 0.73},
+    "JRA (published fit)": {"gamma": 0.88, "delta": 0.73},
 }
 
 

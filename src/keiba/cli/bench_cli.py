@@ -1,0 +1,128 @@
+"""`keiba bench …`: measure speed and memory; wiring only.
+
+`data` times the data pipeline (generate, write, import, features, training) and measures the
+simulated market; `ledger` counts settlements per second with concurrent writers; `themis` times
+a full decision and the exact Kelly against SLSQP. Figures go to docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from keiba.cli.common import JsonOption, config_of, err, out, print_json
+
+__all__ = ["register"]
+
+
+def bench_data(
+    ctx: typer.Context,
+    years: Annotated[int, typer.Option(help="Simulated seasons to generate.")] = 10,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated world.")] = 1,
+    jra2018: Annotated[
+        Path | None,
+        typer.Option(help="Folder of the 2018 JRA CSVs, to time their import as well."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Time the heavy steps (generate, write, import, features) and measure the market."""
+    config = config_of(ctx)
+
+    def action() -> Any:
+        from keiba.benchmarks import as_dicts, machine, run_benchmarks
+
+        def say(step: str) -> None:
+            if not as_json:
+                err.print(f"[dim]{step}…[/]")
+
+        return {
+            "machine": machine(),
+            "results": as_dicts(run_benchmarks(years, seed, jra2018, say, config.model)),
+        }
+
+    report = action()
+    if as_json:
+        print_json(report)
+        return
+    table = Table(title=f"keiba bench on {report['machine']['cpus']} CPUs")
+    for column in ("step", "seconds", "peak RSS (MB)", "detail"):
+        table.add_column(column, justify="left" if column in ("step", "detail") else "right")
+    for r in report["results"]:
+        detail = ", ".join(
+            f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v:,}" for k, v in r["detail"].items()
+        )
+        table.add_row(r["step"], f"{r['seconds']:.2f}", f"{r['process_peak_rss_mb']:.0f}", detail)
+    out.print(table)
+
+
+def bench_themis(
+    ctx: typer.Context,
+    races: Annotated[int, typer.Option(help="Synthetic 18-runner races to time.", min=1)] = 20,
+    seed: Annotated[int, typer.Option(help="Seed of the instances.")] = 7,
+    as_json: JsonOption = False,
+) -> None:
+    """Time a full decision (all eight bet types) and the exact Kelly against SLSQP."""
+    config_of(ctx)
+
+    def action() -> dict[str, Any]:
+        from keiba.themis.bench import run_themis_benchmark
+
+        if not as_json:
+            err.print("[dim]timing Themis…[/]")
+        return run_themis_benchmark(races, seed)
+
+    result = action()
+    if as_json:
+        print_json(result)
+        return
+    for section in ("full_decision", "single_pool_kelly"):
+        table = Table(title=section.replace("_", " "))
+        table.add_column("measure")
+        table.add_column("value", justify="right")
+        for name, value in result[section].items():
+            table.add_row(name, f"{value:.3g}" if isinstance(value, float) else f"{value:,}")
+        out.print(table)
+
+
+def bench_ledger(
+    url: Annotated[
+        list[str] | None,
+        typer.Option("--url", help="Ledger database(s) to measure (default: a temporary SQLite)."),
+    ] = None,
+    writers: Annotated[
+        list[int] | None, typer.Option("--writers", help="Concurrent settling processes.")
+    ] = None,
+    settlements: Annotated[int, typer.Option(help="Tickets settled per run.", min=1)] = 2000,
+    as_json: JsonOption = False,
+) -> None:
+    """Settlements per second with several processes settling at once."""
+    import tempfile
+
+    from keiba.bankroll.bench import settlement_rate
+
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, target in enumerate(url or [f"sqlite:///{tmp}/bench.sqlite"]):
+            for n in writers or [1, 4]:
+                target_n = target.replace("bench.sqlite", f"bench-{i}-{n}.sqlite")
+                results.append(settlement_rate(target_n, n, settlements))
+    if as_json:
+        print_json([r.__dict__ for r in results])
+        return
+    table = Table(title="Ledger settlements per second")
+    for name in ("database", "writers", "settlements", "seconds", "per second"):
+        table.add_column(name, justify="left" if name == "database" else "right")
+    for r in results:
+        table.add_row(
+            r.dialect, str(r.writers), f"{r.settlements:,}", r.seconds, f"{r.per_second:,}"
+        )
+    out.print(table)
+
+
+def register(groups: dict[str, typer.Typer]) -> None:
+    groups["bench"].command("data")(bench_data)
+    groups["bench"].command("themis")(bench_themis)
+    groups["bench"].command("ledger")(bench_ledger)
