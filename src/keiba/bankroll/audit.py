@@ -320,8 +320,19 @@ def export_checkpoint(
 
 
 def load_checkpoints(store: ObjectStore, prefix: str = CHECKPOINT_PREFIX) -> list[Checkpoint]:
+    """Every exported checkpoint; a damaged one is a `StorageError` naming its file."""
     found = []
     for key in store.list(prefix):
-        data = json.loads(store.get(key))
-        found.append(Checkpoint(int(data["seq"]), str(data["record_sha256"])))
+        try:
+            data = json.loads(store.get(key))
+            seq, digest = data["seq"], data["record_sha256"]
+            if isinstance(seq, bool) or not isinstance(seq, int) or not isinstance(digest, str):
+                raise TypeError("seq must be an integer and record_sha256 a string")
+        except (ValueError, KeyError, TypeError) as e:
+            reason = f"missing {e}" if isinstance(e, KeyError) else str(e)
+            raise StorageError(
+                f"the audit checkpoint {key} in the object store is damaged ({reason}); "
+                "the chain cannot be checked against it"
+            ) from e
+        found.append(Checkpoint(seq, digest))
     return sorted(found, key=lambda c: c.seq)

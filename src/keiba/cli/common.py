@@ -37,8 +37,8 @@ __all__ = [
     "progress_bar",
 ]
 
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,7 @@ with `--log-level debug`, which prints the traceback too.
 
 from __future__ import annotations
 
-import re
 import sqlite3
-from pathlib import Path
 
 from keiba.common.errors import KeibaError
 
@@ -19,23 +17,6 @@ __all__ = ["INTERNAL_ERROR_EXIT", "USER_ERROR_EXIT", "describe", "is_internal"]
 USER_ERROR_EXIT = 1
 INTERNAL_ERROR_EXIT = 70
 """EX_SOFTWARE: keiba itself failed; the message asks for the traceback."""
-
-_PID = re.compile(r"\(PID (\d+)\)")
-
-
-def holder_of_lock(message: str) -> str:
-    """`PID n: the command line` of the process a DuckDB lock message names, if it can be read."""
-    found = _PID.search(message)
-    if not found:
-        return "another process"
-    pid = found.group(1)
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return f"process {pid}"
-    words = [w.decode(errors="replace") for w in raw.split(b"\0") if w]
-    command = " ".join(Path(words[0]).name if i == 0 else w for i, w in enumerate(words))
-    return f"process {pid} ({command})" if command else f"process {pid}"
 
 
 def _first_line(text: str) -> str:
@@ -51,9 +32,7 @@ def _sqlalchemy(e: Exception) -> str | None:
         return None
     original = str(e.orig) if e.orig is not None else str(e)
     reason = _first_line(original)
-    url = ""
-    if e.connection_invalidated or isinstance(e, OperationalError):
-        url = " (storage.ledger_url)"
+    url = " (storage.ledger_url)" if isinstance(e, OperationalError) else ""
     if "file is not a database" in reason or "malformed" in reason:
         return f"the ledger database is not a valid SQLite database{url}: {reason}"
     if "readonly" in reason or "read-only" in reason:
@@ -72,9 +51,11 @@ def _duckdb(e: Exception) -> str | None:
         return None
     if not isinstance(e, duckdb.Error):
         return None
+    from keiba.common.storage.warehouse import lock_holder
+
     text = _first_line(str(e))
-    if "lock" in text.lower():
-        return f"the warehouse is in use by {holder_of_lock(str(e))}; wait for it or stop it"
+    if "lock" in text.lower() and "PID" in str(e):
+        return f"the warehouse is in use by {lock_holder(str(e))}; wait for it or stop it"
     return f"the warehouse failed: {text}"
 
 

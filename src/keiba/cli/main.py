@@ -86,15 +86,16 @@ def _version() -> str:
         return "unknown"
 
 
-def _show_version(value: bool) -> None:
+def _show_version(ctx: typer.Context, value: bool) -> None:
     if value:
         from keiba.common.config import resolve_home
+        from keiba.common.errors import ConfigError
 
         out.print(f"keiba {_version()}", highlight=False)
         try:
-            out.print(f"home: {resolve_home()}", highlight=False, soft_wrap=True)
-        except Exception as e:  # a home that is a file is reported, not raised, here
-            out.print(f"home: {e}", highlight=False, soft_wrap=True)
+            out.print(f"home: {resolve_home(ctx.params.get('home'))}", highlight=False)
+        except ConfigError as e:  # a home that is a file is reported, not raised, here
+            out.print(f"home: {e}", highlight=False)
         raise typer.Exit()
 
 
@@ -105,6 +106,7 @@ def main(
         Path | None,
         typer.Option(
             "--home",
+            is_eager=True,
             help="Data directory (default: $KEIBA_HOME, else the user data directory, "
             "e.g. ~/.local/share/keiba).",
         ),

@@ -34,8 +34,7 @@ def yen(amount: object, *, what: str = "amount", allow_negative: bool = False) -
         raise InvalidAmountError(f"{what} must not be negative, was {amount:,} yen")
     if abs(amount) > MAX_YEN:
         raise InvalidAmountError(
-            f"{what} of {amount:,} yen is beyond the largest amount keiba accepts "
-            f"({MAX_YEN:,} yen)"
+            f"{what} of {amount:,} yen is beyond the largest amount keiba accepts ({MAX_YEN:,} yen)"
         )
     return Yen(amount)
 

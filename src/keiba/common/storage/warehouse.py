@@ -13,6 +13,7 @@ one transaction, so a failed load leaves the warehouse as it was.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,29 @@ class Warehouse(Protocol):
     def close(self) -> None: ...
 
 
+def lock_holder(message: str) -> str:
+    """The process a DuckDB lock message names, with its command line where it can be read."""
+    found = re.search(r"\(PID (\d+)\)", message)
+    if not found:
+        return "another process"
+    pid = found.group(1)
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return f"process {pid}"
+    words = [w.decode(errors="replace") for w in raw.split(b"\0") if w]
+    if not words:
+        return f"process {pid}"
+    return f"process {pid} ({' '.join([Path(words[0]).name, *words[1:]])})"
+
+
+def _reason(e: duckdb.Error) -> str:
+    text = str(e)
+    if "lock" in text.lower() and "PID" in text:
+        return f"it is in use by {lock_holder(text)}; wait for it to finish or stop it"
+    return text.strip().splitlines()[0] if text.strip() else type(e).__name__
+
+
 class DuckDBWarehouse:
     """The warehouse in one DuckDB file (or in memory with `path=None`)."""
 
@@ -80,7 +104,7 @@ class DuckDBWarehouse:
                 str(path) if path is not None else ":memory:", read_only=read_only
             )
         except duckdb.Error as e:
-            raise StorageError(f"cannot open the warehouse {path}: {e}") from e
+            raise StorageError(f"cannot open the warehouse {path}: {_reason(e)}") from e
         self._con.execute("SET TimeZone = 'UTC'")
 
     def __enter__(self) -> DuckDBWarehouse:
