@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from keiba.cli.common import JsonOption, config_of, err, out, print_json
+from keiba.cli.common import JsonOption, config_of, err, jst, out, print_json
 
 AccountOption = Annotated[str, typer.Option("--account", help="Bankroll account.")]
 
@@ -100,12 +100,16 @@ def history(
         print_json(rows)
         return
     table = Table(title=f"Ledger of {account} (newest {limit})")
-    for name in ("#", "time (UTC)", "kind", "cash", "reserved", "available after", "cause"):
-        table.add_column(name, justify="right" if name in ("cash", "reserved") else "left")
+    for name in ("#", "time", "kind", "cash", "reserved", "available after", "cause"):
+        table.add_column(
+            name,
+            justify="right" if name in ("cash", "reserved") else "left",
+            no_wrap=name == "time",
+        )
     for r in rows:
         table.add_row(
             str(r["seq"]),
-            str(r["created_at"])[:19],
+            jst(r["created_at"]),
             r["kind"],
             f"{r['cash_yen']:+,}",
             f"{r['reserved_yen']:+,}",

@@ -31,6 +31,7 @@ __all__ = [
     "KeibaGroup",
     "config_of",
     "err",
+    "jst",
     "out",
     "parse_date",
     "print_json",
@@ -117,6 +118,24 @@ def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, int, int], Non
             bar.update(tasks[stage], completed=done, total=total)
 
         yield update
+
+
+def jst(instant: object) -> str:
+    """An instant (a datetime or its ISO text, UTC when naive) as `YYYY-MM-DD HH:MM JST`."""
+    from keiba.common.clock import JST
+
+    if instant is None or instant == "":
+        return ""
+    if isinstance(instant, dt.datetime):
+        moment = instant
+    else:
+        try:
+            moment = dt.datetime.fromisoformat(str(instant))
+        except ValueError:
+            return str(instant)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(JST).strftime("%Y-%m-%d %H:%M JST")
 
 
 def print_json(data: Any) -> None:

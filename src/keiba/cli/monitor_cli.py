@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from keiba.cli.common import JsonOption, config_of, out, print_json
+from keiba.cli.common import JsonOption, config_of, jst, out, print_json
 from keiba.common.errors import KeibaError
 
 AccountOption = Annotated[str, typer.Option("--account", help="Bankroll account.")]
@@ -112,12 +112,12 @@ def _print_status(status: dict[str, Any]) -> None:
         out.print("no monitor records yet", highlight=False)
         return
     table = Table(title=f"Last monitor records ({status['monitor_records']:,} in all)")
-    for name in ("#", "time (UTC)", "kind", "what"):
+    for name in ("#", "time", "kind", "what"):
         table.add_column(name)
     for record in status["last_records"]:
         table.add_row(
             str(record["seq"]),
-            str(record.get("recorded_at") or "")[:19],
+            jst(record.get("recorded_at")),
             str(record.get("kind")),
             _describe(record),
         )

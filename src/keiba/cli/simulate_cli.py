@@ -1,4 +1,4 @@
-"""`keiba simulate`: Monte Carlo bankroll paths (keiba.evaluator.monte_carlo); wiring only.
+"""`keiba backtest simulate`: Monte Carlo bankroll paths (keiba.evaluator.monte_carlo); wiring only.
 
 `--from-backtest RUN_DIR|latest` draws the bets from a backtest run's own Themis bets (believed
 probability, decision odds) instead of the assumed distribution, a season being the run's bets
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.table import Table
 
 from keiba.cli.common import JsonOption, config_of, err, out, print_json
@@ -20,55 +21,55 @@ def _recovery(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f}"
 
 
-def _print_table(result: dict[str, Any], seconds: float) -> None:
-    p = result["params"]
-    table = Table(
-        title=(
-            f"{p['seasons']:,} seasons × {p['bets']:,} bets, start {p['start_yen']:,} yen, "
-            f"ruin below {p['ruin_floor_yen']:,} yen, seed {p['seed']}"
-        )
-    )
-    for name in (
-        "Kelly",
-        "k",
-        "ruin",
-        "DD>20%",
-        "DD>30%",
-        "DD>50%",
-        "W q05",
-        "q25",
-        "q50",
-        "q75",
-        "q95",
-        "mean",
-        "rec. med",
-        "rec. p90",
-        "never",
-    ):
-        table.add_column(name, justify="right")
+def _pct(value: float) -> str:
+    return f"{value:.1%}"
+
+
+def _tables(result: dict[str, Any]) -> tuple[Table, Table]:
+    """Risk (ruin, drawdowns, recovery) and outcome (terminal wealth): each fits 80 columns."""
+    risk = Table("Kelly", "k", "ruin", "DD>20%", "DD>30%", "DD>50%", "rec. med", "rec. p90",
+                 "never", title="Risk", box=box.SIMPLE_HEAD)  # fmt: skip
+    wealth = Table("Kelly", "k", "W q05", "q25", "q50", "q75", "q95", "mean",
+                   title="Terminal bankroll / start", box=box.SIMPLE_HEAD)  # fmt: skip
+    for table in (risk, wealth):
+        for column in table.columns:
+            column.justify = "right"
     for s in result["scenarios"]:
-        q = s["terminal_quantiles"]
-        dd = s["p_drawdown"]
-        table.add_row(
-            f"{s['fraction']:g}",
-            f"×{s['overestimate']:g}",
-            f"{s['p_ruin']:.1%}",
-            f"{dd['0.2']:.1%}",
-            f"{dd['0.3']:.1%}",
-            f"{dd['0.5']:.1%}",
-            *(f"{q[k]:.2f}" for k in ("0.05", "0.25", "0.5", "0.75", "0.95")),
-            f"{s['terminal_mean']:.2f}",
+        q, dd = s["terminal_quantiles"], s["p_drawdown"]
+        head = (f"{s['fraction']:g}", f"×{s['overestimate']:g}")
+        risk.add_row(
+            *head,
+            _pct(s["p_ruin"]),
+            *(_pct(dd[k]) for k in ("0.2", "0.3", "0.5")),
             _recovery(s["recovery_median_bets"]),
             _recovery(s["recovery_p90_bets"]),
-            f"{s['never_recovered']:.1%}",
+            _pct(s["never_recovered"]),
         )
-    out.print(table)
+        wealth.add_row(
+            *head,
+            *(f"{q[k]:.2f}" for k in ("0.05", "0.25", "0.5", "0.75", "0.95")),
+            f"{s['terminal_mean']:.2f}",
+        )
+    return risk, wealth
+
+
+def _print_table(result: dict[str, Any], seconds: float) -> None:
+    p = result["params"]
+    out.print(
+        f"{p['seasons']:,} seasons × {p['bets']:,} bets, start {p['start_yen']:,} yen, "
+        f"ruin below {p['ruin_floor_yen']:,} yen, seed {p['seed']}",
+        highlight=False,
+        soft_wrap=False,
+    )
+    for table in _tables(result):
+        out.print(table)
     out.print(
         "k: the edge is overestimated k×; ruin: P(bankroll below the floor); DD>x: "
         "P(max drawdown > x); W: terminal bankroll / start (quantiles, mean); rec.: bets "
         "from the deepest trough back to the peak before it (seasons that recovered); never: "
         "share still below that peak at the end.",
         highlight=False,
+        soft_wrap=False,
     )
     source = result.get("from_backtest")
     if source:
@@ -78,6 +79,7 @@ def _print_table(result: dict[str, Any], seconds: float) -> None:
             f"seasons stop betting at {p['growth_cap']:,.0f}× the start.",
             highlight=False,
             markup=False,
+            soft_wrap=False,
         )
     err.print(f"simulated in {seconds:.1f} s", highlight=False)
 
