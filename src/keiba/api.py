@@ -202,8 +202,9 @@ def _config(home: PathLike | None) -> KeibaConfig:
 
 
 @contextmanager
-def _warehouse(home: PathLike | None, needs: str = "races") -> Iterator[DuckDBWarehouse]:
-    """The home's warehouse, read-only, holding table `needs` (else a KeibaError saying how)."""
+def _warehouse(home: PathLike | None, *, predictions: bool = False) -> Iterator[DuckDBWarehouse]:
+    """The home's warehouse, read-only, holding races (and `predictions`), else a KeibaError
+    saying which command fills it."""
     config = _config(home)
     path, at = config.duckdb_path, f"keiba --home {config.home}"
     load = f"load races first with `{at} demo` or `{at} import --format canonical DIR`"
@@ -212,9 +213,9 @@ def _warehouse(home: PathLike | None, needs: str = "races") -> Iterator[DuckDBWa
     with DuckDBWarehouse(path, read_only=True) as warehouse:
         if not warehouse.has_table("races"):
             raise KeibaError(f"the warehouse {path} holds no races: {load}")
-        if not warehouse.has_table(needs):
+        if predictions and not warehouse.has_table(PREDICTIONS_TABLE):
             raise KeibaError(
-                f"the warehouse {path} holds no {needs}: train a model and store its "
+                f"the warehouse {path} holds no predictions: train a model and store its "
                 f"predictions with `{at} train` then `{at} predict`"
             )
         yield warehouse
@@ -372,7 +373,7 @@ def predictions(
     if model_version is not None:
         where += " AND p.model_version = ?"
         params.append(model_version)
-    with _warehouse(home, PREDICTIONS_TABLE) as warehouse:
+    with _warehouse(home, predictions=True) as warehouse:
         if model_version is not None and model_version not in (
             versions := _model_versions(warehouse)
         ):
