@@ -1,4 +1,5 @@
-"""Helpers for the netkeiba tests: the saved pages, and a loopback server that serves them."""
+"""Helpers for the netkeiba tests: the saved pages (`fixtures/netkeiba/`, see its README), and a
+loopback server that serves them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from loopback import serving
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "netkeiba"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "netkeiba"
 RACE = "202602010607"
 ODDS_RACE = "202603020211"
 DAY = "20260628"

@@ -1,14 +1,15 @@
-"""The whole real 2018 year (`../shared/data/jra2018/`) imported into a fresh DuckDB file.
+"""The whole real 2018 year, imported into a fresh DuckDB file from the shipped archive
+(`fixtures/jra2018/`, unpacked into a temporary folder; its README gives the sources).
 
-The README counts 48,329 result rows and 41,321 payout rows. Measured: the results files hold
-48,329 lines, of which 129 (2018-05-05 新潟 R1–R9) appear in both the April and the May file, so
-48,200 distinct runners load; the payouts file holds 41,322 data rows (41,323 lines with the
-header), every one valid and joined to its race.
+The results files hold 48,329 lines, of which 129 (2018-05-05 新潟 R1–R9) appear in both the
+April and the May file, so 48,200 distinct runners load; the payouts file holds 41,322 data rows
+(41,323 lines with the header), every one valid and joined to its race.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -17,22 +18,26 @@ from keiba.common.clock import FixedClock
 from keiba.common.storage import DuckDBWarehouse
 from keiba.data_collector.jra2018 import Jra2018ImportReport, import_jra2018
 
-DATA = Path(__file__).parents[3] / "shared" / "data" / "jra2018"
-pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"{DATA} is not there")
+ARCHIVE = Path(__file__).resolve().parent / "fixtures" / "jra2018" / "jra2018.tar.xz"
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def imported(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[Jra2018ImportReport, Jra2018ImportReport, dict[str, int], dict[str, int]]:
-    db = tmp_path_factory.mktemp("jra2018") / "warehouse.duckdb"
+    root = tmp_path_factory.mktemp("jra2018")
+    data = root / "jra2018"
+    with tarfile.open(ARCHIVE, "r:xz") as archive:
+        archive.extractall(data, filter="data")
+    db = root / "warehouse.duckdb"
     counts = "SELECT " + ", ".join(
         f"(SELECT count(*) FROM {t}) AS {t}" for t in ("races", "runners", "payouts", "quarantine")
     )
     with DuckDBWarehouse(db) as w:
-        first = import_jra2018(w, [DATA], FixedClock(dt.datetime(2024, 1, 1, tzinfo=dt.UTC)))
+        first = import_jra2018(w, [data], FixedClock(dt.datetime(2024, 1, 1, tzinfo=dt.UTC)))
         after_first = w.query(counts).row(0, named=True)
-        second = import_jra2018(w, [DATA], FixedClock(dt.datetime(2024, 1, 2, tzinfo=dt.UTC)))
+        second = import_jra2018(w, [data], FixedClock(dt.datetime(2024, 1, 2, tzinfo=dt.UTC)))
         after_second = w.query(counts).row(0, named=True)
     return first, second, after_first, after_second
 

@@ -1,4 +1,5 @@
-"""Import the real 2018 JRA data set (`../shared/data/jra2018/`) into races, runners, payouts.
+"""Import the real 2018 JRA data set (`tests/data_collector/fixtures/jra2018/`) into races,
+runners and payouts.
 
 Inputs: the results CSVs (`results/*.csv`, 27 columns, no header, one line per runner that
 finished), `payouts_2018.csv` (netkeiba race ids) and `kaisai_calendar.json`, which maps a

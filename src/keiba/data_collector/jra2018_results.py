@@ -2,10 +2,10 @@
 assembling the lines into whole races (or withholding a race whole).
 
 One line is one runner that finished (27 columns by position, no header; see
-`../shared/data/README.md`). `parse_result_line` turns a line into a typed `ResultRow` or raises
-`Jra2018RecordError` (an `ImportValidationError`) naming the file, the line, the column and why;
-it never raises anything else. `assemble_results` groups the lines by race and applies the race
-rules described in `keiba.data_collector.jra2018`.
+`tests/data_collector/fixtures/jra2018/README.md`). `parse_result_line` turns a line into a typed
+`ResultRow` or raises `Jra2018RecordError` (an `ImportValidationError`) naming the file, the
+line, the column and why; it never raises anything else. `assemble_results` groups the lines
+by race and applies the race rules described in `keiba.data_collector.jra2018`.
 """
 
 from __future__ import annotations
