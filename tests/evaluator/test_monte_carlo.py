@@ -238,7 +238,7 @@ def _run(home: Path, *args: str) -> tuple[int, str, str]:
 
 
 def test_cli_json_and_table(tmp_path: Path) -> None:
-    args = ("simulate", "--seasons", "50", "--races", "100", "--fractions", "0.25,1")
+    args = ("backtest", "simulate", "--seasons", "50", "--races", "100", "--fractions", "0.25,1")
     code, stdout, _ = _run(tmp_path, *args, "--overestimate", "1,2", "--json")
     assert code == 0
     result = json.loads(stdout)
@@ -253,7 +253,7 @@ def test_cli_json_and_table(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("bad", [("--fractions", "x"), ("--fractions", "2"), ("--seasons", "0")])
 def test_cli_reports_bad_parameters(tmp_path: Path, bad: tuple[str, str]) -> None:
-    code, _, stderr = _run(tmp_path, "simulate", "--races", "10", *bad)
+    code, _, stderr = _run(tmp_path, "backtest", "simulate", "--races", "10", *bad)
     assert code == 1
     assert "error" in stderr
 
