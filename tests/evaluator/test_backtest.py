@@ -17,6 +17,7 @@ from keiba.bankroll import Ledger
 from keiba.common.clock import FixedClock
 from keiba.common.config import KeibaConfig, load_config
 from keiba.common.errors import KeibaError
+from keiba.common.ids import Venue
 from keiba.common.storage import DuckDBWarehouse, create_ledger_engine
 from keiba.evaluator.backtest import ACCOUNT, BacktestResult, run_backtest
 from keiba.evaluator.backtest_frames import STRATEGIES, BacktestRun
@@ -122,6 +123,41 @@ def test_baselines_bet_every_race_on_the_same_races(
     assert chosen.sort("race_id").equals(favourites.sort("race_id"))
     assert list(run.result["metrics"]) == list(STRATEGIES)
     assert set(loaded.daily["strategy"]) == set(STRATEGIES)
+
+
+def test_bets_carry_the_race_the_horses_and_the_bankroll_they_were_sized_from(
+    config: KeibaConfig, run: BacktestResult, loaded: BacktestRun
+) -> None:
+    warehouse = DuckDBWarehouse(config.duckdb_path)
+    try:
+        races = warehouse.query("SELECT race_id, venue_code, race_no, race_name FROM races")
+        runners = warehouse.query("SELECT race_id, horse_no, horse_name FROM runners")
+    finally:
+        warehouse.close()
+    about = {r: (Venue(int(v)).japanese, int(n), name) for r, v, n, name in races.iter_rows()}
+    names = {(r, int(h)): name for r, h, name in runners.iter_rows()}
+    win = loaded.bets.filter(pl.col("bet_type") == "win")
+    assert win.height == loaded.bets.height  # 2018 offers the win pool only
+    for bet in win.iter_rows(named=True):
+        assert (bet["venue"], bet["race_no"], bet["race_name"]) == about[bet["race_id"]]
+        assert bet["horses"] == names[(bet["race_id"], int(bet["combination"]))]
+    themis = _themis(loaded)
+    # the first Themis bet was sized from the start; each from what the account had left
+    assert themis["bankroll_yen"][0] == run.result["start_yen"]
+    assert (themis["bankroll_yen"] >= themis["stake_yen"]).all()
+    # never more than the start plus the net of the earlier races (some may still be running)
+    earlier = (
+        themis.group_by("race_seq")
+        .agg((pl.col("paid_yen") - pl.col("stake_yen")).sum().alias("net"))
+        .sort("race_seq")
+        .select("race_seq", (pl.col("net").cum_sum() - pl.col("net")).alias("earlier"))
+    )
+    sized = themis.join(earlier, on="race_seq")
+    assert (sized["bankroll_yen"] <= run.result["start_yen"] + sized["earlier"]).all()
+    assert (
+        sized.filter(pl.col("race_seq") > pl.col("race_seq").min())["bankroll_yen"].min()
+        < (run.result["start_yen"])
+    )  # the losses of earlier races were taken out
 
 
 def test_the_monitor_stops_buying_and_the_stop_is_in_the_audit_chain(

@@ -10,11 +10,14 @@ tests import it from here.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import html
+import io
 import json
 import math
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +25,23 @@ import numpy as np
 import polars as pl
 import pytest
 
+from keiba.common.ids import Venue
 from keiba.evaluator import report
+from keiba.evaluator.answer import backtest_answer
 from keiba.evaluator.backtest_frames import (
     BETS_SCHEMA,
     DAILY_SCHEMA,
+    LATER_BETS_COLUMNS,
     PREDICTIONS_SCHEMA,
     STRATEGIES,
     BacktestRun,
 )
-from keiba.evaluator.backtest_metrics import all_metrics
+from keiba.evaluator.backtest_metrics import all_metrics, interval_text
+from keiba.evaluator.backtest_monte_carlo import RunBets, run_bets, simulate_seasons
 from keiba.evaluator.backtest_report import (
     CHART_KEYS,
+    LISTED_STRATEGIES,
+    MC_FRACTIONS,
     MIN_EMPIRICAL_BETS,
     TooFewBetsError,
     empirical_sample,
@@ -40,6 +49,9 @@ from keiba.evaluator.backtest_report import (
     sample_size_caveats,
     write_backtest_report,
 )
+from keiba.evaluator.bet_list import BET_LIST_COLUMNS
+from keiba.evaluator.monte_carlo import RUIN_FRACTIONS, MonteCarloParams
+from keiba.simulator.names import horse_names
 
 START_YEN = 1_000_000
 NO_VALUE = math.inf
@@ -73,6 +85,7 @@ def make_run(
 ) -> Path:
     """Write a synthetic run directory under `root` and return it."""
     rng = np.random.default_rng(seed)
+    names = iter(horse_names(np.random.default_rng(seed + 1), 17 * races))
     bets: list[dict[str, Any]] = []
     predictions: list[dict[str, Any]] = []
     balance = dict.fromkeys(STRATEGIES, START_YEN)
@@ -97,6 +110,8 @@ def make_run(
         slot = i % races_per_day
         race_id = f"{date:%Y%m%d}{5 + slot // 12:02d}01{day % 8 + 1:02d}{slot % 12 + 1:02d}"
         n = int(rng.integers(8, 17))
+        horses = [next(names) for _ in range(n)]
+        race_no = slot % 12 + 1
         strength = rng.normal(0.0, 1.0, n)
         p_true = _softmax(strength)
         final = _odds(0.8 / _softmax(strength + rng.normal(0.0, 0.25, n)))
@@ -139,10 +154,17 @@ def make_run(
             date: dt.date = date,
             i: int = i,
             tickets: dict[str, list[dict[str, Any]]] = tickets,
+            race_no: int = race_no,
+            horses: list[str] = horses,
         ) -> None:
             refund = bool(rng.random() < 0.01)
             tickets[strategy].append(
                 {
+                    "bankroll_yen": balance[strategy],
+                    "venue": Venue(int(race_id[8:10])).japanese,
+                    "race_no": race_no,
+                    "race_name": "3歳未勝利" if race_no < 6 else "1勝クラス",
+                    "horses": horses[horse],
                     "strategy": strategy,
                     "race_id": race_id,
                     "race_date": date,
@@ -333,12 +355,105 @@ def test_every_chart_is_drawn_for_a_normal_run(pages: dict[str, str]) -> None:
     assert re.findall(r'data-chart="([^"]+)"', page) == list(CHART_KEYS)
 
 
-def test_caveats_come_first_and_include_computed_ones(pages: dict[str, str]) -> None:
+def test_the_page_answers_first_then_results_then_caveats(
+    runs: dict[str, Path], pages: dict[str, str]
+) -> None:
     page = pages["normal"]
+    result = BacktestRun.load(runs["normal"]).result
+    first = re.search(r'<body><h1>[^<]*</h1><p class="answer">(.*?)</p>', page)
+    assert first is not None
+    answer = html.unescape(first.group(1))
+    assert answer == backtest_answer(result)
+    metrics = result["metrics"]
+    themis = metrics["themis"]
+    money = "made" if themis["profit_yen"] > 0 else "lost"
+    assert answer.startswith(
+        f"Themis (model + market) {money} {abs(themis['profit_yen']):,} yen on "
+        f"{themis['bets']:,} bets (return {interval_text(themis['return_rate'])})"
+    )
+    assert interval_text(metrics["favourite"]["return_rate"]) in answer
+    assert interval_text(metrics["top_pick"]["return_rate"]) in answer
+    assert "against the market, Themis on the market's own probabilities placed no bets" in answer
+    order = [
+        page.index(marker)
+        for marker in (
+            'class="answer"',
+            "<h2>Strategies</h2>",
+            'data-chart="bankroll"',
+            "<h2>The bets</h2>",
+            'data-chart="ruin"',
+            '<p class="caveat">',
+            "<h2>Walk-forward schedule</h2>",
+        )
+    ]
+    assert order == sorted(order)
     caveats = re.findall(r'<p class="caveat">(.*?)</p>', page)
-    assert page.index('class="caveat"') < page.index("<h2>Strategies</h2>")
     assert any("drifted final odds" in c for c in caveats)
     assert any("Themis on the market" in c and "placed no bets" in c for c in caveats)
+
+
+def _listed(run: BacktestRun) -> pl.DataFrame:
+    return run.bets.filter(pl.col("strategy").is_in(LISTED_STRATEGIES)).sort(
+        "race_seq", "strategy", "bet_type", "combination"
+    )
+
+
+def test_the_bets_are_listed_with_their_race_and_horses(
+    runs: dict[str, Path], pages: dict[str, str]
+) -> None:
+    run = BacktestRun.load(runs["normal"])
+    own = _listed(run)
+    assert own.height == run.bets.filter(pl.col("strategy") == "themis").height > 0
+    table = re.search(r'<table data-bets="(\d+)">(.*?)</table>', pages["normal"], re.S)
+    assert table is not None and int(table.group(1)) == own.height
+    rows = re.findall(r'<tr data-race-id="([^"]+)">(.*?)</tr>', table.group(2))
+    assert len(rows) == own.height
+    for (race_id, cells), bet in zip(rows, own.iter_rows(named=True), strict=True):
+        row = [html.unescape(c) for c in re.findall(r"<td>(.*?)</td>", cells)]
+        assert race_id == bet["race_id"]
+        assert row[1] == str(bet["race_date"])
+        assert row[2] == f"{bet['venue']} {bet['race_no']}R {bet['race_name']}"
+        assert row[3] == {"win": "win 単勝", "place": "place 複勝"}[bet["bet_type"]]
+        assert row[4] == bet["combination"] and row[5] == bet["horses"]
+        assert row[7] == f"{bet['decision_odds']:.1f}" and row[8] == f"{bet['final_odds']:.1f}"
+        assert row[9] == f"{bet['stake_yen']:,}" and row[11] == f"{bet['paid_yen']:,}"
+        assert row[10] == ("refunded" if bet["refund"] else "won" if bet["hit"] else "lost")
+
+
+def test_the_csv_link_holds_the_same_bets(runs: dict[str, Path], pages: dict[str, str]) -> None:
+    own = _listed(BacktestRun.load(runs["normal"]))
+    link = re.search(
+        r'<a class="download" download="bets.csv" '
+        r'href="data:text/csv;charset=utf-8;base64,([A-Za-z0-9+/=]+)">',
+        pages["normal"],
+    )
+    assert link is not None
+    raw = base64.b64decode(link.group(1))
+    assert raw.startswith("\ufeff".encode())  # spreadsheets read it as UTF-8
+    csv = pl.read_csv(io.BytesIO(raw[3:]), schema_overrides={"date": pl.Date, "race_id": pl.String})
+    assert csv.columns == list(BET_LIST_COLUMNS)
+    assert csv["race_id"].to_list() == own["race_id"].to_list()
+    assert csv["horses"].to_list() == own["horses"].to_list()
+    assert csv["date"].to_list() == own["race_date"].to_list()
+    assert csv["stake_yen"].to_list() == own["stake_yen"].to_list()
+    assert csv["paid_yen"].to_list() == own["paid_yen"].to_list()
+    assert csv["decision_odds"].to_list() == own["decision_odds"].to_list()
+    assert set(csv["result"]) <= {"won", "lost", "refunded"}
+    assert (csv["result"] == "won").sum() == int(own["hit"].sum())
+
+
+def test_japanese_is_text_in_the_charts_and_the_page_names_cjk_fonts(
+    pages: dict[str, str],
+) -> None:
+    page = pages["normal"]
+    charts = figures(page)
+    assert re.search(r"<text[^>]*>回収率 return rate \(%\)</text>", charts["baselines"])
+    assert re.search(r"<text[^>]*>単勝</text>", charts["bet_types"])
+    assert "DejaVuSans-" not in page  # no glyphs drawn as paths
+    style = page[page.index("<style>") : page.index("</style>")]
+    for font in report.CJK_FONTS:
+        assert f'"{font}"' in style
+        assert font in charts["baselines"]  # the chart's text names them too
 
 
 def test_the_strategies_table_has_every_figure(
@@ -363,24 +478,107 @@ def test_the_strategies_table_has_every_figure(
 def test_the_monte_carlo_uses_the_runs_own_bets(
     runs: dict[str, Path], pages: dict[str, str]
 ) -> None:
+    sample = run_bets(BacktestRun.load(runs["normal"]))
+    page = pages["normal"]
+    assert f"the run&#x27;s own {sample.bets:,} Themis bets" in page
+    assert re.search(r"<text[^>]*>the run(&#39;|')s bets at 0.25 Kelly", figures(page)["mc_fan"])
+    assert "assumed distribution" not in page and "overestimated" not in page
+
+
+def test_run_bets_are_the_stakes_shares_and_real_payouts(runs: dict[str, Path]) -> None:
     run = BacktestRun.load(runs["normal"])
-    sample = empirical_sample(run)
-    assert f"the run&#x27;s own {sample.bets:,} Themis bets" in pages["normal"]
-    assert "0.25 Kelly" in pages["normal"]  # the fan chart at the default fraction
+    sample = run_bets(run)
+    themis = run.bets.filter((pl.col("strategy") == "themis") & ~pl.col("refund")).sort(
+        "race_seq", "bet_type", "combination"
+    )
+    assert sample.bets == themis.height
+    stake = themis["stake_yen"].to_numpy()
+    assert np.array_equal(sample.stake_fraction, stake / themis["bankroll_yen"].to_numpy())
+    assert np.array_equal(sample.pay_per_100 * stake // 100, themis["paid_yen"].to_numpy())
+    assert (sample.pay_per_100 == 0).sum() == (~themis["hit"]).sum()
 
 
-def test_a_run_where_themis_never_bets_still_renders(pages: dict[str, str]) -> None:
+def test_a_run_without_recorded_bankrolls_estimates_them(
+    runs: dict[str, Path], tmp_path: Path
+) -> None:
+    old = tmp_path / "old"
+    shutil.copytree(runs["normal"], old)
+    bets = pl.read_parquet(old / "bets.parquet").drop(*LATER_BETS_COLUMNS)
+    bets.write_parquet(old / "bets.parquet")
+    run = BacktestRun.load(old)
+    assert run.bets["bankroll_yen"].null_count() == run.bets["horses"].null_count() == bets.height
+    # the fixture settles each race before the next: the estimate is exact
+    new = run_bets(BacktestRun.load(runs["normal"]))
+    assert np.array_equal(run_bets(run).stake_fraction, new.stake_fraction)
+    page = write_backtest_report(run, old / "report.html", seasons=20).read_text("utf-8")
+    assert re.search(r"<td>東京 \d+R</td>", page)  # the race key's venue and number
+
+
+def _one_bet(fraction: float, pay_per_100: int) -> RunBets:
+    return RunBets(np.array([fraction]), np.array([pay_per_100]), ((0.5, 2.0),), 365, 40)
+
+
+@pytest.mark.parametrize("pay", [0, 120])
+def test_simulated_seasons_stake_the_share_and_pay_the_real_payout(pay: int) -> None:
+    params = MonteCarloParams(seasons=3, races=40, bet_share=1, start_yen=100_000)
+    seen: list[int] = []
+    paths = simulate_seasons(
+        _one_bet(0.1, pay),
+        params,
+        np.array([0.25, 0.5]),
+        0.25,
+        lambda t, bankroll: seen.append(int(bankroll[1, 0])),
+    )
+    for i, share in enumerate((0.1, 0.2)):  # the run's fraction, then twice its stakes
+        bankroll = 100_000
+        for _ in range(40):
+            stake = int(share * bankroll / 100 + 1e-9) * 100
+            bankroll += stake // 100 * pay - stake if stake >= 100 else 0
+            if bankroll < params.floor_yen:
+                break  # ruined: the season stops betting
+        assert set(paths.terminal_yen[i]) == {bankroll}
+    assert len(seen) == 40 and seen[-1] == paths.terminal_yen[1, 0]
+    assert paths.ruined.any() == (pay == 0 and seen[-1] < params.floor_yen)
+
+
+def test_a_run_whose_bets_all_lost_shows_a_falling_fan(
+    runs: dict[str, Path], tmp_path: Path
+) -> None:
+    lost = tmp_path / "lost"
+    shutil.copytree(runs["normal"], lost)
+    bets = pl.read_parquet(lost / "bets.parquet")
+    themis = pl.col("strategy") == "themis"
+    bets = bets.with_columns(
+        pl.when(themis & ~pl.col("refund")).then(0).otherwise(pl.col("paid_yen")).alias("paid_yen"),
+        pl.when(themis).then(False).otherwise(pl.col("hit")).alias("hit"),
+    )
+    bets.write_parquet(lost / "bets.parquet")
+    bundle = run_monte_carlo(BacktestRun.load(lost), seasons=50, seed=0)
+    fan = bundle.fans[0]
+    assert bundle.empirical and (fan.bankroll_yen <= fan.start_yen).all()
+    assert (np.diff(fan.bankroll_yen, axis=1) <= 0).all()
+    assert fan.bankroll_yen[:, -1].max() < fan.start_yen
+    assert all(s.terminal_quantiles["0.95"] < 1 for s in bundle.result.scenarios)
+
+
+def test_a_run_where_themis_never_bets_draws_no_monte_carlo(
+    runs: dict[str, Path], pages: dict[str, str]
+) -> None:
     page = pages["no_themis"]
-    assert set(figures(page)) == set(CHART_KEYS)  # the baselines still have curves and bars
-    assert "the assumed distribution" in page and "fewer than 30" in page
+    assert set(figures(page)) == set(CHART_KEYS) - {"mc_fan", "ruin"}
+    assert empties(page) == {"mc_fan", "ruin", "bets"}
+    assert "fewer than 30" in page and "assumed distribution" not in page
     assert "Themis on the model (+ market) placed no bets" in page
     assert "no bets" in figures(page)["baselines"]
+    bundle = run_monte_carlo(BacktestRun.load(runs["no_themis"]), seasons=10)
+    assert not bundle.empirical and bundle.fans == () and bundle.ruin.fractions == ()
+    assert bundle.result.scenarios == [] and "fewer than 30" in bundle.source
 
 
 def test_a_run_without_any_bet_says_so_instead_of_empty_charts(pages: dict[str, str]) -> None:
     page = pages["no_bets"]
-    missing = {"bankroll", "drawdown", "baselines", "bet_types", "odds_bands"}
-    assert empties(page) == missing
+    missing = {"bankroll", "drawdown", "baselines", "bet_types", "odds_bands", "mc_fan", "ruin"}
+    assert empties(page) == missing | {"bets"}
     assert set(figures(page)) == set(CHART_KEYS) - missing
     assert "No strategy placed a bet" in page
 
@@ -393,10 +591,12 @@ def test_the_page_is_self_contained(pages: dict[str, str]) -> None:
         # the only URLs are XML namespace names and the SVG metadata's licence identifiers
         for url in set(re.findall(r"https?://[^\"' )<>]+", page)):
             assert re.match(r"https?://(www\.w3\.org|purl\.org|creativecommons\.org)/", url), url
+        # the one link is the CSV, inline
+        assert set(re.findall(r'href="([a-z]+):', page)) <= {"data"}
 
 
 def test_the_same_seed_gives_the_same_page(runs: dict[str, Path], tmp_path: Path) -> None:
-    run = BacktestRun.load(runs["no_bets"])
+    run = BacktestRun.load(runs["normal"])
     a = write_backtest_report(run, tmp_path / "a.html", seasons=50, seed=3).read_bytes()
     b = write_backtest_report(run, tmp_path / "b.html", seasons=50, seed=3).read_bytes()
     assert a == b
@@ -438,13 +638,12 @@ def test_the_monte_carlo_bundle(runs: dict[str, Path]) -> None:
         progress=lambda stage, done, total: seen.append((stage, done, total)),
     )
     assert bundle.empirical and bundle.kelly_fraction == 0.5
-    assert [f.overestimate for f in bundle.fans] == [1.0, 2.0]
-    assert all(f.fraction == 0.5 for f in bundle.fans)
-    assert bundle.ruin.p_ruin.shape == (3, 10)
-    assert len(bundle.result.scenarios) == 12  # 0.5 is one of the table's fractions already
-    last = {stage: (done, total) for stage, done, total in seen}
-    assert set(last) == {"MC table", "MC fan ×1", "MC fan ×2", "MC ruin"}
-    assert all(done == total > 0 for done, total in last.values())
+    assert [(f.fraction, f.seasons) for f in bundle.fans] == [(0.5, 50)]
+    assert bundle.ruin.fractions == RUIN_FRACTIONS and bundle.ruin.p_ruin.shape == (1, 10)
+    assert [s.fraction for s in bundle.result.scenarios] == list(MC_FRACTIONS)  # 0.5 is one
+    assert bundle.result.params.bets == run_bets(BacktestRun.load(runs["normal"])).bets_per_season
+    assert {stage for stage, _, _ in seen} == {"Monte Carlo"}
+    assert seen[-1][1] == seen[-1][2] == bundle.result.params.bets
 
 
 def test_downsample_keeps_the_extremes() -> None:

@@ -1,14 +1,17 @@
 """The backtest report in a real browser: headless Chromium through Playwright.
 
-Every chart expected must be present, laid out with a non-zero size, hold drawn marks and look
-like something (a screenshot of the drawing: more than one colour, some ink), and the page must
-load nothing but itself. The browser is the system's Chromium (`chromium`, `chromium-browser`,
+The page must answer first (the answer sentence is the first block after the title), list every
+bet with its horses in a table whose CSV link decodes to the same rows, keep the charts' Japanese
+as text, and load nothing but itself. Every chart expected must be present, laid out with a
+non-zero size, hold drawn marks and look like something (a screenshot of the drawing: more than
+one colour, some ink). The browser is the system's Chromium (`chromium`, `chromium-browser`,
 `google-chrome` or $KEIBA_CHROMIUM; `scripts/ensure-chromium.sh` installs it, `make test` runs
 that). Without one the tests are skipped, except under CI=true, where that is a failure.
 """
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import shutil
@@ -16,11 +19,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from test_backtest_report import NO_VALUE, make_run
 
+from keiba.evaluator.answer import backtest_answer
 from keiba.evaluator.backtest_frames import BacktestRun
-from keiba.evaluator.backtest_report import CHART_KEYS, write_backtest_report
+from keiba.evaluator.backtest_report import (
+    CHART_KEYS,
+    LISTED_STRATEGIES,
+    write_backtest_report,
+)
 
 NAMES = ("chromium", "chromium-browser", "google-chrome")
 
@@ -78,10 +87,13 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
+MONTE_CARLO = {"mc_fan", "ruin"}
 EXPECTED = {
     "normal": set(CHART_KEYS),
-    "no_themis": set(CHART_KEYS),  # the baselines still bet: every chart has something to draw
-    "no_bets": set(CHART_KEYS) - {"bankroll", "drawdown", "baselines", "bet_types", "odds_bands"},
+    # the baselines still bet; without Themis bets there is no Monte Carlo to draw
+    "no_themis": set(CHART_KEYS) - MONTE_CARLO,
+    "no_bets": set(CHART_KEYS)
+    - {"bankroll", "drawdown", "baselines", "bet_types", "odds_bands", *MONTE_CARLO},
 }
 
 _MARKS = "path, line, rect, polyline, polygon, circle, ellipse, use"
@@ -160,8 +172,81 @@ def test_the_strategies_table_and_caveats_are_visible(
         assert caveats.first.is_visible()
         text = page.inner_text("body")
         assert "Themis on the model (+ market) placed no bets" in text
-        assert "the assumed distribution" in text
+        assert "fewer than 30" in text and "assumed distribution" not in text
         table = page.locator("table").first
         assert table.locator("tbody tr").count() == 4
+    finally:
+        context.close()
+
+
+_FIRST_BLOCK = """() => {
+    const next = document.querySelector('h1').nextElementSibling;
+    return [next.tagName, next.className, next.innerText, next.getBoundingClientRect().bottom];
+}"""
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_the_answer_is_the_first_block_after_the_title(
+    browser: Any, reports: dict[str, Path], name: str
+) -> None:
+    context, page, _, _ = _open(browser, reports[name])
+    try:
+        tag, cls, text, bottom = page.evaluate(_FIRST_BLOCK)
+        result = BacktestRun.load(reports[name].parent).result
+        assert (tag, cls, text) == ("P", "answer", backtest_answer(result))
+        assert bottom < 900  # on the first screen
+    finally:
+        context.close()
+
+
+_ROWS = "rs => rs.map(r => [r.dataset.raceId, ...[...r.cells].map(c => c.textContent)])"
+
+
+def test_the_bets_table_lists_every_bet_and_the_csv_holds_the_same(
+    browser: Any, reports: dict[str, Path]
+) -> None:
+    context, page, requested, _ = _open(browser, reports["normal"])
+    try:
+        bets = (
+            BacktestRun.load(reports["normal"].parent)
+            .bets.filter(pl.col("strategy").is_in(LISTED_STRATEGIES))
+            .sort("race_seq", "strategy", "bet_type", "combination")
+        )
+        rows = page.eval_on_selector_all("table[data-bets] tbody tr", _ROWS)
+        assert len(rows) == bets.height > 0
+        assert [r[0] for r in rows] == bets["race_id"].to_list()
+        assert [r[6] for r in rows] == bets["horses"].to_list()  # the horses' names
+        assert all(name for name in bets["horses"])
+        href = page.get_attribute('a[download="bets.csv"]', "href")
+        assert href is not None and href.startswith("data:text/csv;charset=utf-8;base64,")
+        raw = base64.b64decode(href.split(",", 1)[1])
+        csv = pl.read_csv(io.BytesIO(raw[3:]), schema_overrides={"race_id": pl.String})
+        assert csv["race_id"].to_list() == [r[0] for r in rows]
+        assert csv["horses"].to_list() == [r[6] for r in rows]
+        assert [f"{s:,}" for s in csv["stake_yen"]] == [r[10] for r in rows]
+        assert csv["result"].to_list() == [r[11] for r in rows]
+        # a long list is folded: a click (no script) opens it
+        first = page.locator("table[data-bets] tbody tr").first
+        if not first.is_visible():
+            page.click("details.bets summary")
+        assert first.is_visible()
+        assert all(u.startswith("file://") for u in requested), requested
+    finally:
+        context.close()
+
+
+_TEXTS = """() => [...document.querySelectorAll('figure[data-chart] svg text')].map(
+    t => [t.textContent, getComputedStyle(t).fontFamily])"""
+
+
+def test_japanese_labels_are_text_in_the_dom(browser: Any, reports: dict[str, Path]) -> None:
+    context, page, _, _ = _open(browser, reports["normal"])
+    try:
+        texts = dict(page.evaluate(_TEXTS))
+        assert "回収率 return rate (%)" in texts and "単勝" in texts
+        assert "Noto Sans CJK JP" in texts["単勝"] and "Hiragino Sans" in texts["単勝"]
+        assert page.locator('svg path[id^="DejaVuSans"]').count() == 0  # no glyph outlines
+        body = page.evaluate("() => getComputedStyle(document.body).fontFamily")
+        assert "Noto Sans CJK JP" in body and "Yu Gothic" in body
     finally:
         context.close()

@@ -25,6 +25,7 @@ from keiba.common.errors import KeibaError
 __all__ = [
     "BETS_SCHEMA",
     "DAILY_SCHEMA",
+    "LATER_BETS_COLUMNS",
     "PREDICTIONS_SCHEMA",
     "STRATEGIES",
     "BacktestRun",
@@ -58,7 +59,19 @@ BETS_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     # Money returned: the payout, or the stake when refunded, or 0.
     "refund": pl.Boolean,
     "hit": pl.Boolean,
+    "bankroll_yen": pl.Int64,
+    # The balance the strategy sized the ticket from (cash, open stakes deducted).
+    "venue": pl.String,
+    # The racecourse in Japanese (東京), as the warehouse's venue code names it.
+    "race_no": pl.Int64,
+    "race_name": pl.String,
+    "horses": pl.String,
+    # The names of the combination's horses in its order ("A / B", ordered "A → B"); a bracket
+    # names each frame's horses ("[A・B] / [C]").
 }
+
+LATER_BETS_COLUMNS = ("bankroll_yen", "venue", "race_no", "race_name", "horses")
+"""Columns a run written before they existed lacks; `BacktestRun.load` reads them as null."""
 
 DAILY_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "strategy": pl.String,
@@ -89,10 +102,13 @@ PREDICTIONS_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
 }
 
 
-def _read(path: Path, schema: dict[str, Any]) -> pl.DataFrame:
+def _read(path: Path, schema: dict[str, Any], later: tuple[str, ...] = ()) -> pl.DataFrame:
     if not path.exists():
         raise KeibaError(f"{path} is missing: the backtest run is incomplete")
     frame = pl.read_parquet(path)
+    frame = frame.with_columns(
+        pl.lit(None, dtype=schema[c]).alias(c) for c in later if c not in frame.columns
+    )
     missing = [c for c in schema if c not in frame.columns]
     if missing:
         raise KeibaError(f"{path} lacks the columns {missing}")
@@ -121,7 +137,7 @@ class BacktestRun:
         return cls(
             directory,
             result,
-            _read(directory / "bets.parquet", BETS_SCHEMA),
+            _read(directory / "bets.parquet", BETS_SCHEMA, LATER_BETS_COLUMNS),
             _read(directory / "daily.parquet", DAILY_SCHEMA),
             _read(directory / "predictions.parquet", PREDICTIONS_SCHEMA),
         )

@@ -228,6 +228,7 @@ class Replay:
             "probability": probability,
             "decision_odds": odds,
             "final_odds": final,
+            "bankroll_yen": max(self.accounts[strategy].cash, 0),
             "frames": race.frames,
             "ticket_id": f"{race.race_id}-{strategy}-{bet_type}-{combination}",
         }

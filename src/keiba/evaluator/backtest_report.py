@@ -1,15 +1,18 @@
 """The HTML report of a backtest run (`keiba report`): one self-contained page.
 
-Reads a run directory (`keiba.evaluator.backtest_frames.BacktestRun`) and writes what it says,
-caveats first: the strategies' figures with their intervals, the walk-forward schedule, the
-bankroll and drawdown curves, calibration, returns by bet type and odds band, the baselines, and
-a Monte Carlo of the bankroll's risk by Kelly fraction. The Monte Carlo resamples the run's own
-Themis bets (believed probability, decision odds) when there are at least `MIN_EMPIRICAL_BETS`
-of them, else it uses the assumed distribution of `keiba simulate`; the page says which.
+Reads a run directory (`keiba.evaluator.backtest_frames.BacktestRun`) and answers first: one
+sentence (`keiba.evaluator.answer.backtest_answer`) says whether Themis made money, what the
+market's own probabilities and the baselines made on the same races, and how sure each figure
+is. The results follow — the strategies' figures with their intervals, the bankroll and
+drawdown curves, the baselines, the bets themselves (`keiba.evaluator.bet_list`: a table and
+the same rows as CSV), returns by bet type and odds band, calibration, and a Monte Carlo of the
+bankroll's risk on the run's own bets (`backtest_monte_carlo`; none with fewer than
+`MIN_EMPIRICAL_BETS` bets) — then the caveats, the walk-forward schedule and the settings.
 
-Charts are inline SVG under `<figure data-chart=…>` (keys in `CHART_KEYS`); a chart with nothing
-to draw (a strategy without bets, a run without predictions) is replaced by a sentence in a
-`<p class="empty" data-empty=…>`. No scripts, no network: the page renders offline.
+Charts are inline SVG under `<figure data-chart=…>` (keys in `CHART_KEYS`), their text kept as
+`<text>` so the reader's browser draws the Japanese with its own fonts; a chart with nothing to
+draw is replaced by a sentence in a `<p class="empty" data-empty=…>`. No scripts, no network:
+the page renders offline.
 """
 
 from __future__ import annotations
@@ -26,14 +29,13 @@ import numpy as np
 import polars as pl
 
 from keiba.evaluator import report
+from keiba.evaluator.answer import WIDE_INTERVAL_BETS, backtest_answer
 from keiba.evaluator.backtest_frames import STRATEGIES, BacktestRun
 from keiba.evaluator.backtest_metrics import interval_text, percent_text
 from keiba.evaluator.backtest_monte_carlo import (
     DEFAULT_SEASONS,
-    FAN_OVERESTIMATES,
     GROWTH_CAP,
     MC_FRACTIONS,
-    MC_OVERESTIMATES,
     MIN_EMPIRICAL_BETS,
     EmpiricalSample,
     MonteCarloBundle,
@@ -44,21 +46,16 @@ from keiba.evaluator.backtest_monte_carlo import (
     run_monte_carlo,
     themis_bet_count,
 )
+from keiba.evaluator.bet_list import bet_list, bet_type_label, bets_html
 from keiba.evaluator.metrics import calibration_table
-from keiba.evaluator.monte_carlo import (
-    FanChart,
-    MonteCarloParams,
-    MonteCarloResult,
-    RuinCurve,
-)
+from keiba.evaluator.monte_carlo import MonteCarloParams, MonteCarloResult
 
 __all__ = [
     "CHART_KEYS",
     "DEFAULT_SEASONS",
-    "FAN_OVERESTIMATES",
     "GROWTH_CAP",
+    "LISTED_STRATEGIES",
     "MC_FRACTIONS",
-    "MC_OVERESTIMATES",
     "MIN_EMPIRICAL_BETS",
     "WIDE_INTERVAL_BETS",
     "EmpiricalSample",
@@ -87,8 +84,9 @@ CHART_KEYS: tuple[str, ...] = (
 """Every chart the page can hold, in page order (`data-chart` of the figure, or `data-empty` of
 the sentence that replaces it)."""
 
-WIDE_INTERVAL_BETS = 300
-"""Fewer bets than this: the page warns that the return rate's interval is wide."""
+LISTED_STRATEGIES: tuple[str, ...] = ("themis", "themis_market")
+"""The strategies whose bets the page lists one by one (the flat baselines bet every race; all
+their tickets are in the run's bets.parquet)."""
 
 # ---------------------------------------------------------------- formatting
 
@@ -184,8 +182,8 @@ def sample_size_caveats(run: BacktestRun) -> list[str]:
     themis = themis_bet_count(run)
     if themis < MIN_EMPIRICAL_BETS:
         notes.append(
-            f"Themis placed {themis} bet(s), fewer than {MIN_EMPIRICAL_BETS}: the Monte Carlo "
-            "below uses the assumed bet distribution, not the run's own bets."
+            f"Themis placed {themis} bet(s), fewer than {MIN_EMPIRICAL_BETS}: too few to "
+            "resample, so the page simulates no bankroll risk (no fan chart, no ruin curve)."
         )
     ledger = run.result.get("ledger") or {}
     if ledger.get("audit_ok") is False:
@@ -262,7 +260,7 @@ def _bet_type_rows(run: BacktestRun) -> list[list[str]]:
             rows.append(
                 [
                     _label(m, key),
-                    bet_type,
+                    bet_type_label(bet_type),
                     f"{b.get('bets', 0):,}",
                     _yen(b.get("staked_yen")),
                     _yen(b.get("returned_yen")),
@@ -362,7 +360,6 @@ def _mc_rows(result: MonteCarloResult) -> list[list[str]]:
         rows.append(
             [
                 f"{s.fraction:g}",
-                f"×{s.overestimate:g}",
                 percent_text(s.p_ruin),
                 percent_text(dd.get("0.2")),
                 percent_text(dd.get("0.3")),
@@ -380,7 +377,6 @@ def _mc_rows(result: MonteCarloResult) -> list[list[str]]:
 
 _MC_HEADER = (
     "Kelly",
-    "edge overestimated",
     "P(ruin)",
     "DD>20%",
     "DD>30%",
@@ -503,9 +499,9 @@ def _bet_type_section(run: BacktestRun) -> str:
         counts[label] = [int((by_type.get(t) or {}).get("bets") or 0) for t in types]
     return report.rate_bars_chart(
         "bet_types",
-        "Return rate by bet type with 95% race-bootstrap intervals; dashed: 100%. The count "
-        "above a bar is its bets.",
-        types,
+        "Return rate (回収率) by bet type with 95% race-bootstrap intervals; dashed: 100%. The "
+        "count above a bar is its bets.",
+        [bet_type_label(t, "\n") for t in types],
         series,
         xlabel="bet type",
         counts=counts,
@@ -584,82 +580,87 @@ def _calibration_section(run: BacktestRun) -> str:
     return chart.html()
 
 
-def _mc_section(
-    monte_carlo: MonteCarloResult,
-    fans: Sequence[FanChart],
-    ruin: RuinCurve,
-    mc_source: str,
-) -> list[str]:
-    p = monte_carlo.params
-    fraction = fans[0].fraction if fans else None
-    parts = [
-        f'<p class="note">Bets drawn from {html.escape(mc_source)}. {p.seasons:,} seasons of '
-        f"{p.bets:,} sequential bets, start {p.start_yen:,} yen, ruin = bankroll below "
-        f"{p.floor_yen:,} yen, seed {p.seed}; the truth is the market's probability plus the "
-        "believed edge divided by the overestimation factor (×1: the model is right). Stakes "
-        "are the Kelly fraction of the bankroll rounded down to 100 yen, one bet after "
-        "another, without Themis' per-ticket, per-race and per-day caps"
-        + (
-            f"; a season stops betting once its bankroll is {p.growth_cap:,.0f}× the start"
-            if p.growth_cap
-            else ""
-        )
-        + ".</p>"
-    ]
-    if fans:
-        parts.append(
-            report.fan_chart(
-                fans,
-                f"The bankroll over a simulated season at {fraction:g} Kelly: the median, the "
-                "25–75% and the 5–95% bands across seasons; dashed: the start.",
-            ).html()
-        )
-    else:
-        parts.append(_empty("mc_fan", "No fan chart was simulated."))
-    parts.append(
-        report.ruin_chart(
-            ruin,
-            "P(ruin within a season) against the Kelly fraction, per overestimation of the "
-            "edge; dotted: the fraction of the fan chart.",
-            marked_fraction=fraction,
-        ).html()
+def _mc_note(bundle: MonteCarloBundle) -> str:
+    p = bundle.result.params
+    return (
+        f'<p class="note">Bets drawn from {html.escape(bundle.source)}. {p.seasons:,} seasons, '
+        f"start {p.start_yen:,} yen, ruin = bankroll below {p.floor_yen:,} yen, seed {p.seed}. "
+        "Stakes are the bet's share of the bankroll (scaled by the Kelly fraction over the "
+        f"run's {bundle.kelly_fraction:g}) rounded down to {p.unit_yen:,} yen, one bet after "
+        "another, without Themis' per-race and per-day caps; a season stops betting once its "
+        f"bankroll is {p.growth_cap or GROWTH_CAP:,.0f}× the start.</p>"
     )
-    parts.append(
+
+
+def _mc_section(bundle: MonteCarloBundle) -> list[str]:
+    if not bundle.empirical:
+        sentence = f"No Monte Carlo: it would draw from {bundle.source}."
+        return [
+            _empty("mc_fan", sentence),
+            _empty("ruin", "No ruin curve either: it needs the run's own bets to resample."),
+        ]
+    fan = bundle.fans[0]
+    return [
+        _mc_note(bundle),
+        report.fan_chart(
+            bundle.fans,
+            f"The bankroll over a simulated season of the run's own bets at {fan.fraction:g} "
+            "Kelly: the median, the 25–75% and the 5–95% bands across seasons; dashed: the start.",
+            titles=[f"the run's bets at {fan.fraction:g} Kelly: P(ruin) {fan.p_ruin:.1%}"],
+        ).html(),
+        report.ruin_chart(
+            bundle.ruin,
+            "P(ruin within a season) against the Kelly fraction, the run's stakes scaled by it; "
+            "dotted: the run's fraction.",
+            marked_fraction=bundle.kelly_fraction,
+            labels=["the run's own bets"],
+        ).html(),
         report.table_html(
-            _mc_rows(monte_carlo),
+            _mc_rows(bundle.result),
             _MC_HEADER,
             "DD>x: P(max drawdown > x); W: terminal bankroll / start (quantiles, mean); "
             "recovery: bets from the deepest trough back to the peak before it.",
-        )
+        ),
+    ]
+
+
+def _bets_section(run: BacktestRun) -> str:
+    listed = [k for k in strategy_keys(run) if k in LISTED_STRATEGIES]
+    own = run.bets.filter(pl.col("strategy").is_in(listed))
+    if own.is_empty():
+        names = " and ".join(_label(_metrics(run, k), k) for k in listed) or "Themis"
+        return f'<p class="empty" data-empty="bets">{html.escape(names)}: no bets to list.</p>'
+    labels = {k: _label(_metrics(run, k), k) for k in listed}
+    betting = [labels[k] for k in listed if k in set(own["strategy"])]
+    return bets_html(bet_list(own), labels, "tickets of " + " and ".join(betting))
+
+
+def _context(run: BacktestRun) -> str:
+    r = run.result
+    period = r.get("period") or {}
+    return (
+        f'<p class="note">{int(r.get("races") or 0):,} races replayed from '
+        f"{html.escape(str(period.get('from')))} to {html.escape(str(period.get('to')))}, "
+        f"{_yen(r.get('start_yen'))} yen to start for each strategy; data "
+        f"{html.escape(str(r.get('data_source', '—')))}, odds at decision time "
+        f"{html.escape(str(r.get('odds_source', '—')))}. Intervals are 95% bootstrap intervals "
+        "over races; the caveats are below the results.</p>"
     )
-    return parts
 
 
 # ---------------------------------------------------------------- the page
 
 
-def render_backtest_report(
-    run: BacktestRun,
-    monte_carlo: MonteCarloResult,
-    fan: Sequence[FanChart],
-    ruin: RuinCurve,
-    *,
-    mc_source: str,
-) -> str:
+def render_backtest_report(run: BacktestRun, bundle: MonteCarloBundle) -> str:
     """The whole page, as a string (see the module docstring)."""
     r = run.result
-    run_id = str(r.get("run_id", run.directory.name))
     period = r.get("period") or {}
-    title = f"keiba backtest {run_id}"
+    title = f"Backtest {period.get('from', '?')} to {period.get('to', '?')}"
     caveats = [str(c) for c in r.get("caveats") or []] + sample_size_caveats(run)
     body = [
         f"<h1>{html.escape(title)}</h1>",
-        f'<p class="note">{html.escape(str(period.get("from")))} to '
-        f"{html.escape(str(period.get('to')))}: {int(r.get('races') or 0):,} races replayed, "
-        f"data {html.escape(str(r.get('data_source', '—')))}, odds at decision time "
-        f"{html.escape(str(r.get('odds_source', '—')))}.</p>",
-        "<h2>Caveats</h2>",
-        *(f'<p class="caveat">{html.escape(c)}</p>' for c in caveats),
+        f'<p class="answer">{html.escape(backtest_answer(r))}</p>',
+        _context(run),
         "<h2>Strategies</h2>",
         report.table_html(_strategy_rows(run), _STRATEGY_HEADER),
         '<p class="note">Return rate (回収率) = returned / staked; hit rate (的中率) = winning '
@@ -671,6 +672,8 @@ def render_backtest_report(
         *_bankroll_section(run),
         "<h2>Against the baselines</h2>",
         _baselines_section(run),
+        "<h2>The bets</h2>",
+        _bets_section(run),
         "<h2>By bet type</h2>",
         _bet_type_section(run),
         report.table_html(
@@ -694,8 +697,10 @@ def render_backtest_report(
         ),
         "<h2>Calibration</h2>",
         _calibration_section(run),
-        "<h2>Monte Carlo: the bankroll's risk by Kelly fraction</h2>",
-        *_mc_section(monte_carlo, fan, ruin, mc_source),
+        "<h2>Monte Carlo: the bankroll's risk on the run's own bets</h2>",
+        *_mc_section(bundle),
+        "<h2>Caveats</h2>",
+        *(f'<p class="caveat">{html.escape(c)}</p>' for c in caveats),
         "<h2>Walk-forward schedule</h2>",
         report.table_html(
             _schedule_rows(r),
@@ -736,7 +741,4 @@ def write_backtest_report(
 
 def write_bundle_report(run: BacktestRun, path: Path, bundle: MonteCarloBundle) -> Path:
     """Render and write the page of an already simulated `bundle`."""
-    page = render_backtest_report(
-        run, bundle.result, bundle.fans, bundle.ruin, mc_source=bundle.source
-    )
-    return report.write_report(path, page)
+    return report.write_report(path, render_backtest_report(run, bundle))

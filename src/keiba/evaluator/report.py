@@ -2,8 +2,12 @@
 self-contained file, plots inline as SVG.
 
 Nothing is fetched when the page opens (no CDN, no scripts), so it renders offline and behind
-firewalls. Plots are drawn with matplotlib's Agg backend; each is an inline `<svg>` under a
-`<figure data-chart=…>` so tests can check every chart is present.
+firewalls. Plots are drawn with matplotlib; each is an inline `<svg>` under a
+`<figure data-chart=…>` so tests can check every chart is present. Their text stays text
+(`svg.fonttype = 'none'`): the reader's browser draws it, Japanese included, with the fonts of
+`FONT_STACK` (the page's and the charts' font family), so no CJK font is needed where the page
+is written and none is shipped. A page opens with its answer (`render_report`'s `answer`), then
+the results, then the caveats.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import html
 import io
 import itertools
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
@@ -27,12 +32,16 @@ import polars as pl
 from matplotlib.patches import Rectangle
 from numpy.typing import NDArray
 
+from keiba.evaluator.bet_list import bet_list, bets_html
 from keiba.evaluator.monte_carlo import FanChart, RuinCurve
 
 __all__ = [
+    "CJK_FONTS",
+    "FONT_STACK",
     "MAX_CURVE_POINTS",
     "Chart",
     "Interval",
+    "Section",
     "bankroll_curves_chart",
     "downsample",
     "fan_chart",
@@ -54,13 +63,35 @@ Interval = tuple[float | None, float | None, float | None]
 
 _PALETTE = ("#1f5fa8", "#d0802a", "#3a9a4a", "#8a3ab9", "#777777", "#c33b3b")
 
+CJK_FONTS: tuple[str, ...] = (
+    "Hiragino Sans",
+    "Hiragino Kaku Gothic ProN",
+    "Noto Sans CJK JP",
+    "Noto Sans JP",
+    "Yu Gothic",
+    "Meiryo",
+)
+"""Japanese fonts of macOS, Linux/Android and Windows, in the order a browser should try them."""
+FONT_STACK = ", ".join(
+    ["system-ui", "-apple-system", '"Segoe UI"', *(f'"{f}"' for f in CJK_FONTS), "sans-serif"]
+)
+"""The page's CSS font family: the system's own, then the Japanese ones for what it lacks."""
+
 plt.rcParams.update({"svg.fonttype": "none", "font.size": 10, "axes.grid": True})
+# chart text is written with this family list: Latin in matplotlib's own font (as measured),
+# Japanese from the first installed CJK font of the reader's system
+plt.rcParams["font.sans-serif"] = ["DejaVu Sans", "Arial", "Helvetica", *CJK_FONTS]
 # the same figure, the same SVG: fixed element ids and no creation date
 plt.rcParams["svg.hashsalt"] = "keiba"
 
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
+_STYLE = (
+    f"body {{ font-family: {FONT_STACK}; margin: 2rem auto; max-width: 1100px; color: #222; }}"
+    + """
 h1 { font-size: 1.6rem; } h2 { font-size: 1.2rem; margin-top: 2rem; }
+.answer { font-size: 1.15rem; line-height: 1.5; border-left: 4px solid #1f5fa8;
+  padding: 0.5rem 1rem; background: #eef4fb; }
+details.bets summary { cursor: pointer; color: #1f5fa8; }
+a.download { font-weight: bold; }
 table { border-collapse: collapse; margin: 0.5rem 0; display: block; overflow-x: auto; }
 th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: right; font-size: 0.9rem; }
 th:first-child, td:first-child { text-align: left; }
@@ -70,6 +101,7 @@ figure { margin: 1rem 0; } figcaption { color: #555; font-size: 0.9rem; }
 .note { color: #555; } .empty { color: #8a5a00; font-style: italic; }
 td.num, th.num { text-align: right; }
 """
+)
 
 
 class Chart:
@@ -79,7 +111,10 @@ class Chart:
         self.key = key
         self.caption = caption
         buffer = io.StringIO()
-        figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+        with warnings.catch_warnings():
+            # without a CJK font here, matplotlib only measures Japanese text; the browser draws it
+            warnings.filterwarnings("ignore", "Glyph .* missing from font", UserWarning)
+            figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
         plt.close(figure)
         svg = buffer.getvalue()
         svg = svg[svg.index("<svg") :]
@@ -136,7 +171,7 @@ def odds_band_chart(bands: pl.DataFrame) -> Chart:
     labels = bands["band"].to_list()
     ax.bar(labels, [r * 100 for r in bands["return_rate"].to_list()], color="#1f5fa8")
     ax.axhline(100, color="#c33", ls="--", lw=1)
-    ax.set_ylabel("return rate (%)")
+    ax.set_ylabel("回収率 return rate (%)")
     ax.set_xlabel("win odds band of the bet")
     return Chart("odds_bands", "Return rate of the bets by odds band (100% = break-even).", fig)
 
@@ -273,18 +308,24 @@ def rate_bars_chart(
     ax.set_xticks(range(len(categories)), list(categories))
     ax.set_xlim(-0.6, len(categories) - 0.4)
     ax.set_ylim(0, top * 1.08)
-    ax.set_ylabel("return rate (%)")
+    ax.set_ylabel("回収率 return rate (%)")
     ax.set_xlabel(xlabel)
     return Chart(key, caption, fig)
 
 
-def fan_chart(fans: Sequence[FanChart], caption: str, key: str = "mc_fan") -> Chart:
-    """One panel per scenario: the 5–95% and 25–75% bands and the median of the bankroll."""
+def fan_chart(
+    fans: Sequence[FanChart],
+    caption: str,
+    key: str = "mc_fan",
+    titles: Sequence[str] | None = None,
+) -> Chart:
+    """One panel per scenario: the 5–95% and 25–75% bands and the median of the bankroll;
+    each panel titled by `titles`, else by its Kelly fraction, overestimate and P(ruin)."""
     fig, axes = plt.subplots(1, len(fans), figsize=(10, 3.8), sharey=True, squeeze=False)
     highest = max((float(f.bankroll_yen.max()) for f in fans), default=0.0)
     start = max((f.start_yen for f in fans), default=1)
     logarithmic = highest > 20 * start  # a wide fan: a log scale keeps the lower bands readable
-    for ax, fan in zip(axes[0], fans, strict=True):
+    for i, (ax, fan) in enumerate(zip(axes[0], fans, strict=True)):
         x = fan.bet_index
         values = fan.bankroll_yen
         if logarithmic:
@@ -301,7 +342,9 @@ def fan_chart(fans: Sequence[FanChart], caption: str, key: str = "mc_fan") -> Ch
         ax.plot(x, q[median], color="#1f5fa8", lw=1.5, label=f"{median:.0%} (median)")
         ax.axhline(fan.start_yen / 10_000, color="#999", ls="--", lw=1)
         ax.set_title(
-            f"{fan.fraction:g} Kelly, edge overestimated ×{fan.overestimate:g}: "
+            titles[i]
+            if titles
+            else f"{fan.fraction:g} Kelly, edge overestimated ×{fan.overestimate:g}: "
             f"P(ruin) {fan.p_ruin:.1%}",
             fontsize=9,
         )
@@ -312,9 +355,14 @@ def fan_chart(fans: Sequence[FanChart], caption: str, key: str = "mc_fan") -> Ch
 
 
 def ruin_chart(
-    curve: RuinCurve, caption: str, marked_fraction: float | None = None, key: str = "ruin"
+    curve: RuinCurve,
+    caption: str,
+    marked_fraction: float | None = None,
+    key: str = "ruin",
+    labels: Sequence[str] | None = None,
 ) -> Chart:
-    """P(ruin) against the Kelly fraction, one line per overestimation factor."""
+    """P(ruin) against the Kelly fraction, one line per overestimation factor (named by
+    `labels`, else 'edge overestimated ×k')."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for i, k in enumerate(curve.overestimates):
         ax.plot(
@@ -323,7 +371,7 @@ def ruin_chart(
             marker="o",
             ms=3,
             color=_colour(i),
-            label=f"edge overestimated ×{k:g}",
+            label=labels[i] if labels else f"edge overestimated ×{k:g}",
         )
     if marked_fraction is not None:
         ax.axvline(marked_fraction, color="#999", ls=":", lw=1)
@@ -361,20 +409,39 @@ def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+Section = tuple[str, Sequence[Sequence[Any]], Sequence[str]]
+"""A table of the page: heading, rows, header."""
+
+
 def render_report(
     title: str,
-    sections: Sequence[tuple[str, Sequence[Sequence[Any]], Sequence[str]]],
+    sections: Sequence[Section],
     charts: Sequence[Chart],
     caveats: Sequence[str],
+    *,
+    answer: str | None = None,
+    bets: pl.DataFrame | None = None,
+    appendix: Sequence[Section] = (),
 ) -> str:
-    """The whole page: tables (heading, rows, header), then charts, then caveats."""
+    """The whole page, answer first: the answer, the tables, the bets (rows with the columns of
+    `keiba.evaluator.backtest_frames.BETS_SCHEMA`, listed with their CSV; `None`: the page has
+    no bets to list), the charts, the caveats, then the `appendix` tables (the settings)."""
     parts = [f"<h1>{html.escape(title)}</h1>"]
-    for caveat in caveats:
-        parts.append(f'<p class="caveat">{html.escape(caveat)}</p>')
-    for heading, rows, header in sections:
-        parts.append(f"<h2>{html.escape(heading)}</h2>{_table(rows, header)}")
+    if answer:
+        parts.append(f'<p class="answer">{html.escape(answer)}</p>')
+    parts.extend(f"<h2>{html.escape(h)}</h2>{_table(rows, header)}" for h, rows, header in sections)
+    if bets is not None:
+        parts.append("<h2>The bets</h2>")
+        if bets.is_empty():
+            parts.append('<p class="empty" data-empty="bets">No bets to list.</p>')
+        else:
+            parts.append(bets_html(bet_list(bets), {"themis": "Themis"}, "tickets of Themis"))
     parts.append("<h2>Charts</h2>")
     parts.extend(chart.html() for chart in charts)
+    if caveats:
+        parts.append("<h2>Caveats</h2>")
+        parts.extend(f'<p class="caveat">{html.escape(c)}</p>' for c in caveats)
+    parts.extend(f"<h2>{html.escape(h)}</h2>{_table(rows, header)}" for h, rows, header in appendix)
     return page(title, "".join(parts))
 
 
