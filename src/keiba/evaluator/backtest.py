@@ -45,7 +45,7 @@ from keiba.evaluator.backtest_frames import (
 )
 from keiba.evaluator.backtest_metrics import all_metrics
 from keiba.evaluator.backtest_replay import Replay, replay_races
-from keiba.evaluator.bet_list import label_bets
+from keiba.evaluator.bet_list import label_bets, warehouse_names
 from keiba.evaluator.evaluation import incomplete_races
 from keiba.evaluator.walk_forward import (
     WindowModel,
@@ -96,23 +96,6 @@ def _statuses(warehouse: DuckDBWarehouse, race_ids: list[str]) -> dict[str, dict
     for race_id, horse, status in found.iter_rows():
         statuses.setdefault(race_id, {})[int(horse)] = str(status)
     return statuses
-
-
-def _names(warehouse: DuckDBWarehouse, race_ids: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The races' venue, number and name, and their runners' names (for the bets listing)."""
-    races = warehouse.query(
-        "SELECT race_id, CAST(venue_code AS BIGINT) AS venue_code, "
-        "CAST(race_no AS BIGINT) AS race_no, race_name FROM races "
-        "WHERE race_id IN (SELECT unnest(?))",
-        [race_ids],
-    )
-    runners = warehouse.query(
-        "SELECT race_id, CAST(horse_no AS BIGINT) AS horse_no, "
-        "CAST(frame_no AS BIGINT) AS frame_no, horse_name FROM runners "
-        "WHERE race_id IN (SELECT unnest(?))",
-        [race_ids],
-    )
-    return races, runners
 
 
 def _caveats(frame: pl.DataFrame, config: KeibaConfig, incomplete: int, windows: int) -> list[str]:
@@ -238,7 +221,7 @@ def run_backtest(
             raise KeibaError(f"no race between {date_from} and {date_to} has its payouts")
         race_ids = [r.race_id for r in races]
         statuses = _statuses(warehouse, race_ids)
-        names = _names(warehouse, race_ids)
+        names = warehouse_names(warehouse, race_ids)
         incomplete = incomplete_races(warehouse, windows[0].test_from, windows[-1].test_to)
     finally:
         warehouse.close()

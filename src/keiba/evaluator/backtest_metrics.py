@@ -34,6 +34,7 @@ __all__ = [
     "interval_text",
     "odds_band",
     "percent_text",
+    "rates",
     "strategy_metrics",
 ]
 
@@ -136,6 +137,12 @@ def _rates(stood: pl.DataFrame, resamples: int, seed: int) -> tuple[Interval, In
             _interval(return_rate, sums[:, 0] / sums[:, 1]),
             _interval(hit_rate, sums[:, 2] / sums[:, 3]),
         )
+
+
+def rates(bets: pl.DataFrame, *, resamples: int = 2000, seed: int = 0) -> tuple[Interval, Interval]:
+    """Return rate and hit rate of bets rows (refunds left out) with their 95% race-level
+    bootstrap intervals."""
+    return _rates(_stood(bets), resamples, seed)
 
 
 def _money(stood: pl.DataFrame) -> dict[str, int]:

@@ -2,9 +2,10 @@
 
 `label_bets` adds the racecourse, race number and name and the names of a ticket's horses to
 bets rows (`BETS_SCHEMA` of `keiba.evaluator.backtest_frames`) from the warehouse's `races` and
-`runners` rows; `bet_list` turns bets rows into the listing's records; `bets_html` writes them
-as a plain HTML table with the same records downloadable as CSV from a `data:` link (UTF-8 with
-a byte-order mark, so spreadsheets read the Japanese names). No script, no network.
+`runners` rows (`warehouse_names`); `bet_list` turns bets rows into the listing's records;
+`bets_html` writes them as a plain HTML table with the same records downloadable as CSV from a
+`data:` link (UTF-8 with a byte-order mark, so spreadsheets read the Japanese names). No script,
+no network.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ from __future__ import annotations
 import base64
 import html
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from keiba.common.bet_types import BetType, parse_combination
 from keiba.common.errors import InvalidRaceIdError
 from keiba.common.ids import RaceKey, Venue
+
+if TYPE_CHECKING:
+    from keiba.common.storage.warehouse import Warehouse
 
 __all__ = [
     "BET_LIST_COLUMNS",
@@ -30,6 +34,7 @@ __all__ = [
     "bets_html",
     "horse_names",
     "label_bets",
+    "warehouse_names",
 ]
 
 MAX_LISTED_BETS = 5_000
@@ -91,6 +96,23 @@ def horse_names(
     else:
         parts = [names.get(n, f"#{n}") for n in numbers]
     return (" → " if kind.ordered else " / ").join(parts)
+
+
+def warehouse_names(warehouse: Warehouse, race_ids: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The `races` and `runners` rows `label_bets` reads, for `race_ids`."""
+    races = warehouse.query(
+        "SELECT race_id, CAST(venue_code AS BIGINT) AS venue_code, "
+        "CAST(race_no AS BIGINT) AS race_no, race_name FROM races "
+        "WHERE race_id IN (SELECT unnest(?))",
+        [race_ids],
+    )
+    runners = warehouse.query(
+        "SELECT race_id, CAST(horse_no AS BIGINT) AS horse_no, "
+        "CAST(frame_no AS BIGINT) AS frame_no, horse_name FROM runners "
+        "WHERE race_id IN (SELECT unnest(?))",
+        [race_ids],
+    )
+    return races, runners
 
 
 def _venue(code: int | None) -> str | None:

@@ -36,6 +36,10 @@ from keiba.common.errors import KeibaError
 from keiba.common.logging import get_logger
 from keiba.common.storage import DuckDBWarehouse, FsspecObjectStore, create_ledger_engine
 from keiba.evaluator import report
+from keiba.evaluator.answer import demo_answer
+from keiba.evaluator.backtest_frames import BETS_SCHEMA
+from keiba.evaluator.backtest_metrics import interval_text, rates
+from keiba.evaluator.bet_list import label_bets, warehouse_names
 from keiba.evaluator.evaluation import COMPLETE_FIELDS_SQL, incomplete_races
 from keiba.evaluator.evaluation import NAMES as PROBABILITY_NAMES
 from keiba.evaluator.metrics import (
@@ -108,6 +112,8 @@ class _Replay:
     balances: list[int] = field(default_factory=list)
     band_stake: dict[str, int] = field(default_factory=dict)
     band_return: dict[str, int] = field(default_factory=dict)
+    tickets: list[dict[str, Any]] = field(default_factory=list)
+    """Every settled ticket as a bets row (`backtest_frames.BETS_SCHEMA`), for the report."""
 
     def summary_fields(self) -> dict[str, Any]:
         return {
@@ -299,6 +305,8 @@ def run_main_job(config: KeibaConfig, clock: Clock, progress: Progress = _noop) 
                 "because the market over the known finishers would use the result."
             )
         replay = _replay_bets(config, clock, same, warehouse, progress)
+        bets = pl.DataFrame(replay.tickets, schema=BETS_SCHEMA)
+        bets = label_bets(bets, *warehouse_names(warehouse, bets["race_id"].unique().to_list()))
         total_races = warehouse.query("SELECT count(*) AS n FROM races")["n"][0]
         summary = MainJobSummary(
             data_source=source,
@@ -336,7 +344,7 @@ def run_main_job(config: KeibaConfig, clock: Clock, progress: Progress = _noop) 
             "market": calibration_table(same, "p_market"),
             "combined": calibration_table(same, "p_combined"),
         }
-        path = _write_report(config, summary, scores, calibration, replay, clock)
+        path = _write_report(config, summary, scores, calibration, replay, bets, clock)
         summary.report_path = str(path)
         log.info(
             "main_job.done", bets=summary.bets, profit_yen=summary.profit_yen, report=str(path)
@@ -441,6 +449,24 @@ def _replay_bets(
             replay.staked += bet.stake
             replay.returned += outcome.paid
             replay.hits += outcome.label == "won"
+            replay.tickets.append(
+                {
+                    "strategy": "themis",
+                    "race_id": race,
+                    "race_date": rows["race_date"][0],
+                    "race_seq": i,
+                    "bet_type": BetType.WIN.value,
+                    "combination": bet.combination,
+                    "stake_yen": bet.stake,
+                    "probability": bet.probability,
+                    "decision_odds": bet.odds,
+                    "final_odds": bet.odds,
+                    "paid_yen": outcome.paid,
+                    "refund": outcome.refund,
+                    "hit": outcome.label == "won",
+                    "bankroll_yen": bankroll.balance_yen,
+                }
+            )
             band = _odds_band(bet.odds)
             replay.band_stake[band] = replay.band_stake.get(band, 0) + bet.stake
             replay.band_return[band] = replay.band_return.get(band, 0) + outcome.paid
@@ -460,6 +486,7 @@ def _write_report(
     scores: dict[str, Any],
     calibration: dict[str, pl.DataFrame],
     replay: _Replay,
+    bets: pl.DataFrame,
     clock: Clock,
 ) -> Path:
     names = PROBABILITY_NAMES
@@ -471,14 +498,25 @@ def _write_report(
         [names[k], f"{d['delta']:+.4f}", f"[{d['low']:+.4f}, {d['high']:+.4f}]"]
         for k, d in summary.delta_r2_vs_market.items()
     ]
+    return_rate, hit_rate = rates(bets)
+    answer = demo_answer(
+        {
+            "bets": summary.bets,
+            "races_bet": summary.races_bet,
+            "profit_yen": summary.profit_yen,
+            "return_rate": return_rate,
+            "hit_rate": hit_rate,
+        },
+        summary.delta_r2_vs_market.get("p_combined"),
+    )
     betting_rows = [
         ["bets", f"{summary.bets:,}"],
         ["races bet", f"{summary.races_bet:,} of {summary.test_races:,}"],
         ["staked", f"{summary.staked_yen:,} yen"],
         ["returned", f"{summary.returned_yen:,} yen"],
         ["profit", f"{summary.profit_yen:,} yen"],
-        ["return rate", "—" if summary.return_rate is None else f"{summary.return_rate:.1%}"],
-        ["hit rate", "—" if summary.hit_rate is None else f"{summary.hit_rate:.1%}"],
+        ["return rate (回収率) [95% race bootstrap]", interval_text(return_rate)],
+        ["hit rate (的中率) [95% race bootstrap]", interval_text(hit_rate)],
         ["bankroll", f"{summary.starting_bankroll_yen:,} → {summary.final_bankroll_yen:,} yen"],
         ["max drawdown", f"{summary.max_drawdown:.1%}"],
     ]
@@ -500,26 +538,22 @@ def _write_report(
         charts.insert(0, report.bankroll_chart(replay.balances, replay.start))
     if bands.height:
         charts.append(report.odds_band_chart(bands))
+    data_rows = [
+        ["source", summary.data_source],
+        ["races in the warehouse", f"{summary.races:,}"],
+        ["training period", " to ".join(summary.train_period)],
+        ["market-combination period", " to ".join(summary.combination_period)],
+        [
+            "combination c ∝ f^α q^β",
+            f"α = {summary.combination['alpha']:.3f}, β = {summary.combination['beta']:.3f}",
+        ],
+        ["test period", " to ".join(summary.test_period)],
+        ["model version", summary.model_version],
+    ]
     page = report.render_report(
         "keiba — model against the market",
         [
-            (
-                "Data",
-                [
-                    ["source", summary.data_source],
-                    ["races in the warehouse", f"{summary.races:,}"],
-                    ["training period", " to ".join(summary.train_period)],
-                    ["market-combination period", " to ".join(summary.combination_period)],
-                    [
-                        "combination c ∝ f^α q^β",
-                        f"α = {summary.combination['alpha']:.3f}, "
-                        f"β = {summary.combination['beta']:.3f}",
-                    ],
-                    ["test period", " to ".join(summary.test_period)],
-                    ["model version", summary.model_version],
-                ],
-                ["", ""],
-            ),
+            ("Betting (win tickets, Themis, demo ledger)", betting_rows, ["", ""]),
             (
                 "Probabilities on the same test races",
                 score_rows,
@@ -530,10 +564,12 @@ def _write_report(
                 delta_rows,
                 ["", "ΔR²", "95% race bootstrap"],
             ),
-            ("Betting (win tickets, Themis, demo ledger)", betting_rows, ["", ""]),
         ],
         charts,
         summary.caveats,
+        answer=answer,
+        bets=bets,
+        appendix=[("Data", data_rows, ["", ""])],
     )
     stamp = clock.now().strftime("%Y%m%dT%H%M%SZ")
     return report.write_report(config.reports_dir / f"demo-{stamp}.html", page)
