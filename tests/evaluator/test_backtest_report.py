@@ -442,7 +442,7 @@ def test_the_csv_link_holds_the_same_bets(runs: dict[str, Path], pages: dict[str
     assert (csv["result"] == "won").sum() == int(own["hit"].sum())
 
 
-def test_japanese_is_text_in_the_charts_and_the_page_names_cjk_fonts(
+def test_japanese_is_text_in_the_charts_and_the_page_carries_a_cjk_font(
     pages: dict[str, str],
 ) -> None:
     page = pages["normal"]
@@ -451,9 +451,12 @@ def test_japanese_is_text_in_the_charts_and_the_page_names_cjk_fonts(
     assert re.search(r"<text[^>]*>単勝</text>", charts["bet_types"])
     assert "DejaVuSans-" not in page  # no glyphs drawn as paths
     style = page[page.index("<style>") : page.index("</style>")]
-    for font in report.CJK_FONTS:
+    for font in (*report.CJK_FONTS, "IPAexGothic"):
         assert f'"{font}"' in style
         assert font in charts["baselines"]  # the chart's text names them too
+    # the page embeds the glyphs of its own Japanese text (horse names included)
+    assert style.startswith('<style>@font-face { font-family: "IPAexGothic"; ')
+    assert style.index("@font-face") < style.index("body {")
 
 
 def test_the_strategies_table_has_every_figure(

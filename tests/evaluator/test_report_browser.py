@@ -238,15 +238,45 @@ def test_the_bets_table_lists_every_bet_and_the_csv_holds_the_same(
 _TEXTS = """() => [...document.querySelectorAll('figure[data-chart] svg text')].map(
     t => [t.textContent, getComputedStyle(t).fontFamily])"""
 
+_PROBE = """() => {
+    const label = [...document.querySelectorAll('figure[data-chart] svg text')]
+        .find(t => t.textContent.includes('回収率'));
+    label.dataset.probe = 'chart';
+    document.querySelector('table[data-bets] tbody td:nth-child(6)').dataset.probe = 'horses';
+}"""
 
-def test_japanese_labels_are_text_in_the_dom(browser: Any, reports: dict[str, Path]) -> None:
-    context, page, _, _ = _open(browser, reports["normal"])
+
+def _fonts_drawing(page: Any, selector: str) -> dict[str, int]:
+    """The fonts Chromium drew the element's text with: family → glyphs (DevTools protocol)."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("DOM.enable")
+    cdp.send("CSS.enable")
+    root = cdp.send("DOM.getDocument", {"depth": -1})["root"]["nodeId"]
+    node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+    fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+    return {f["familyName"]: f["glyphCount"] for f in fonts}
+
+
+def test_japanese_labels_are_text_drawn_with_a_japanese_font(
+    browser: Any, reports: dict[str, Path]
+) -> None:
+    context, page, requested, _ = _open(browser, reports["normal"])
     try:
         texts = dict(page.evaluate(_TEXTS))
         assert "回収率 return rate (%)" in texts and "単勝" in texts
-        assert "Noto Sans CJK JP" in texts["単勝"] and "Hiragino Sans" in texts["単勝"]
+        assert texts["単勝"].startswith("IPAexGothic,") and "Noto Sans CJK JP" in texts["単勝"]
         assert page.locator('svg path[id^="DejaVuSans"]').count() == 0  # no glyph outlines
-        body = page.evaluate("() => getComputedStyle(document.body).fontFamily")
-        assert "Noto Sans CJK JP" in body and "Yu Gothic" in body
+        page.evaluate("async () => { await document.fonts.ready; }")
+        page.evaluate(_PROBE)
+        # every Japanese glyph is drawn by the page's own font, here where no CJK font is
+        # installed: 3 for 回収率, and the horse's name whole; Latin stays in the system's font
+        chart = _fonts_drawing(page, '[data-probe="chart"]')
+        label = "回収率 return rate (%)"
+        assert chart.get("IPAexGothic") == 3 and sum(chart.values()) == len(label)
+        page.click("details.bets summary")  # the long list is folded: open it to draw it
+        horses = page.locator('[data-probe="horses"]').text_content() or ""
+        drawn = _fonts_drawing(page, '[data-probe="horses"]')
+        assert horses and drawn == {"IPAexGothic": len(horses)}
+        assert set(requested) == {reports["normal"].resolve().as_uri()}
     finally:
         context.close()

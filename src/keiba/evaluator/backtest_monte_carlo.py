@@ -329,10 +329,9 @@ def _params(run: BacktestRun, base: MonteCarloParams, **settings: Any) -> MonteC
     )
 
 
-def _not_simulated(run: BacktestRun, params: MonteCarloParams, fraction: float) -> MonteCarloBundle:
-    themis = themis_bet_count(run)
+def _not_simulated(count: int, params: MonteCarloParams, fraction: float) -> MonteCarloBundle:
     source = (
-        f"nothing: the run has {themis} Themis bet(s), fewer than {MIN_EMPIRICAL_BETS}, too few "
+        f"nothing: the run has {count} Themis bet(s), fewer than {MIN_EMPIRICAL_BETS}, too few "
         "to resample, so no bankroll risk is simulated (bets drawn from an assumed edge would "
         "show a growth this run never measured)"
     )
@@ -360,10 +359,9 @@ def run_monte_carlo(
     fraction = kelly_fraction or run_kelly_fraction(run.result) or DEFAULT_KELLY_FRACTION
     table = tuple(sorted({*MC_FRACTIONS, fraction}))
     params = _params(run, base or MonteCarloParams(), seasons=seasons, seed=seed, fractions=table)
-    try:
-        bets = run_bets(run)
-    except TooFewBetsError:
-        return _not_simulated(run, params, fraction)
+    bets = run_bets(run, minimum=0)
+    if bets.bets < MIN_EMPIRICAL_BETS:
+        return _not_simulated(bets.bets, params, fraction)
     params = replace(params, empirical=bets.pairs, races=bets.bets_per_season, bet_share=1)
     params.validate()
     fractions = np.array(sorted({*RUIN_FRACTIONS, *table}), dtype=np.float64)
@@ -431,6 +429,5 @@ def _source(bets: RunBets) -> str:
 
 
 def themis_bet_count(run: BacktestRun) -> int:
-    return run.bets.filter(
-        (pl.col("strategy") == "themis") & ~pl.col("refund").fill_null(False)
-    ).height
+    """The Themis bets the Monte Carlo could resample (`run_bets`)."""
+    return run_bets(run, minimum=0).bets

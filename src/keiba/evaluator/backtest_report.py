@@ -87,6 +87,8 @@ the sentence that replaces it)."""
 LISTED_STRATEGIES: tuple[str, ...] = ("themis", "themis_market")
 """The strategies whose bets the page lists one by one (the flat baselines bet every race; all
 their tickets are in the run's bets.parquet)."""
+_SHORT = {"themis": "Themis", "themis_market": "Themis (market)"}
+"""The strategies' names in the bets table, where a long label on every row would crowd it."""
 
 # ---------------------------------------------------------------- formatting
 
@@ -630,9 +632,8 @@ def _bets_section(run: BacktestRun) -> str:
     if own.is_empty():
         names = " and ".join(_label(_metrics(run, k), k) for k in listed) or "Themis"
         return f'<p class="empty" data-empty="bets">{html.escape(names)}: no bets to list.</p>'
-    labels = {k: _label(_metrics(run, k), k) for k in listed}
-    betting = [labels[k] for k in listed if k in set(own["strategy"])]
-    return bets_html(bet_list(own), labels, "tickets of " + " and ".join(betting))
+    betting = [_label(_metrics(run, k), k) for k in listed if k in set(own["strategy"])]
+    return bets_html(bet_list(own), _SHORT, "tickets of " + " and ".join(betting))
 
 
 def _context(run: BacktestRun) -> str:

@@ -5,9 +5,9 @@ Nothing is fetched when the page opens (no CDN, no scripts), so it renders offli
 firewalls. Plots are drawn with matplotlib; each is an inline `<svg>` under a
 `<figure data-chart=…>` so tests can check every chart is present. Their text stays text
 (`svg.fonttype = 'none'`): the reader's browser draws it, Japanese included, with the fonts of
-`FONT_STACK` (the page's and the charts' font family), so no CJK font is needed where the page
-is written and none is shipped. A page opens with its answer (`render_report`'s `answer`), then
-the results, then the caveats.
+`FONT_STACK` (the page's and the charts' font family): the system's Japanese fonts, then the
+subset of IPAexGothic the page embeds (`keiba.evaluator.page_font`). A page opens with its
+answer (`render_report`'s `answer`), then the results, then the caveats.
 """
 
 from __future__ import annotations
@@ -29,11 +29,13 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
+from matplotlib import font_manager
 from matplotlib.patches import Rectangle
 from numpy.typing import NDArray
 
 from keiba.evaluator.bet_list import bet_list, bets_html
 from keiba.evaluator.monte_carlo import FanChart, RuinCurve
+from keiba.evaluator.page_font import EMBEDDED_FAMILY, font_face_css, font_path
 
 __all__ = [
     "CJK_FONTS",
@@ -73,14 +75,33 @@ CJK_FONTS: tuple[str, ...] = (
 )
 """Japanese fonts of macOS, Linux/Android and Windows, in the order a browser should try them."""
 FONT_STACK = ", ".join(
-    ["system-ui", "-apple-system", '"Segoe UI"', *(f'"{f}"' for f in CJK_FONTS), "sans-serif"]
+    [
+        f'"{EMBEDDED_FAMILY}"',
+        "system-ui",
+        "-apple-system",
+        '"Segoe UI"',
+        *(f'"{f}"' for f in CJK_FONTS),
+        "sans-serif",
+    ]
 )
-"""The page's CSS font family: the system's own, then the Japanese ones for what it lacks."""
+"""The page's CSS font family. The embedded subset comes first: it holds only the page's CJK
+glyphs, so Latin text falls through to the system's font; the system's Japanese fonts follow
+for a page written without the subset. (Chromium draws boxes rather than reach a web font
+named after an installed font that lacks the glyph, so the subset must lead.)"""
 
 plt.rcParams.update({"svg.fonttype": "none", "font.size": 10, "axes.grid": True})
-# chart text is written with this family list: Latin in matplotlib's own font (as measured),
-# Japanese from the first installed CJK font of the reader's system
-plt.rcParams["font.sans-serif"] = ["DejaVu Sans", "Arial", "Helvetica", *CJK_FONTS]
+# matplotlib measures Latin in its own font and Japanese in IPAexGothic, as the browser draws
+# them; the SVG names the fonts in the browser's order (`_DRAWN_FAMILY`)
+_MEASURED = ["DejaVu Sans", "Arial", "Helvetica", *CJK_FONTS, EMBEDDED_FAMILY]
+plt.rcParams["font.sans-serif"] = _MEASURED
+if (_FONT := font_path()) is not None:
+    font_manager.fontManager.addfont(_FONT)
+_WRITTEN_FAMILY = "font-family: " + ", ".join(f"'{f}'" for f in _MEASURED) + ", sans-serif"
+_DRAWN_FAMILY = (
+    "font-family: "
+    + ", ".join(f"'{f}'" for f in [EMBEDDED_FAMILY, *_MEASURED[:-1]])
+    + ", sans-serif"
+)
 # the same figure, the same SVG: fixed element ids and no creation date
 plt.rcParams["svg.hashsalt"] = "keiba"
 
@@ -122,7 +143,7 @@ class Chart:
         start, end = svg.find("<metadata>"), svg.find("</metadata>")
         if 0 <= start < end:
             svg = svg[:start] + svg[end + len("</metadata>") :]
-        self.svg = svg
+        self.svg = svg.replace(_WRITTEN_FAMILY, _DRAWN_FAMILY)
 
     def html(self) -> str:
         return (
@@ -393,10 +414,12 @@ def table_html(
 
 
 def page(title: str, body: str) -> str:
-    """A whole self-contained HTML document: `body` is trusted HTML."""
+    """A whole self-contained HTML document: `body` is trusted HTML. Its style embeds the glyphs
+    of the page's Japanese text (`page_font.font_face_css`)."""
+    style = font_face_css(title + body) + _STYLE
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
+        f"<title>{html.escape(title)}</title><style>{style}</style></head>"
         f"<body>{body}</body></html>"
     )
 
