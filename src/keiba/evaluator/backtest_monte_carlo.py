@@ -9,7 +9,7 @@ fractions), the fan chart at the run's fraction and the ruin curve for the repor
 than `MIN_EMPIRICAL_BETS` bets nothing is simulated, and the bundle says so.
 
 `empirical_sample` gives the same bets as (believed probability, decision odds) pairs for
-`keiba simulate --from-backtest`, whose what-if takes the believed edge over the market.
+`keiba backtest simulate --from-backtest`, whose what-if takes the believed edge over the market.
 """
 
 from __future__ import annotations
@@ -129,7 +129,8 @@ def empirical_sample(
         raise TooFewBetsError(
             f"the run {run.directory.name} has {len(pairs)} {strategy} bet(s) with a probability "
             f"and decision odds, fewer than {minimum}: too few to resample as the Monte Carlo's "
-            "bets (run `keiba simulate` without --from-backtest for the assumed distribution)"
+            "bets (run `keiba backtest simulate` without --from-backtest for the assumed "
+            "distribution)"
         )
     days = _period_days(run)
     return EmpiricalSample(pairs, days, max(1, round(len(pairs) * 365 / days)))

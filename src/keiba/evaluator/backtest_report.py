@@ -1,4 +1,4 @@
-"""The HTML report of a backtest run (`keiba report`): one self-contained page.
+"""The HTML report of a backtest run (`keiba backtest report`): one self-contained page.
 
 Reads a run directory (`keiba.evaluator.backtest_frames.BacktestRun`) and answers first: one
 sentence (`keiba.evaluator.answer.backtest_answer`) says whether Themis made money, what the
