@@ -65,8 +65,9 @@ def test_report_defaults_to_the_latest_run_and_prints_a_summary(keiba: Keiba, ho
     page = (latest / "report.html").read_text(encoding="utf-8")
     assert all(f'data-chart="{key}"' in page for key in CHART_KEYS)
     flat = " ".join(stdout.split())
-    assert "Backtest 20261121T090000Z-new" in flat
-    assert "favourite, flat 100 yen" in flat and "Themis on the market" in flat
+    assert flat.startswith("Themis (model + market) ")  # the answer comes first
+    assert "20261121T090000Z-new" in flat
+    assert "favourite" in flat and "Themis (market)" in flat
     assert "Report:" in flat and "report.html" in flat
     assert "Monte Carlo on the run's own" in flat
     assert "note:" in flat  # the caveats
@@ -121,11 +122,14 @@ def test_summary_table(backtests: Path) -> None:
     result = BacktestRun.load(backtests / "20261121T090000Z-new").result
     table = summary_table(result)
     assert table.row_count == len(STRATEGIES)
-    console = Console(width=200, record=True)
+    console = Console(width=80, record=True)
     console.print(table)
     text = console.export_text()
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert len(lines) == 5 + len(STRATEGIES)  # title, blank, header, rule, rows, blank: no wraps
     rr = result["metrics"]["favourite"]["return_rate"]
-    assert f"{rr['value']:.1%} [{rr['low']:.1%}, {rr['high']:.1%}]" in text
+    assert f"{rr['value']:.1%}" in text and f"{rr['low']:.1%}–{rr['high']:.1%}" in text
     assert f"{result['metrics']['themis']['profit_yen']:+,}" in text
     # a strategy without bets shows dashes, not zeros
     assert summary_table({"metrics": {"themis": {"bets": 0, "label": "T"}}}).row_count == 1

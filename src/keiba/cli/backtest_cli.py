@@ -12,7 +12,6 @@ import typer
 from keiba.cli.common import (
     JsonOption,
     config_of,
-    err,
     out,
     parse_date,
     print_json,
@@ -110,11 +109,9 @@ def register(groups: dict[str, typer.Typer]) -> None:
         if as_json:
             print_json(summary)
             return
-        from keiba.cli.report_cli import summary_table
+        from keiba.cli.report_cli import print_summary
 
-        out.print(summary_table(summary))
-        for caveat in summary["caveats"]:
-            err.print(f"[yellow]caveat:[/] {caveat}", highlight=False, soft_wrap=True)
+        print_summary(summary, summary["caveats"])
         out.print(f"run: {summary['directory']}", highlight=False)
         if "report_path" in summary:
             out.print(f"report: {summary['report_path']}", highlight=False)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.markup import escape
 from rich.table import Table
 
@@ -22,7 +23,7 @@ from keiba.cli.common import (
     progress_bar,
 )
 
-__all__ = ["register", "strategy_summaries", "summary_table"]
+__all__ = ["print_summary", "register", "strategy_summaries", "summary_table"]
 
 _ORDER = ("themis", "favourite", "top_pick", "themis_market")  # as backtest_frames.STRATEGIES
 
@@ -62,43 +63,58 @@ def strategy_summaries(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+SHORT_NAMES = {
+    "themis": "Themis",
+    "favourite": "favourite",
+    "top_pick": "top pick",
+    "themis_market": "Themis (market)",
+}
+"""Strategy key → a name short enough for an 80-column table."""
+
+
+def print_summary(result: dict[str, Any], caveats: list[str]) -> None:
+    """The terminal summary of a run: the answer first, then the table, then the caveats."""
+    from keiba.evaluator.answer import backtest_answer
+
+    out.print(backtest_answer(result), highlight=False, markup=False, soft_wrap=False)
+    out.print(summary_table(result))
+    for caveat in caveats:
+        out.print(f"[yellow]note:[/] {escape(caveat)}", highlight=False, soft_wrap=False)
+
+
+def _ci(rate: Mapping[str, Any] | None) -> str:
+    if not rate or rate.get("low") is None or rate.get("high") is None:
+        return "—"
+    return f"{rate['low']:.1%}–{rate['high']:.1%}"
+
+
 def summary_table(result: dict[str, Any]) -> Table:
-    """A Rich table of a backtest's result.json: one row per strategy with its bets, return
-    rate [95% CI], hit rate, profit, max drawdown and annualised Sharpe."""
-    from keiba.evaluator.backtest_metrics import interval_text, percent_text
+    """A Rich table of a backtest's result.json within 80 columns: one row per strategy with
+    its bets, return rate and its 95% interval, hit rate, profit and max drawdown (the Sharpe
+    ratios are in `--json` and the report)."""
+    from keiba.evaluator.backtest_metrics import percent_text
 
     period = result.get("period") or {}
     table = Table(
         title=(
-            f"Backtest {result.get('run_id', '')}: {period.get('from', '?')} to "
-            f"{period.get('to', '?')}, {int(result.get('races') or 0):,} races, start "
+            f"{period.get('from', '?')} to {period.get('to', '?')}: "
+            f"{int(result.get('races') or 0):,} races, start "
             f"{int(result.get('start_yen') or 0):,} yen"
-        )
+        ),
+        box=box.SIMPLE_HEAD,
     )
-    for name in (
-        "strategy",
-        "bets",
-        "return rate [95% CI]",
-        "hit rate",
-        "profit (yen)",
-        "max DD",
-        "Sharpe (ann.)",
-    ):
-        table.add_column(name, justify="left" if name == "strategy" else "right")
+    for name in ("strategy", "bets", "return", "95% CI", "hit rate", "profit", "max DD"):
+        table.add_column(name, justify="left" if name == "strategy" else "right", no_wrap=True)
     for row in strategy_summaries(result):
-        sharpe = row["sharpe_annualised"]
         dd = row["max_drawdown"]
-        days = row["max_drawdown_days"]
         table.add_row(
-            str(row["label"]),
+            SHORT_NAMES.get(row["strategy"], str(row["label"])),
             f"{row['bets']:,}",
-            interval_text(row["return_rate"]),
+            percent_text((row["return_rate"] or {}).get("value")),
+            _ci(row["return_rate"]),
             percent_text((row["hit_rate"] or {}).get("value")),
             f"{row['profit_yen']:+,}" if row["bets"] else "—",
-            "—"
-            if dd is None or not row["bets"]
-            else f"{dd:.1%}" + (f" ({days} d)" if days else ""),
-            "—" if sharpe is None else f"{sharpe:.2f}",
+            "—" if dd is None or not row["bets"] else f"{dd:.1%}",
         )
     return table
 
@@ -189,9 +205,7 @@ def register(groups: dict[str, typer.Typer]) -> None:
         if as_json:
             print_json(summary)
             return
-        out.print(summary_table(result))
-        for caveat in summary["caveats"]:
-            out.print(f"[yellow]note:[/] {escape(caveat)}", highlight=False)
+        print_summary(result, summary["caveats"])
         out.print(
             f"Monte Carlo on {summary['monte_carlo']['source']}.", highlight=False, markup=False
         )
