@@ -12,7 +12,7 @@ def test_defaults_derive_every_path_from_home(
     monkeypatch.delenv("KEIBA_CONFIG", raising=False)
     config = load_config(home=tmp_path)
     assert config.home == tmp_path.resolve()
-    assert config.duckdb_path == tmp_path / "warehouse" / "keiba.duckdb"
+    assert config.duckdb_path == tmp_path / "warehouse" / "default.duckdb"
     assert config.object_store_url == str(tmp_path / "objects")
     assert config.ledger_url == f"sqlite:///{tmp_path / 'ledger' / 'ledger.sqlite'}"
 
@@ -79,3 +79,21 @@ def test_malformed_yaml_is_reported(tmp_path: Path) -> None:
     path.write_text("themis: [1, 2\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(path, tmp_path)
+
+
+def test_the_selected_dataset_is_a_file_of_its_own(tmp_path: Path) -> None:
+    config = load_config(home=tmp_path, overrides={"storage": {"dataset": "jra-2019_a"}})
+    assert config.duckdb_path == tmp_path / "warehouse" / "jra-2019_a.duckdb"
+    other = config.with_dataset("demo-simulated")
+    assert other.duckdb_path == tmp_path / "warehouse" / "demo-simulated.duckdb"
+    assert config.storage.dataset == "jra-2019_a"  # the original is unchanged
+    moved = load_config(home=tmp_path, overrides={"storage": {"warehouse_dir": "/data/w"}})
+    assert moved.duckdb_path == Path("/data/w/default.duckdb")
+
+
+@pytest.mark.parametrize("name", ["Upper", "-lead", "with space", "dot.ted", "a" * 65, ""])
+def test_a_bad_dataset_name_is_refused_with_the_rule(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ConfigError, match="not a dataset name: use 1 to 64 lower-case"):
+        load_config(home=tmp_path, overrides={"storage": {"dataset": name}})
+    with pytest.raises(ConfigError, match="not a dataset name"):
+        load_config(home=tmp_path).with_dataset(name)

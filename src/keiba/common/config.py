@@ -21,7 +21,14 @@ from typing import Any, Literal
 
 import platformdirs
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -31,6 +38,7 @@ from pydantic_settings import (
 
 from keiba.common.bet_types import BetType
 from keiba.common.errors import ConfigError
+from keiba.common.schema import dataset_name_problem
 
 __all__ = [
     "BacktestConfig",
@@ -61,12 +69,25 @@ class Section(BaseModel):
 
 
 class StorageConfig(Section):
-    """Where data lives. Relative paths are under the home directory."""
+    """Where data lives. Relative paths are under the home directory.
+
+    The warehouse holds named datasets, one DuckDB file each (`<warehouse_dir>/<name>.duckdb`);
+    `dataset` selects the one commands read and load.
+    """
 
     warehouse: Literal["duckdb"] = "duckdb"
-    duckdb_path: Path = Path("warehouse/keiba.duckdb")
+    dataset: str = "default"
+    warehouse_dir: Path = Path("warehouse")
     object_store_url: str = "objects"
     ledger_url: str = "sqlite:///ledger/ledger.sqlite"
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset_name(cls, name: str) -> str:
+        problem = dataset_name_problem(name)
+        if problem:
+            raise ValueError(problem)
+        return name
 
 
 class LoggingConfig(Section):
@@ -314,8 +335,26 @@ class KeibaConfig(BaseSettings):
         return p if p.is_absolute() else self.home / p
 
     @property
+    def warehouse_dir(self) -> Path:
+        """The directory of the datasets' files."""
+        return self.path(self.storage.warehouse_dir)
+
+    def dataset_path(self, name: str) -> Path:
+        """The DuckDB file of dataset `name`."""
+        return self.warehouse_dir / f"{name}.duckdb"
+
+    @property
     def duckdb_path(self) -> Path:
-        return self.path(self.storage.duckdb_path)
+        """The file of the selected dataset (`storage.dataset`)."""
+        return self.dataset_path(self.storage.dataset)
+
+    def with_dataset(self, name: str) -> KeibaConfig:
+        """The same configuration with dataset `name` selected."""
+        problem = dataset_name_problem(name)
+        if problem:
+            raise ConfigError(problem)
+        storage = self.storage.model_copy(update={"dataset": name})
+        return self.model_copy(update={"storage": storage})
 
     @property
     def object_store_url(self) -> str:

@@ -3,24 +3,47 @@
 Each table is a list of typed columns plus its primary key, partition and cluster columns.
 Everything that needs the shape of a table reads it from here: the DuckDB and BigQuery DDL,
 the canonical import format and its validation, the simulated world's writer and the tests.
-Logical types map to each engine's physical types in one place (`_DUCKDB_TYPES`,
-`_BIGQUERY_TYPES`).
+A warehouse file holds one *dataset*: `races` carries the dataset's name in every row (a
+column the warehouse stamps on load, not part of the import format), `dataset_info` says what
+kind of data it is, and `dataset_loads` lists what was loaded into it. Logical types map to
+each engine's physical types in one place (`_DUCKDB_TYPES`, `_BIGQUERY_TYPES`).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Literal
 
 __all__ = [
     "CONTRACT_TABLES",
+    "DATASET_KINDS",
+    "DATASET_NAME_PATTERN",
     "Column",
+    "DatasetKind",
     "LogicalType",
     "Table",
     "bigquery_ddl",
+    "dataset_name_problem",
     "duckdb_ddl",
     "table",
 ]
+
+DatasetKind = Literal["real", "simulated"]
+DATASET_KINDS: tuple[DatasetKind, ...] = ("real", "simulated")
+DATASET_NAME_PATTERN = r"[a-z0-9][a-z0-9_-]{0,63}"
+"""A dataset's name: its file `<name>.duckdb` here, a BigQuery dataset later."""
+
+
+def dataset_name_problem(name: str) -> str | None:
+    """Why `name` cannot name a dataset, or None if it can."""
+    if re.fullmatch(DATASET_NAME_PATTERN, name):
+        return None
+    return (
+        f"{name!r} is not a dataset name: use 1 to 64 lower-case letters, digits, '-' and '_', "
+        "starting with a letter or a digit"
+    )
 
 
 class LogicalType(StrEnum):
@@ -73,7 +96,11 @@ class Column:
 
 @dataclass(frozen=True)
 class Table:
-    """A contract table. `key` identifies a row; `race_id` ties every row to one race."""
+    """A contract table. `key` identifies a row; `race_id` ties every row to one race.
+
+    `columns` are what a loader supplies (and the canonical files hold); `stamped` columns
+    follow them in storage and are filled by the warehouse on every load.
+    """
 
     name: str
     columns: tuple[Column, ...]
@@ -81,13 +108,18 @@ class Table:
     partition_by: str | None = None
     cluster_by: tuple[str, ...] = field(default_factory=tuple)
     description: str = ""
+    stamped: tuple[Column, ...] = ()
 
     @property
     def column_names(self) -> tuple[str, ...]:
         return tuple(column.name for column in self.columns)
 
+    @property
+    def stored_columns(self) -> tuple[Column, ...]:
+        return (*self.columns, *self.stamped)
+
     def column(self, name: str) -> Column:
-        for column in self.columns:
+        for column in self.stored_columns:
             if column.name == name:
                 return column
         raise KeyError(f"table {self.name!r} has no column {name!r}")
@@ -98,6 +130,12 @@ RACE_ID = Column(
     LogicalType.STRING,
     pattern=r"\d{16}",
     description="16-digit race key YYYYMMDDJJKKNNRR",
+)
+DATASET = Column(
+    "dataset",
+    LogicalType.STRING,
+    pattern=DATASET_NAME_PATTERN,
+    description="the dataset the race was loaded into (set by the warehouse)",
 )
 HORSE_NO = Column("horse_no", LogicalType.INT, minimum=1, maximum=18, description="馬番")
 
@@ -144,6 +182,7 @@ RACES = Table(
     key=("race_id",),
     partition_by="race_date",
     description="one row per race",
+    stamped=(DATASET,),
 )
 
 RUNNERS = Table(
@@ -237,10 +276,45 @@ TRUE_PROBABILITIES = Table(
     description="simulated worlds only: each runner's true win probability",
 )
 
+DATASET_INFO = Table(
+    "dataset_info",
+    (
+        Column("name", LogicalType.STRING, pattern=DATASET_NAME_PATTERN),
+        Column("kind", LogicalType.STRING, choices=DATASET_KINDS),
+        Column("created_at", LogicalType.TIMESTAMP, nullable=True),
+    ),
+    key=("name",),
+    description="one row: the dataset's name, whether its races are real or simulated, when "
+    "it was created (null: before datasets were recorded)",
+)
+
+DATASET_LOADS = Table(
+    "dataset_loads",
+    (
+        Column("loaded_at", LogicalType.TIMESTAMP),
+        Column("source", LogicalType.STRING, description="what was loaded, e.g. a directory"),
+        Column("kind", LogicalType.STRING, choices=DATASET_KINDS),
+        *(
+            Column(name, LogicalType.INT, minimum=0, description=f"{name} rows written")
+            for name in ("races", "runners", "payouts", "odds", "true_probabilities")
+        ),
+    ),
+    key=("loaded_at", "source"),
+    description="one row per load that wrote anything: when, what, and the rows it wrote",
+)
+
 CONTRACT_TABLES: tuple[Table, ...] = (RACES, RUNNERS, PAYOUTS, ODDS)
 """Tables of the canonical import format, in load order."""
 
-WAREHOUSE_TABLES: tuple[Table, ...] = (*CONTRACT_TABLES, QUARANTINE, TRUE_PROBABILITIES)
+DATASET_TABLES: tuple[Table, ...] = (DATASET_INFO, DATASET_LOADS)
+"""What a warehouse records about the dataset it holds."""
+
+WAREHOUSE_TABLES: tuple[Table, ...] = (
+    *CONTRACT_TABLES,
+    QUARANTINE,
+    TRUE_PROBABILITIES,
+    *DATASET_TABLES,
+)
 
 _BY_NAME = {t.name: t for t in WAREHOUSE_TABLES}
 
@@ -256,7 +330,8 @@ def table(name: str) -> Table:
 def duckdb_ddl(t: Table) -> str:
     """CREATE TABLE for DuckDB (which has no table partitioning; rows are kept date-ordered)."""
     cols = ",\n  ".join(
-        f"{c.name} {_DUCKDB_TYPES[c.type]}{'' if c.nullable else ' NOT NULL'}" for c in t.columns
+        f"{c.name} {_DUCKDB_TYPES[c.type]}{'' if c.nullable else ' NOT NULL'}"
+        for c in t.stored_columns
     )
     return (
         f"CREATE TABLE IF NOT EXISTS {t.name} (\n  {cols},\n  PRIMARY KEY ({', '.join(t.key)})\n)"
@@ -266,7 +341,8 @@ def duckdb_ddl(t: Table) -> str:
 def bigquery_ddl(t: Table, dataset: str) -> str:
     """CREATE TABLE for BigQuery, partitioned by race date and clustered as declared."""
     cols = ",\n  ".join(
-        f"{c.name} {_BIGQUERY_TYPES[c.type]}{'' if c.nullable else ' NOT NULL'}" for c in t.columns
+        f"{c.name} {_BIGQUERY_TYPES[c.type]}{'' if c.nullable else ' NOT NULL'}"
+        for c in t.stored_columns
     )
     ddl = f"CREATE TABLE IF NOT EXISTS `{dataset}.{t.name}` (\n  {cols}\n)"
     if t.partition_by:

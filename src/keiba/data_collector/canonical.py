@@ -7,40 +7,53 @@ contract's columns (docs/data-format.md). Reading validates every value against 
 the file, the line, the column and the reason, with a count of any further problems. All files
 are validated before anything is written, and the load is one transaction, so a bad file never
 leaves half an import behind.
+
+The races' kind (real or simulated) is the caller's `kind`, else what an optional `dataset.json`
+in the directory says (export writes one), else simulated when `true_probabilities` is present
+and real otherwise; the warehouse refuses a kind other than its dataset's.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from keiba.common.bet_types import BetType, parse_combination
+from keiba.common.clock import Clock, SystemClock
 from keiba.common.errors import ImportValidationError
 from keiba.common.ids import RaceKey
 from keiba.common.polars_types import POLARS_TYPES
 from keiba.common.schema import (
     CONTRACT_TABLES,
+    DATASET_KINDS,
     TRUE_PROBABILITIES,
     Column,
+    DatasetKind,
     LogicalType,
     Table,
 )
-from keiba.common.storage.warehouse import LoadResult, Warehouse
+from keiba.common.storage.warehouse import LoadResult, LoadSource, Warehouse, check_load_kind
 
 __all__ = [
+    "DATASET_FILE",
     "CanonicalFile",
     "export_canonical",
     "import_canonical",
+    "import_kind",
     "read_canonical",
     "write_canonical",
 ]
 
 CANONICAL_TABLES: tuple[Table, ...] = (*CONTRACT_TABLES, TRUE_PROBABILITIES)
+DATASET_FILE = "dataset.json"
+"""Optional in a canonical directory: the dataset it came from, its kind and its loads."""
 _TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?[+-]\d{2}:?\d{2}$"
 _TRUE = {"true", "1", "t", "yes"}
 _FALSE = {"false", "0", "f", "no"}
@@ -296,12 +309,61 @@ def read_canonical(
     return frames
 
 
-def import_canonical(warehouse: Warehouse, directory: Path) -> LoadResult:
-    """Validate the whole directory, then load it in one transaction (idempotent)."""
+def _declared_kind(directory: Path) -> DatasetKind | None:
+    path = directory / DATASET_FILE
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ImportValidationError(str(path), None, None, f"unreadable: {e}") from e
+    kind = data.get("kind") if isinstance(data, dict) else None
+    for known in DATASET_KINDS:
+        if kind == known:
+            return known
+    raise ImportValidationError(str(path), None, "kind", f"not one of {', '.join(DATASET_KINDS)}")
+
+
+def import_kind(
+    directory: Path, frames: Mapping[str, pl.DataFrame], kind: DatasetKind | None = None
+) -> DatasetKind:
+    """The kind of the races in a canonical directory (see the module docstring)."""
+    declared = _declared_kind(directory)
+    if kind is not None and declared is not None and kind != declared:
+        raise ImportValidationError(
+            str(directory / DATASET_FILE), None, "kind", f"says {declared}, not {kind}"
+        )
+    has_truth = "true_probabilities" in frames
+    chosen: DatasetKind = kind or declared or ("simulated" if has_truth else "real")
+    if chosen == "real" and has_truth:
+        raise ImportValidationError(
+            str(directory), None, None, "true_probabilities exist only in simulated data"
+        )
+    return chosen
+
+
+def import_canonical(
+    warehouse: Warehouse,
+    directory: Path,
+    *,
+    kind: DatasetKind | None = None,
+    clock: Clock | None = None,
+    source: str | None = None,
+) -> LoadResult:
+    """Validate the whole directory, then load it in one transaction (idempotent).
+
+    `kind` of the races: see the module docstring; a kind other than the dataset's is refused
+    (`DatasetKindError`) with nothing written. The load is listed in the dataset as `source`
+    (default: the directory) at `clock`'s time (default: the system clock).
+    """
     warehouse.ensure_schema()
     known = set(warehouse.query("SELECT race_id FROM races")["race_id"].to_list())
     frames = read_canonical(directory, known)
-    return warehouse.load(frames)
+    chosen = import_kind(directory, frames, kind)
+    check_load_kind(warehouse, chosen)
+    at = (clock or SystemClock()).now()
+    name = source or f"canonical {directory.resolve()}"
+    return warehouse.load(frames, LoadSource(chosen, name, at))
 
 
 def write_canonical(
@@ -326,8 +388,21 @@ def write_canonical(
             raise
 
 
+def _write_dataset_file(warehouse: Warehouse, out_dir: Path) -> None:
+    kind = warehouse.kind()
+    if kind is None:
+        return
+    loads = warehouse.query("SELECT * FROM dataset_loads ORDER BY loaded_at, source")
+    info: dict[str, Any] = {"name": warehouse.dataset, "kind": kind, "loads": loads.to_dicts()}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / f".{DATASET_FILE}.tmp"
+    tmp.write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    tmp.replace(out_dir / DATASET_FILE)
+
+
 def export_canonical(warehouse: Warehouse, out_dir: Path, fmt: str = "parquet") -> dict[str, int]:
-    """Write every non-empty contract table of the warehouse as a canonical directory."""
+    """Write every non-empty contract table of the warehouse as a canonical directory, and
+    `dataset.json` (the dataset's name, kind and loads); returns the rows per table."""
     counts: dict[str, int] = {}
     frames: dict[str, pl.DataFrame] = {}
     for t in CANONICAL_TABLES:
@@ -338,4 +413,5 @@ def export_canonical(warehouse: Warehouse, out_dir: Path, fmt: str = "parquet") 
             frames[t.name] = frame
             counts[t.name] = frame.height
     write_canonical(frames, out_dir, fmt)
+    _write_dataset_file(warehouse, out_dir)
     return counts

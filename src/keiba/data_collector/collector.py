@@ -155,11 +155,19 @@ def collect(
     except (BlockedError, _GiveUpError) as e:
         report.stopped = str(e)
     report.requests = client.requests
-    report.ingest = ingest_pages(warehouse, pages, lambda p: store.get(p.content_key), clock)
+    report.ingest = ingest_pages(
+        warehouse,
+        pages,
+        lambda p: store.get(p.content_key),
+        clock,
+        source=f"netkeiba collect {days[0]}" + (f" to {days[-1]}" if len(days) > 1 else ""),
+    )
     return report
 
 
 def reparse(warehouse: Warehouse, store: ObjectStore, clock: Clock) -> IngestReport:
     """Rebuild the warehouse's netkeiba rows from every stored raw page (no network)."""
     pages: Sequence[RawPage] = read_index(store)
-    return ingest_pages(warehouse, pages, lambda p: store.get(p.content_key), clock)
+    return ingest_pages(
+        warehouse, pages, lambda p: store.get(p.content_key), clock, source="netkeiba reparse"
+    )

@@ -59,7 +59,7 @@ from keiba.common.clock import Clock
 from keiba.common.errors import ImportValidationError
 from keiba.common.polars_types import POLARS_TYPES
 from keiba.common.schema import Table, table
-from keiba.common.storage.warehouse import LoadResult, Warehouse
+from keiba.common.storage.warehouse import LoadResult, LoadSource, Warehouse, check_load_kind
 from keiba.data_collector.canonical import CanonicalFile, _check_column, _Problems
 from keiba.data_collector.jra2018_payouts import (
     PAYOUT_HEADER,
@@ -379,6 +379,7 @@ def import_jra2018(
 ) -> Jra2018ImportReport:
     """Import the jra2018 results and payouts (directories or files) into the warehouse.
 
+    The races are real: a dataset of simulated races is refused before anything is written.
     Bad lines go to quarantine and take their whole race with them (see the module docstring);
     everything else is loaded in one transaction. A file that cannot be read at all, or a
     payouts file with a wrong header, raises `ImportValidationError` before anything is written.
@@ -392,12 +393,14 @@ def import_jra2018(
     results = assemble_results([read_lines(p) for p in inputs.results], days)
     payouts = assemble_payouts([_payout_lines(p) for p in inputs.payouts], days)
     warehouse.ensure_schema()
+    check_load_kind(warehouse, "real")
     orphans = _join(results, payouts, warehouse)
     checked, passed, mismatches, dead_heats, no_win = _odds_checks(results, payouts)
     frames = _frames(results, payouts, ingested_at)
     records = results.quarantined + payouts.quarantined
     quarantine_new = quarantine(warehouse, records, clock)
-    loaded = warehouse.load(frames)
+    folders = ", ".join(sorted({str(p.parent) for p in (*inputs.results, *inputs.payouts)}))
+    loaded = warehouse.load(frames, LoadSource("real", f"jra2018 {folders}", ingested_at))
     with_payouts = _ids_with_payouts(warehouse, results.races)
     tied = [
         race_id

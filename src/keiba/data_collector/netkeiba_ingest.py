@@ -28,7 +28,7 @@ from keiba.common.errors import InvalidRaceIdError
 from keiba.common.ids import NetkeibaRaceId
 from keiba.common.polars_types import POLARS_TYPES
 from keiba.common.schema import Table, table
-from keiba.common.storage.warehouse import LoadResult, Warehouse
+from keiba.common.storage.warehouse import LoadResult, LoadSource, Warehouse, check_load_kind
 from keiba.data_collector.canonical import CanonicalFile, _check_column, _Problems
 from keiba.data_collector.netkeiba_cards import ParsedCard, parse_card, parse_race_list
 from keiba.data_collector.netkeiba_odds import OddsSnapshot, parse_odds_api, parse_odds_page
@@ -244,9 +244,16 @@ def ingest_pages(
     pages: Sequence[RawPage],
     read: Callable[[RawPage], bytes],
     clock: Clock,
+    *,
+    source: str = "netkeiba pages",
 ) -> IngestReport:
-    """Parse the pages (in fetch order), quarantine the bad ones and load the rest."""
+    """Parse the pages (in fetch order), quarantine the bad ones and load the rest.
+
+    The races are real: a dataset of simulated races is refused before anything is written.
+    The load is listed in the dataset as `source`.
+    """
     warehouse.ensure_schema()
+    check_load_kind(warehouse, "real")
     report = IngestReport(pages=len(pages))
     ingested_at = clock.now().astimezone(dt.UTC)
     records: list[QuarantineRecord] = []
@@ -288,7 +295,9 @@ def ingest_pages(
     report.quarantined = len(records)
     report.quarantine_locators = [r.locator for r in records]
     report.quarantine_new = quarantine(warehouse, records, clock)
-    loaded: LoadResult = warehouse.load({k: v for k, v in frames.items() if v.height})
+    loaded: LoadResult = warehouse.load(
+        {k: v for k, v in frames.items() if v.height}, LoadSource("real", source, ingested_at)
+    )
     report.entries = _write_entries(warehouse, _entry_rows(list(cards.values()), card_times))
     report.races = len(results)
     report.runners = len(runner_rows)

@@ -17,6 +17,9 @@ replayed in the order their decisions and results happen (`backtest_replay`):
 On the same races three baselines run with in-memory accounts: the favourite (lowest decision
 odds) and the model's top pick (highest `p_model`) for a flat stake, and Themis fed the
 market's own probabilities. Everything lands in a run directory (`backtest_frames`).
+
+The backtest runs on one dataset, the selected one (`storage.dataset`): every model it trains
+learns from that dataset's races only, and the run records the dataset's name and kind.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError
 from keiba.common.logging import get_logger
 from keiba.common.storage import DuckDBWarehouse, create_ledger_engine
+from keiba.common.storage.datasets import open_dataset
 from keiba.evaluator.backtest_frames import (
     BETS_SCHEMA,
     DAILY_SCHEMA,
@@ -160,13 +164,17 @@ def run_backtest(
     directory = run_dir or config.home / "backtests" / _run_id(clock, date_from, date_to)
     if (directory / "result.json").exists() or (directory / "ledger.sqlite").exists():
         raise KeibaError(f"{directory} already holds a backtest run; choose another directory")
-    warehouse = DuckDBWarehouse(config.duckdb_path)
+    no_races = KeibaError(
+        f"the dataset {config.storage.dataset!r} ({config.duckdb_path}) holds no races: import "
+        "data into it first (keiba import …) or run `keiba backtest --source sample`"
+    )
+    if not config.duckdb_path.exists():
+        raise no_races
+    warehouse = open_dataset(config, must_exist=True)
     try:
         if not warehouse.has_table("races"):
-            raise KeibaError(
-                f"the warehouse {config.duckdb_path} holds no races: import data first "
-                "(keiba import …) or run `keiba backtest --source sample`"
-            )
+            raise no_races
+        dataset = {"name": warehouse.dataset, "kind": warehouse.kind()}
         days = list(warehouse.query("SELECT DISTINCT race_date FROM races")["race_date"])
         windows = plan_windows(
             days,
@@ -277,7 +285,8 @@ def run_backtest(
         "run_id": directory.name,
         "created_at": clock.now().isoformat(),
         "period": {"from": date_from.isoformat(), "to": date_to.isoformat()},
-        "data_source": f"warehouse {config.duckdb_path}",
+        "data_source": f"dataset {dataset['name']} ({dataset['kind']}, {config.duckdb_path})",
+        "dataset": dataset,
         "odds_source": "snapshots"
         if set(frame["odds_source"].unique()) == {"snapshot"}
         else "final",
@@ -306,6 +315,11 @@ def run_backtest(
             "final_balance_yen": balance,
         },
         "caveats": _caveats(frame, config, incomplete, len(windows))
+        + (
+            ["The races are simulated, not real JRA races: the money says nothing about JRA."]
+            if dataset["kind"] == "simulated"
+            else []
+        )
         + (
             [
                 f"{unpredicted:,} priced races had a starter without features (no winner "

@@ -1,7 +1,8 @@
 """The main job (`keiba demo`): data → features → model → probabilities → bets → ledger → report.
 
-1. Data: generate a simulated JRA world into the canonical format and import it, or use what
-   the warehouse already holds.
+1. Data: the demo keeps datasets of its own, never the user's selected one: the shipped 2018
+   season goes into `demo-jra2018`, a simulated world into `demo-simulated` (emptied first when
+   it holds another world); `source: warehouse` runs on the selected dataset as it is.
 2. Point-in-time features for every runner (feature_engineering).
 3. Split race days by date: the last `test_fraction` are the test period; the model trains on
    the days before it, stopping early on the latest 15% of those.
@@ -34,7 +35,13 @@ from keiba.common.clock import JST, Clock, FixedClock
 from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError
 from keiba.common.logging import get_logger
-from keiba.common.storage import DuckDBWarehouse, FsspecObjectStore, create_ledger_engine
+from keiba.common.storage import (
+    DuckDBWarehouse,
+    FsspecObjectStore,
+    Warehouse,
+    create_ledger_engine,
+)
+from keiba.common.storage.datasets import drop_dataset, open_dataset
 from keiba.evaluator import report
 from keiba.evaluator.answer import demo_answer
 from keiba.evaluator.backtest_frames import BETS_SCHEMA
@@ -53,7 +60,14 @@ from keiba.evaluator.settlement import settle_ticket
 from keiba.execution import PaperBroker, execute_decision
 from keiba.themis import Bankroll, decide
 
-__all__ = ["MainJobSummary", "run_main_job"]
+__all__ = [
+    "DEMO_DATASETS",
+    "SAMPLE_DATASET",
+    "MainJobSummary",
+    "load_sample",
+    "load_sample_dataset",
+    "run_main_job",
+]
 
 log = get_logger(__name__)
 
@@ -62,11 +76,17 @@ ODDS_BANDS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, math.inf)
 COMBINE_FRACTION = 0.2
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data" / "jra2018"
 VALID_FRACTION = 0.15
+DEMO_DATASETS = {"sample": "demo-jra2018", "simulated": "demo-simulated"}
+"""The demo's own datasets, by `demo.source`."""
+SAMPLE_DATASET = "jra2018-sample"
+"""Where `keiba backtest --source sample` loads the shipped 2018 season and runs."""
 
 
 @dataclass
 class MainJobSummary:
     data_source: str
+    dataset: str
+    dataset_kind: str | None
     races: int
     train_period: tuple[str, str]
     combination_period: tuple[str, str]
@@ -131,8 +151,9 @@ class _Replay:
         }
 
 
-def _load_simulated_world(config: KeibaConfig, warehouse: DuckDBWarehouse) -> str:
-    from keiba.data_collector.canonical import import_canonical, write_canonical
+def _simulated_world(config: KeibaConfig) -> tuple[Path, str]:
+    """The demo's world directory (generated if missing) and its description."""
+    from keiba.data_collector.canonical import write_canonical
     from keiba.simulator import WorldConfig, generate_world
 
     demo = config.demo
@@ -151,8 +172,61 @@ def _load_simulated_world(config: KeibaConfig, warehouse: DuckDBWarehouse) -> st
             },
             world_dir,
         )
-    import_canonical(warehouse, world_dir)
-    return f"simulated world ({demo.years} years, seed {demo.seed}) in {world_dir}"
+    return world_dir, f"simulated world ({demo.years} years, seed {demo.seed}) in {world_dir}"
+
+
+def _holds_only(config: KeibaConfig, source: str) -> bool:
+    """Whether the selected dataset is missing, empty, or holds nothing but loads of `source`."""
+    if not config.duckdb_path.exists():
+        return True
+    with open_dataset(config) as warehouse:
+        warehouse.ensure_schema()
+        loaded = set(warehouse.query("SELECT DISTINCT source FROM dataset_loads")["source"])
+        races = int(warehouse.query("SELECT count(*) AS n FROM races")["n"][0])
+    return races == 0 or loaded == {source}
+
+
+def _load_simulated_world(config: KeibaConfig, clock: Clock) -> str:
+    """Import the demo's world into the selected dataset, emptied first if it holds another."""
+    from keiba.data_collector.canonical import import_canonical
+
+    world_dir, description = _simulated_world(config)
+    source = f"simulated world {world_dir.name}"
+    if not _holds_only(config, source):
+        drop_dataset(config, config.storage.dataset)
+    with open_dataset(config) as warehouse:
+        import_canonical(warehouse, world_dir, kind="simulated", clock=clock, source=source)
+    return description
+
+
+def load_sample(warehouse: Warehouse, clock: Clock | None = None) -> str:
+    """Import the shipped 2018 season (real races) into `warehouse`; idempotent."""
+    from keiba.data_collector.canonical import import_canonical
+
+    import_canonical(warehouse, SAMPLE_DIR, kind="real", clock=clock, source="jra2018 sample")
+    return "every JRA race of 2018 (the shipped sample; see its README for the sources)"
+
+
+def load_sample_dataset(
+    config: KeibaConfig, clock: Clock, name: str = SAMPLE_DATASET
+) -> KeibaConfig:
+    """Load the shipped 2018 season into dataset `name` (idempotent); the config selecting it."""
+    selected = config.with_dataset(name)
+    with open_dataset(selected) as warehouse:
+        load_sample(warehouse, clock)
+    return selected
+
+
+def _demo_data(config: KeibaConfig, clock: Clock) -> tuple[KeibaConfig, str]:
+    """Load the demo's data; the config selecting the dataset it runs on, and what it is."""
+    source = config.demo.source
+    if source == "warehouse":
+        return config, f"dataset {config.storage.dataset} ({config.duckdb_path})"
+    selected = config.with_dataset(DEMO_DATASETS[source])
+    if source == "simulated":
+        return selected, _load_simulated_world(selected, clock)
+    with open_dataset(selected) as warehouse:
+        return selected, load_sample(warehouse, clock)
 
 
 @dataclass(frozen=True)
@@ -164,13 +238,6 @@ class _Periods:
     first_combine: dt.date
     first_test: dt.date
     last_day: dt.date
-
-
-def load_sample(warehouse: DuckDBWarehouse) -> str:
-    from keiba.data_collector.canonical import import_canonical
-
-    import_canonical(warehouse, SAMPLE_DIR)
-    return "every JRA race of 2018 (the shipped sample; see its README for the sources)"
 
 
 def _split_dates(warehouse: DuckDBWarehouse, test_fraction: float) -> _Periods:
@@ -237,18 +304,16 @@ def run_main_job(config: KeibaConfig, clock: Clock, progress: Progress = _noop) 
         "Bets are priced at the final win odds, which nobody could bet at: the backtest "
         "flatters anything that trades on late information (DOMAIN.md §3).",
     ]
-    warehouse = DuckDBWarehouse(config.duckdb_path)
+    progress("data", 0, 1)
+    data_config, source = _demo_data(config, clock)
+    warehouse = open_dataset(data_config, must_exist=True)
     try:
-        progress("data", 0, 1)
-        if config.demo.source == "sample":
-            source = load_sample(warehouse)
-        elif config.demo.source == "simulated":
-            source = _load_simulated_world(config, warehouse)
+        kind = warehouse.kind()
+        if kind == "simulated":
             caveats.append("The data are a simulated world, not real JRA races.")
-        else:
-            source = f"warehouse {config.duckdb_path}"
+        dataset = {"name": warehouse.dataset, "kind": kind}
         progress("data", 1, 1)
-        log.info("main_job.data", source=source)
+        log.info("main_job.data", source=source, dataset=warehouse.dataset, kind=kind)
         progress("features", 0, 1)
         rows = build_features(warehouse)
         progress("features", 1, 1)
@@ -259,7 +324,7 @@ def run_main_job(config: KeibaConfig, clock: Clock, progress: Progress = _noop) 
         train = training_frame(warehouse, periods.first_day, periods.first_valid - day)
         valid = training_frame(warehouse, periods.first_valid, periods.first_combine - day)
         model = train_model(train, valid, config.model)
-        model_key = save_model(model, FsspecObjectStore(config.object_store_url))
+        model_key = save_model(model, FsspecObjectStore(config.object_store_url), dataset=dataset)
         progress("training", 1, 1)
         log.info(
             "main_job.trained",
@@ -310,6 +375,8 @@ def run_main_job(config: KeibaConfig, clock: Clock, progress: Progress = _noop) 
         total_races = warehouse.query("SELECT count(*) AS n FROM races")["n"][0]
         summary = MainJobSummary(
             data_source=source,
+            dataset=warehouse.dataset,
+            dataset_kind=kind,
             races=int(total_races),
             train_period=(periods.first_day.isoformat(), (periods.first_combine - day).isoformat()),
             combination_period=(
@@ -540,7 +607,8 @@ def _write_report(
         charts.append(report.odds_band_chart(bands))
     data_rows = [
         ["source", summary.data_source],
-        ["races in the warehouse", f"{summary.races:,}"],
+        ["dataset", f"{summary.dataset} ({summary.dataset_kind})"],
+        ["races in the dataset", f"{summary.races:,}"],
         ["training period", " to ".join(summary.train_period)],
         ["market-combination period", " to ".join(summary.combination_period)],
         [

@@ -1,14 +1,16 @@
 """Model artefacts in the object store: `models/<version>/model.txt` and `meta.json`.
 
 The model text is LightGBM's own format (trees of the best iteration only); `meta.json` holds
-everything else a `TrainedModel` carries. Loading checks that the text still hashes to the
-version it is stored under, so a corrupted or swapped artefact is refused, not used.
+everything else a `TrainedModel` carries, and the dataset (name and kind) it was trained on.
+Loading checks that the text still hashes to the version it is stored under, so a corrupted or
+swapped artefact is refused, not used.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from keiba.common.errors import KeibaError, StorageError
@@ -28,8 +30,12 @@ def model_prefix(version: str) -> str:
     return f"{MODELS_PREFIX}/{version}"
 
 
-def save_model(model: TrainedModel, store: ObjectStore) -> str:
-    """Write model.txt, then meta.json (its presence marks a complete artefact); returns prefix."""
+def save_model(
+    model: TrainedModel, store: ObjectStore, *, dataset: Mapping[str, str | None] | None = None
+) -> str:
+    """Write model.txt, then meta.json (its presence marks a complete artefact); returns prefix.
+
+    `dataset` ({"name": …, "kind": …}) records the data the model was trained on."""
     prefix = model_prefix(model.version)
     text = model.booster.model_to_string()
     if model_version(text, model.feature_version) != model.version:
@@ -45,6 +51,8 @@ def save_model(model: TrainedModel, store: ObjectStore) -> str:
         "metrics": model.metrics,
         "objective": "per-race softmax (conditional logit)",
     }
+    if dataset is not None:
+        meta["dataset"] = dict(dataset)
     store.put(f"{prefix}/model.txt", text.encode())
     store.put(f"{prefix}/meta.json", json.dumps(meta, indent=2, sort_keys=True).encode())
     return prefix

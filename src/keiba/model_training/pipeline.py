@@ -9,6 +9,10 @@ period starts after combine_to. Without explicit dates the warehouse's race days
 Both stages are stored in the object store under `models/<version>/` (model.txt and meta.json
 from `save_model`, plus combination.json and training.json here), `models/latest.json` names
 the newest, and every run is logged to MLflow.
+
+A model records the dataset (name and kind) it was trained on, in training.json, meta.json and
+its MLflow run; evaluating or predicting on a dataset of the other kind (real against
+simulated) is refused by `check_model_dataset`.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import polars as pl
 
 from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError, StorageError
+from keiba.common.schema import DATASET_KINDS
 from keiba.common.storage.object_store import ObjectStore
 from keiba.common.storage.warehouse import Warehouse
 from keiba.model_training.artifacts import load_model, model_prefix, save_model
@@ -35,6 +40,8 @@ __all__ = [
     "StoredModel",
     "TrainingPeriods",
     "TrainingResult",
+    "check_model_dataset",
+    "dataset_record",
     "default_test_period",
     "evaluate_version",
     "latest_version",
@@ -144,6 +151,35 @@ class StoredModel:
     periods: TrainingPeriods
     training: dict[str, Any]
 
+    @property
+    def dataset(self) -> dict[str, Any] | None:
+        """The dataset it was trained on ({"name", "kind"}); None for a model from before."""
+        found = self.training.get("dataset")
+        return found if isinstance(found, dict) else None
+
+
+def dataset_record(warehouse: Warehouse) -> dict[str, str | None]:
+    """The warehouse's dataset as models and runs record it: its name and kind."""
+    return {"name": warehouse.dataset, "kind": warehouse.kind()}
+
+
+def check_model_dataset(stored: StoredModel, warehouse: Warehouse) -> None:
+    """Refuse (KeibaError) a model trained on races of another kind than the warehouse's."""
+    version = stored.model.version
+    trained = stored.dataset
+    if trained is None or trained.get("kind") not in DATASET_KINDS:
+        raise KeibaError(
+            f"model {version} does not record whether it was trained on real or simulated "
+            f"races: train a model on the dataset {warehouse.dataset!r} (keiba train)"
+        )
+    here = warehouse.kind()
+    if here is not None and here != trained["kind"]:
+        raise KeibaError(
+            f"model {version} was trained on {trained['kind']} races (dataset "
+            f"{trained.get('name')!r}) and the dataset {warehouse.dataset!r} holds {here} "
+            "races: train a model on this dataset"
+        )
+
 
 @dataclass
 class TrainingResult:
@@ -156,6 +192,7 @@ class TrainingResult:
         return {
             "model_version": model.version,
             "feature_version": model.feature_version,
+            "dataset": self.stored.dataset,
             "periods": self.stored.periods.to_dict(),
             "best_iteration": model.best_iteration,
             "model_metrics": model.metrics,
@@ -204,6 +241,14 @@ def _params(config: KeibaConfig, model: TrainedModel, periods: TrainingPeriods) 
 _NOT_PARAMS = {"tracking_uri", "experiment"}
 
 
+def _dataset_params(dataset: dict[str, str | None]) -> dict[str, str]:
+    return {"dataset": str(dataset["name"]), "dataset_kind": str(dataset["kind"])}
+
+
+def _dataset_tags(dataset: dict[str, str | None]) -> dict[str, str]:
+    return {"keiba.dataset": str(dataset["name"]), "keiba.dataset_kind": str(dataset["kind"])}
+
+
 def train_and_store(
     config: KeibaConfig,
     warehouse: Warehouse,
@@ -235,7 +280,9 @@ def train_and_store(
     evaluation = evaluate_frame(frame, resamples=200)
     progress("training", 2, 3)
 
+    dataset = dataset_record(warehouse)
     training = {
+        "dataset": dataset,
         "periods": periods.to_dict(),
         "combination_fitted_on": [periods.combine_from.isoformat(), periods.combine_to.isoformat()],
         "train_rows": train.height,
@@ -248,7 +295,8 @@ def train_and_store(
         tracking,
         run_name=f"train {model.version}",
         params=_params(config, model, periods)
-        | {"alpha": combination.alpha, "beta": combination.beta},
+        | {"alpha": combination.alpha, "beta": combination.beta}
+        | _dataset_params(dataset),
         metrics={
             **model.metrics,
             "combination_alpha": combination.alpha,
@@ -256,7 +304,7 @@ def train_and_store(
             "combination_log_loss": combination.log_loss,
             **evaluation.metrics("combine_"),
         },
-        tags={"keiba.kind": "train", "keiba.model_version": model.version},
+        tags={"keiba.kind": "train", "keiba.model_version": model.version} | _dataset_tags(dataset),
         dicts={
             "combine_evaluation.json": evaluation.to_dict(),
             "combination.json": asdict(combination),
@@ -267,10 +315,10 @@ def train_and_store(
     )
     training["mlflow_run_id"] = run.run_id
     training["tracking_uri"] = run.tracking_uri
-    prefix = save_model(model, store)
+    prefix = save_model(model, store, dataset=dataset)
     _put_json(store, f"{prefix}/combination.json", asdict(combination))
     _put_json(store, f"{prefix}/training.json", training)
-    _put_json(store, LATEST_KEY, {"version": model.version})
+    _put_json(store, LATEST_KEY, {"version": model.version, "dataset": dataset})
     progress("training", 3, 3)
     return TrainingResult(
         StoredModel(model, combination, periods, training), evaluation.to_dict(), run
@@ -300,9 +348,13 @@ def evaluate_version(
     resamples: int = 1000,
     track: bool = True,
 ) -> dict[str, Any]:
-    """Score market, model and combination on the test period; log the run to MLflow."""
+    """Score market, model and combination on the test period; log the run to MLflow.
+
+    A model trained on races of another kind than the warehouse's is refused."""
     from keiba.evaluator.evaluation import calibration_figure, evaluate_frame, incomplete_races
 
+    check_model_dataset(stored, warehouse)
+    dataset = dataset_record(warehouse)
     if date_to < date_from:
         raise KeibaError(f"empty date range: {date_from} to {date_to}")
     if date_from <= stored.periods.combine_to:
@@ -322,6 +374,8 @@ def evaluate_version(
     result = {
         "model_version": stored.model.version,
         "feature_version": stored.model.feature_version,
+        "dataset": dataset,
+        "trained_on": stored.dataset,
         "test_period": [date_from.isoformat(), date_to.isoformat()],
         "training_periods": stored.periods.to_dict(),
         "combination": asdict(stored.combination),
@@ -341,13 +395,15 @@ def evaluate_version(
                 "test_to": date_to.isoformat(),
                 "resamples": resamples,
                 **stored.periods.to_dict(),
+                **_dataset_params(dataset),
             },
             metrics=evaluation.metrics("test_"),
             tags={
                 "keiba.kind": "evaluate",
                 "keiba.model_version": stored.model.version,
                 "keiba.training_run": str(stored.training.get("mlflow_run_id", "")),
-            },
+            }
+            | _dataset_tags(dataset),
             dicts={"evaluation.json": result},
             figures={"calibration.png": calibration_figure(evaluation)},
         )

@@ -2,12 +2,20 @@
 
 from keiba.common.storage.ledger_db import create_ledger_engine
 from keiba.common.storage.object_store import FsspecObjectStore, ObjectStore
-from keiba.common.storage.warehouse import DuckDBWarehouse, LoadResult, Warehouse
+from keiba.common.storage.warehouse import (
+    DatasetKindError,
+    DuckDBWarehouse,
+    LoadResult,
+    LoadSource,
+    Warehouse,
+)
 
 __all__ = [
+    "DatasetKindError",
     "DuckDBWarehouse",
     "FsspecObjectStore",
     "LoadResult",
+    "LoadSource",
     "ObjectStore",
     "Warehouse",
     "create_ledger_engine",

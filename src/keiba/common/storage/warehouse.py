@@ -9,10 +9,16 @@ Loading is by *scope*: a race for most tables, a race and snapshot time for `odd
 whose incoming rows equal the stored rows (ignoring `ingested_at`) is left alone, so loading the
 same data twice changes nothing; a scope that differs is replaced whole; everything happens in
 one transaction, so a failed load leaves the warehouse as it was.
+
+A warehouse holds one dataset (its file is `<dataset>.duckdb`): every race row is stamped with
+the dataset's name, `dataset_info` records whether its races are real or simulated (set by the
+first load), and a load of the other kind is refused before anything is written. A load that
+names its source (`LoadSource`) and writes rows is listed in `dataset_loads`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,10 +28,31 @@ from typing import Any, Protocol
 import duckdb
 import polars as pl
 
-from keiba.common.errors import StorageError
-from keiba.common.schema import WAREHOUSE_TABLES, Table, duckdb_ddl, table
+from keiba.common.errors import KeibaError, StorageError
+from keiba.common.schema import (
+    DATASET_KINDS,
+    DATASET_LOADS,
+    WAREHOUSE_TABLES,
+    DatasetKind,
+    Table,
+    dataset_name_problem,
+    duckdb_ddl,
+    table,
+)
 
-__all__ = ["DuckDBWarehouse", "LoadResult", "Warehouse"]
+__all__ = [
+    "MEMORY_DATASET",
+    "DatasetKindError",
+    "DuckDBWarehouse",
+    "LoadResult",
+    "LoadSource",
+    "Warehouse",
+    "check_load_kind",
+    "refuse_other_kind",
+]
+
+MEMORY_DATASET = "memory"
+"""The dataset name of an in-memory warehouse."""
 
 _SCOPES: dict[str, tuple[str, ...]] = {
     "races": ("race_id",),
@@ -51,10 +78,44 @@ class LoadResult:
         return any(self.rows_written.values())
 
 
+@dataclass(frozen=True)
+class LoadSource:
+    """What a load brings: the kind of its races, what it is (e.g. the directory read), when."""
+
+    kind: DatasetKind
+    name: str
+    at: dt.datetime
+
+    def __post_init__(self) -> None:
+        if self.kind not in DATASET_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(DATASET_KINDS)}, was {self.kind!r}")
+        if self.at.tzinfo is None:
+            raise ValueError(f"a load's time must be timezone-aware, was {self.at.isoformat()}")
+
+
+class DatasetKindError(KeibaError):
+    """Races of one kind (real or simulated) were about to go into a dataset of the other."""
+
+
+def refuse_other_kind(dataset: str, stored: DatasetKind | None, incoming: DatasetKind) -> None:
+    """Raise `DatasetKindError` if a dataset holding `stored` races would receive `incoming`."""
+    if stored is not None and stored != incoming:
+        raise DatasetKindError(
+            f"the dataset {dataset!r} holds {stored} races and these are {incoming}: "
+            "load them into a dataset of their own (--dataset NAME)"
+        )
+
+
 class Warehouse(Protocol):
+    dataset: str
+
     def ensure_schema(self) -> None: ...
 
-    def load(self, frames: Mapping[str, pl.DataFrame]) -> LoadResult: ...
+    def kind(self) -> DatasetKind | None: ...
+
+    def load(
+        self, frames: Mapping[str, pl.DataFrame], source: LoadSource | None = None
+    ) -> LoadResult: ...
 
     def query(
         self, sql: str, params: Sequence[Any] | None = None, *, deterministic: bool = False
@@ -92,11 +153,38 @@ def _reason(e: duckdb.Error) -> str:
     return text.strip().splitlines()[0] if text.strip() else type(e).__name__
 
 
-class DuckDBWarehouse:
-    """The warehouse in one DuckDB file (or in memory with `path=None`)."""
+def check_load_kind(warehouse: Warehouse, kind: DatasetKind) -> None:
+    """Refuse (`DatasetKindError`) to load `kind` races into `warehouse` if it holds the other."""
+    refuse_other_kind(warehouse.dataset, warehouse.kind(), kind)
 
-    def __init__(self, path: Path | None, *, read_only: bool = False) -> None:
+
+def _dataset_of(path: Path | None) -> str:
+    if path is None:
+        return MEMORY_DATASET
+    problem = dataset_name_problem(path.stem)
+    if problem:
+        raise StorageError(f"cannot name the dataset of {path}: {problem}")
+    return path.stem
+
+
+def _rows(frames: Mapping[str, pl.DataFrame], name: str) -> int:
+    frame = frames.get(name)
+    return 0 if frame is None else frame.height
+
+
+class DuckDBWarehouse:
+    """The warehouse in one DuckDB file (or in memory with `path=None`).
+
+    It holds the dataset `dataset`, by default the file's name without `.duckdb`.
+    """
+
+    def __init__(
+        self, path: Path | None, *, read_only: bool = False, dataset: str | None = None
+    ) -> None:
         self.path = path
+        self.dataset = dataset if dataset is not None else _dataset_of(path)
+        if problem := dataset_name_problem(self.dataset):
+            raise StorageError(problem)
         if path is not None and not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -119,6 +207,55 @@ class DuckDBWarehouse:
     def ensure_schema(self) -> None:
         for t in WAREHOUSE_TABLES:
             self._con.execute(duckdb_ddl(t))
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Give a warehouse from before datasets its `races.dataset` column and its kind."""
+        found = self._con.execute(
+            "SELECT count(*) FROM information_schema.columns "
+            "WHERE table_name = 'races' AND column_name = 'dataset'"
+        ).fetchone()
+        if found and found[0]:
+            return
+        kinds = self._con.execute(
+            "SELECT DISTINCT CASE WHEN race_id IN (SELECT race_id FROM true_probabilities) "
+            "THEN 'simulated' ELSE 'real' END FROM races"
+        ).fetchall()
+        if len(kinds) > 1:
+            raise StorageError(
+                f"the warehouse {self.path} mixes real and simulated races from before datasets "
+                "existed: import each into a dataset of its own (--dataset NAME) and delete it"
+            )
+        self._con.execute("BEGIN TRANSACTION")
+        try:
+            # the name is a validated dataset name (no quotes): safe to inline in DDL
+            self._con.execute(
+                f"ALTER TABLE races ADD COLUMN dataset VARCHAR DEFAULT '{self.dataset}'"
+            )
+            self._con.execute("ALTER TABLE races ALTER COLUMN dataset SET NOT NULL")
+            self._con.execute("ALTER TABLE races ALTER COLUMN dataset DROP DEFAULT")
+            if kinds:
+                self._con.execute(
+                    "INSERT INTO dataset_info VALUES (?, ?, NULL)", [self.dataset, kinds[0][0]]
+                )
+            self._con.execute("COMMIT")
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
+
+    def kind(self) -> DatasetKind | None:
+        """Whether the dataset's races are real or simulated; None before its first load."""
+        if not self.has_table("dataset_info"):
+            return None
+        found = self._con.execute("SELECT kind FROM dataset_info LIMIT 1").fetchone()
+        if found is None:
+            return None
+        kind = str(found[0])
+        if kind == "real":
+            return "real"
+        if kind == "simulated":
+            return "simulated"
+        raise StorageError(f"dataset_info of {self.dataset!r} names an unknown kind {kind!r}")
 
     def has_table(self, name: str) -> bool:
         found = self._con.execute(
@@ -182,19 +319,55 @@ class DuckDBWarehouse:
             self._con.unregister("_incoming")
         return int(written[0]) if written else 0
 
-    def load(self, frames: Mapping[str, pl.DataFrame]) -> LoadResult:
-        """Load contract tables atomically; unchanged scopes are skipped (idempotent)."""
+    def load(
+        self, frames: Mapping[str, pl.DataFrame], source: LoadSource | None = None
+    ) -> LoadResult:
+        """Load contract tables atomically; unchanged scopes are skipped (idempotent).
+
+        The races' kind is `source.kind`, else simulated if true probabilities come with
+        them, else the dataset's own (real for a new one). A kind other than the dataset's is
+        refused (`DatasetKindError`) before anything is written; a load with a `source` that
+        writes rows is listed in `dataset_loads`.
+        """
         self.ensure_schema()
         result = LoadResult()
         self._con.execute("BEGIN TRANSACTION")
         try:
+            self._claim(frames, source)
             for name, frame in frames.items():
                 self._load_table(table(name), frame, result)
+            if source is not None and result.wrote_anything:
+                self._record(source, result)
             self._con.execute("COMMIT")
         except BaseException:
             self._con.execute("ROLLBACK")
             raise
         return result
+
+    def _claim(self, frames: Mapping[str, pl.DataFrame], source: LoadSource | None) -> None:
+        """Check the incoming kind against the dataset's; record it on the first load."""
+        stored = self.kind()
+        truth = _rows(frames, "true_probabilities")
+        inferred: DatasetKind = "simulated" if truth else (stored or "real")
+        kind = source.kind if source is not None else inferred
+        if kind == "real" and truth:
+            raise StorageError(
+                f"true probabilities exist only in simulated data; {truth} rows of them came "
+                f"with real races for the dataset {self.dataset!r}"
+            )
+        refuse_other_kind(self.dataset, stored, kind)
+        if stored is None and any(frame.height for frame in frames.values()):
+            self._con.execute(
+                "INSERT INTO dataset_info VALUES (?, ?, ?)",
+                [self.dataset, kind, source.at if source is not None else None],
+            )
+
+    def _record(self, source: LoadSource, result: LoadResult) -> None:
+        counts = [result.rows_written.get(c.name, 0) for c in DATASET_LOADS.columns[3:]]
+        self._con.execute(
+            f"INSERT INTO dataset_loads VALUES (?, ?, ?{', ?' * len(counts)})",
+            [source.at, source.name, source.kind, *counts],
+        )
 
     def _load_table(self, t: Table, frame: pl.DataFrame, result: LoadResult) -> None:
         scope = _SCOPES.get(t.name)
@@ -204,7 +377,11 @@ class DuckDBWarehouse:
             raise StorageError(
                 f"frame for {t.name!r} has columns {frame.columns}, expected {t.column_names}"
             )
-        hashed = ", ".join(c for c in t.column_names if c not in _UNHASHED)
+        stamps = {"dataset": self.dataset}
+        frame = frame.with_columns(
+            pl.lit(stamps[c.name], dtype=pl.String).alias(c.name) for c in t.stamped
+        )
+        hashed = ", ".join(c.name for c in t.stored_columns if c.name not in _UNHASHED)
         keys = ", ".join(scope)
         digest = f"sum(hash(struct_pack({hashed}))::HUGEINT) AS digest, count(*) AS n"
         self._con.register("_incoming", frame.to_arrow())
