@@ -13,7 +13,7 @@ import pytest
 from keiba.common.clock import FixedClock
 from keiba.common.errors import ImportValidationError
 from keiba.common.ids import Venue
-from keiba.common.storage import DuckDBWarehouse
+from keiba.common.storage import DatasetKindError, DuckDBWarehouse, LoadSource
 from keiba.data_collector.jra2018 import Jra2018ImportReport, import_jra2018
 from keiba.data_collector.jra2018_payouts import parse_payout_line
 from keiba.data_collector.jra2018_results import (
@@ -590,3 +590,21 @@ def test_the_report_summarises_in_words(data_dir: Path) -> None:
     assert "odds × 100 = win payout: 1 of 1" in text
     assert "dead heats for first: 1" in text
     assert json.dumps(report.to_dict())
+
+
+def test_real_races_go_to_a_real_dataset_and_a_simulated_one_refuses_them(
+    data_dir: Path, tiny_world: dict[str, pl.DataFrame], tmp_path: Path
+) -> None:
+    with DuckDBWarehouse(tmp_path / "jra.duckdb") as w:
+        report = _import(w, [data_dir])
+        assert report.quarantined == 1 and w.kind() == "real"
+        loads = w.query("SELECT source, kind, races FROM dataset_loads").rows()
+        assert loads == [(f"jra2018 {data_dir.resolve()}", "real", 3)]
+    with DuckDBWarehouse(tmp_path / "sim.duckdb") as w:
+        w.load(tiny_world, LoadSource("simulated", "a world", CLOCK.now()))
+        with pytest.raises(
+            DatasetKindError, match="'sim' holds simulated races and these are real"
+        ):
+            _import(w, [data_dir])
+        assert _race_ids(w) == {"2020010506010101", "2020010506010102"}
+        assert w.query("SELECT count(*) AS n FROM quarantine")["n"][0] == 0

@@ -21,7 +21,7 @@ from keiba.common.ids import Venue
 from keiba.common.storage import DuckDBWarehouse, create_ledger_engine
 from keiba.evaluator.backtest import ACCOUNT, BacktestResult, run_backtest
 from keiba.evaluator.backtest_frames import STRATEGIES, BacktestRun
-from keiba.evaluator.main_job import load_sample
+from keiba.evaluator.main_job import SAMPLE_DATASET, load_sample, load_sample_dataset
 
 FROM, TO = dt.date(2018, 3, 1), dt.date(2018, 3, 31)
 CLOCK_AT = dt.datetime(2026, 11, 21, 12, tzinfo=dt.UTC)
@@ -41,13 +41,7 @@ AGGRESSIVE: dict[str, Any] = {
 @pytest.fixture(scope="module")
 def config(tmp_path_factory: pytest.TempPathFactory) -> KeibaConfig:
     home = tmp_path_factory.mktemp("backtest-home")
-    config = load_config(None, home, AGGRESSIVE)
-    warehouse = DuckDBWarehouse(config.duckdb_path)
-    try:
-        load_sample(warehouse)
-    finally:
-        warehouse.close()
-    return config
+    return load_sample_dataset(load_config(None, home, AGGRESSIVE), FixedClock(CLOCK_AT))
 
 
 @pytest.fixture(scope="module")
@@ -188,6 +182,16 @@ def test_each_month_is_predicted_by_a_model_trained_before_it(
     assert window["train_to"] < window["combine_from"]
     assert set(loaded.predictions["model_version"]) == {window["model_version"]}
     assert loaded.predictions["race_date"].min() >= FROM
+
+
+def test_the_sample_runs_in_its_own_dataset_and_the_run_records_it(
+    config: KeibaConfig, run: BacktestResult
+) -> None:
+    assert run.result["dataset"] == {"name": SAMPLE_DATASET, "kind": "real"}
+    assert run.result["data_source"].startswith(f"dataset {SAMPLE_DATASET} (real, ")
+    assert sorted(p.name for p in (config.home / "warehouse").iterdir()) == [
+        "jra2018-sample.duckdb"
+    ]  # the user's selected dataset (default) was never created
 
 
 def test_every_output_says_the_odds_are_modelled(run: BacktestResult) -> None:

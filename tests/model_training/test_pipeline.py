@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from dataset_frames import with_truth
 from feature_engineering.synthetic import make_world, warehouse_of
 from keiba.common.config import KeibaConfig, load_config
 from keiba.common.errors import KeibaError
 from keiba.common.storage import DuckDBWarehouse, FsspecObjectStore
 from keiba.model_training import predict_proba, training_frame
 from keiba.model_training.pipeline import (
+    check_model_dataset,
     default_test_period,
     evaluate_version,
     latest_version,
@@ -63,7 +67,7 @@ def test_default_periods_split_race_days_half_quarter_quarter(warehouse: DuckDBW
 
 
 def test_training_run_is_tracked_on_a_server_and_the_model_round_trips(
-    warehouse: DuckDBWarehouse, mlflow_server: str, tmp_path: Path
+    warehouse: DuckDBWarehouse, mlflow_server: str, tmp_path: Path, tiny_world
 ) -> None:
     import mlflow.lightgbm
     from mlflow.tracking import MlflowClient
@@ -86,6 +90,14 @@ def test_training_run_is_tracked_on_a_server_and_the_model_round_trips(
     assert params["combine_to"] == periods.combine_to.isoformat()
     assert params["lgb_num_boost_round"] == "30"
     assert run.data.tags["keiba.model_version"] == version
+    trained_on = {"name": "memory", "kind": "real"}  # the in-memory warehouse's dataset
+    assert result.to_dict()["dataset"] == trained_on
+    assert (run.data.tags["keiba.dataset"], run.data.tags["keiba.dataset_kind"]) == (
+        "memory",
+        "real",
+    )
+    assert (params["dataset"], params["dataset_kind"]) == ("memory", "real")
+    assert json.loads(store.get(f"models/{version}/meta.json"))["dataset"] == trained_on
     for name in (
         "valid_pseudo_r2",
         "combination_alpha",
@@ -128,6 +140,20 @@ def test_training_run_is_tracked_on_a_server_and_the_model_round_trips(
     }
     with pytest.raises(KeibaError, match="after the model's combination period"):
         evaluate_version(config, warehouse, stored, periods.combine_to, last, track=False)
+
+    # A model is used only on races of the kind it was trained on.
+    assert stored.dataset == trained_on and evaluated["dataset"] == trained_on
+    with DuckDBWarehouse(None) as simulated:
+        simulated.load(with_truth(tiny_world))
+        with pytest.raises(KeibaError, match=r"trained on real races .* holds simulated races"):
+            evaluate_version(config, simulated, stored, first, last, track=False)
+        with pytest.raises(KeibaError, match="trained on real races"):
+            check_model_dataset(stored, simulated)
+    older = dataclasses.replace(
+        stored, training={k: v for k, v in stored.training.items() if k != "dataset"}
+    )
+    with pytest.raises(KeibaError, match="does not record whether it was trained on real or"):
+        check_model_dataset(older, warehouse)
 
 
 def test_a_missing_model_is_a_clear_error(tmp_path: Path) -> None:

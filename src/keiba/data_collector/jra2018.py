@@ -399,8 +399,8 @@ def import_jra2018(
     frames = _frames(results, payouts, ingested_at)
     records = results.quarantined + payouts.quarantined
     quarantine_new = quarantine(warehouse, records, clock)
-    folders = ", ".join(sorted({str(p.parent) for p in (*inputs.results, *inputs.payouts)}))
-    loaded = warehouse.load(frames, LoadSource("real", f"jra2018 {folders}", ingested_at))
+    given = ", ".join(str(Path(p).resolve()) for p in paths)
+    loaded = warehouse.load(frames, LoadSource("real", f"jra2018 {given}", ingested_at))
     with_payouts = _ids_with_payouts(warehouse, results.races)
     tied = [
         race_id
