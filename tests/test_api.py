@@ -218,7 +218,7 @@ def test_no_warehouse_says_where_and_which_command_loads_one(tmp_path: Path) -> 
         with pytest.raises(keiba.KeibaError) as caught:
             read(home=tmp_path)
         message = str(caught.value)
-        assert str(tmp_path / "warehouse" / "keiba.duckdb") in message
+        assert str(tmp_path / "warehouse" / "default.duckdb") in message
         assert f"keiba --home {tmp_path} demo" in message
         assert "import --format canonical" in message
     assert not (tmp_path / "warehouse").exists()  # reading never creates one
