@@ -61,7 +61,7 @@ def test_bad_input_is_one_clear_error(tmp_path: Path) -> None:
 def test_fit_exotics_without_races_says_so(tmp_path: Path) -> None:
     from keiba.common.storage import DuckDBWarehouse
 
-    with DuckDBWarehouse(tmp_path / "warehouse" / "keiba.duckdb") as warehouse:
+    with DuckDBWarehouse(tmp_path / "warehouse" / "default.duckdb") as warehouse:
         warehouse.ensure_schema()
     code, _, stderr = _run(tmp_path, "model", "fit-exotics")
     assert code == 1

@@ -62,7 +62,7 @@ def test_a_corrupt_warehouse_is_named_and_left_alone(tmp_path: Path) -> None:
     path.parent.mkdir(parents=True)
     garbage = bytes(range(256)) * 64
     path.write_bytes(garbage)
-    line = one_line(keiba(tmp_path, "data", "status"))
+    line = one_line(keiba(tmp_path, "data", "status", "default"))
     assert str(path) in line and "not a valid DuckDB database" in line
     assert path.read_bytes() == garbage
 
@@ -86,7 +86,7 @@ def test_a_locked_warehouse_names_the_command_holding_it(tmp_path: Path) -> None
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
-        line = one_line(keiba(tmp_path, "data", "status"))
+        line = one_line(keiba(tmp_path, "data", "status", "default"))
     finally:
         holder.communicate("")
     assert f"process {holder.pid}" in line and "duckdb.connect" in line

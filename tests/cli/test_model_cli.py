@@ -79,7 +79,7 @@ def test_train_evaluate_predict_on_a_simulated_world(
     assert again["rows"] == first["rows"]
     import duckdb
 
-    con = duckdb.connect(str(home / "warehouse" / "keiba.duckdb"), read_only=True)
+    con = duckdb.connect(str(home / "warehouse" / "default.duckdb"), read_only=True)
     try:
         total, distinct, versions = con.execute(
             "SELECT count(*), count(DISTINCT (race_id, horse_no, model_version)), "

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from keiba.cli.common import (
+    DatasetOption,
     JsonOption,
     config_of,
     out,
@@ -17,6 +18,7 @@ from keiba.cli.common import (
     print_json,
     progress_bar,
 )
+from keiba.common.errors import KeibaError
 
 __all__ = ["register"]
 
@@ -64,6 +66,7 @@ def register(groups: dict[str, typer.Typer]) -> None:
         report: Annotated[
             bool, typer.Option("--report/--no-report", help="Write the HTML report too.")
         ] = True,
+        dataset: DatasetOption = None,
         as_json: JsonOption = False,
     ) -> None:
         """Walk-forward backtest: monthly retraining, Themis, paper broker, own ledger."""
@@ -86,9 +89,13 @@ def register(groups: dict[str, typer.Typer]) -> None:
             from keiba.evaluator.backtest import run_backtest
 
             first, last = date_from, date_to
-            config = config_of(ctx, {"backtest": overrides} if overrides else None)
+            config = config_of(ctx, {"backtest": overrides} if overrides else None, dataset=dataset)
             if source is BacktestSource.SAMPLE:
-                _import_sample(config)
+                if dataset is not None:
+                    raise KeibaError("--dataset applies to --source warehouse, not sample")
+                from keiba.evaluator.main_job import load_sample_dataset
+
+                config = load_sample_dataset(config, SystemClock())
             with progress_bar(not as_json) as progress:
                 result = run_backtest(
                     config, SystemClock(), first, last, progress=progress, run_dir=out_dir
@@ -115,14 +122,3 @@ def register(groups: dict[str, typer.Typer]) -> None:
         out.print(f"run: {summary['directory']}", highlight=False)
         if "report_path" in summary:
             out.print(f"report: {summary['report_path']}", highlight=False)
-
-
-def _import_sample(config: Any) -> None:
-    from keiba.common.storage import DuckDBWarehouse
-    from keiba.evaluator.main_job import load_sample
-
-    warehouse = DuckDBWarehouse(config.duckdb_path)
-    try:
-        load_sample(warehouse)
-    finally:
-        warehouse.close()

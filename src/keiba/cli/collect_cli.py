@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from keiba.cli.common import (
+    DatasetOption,
     JsonOption,
     config_of,
     err,
@@ -52,24 +53,26 @@ def collect_command(
         dt.date | None,
         typer.Option("--to", parser=parse_date, help="Last race day (default: --from)."),
     ] = None,
+    dataset: DatasetOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Fetch a day's (or a range's) races from netkeiba, store the raw pages, load them."""
-    config = config_of(ctx)
+    config = config_of(ctx, dataset=dataset)
     start, end = date_from, date_to
 
     def action() -> Any:
         import time
 
         from keiba.common.clock import SystemClock
-        from keiba.common.storage import DuckDBWarehouse, FsspecObjectStore
+        from keiba.common.storage import FsspecObjectStore
+        from keiba.common.storage.datasets import open_dataset
         from keiba.data_collector.collector import collect
         from keiba.data_collector.http_client import HttpClient
 
         clock = SystemClock()
         store = FsspecObjectStore(config.object_store_url)
         with (
-            DuckDBWarehouse(config.duckdb_path) as warehouse,
+            open_dataset(config) as warehouse,
             HttpClient(config.collector, clock, time.sleep) as client,
             progress_bar(not as_json) as progress,
         ):
@@ -98,16 +101,19 @@ def collect_command(
         raise typer.Exit(1)
 
 
-def reparse_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
+def reparse_command(
+    ctx: typer.Context, dataset: DatasetOption = None, as_json: JsonOption = False
+) -> None:
     """Rebuild the warehouse's netkeiba rows from the stored raw pages (no network)."""
-    config = config_of(ctx)
+    config = config_of(ctx, dataset=dataset)
 
     def action() -> Any:
         from keiba.common.clock import SystemClock
-        from keiba.common.storage import DuckDBWarehouse, FsspecObjectStore
+        from keiba.common.storage import FsspecObjectStore
+        from keiba.common.storage.datasets import open_dataset
         from keiba.data_collector.collector import reparse
 
-        with DuckDBWarehouse(config.duckdb_path) as warehouse:
+        with open_dataset(config) as warehouse:
             return reparse(warehouse, FsspecObjectStore(config.object_store_url), SystemClock())
 
     report = action()

@@ -27,6 +27,7 @@ from keiba.cli.errors import INTERNAL_ERROR_EXIT, USER_ERROR_EXIT, describe, is_
 
 __all__ = [
     "Context",
+    "DatasetOption",
     "JsonOption",
     "KeibaGroup",
     "config_of",
@@ -50,6 +51,15 @@ class Context:
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+DatasetOption = Annotated[
+    str | None,
+    typer.Option(
+        "--dataset",
+        metavar="NAME",
+        help="The dataset to use (default: storage.dataset, else 'default'); see keiba data "
+        "status.",
+    ),
+]
 
 
 def parse_date(value: str | dt.date) -> dt.date:
@@ -83,13 +93,18 @@ class KeibaGroup(typer.core.TyperGroup):
             raise typer.Exit(INTERNAL_ERROR_EXIT if is_internal(e) else USER_ERROR_EXIT) from e
 
 
-def config_of(ctx: typer.Context, overrides: dict[str, Any] | None = None) -> Any:
-    """The configuration: file, environment, then the command's own options (`overrides`)."""
+def config_of(
+    ctx: typer.Context, overrides: dict[str, Any] | None = None, *, dataset: str | None = None
+) -> Any:
+    """The configuration: file, environment, then the command's own options (`overrides`,
+    and `dataset`, the `--dataset` option)."""
     from keiba.common.config import load_config
     from keiba.common.logging import configure_logging
 
     c: Context = ctx.find_root().obj
     extra = dict(overrides or {})
+    if dataset is not None:
+        extra["storage"] = {**extra.get("storage", {}), "dataset": dataset}
     if c.log_level:
         extra.setdefault("logging", {})["level"] = c.log_level
     config = load_config(

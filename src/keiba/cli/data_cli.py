@@ -10,12 +10,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from keiba.cli.common import (
+    DatasetOption,
     JsonOption,
     config_of,
     err,
+    jst,
     out,
     print_json,
     progress_bar,
@@ -100,21 +104,22 @@ def import_(
     fmt: Annotated[ImportFormat, typer.Option("--format", help="Input format.")] = (
         ImportFormat.CANONICAL
     ),
+    dataset: DatasetOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Validate and load data into the warehouse (idempotent; nothing half-written)."""
-    config = config_of(ctx)
+    config = config_of(ctx, dataset=dataset)
 
     if fmt is ImportFormat.JRA2018:
         _import_jra2018(config, paths, as_json)
         return
 
     def action() -> list[dict[str, Any]]:
-        from keiba.common.storage import DuckDBWarehouse
+        from keiba.common.storage.datasets import open_dataset
         from keiba.data_collector.canonical import import_canonical
 
         results = []
-        with DuckDBWarehouse(config.duckdb_path) as warehouse:
+        with open_dataset(config) as warehouse:
             for path in paths:
                 loaded = import_canonical(warehouse, path)
                 results.append(
@@ -152,10 +157,10 @@ def _import_jra2018(config: Any, paths: list[Path], as_json: bool) -> None:
 
     def action() -> Any:
         from keiba.common.clock import SystemClock
-        from keiba.common.storage import DuckDBWarehouse
+        from keiba.common.storage.datasets import open_dataset
         from keiba.data_collector.jra2018 import import_jra2018
 
-        with DuckDBWarehouse(config.duckdb_path) as warehouse:
+        with open_dataset(config) as warehouse:
             return import_jra2018(warehouse, list(paths), SystemClock())
 
     report = action()
@@ -177,16 +182,17 @@ def export(
     ctx: typer.Context,
     out_dir: Annotated[Path, typer.Option("--out", help="Directory to write.")],
     file_format: Annotated[FileFormat, typer.Option("--format")] = FileFormat.PARQUET,
+    dataset: DatasetOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Write the warehouse's races, runners, payouts and odds in the canonical format."""
-    config = config_of(ctx)
+    config = config_of(ctx, dataset=dataset)
 
     def action() -> dict[str, int]:
-        from keiba.common.storage import DuckDBWarehouse
+        from keiba.common.storage.datasets import open_dataset
         from keiba.data_collector.canonical import export_canonical
 
-        with DuckDBWarehouse(config.duckdb_path) as warehouse:
+        with open_dataset(config, must_exist=True) as warehouse:
             warehouse.ensure_schema()
             return export_canonical(warehouse, out_dir, file_format.value)
 
@@ -198,22 +204,45 @@ def export(
         out.print(f"{name}: {rows:,} rows → {out_dir / (name + '.' + file_format.value)}")
 
 
-def status_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Races, runners and payouts per year, venue and surface; odds; quarantine."""
-    config = config_of(ctx)
+def _size(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB" if n >= 100_000 else f"{n / 1e3:,.0f} kB"
 
-    def action() -> Any:
-        from keiba.common.storage import DuckDBWarehouse
-        from keiba.data_collector.status import data_status
 
-        with DuckDBWarehouse(config.duckdb_path) as warehouse:
-            return data_status(warehouse)
+def _print_datasets(rows: list[dict[str, Any]], warehouse_dir: Path) -> None:
+    table = Table(title="Datasets", box=box.SIMPLE_HEAD)
+    for column in ("", "dataset", "kind", "races", "runners", "first day", "last day", "size"):
+        table.add_column(
+            column, justify="right" if column in ("races", "runners", "size") else "left"
+        )
+    for row in rows:
+        if "error" in row:
+            table.add_row("", row["name"], "?", "", "", "", "", _size(row["bytes"]))
+            continue
+        table.add_row(
+            "*" if row["selected"] else "", row["name"], row["kind"] or "empty",
+            f"{row['races']:,}", f"{row['runners']:,}", row["first_date"] or "",
+            row["last_date"] or "", _size(row["bytes"]),
+        )  # fmt: skip
+    out.print(table)
+    out.print(f"* selected; files in {warehouse_dir}", highlight=False)
+    for row in rows:
+        if "error" in row:
+            err.print(f"[yellow]{row['name']}:[/] {escape(row['error'])}", highlight=False)
 
-    status = action()
-    if as_json:
-        print_json(status)
-        return
-    races = Table(title=f"Warehouse {config.duckdb_path}")
+
+def _print_details(details: dict[str, Any]) -> None:
+    out.print(
+        f"dataset {details['name']} ({details['kind'] or 'empty'}): {details['races']:,} races, "
+        f"{details['runners']:,} runners, {details['first_date'] or '—'} to "
+        f"{details['last_date'] or '—'}, {_size(details['bytes'])}",
+        highlight=False,
+    )
+    out.print(f"file: {details['path']}", highlight=False)
+    out.print(f"created: {jst(details['created_at'])}", highlight=False)
+    for load in details["loads"]:
+        out.print(f"loaded {jst(load['loaded_at'])}: {load['source']}", highlight=False)
+    status = details["contents"]
+    races = Table(title="Races by year, venue and surface", box=box.SIMPLE_HEAD)
     for column in ("year", "venue", "surface", "races", "runners", "payouts"):
         races.add_column(column, justify="right" if column not in ("venue", "surface") else "left")
     for row in status["races"]:
@@ -232,9 +261,69 @@ def status_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
     out.print(f"cards (entries): {status['totals']['entries']:,} rows", highlight=False)
 
 
+def status_command(
+    ctx: typer.Context,
+    name: Annotated[
+        str | None, typer.Argument(metavar="[DATASET]", help="One dataset in detail.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every dataset (kind, races, days, size), or one in detail: its loads and contents."""
+    from keiba.data_collector.status import dataset_details, datasets_status
+
+    config = config_of(ctx)
+    if name is None:
+        rows = datasets_status(config)
+        if as_json:
+            print_json({"warehouse_dir": str(config.warehouse_dir), "datasets": rows})
+        elif not rows:
+            out.print(
+                f"no datasets yet in {config.warehouse_dir}: keiba data import or keiba demo "
+                "create one",
+                highlight=False,
+            )
+        else:
+            _print_datasets(rows, config.warehouse_dir)
+        return
+    details = dataset_details(config, name)
+    if as_json:
+        print_json(details)
+    else:
+        _print_details(details)
+
+
+def drop_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="DATASET", help="The dataset to delete.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete a dataset's warehouse file (after asking); nothing else is touched."""
+    from keiba.common.storage.datasets import dataset_files, drop_dataset
+    from keiba.data_collector.status import dataset_details
+
+    config = config_of(ctx)
+    details = dataset_details(config, name)  # refuses a dataset that does not exist
+    if not yes:
+        what = (
+            f"dataset {name} ({details['kind'] or 'empty'}, {details['races']:,} races, "
+            f"{', '.join(str(p) for p in dataset_files(config, name))})"
+        )
+        if not typer.confirm(f"Delete {what}?", default=False, err=True):
+            err.print("nothing deleted", highlight=False)
+            raise typer.Exit(1)
+    removed = drop_dataset(config, name)
+    if as_json:
+        print_json({"dataset": name, "removed": [str(p) for p in removed]})
+        return
+    for path in removed:
+        out.print(f"deleted {path}", highlight=False)
+
+
 def register(groups: dict[str, typer.Typer]) -> None:
     data = groups["data"]
     data.command("generate")(generate)
     data.command("import")(import_)
     data.command("export")(export)
     data.command("status")(status_command)
+    data.command("drop")(drop_command)

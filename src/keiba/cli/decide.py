@@ -21,6 +21,7 @@ import typer
 from rich.table import Table
 
 from keiba.cli.common import (
+    DatasetOption,
     JsonOption,
     config_of,
     out,
@@ -84,10 +85,10 @@ def _from_file(path: Path) -> dict[str, Any]:
 
 
 def _from_warehouse(config: Any, race_id: str, probabilities: Path | None) -> dict[str, Any]:
-    from keiba.common.storage import DuckDBWarehouse
+    from keiba.common.storage.datasets import open_dataset
     from keiba.themis import Quote
 
-    with DuckDBWarehouse(config.duckdb_path, read_only=True) as warehouse:
+    with open_dataset(config, read_only=True) as warehouse:
         runners = warehouse.query(
             "SELECT horse_no, frame_no, win_odds_final FROM runners "
             "WHERE race_id = ? AND status NOT IN ('scratched', 'excluded') ORDER BY horse_no",
@@ -186,10 +187,11 @@ def register(groups: dict[str, typer.Typer]) -> None:
         show_rejections: Annotated[
             int, typer.Option(help="Rejections to list (besides low EV).")
         ] = 20,
+        dataset: DatasetOption = None,
         as_json: JsonOption = False,
     ) -> None:
         """Decide what to buy for one race, and print why everything else was not bought."""
-        config = config_of(ctx)
+        config = config_of(ctx, dataset=dataset)
 
         def action() -> dict[str, Any]:
             from keiba.themis import Bankroll
@@ -221,18 +223,21 @@ def register(groups: dict[str, typer.Typer]) -> None:
             _print_decision(result, show_rejections)
 
     @groups["model"].command("fit-exotics")
-    def fit_exotics(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    def fit_exotics(
+        ctx: typer.Context, dataset: DatasetOption = None, as_json: JsonOption = False
+    ) -> None:
         """Fit discounted Harville's γ and δ on the warehouse's finishing orders; record them."""
-        config = config_of(ctx)
+        config = config_of(ctx, dataset=dataset)
 
         def action() -> dict[str, Any]:
             import dataclasses
 
-            from keiba.common.storage import DuckDBWarehouse, FsspecObjectStore
+            from keiba.common.storage import FsspecObjectStore
+            from keiba.common.storage.datasets import open_dataset
             from keiba.themis.fit import fit_exotics as fit
             from keiba.themis.fit import races_from_warehouse, record_fit
 
-            with DuckDBWarehouse(config.duckdb_path, read_only=True) as warehouse:
+            with open_dataset(config, read_only=True) as warehouse:
                 races, info = races_from_warehouse(warehouse)
             result = dataclasses.replace(fit(races), skipped=info["skipped"])
             period = {k: v for k, v in info.items() if k != "skipped"}

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from keiba.cli.common import (
     Context,
+    DatasetOption,
     JsonOption,
     KeibaGroup,
     config_of,
@@ -164,15 +165,20 @@ def demo(
     ] = None,
     years: Annotated[int | None, typer.Option(help="Simulated seasons.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the simulated world.")] = None,
+    dataset: DatasetOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run the main job end to end: data, features, model, bets, ledger, report."""
     overrides: dict[str, Any] = {}
+    if dataset is not None and source not in (None, DemoSource.WAREHOUSE):
+        raise typer.BadParameter("--dataset applies to --source warehouse", param_hint="--dataset")
+    if dataset is not None:
+        source = DemoSource.WAREHOUSE
     chosen = source.value if source is not None else None
     for key, value in (("source", chosen), ("years", years), ("seed", seed)):
         if value is not None:
             overrides.setdefault("demo", {})[key] = value
-    config = config_of(ctx, overrides)
+    config = config_of(ctx, overrides, dataset=dataset)
 
     def action() -> Any:
         from keiba.common.clock import SystemClock

@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from keiba.cli.common import (
+    DatasetOption,
     JsonOption,
     config_of,
     out,
@@ -67,19 +68,21 @@ def train(
         ),
     ] = None,
     tracking_uri: TrackingOption = None,
+    dataset: DatasetOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Train the fundamental model and the market stage; store both and log the MLflow run.
 
     Default periods split the warehouse's race days 50% / 25% / 25% (train / combine / test).
     """
-    config = config_of(ctx)
+    config = config_of(ctx, dataset=dataset)
 
     def action() -> dict[str, Any]:
-        from keiba.common.storage import DuckDBWarehouse, FsspecObjectStore
+        from keiba.common.storage import FsspecObjectStore
+        from keiba.common.storage.datasets import open_dataset
         from keiba.model_training.pipeline import plan_periods, train_and_store
 
-        with DuckDBWarehouse(config.duckdb_path) as warehouse:
+        with open_dataset(config, must_exist=True) as warehouse:
             periods = plan_periods(
                 warehouse,
                 train_from,
@@ -132,14 +135,16 @@ def evaluate(
     ] = None,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples of races.", min=10)] = 1000,
     tracking_uri: TrackingOption = None,
+    dataset: DatasetOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Score market, model and combination on the same test races (default: every race day
     after the model's combination period)."""
-    config = config_of(ctx)
+    config = config_of(ctx, dataset=dataset)
 
     def action() -> dict[str, Any]:
-        from keiba.common.storage import DuckDBWarehouse, FsspecObjectStore
+        from keiba.common.storage import FsspecObjectStore
+        from keiba.common.storage.datasets import open_dataset
         from keiba.model_training.pipeline import (
             default_test_period,
             evaluate_version,
@@ -147,7 +152,7 @@ def evaluate(
         )
 
         stored = load_stored_model(FsspecObjectStore(config.object_store_url), model)
-        with DuckDBWarehouse(config.duckdb_path) as warehouse:
+        with open_dataset(config, must_exist=True) as warehouse:
             first, last = (None, None)
             start, end = date_from, date_to
             if start is None or end is None:
@@ -234,20 +239,27 @@ def predict(
     date_to: Annotated[
         dt.date | None, typer.Option("--to", parser=parse_date, help="Last race day.")
     ] = None,
+    dataset: DatasetOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Write win probabilities of a model version to the warehouse table `predictions`
     (default period: every race day after the model's combination period). Re-running
     replaces the rows of the same races and version."""
-    config = config_of(ctx)
+    config = config_of(ctx, dataset=dataset)
 
     def action() -> dict[str, Any]:
-        from keiba.common.storage import DuckDBWarehouse, FsspecObjectStore
-        from keiba.model_training.pipeline import default_test_period, load_stored_model
+        from keiba.common.storage import FsspecObjectStore
+        from keiba.common.storage.datasets import open_dataset
+        from keiba.model_training.pipeline import (
+            check_model_dataset,
+            default_test_period,
+            load_stored_model,
+        )
         from keiba.predictor import predict_races, with_market_stage, write_predictions
 
         stored = load_stored_model(FsspecObjectStore(config.object_store_url), model)
-        with DuckDBWarehouse(config.duckdb_path) as warehouse:
+        with open_dataset(config, must_exist=True) as warehouse:
+            check_model_dataset(stored, warehouse)
             start, end = date_from, date_to
             if start is None:
                 start, last = default_test_period(warehouse, stored)

@@ -54,14 +54,19 @@ def _missing(config: KeibaConfig, name: str) -> KeibaError:
 
 
 def open_dataset(
-    config: KeibaConfig, name: str | None = None, *, must_exist: bool = False
+    config: KeibaConfig,
+    name: str | None = None,
+    *,
+    must_exist: bool = False,
+    read_only: bool = False,
 ) -> DuckDBWarehouse:
-    """The warehouse of dataset `name` (default: the selected one); created unless `must_exist`."""
+    """The warehouse of dataset `name` (default: the selected one); created unless `must_exist`
+    or `read_only`, which both refuse a dataset that does not exist, naming those that do."""
     name = _checked(name or config.storage.dataset)
     path = config.dataset_path(name)
-    if must_exist and not path.exists():
+    if (must_exist or read_only) and not path.exists():
         raise _missing(config, name)
-    return DuckDBWarehouse(path, dataset=name)
+    return DuckDBWarehouse(path, dataset=name, read_only=read_only)
 
 
 def drop_dataset(config: KeibaConfig, name: str) -> list[Path]:
