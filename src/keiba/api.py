@@ -47,7 +47,8 @@ PathLike = str | Path
 TIME_ZONE = "Asia/Tokyo"
 """Instants (post time, prediction time) are shown in Japan time; storage keeps UTC."""
 PREDICTIONS_TABLE = "predictions"
-"""Written by `keiba predict` (keiba.predictor.predict, not imported here: it loads LightGBM)."""
+"""Written by `keiba model predict` (keiba.predictor.predict, not imported here: it loads
+LightGBM)."""
 
 _VENUE_NAMES = {v.value: v.name.title() for v in Venue}
 _VENUE_JAPANESE = {v.value: v.japanese for v in Venue}
@@ -365,7 +366,7 @@ def predictions(
     home: PathLike | None = None,
     as_pandas: bool = False,
 ) -> pl.DataFrame | pd.DataFrame:
-    """The stored win probabilities (`keiba predict`) beside the market's and the final odds,
+    """The stored win probabilities (`keiba model predict`) beside the market's and the final odds,
     with the horse's and the race's names; one row per starter and model version, sorted by
     model_version, race_id and horse_no. `model_version=None` reads every stored version.
     Filters as in `races`. Columns: `PREDICTION_COLUMNS`."""
@@ -474,7 +475,7 @@ def backtest_metrics(
 ) -> pl.DataFrame | pd.DataFrame:
     """One row per strategy of a backtest run, in report order: money, return and hit rates
     with their 95% race-level bootstrap intervals, maximum drawdown and Sharpe ratio — the
-    figures of the run's result.json, as `keiba report` shows them. `run` as in
+    figures of the run's result.json, as `keiba backtest report` shows them. `run` as in
     `backtest_bets`. Columns: `METRIC_COLUMNS`."""
     directory = _run_directory(run, home)
     metrics: Mapping[str, Any] | None = BacktestRun.load(directory).result.get("metrics")

@@ -1,4 +1,4 @@
-"""Benchmarks behind `keiba bench`: wall time and peak memory of the pipeline's heavy steps.
+"""Benchmarks behind `keiba bench data`: wall time and peak memory of the pipeline's heavy steps.
 
 Each step runs in this process on a fresh temporary home, timed with `time.perf_counter` and
 measured with the process's peak resident memory growth (`ru_maxrss`). Figures are reported
@@ -70,7 +70,7 @@ def run_benchmarks(
 ) -> list[BenchResult]:
     """Generate, write, import (Parquet and CSV), build features, train, import 2018 CSVs.
 
-    Run one size per process (`keiba bench --years N`) to read each size's peak memory.
+    Run one size per process (`keiba bench data --years N`) to read each size's peak memory.
     """
     from keiba.common.clock import FixedClock
     from keiba.common.storage import DuckDBWarehouse

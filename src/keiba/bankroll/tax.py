@@ -1,5 +1,5 @@
 """The yearly tax report: every purchase, daily and annual totals, income both ways, and the
-evidence that buying was systematic (DOMAIN.md §7).
+evidence that buying was systematic.
 
 - 雑所得 (miscellaneous income): all payouts − all stakes.
 - 一時所得 (occasional income): winning tickets' payouts − their stakes − the special deduction

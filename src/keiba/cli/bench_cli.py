@@ -47,7 +47,7 @@ def bench_data(
     if as_json:
         print_json(report)
         return
-    table = Table(title=f"keiba bench on {report['machine']['cpus']} CPUs")
+    table = Table(title=f"keiba bench data on {report['machine']['cpus']} CPUs")
     for column in ("step", "seconds", "peak RSS (MB)", "detail"):
         table.add_column(column, justify="left" if column in ("step", "detail") else "right")
     for r in report["results"]:

@@ -1,4 +1,4 @@
-"""`keiba decide`, `keiba fit-exotics` and `keiba bench-themis`: Themis from the command line.
+"""`keiba bet decide` and `keiba model fit-exotics`: Themis from the command line.
 
 `decide` reads one race — from the warehouse by race id, or from a JSON file — and prints what
 Themis would buy. The JSON file holds `probabilities` ({horse: p}), `odds` ({bet type:

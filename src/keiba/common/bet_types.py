@@ -1,6 +1,6 @@
 """The eight JRA bet types: names, takeout, how many horses a ticket names, and order.
 
-Takeout rates are those in force since June 2014 (DOMAIN.md §2). They are defaults: where JRA
+Takeout rates are those in force since June 2014. They are defaults: where JRA
 changes a rate, pass the new one through configuration rather than editing this table.
 Combinations use the canonical text of the data contract: horse (or frame) numbers joined by
 `-` for unordered bets (ascending) and `>` for ordered ones, e.g. `3-7`, `7>3>1`.

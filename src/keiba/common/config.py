@@ -129,9 +129,9 @@ class ThemisConfig(Section):
     bet_types: tuple[BetType, ...] = tuple(BetType)
     sizing: Literal["independent", "per_pool", "joint"] = "joint"
     exotic_gamma: float = Field(default=0.86, gt=0, le=3)
-    """Discounted Harville, 2nd place; `keiba fit-exotics` on JRA 2018 gave 0.863 ± 0.018."""
+    """Discounted Harville, 2nd place; `keiba model fit-exotics` on JRA 2018 gave 0.863 ± 0.018."""
     exotic_delta: float = Field(default=0.72, gt=0, le=3)
-    """Discounted Harville, 3rd place; `keiba fit-exotics` on JRA 2018 gave 0.719 ± 0.016."""
+    """Discounted Harville, 3rd place; `keiba model fit-exotics` on JRA 2018 gave 0.719 ± 0.016."""
     max_day_fraction: float = Field(default=0.25, gt=0, le=1)
     max_ticket_yen: int | None = Field(default=None, ge=100)
     max_race_yen: int | None = Field(default=None, ge=100)
@@ -262,7 +262,7 @@ class MonitorConfig(Section):
 
 
 class OddsDriftConfig(Section):
-    """How a backtest turns final odds into the odds seen at decision time (DOMAIN.md §3).
+    """How a backtest turns final odds into the odds seen at decision time.
 
     Only where no odds snapshot from before the decision exists. `none` decides at the final
     odds (prices nobody could bet at: flatters); `lognormal` multiplies each runner's implied
@@ -276,7 +276,7 @@ class OddsDriftConfig(Section):
 
 
 class BacktestConfig(Section):
-    """The backtester (`keiba backtest`, docs/backtest.md): bankroll, schedule, timing, odds.
+    """The backtester (`keiba backtest run`, docs/backtest.md): bankroll, schedule, timing, odds.
 
     The model is retrained before every test month on all race days before it: the last
     `combine_share` of those days fit the market stage, the rest the model. Decisions are made

@@ -1,4 +1,4 @@
-"""`keiba collect` and `keiba reparse`: netkeiba pages in, warehouse rows out.
+"""`keiba data collect` and `keiba data reparse`: netkeiba pages in, warehouse rows out.
 
 `collect(dates)` fetches, for each date, the day's race list and then, for every race on it,
 the 出馬表, the odds (API: win and place) and the result page. Every response is stored raw

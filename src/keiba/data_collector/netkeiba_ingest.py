@@ -1,4 +1,4 @@
-"""Stored netkeiba pages → the warehouse (used by `keiba collect` and `keiba reparse`).
+"""Stored netkeiba pages → the warehouse (used by `keiba data collect` and `keiba data reparse`).
 
 Each page is parsed by its kind. A page that fails goes to quarantine (source `netkeiba`, the
 URL and table row, the reason, and the raw content key with the offending text) and nothing of

@@ -2,7 +2,7 @@
 
 Every response is stored content-addressed under `raw-data/netkeiba/` before it is parsed.
 Beside it, one small JSON index record per fetch (`raw-data/netkeiba-index/<day>/<…>.json`:
-URL, content key, fetched_at, kind, race id and race date) lets `keiba reparse` rebuild the
+URL, content key, fetched_at, kind, race id and race date) lets `keiba data reparse` rebuild the
 warehouse from the stored pages alone. One object per record means nothing is ever appended
 to, so an interrupted collector leaves whole records or none.
 """

@@ -1,4 +1,4 @@
-"""The backtester (`keiba backtest`): replay history through the code used live.
+"""The backtester (`keiba backtest run`): replay history through the code used live.
 
 For every test month (`keiba.evaluator.walk_forward`) a model is trained on the race days
 before it and its market stage fitted; the month's races are priced at decision time and
@@ -110,7 +110,7 @@ def _caveats(frame: pl.DataFrame, config: KeibaConfig, incomplete: int, windows:
     if by_source.get("final"):
         caveats.append(
             f"{by_source['final']:,} races were decided at their FINAL odds, which include the "
-            "last minutes' money and could not be bet at: the result flatters (DOMAIN.md §3). "
+            "last minutes' money and could not be bet at: the result flatters. "
             "Set backtest.odds_drift to model the late moves."
         )
     if by_source.get("final+drift"):
@@ -166,7 +166,7 @@ def run_backtest(
         raise KeibaError(f"{directory} already holds a backtest run; choose another directory")
     no_races = KeibaError(
         f"the dataset {config.storage.dataset!r} ({config.duckdb_path}) holds no races: import "
-        "data into it first (keiba import …) or run `keiba backtest --source sample`"
+        "data into it first (keiba data import …) or run `keiba backtest run --source sample`"
     )
     if not config.duckdb_path.exists():
         raise no_races

@@ -147,5 +147,5 @@ def latest_run(backtests_dir: Path) -> Path:
     """The most recent run directory under `backtests_dir` (run ids sort by time)."""
     runs = sorted(p for p in backtests_dir.glob("*") if (p / "result.json").exists())
     if not runs:
-        raise KeibaError(f"no backtest run under {backtests_dir}: run `keiba backtest` first")
+        raise KeibaError(f"no backtest run under {backtests_dir}: run `keiba backtest run` first")
     return runs[-1]

@@ -1,10 +1,11 @@
-"""Evaluation against the market (`keiba evaluate`): model, market and combination, same races.
+"""Evaluation against the market (`keiba model evaluate`): model, market and combination, on
+the same races.
 
 `market_frame` reads the starters of a period with the winner label and the market's de-vigged
 probabilities, only for races with a row for every declared runner (where non-finishers are
 missing from the source, normalising the market over the known finishers would use the
 result). `evaluate_frame` scores a frame holding `p_market`, `p_model` and `p_combined` (and
-`p_true` for a simulated world) on exactly the same races (DOMAIN.md §4):
+`p_true` for a simulated world) on exactly the same races:
 
 - winner log-loss, pseudo-R² and Brier score of each;
 - ΔR² of the combination (and of the model) minus the market, with a race-level bootstrap 95%
@@ -126,7 +127,7 @@ def _table_rows(table: pl.DataFrame) -> list[dict[str, Any]]:
 
 @dataclass
 class Evaluation:
-    """Everything `keiba evaluate` measures on one set of races."""
+    """Everything `keiba model evaluate` measures on one set of races."""
 
     races: int
     runners: int

@@ -79,7 +79,7 @@ VALID_FRACTION = 0.15
 DEMO_DATASETS = {"sample": "demo-jra2018", "simulated": "demo-simulated"}
 """The demo's own datasets, by `demo.source`."""
 SAMPLE_DATASET = "jra2018-sample"
-"""Where `keiba backtest --source sample` loads the shipped 2018 season and runs."""
+"""Where `keiba backtest run --source sample` loads the shipped 2018 season and runs."""
 
 
 @dataclass
@@ -302,7 +302,7 @@ def run_main_job(config: KeibaConfig, clock: Clock, progress: Progress = _noop) 
 
     caveats = [
         "Bets are priced at the final win odds, which nobody could bet at: the backtest "
-        "flatters anything that trades on late information (DOMAIN.md §3).",
+        "flatters anything that trades on late information.",
     ]
     progress("data", 0, 1)
     data_config, source = _demo_data(config, clock)

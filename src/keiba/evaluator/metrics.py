@@ -3,7 +3,7 @@
 Every function takes one frame with a row per starter — `race_id`, `won` (1, or 1/k for each
 of k runners in a dead heat for first, else 0) and a probability column — and scores only races
 where every compared column is present, so model and market are always judged on exactly the
-same races (DOMAIN.md §4).
+same races.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
-"""Monte Carlo bankroll paths for fractional Kelly under an overestimated edge (`keiba simulate`).
+"""Monte Carlo bankroll paths for fractional Kelly under an overestimated edge
+(`keiba backtest simulate`).
 
 A season is a sequence of single win bets, one after another (one bet per race, `races ×
 bet_share` of them). For each bet the simulator draws decimal odds o (log-uniform on
 [`odds_min`, `odds_max`], rounded down to JRA's 0.1 steps) and the bettor's believed expected
 return ÊR = `ev_min` + an exponential excess of mean `ev_excess` — the bets a model with an EV
-threshold would pick. The edge is measured from the market (DOMAIN.md §6; seed §5 hypothesis B):
+threshold would pick. The edge is measured from the market:
 
 * the market's probability of the horse is m = `market_return` / o (1/odds normalised: a win pool
   with 20% takeout returns 0.80 of the stake at the market's probability);

@@ -1,4 +1,4 @@
-"""Odds at decision time, where the data only hold the final odds (DOMAIN.md §3).
+"""Odds at decision time, where the data only hold the final odds.
 
 Final odds include the money bet in the last minutes, which nobody deciding before the close
 could see: deciding at them flatters any strategy that agrees with late money. Where a backtest

@@ -1,4 +1,4 @@
-"""`keiba train` and `keiba evaluate`: periods, the two stages, storage and tracking.
+"""`keiba model train` and `keiba model evaluate`: periods, the two stages, storage and tracking.
 
 Training splits race days by date: the fundamental model trains on [train_from, train_to]
 (early stopping on the latest 15% of those days), the market stage (Benter's combination) is
@@ -98,7 +98,7 @@ def plan_periods(
     if len(days) < 8:
         raise KeibaError(
             f"the warehouse holds {len(days)} race days; training needs at least 8 "
-            "(import data first: keiba import …)"
+            "(import data first: keiba data import …)"
         )
     n_train = max(2, round(len(days) * TRAIN_SHARE))
     n_combine = max(1, round(len(days) * COMBINE_SHARE))
@@ -170,7 +170,7 @@ def check_model_dataset(stored: StoredModel, warehouse: Warehouse) -> None:
     if trained is None or trained.get("kind") not in DATASET_KINDS:
         raise KeibaError(
             f"model {version} does not record whether it was trained on real or simulated "
-            f"races: train a model on the dataset {warehouse.dataset!r} (keiba train)"
+            f"races: train a model on the dataset {warehouse.dataset!r} (keiba model train)"
         )
     here = warehouse.kind()
     if here is not None and here != trained["kind"]:
@@ -212,7 +212,7 @@ def latest_version(store: ObjectStore) -> str:
     try:
         return str(json.loads(store.get(LATEST_KEY))["version"])
     except StorageError as e:
-        raise KeibaError("no model has been trained yet: run keiba train") from e
+        raise KeibaError("no model has been trained yet: run keiba model train") from e
 
 
 def load_stored_model(store: ObjectStore, version: str | None = None) -> StoredModel:

@@ -1,7 +1,7 @@
 """What a simulated world is made from (`WorldConfig`) and what it is (`SimulatedWorld`).
 
 Every tunable number of the model lives in `WorldConfig` with a default that reproduces the
-JRA market facts of DOMAIN.md §3; `__post_init__` refuses values that make no sense with a
+JRA market facts (docs/simulator.md); `__post_init__` refuses values that make no sense with a
 message naming the field and the value it was given.
 """
 
@@ -31,7 +31,7 @@ class WorldConfig:
     probabilities raised to `exotic_flb_power` with `combination_noise` log-normal noise per
     combination; in every pool a `lottery_share` of the money is spread almost evenly
     (tickets bought on numbers and names), which makes deep longshots the worst bets. The
-    defaults were tuned so that `market_statistics` lands on DOMAIN.md §3: favourites win
+    defaults were tuned so that `market_statistics` lands on JRA's published figures: favourites win
     about 33% and place about 64%, return about 77% to win and 83% to place, longshots
     (popularity 14–18) about 40%.
 

@@ -1,4 +1,4 @@
-"""Measuring a world's market against the facts of JRA betting (DOMAIN.md §3).
+"""Measuring a world's market against the facts of JRA betting.
 
 Everything is computed from the contract tables alone, the way it would be on real data
 (plus `true_probabilities`, which only a simulated world has):

@@ -1,4 +1,4 @@
-"""The Themis benchmark behind `keiba bench-themis` (figures in docs/benchmarks.md).
+"""The Themis benchmark behind `keiba bench themis` (figures in docs/benchmarks.md).
 
 1. A full decision for an 18-runner race offering all eight bet types (6,397 quotes): the model
    disagrees with the market by log-normal noise, so a few hundred quotes pass the EV threshold

@@ -1,4 +1,4 @@
-"""Probabilities of every JRA bet type from win probabilities (DOMAIN.md §5).
+"""Probabilities of every JRA bet type from win probabilities.
 
 The model gives one win probability per runner. The probability of each finishing order of the
 first three is then (discounted) Harville:
@@ -52,7 +52,7 @@ def places_paid(runners: int) -> int:
 
 
 def sold(bet_type: BetType, runners: int) -> bool:
-    """Whether JRA sells the bet type for a field of `runners` starters (DOMAIN.md §2)."""
+    """Whether JRA sells the bet type for a field of `runners` starters."""
     if bet_type is BetType.PLACE:
         return runners >= 5
     if bet_type is BetType.BRACKET_QUINELLA:

@@ -1,7 +1,7 @@
 """Fit the discounted-Harville exponents γ (2nd place) and δ (3rd) by maximum likelihood.
 
 Each race contributes the log-probability of its observed first three, given the market's win
-probabilities (1/odds, normalised over the starters) and (γ, δ) (DOMAIN.md §5):
+probabilities (1/odds, normalised over the starters) and (γ, δ):
 
     log P(i, j, k) = log p_i + log(s_j / (1 − s_i)) + log(t_k / (1 − t_i − t_j)).
 

@@ -1,4 +1,4 @@
-"""Stake sizing formulas (DOMAIN.md §6), in fractions of the bankroll.
+"""Stake sizing formulas, in fractions of the bankroll.
 
 Pure arithmetic on floats; conversion to yen (and every rule about units and caps) happens in
 `keiba.themis.rules`, the only place a fraction becomes money. Four sizers, from simplest:
