@@ -25,6 +25,7 @@ import pytest
 import keiba
 from contract_frames import contract_frame
 from keiba import api
+from keiba.common.clock import FixedClock
 from keiba.common.config import load_config
 from keiba.common.ids import Venue
 from keiba.common.schema import table
@@ -218,9 +219,8 @@ def test_no_warehouse_says_where_and_which_command_loads_one(tmp_path: Path) -> 
         with pytest.raises(keiba.KeibaError) as caught:
             read(home=tmp_path)
         message = str(caught.value)
-        assert str(tmp_path / "warehouse" / "default.duckdb") in message
-        assert f"keiba --home {tmp_path} demo" in message
-        assert "import --format canonical" in message
+        assert f"there is no dataset 'default' in {tmp_path / 'warehouse'}" in message
+        assert "keiba data import DIR --dataset default" in message
     assert not (tmp_path / "warehouse").exists()  # reading never creates one
 
 
@@ -228,6 +228,18 @@ def test_an_empty_warehouse_is_the_same_error(tmp_path: Path) -> None:
     DuckDBWarehouse(load_config(home=tmp_path).duckdb_path).close()
     with pytest.raises(keiba.KeibaError, match="holds no races: load races first with"):
         keiba.runners(home=tmp_path)
+
+
+def test_a_dataset_is_read_by_name_and_others_are_not_seen(tmp_path: Path) -> None:
+    from keiba.evaluator.main_job import load_sample_dataset
+
+    load_sample_dataset(
+        load_config(home=tmp_path), FixedClock(dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
+    )
+    frame = keiba.races(home=tmp_path, dataset="jra2018-sample", date_to="2018-01-06")
+    assert frame.height > 0 and set(frame["dataset"]) == {"jra2018-sample"}
+    with pytest.raises(keiba.KeibaError, match="datasets: jra2018-sample"):
+        keiba.races(home=tmp_path, dataset="other")
 
 
 def test_the_warehouse_is_opened_read_only(home: Path) -> None:
@@ -304,7 +316,10 @@ def test_no_predictions_says_which_commands_make_them(home: Path) -> None:
         keiba.predictions(home=home)
     message = str(caught.value)
     assert "holds no predictions" in message
-    assert f"`keiba --home {home} train` then `keiba --home {home} predict`" in message
+    at = f"keiba --home {home}"
+    assert f"`{at} model train --dataset default` then `{at} model predict --dataset default`" in (
+        message
+    )
 
 
 def test_the_predictions_table_is_the_predictors() -> None:

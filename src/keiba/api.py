@@ -57,6 +57,7 @@ _VENUE = ("venue_code", "venue", "venue_ja")
 
 RACE_COLUMNS: tuple[str, ...] = (
     "race_id",
+    "dataset",
     "race_date",
     *_VENUE,
     "meeting",
@@ -198,26 +199,29 @@ def _race_filter(
 # --- reading ---------------------------------------------------------------------------------
 
 
-def _config(home: PathLike | None) -> KeibaConfig:
-    return load_config(None, home)
+def _config(home: PathLike | None, dataset: str | None = None) -> KeibaConfig:
+    return load_config(None, home, {"storage": {"dataset": dataset}} if dataset else None)
 
 
 @contextmanager
-def _warehouse(home: PathLike | None, *, predictions: bool = False) -> Iterator[DuckDBWarehouse]:
-    """The home's warehouse, read-only, holding races (and `predictions`), else a KeibaError
-    saying which command fills it."""
-    config = _config(home)
-    path, at = config.duckdb_path, f"keiba --home {config.home}"
-    load = f"load races first with `{at} demo` or `{at} import --format canonical DIR`"
-    if not path.exists():
-        raise KeibaError(f"there is no warehouse at {path}: {load}")
-    with DuckDBWarehouse(path, read_only=True) as warehouse:
+def _warehouse(
+    home: PathLike | None, dataset: str | None, *, predictions: bool = False
+) -> Iterator[DuckDBWarehouse]:
+    """The dataset's warehouse (default: the selected one), read-only, holding races (and
+    `predictions`), else a KeibaError saying which command fills it."""
+    from keiba.common.storage.datasets import open_dataset
+
+    config = _config(home, dataset)
+    name, at = config.storage.dataset, f"keiba --home {config.home}"
+    load = f"load races first with `{at} data import DIR --dataset {name}`"
+    with open_dataset(config, read_only=True) as warehouse:
         if not warehouse.has_table("races"):
-            raise KeibaError(f"the warehouse {path} holds no races: {load}")
+            raise KeibaError(f"the dataset {name!r} holds no races: {load}")
         if predictions and not warehouse.has_table(PREDICTIONS_TABLE):
             raise KeibaError(
-                f"the warehouse {path} holds no predictions: train a model and store its "
-                f"predictions with `{at} train` then `{at} predict`"
+                f"the dataset {name!r} holds no predictions: train a model and store its "
+                f"predictions with `{at} model train --dataset {name}` then "
+                f"`{at} model predict --dataset {name}`"
             )
         yield warehouse
 
@@ -256,6 +260,7 @@ def races(
     date_from: DateLike | None = None,
     date_to: DateLike | None = None,
     venue: VenueLike | None = None,
+    dataset: str | None = None,
     home: PathLike | None = None,
     as_pandas: Literal[False] = False,
 ) -> pl.DataFrame: ...
@@ -265,6 +270,7 @@ def races(
     date_from: DateLike | None = None,
     date_to: DateLike | None = None,
     venue: VenueLike | None = None,
+    dataset: str | None = None,
     home: PathLike | None = None,
     as_pandas: Literal[True],
 ) -> pd.DataFrame: ...
@@ -273,6 +279,7 @@ def races(
     date_from: DateLike | None = None,
     date_to: DateLike | None = None,
     venue: VenueLike | None = None,
+    dataset: str | None = None,
     home: PathLike | None = None,
     as_pandas: bool = False,
 ) -> pl.DataFrame | pd.DataFrame:
@@ -282,7 +289,7 @@ def races(
     (`Venue.TOKYO`, 5, "Tokyo" or "東京"). Columns: `RACE_COLUMNS`.
     """
     where, params = _race_filter(date_from, date_to, venue)
-    with _warehouse(home) as warehouse:
+    with _warehouse(home, dataset) as warehouse:
         frame = warehouse.query(
             f"SELECT * EXCLUDE (ingested_at) FROM races ra WHERE {where} ORDER BY ra.race_id",
             params,
@@ -296,6 +303,7 @@ def runners(
     date_from: DateLike | None = None,
     date_to: DateLike | None = None,
     venue: VenueLike | None = None,
+    dataset: str | None = None,
     home: PathLike | None = None,
     as_pandas: Literal[False] = False,
 ) -> pl.DataFrame: ...
@@ -305,6 +313,7 @@ def runners(
     date_from: DateLike | None = None,
     date_to: DateLike | None = None,
     venue: VenueLike | None = None,
+    dataset: str | None = None,
     home: PathLike | None = None,
     as_pandas: Literal[True],
 ) -> pd.DataFrame: ...
@@ -313,6 +322,7 @@ def runners(
     date_from: DateLike | None = None,
     date_to: DateLike | None = None,
     venue: VenueLike | None = None,
+    dataset: str | None = None,
     home: PathLike | None = None,
     as_pandas: bool = False,
 ) -> pl.DataFrame | pd.DataFrame:
@@ -321,7 +331,7 @@ def runners(
     Columns: `RUNNER_COLUMNS`."""
     where, params = _race_filter(date_from, date_to, venue)
     race_info = ", ".join(f"ra.{c}" for c in _RACE_INFO if c not in ("venue", "venue_ja"))
-    with _warehouse(home) as warehouse:
+    with _warehouse(home, dataset) as warehouse:
         frame = warehouse.query(
             f"SELECT r.*, {race_info} FROM runners r JOIN races ra ON ra.race_id = r.race_id "
             f"WHERE {where} ORDER BY r.race_id, r.horse_no",
@@ -344,6 +354,7 @@ def predictions(
     date_from: DateLike | None = None,
     date_to: DateLike | None = None,
     venue: VenueLike | None = None,
+    dataset: str | None = None,
     home: PathLike | None = None,
     as_pandas: Literal[False] = False,
 ) -> pl.DataFrame: ...
@@ -354,6 +365,7 @@ def predictions(
     date_from: DateLike | None = None,
     date_to: DateLike | None = None,
     venue: VenueLike | None = None,
+    dataset: str | None = None,
     home: PathLike | None = None,
     as_pandas: Literal[True],
 ) -> pd.DataFrame: ...
@@ -363,6 +375,7 @@ def predictions(
     date_from: DateLike | None = None,
     date_to: DateLike | None = None,
     venue: VenueLike | None = None,
+    dataset: str | None = None,
     home: PathLike | None = None,
     as_pandas: bool = False,
 ) -> pl.DataFrame | pd.DataFrame:
@@ -374,7 +387,7 @@ def predictions(
     if model_version is not None:
         where += " AND p.model_version = ?"
         params.append(model_version)
-    with _warehouse(home, predictions=True) as warehouse:
+    with _warehouse(home, dataset, predictions=True) as warehouse:
         if model_version is not None and model_version not in (
             versions := _model_versions(warehouse)
         ):

@@ -49,7 +49,7 @@ def _missing(config: KeibaConfig, name: str) -> KeibaError:
     known = ", ".join(dataset_names(config)) or "none yet"
     return KeibaError(
         f"there is no dataset {name!r} in {config.warehouse_dir} (datasets: {known}); "
-        "import data into it first"
+        f"load one with `keiba data import DIR --dataset {name}`"
     )
 
 
