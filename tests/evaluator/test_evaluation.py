@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -114,3 +119,42 @@ def test_calibration_figure_has_three_panels() -> None:
 
     fig = calibration_figure(evaluate_frame(tiny(), resamples=10))
     assert len(fig.axes) == 3
+
+
+def random_frame(n_races: int, runners: int, seed: int) -> pl.DataFrame:
+    """Races with Dirichlet market, model and combined probabilities, won by the market's."""
+    rng = np.random.default_rng(seed)
+    p = {name: rng.dirichlet(np.ones(runners), n_races) for name in ("market", "model", "combined")}
+    winners = (rng.random((n_races, 1)) > p["market"].cumsum(axis=1)).sum(axis=1)
+    race = np.repeat(np.arange(n_races), runners)
+    return pl.DataFrame(
+        {
+            "race_id": [f"r{i:05d}" for i in race],
+            "horse_no": np.tile(np.arange(1, runners + 1), n_races),
+            "won": (np.arange(runners) == winners[:, None]).astype(float).ravel(),
+            **{f"p_{name}": v.ravel() for name, v in p.items()},
+            "surface": np.where(race % 2 == 0, "turf", "dirt"),
+        }
+    )
+
+
+def test_the_evaluation_is_the_same_with_one_or_many_polars_threads() -> None:
+    # over 100,000 rows: Polars filters them in parallel, into one chunk per part
+    code = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); "
+        "from test_evaluation import random_frame; "
+        "from keiba.evaluator.evaluation import evaluate_frame; "
+        "e = evaluate_frame(random_frame(10_000, 12, seed=5), resamples=20); "
+        "print(json.dumps(e.to_dict(), sort_keys=True))"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", code, str(Path(__file__).parent)],
+            env={**os.environ, "POLARS_MAX_THREADS": str(threads)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for threads in (1, 8)
+    }
+    assert len(outputs) == 1

@@ -1,4 +1,8 @@
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -84,3 +88,68 @@ def test_bootstrap_interval_is_reproducible() -> None:
         for s in range(5)
     }
     assert len(results) == 1
+
+
+def _races_reordered(frame: pl.DataFrame, seed: int) -> pl.DataFrame:
+    """The same rows with whole races in a shuffled order (each race's rows in their order)."""
+    races = frame["race_id"].unique(maintain_order=True)
+    order = pl.DataFrame(
+        {"race_id": races.sample(fraction=1.0, shuffle=True, seed=seed), "k": range(races.len())}
+    )
+    return (
+        frame.join(order, on="race_id", maintain_order="left")
+        .sort("k", maintain_order=True)
+        .drop("k")
+    )
+
+
+def _random_races(n_races: int, runners: int, seed: int) -> pl.DataFrame:
+    """Races of `runners` starters with Dirichlet probabilities `p` and a winner drawn from them."""
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet(np.ones(runners), n_races)
+    winners = (rng.random((n_races, 1)) > p.cumsum(axis=1)).sum(axis=1)
+    return pl.DataFrame(
+        {
+            "race_id": np.repeat([f"r{i:05d}" for i in range(n_races)], runners),
+            "won": (np.arange(runners) == winners[:, None]).astype(float).ravel(),
+            "p": p.ravel(),
+        }
+    )
+
+
+def test_scores_do_not_depend_on_the_order_of_the_races() -> None:
+    frame = _random_races(5_000, 10, seed=2)
+    scores = {score(_races_reordered(frame, seed), "p") for seed in range(5)}
+    assert len(scores) == 1
+
+
+def test_scores_do_not_depend_on_the_number_of_polars_threads(tmp_path: Path) -> None:
+    _random_races(5_000, 10, seed=4).write_parquet(tmp_path / "races.parquet")
+    code = (
+        "import sys, polars as pl; from keiba.evaluator.metrics import score; "
+        "print(repr(score(pl.read_parquet(sys.argv[1]), 'p')))"
+    )
+    scores = {
+        subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path / "races.parquet")],
+            env={**os.environ, "POLARS_MAX_THREADS": str(threads)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for threads in (1, 8)
+    }
+    assert len(scores) == 1
+
+
+def test_calibration_does_not_depend_on_the_order_of_tied_probabilities() -> None:
+    rng = np.random.default_rng(3)
+    n = 20_000
+    frame = pl.DataFrame(
+        {"p": rng.integers(1, 20, n) / 20, "won": (rng.random(n) < 0.3).astype(float)}
+    )
+    tables = [
+        calibration_table(frame.sample(fraction=1.0, shuffle=True, seed=seed), "p")
+        for seed in range(5)
+    ]
+    assert all(t.equals(tables[0]) for t in tables)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Iterator
 
 import polars as pl
 import pytest
 
 from contract_frames import contract_frame
+from feature_engineering.synthetic import make_world, warehouse_of
+from keiba.common.bet_types import BetType
 from keiba.common.config import BacktestConfig
 from keiba.common.errors import KeibaError
 from keiba.common.schema import table
@@ -114,3 +117,32 @@ def test_odds_known_at_decision_time_and_nothing_later(sample_warehouse: DuckDBW
     # the market probabilities at decision time come from the decision odds
     inverse = [1 / (o + 1.0) for o in final]
     assert race["p_market"].to_list() == pytest.approx([x / sum(inverse) for x in inverse])
+
+
+def test_drifted_exotic_odds_do_not_depend_on_the_order_the_rows_were_stored() -> None:
+    """Final quinella odds moved by the drift model: each combination gets the same move
+    whatever order the warehouse returns the rows in."""
+    world = make_world(seed=3, n_days=1, venues_per_day=1, races_per_venue=3)
+    starters = world["runners"].filter(pl.col("win_odds_final").is_not_null())
+    rows = [
+        {
+            "race_id": race_id,
+            "bet_type": "quinella",
+            "combination": f"{a}-{b}",
+            "odds": 5.0 + a + b / 10,
+            "as_of": world["odds"].filter(pl.col("race_id") == race_id)["as_of"][0],
+            "stage": "final",
+        }
+        for (race_id,), race in starters.group_by("race_id", maintain_order=True)
+        for a, b in itertools.combinations(sorted(race["horse_no"].to_list()), 2)
+    ]
+    day = world["races"]["race_date"][0]
+    config = BacktestConfig(pools=(BetType.WIN, BetType.QUINELLA))
+    exotic = []
+    for ordered in (rows, rows[::-1]):
+        odds = pl.concat([world["odds"], contract_frame(table("odds"), ordered)])
+        warehouse = warehouse_of({**world, "odds": odds})
+        exotic.append(priced_races(warehouse, day, day, config).exotic_odds)
+        warehouse.close()
+    assert exotic[0].keys() == set(starters["race_id"])
+    assert exotic[0] == exotic[1]

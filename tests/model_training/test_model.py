@@ -190,6 +190,18 @@ def test_training_is_deterministic_and_the_version_follows_content(
     assert other.version != model.version
 
 
+def test_the_thread_count_changes_neither_the_trees_nor_the_version(
+    split: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame],
+) -> None:
+    train, valid, _ = split
+    one, two = (
+        train_model(train, valid, CONFIG.model_copy(update={"num_threads": n})) for n in (1, 2)
+    )
+    assert one.version == two.version
+    assert one.booster.model_to_string() == two.booster.model_to_string()
+    assert "num_threads" not in one.booster.model_to_string()
+
+
 def test_training_without_validation_runs_all_rounds(
     split: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame],
 ) -> None:

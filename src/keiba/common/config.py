@@ -106,6 +106,8 @@ class ModelConfig(Section):
     lambda_l2: float = Field(default=1.0, ge=0)
     early_stopping_rounds: int = Field(default=30, ge=1)
     seed: int = 0
+    # Threads LightGBM trains with: speed only, the trees are the same for any count (docs/model.md)
+    num_threads: int = Field(default=1, ge=1, le=1024)
     # MLflow tracking: None = a local store under home (sqlite:///<home>/mlflow/mlflow.db,
     # artefacts in <home>/mlflow/artifacts); a URL (http://…) for a tracking server.
     tracking_uri: str | None = None

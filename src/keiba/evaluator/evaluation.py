@@ -35,6 +35,7 @@ from keiba.evaluator.metrics import (
     common_races,
     delta_r2_interval,
     market_probabilities,
+    mean,
     score,
 )
 
@@ -199,10 +200,7 @@ def _conditional(frame: pl.DataFrame, columns: list[str], bins: int) -> dict[str
         result[side] = {
             "runners": rows.height,
             "observed": observed,
-            "predicted": {
-                c: float(rows[c].mean()) if rows.height else float("nan")  # type: ignore[arg-type]
-                for c in columns
-            },
+            "predicted": {c: mean(rows[c]) if rows.height else float("nan") for c in columns},
             "tables": {c: calibration_table(rows, c, bins) for c in columns},
         }
     return result

@@ -340,7 +340,7 @@ def run_main_job(config: KeibaConfig, clock: Clock, progress: Progress = _noop) 
                 pl.Series("p_model", predict_proba(model, features))
             )
             frame = _period_frame(warehouse, date_from, date_to).join(
-                p_model, on=["race_id", "horse_no"], how="left"
+                p_model, on=["race_id", "horse_no"], how="left", maintain_order="left"
             )
             return frame.with_columns(market_probabilities(frame))
 

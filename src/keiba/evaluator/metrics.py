@@ -19,6 +19,7 @@ __all__ = [
     "common_races",
     "delta_r2_interval",
     "market_probabilities",
+    "mean",
     "score",
 ]
 
@@ -56,17 +57,28 @@ def score(frame: pl.DataFrame, column: str) -> Score:
     scored = frame.filter(pl.col("race_id").is_in(keep.implode()))
     if scored.is_empty():
         raise ValueError(f"no race has {column!r} for every starter and a winner")
-    per_race = scored.group_by("race_id").agg(
-        (-(pl.col("won") * pl.col(column).clip(1e-12, 1.0).log())).sum().alias("nll"),
-        pl.len().alias("n"),
-        ((pl.col(column) - (pl.col("won") > 0).cast(pl.Float64)) ** 2).sum().alias("brier"),
+    per_race = (
+        scored.group_by("race_id")
+        .agg(
+            (-(pl.col("won") * pl.col(column).clip(1e-12, 1.0).log())).sum().alias("nll"),
+            pl.len().alias("n"),
+            ((pl.col(column) - (pl.col("won") > 0).cast(pl.Float64)) ** 2).sum().alias("brier"),
+        )
+        .sort("race_id")  # the means below sum in this order: the same on every run
     )
     return Score(
         races=per_race.height,
-        log_loss=float(per_race["nll"].mean()),  # type: ignore[arg-type]
-        uniform_log_loss=float(per_race["n"].cast(pl.Float64).log().mean()),  # type: ignore[arg-type]
-        brier=float(per_race["brier"].mean()),  # type: ignore[arg-type]
+        log_loss=mean(per_race["nll"]),
+        uniform_log_loss=mean(per_race["n"].cast(pl.Float64).log()),
+        brier=mean(per_race["brier"]),
     )
+
+
+def mean(values: pl.Series) -> float:
+    """The mean of a column without nulls, summed in one order whatever the thread count: Polars
+    sums a column chunk by chunk, and how a computed column is chunked depends on the threads
+    that built it."""
+    return float(np.mean(values.to_numpy()))
 
 
 def common_races(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
@@ -79,7 +91,7 @@ def common_races(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
 def calibration_table(frame: pl.DataFrame, column: str, bins: int = 10) -> pl.DataFrame:
     """Predicted vs observed win frequency in probability bins of equal runner counts."""
     data = frame.select(pl.col(column).alias("p"), (pl.col("won") > 0).cast(pl.Float64).alias("y"))
-    data = data.drop_nulls().sort("p")
+    data = data.drop_nulls().sort("p", "y")  # tied probabilities fall into bins the same way
     n = data.height
     if n == 0:
         return pl.DataFrame(

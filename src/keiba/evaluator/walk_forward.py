@@ -259,9 +259,11 @@ def priced_races(
     )
     exotic: dict[str, dict[str, dict[str, float]]] = {}
     # a quote at 1.0 (元返し, common for wide and place) can never be bought at value
-    for (race_id, bet_type, needs_drift), rows in chosen.filter(
-        (pl.col("bet_type") != "win") & (pl.col("odds") > 1.0)
-    ).group_by("race_id", "bet_type", "needs_drift", maintain_order=True):
+    for (race_id, bet_type, needs_drift), rows in (
+        chosen.filter((pl.col("bet_type") != "win") & (pl.col("odds") > 1.0))
+        .sort("race_id", "bet_type", "combination")  # the drift's draws follow the combinations
+        .group_by("race_id", "bet_type", "needs_drift", maintain_order=True)
+    ):
         combos = rows["combination"].to_list()
         odds = rows["odds"].to_list()
         if needs_drift:
@@ -299,7 +301,7 @@ def predict(model: TrainedModel, warehouse: Warehouse, priced: pl.DataFrame) -> 
     p_model = features.select("race_id", "horse_no").with_columns(
         pl.Series("p_model", predict_proba(model, features), dtype=pl.Float64)
     )
-    return priced.join(p_model, on=["race_id", "horse_no"], how="left")
+    return priced.join(p_model, on=["race_id", "horse_no"], how="left", maintain_order="left")
 
 
 def train_window(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     import lightgbm
 
 __all__ = [
-    "NUM_THREADS",
     "TrainedModel",
     "model_version",
     "predict_proba",
@@ -45,8 +45,9 @@ __all__ = [
     "training_frame",
 ]
 
-NUM_THREADS = 2
 METRIC_NAME = "winner_log_loss"
+# LightGBM writes the run's thread count among the parameters at the end of the model text
+_THREADS_LINE = re.compile(r"^\[num_threads: [^\]\n]*\]\n", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -169,8 +170,10 @@ def train_model(
     """Fit the per-race softmax booster; early stopping on `valid`'s winner log-loss if given.
 
     Frames need race_id, race_date, won and the feature columns (`FEATURE_COLUMNS` unless
-    `feature_names` says otherwise); races without a winner are ignored. Training is
-    deterministic for a given config (seed, `deterministic=True`, 2 threads).
+    `feature_names` says otherwise); races without a winner are ignored. The same frames and
+    config give the same model and version on any machine: column-wise histograms and
+    `deterministic=True` make the trees independent of `config.num_threads`, which is left
+    out of the model text.
     """
     import lightgbm as lgb
 
@@ -196,7 +199,7 @@ def train_model(
         "seed": config.seed,
         "deterministic": True,
         "force_col_wise": True,
-        "num_threads": NUM_THREADS,
+        "num_threads": config.num_threads,
         "metric": "None",
         "verbosity": -1,
     }
@@ -228,7 +231,7 @@ def train_model(
         callbacks=callbacks,
     )
     best = booster.best_iteration if booster.best_iteration > 0 else booster.current_iteration()
-    text = booster.model_to_string(num_iteration=best)
+    text = _THREADS_LINE.sub("", booster.model_to_string(num_iteration=best), count=1)
     final = lgb.Booster(model_str=text)
     feature_version = _feature_version(train)
 

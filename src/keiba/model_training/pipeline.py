@@ -135,7 +135,7 @@ def scored_frame(
         pl.Series("p_model", predict_proba(model, features), dtype=pl.Float64)
     )
     frame = market_frame(warehouse, date_from, date_to).join(
-        p_model, on=["race_id", "horse_no"], how="left"
+        p_model, on=["race_id", "horse_no"], how="left", maintain_order="left"
     )
     if combination is not None:
         frame = frame.with_columns(combination.apply(frame))

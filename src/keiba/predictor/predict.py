@@ -119,7 +119,7 @@ def with_market_stage(
         FROM runners WHERE race_id IN (SELECT unnest(?)) AND {STARTED_SQL}""",
         [race_ids],
     )
-    frame = predictions.join(odds, on=["race_id", "horse_no"], how="left")
+    frame = predictions.join(odds, on=["race_id", "horse_no"], how="left", maintain_order="left")
     frame = frame.with_columns(
         pl.when(pl.col("complete").fill_null(False).all().over("race_id"))
         .then(pl.col("win_odds_final"))
