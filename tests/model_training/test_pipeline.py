@@ -158,7 +158,7 @@ def test_training_run_is_tracked_on_a_server_and_the_model_round_trips(
 
 def test_a_missing_model_is_a_clear_error(tmp_path: Path) -> None:
     store = FsspecObjectStore(str(tmp_path))
-    with pytest.raises(KeibaError, match="keiba train"):
+    with pytest.raises(KeibaError, match="keiba model train"):
         load_stored_model(store)
     with pytest.raises(KeibaError, match="not in the object store"):
         load_stored_model(store, "fm-000000000000")
