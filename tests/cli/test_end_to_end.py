@@ -137,6 +137,10 @@ def test_default_demo_runs_on_the_real_2018_sample(tmp_path: Path) -> None:
     summary = json.loads(result.stdout)
     assert "2018" in summary["data_source"]
     assert summary["races"] == 3454
+    # the answer first: did Themis make money, and do the probabilities beat the market's
+    assert summary["answer"].startswith("Themis ") and "ΔR²" in summary["answer"]
+    rate = summary["return_rate_interval"]
+    assert rate["value"] is None or rate["low"] <= rate["value"] <= rate["high"]
     assert set(summary["scores"]) == {"p_market", "p_model", "p_combined"}
     assert summary["test_period"][1] == "2018-12-28"
     market = summary["scores"]["p_market"]

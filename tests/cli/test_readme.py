@@ -48,9 +48,9 @@ def test_the_readme_commands_run_in_order(tmp_path: Path, monkeypatch: pytest.Mo
 
     info = json.loads(done["info"].stdout)
     assert info["home"] == str(home)
-    assert (tmp_path / "worlds" / "three-years" / "races.parquet").exists()
+    assert (tmp_path / "worlds" / "two-years" / "races.parquet").exists()
     (imported,) = json.loads(done["data import"].stdout)
-    assert imported["new"]["races"] > 5_000
+    assert imported["new"]["races"] > 3_000
     demo = json.loads(done["demo --dataset"].stdout)
     assert (demo["dataset"], demo["dataset_kind"]) == ("sim", "simulated")
     backtest = json.loads(done["backtest run"].stdout)

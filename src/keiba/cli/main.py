@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from keiba.cli.common import (
@@ -199,6 +200,7 @@ def _print_demo_summary(summary: Any) -> None:
 
     names = NAMES
 
+    out.print(summary.answer, highlight=False, markup=False, soft_wrap=False)
     table = Table(title="Model against the market on the same test races")
     for column in ("", "races", "winner log-loss", "pseudo-R²", "Brier"):
         table.add_column(column, justify="right" if column else "left")
@@ -221,15 +223,17 @@ def _print_demo_summary(summary: Any) -> None:
     bets = Table(title="Win bets by Themis, settled in the demo ledger")
     bets.add_column("")
     bets.add_column("", justify="right")
-    rate = "—" if summary.return_rate is None else f"{summary.return_rate:.1%}"
-    hit = "—" if summary.hit_rate is None else f"{summary.hit_rate:.1%}"
+    from keiba.evaluator.backtest_metrics import interval_text
+
+    rate = interval_text(summary.return_rate_interval)
+    hit = interval_text(summary.hit_rate_interval)
     for label, value in (
         ("test period", " to ".join(summary.test_period)),
         ("bets / races bet", f"{summary.bets:,} / {summary.races_bet:,}"),
         ("staked", f"{summary.staked_yen:,} yen"),
         ("returned", f"{summary.returned_yen:,} yen"),
-        ("return rate (回収率)", rate),
-        ("hit rate (的中率)", hit),
+        ("return rate (回収率), 95% CI", rate),
+        ("hit rate (的中率), 95% CI", hit),
         (
             "bankroll",
             f"{summary.starting_bankroll_yen:,} → {summary.final_bankroll_yen:,} yen",
@@ -239,7 +243,7 @@ def _print_demo_summary(summary: Any) -> None:
         bets.add_row(label, value)
     out.print(bets)
     for caveat in summary.caveats:
-        out.print(f"[yellow]note:[/] {caveat}", highlight=False)
+        out.print(f"[yellow]note:[/] {escape(caveat)}", highlight=False, soft_wrap=False)
     out.print(f"Report: {summary.report_path}", highlight=False)
 
 

@@ -109,6 +109,11 @@ class MainJobSummary:
     max_drawdown: float
     report_path: str
     caveats: list[str] = field(default_factory=list)
+    answer: str = ""
+    """One sentence first: did Themis make money, and do the probabilities beat the market's."""
+    return_rate_interval: dict[str, Any] | None = None
+    """The return rate with its 95% race-bootstrap interval (`value`, `low`, `high`)."""
+    hit_rate_interval: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -411,6 +416,7 @@ def run_main_job(config: KeibaConfig, clock: Clock, progress: Progress = _noop) 
             "market": calibration_table(same, "p_market"),
             "combined": calibration_table(same, "p_combined"),
         }
+        _answer(summary, bets)
         path = _write_report(config, summary, scores, calibration, replay, bets, clock)
         summary.report_path = str(path)
         log.info(
@@ -547,6 +553,22 @@ def _replay_bets(
     return replay
 
 
+def _answer(summary: MainJobSummary, bets: pl.DataFrame) -> None:
+    """Fill the summary's answer and its rates with their race-bootstrap intervals."""
+    return_rate, hit_rate = rates(bets)
+    summary.return_rate_interval, summary.hit_rate_interval = return_rate, hit_rate
+    summary.answer = demo_answer(
+        {
+            "bets": summary.bets,
+            "races_bet": summary.races_bet,
+            "profit_yen": summary.profit_yen,
+            "return_rate": return_rate,
+            "hit_rate": hit_rate,
+        },
+        summary.delta_r2_vs_market.get("p_combined"),
+    )
+
+
 def _write_report(
     config: KeibaConfig,
     summary: MainJobSummary,
@@ -565,17 +587,8 @@ def _write_report(
         [names[k], f"{d['delta']:+.4f}", f"[{d['low']:+.4f}, {d['high']:+.4f}]"]
         for k, d in summary.delta_r2_vs_market.items()
     ]
-    return_rate, hit_rate = rates(bets)
-    answer = demo_answer(
-        {
-            "bets": summary.bets,
-            "races_bet": summary.races_bet,
-            "profit_yen": summary.profit_yen,
-            "return_rate": return_rate,
-            "hit_rate": hit_rate,
-        },
-        summary.delta_r2_vs_market.get("p_combined"),
-    )
+    return_rate, hit_rate = summary.return_rate_interval, summary.hit_rate_interval
+    answer = summary.answer
     betting_rows = [
         ["bets", f"{summary.bets:,}"],
         ["races bet", f"{summary.races_bet:,} of {summary.test_races:,}"],
