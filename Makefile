@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install demo test lint typecheck unit bench clean test-services
+.PHONY: install demo test lint typecheck unit quick bench clean test-services
 
 $(UV):
 	$(PYTHON) -m venv $(BOOT)
@@ -43,8 +43,13 @@ unit: install test-services
 
 test: lint typecheck unit
 
+# The suite without the tests marked slow (end-to-end runs of the demo, backtests and the
+# README): a minute or two while working; `make test` runs everything.
+quick: install test-services
+	$(BIN)/pytest -n 2 -q -m "not slow"
+
 bench: install
-	$(BIN)/keiba bench
+	$(BIN)/keiba bench data
 
 clean:
 	rm -rf $(VENV) $(BOOT) .mypy_cache .ruff_cache .pytest_cache

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from cli_runner import keiba as run
 
 
+@pytest.mark.slow
 def test_backtest_a_month_of_2018_from_the_cli(tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = run(

@@ -80,6 +80,7 @@ def test_unknown_configuration_key_stops_with_its_name(tmp_path: Path) -> None:
     assert "themis.kelly_fractoin" in result.stderr and "keiba.yaml" in result.stderr
 
 
+@pytest.mark.slow
 def test_demo_runs_end_to_end_and_writes_a_report(tmp_path: Path) -> None:
     result = run(
         tmp_path,
@@ -131,6 +132,7 @@ def test_demo_runs_end_to_end_and_writes_a_report(tmp_path: Path) -> None:
     assert report["races_by_recorded_rule"] == report["races"]
 
 
+@pytest.mark.slow
 def test_default_demo_runs_on_the_real_2018_sample(tmp_path: Path) -> None:
     result = run(tmp_path, "demo", "--json", env={"KEIBA_MODEL__NUM_BOOST_ROUND": "40"})
     assert result.returncode == 0, result.stderr
@@ -150,6 +152,7 @@ def test_default_demo_runs_on_the_real_2018_sample(tmp_path: Path) -> None:
     assert market["races"] < 851
 
 
+@pytest.mark.slow
 def test_bench_reports_every_step(tmp_path: Path) -> None:
     result = run(tmp_path, "bench", "data", "--years", "1", "--seed", "2", "--json")
     assert result.returncode == 0, result.stderr

@@ -26,6 +26,7 @@ def ok(result: Outcome) -> dict:  # type: ignore[type-arg]
     return json.loads(result.stdout)  # type: ignore[no-any-return]
 
 
+@pytest.mark.slow
 def test_train_evaluate_predict_on_a_simulated_world(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
