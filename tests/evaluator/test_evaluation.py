@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +11,7 @@ import pytest
 
 from keiba.common.errors import KeibaError
 from keiba.evaluator.evaluation import evaluate_frame, top_pick_win_rate
+from thread_counts import outputs_by_polars_threads
 
 
 def tiny() -> pl.DataFrame:
@@ -147,14 +145,5 @@ def test_the_evaluation_is_the_same_with_one_or_many_polars_threads() -> None:
         "e = evaluate_frame(random_frame(10_000, 12, seed=5), resamples=20); "
         "print(json.dumps(e.to_dict(), sort_keys=True))"
     )
-    outputs = {
-        subprocess.run(
-            [sys.executable, "-c", code, str(Path(__file__).parent)],
-            env={**os.environ, "POLARS_MAX_THREADS": str(threads)},
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        for threads in (1, 8)
-    }
+    outputs = outputs_by_polars_threads(code, str(Path(__file__).parent))
     assert len(outputs) == 1

@@ -1,7 +1,4 @@
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +11,7 @@ from keiba.evaluator.metrics import (
     market_probabilities,
     score,
 )
+from thread_counts import outputs_by_polars_threads
 
 
 def _frame() -> pl.DataFrame:
@@ -129,16 +127,7 @@ def test_scores_do_not_depend_on_the_number_of_polars_threads(tmp_path: Path) ->
         "import sys, polars as pl; from keiba.evaluator.metrics import score; "
         "print(repr(score(pl.read_parquet(sys.argv[1]), 'p')))"
     )
-    scores = {
-        subprocess.run(
-            [sys.executable, "-c", code, str(tmp_path / "races.parquet")],
-            env={**os.environ, "POLARS_MAX_THREADS": str(threads)},
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        for threads in (1, 8)
-    }
+    scores = outputs_by_polars_threads(code, str(tmp_path / "races.parquet"))
     assert len(scores) == 1
 
 

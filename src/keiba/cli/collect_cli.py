@@ -15,6 +15,7 @@ from keiba.cli.common import (
     JsonOption,
     config_of,
     err,
+    exit_if_quarantined,
     out,
     parse_date,
     print_json,
@@ -32,16 +33,6 @@ def _print_ingest(ingest: dict[str, Any]) -> None:
         f"({ingest['entries']:,} entries), quarantined {ingest['quarantined']:,}",
         highlight=False,
     )
-
-
-def _exit_if_quarantined(config: Any, quarantined: int) -> None:
-    if quarantined:
-        err.print(
-            f"[bold red]{quarantined} record(s) quarantined[/]: see `keiba data status` and the "
-            f"quarantine table in {config.duckdb_path}",
-            highlight=False,
-        )
-        raise typer.Exit(1)
 
 
 def collect_command(
@@ -96,7 +87,7 @@ def collect_command(
     if report.stopped:
         err.print(f"[bold red]stopped:[/] {report.stopped}", highlight=False)
         raise typer.Exit(1)
-    _exit_if_quarantined(config, report.ingest.quarantined)
+    exit_if_quarantined(config, report.ingest.quarantined)
     if report.failed:
         raise typer.Exit(1)
 
@@ -121,7 +112,7 @@ def reparse_command(
         print_json(report.to_dict())
     else:
         _print_ingest(report.to_dict())
-    _exit_if_quarantined(config, report.quarantined)
+    exit_if_quarantined(config, report.quarantined)
 
 
 def register(groups: dict[str, typer.Typer]) -> None:

@@ -32,6 +32,7 @@ __all__ = [
     "KeibaGroup",
     "config_of",
     "err",
+    "exit_if_quarantined",
     "jst",
     "out",
     "parse_date",
@@ -151,6 +152,17 @@ def jst(instant: object) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     return moment.astimezone(JST).strftime("%Y-%m-%d %H:%M JST")
+
+
+def exit_if_quarantined(config: Any, quarantined: int) -> None:
+    """Exit 1 saying where the quarantined records are, when a load set any aside."""
+    if quarantined:
+        err.print(
+            f"[bold red]{quarantined:,} record(s) quarantined[/]: see `keiba data status "
+            f"{config.storage.dataset}` and the quarantine table in {config.duckdb_path}",
+            highlight=False,
+        )
+        raise typer.Exit(1)
 
 
 def print_json(data: Any) -> None:

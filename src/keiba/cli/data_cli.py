@@ -19,6 +19,7 @@ from keiba.cli.common import (
     JsonOption,
     config_of,
     err,
+    exit_if_quarantined,
     jst,
     out,
     print_json,
@@ -169,13 +170,7 @@ def _import_jra2018(config: Any, paths: list[Path], as_json: bool) -> None:
     else:
         for line in report.summary():
             out.print(line, highlight=False)
-    if report.quarantined:
-        err.print(
-            f"[bold red]{report.quarantined} record(s) quarantined[/]: see the quarantine table "
-            f"in {config.duckdb_path}",
-            highlight=False,
-        )
-        raise typer.Exit(1)
+    exit_if_quarantined(config, report.quarantined)
 
 
 def export(
