@@ -139,11 +139,12 @@ def random_frame(n_races: int, runners: int, seed: int) -> pl.DataFrame:
 def test_the_evaluation_is_the_same_with_one_or_many_polars_threads() -> None:
     # over 100,000 rows: Polars filters them in parallel, into one chunk per part
     code = (
-        "import json, sys; sys.path.insert(0, sys.argv[1]); "
+        "import json, sys; sys.path[:0] = sys.argv[1:]; "
         "from test_evaluation import random_frame; "
         "from keiba.evaluator.evaluation import evaluate_frame; "
         "e = evaluate_frame(random_frame(10_000, 12, seed=5), resamples=20); "
         "print(json.dumps(e.to_dict(), sort_keys=True))"
     )
-    outputs = outputs_by_polars_threads(code, str(Path(__file__).parent))
+    here = Path(__file__).parent
+    outputs = outputs_by_polars_threads(code, str(here), str(here.parent))
     assert len(outputs) == 1
