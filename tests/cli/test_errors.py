@@ -190,3 +190,21 @@ def test_the_installed_script_says_one_line_and_debug_adds_the_traceback(tmp_pat
     version = keiba_process(tmp_path, "--version")
     assert version.code == 0 and version.stdout.startswith("keiba ")
     assert f"home: {tmp_path}" in version.stdout
+
+
+def test_a_bug_is_one_line_too_with_its_own_exit_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from keiba.cli import info
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(info, "gather_info", broken)
+    line = one_line(keiba(tmp_path, "info"), code=70)
+    assert line == (
+        "error: internal error (RuntimeError: boom); run again with --log-level debug for the "
+        "traceback"
+    )
+    debug = keiba(tmp_path, "--log-level", "debug", "info")
+    assert debug.code == 70 and "Traceback" in debug.stderr and "second line" in debug.stderr

@@ -40,6 +40,7 @@ def gather_info(
         "home": str(config.home),
         "home_exists": config.home.is_dir(),
         "config_file": config_path or _config_file(config),
+        "dataset": config.storage.dataset,
         "warehouse": str(config.duckdb_path),
         "ledger": _masked(config.ledger_url),
         "object_store": config.object_store_url,

@@ -145,13 +145,9 @@ def info(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if as_json:
         print_json(facts)
         return
-    table = Table(title=f"keiba {facts['version']}", show_header=False)
-    table.add_column("what")
-    table.add_column("value", overflow="fold")
+    width = max(len(key) for key in facts)
     for key, value in facts.items():
-        if key != "version":
-            table.add_row(key.replace("_", " "), str(value))
-    out.print(table)
+        out.print(f"{key.replace('_', ' '):<{width}}  {value}", highlight=False, markup=False)
 
 
 @app.command()
