@@ -57,6 +57,10 @@ def test_the_readme_commands_run_in_order(tmp_path: Path, monkeypatch: pytest.Mo
     assert backtest["races"] > 2_000 and backtest["ledger"]["audit_ok"] is True
     assert done["backtest report"].stdout.startswith("Themis (model + market) ")
     assert "Risk" in done["backtest simulate"].stdout
+    for printed in ("backtest report", "backtest simulate"):
+        for line in done[printed].stdout.splitlines():
+            # within 80 columns, but for lines that carry a path, which are never cut
+            assert len(line) <= 80 or str(home) in line, (printed, line)
     dropped = json.loads(done["data drop"].stdout)
     assert dropped["removed"] == [str(home / "warehouse" / "sim.duckdb")]
     # the backtest's sample kept a dataset of its own; nothing went into the default one

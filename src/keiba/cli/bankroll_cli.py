@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from keiba.cli.common import JsonOption, config_of, err, jst, out, print_json
+from keiba.cli.common import JsonOption, config_of, err, jst, note, out, print_json
 
 AccountOption = Annotated[str, typer.Option("--account", help="Bankroll account.")]
 
@@ -280,8 +280,8 @@ def tax_report(
     ):
         totals.add_row(label, value)
     out.print(totals)
-    for note in report.notes:
-        out.print(f"[yellow]note:[/] {note}", highlight=False)
+    for text in report.notes:
+        note(text)
     if csv_path is not None:
         out.print(f"CSV: {csv_path}", highlight=False)
 

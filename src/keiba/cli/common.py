@@ -34,6 +34,7 @@ __all__ = [
     "err",
     "exit_if_quarantined",
     "jst",
+    "note",
     "out",
     "parse_date",
     "print_json",
@@ -152,6 +153,12 @@ def jst(instant: object) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     return moment.astimezone(JST).strftime("%Y-%m-%d %H:%M JST")
+
+
+def note(text: str) -> None:
+    """A note for the reader: prose, wrapped at word boundaries within the terminal's width
+    (the consoles do not wrap by default, so paths and URLs are never cut)."""
+    out.print(f"[yellow]note:[/] {escape(text)}", highlight=False, soft_wrap=False)
 
 
 def exit_if_quarantined(config: Any, quarantined: int) -> None:

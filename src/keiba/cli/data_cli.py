@@ -88,7 +88,8 @@ def generate(
     if as_json:
         print_json(result)
         return
-    table = Table(title=f"Simulated world written to {result['out']}")
+    out.print(f"Simulated world written to {result['out']}", highlight=False)
+    table = Table()
     table.add_column("measure")
     table.add_column("value", justify="right")
     for name, rows in result["rows"].items():
@@ -139,7 +140,8 @@ def import_(
         print_json(results)
         return
     for result in results:
-        table = Table(title=f"Imported {result['path']}")
+        out.print(f"Imported {result['path']}", highlight=False)
+        table = Table()
         for column in ("table", "new", "changed", "unchanged", "rows written"):
             table.add_column(column, justify="right" if column != "table" else "left")
         for name in result["new"]:

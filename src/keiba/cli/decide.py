@@ -24,6 +24,7 @@ from keiba.cli.common import (
     DatasetOption,
     JsonOption,
     config_of,
+    note,
     out,
     print_json,
 )
@@ -160,8 +161,8 @@ def _print_decision(result: dict[str, Any], show: int) -> None:
     interesting = [r for r in result["rejections"] if r["code"] != "ev_below_threshold"]
     for r in interesting[:show]:
         out.print(f"  {r['bet_type']} {r['combination']}: {r['reason']}", highlight=False)
-    for note in result["notes"]:
-        out.print(f"[yellow]note:[/] {note}", highlight=False)
+    for text in result["notes"]:
+        note(text)
 
 
 def register(groups: dict[str, typer.Typer]) -> None:

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from keiba.cli.common import (
@@ -25,6 +24,7 @@ from keiba.cli.common import (
     JsonOption,
     KeibaGroup,
     config_of,
+    note,
     out,
     print_json,
     progress_bar,
@@ -239,7 +239,7 @@ def _print_demo_summary(summary: Any) -> None:
         bets.add_row(label, value)
     out.print(bets)
     for caveat in summary.caveats:
-        out.print(f"[yellow]note:[/] {escape(caveat)}", highlight=False, soft_wrap=False)
+        note(caveat)
     out.print(f"Report: {summary.report_path}", highlight=False)
 
 

@@ -16,6 +16,7 @@ from keiba.cli.common import (
     DatasetOption,
     JsonOption,
     config_of,
+    note,
     out,
     parse_date,
     print_json,
@@ -117,11 +118,12 @@ def train(
         ("market stage", f"{p['combine_from']} to {p['combine_to']} ({c['races']:,} races)"),
         ("c ∝ f^α q^β", f"α = {c['alpha']:.3f}, β = {c['beta']:.3f}"),
         ("feature version", result["feature_version"]),
-        ("stored at", result["stored_at"]),
-        ("MLflow run", f"{result['mlflow']['run_id']} ({result['mlflow']['tracking_uri']})"),
     ):
         table.add_row(label, value)
     out.print(table)
+    out.print(f"stored at: {result['stored_at']}", highlight=False)
+    mlflow = result["mlflow"]
+    out.print(f"MLflow run: {mlflow['run_id']} in {mlflow['tracking_uri']}", highlight=False)
 
 
 def evaluate(
@@ -225,7 +227,7 @@ def _print_evaluation(result: dict[str, Any]) -> None:
             )
         out.print(part)
     for caveat in result.get("caveats", []):
-        out.print(f"[yellow]note:[/] {caveat}", highlight=False)
+        note(caveat)
     if "mlflow" in result:
         out.print(f"MLflow run {result['mlflow']['run_id']}", highlight=False)
 

@@ -11,13 +11,13 @@ from typing import Annotated, Any
 
 import typer
 from rich import box
-from rich.markup import escape
 from rich.table import Table
 
 from keiba.cli.common import (
     JsonOption,
     config_of,
     err,
+    note,
     out,
     print_json,
     progress_bar,
@@ -79,7 +79,7 @@ def print_summary(result: dict[str, Any], caveats: list[str]) -> None:
     out.print(backtest_answer(result), highlight=False, markup=False, soft_wrap=False)
     out.print(summary_table(result))
     for caveat in caveats:
-        out.print(f"[yellow]note:[/] {escape(caveat)}", highlight=False, soft_wrap=False)
+        note(caveat)
 
 
 def _ci(rate: Mapping[str, Any] | None) -> str:
@@ -206,8 +206,15 @@ def register(groups: dict[str, typer.Typer]) -> None:
             print_json(summary)
             return
         print_summary(result, summary["caveats"])
-        out.print(
-            f"Monte Carlo on {summary['monte_carlo']['source']}.", highlight=False, markup=False
-        )
+        monte_carlo = summary["monte_carlo"]
+        if monte_carlo["empirical"]:
+            out.print(
+                f"Monte Carlo on {monte_carlo['source']}.",
+                highlight=False,
+                markup=False,
+                soft_wrap=False,
+            )
+        else:
+            note("no Monte Carlo: " + monte_carlo["source"].removeprefix("nothing: "))
         out.print(f"Report: {summary['report']}", highlight=False, markup=False)
         err.print(f"written in {summary['seconds']:.1f} s", highlight=False)
