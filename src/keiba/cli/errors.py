@@ -24,31 +24,18 @@ def _first_line(text: str) -> str:
 
 
 def _sqlalchemy(e: Exception) -> str | None:
-    try:
-        from sqlalchemy.exc import DBAPIError, OperationalError
-    except ImportError:  # pragma: no cover - sqlalchemy is a dependency
-        return None
+    """A database error that escaped the ledger's own (which name the database themselves)."""
+    from sqlalchemy.exc import DBAPIError
+
     if not isinstance(e, DBAPIError):
         return None
-    original = str(e.orig) if e.orig is not None else str(e)
-    reason = _first_line(original)
-    url = " (storage.ledger_url)" if isinstance(e, OperationalError) else ""
-    if "file is not a database" in reason or "malformed" in reason:
-        return f"the ledger database is not a valid SQLite database{url}: {reason}"
-    if "readonly" in reason or "read-only" in reason:
-        return f"the ledger database cannot be written{url}: {reason}"
-    if "unable to open database file" in reason:
-        return f"the ledger database cannot be opened{url}: {reason}"
-    if "connection" in reason.lower() or "could not" in reason.lower():
-        return f"cannot reach the ledger database{url}: {reason}"
-    return f"the ledger database refused the operation{url}: {reason}"
+    reason = _first_line(str(e.orig) if e.orig is not None else str(e))
+    return f"the ledger database (storage.ledger_url) refused the operation: {reason}"
 
 
 def _duckdb(e: Exception) -> str | None:
-    try:
-        import duckdb
-    except ImportError:  # pragma: no cover - duckdb is a dependency
-        return None
+    import duckdb
+
     if not isinstance(e, duckdb.Error):
         return None
     from keiba.common.storage.warehouse import lock_holder
@@ -62,14 +49,14 @@ def _duckdb(e: Exception) -> str | None:
 def describe(e: BaseException) -> str:
     """One line for the user: what went wrong and where."""
     if isinstance(e, KeibaError):
-        return _first_line(str(e)) if "\n" not in str(e).strip() else " ".join(str(e).split())
+        return " ".join(str(e).split())
     for translate in (_sqlalchemy, _duckdb):
         if isinstance(e, Exception) and (said := translate(e)) is not None:
             return said
     if isinstance(e, sqlite3.DatabaseError):
         return f"a SQLite database failed: {_first_line(str(e))}"
     if isinstance(e, PermissionError):
-        return f"permission denied: {e.filename or ''} ({e.strerror})".replace(":  (", ": (")
+        return f"permission denied: {e.filename}" if e.filename else "permission denied"
     if isinstance(e, IsADirectoryError | NotADirectoryError | FileNotFoundError | FileExistsError):
         return f"{e.strerror}: {e.filename}"
     if isinstance(e, OSError):
