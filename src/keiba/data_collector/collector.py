@@ -20,6 +20,7 @@ from typing import Any
 
 from keiba.common.clock import Clock
 from keiba.common.config import CollectorConfig
+from keiba.common.errors import KeibaError
 from keiba.common.ids import NetkeibaRaceId
 from keiba.common.storage.object_store import ObjectStore
 from keiba.common.storage.warehouse import Warehouse
@@ -81,7 +82,7 @@ class CollectReport:
 def _dates(start: dt.date, end: dt.date | None) -> list[dt.date]:
     end = end or start
     if end < start:
-        raise ValueError(f"--to {end} is before --date {start}")
+        raise KeibaError(f"the last day {end} is before the first day {start}")
     return [start + dt.timedelta(days=n) for n in range(((end - start).days) + 1)]
 
 
