@@ -139,8 +139,13 @@ def test_an_unreachable_postgres_server_hides_the_password(tmp_path: Path) -> No
 def test_an_absurd_amount_is_refused_and_nothing_is_written(tmp_path: Path, amount: str) -> None:
     line = one_line(keiba(tmp_path, "bankroll", "deposit", amount))
     assert "beyond the largest amount keiba accepts (1,000,000,000,000 yen)" in line
+    # not even the account was opened: reading it says how to open one, and writes nothing
+    missing = one_line(keiba(tmp_path, "bankroll", "status"))
+    assert "no account 'main' in the ledger" in missing and "a first deposit opens it" in missing
+    assert keiba(tmp_path, "bankroll", "deposit", "100").code == 0
+    assert "beyond the largest amount" in one_line(keiba(tmp_path, "bankroll", "withdraw", amount))
     status = json.loads(keiba(tmp_path, "bankroll", "status", "--json").stdout)
-    assert status["cash_yen"] == 0
+    assert status["cash_yen"] == 100
 
 
 def test_a_damaged_audit_checkpoint_is_named(tmp_path: Path) -> None:

@@ -43,7 +43,8 @@ from keiba.bankroll.schema import (
 )
 from keiba.common.clock import Clock
 from keiba.common.errors import InvalidAmountError, KeibaError
-from keiba.common.money import TICKET_UNIT, Yen, yen
+from keiba.common.money import TICKET_UNIT, Yen, positive_yen, yen
+from keiba.common.storage.ledger_db import shown
 
 __all__ = [
     "Balances",
@@ -225,6 +226,22 @@ class Ledger:
                     w.conn.execute(insert(accounts).values(account=account, created_at=w.at))
                     w.record(RecordType.ACCOUNT_OPENED, {})
 
+    @classmethod
+    def existing(cls, engine: Engine, clock: Clock, account: str = "main") -> Ledger:
+        """The ledger of an account that already exists; never opens one (reading writes
+        nothing). An unknown account is a `LedgerError` that says how to open it."""
+        upgrade(engine)
+        with reading(engine) as conn:
+            found = conn.execute(
+                select(accounts.c.account).where(accounts.c.account == account)
+            ).first()
+        if found is None:
+            raise LedgerError(
+                f"no account {account!r} in the ledger {shown(str(engine.url))}: a first "
+                f"deposit opens it (keiba bankroll deposit AMOUNT --account {account})"
+            )
+        return cls(engine, clock, account)
+
     @property
     def engine(self) -> Engine:
         return self._engine
@@ -307,14 +324,14 @@ class Ledger:
     # --- money in and out ----------------------------------------------------------------
 
     def deposit(self, amount: int, cause: str = "deposit") -> Yen:
-        value = _positive(amount, "deposit")
+        value = positive_yen(amount, "deposit")
         with self._write() as w:
             entry = w.post(EntryKind.DEPOSIT, value, 0, _cause(cause))
             w.record(RecordType.DEPOSIT, {"amount_yen": value})
         return Yen(entry["cash_after_yen"] - entry["reserved_after_yen"])
 
     def withdraw(self, amount: int, cause: str = "withdrawal") -> Yen:
-        value = _positive(amount, "withdrawal")
+        value = positive_yen(amount, "withdrawal")
         with self._write() as w:
             entry = w.post(EntryKind.WITHDRAWAL, -value, 0, _cause(cause))
             w.record(RecordType.WITHDRAWAL, {"amount_yen": value})
@@ -597,13 +614,6 @@ class Ledger:
             {"ticket_id": row.ticket_id, "race_id": row.race_id, "stake_yen": stake},
         )
         return entry
-
-
-def _positive(amount: int, what: str) -> Yen:
-    value = yen(amount, what=what)
-    if value == 0:
-        raise InvalidAmountError(f"{what} must be positive, was 0 yen")
-    return value
 
 
 def _cause(cause: str) -> str:

@@ -17,13 +17,17 @@ from keiba.cli.common import JsonOption, config_of, err, jst, note, out, print_j
 AccountOption = Annotated[str, typer.Option("--account", help="Bankroll account.")]
 
 
-def _ledger(ctx: typer.Context, account: str) -> Any:
+def _ledger(ctx: typer.Context, account: str, *, open_account: bool = False) -> Any:
+    """The account's ledger; only a deposit may open an account that does not exist yet."""
     from keiba.bankroll import Ledger
     from keiba.common.clock import SystemClock
     from keiba.common.storage import create_ledger_engine
 
     config = config_of(ctx)
-    return Ledger(create_ledger_engine(config.ledger_url), SystemClock(), account=account)
+    engine = create_ledger_engine(config.ledger_url)
+    if open_account:
+        return Ledger(engine, SystemClock(), account=account)
+    return Ledger.existing(engine, SystemClock(), account)
 
 
 def _status(ledger: Any) -> dict[str, Any]:
@@ -57,7 +61,10 @@ def deposit(
     """Add money to the bankroll."""
 
     def action() -> dict[str, Any]:
-        ledger = _ledger(ctx, account)
+        from keiba.common.money import positive_yen
+
+        positive_yen(amount, "deposit")  # refused before the account is opened
+        ledger = _ledger(ctx, account, open_account=True)
         ledger.deposit(amount, cause=cause)
         return _status(ledger)
 

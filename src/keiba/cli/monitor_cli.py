@@ -25,24 +25,11 @@ class MonitorCommandError(KeibaError):
 
 def _open_ledger(config: Any, account: str) -> Any:
     """The account's ledger; refuses an account that does not exist (opening one writes)."""
-    from sqlalchemy import select
-
     from keiba.bankroll import Ledger
-    from keiba.bankroll._db import reading
-    from keiba.bankroll.migrate import upgrade
-    from keiba.bankroll.schema import accounts
     from keiba.common.clock import SystemClock
     from keiba.common.storage import create_ledger_engine
 
-    engine = create_ledger_engine(config.ledger_url)
-    upgrade(engine)
-    with reading(engine) as conn:
-        found = conn.execute(
-            select(accounts.c.account).where(accounts.c.account == account)
-        ).first()
-    if found is None:
-        raise MonitorCommandError(f"no account {account!r} in the ledger {config.ledger_url}")
-    return Ledger(engine, SystemClock(), account=account)
+    return Ledger.existing(create_ledger_engine(config.ledger_url), SystemClock(), account)
 
 
 def _status(config: Any, ledger: Any, last: int) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import NewType
 
 from keiba.common.errors import InvalidAmountError
 
-__all__ = ["MAX_YEN", "TICKET_UNIT", "Yen", "round_down_to_unit", "yen"]
+__all__ = ["MAX_YEN", "TICKET_UNIT", "Yen", "positive_yen", "round_down_to_unit", "yen"]
 
 Yen = NewType("Yen", int)
 
@@ -37,6 +37,14 @@ def yen(amount: object, *, what: str = "amount", allow_negative: bool = False) -
             f"{what} of {amount:,} yen is beyond the largest amount keiba accepts ({MAX_YEN:,} yen)"
         )
     return Yen(amount)
+
+
+def positive_yen(amount: object, what: str = "amount") -> Yen:
+    """`yen(amount)`, and more than zero (a deposit, a withdrawal, a payout claim)."""
+    value = yen(amount, what=what)
+    if value == 0:
+        raise InvalidAmountError(f"{what} must be positive, was 0 yen")
+    return value
 
 
 def round_down_to_unit(amount: int, unit: int = TICKET_UNIT) -> Yen:
