@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 from keiba.common.bet_types import BetType, format_combination, parse_combination
 
 __all__ = [
+    "MIN_STARTERS",
     "FinishOrders",
     "combination_key",
     "combination_probabilities",
@@ -46,18 +47,28 @@ BASE = 19
 KEY_SPACE = BASE**3
 
 
+MIN_STARTERS: dict[BetType, int] = {
+    BetType.WIN: 2,
+    BetType.PLACE: 5,
+    BetType.BRACKET_QUINELLA: 9,
+    BetType.QUINELLA: 3,
+    BetType.EXACTA: 3,
+    BetType.QUINELLA_PLACE: 4,
+    BetType.TRIO: 4,
+    BetType.TRIFECTA: 4,
+}
+"""The fewest starters with which JRA sells each bet type (docs/themis.md, with sources): a
+pool is sold only when more horses start than the places it pays on."""
+
+
 def places_paid(runners: int) -> int:
     """Places a place (複勝) ticket pays on: 3, or 2 when 7 or fewer runners start."""
     return 2 if runners <= 7 else 3
 
 
 def sold(bet_type: BetType, runners: int) -> bool:
-    """Whether JRA sells the bet type for a field of `runners` starters."""
-    if bet_type is BetType.PLACE:
-        return runners >= 5
-    if bet_type is BetType.BRACKET_QUINELLA:
-        return runners >= 9
-    return runners >= bet_type.arity
+    """Whether JRA sells the bet type for a field of `runners` starters (no pool, no bet)."""
+    return runners >= MIN_STARTERS[bet_type]
 
 
 @dataclass(frozen=True)
