@@ -5,7 +5,8 @@ A pure function of frozen inputs (no I/O, no clock, no names). The steps:
 1. validate everything (`keiba.themis.inputs`); a bad input raises `DecisionError`;
 2. probabilities of every finishing order of the first three, by discounted Harville with the
    policy's γ and δ, and from them the probability of every quoted combination;
-3. screen each quote: bet type enabled and sold for this field size, probability at least the
+3. screen each quote: no scratched runner named, bet type enabled and sold for this number of
+   starters, probability at least the
    minimum, expected return p·o at least the threshold — else a rejection with the reason;
 4. stop the account-level cases: zero bankroll, bankroll below the floor, stake multiplier 0,
    daily ticket limit already reached — every candidate rejected with the reason;
@@ -23,7 +24,7 @@ Place and wide are decided at the low end of their odds range.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -220,12 +221,18 @@ def _screen(
     rejections: list[Rejection] = []
     for offer in race.offers:
         bet = offer.bet_type
+        out = race.names_scratched(offer)
+        if out is not None:
+            bracket = bet is BetType.BRACKET_QUINELLA
+            why = f"frame {out} has no starter" if bracket else f"runner {out} is scratched"
+            rejections.append(_reject(_Candidate(offer, 0.0), Reason.SCRATCHED, why))
+            continue
         if bet not in enabled or not exotics.sold(bet, n):
             code = Reason.NOT_ENABLED if bet not in enabled else Reason.NOT_SOLD
             why = (
                 "bet type not enabled by the policy"
                 if code is Reason.NOT_ENABLED
-                else (f"{bet.value} is not sold with {n} runners")
+                else (f"{bet.value} is not sold with {n} starters")
             )
             rejections.append(_reject(_Candidate(offer, 0.0), code, why))
             continue
@@ -277,15 +284,18 @@ def decide(
     policy: ThemisConfig,
     *,
     frames: Mapping[int, int] | None = None,
+    scratched: Collection[int] = (),
 ) -> Decision:
     """Bets for one race from win probabilities, the odds on offer and the bankroll.
 
     `odds` is `{horse: win odds}` or `{bet type: {combination: odds or Quote}}`; quotes not
     offered are not bought. `bankroll` is the balance in yen, or a `Bankroll` with what today
     has already staked and bought (for the daily caps). `frames` (horse → frame) is needed
-    only for bracket quinella.
+    only for bracket quinella. `scratched` are the horse numbers declared but not starting: each
+    has no probability or p = 0, is left out of the field size and the places paid, and every
+    quote naming one is rejected `scratched`.
     """
-    race = validate(probabilities, odds, bankroll, policy, frames)
+    race = validate(probabilities, odds, bankroll, policy, frames, scratched)
     account = race.bankroll
     orders = exotics.finish_orders(race.win, policy.exotic_gamma, policy.exotic_delta)
     candidates, rejections = _screen(race, orders, policy)

@@ -1,14 +1,18 @@
 """The frozen inputs of `decide` and their validation.
 
 Three things come in (seed 001, §1): win probabilities by horse number, the odds on offer and
-the bankroll; plus the policy (`ThemisConfig`) and, for bracket quinella only, the runners'
-frame numbers. Everything is checked before any arithmetic, and the first problem raises one
-`DecisionError` naming the field and the value:
+the bankroll; plus the policy (`ThemisConfig`), the scratched runners (取消・除外: declared but
+not starting) and, for bracket quinella only, the runners' frame numbers. Everything is
+checked before any arithmetic, and the first problem raises one `DecisionError` naming the
+field and the value:
 
 * probabilities: horse numbers 1–18, each probability finite in [0, 1], summing to 1 ± 1e-6;
 * odds: `{horse: win odds}` (shorthand for win only) or `{bet type: {combination: odds or
   Quote}}`; canonical combinations of known runners (frames for bracket quinella), odds above
   1.0, a range's high not below its low, pools not negative;
+* scratched: horse numbers 1–18, each with no probability or a probability of 0 (so the
+  probabilities, summing to 1, leave at least one starter). A runner at p = 0 that is not
+  scratched is a starter the model gives no chance: it counts in the field size;
 * bankroll: whole yen, not negative (a zero bankroll is valid input and buys nothing);
 * policy: every rule of `ThemisConfig` (a policy built with `model_construct` is re-checked).
 
@@ -19,7 +23,7 @@ the conservative price; `odds_high` is carried for display only.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -85,12 +89,21 @@ class Offer:
 
 @dataclass(frozen=True)
 class Race:
-    """Validated inputs: win probabilities, offers (in a canonical order), account, frames."""
+    """Validated inputs: win probabilities of the starters, offers (in a canonical order),
+    account, frames (of the starters) and the scratched runners."""
 
     win: dict[int, float]
     offers: tuple[Offer, ...]
     bankroll: Bankroll
     frames: dict[int, int] | None
+    scratched: frozenset[int] = frozenset()
+
+    def names_scratched(self, offer: Offer) -> int | None:
+        """The first scratched horse (or starter-less frame) the offer names, if any."""
+        if offer.bet_type is BetType.BRACKET_QUINELLA:
+            live = set((self.frames or {}).values())
+            return next((n for n in offer.numbers if n not in live), None)
+        return next((n for n in offer.numbers if n in self.scratched), None)
 
 
 def _is_int(value: object) -> bool:
@@ -137,7 +150,18 @@ def _bankroll(bankroll: int | Bankroll) -> Bankroll:
     return account
 
 
-def _frames(frames: Mapping[int, int] | None, runners: dict[int, float]) -> dict[int, int] | None:
+def _scratched(scratched: Collection[int], win: dict[int, float]) -> frozenset[int]:
+    if isinstance(scratched, str | bytes) or not isinstance(scratched, Collection):
+        raise DecisionError("scratched", scratched, "must be a collection of horse numbers")
+    for runner in scratched:
+        if not _is_int(runner) or not 1 <= runner <= 18:
+            raise DecisionError("scratched", runner, "horse numbers are integers 1–18")
+        if win.get(runner, 0.0) != 0.0:
+            raise DecisionError(f"probabilities[{runner}]", win[runner], "scratched: must be 0")
+    return frozenset(scratched)
+
+
+def _frames(frames: Mapping[int, int] | None, runners: Collection[int]) -> dict[int, int] | None:
     if frames is None:
         return None
     checked: dict[int, int] = {}
@@ -165,8 +189,9 @@ def _quote(field: str, value: object) -> Quote:
 
 def _offers(
     odds: Mapping[int, float] | Mapping[BetType, Mapping[str, float | Quote]],
-    win: dict[int, float],
+    win: Collection[int],
     frames: dict[int, int] | None,
+    starters: Collection[int],
 ) -> tuple[Offer, ...]:
     if not isinstance(odds, Mapping):
         raise DecisionError("odds", odds, "must be a mapping")
@@ -197,8 +222,8 @@ def _offers(
             if bet_type is BetType.BRACKET_QUINELLA:
                 if frames is None:
                     raise DecisionError("frames", None, "bracket quinella needs frame numbers")
-                if set(frames) != set(win):
-                    raise DecisionError("frames", frames, "must give the frame of every runner")
+                if not set(starters) <= set(frames):
+                    raise DecisionError("frames", frames, "must give the frame of every starter")
                 unknown = [n for n in numbers if n not in frames.values()]
             else:
                 unknown = [n for n in numbers if n not in win]
@@ -230,11 +255,21 @@ def validate(
     bankroll: int | Bankroll,
     policy: ThemisConfig,
     frames: Mapping[int, int] | None = None,
+    scratched: Collection[int] = (),
 ) -> Race:
-    """Check every input; the first problem raises `DecisionError`."""
+    """Check every input; the first problem raises `DecisionError`.
+
+    The race's `win` and `frames` keep the starters only; offers may still name a scratched
+    runner (the decision rejects them).
+    """
     account = _bankroll(bankroll)
     win = _probabilities(probabilities)
-    checked_frames = _frames(frames, win)
-    offers = _offers(odds, win, checked_frames)
+    out = _scratched(scratched, win)
+    declared = set(win) | out
+    checked_frames = _frames(frames, declared)
+    offers = _offers(odds, declared, checked_frames, set(win) - out)
     _policy(policy)
-    return Race(win, offers, account, checked_frames)
+    starters = {h: p for h, p in win.items() if h not in out}
+    if checked_frames is not None:
+        checked_frames = {h: f for h, f in checked_frames.items() if h not in out}
+    return Race(starters, offers, account, checked_frames, out)

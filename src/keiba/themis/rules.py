@@ -38,6 +38,7 @@ class Reason(StrEnum):
 
     NOT_ENABLED = "not_enabled"
     NOT_SOLD = "not_sold"
+    SCRATCHED = "scratched"
     PROBABILITY_BELOW_MINIMUM = "probability_below_minimum"
     EV_BELOW_THRESHOLD = "ev_below_threshold"
     ZERO_BANKROLL = "zero_bankroll"
