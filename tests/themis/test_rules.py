@@ -11,6 +11,7 @@ from keiba.common.bet_types import BetType, format_combination, parse_combinatio
 from keiba.common.config import ThemisConfig
 from keiba.themis import Bankroll, DecisionError, Quote, Reason, decide
 from keiba.themis.exotics import combination_probabilities, finish_orders
+from keiba.themis.rules import allocate
 
 WIN = {1: 0.40, 2: 0.25, 3: 0.15, 4: 0.10, 5: 0.06, 6: 0.04}
 GENEROUS = ThemisConfig(
@@ -217,3 +218,27 @@ def test_relabelling_runners_relabels_a_multi_pool_decision(race, bankroll, rnd)
     found = {(b.bet_type, b.combination): b.stake for b in moved.bets}
     for key in expected.keys() | found.keys():
         assert abs(expected.get(key, 0) - found.get(key, 0)) <= 100, key
+
+
+CAPS = ThemisConfig(max_ticket_fraction=0.02, max_race_fraction=0.05)
+
+
+def test_the_unit_round_down_is_reported_when_it_takes_yen_off() -> None:
+    (rounded,) = allocate([0.001234], [None], Bankroll(1_000_000), CAPS)
+    assert (rounded.stake, rounded.binding) == (1_200, ("unit",))
+    (whole,) = allocate([0.0012], [None], Bankroll(1_000_000), CAPS)
+    assert (whole.stake, whole.binding) == (1_200, ())
+    (small,) = allocate([0.00005], [None], Bankroll(1_000_000), CAPS)
+    assert small.reason is Reason.ROUNDS_TO_ZERO and small.binding == ("unit",)
+
+
+def test_the_ticket_cap_tag_does_not_outlive_the_race_scaling() -> None:
+    (alone,) = allocate([0.03], [None], Bankroll(1_000_000), CAPS)
+    assert (alone.stake, alone.binding) == (20_000, ("ticket-cap",))
+    five = allocate([0.03] * 5, [None] * 5, Bankroll(1_000_000), CAPS)
+    assert [(a.stake, a.binding) for a in five] == [(10_000, ("race-cap",))] * 5
+
+
+def test_the_ticket_cap_is_exact_when_it_binds() -> None:
+    (at_cap,) = allocate([0.5], [None], Bankroll(123_456), CAPS)
+    assert (at_cap.stake, at_cap.binding) == (2_400, ("ticket-cap",))

@@ -14,6 +14,12 @@ multiplier scaled) and applies, in order:
 4. a stake below the minimum is a rejection, saying whether rounding or a cap took it there;
 5. the daily ticket count (`max_tickets_per_day`, IPAT's 9,000): the largest stakes are kept.
 
+Every rule that binds is named in the allocation's `binding`, and only while the final stake
+still shows it: `ticket-cap` when the stake sits at the ticket cap (not once the race or day
+budget has scaled it below), `race-cap`/`day-cap` when the budget scaled or clipped it,
+`own-impact` when the Isaacs optimum clipped it, and `unit` when the round-down to the unit
+took yen off a stake no cap set.
+
 Caps are computed exactly (`Fraction`) from the policy's decimal fractions, so a cap of 29% of
 10,000 yen is 2,900 yen, never 2,899 because of binary floating point.
 """
@@ -85,26 +91,28 @@ def allocate(
 ) -> list[Allocation]:
     """Yen stakes for one race's tickets (see the module docstring for the rules)."""
     unit, balance = policy.unit_yen, bankroll.balance_yen
-    binding: list[list[str]] = [[] for _ in fractions]
-    capped = []
-    for i, f in enumerate(fractions):
-        if f > policy.max_ticket_fraction:
-            binding[i].append("ticket-cap")
-        capped.append(min(f, policy.max_ticket_fraction))
+    capped = [min(f, policy.max_ticket_fraction) for f in fractions]
     race_budget, budget_name = budget(bankroll, policy)
     wanted = balance * math.fsum(capped)
     scale = 1.0
     if wanted > race_budget:
         scale = race_budget / wanted
-        for b in binding:
-            b.append(budget_name)
+    # a tag names a limit the final stake sits at: after the race budget scaled every ticket,
+    # none sits at the ticket cap any more (the budget's tag says what bound it)
+    binding: list[list[str]] = [
+        [budget_name] if scale < 1.0 else ["ticket-cap"] if f > c else []
+        for f, c in zip(fractions, capped, strict=True)
+    ]
     ticket_cap = _cap(balance, policy.max_ticket_fraction, policy.max_ticket_yen, unit)
     allocations: list[Allocation | None] = [None] * len(fractions)
     committed = 0
     ranked = sorted(range(len(fractions)), key=lambda i: (-capped[i], i))
     for i in ranked:
         raw = balance * capped[i] * scale
-        stake = int(round_down_to_unit(math.floor(raw), unit))
+        whole = math.floor(raw)
+        stake = int(round_down_to_unit(whole, unit))
+        if "ticket-cap" in binding[i]:
+            stake = ticket_cap  # exactly the cap, not a float product a yen short of it
         limits = [(ticket_cap, "ticket-cap")]
         own = own_impact_caps[i]
         if own is not None:
@@ -117,6 +125,8 @@ def allocate(
                 cut_by = name
                 if name not in binding[i]:
                     binding[i].append(name)
+        if not cut_by and stake < whole and "ticket-cap" not in binding[i]:
+            binding[i].append("unit")  # the round-down to the unit took yen off
         if not cut_by and scale < 1.0 and balance * capped[i] >= policy.min_stake_yen:
             cut_by = budget_name  # the scaling for the race or day budget took it below
         if stake < policy.min_stake_yen:
