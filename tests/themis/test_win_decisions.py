@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from keiba.common.config import ThemisConfig
-from keiba.themis import DecisionError, decide, kelly_fraction
+from keiba.themis import DecisionError, Reason, decide, kelly_fraction
 
 POLICY = ThemisConfig(
     ev_threshold=1.05, kelly_fraction=0.5, max_ticket_fraction=0.05, max_race_fraction=0.08
@@ -124,3 +124,16 @@ def test_relabelling_runners_relabels_the_bets(race, rnd) -> None:
     assert {(str(relabel[int(b.combination)]), b.stake) for b in original.bets} == {
         (b.combination, b.stake) for b in moved.bets
     }
+
+
+def test_without_the_ev_screen_full_kelly_reaches_every_offered_ticket() -> None:
+    win, odds = {1: 0.35, 2: 0.65}, {1: 3.0, 2: 1.2}  # EV 1.05 and 0.78
+    policy = ThemisConfig(kelly_fraction=1.0, max_ticket_fraction=0.05, max_race_fraction=0.1)
+    screened = decide(win, odds, 1_000_000, policy)
+    assert screened.bets == ()
+    assert {r.code for r in screened.rejections} == {Reason.EV_BELOW_THRESHOLD}
+    open_ = decide(win, odds, 1_000_000, policy.model_copy(update={"ev_screen": False}))
+    (bet,) = open_.bets
+    assert bet.combination == "1" and 24_900 <= bet.stake <= 25_000  # (p·o − 1)/(o − 1) = 2.5%
+    assert bet.rule.startswith("no-ev-screen+")
+    assert [(r.combination, r.code) for r in open_.rejections] == [("2", Reason.NO_KELLY_STAKE)]

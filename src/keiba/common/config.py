@@ -122,6 +122,9 @@ class ThemisConfig(Section):
     """
 
     ev_threshold: float = Field(default=1.10, ge=1.0)
+    ev_screen: bool = True
+    """Off: no quote is rejected for its EV; the sizer alone decides (full Kelly over every
+    offered ticket with `kelly_fraction: 1`)."""
     kelly_fraction: float = Field(default=0.25, gt=0, le=1)
     max_ticket_fraction: float = Field(default=0.02, gt=0, le=1)
     max_race_fraction: float = Field(default=0.05, gt=0, le=1)

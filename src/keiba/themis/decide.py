@@ -7,7 +7,8 @@ A pure function of frozen inputs (no I/O, no clock, no names). The steps:
    policy's γ and δ, and from them the probability of every quoted combination;
 3. screen each quote: no scratched runner named, bet type enabled and sold for this number of
    starters, probability at least the
-   minimum, expected return p·o at least the threshold — else a rejection with the reason;
+   minimum, expected return p·o at least the threshold (unless `ev_screen` is off) — else a
+   rejection with the reason;
 4. stop the account-level cases: zero bankroll, bankroll below the floor, stake multiplier 0,
    daily ticket limit already reached — every candidate rejected with the reason;
 5. size the candidates in fractions of the bankroll (`policy.sizing`): `independent` (Kelly of
@@ -245,7 +246,7 @@ def _screen(
             rejections.append(
                 _reject(candidate, Reason.PROBABILITY_BELOW_MINIMUM, "probability below minimum")
             )
-        elif er < policy.ev_threshold:
+        elif policy.ev_screen and er < policy.ev_threshold:
             why = f"EV {er:.3f} below {policy.ev_threshold}"
             rejections.append(_reject(candidate, Reason.EV_BELOW_THRESHOLD, why))
         else:
@@ -335,7 +336,8 @@ def decide(
                 code, why = a.reason or Reason.ROUNDS_TO_ZERO, a.message
             rejections.append(_reject(c, code, why))
             continue
-        rule = f"ev>={policy.ev_threshold:g}+{sizer}*{scale:g}"
+        screen = f"ev>={policy.ev_threshold:g}" if policy.ev_screen else "no-ev-screen"
+        rule = f"{screen}+{sizer}*{scale:g}"
         rule += "".join(f"+{b}" for b in a.binding)
         er = expected_return(c.probability, c.offer.odds)
         bets.append(
