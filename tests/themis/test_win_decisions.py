@@ -137,3 +137,10 @@ def test_without_the_ev_screen_full_kelly_reaches_every_offered_ticket() -> None
     assert bet.combination == "1" and 24_900 <= bet.stake <= 25_000  # (p·o − 1)/(o − 1) = 2.5%
     assert bet.rule.startswith("no-ev-screen+")
     assert [(r.combination, r.code) for r in open_.rejections] == [("2", Reason.NO_KELLY_STAKE)]
+
+
+def test_tickets_at_one_cap_split_the_race_budget_exactly() -> None:
+    odds = {1: 3.0, 2: 2.0}
+    for bankroll in (100_000_000, 100_000_003):  # a float product once lost 100 yen here
+        stakes = [b.stake for b in decide({1: 0.4, 2: 0.6}, odds, bankroll, POLICY).bets]
+        assert stakes == [4_000_000, 4_000_000]

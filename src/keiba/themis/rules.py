@@ -93,14 +93,12 @@ def allocate(
     unit, balance = policy.unit_yen, bankroll.balance_yen
     capped = [min(f, policy.max_ticket_fraction) for f in fractions]
     race_budget, budget_name = budget(bankroll, policy)
-    wanted = balance * math.fsum(capped)
-    scale = 1.0
-    if wanted > race_budget:
-        scale = race_budget / wanted
+    total = math.fsum(capped)
+    scaled = total > 0 and balance * total > race_budget
     # a tag names a limit the final stake sits at: after the race budget scaled every ticket,
     # none sits at the ticket cap any more (the budget's tag says what bound it)
     binding: list[list[str]] = [
-        [budget_name] if scale < 1.0 else ["ticket-cap"] if f > c else []
+        [budget_name] if scaled else ["ticket-cap"] if f > c else []
         for f, c in zip(fractions, capped, strict=True)
     ]
     ticket_cap = _cap(balance, policy.max_ticket_fraction, policy.max_ticket_yen, unit)
@@ -108,7 +106,8 @@ def allocate(
     committed = 0
     ranked = sorted(range(len(fractions)), key=lambda i: (-capped[i], i))
     for i in ranked:
-        raw = balance * capped[i] * scale
+        # the budget's share as budget × c/Σc: tickets at one cap split it exactly
+        raw = race_budget * capped[i] / total if scaled else balance * capped[i]
         whole = math.floor(raw)
         stake = int(round_down_to_unit(whole, unit))
         if "ticket-cap" in binding[i]:
@@ -127,7 +126,7 @@ def allocate(
                     binding[i].append(name)
         if not cut_by and stake < whole and "ticket-cap" not in binding[i]:
             binding[i].append("unit")  # the round-down to the unit took yen off
-        if not cut_by and scale < 1.0 and balance * capped[i] >= policy.min_stake_yen:
+        if not cut_by and scaled and balance * capped[i] >= policy.min_stake_yen:
             cut_by = budget_name  # the scaling for the race or day budget took it below
         if stake < policy.min_stake_yen:
             if cut_by:
