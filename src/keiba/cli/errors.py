@@ -36,14 +36,9 @@ def _sqlalchemy(e: Exception) -> str | None:
 def _duckdb(e: Exception) -> str | None:
     import duckdb
 
-    if not isinstance(e, duckdb.Error):
-        return None
-    from keiba.common.storage.warehouse import lock_holder
+    from keiba.common.storage.warehouse import duckdb_problem
 
-    text = _first_line(str(e))
-    if "lock" in text.lower() and "PID" in str(e):
-        return f"the warehouse is in use by {lock_holder(str(e))}; wait for it or stop it"
-    return f"the warehouse failed: {text}"
+    return f"the warehouse failed: {duckdb_problem(e)}" if isinstance(e, duckdb.Error) else None
 
 
 def describe(e: BaseException) -> str:

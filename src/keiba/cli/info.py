@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from keiba.common.config import KeibaConfig
+from keiba.common.storage.ledger_db import shown
 
 __all__ = ["gather_info"]
 
@@ -18,16 +19,6 @@ def _config_file(config: KeibaConfig) -> str:
         return explicit
     default = config.home / "keiba.yaml"
     return str(default) if default.exists() else f"none ({default} does not exist)"
-
-
-def _masked(url: str) -> str:
-    """A database URL without its password."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL is shown as the user wrote it
-        return url
 
 
 def gather_info(
@@ -42,7 +33,7 @@ def gather_info(
         "config_file": config_path or _config_file(config),
         "dataset": config.storage.dataset,
         "warehouse": str(config.duckdb_path),
-        "ledger": _masked(config.ledger_url),
+        "ledger": shown(config.ledger_url),
         "object_store": config.object_store_url,
         "mlflow_tracking": config.model.tracking_uri or f"sqlite:///{local_mlflow}",
         "reports": str(config.reports_dir),

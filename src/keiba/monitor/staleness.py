@@ -1,8 +1,8 @@
 """Staleness of odds and results against limits, at an instant given by the injected clock.
 
 Stale odds mean a decision would be priced on a market that has moved: the monitor stops
-buying until fresh odds arrive (ARCHITECTURE.md, fail safe). Stale results mean settlement
-lags, so the bankroll and the bands are behind: a warning. A timestamp never seen, or one in
+buying until fresh odds arrive (fail safe). Stale results mean settlement lags, so the bankroll
+and the bands are behind: a warning. A timestamp never seen, or one in
 the future (a clock or feed fault), is a finding too.
 """
 

@@ -48,6 +48,8 @@ __all__ = [
     "LoadSource",
     "Warehouse",
     "check_load_kind",
+    "duckdb_problem",
+    "lock_holder",
     "refuse_other_kind",
 ]
 
@@ -146,7 +148,8 @@ def lock_holder(message: str) -> str:
     return f"process {pid} ({' '.join([Path(words[0]).name, *words[1:]])})"
 
 
-def _reason(e: duckdb.Error) -> str:
+def duckdb_problem(e: duckdb.Error) -> str:
+    """What a DuckDB error says, in one line; a lock names the process holding it."""
     text = str(e)
     if "lock" in text.lower() and "PID" in text:
         return f"it is in use by {lock_holder(text)}; wait for it to finish or stop it"
@@ -192,7 +195,7 @@ class DuckDBWarehouse:
                 str(path) if path is not None else ":memory:", read_only=read_only
             )
         except duckdb.Error as e:
-            raise StorageError(f"cannot open the warehouse {path}: {_reason(e)}") from e
+            raise StorageError(f"cannot open the warehouse {path}: {duckdb_problem(e)}") from e
         self._con.execute("SET TimeZone = 'UTC'")
 
     def __enter__(self) -> DuckDBWarehouse:
