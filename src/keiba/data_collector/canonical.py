@@ -39,7 +39,7 @@ from keiba.common.schema import (
     LogicalType,
     Table,
 )
-from keiba.common.storage.warehouse import LoadResult, LoadSource, Warehouse, check_load_kind
+from keiba.common.storage.warehouse import LoadResult, LoadSource, Warehouse
 
 __all__ = [
     "DATASET_FILE",
@@ -360,7 +360,6 @@ def import_canonical(
     known = set(warehouse.query("SELECT race_id FROM races")["race_id"].to_list())
     frames = read_canonical(directory, known)
     chosen = import_kind(directory, frames, kind)
-    check_load_kind(warehouse, chosen)
     at = (clock or SystemClock()).now()
     name = source or f"canonical {directory.resolve()}"
     return warehouse.load(frames, LoadSource(chosen, name, at))
