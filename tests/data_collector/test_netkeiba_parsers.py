@@ -130,6 +130,19 @@ def test_race_cards() -> None:
     )  # fmt: skip
 
 
+@pytest.mark.parametrize(("mark", "status"), [("取消", "scratched"), ("除外", "excluded")])
+def test_a_withdrawn_runner_on_a_card(mark: str, status: str) -> None:
+    # netkeiba marks a withdrawn runner in the 印 column: <td class="Cancel_Txt">取消</td>
+    text = fixture("race_shutuba_202602010607.html").decode()
+    row = text.index('<tr class="HorseList" id="tr_4">')
+    cell = '<td class="CheckMark Horse_Select">\n</td>'
+    edited = text[:row] + text[row:].replace(cell, f'<td class="Cancel_Txt">{mark}</td>', 1)
+    card = parse_card(edited.encode(), "card")
+    assert [(r.horse_no, r.status) for r in card.runners if r.status != "declared"] == [
+        (3, status)
+    ]
+
+
 def test_race_list() -> None:
     listed = parse_race_list(fixture("race_list_20260628.html"), "list", dt.date(2026, 6, 28))
     ids = [str(r) for r in listed.race_ids]

@@ -53,6 +53,7 @@ _HEADERS = {
     "枠番": "frame_no",
     "枠": "frame_no",
     "馬番": "horse_no",
+    "印": "mark",  # on a card, a withdrawn runner's mark cell says 取消 / 除外
     "馬名": "horse_name",
     "性齢": "sex_age",
     "斤量": "weight_carried_kg",
