@@ -138,9 +138,7 @@ def test_a_withdrawn_runner_on_a_card(mark: str, status: str) -> None:
     cell = '<td class="CheckMark Horse_Select">\n</td>'
     edited = text[:row] + text[row:].replace(cell, f'<td class="Cancel_Txt">{mark}</td>', 1)
     card = parse_card(edited.encode(), "card")
-    assert [(r.horse_no, r.status) for r in card.runners if r.status != "declared"] == [
-        (3, status)
-    ]
+    assert [(r.horse_no, r.status) for r in card.runners if r.status != "declared"] == [(3, status)]
 
 
 def test_race_list() -> None:

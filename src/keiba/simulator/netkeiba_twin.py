@@ -6,7 +6,8 @@ collector fetches: the day's race list, each race's 出馬表, the odds API and 
 timetable (`TwinSchedule`): forecast odds, then a market drifting to the close, then the final
 odds; body weights and withdrawals on the card from their times; the result page only once the
 result is official (a race held under inquiry stays unofficial for longer). Point the
-collector's `race_base_url` (and `db_base_url`) at the URL it yields.
+collector's `race_base_url` and `db_base_url` at the URL it yields (db.netkeiba's result pages
+are not served: keep the collector's `result_source` at `race`).
 
 `TwinFaults` switches faults on and off while it runs, for degraded-mode tests: 403/429 for a
 time window or for paths, the site down (503, or connections reset), odds frozen at an instant

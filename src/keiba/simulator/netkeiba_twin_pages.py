@@ -128,7 +128,8 @@ def _people(runner: Mapping[str, Any]) -> tuple[Any, Any, Any]:
     horse.text = str(runner["horse_name"])
     jockey = h.a({"href": f"{_DB}/jockey/result/recent/{runner['jockey_id']}/"})
     jockey.text = str(runner["jockey_name"] or "")
-    region = "美浦" if int(str(runner["trainer_id"] or "0")[-1:] or 0) % 2 else "栗東"
+    # the world gives a trainer no training centre; the page always names one
+    region = "美浦" if str(runner["trainer_id"]).endswith(("1", "3", "5", "7", "9")) else "栗東"
     trainer = h.td(
         _c("Trainer"),
         h.span(_c("Label1" if region == "美浦" else "Label2"), region),
