@@ -24,9 +24,11 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/keiba demo
 
+# lint-imports checks the package layers and Themis' purity ([tool.importlinter] in pyproject.toml).
 lint: install
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy
@@ -52,4 +54,4 @@ bench: install
 	$(BIN)/keiba bench data
 
 clean:
-	rm -rf $(VENV) $(BOOT) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(BOOT) .mypy_cache .ruff_cache .pytest_cache .grimp_cache .import_linter_cache

@@ -21,6 +21,7 @@ from keiba.common.config import KeibaConfig, load_config
 from keiba.common.errors import KeibaError
 from keiba.common.ids import Venue
 from keiba.common.schema import table
+from keiba.common.storage.datasets import open_dataset
 from keiba.common.storage.warehouse import DuckDBWarehouse
 from keiba.evaluator.backtest_frames import BETS_SCHEMA, BacktestRun, latest_run
 
@@ -209,8 +210,6 @@ def _warehouse(
 ) -> Iterator[DuckDBWarehouse]:
     """The dataset's warehouse (default: the selected one), read-only, holding races (and
     `predictions`), else a KeibaError saying which command fills it."""
-    from keiba.common.storage.datasets import open_dataset
-
     config = _config(home, dataset)
     name, at = config.storage.dataset, f"keiba --home {config.home}"
     load = f"load races first with `{at} data import DIR --dataset {name}`"

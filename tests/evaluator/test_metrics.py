@@ -8,7 +8,6 @@ import pytest
 from keiba.evaluator.metrics import (
     calibration_table,
     delta_r2_interval,
-    market_probabilities,
     score,
 )
 from thread_counts import outputs_by_polars_threads
@@ -44,12 +43,6 @@ def test_races_with_a_missing_probability_are_not_scored() -> None:
         pl.when(pl.col("race_id") == "b").then(None).otherwise(pl.col("p")).alias("p")
     )
     assert score(frame, "p").races == 1
-
-
-def test_market_probabilities_are_normalised_per_race() -> None:
-    frame = _frame().with_columns(market_probabilities(_frame(), "odds"))
-    sums = frame.group_by("race_id").agg(pl.col("p_market").sum())["p_market"]
-    assert np.allclose(sums.to_numpy(), 1.0)
 
 
 def test_delta_r2_interval_brackets_the_point() -> None:

@@ -16,6 +16,7 @@ from feature_engineering.synthetic import make_world, warehouse_of
 from keiba.common.config import KeibaConfig, load_config
 from keiba.common.errors import KeibaError
 from keiba.common.storage import DuckDBWarehouse, FsspecObjectStore
+from keiba.evaluator.evaluation import evaluate_frame
 from keiba.model_training import predict_proba, training_frame
 from keiba.model_training.pipeline import (
     check_model_dataset,
@@ -76,7 +77,13 @@ def test_training_run_is_tracked_on_a_server_and_the_model_round_trips(
     store = FsspecObjectStore(str(tmp_path / "objects"))
     periods = plan_periods(warehouse)
     result = train_and_store(
-        config, warehouse, store, periods, tracking_uri=mlflow_server, rebuild_features=True
+        config,
+        warehouse,
+        store,
+        periods,
+        evaluate=evaluate_frame,
+        tracking_uri=mlflow_server,
+        rebuild_features=True,
     )
     version = result.stored.model.version
     assert latest_version(store) == version
@@ -127,7 +134,14 @@ def test_training_run_is_tracked_on_a_server_and_the_model_round_trips(
     first, last = default_test_period(warehouse, stored)
     assert first > periods.combine_to
     evaluated = evaluate_version(
-        config, warehouse, stored, first, last, tracking_uri=mlflow_server, resamples=50
+        config,
+        warehouse,
+        stored,
+        first,
+        last,
+        evaluate=evaluate_frame,
+        tracking_uri=mlflow_server,
+        resamples=50,
     )
     assert evaluated["races"] > 20
     test_run = client.get_run(evaluated["mlflow"]["run_id"])
@@ -139,14 +153,24 @@ def test_training_run_is_tracked_on_a_server_and_the_model_round_trips(
         a.path for a in client.list_artifacts(test_run.info.run_id)
     }
     with pytest.raises(KeibaError, match="after the model's combination period"):
-        evaluate_version(config, warehouse, stored, periods.combine_to, last, track=False)
+        evaluate_version(
+            config,
+            warehouse,
+            stored,
+            periods.combine_to,
+            last,
+            evaluate=evaluate_frame,
+            track=False,
+        )
 
     # A model is used only on races of the kind it was trained on.
     assert stored.dataset == trained_on and evaluated["dataset"] == trained_on
     with DuckDBWarehouse(None) as simulated:
         simulated.load(with_truth(tiny_world))
         with pytest.raises(KeibaError, match=r"trained on real races .* holds simulated races"):
-            evaluate_version(config, simulated, stored, first, last, track=False)
+            evaluate_version(
+                config, simulated, stored, first, last, evaluate=evaluate_frame, track=False
+            )
         with pytest.raises(KeibaError, match="trained on real races"):
             check_model_dataset(stored, simulated)
     older = dataclasses.replace(

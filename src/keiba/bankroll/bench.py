@@ -22,6 +22,7 @@ from keiba.bankroll.check import check_invariants
 from keiba.bankroll.ledger import Ledger, Ticket
 from keiba.common.clock import SystemClock
 from keiba.common.money import Yen
+from keiba.common.storage.ledger_db import create_ledger_engine
 
 __all__ = ["BenchResult", "settlement_rate"]
 
@@ -36,8 +37,6 @@ class BenchResult:
 
 
 def _engine(url: str) -> Engine:
-    from keiba.common.storage.ledger_db import create_ledger_engine
-
     return create_ledger_engine(url)
 
 

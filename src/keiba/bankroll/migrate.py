@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import Connection
 
-from keiba.bankroll._db import reading
+from keiba.bankroll._db import begin_immediate, reading
 from keiba.common.errors import StorageError
 
 __all__ = [
@@ -63,8 +63,6 @@ def current_revision(conn: Connection) -> str | None:
 
 def prepare_engine(engine: Engine) -> Engine:
     """Install the per-dialect transaction behaviour the ledger relies on (idempotent)."""
-    from keiba.bankroll._db import begin_immediate
-
     if engine.dialect.name == "sqlite":
         begin_immediate(engine)
     return engine

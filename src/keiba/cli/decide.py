@@ -1,19 +1,14 @@
-"""`keiba bet decide` and `keiba model fit-exotics`: Themis from the command line.
+"""`keiba bet decide` and `keiba model fit-exotics`: Themis from the command line; wiring only.
 
-`decide` reads one race — from the warehouse by race id, or from a JSON file — and prints what
-Themis would buy. The JSON file holds `probabilities` ({horse: p}), `odds` ({bet type:
-{combination: odds or {"odds", "odds_high", "pool_yen"}}}), optionally `frames` ({horse:
-frame}) and `bankroll` (yen, or {"balance_yen", "staked_today_yen", "tickets_today",
-"day_start_yen"}). From the warehouse the odds are the latest snapshot of the `odds` table (the
-final win odds of `runners` when the race has none) and the probabilities come from
-`--probabilities FILE`, else the market's own (1/odds normalised: with them Themis should buy
-nothing, since the takeout makes every expected return lower than 1).
+`decide` reads one race — from the warehouse by race id, or from a JSON file (the payload
+`keiba.app.decide` describes) — and prints what Themis would buy. `fit-exotics` runs
+`keiba.model_training.exotic_fit` on the warehouse.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -40,95 +35,6 @@ def _read_json(path: Path) -> Any:
         raise KeibaError(f"cannot read {path}: {e.strerror}") from e
     except json.JSONDecodeError as e:
         raise KeibaError(f"{path} is not valid JSON: {e}") from e
-
-
-def _int_keys(data: Any, what: str) -> dict[int, Any]:
-    if not isinstance(data, dict):
-        raise KeibaError(f"{what} must be an object keyed by horse number")
-    try:
-        return {int(k): v for k, v in data.items()}
-    except ValueError as e:
-        raise KeibaError(f"{what}: keys must be horse numbers ({e})") from e
-
-
-def _quotes(odds: Any) -> dict[str, dict[str, Any]]:
-    from keiba.themis import Quote
-
-    if not isinstance(odds, dict):
-        raise KeibaError("odds must be an object keyed by bet type")
-    result: dict[str, dict[str, Any]] = {}
-    for bet, quotes in odds.items():
-        if not isinstance(quotes, dict):
-            raise KeibaError(f"odds.{bet} must be an object keyed by combination")
-        result[bet] = {
-            c: Quote(v["odds"], v.get("odds_high"), v.get("pool_yen")) if isinstance(v, dict) else v
-            for c, v in quotes.items()
-        }
-    return result
-
-
-def _from_file(path: Path) -> dict[str, Any]:
-    from keiba.themis import Bankroll
-
-    data = _read_json(path)
-    if not isinstance(data, dict) or "probabilities" not in data or "odds" not in data:
-        raise KeibaError(f"{path} must hold an object with 'probabilities' and 'odds'")
-    bankroll = data.get("bankroll")
-    if isinstance(bankroll, dict):
-        bankroll = Bankroll(**bankroll)
-    return {
-        "probabilities": _int_keys(data["probabilities"], "probabilities"),
-        "odds": _quotes(data["odds"]),
-        "frames": _int_keys(data["frames"], "frames") if "frames" in data else None,
-        "bankroll": bankroll,
-        "notes": [],
-    }
-
-
-def _from_warehouse(config: Any, race_id: str, probabilities: Path | None) -> dict[str, Any]:
-    from keiba.common.storage.datasets import open_dataset
-    from keiba.themis import Quote
-
-    with open_dataset(config, read_only=True) as warehouse:
-        runners = warehouse.query(
-            "SELECT horse_no, frame_no, win_odds_final FROM runners "
-            "WHERE race_id = ? AND status NOT IN ('scratched', 'excluded') ORDER BY horse_no",
-            [race_id],
-        )
-        odds_rows = warehouse.query(
-            "SELECT bet_type, combination, odds, odds_high, pool_yen FROM odds WHERE race_id = ? "
-            "QUALIFY row_number() OVER "
-            "(PARTITION BY bet_type, combination ORDER BY as_of DESC) = 1",
-            [race_id],
-        )
-    if runners.height == 0:
-        raise KeibaError(f"no starters for race {race_id} in {config.duckdb_path}")
-    notes: list[str] = []
-    odds: dict[str, dict[str, Any]] = {}
-    for bet, combination, o, high, pool in odds_rows.iter_rows():
-        odds.setdefault(bet, {})[combination] = Quote(o, high, pool)
-    if not odds:
-        odds = {
-            "win": {
-                str(h): o
-                for h, o in zip(runners["horse_no"], runners["win_odds_final"], strict=True)
-                if o
-            }
-        }
-        notes.append("no odds snapshots for this race: using the final win odds of `runners`")
-    if probabilities is not None:
-        win = _int_keys(_read_json(probabilities), "probabilities")
-    else:
-        inverse = {
-            h: 1.0 / o
-            for h, o in zip(runners["horse_no"], runners["win_odds_final"], strict=True)
-            if o
-        }
-        total = math.fsum(inverse.values())
-        win = {h: v / total for h, v in inverse.items()}
-        notes.append("probabilities are the market's own (1/odds normalised): expect no bets")
-    frames = dict(zip(runners["horse_no"], runners["frame_no"], strict=True))
-    return {"probabilities": win, "odds": odds, "frames": frames, "bankroll": None, "notes": notes}
 
 
 def _print_decision(result: dict[str, Any], show: int) -> None:
@@ -195,27 +101,25 @@ def register(groups: dict[str, typer.Typer]) -> None:
         config = config_of(ctx, dataset=dataset)
 
         def action() -> dict[str, Any]:
+            from keiba.app.decide import decide_race, from_payload, from_warehouse, horse_keyed
             from keiba.themis import Bankroll
-            from keiba.themis import decide as themis_decide
 
             if (race_id is None) == (input_file is None):
                 raise KeibaError("give a race id or --input FILE (one of them)")
-            race = (
-                _from_file(input_file)
-                if input_file
-                else _from_warehouse(config, str(race_id), probabilities)
-            )
-            account = race["bankroll"]
+            if input_file is not None:
+                race = from_payload(_read_json(input_file), str(input_file))
+            else:
+                win = None
+                if probabilities is not None:
+                    win = horse_keyed(_read_json(probabilities), "probabilities")
+                race = from_warehouse(config, str(race_id), win)
             if bankroll is not None:
-                account = Bankroll(bankroll, staked_today, tickets_today)
-            if account is None:
+                race = dataclasses.replace(
+                    race, bankroll=Bankroll(bankroll, staked_today, tickets_today)
+                )
+            if race.bankroll is None:
                 raise KeibaError("give the bankroll: --bankroll YEN")
-            decision = themis_decide(
-                race["probabilities"], race["odds"], account, config.themis, frames=race["frames"]
-            )
-            result = decision.to_dict()
-            result["notes"] = race["notes"] + result["notes"]
-            return result
+            return decide_race(config, race)
 
         result = action()
         if as_json:
@@ -231,19 +135,12 @@ def register(groups: dict[str, typer.Typer]) -> None:
         config = config_of(ctx, dataset=dataset)
 
         def action() -> dict[str, Any]:
-            import dataclasses
-
             from keiba.common.storage import FsspecObjectStore
             from keiba.common.storage.datasets import open_dataset
-            from keiba.themis.fit import fit_exotics as fit
-            from keiba.themis.fit import races_from_warehouse, record_fit
+            from keiba.model_training.exotic_fit import fit_and_record
 
             with open_dataset(config, read_only=True) as warehouse:
-                races, info = races_from_warehouse(warehouse)
-            result = dataclasses.replace(fit(races), skipped=info["skipped"])
-            period = {k: v for k, v in info.items() if k != "skipped"}
-            key = record_fit(FsspecObjectStore(config.object_store_url), result, period)
-            return {**result.to_dict(), **period, "stored_at": key}
+                return fit_and_record(warehouse, FsspecObjectStore(config.object_store_url))
 
         result = action()
         if as_json:

@@ -81,6 +81,7 @@ def train(
     def action() -> dict[str, Any]:
         from keiba.common.storage import FsspecObjectStore
         from keiba.common.storage.datasets import open_dataset
+        from keiba.evaluator.evaluation import evaluate_frame
         from keiba.model_training.pipeline import plan_periods, train_and_store
 
         with open_dataset(config, must_exist=True) as warehouse:
@@ -97,6 +98,7 @@ def train(
                     warehouse,
                     FsspecObjectStore(config.object_store_url),
                     periods,
+                    evaluate=evaluate_frame,
                     tracking_uri=tracking_uri,
                     progress=progress,
                 )
@@ -147,6 +149,7 @@ def evaluate(
     def action() -> dict[str, Any]:
         from keiba.common.storage import FsspecObjectStore
         from keiba.common.storage.datasets import open_dataset
+        from keiba.evaluator.evaluation import evaluate_frame
         from keiba.model_training.pipeline import (
             default_test_period,
             evaluate_version,
@@ -165,6 +168,7 @@ def evaluate(
                 stored,
                 start or first,  # type: ignore[arg-type]
                 end or last,  # type: ignore[arg-type]
+                evaluate=evaluate_frame,
                 tracking_uri=tracking_uri,
                 resamples=resamples,
             )

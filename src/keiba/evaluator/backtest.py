@@ -50,7 +50,6 @@ from keiba.evaluator.backtest_frames import (
 from keiba.evaluator.backtest_metrics import all_metrics
 from keiba.evaluator.backtest_replay import Replay, replay_races
 from keiba.evaluator.bet_list import label_bets, warehouse_names
-from keiba.evaluator.evaluation import incomplete_races
 from keiba.evaluator.walk_forward import (
     WindowModel,
     plan_windows,
@@ -58,6 +57,7 @@ from keiba.evaluator.walk_forward import (
     priced_races,
     train_window,
 )
+from keiba.market.fields import incomplete_races
 
 __all__ = ["ACCOUNT", "BacktestResult", "run_backtest"]
 

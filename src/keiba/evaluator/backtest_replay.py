@@ -5,7 +5,7 @@ is due (the race's post time + delay has passed), opens a new race day when the 
 (settling everything still open first), and lets each strategy decide: Themis through the
 monitor, `keiba.execution` and the ledger; the baselines (favourite, model's top pick, Themis on
 the market's probabilities) with in-memory accounts. Every ticket is settled by
-`keiba.evaluator.settlement` against the official payouts; `bets` and `daily` collect the rows
+`keiba.market.settlement` against the official payouts; `bets` and `daily` collect the rows
 of `backtest_frames`.
 """
 
@@ -24,8 +24,8 @@ from keiba.common.clock import FixedClock
 from keiba.common.config import KeibaConfig, ThemisConfig
 from keiba.common.errors import KeibaError
 from keiba.evaluator.backtest_frames import BETS_SCHEMA, STRATEGIES
-from keiba.evaluator.settlement import settle_ticket
 from keiba.execution import PaperBroker, execute_decision
+from keiba.market.settlement import settle_ticket
 from keiba.monitor import BetOutcome, MemorySink, Monitor, apply_to_policy
 from keiba.themis import Bankroll, Decision, decide
 

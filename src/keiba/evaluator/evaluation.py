@@ -1,10 +1,8 @@
 """Evaluation against the market (`keiba model evaluate`): model, market and combination, on
 the same races.
 
-`market_frame` reads the starters of a period with the winner label and the market's de-vigged
-probabilities, only for races with a row for every declared runner (where non-finishers are
-missing from the source, normalising the market over the known finishers would use the
-result). `evaluate_frame` scores a frame holding `p_market`, `p_model` and `p_combined` (and
+`evaluate_frame` scores a frame (from `keiba.market.fields.market_frame`, with the model's
+columns added) holding `p_market`, `p_model` and `p_combined` (and
 `p_true` for a simulated world) on exactly the same races:
 
 - winner log-loss, pseudo-R² and Brier score of each;
@@ -21,40 +19,28 @@ Nothing here imports MLflow or LightGBM.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
 from keiba.common.errors import KeibaError
-from keiba.common.storage.warehouse import Warehouse
 from keiba.evaluator.metrics import (
     Score,
     calibration_table,
     common_races,
     delta_r2_interval,
-    market_probabilities,
     mean,
     score,
 )
 
 __all__ = [
-    "COMPLETE_FIELDS_SQL",
     "NAMES",
     "Evaluation",
     "calibration_figure",
     "evaluate_frame",
-    "incomplete_races",
-    "market_frame",
     "top_pick_win_rate",
 ]
-
-COMPLETE_FIELDS_SQL = """
-    SELECT race_id FROM races JOIN runners USING (race_id)
-    GROUP BY race_id, field_size HAVING count(*) = field_size
-"""
-"""Races with a row for every declared runner (the same rule as the main job's)."""
 
 NAMES = {
     "p_market": "market",
@@ -63,41 +49,6 @@ NAMES = {
     "p_true": "true probabilities",
 }
 _BREAKDOWNS = ("surface", "race_class")
-
-
-def market_frame(warehouse: Warehouse, date_from: dt.date, date_to: dt.date) -> pl.DataFrame:
-    """Starters of complete races dated in [date_from, date_to]: race_id, horse_no, race_date,
-    surface, race_class, win_odds_final, p_true (null unless simulated), won (1/k for a k-way
-    dead heat) and p_market; sorted by race_id and horse_no."""
-    has_truth = warehouse.has_table("true_probabilities")
-    truth = "t.p_true" if has_truth else "CAST(NULL AS DOUBLE) AS p_true"
-    join = "LEFT JOIN true_probabilities t USING (race_id, horse_no)" if has_truth else ""
-    frame = warehouse.query(
-        f"""
-        SELECT r.race_id, CAST(r.horse_no AS BIGINT) AS horse_no, ra.race_date, ra.surface,
-               ra.race_class, r.win_odds_final, {truth},
-               CAST(coalesce(r.finish_pos = 1, FALSE) AS DOUBLE) AS first
-        FROM runners r JOIN races ra USING (race_id) {join}
-        WHERE ra.race_date BETWEEN ? AND ? AND r.status NOT IN ('scratched', 'excluded')
-          AND r.race_id IN ({COMPLETE_FIELDS_SQL})
-        ORDER BY r.race_id, r.horse_no
-        """,
-        [date_from, date_to],
-    )
-    frame = frame.with_columns(
-        (pl.col("first") / pl.col("first").sum().over("race_id")).fill_nan(0.0).alias("won")
-    ).drop("first")
-    return frame.with_columns(market_probabilities(frame))
-
-
-def incomplete_races(warehouse: Warehouse, date_from: dt.date, date_to: dt.date) -> int:
-    """Races of the period that lack a row for some declared runner (never scored)."""
-    found = warehouse.query(
-        f"SELECT count(*) AS n FROM races WHERE race_date BETWEEN ? AND ? "
-        f"AND race_id NOT IN ({COMPLETE_FIELDS_SQL})",
-        [date_from, date_to],
-    )
-    return int(found["n"][0])
 
 
 def top_pick_win_rate(frame: pl.DataFrame, column: str) -> float:
@@ -189,6 +140,10 @@ class Evaluation:
             for key, value in c["predicted"].items():
                 out[f"{prefix}{side}_predicted_{key.removeprefix('p_')}"] = value
         return out
+
+    def figure(self) -> Any:
+        """The calibration figure (`calibration_figure`)."""
+        return calibration_figure(self)
 
 
 def _conditional(frame: pl.DataFrame, columns: list[str], bins: int) -> dict[str, dict[str, Any]]:

@@ -47,17 +47,17 @@ from keiba.evaluator.answer import demo_answer
 from keiba.evaluator.backtest_frames import BETS_SCHEMA
 from keiba.evaluator.backtest_metrics import interval_text, rates
 from keiba.evaluator.bet_list import label_bets, warehouse_names
-from keiba.evaluator.evaluation import COMPLETE_FIELDS_SQL, incomplete_races
 from keiba.evaluator.evaluation import NAMES as PROBABILITY_NAMES
 from keiba.evaluator.metrics import (
     calibration_table,
     common_races,
     delta_r2_interval,
-    market_probabilities,
     score,
 )
-from keiba.evaluator.settlement import settle_ticket
 from keiba.execution import PaperBroker, execute_decision
+from keiba.market.fields import COMPLETE_FIELDS_SQL, incomplete_races
+from keiba.market.probabilities import market_probabilities
+from keiba.market.settlement import settle_ticket
 from keiba.themis import Bankroll, decide
 
 __all__ = [

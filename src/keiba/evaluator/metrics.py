@@ -18,7 +18,6 @@ __all__ = [
     "calibration_table",
     "common_races",
     "delta_r2_interval",
-    "market_probabilities",
     "mean",
     "score",
 ]
@@ -36,12 +35,6 @@ class Score:
     @property
     def pseudo_r2(self) -> float:
         return 1.0 - self.log_loss / self.uniform_log_loss
-
-
-def market_probabilities(frame: pl.DataFrame, odds_column: str = "win_odds_final") -> pl.Series:
-    """De-vigged market probabilities: 1/odds normalised within each race (null without odds)."""
-    inverse = (1.0 / pl.col(odds_column)).fill_nan(None)
-    return frame.select((inverse / inverse.sum().over("race_id")).alias("p_market")).to_series()
 
 
 def score(frame: pl.DataFrame, column: str) -> Score:

@@ -9,7 +9,7 @@ is used to build its model, so each month is predicted out of time.
 `priced_races` gives the starters of complete races (a row for every declared runner: the
 market over the known finishers alone would use the result) with the odds a bettor saw at
 decision time: the latest odds snapshot taken before the decision when the warehouse has one,
-else the final odds moved by the late-drift model (`keiba.evaluator.odds_drift`). Decision time
+else the final odds moved by the late-drift model (`keiba.market.odds_drift`). Decision time
 is post time minus the lead; where post time is unknown (the 2018 data), it is estimated from
 the race number (R1 at 10:00 JST, 30 minutes apart) and the venue's place in the day (10
 minutes apart), and the estimate is reported.
@@ -28,9 +28,9 @@ from keiba.common.clock import JST
 from keiba.common.config import BacktestConfig, ModelConfig
 from keiba.common.errors import KeibaError
 from keiba.common.storage.warehouse import Warehouse
-from keiba.evaluator.evaluation import COMPLETE_FIELDS_SQL
-from keiba.evaluator.metrics import market_probabilities
-from keiba.evaluator.odds_drift import decision_odds
+from keiba.market.fields import COMPLETE_FIELDS_SQL
+from keiba.market.odds_drift import decision_odds
+from keiba.market.probabilities import market_probabilities
 from keiba.model_training.combination import MarketCombination, fit_combination
 from keiba.model_training.model import TrainedModel, predict_proba, train_model, training_frame
 

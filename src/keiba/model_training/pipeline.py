@@ -13,6 +13,9 @@ the newest, and every run is logged to MLflow.
 A model records the dataset (name and kind) it was trained on, in training.json, meta.json and
 its MLflow run; evaluating or predicting on a dataset of the other kind (real against
 simulated) is refused by `check_model_dataset`.
+
+Scoring a period against the market is the evaluator's: `train_and_store` and
+`evaluate_version` take it as `evaluate` (`keiba.evaluator.evaluation.evaluate_frame`).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 
@@ -30,6 +33,8 @@ from keiba.common.errors import KeibaError, StorageError
 from keiba.common.schema import DATASET_KINDS
 from keiba.common.storage.object_store import ObjectStore
 from keiba.common.storage.warehouse import Warehouse
+from keiba.feature_engineering import build_features
+from keiba.market.fields import incomplete_races, market_frame
 from keiba.model_training.artifacts import load_model, model_prefix, save_model
 from keiba.model_training.combination import MarketCombination, fit_combination
 from keiba.model_training.model import TrainedModel, predict_proba, train_model, training_frame
@@ -37,6 +42,8 @@ from keiba.model_training.tracking import TrackedRun, log_run, tracking_of
 
 __all__ = [
     "LATEST_KEY",
+    "Evaluate",
+    "PeriodEvaluation",
     "StoredModel",
     "TrainingPeriods",
     "TrainingResult",
@@ -57,6 +64,26 @@ TRAIN_SHARE = 0.5
 COMBINE_SHARE = 0.25
 VALID_FRACTION = 0.15
 _DAY = dt.timedelta(days=1)
+
+
+class PeriodEvaluation(Protocol):
+    """A period scored against the market, as training and evaluation record it."""
+
+    caveats: list[str]
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+    def metrics(self, prefix: str = "") -> dict[str, float]: ...
+
+    def figure(self) -> Any: ...
+
+
+class Evaluate(Protocol):
+    """Scores a frame of `scored_frame` (with p_combined) against the market."""
+
+    def __call__(
+        self, frame: pl.DataFrame, *, resamples: int = ..., seed: int = ...
+    ) -> PeriodEvaluation: ...
 
 
 def _noop(_stage: str, _done: int, _total: int) -> None:
@@ -128,8 +155,6 @@ def scored_frame(
 ) -> pl.DataFrame:
     """Starters of complete races in the period with won, p_market, p_model (null without
     features) and, with a combination, p_combined."""
-    from keiba.evaluator.evaluation import market_frame
-
     features = training_frame(warehouse, date_from, date_to, feature_version=model.feature_version)
     p_model = features.select("race_id", "horse_no").with_columns(
         pl.Series("p_model", predict_proba(model, features), dtype=pl.Float64)
@@ -255,14 +280,12 @@ def train_and_store(
     store: ObjectStore,
     periods: TrainingPeriods,
     *,
+    evaluate: Evaluate,
     tracking_uri: str | None = None,
     progress: Progress = _noop,
     rebuild_features: bool = True,
 ) -> TrainingResult:
     """Train both stages, store them, log the run to MLflow; return what was done."""
-    from keiba.evaluator.evaluation import calibration_figure, evaluate_frame
-    from keiba.feature_engineering import build_features
-
     if rebuild_features or not warehouse.has_table("features"):
         progress("features", 0, 1)
         build_features(warehouse)
@@ -277,7 +300,7 @@ def train_and_store(
     frame = scored_frame(warehouse, model, None, periods.combine_from, periods.combine_to)
     combination = fit_combination(frame)
     frame = frame.with_columns(combination.apply(frame))
-    evaluation = evaluate_frame(frame, resamples=200)
+    evaluation = evaluate(frame, resamples=200, seed=0)
     progress("training", 2, 3)
 
     dataset = dataset_record(warehouse)
@@ -310,7 +333,7 @@ def train_and_store(
             "combination.json": asdict(combination),
             "training.json": training,
         },
-        figures={"combine_calibration.png": calibration_figure(evaluation)},
+        figures={"combine_calibration.png": evaluation.figure()},
         model=model,
     )
     training["mlflow_run_id"] = run.run_id
@@ -344,6 +367,7 @@ def evaluate_version(
     date_from: dt.date,
     date_to: dt.date,
     *,
+    evaluate: Evaluate,
     tracking_uri: str | None = None,
     resamples: int = 1000,
     track: bool = True,
@@ -351,8 +375,6 @@ def evaluate_version(
     """Score market, model and combination on the test period; log the run to MLflow.
 
     A model trained on races of another kind than the warehouse's is refused."""
-    from keiba.evaluator.evaluation import calibration_figure, evaluate_frame, incomplete_races
-
     check_model_dataset(stored, warehouse)
     dataset = dataset_record(warehouse)
     if date_to < date_from:
@@ -363,7 +385,7 @@ def evaluate_version(
             f"(ends {stored.periods.combine_to}); {date_from} would score races it was fitted on"
         )
     frame = scored_frame(warehouse, stored.model, stored.combination, date_from, date_to)
-    evaluation = evaluate_frame(frame, resamples=resamples, seed=config.model.seed)
+    evaluation = evaluate(frame, resamples=resamples, seed=config.model.seed)
     skipped = incomplete_races(warehouse, date_from, date_to)
     if skipped:
         evaluation.caveats.append(
@@ -405,7 +427,7 @@ def evaluate_version(
             }
             | _dataset_tags(dataset),
             dicts={"evaluation.json": result},
-            figures={"calibration.png": calibration_figure(evaluation)},
+            figures={"calibration.png": evaluation.figure()},
         )
         result["mlflow"] = asdict(run)
     return result

@@ -14,6 +14,8 @@ import polars as pl
 from keiba.common.errors import KeibaError
 from keiba.common.storage.warehouse import Warehouse
 from keiba.feature_engineering import FEATURES_TABLE, STARTED_SQL, build_features, read_features
+from keiba.market.fields import COMPLETE_FIELDS_SQL
+from keiba.market.probabilities import market_probabilities
 from keiba.model_training import TrainedModel, predict_proba
 from keiba.model_training.combination import MarketCombination
 
@@ -109,9 +111,6 @@ def with_market_stage(
 ) -> pl.DataFrame:
     """Add p_market (final odds, de-vigged; null where a race's odds are incomplete or where a
     declared runner has no row) and p_combined (the model alone where p_market is null)."""
-    from keiba.evaluator.evaluation import COMPLETE_FIELDS_SQL
-    from keiba.evaluator.metrics import market_probabilities
-
     race_ids = predictions["race_id"].unique().to_list()
     odds = warehouse.query(
         f"""SELECT race_id, CAST(horse_no AS BIGINT) AS horse_no, win_odds_final,

@@ -12,7 +12,9 @@ not finish have no position but were in the market, so they stay in the normalis
 whose rows do not cover its whole field (as in the 2018 CSVs, which omit non-finishers) is
 left out, because its market probabilities would be normalised over the finishers only.
 
-`races_from_warehouse` reads the races (I/O); `fit_exotics` is pure and vectorised over races.
+`races_from_warehouse` reads the races (I/O); `fit_exotics` is pure and vectorised over races;
+`record_fit` stores the result; `fit_and_record` does all three. Themis only consumes γ and δ
+(`ThemisConfig.exotic_gamma` and `exotic_delta`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import itertools
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -31,11 +33,13 @@ from scipy import optimize
 from keiba.common.errors import KeibaError
 from keiba.common.storage.object_store import ObjectStore
 from keiba.common.storage.warehouse import Warehouse
+from keiba.market.fields import COMPLETE_FIELDS_SQL
 
 __all__ = [
     "ExoticFit",
     "FinishedRace",
     "consistent_orders",
+    "fit_and_record",
     "fit_exotics",
     "log_likelihood",
     "races_from_warehouse",
@@ -178,13 +182,10 @@ def fit_exotics(races: Sequence[FinishedRace]) -> ExoticFit:
     )
 
 
-_RUNNERS_SQL = """
+_RUNNERS_SQL = f"""
     SELECT r.race_id, r.horse_no, r.finish_pos, r.win_odds_final, ra.race_date
     FROM runners r JOIN races ra USING (race_id)
-    WHERE r.status NOT IN ('scratched', 'excluded')
-      AND r.race_id IN (
-        SELECT race_id FROM races JOIN runners USING (race_id)
-        GROUP BY race_id, field_size HAVING count(*) = field_size)
+    WHERE r.status NOT IN ('scratched', 'excluded') AND r.race_id IN ({COMPLETE_FIELDS_SQL})
     ORDER BY r.race_id, r.horse_no
 """
 
@@ -239,3 +240,13 @@ def record_fit(store: ObjectStore, fit: ExoticFit, period: dict[str, Any]) -> st
     }
     store.put(key, json.dumps(body, ensure_ascii=False, indent=2, sort_keys=True).encode())
     return key
+
+
+def fit_and_record(warehouse: Warehouse, store: ObjectStore) -> dict[str, Any]:
+    """Fit γ and δ on the warehouse's races and record the fit; returns what was recorded,
+    with the key it is stored at."""
+    races, info = races_from_warehouse(warehouse)
+    fit = replace(fit_exotics(races), skipped=info["skipped"])
+    period = {k: v for k, v in info.items() if k != "skipped"}
+    key = record_fit(store, fit, period)
+    return {**fit.to_dict(), **period, "stored_at": key}

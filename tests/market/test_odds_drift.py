@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from keiba.common.config import OddsDriftConfig
-from keiba.evaluator.odds_drift import MIN_ODDS, decision_odds
+from keiba.market.odds_drift import MIN_ODDS, decision_odds
 
 FINAL = [2.4, 3.8, 6.5, 12.0, 25.3, 80.1]
 

@@ -1,8 +1,13 @@
 import numpy as np
 import pytest
 
+from keiba.model_training.exotic_fit import (
+    FinishedRace,
+    consistent_orders,
+    fit_exotics,
+    log_likelihood,
+)
 from keiba.themis.exotics import finish_orders
-from keiba.themis.fit import FinishedRace, consistent_orders, fit_exotics, log_likelihood
 
 
 def _simulated(gamma: float, delta: float, races: int, seed: int) -> list[FinishedRace]:

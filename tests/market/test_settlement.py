@@ -2,7 +2,7 @@ import pytest
 
 from keiba.common.bet_types import BetType
 from keiba.common.money import Yen
-from keiba.evaluator.settlement import settle_ticket
+from keiba.market.settlement import settle_ticket
 
 PAYOUTS = {("win", "3"): 450, ("win", "5"): 380, ("quinella", "3-5"): 1230, ("place", "3"): 150}
 STATUSES = {1: "finished", 2: "scratched", 3: "finished", 5: "finished", 6: "did_not_finish"}
