@@ -16,8 +16,9 @@ from keiba.common.config import BacktestConfig
 from keiba.common.errors import KeibaError
 from keiba.common.schema import table
 from keiba.common.storage import DuckDBWarehouse
+from keiba.engine.recorded import priced_races
 from keiba.evaluator.main_job import load_sample
-from keiba.evaluator.walk_forward import plan_windows, priced_races
+from keiba.evaluator.walk_forward import plan_windows
 
 # JRA-like weekends of 2018: Saturdays and Sundays
 DAYS = [dt.date(2018, 1, 6) + dt.timedelta(days=7 * w + d) for w in range(40) for d in (0, 1)]

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -53,6 +53,7 @@ __all__ = [
     "InsufficientFundsError",
     "Ledger",
     "LedgerError",
+    "RaceDayTotals",
     "SettlementResult",
     "Ticket",
     "TicketState",
@@ -97,6 +98,15 @@ class SettlementResult:
     outcome: str
     paid: Yen
     message: str = ""
+
+
+@dataclass(frozen=True)
+class RaceDayTotals:
+    """The tickets of one race day's races: how many, their stakes, what they returned."""
+
+    tickets: int
+    staked: Yen
+    returned: Yen
 
 
 @dataclass(frozen=True)
@@ -292,6 +302,48 @@ class Ledger:
                 .order_by(tickets.c.reserved_at, tickets.c.ticket_id)
             ).mappings()
             return [dict(r) for r in rows]
+
+    def open_tickets(self, race_id: str) -> list[dict[str, Any]]:
+        """The race's tickets placed and not yet settled, in ticket-id order."""
+        query = (
+            select(tickets)
+            .where(
+                tickets.c.account == self.account,
+                tickets.c.race_id == race_id,
+                tickets.c.state == TicketState.PLACED.value,
+            )
+            .order_by(tickets.c.ticket_id)
+        )
+        with reading(self._engine) as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def open_stakes(self) -> Yen:
+        """The stakes of the account's tickets placed and not yet settled."""
+        query = select(func.coalesce(func.sum(tickets.c.stake_yen), 0)).where(
+            tickets.c.account == self.account, tickets.c.state == TicketState.PLACED.value
+        )
+        with reading(self._engine) as conn:
+            return Yen(int(conn.execute(query).scalar_one()))
+
+    def race_day(self, day: dt.date) -> RaceDayTotals:
+        """What the races of `day` have used and returned so far (released tickets excluded).
+
+        Race ids begin with their date (`YYYYMMDD`), so the day is read from them: a restarted
+        process finds the same totals as the one that made the purchases.
+        """
+        states = (TicketState.PLACED.value, TicketState.SETTLED.value)
+        query = select(
+            func.count(tickets.c.ticket_id),
+            func.coalesce(func.sum(tickets.c.stake_yen), 0),
+            func.coalesce(func.sum(tickets.c.payout_yen), 0),
+        ).where(
+            tickets.c.account == self.account,
+            tickets.c.race_id.like(f"{day:%Y%m%d}%"),
+            tickets.c.state.in_(states),
+        )
+        with reading(self._engine) as conn:
+            count, staked, returned = conn.execute(query).one()
+        return RaceDayTotals(int(count), Yen(int(staked)), Yen(int(returned)))
 
     def monitor_events(self) -> list[dict[str, Any]]:
         """The payloads of this account's `monitor` audit records, oldest first.

@@ -1,8 +1,10 @@
 """The backtester (`keiba backtest run`): replay history through the code used live.
 
 For every test month (`keiba.evaluator.walk_forward`) a model is trained on the race days
-before it and its market stage fitted; the month's races are priced at decision time and
-replayed in the order their decisions and results happen (`backtest_replay`):
+before it and its market stage fitted; the month's races are priced at decision time
+(`keiba.engine.recorded`), given probabilities by the one source (`keiba.predictor`) and
+replayed through the engine in the order their decisions and results happen
+(`keiba.engine.Replay`), the code that runs a race day:
 
 - at each race's decision time the monitor checks the paper account (drawdown tiers, luck
   bands), Themis decides from the combined probabilities, the decided odds and the account
@@ -14,9 +16,8 @@ replayed in the order their decisions and results happen (`backtest_replay`):
   every listed combination, scratched runners are refunded, place and wide pay only what the
   payouts list for the field size.
 
-On the same races three baselines run with in-memory accounts: the favourite (lowest decision
-odds) and the model's top pick (highest `p_model`) for a flat stake, and Themis fed the
-market's own probabilities. Everything lands in a run directory (`backtest_frames`).
+On the same races three baselines (`keiba.evaluator.baselines`) run beside the engine with
+in-memory accounts. Everything lands in a run directory (`backtest_frames`).
 
 The backtest runs on one dataset, the selected one (`storage.dataset`): every model it trains
 learns from that dataset's races only, and the run records the dataset's name and kind.
@@ -40,24 +41,23 @@ from keiba.common.clock import Clock, FixedClock
 from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError
 from keiba.common.logging import get_logger
-from keiba.common.storage import DuckDBWarehouse, create_ledger_engine
+from keiba.common.storage import create_ledger_engine
 from keiba.common.storage.datasets import open_dataset
+from keiba.engine import ENGINE, RaceEngine, Replay
+from keiba.engine.recorded import priced_races, race_results, replay_races
 from keiba.evaluator.backtest_frames import (
     BETS_SCHEMA,
     DAILY_SCHEMA,
     PREDICTIONS_SCHEMA,
 )
 from keiba.evaluator.backtest_metrics import all_metrics
-from keiba.evaluator.backtest_replay import Replay, replay_races
+from keiba.evaluator.baselines import baselines
 from keiba.evaluator.bet_list import label_bets, warehouse_names
-from keiba.evaluator.walk_forward import (
-    WindowModel,
-    plan_windows,
-    predict,
-    priced_races,
-    train_window,
-)
+from keiba.evaluator.walk_forward import WindowModel, plan_windows, train_window
+from keiba.execution import PaperBroker
 from keiba.market.fields import incomplete_races
+from keiba.monitor import MemorySink, Monitor
+from keiba.predictor.probabilities import race_probabilities
 
 __all__ = ["ACCOUNT", "BacktestResult", "run_backtest"]
 
@@ -75,31 +75,6 @@ def _noop(_stage: str, _done: int, _total: int) -> None:
 class BacktestResult:
     directory: Path
     result: dict[str, Any]
-
-
-def _payouts(
-    warehouse: DuckDBWarehouse, race_ids: list[str]
-) -> dict[str, dict[tuple[str, str], int]]:
-    found = warehouse.query(
-        "SELECT race_id, bet_type, combination, payout_yen FROM payouts "
-        "WHERE race_id IN (SELECT unnest(?))",
-        [race_ids],
-    )
-    payouts: dict[str, dict[tuple[str, str], int]] = {}
-    for race_id, bet, combination, paid in found.iter_rows():
-        payouts.setdefault(race_id, {})[(bet, combination)] = int(paid)
-    return payouts
-
-
-def _statuses(warehouse: DuckDBWarehouse, race_ids: list[str]) -> dict[str, dict[int, str]]:
-    found = warehouse.query(
-        "SELECT race_id, horse_no, status FROM runners WHERE race_id IN (SELECT unnest(?))",
-        [race_ids],
-    )
-    statuses: dict[str, dict[int, str]] = {}
-    for race_id, horse, status in found.iter_rows():
-        statuses.setdefault(race_id, {})[int(horse)] = str(status)
-    return statuses
 
 
 def _caveats(frame: pl.DataFrame, config: KeibaConfig, incomplete: int, windows: int) -> list[str]:
@@ -195,13 +170,11 @@ def run_backtest(
             progress("training", i, len(windows))
             wm: WindowModel = train_window(warehouse, window, config.model, bt)
             priced = priced_races(warehouse, window.test_from, window.test_to, bt)
-            frame = predict(wm.model, warehouse, priced.frame)
+            frame = race_probabilities(wm.model, wm.combination, warehouse, priced.frame).frame
             priced_count = frame["race_id"].n_unique()
             frame = frame.filter(~pl.col("p_model").is_null().any().over("race_id"))
             unpredicted += priced_count - frame["race_id"].n_unique()
-            frame = frame.with_columns(
-                wm.combination.apply(frame), pl.lit(wm.model.version).alias("model_version")
-            )
+            frame = frame.with_columns(pl.lit(wm.model.version).alias("model_version"))
             frames.append(frame)
             exotic.update(priced.exotic_odds)
             schedule.append(wm.to_dict(frame["race_id"].n_unique()))
@@ -216,19 +189,16 @@ def run_backtest(
         frame = pl.concat(frames, how="vertical_relaxed")
         if frame.is_empty():
             raise KeibaError(f"no complete, priced races between {date_from} and {date_to}")
-        races = replay_races(frame)
-        payouts = _payouts(warehouse, [r.race_id for r in races])
+        results = race_results(warehouse, frame["race_id"].unique(maintain_order=True).to_list())
         # a race without its win payouts cannot be settled: left out and reported, never lost
-        unsettleable = [
-            r.race_id for r in races if ("win" not in {b for b, _ in payouts.get(r.race_id, {})})
-        ]
-        if unsettleable:
-            races = [r for r in races if r.race_id not in set(unsettleable)]
-            frame = frame.filter(~pl.col("race_id").is_in(unsettleable))
-        if not races:
+        unsettleable = sorted(
+            r for r, result in results.items() if "win" not in {b for b, _ in result.payouts}
+        )
+        frame = frame.filter(~pl.col("race_id").is_in(unsettleable))
+        if frame.is_empty():
             raise KeibaError(f"no race between {date_from} and {date_to} has its payouts")
+        races = replay_races(frame, exotic, results, bt.pools)
         race_ids = [r.race_id for r in races]
-        statuses = _statuses(warehouse, race_ids)
         names = warehouse_names(warehouse, race_ids)
         incomplete = incomplete_races(warehouse, windows[0].test_from, windows[-1].test_to)
     finally:
@@ -237,10 +207,24 @@ def run_backtest(
     directory.mkdir(parents=True, exist_ok=True)
     ledger_path = directory / "ledger.sqlite"
     engine = create_ledger_engine(f"sqlite:///{ledger_path}")
-    replay_clock = FixedClock(races[0].decision_at - dt.timedelta(hours=1))
+    replay_clock = FixedClock(races[0].inputs.decision_at - dt.timedelta(hours=1))
     ledger = Ledger(engine, replay_clock, account=ACCOUNT)
     ledger.deposit(bt.bankroll_yen, cause="backtest starting bankroll")
-    replay = Replay(config, ledger, replay_clock, payouts, statuses, exotic)
+    policy = config.themis.model_copy(
+        update={"bet_types": tuple(b for b in config.themis.bet_types if b in bt.pools)}
+    )
+    alerts = MemorySink()
+    monitor = (
+        Monitor.for_ledger(config.monitor, replay_clock, ledger, [alerts]) if bt.monitor else None
+    )
+    race_engine = RaceEngine(policy, ledger, PaperBroker(), replay_clock, monitor=monitor)
+    replay = Replay(
+        race_engine,
+        replay_clock,
+        results,
+        baselines(policy, bt.baseline_stake_yen),
+        start_yen=bt.bankroll_yen,
+    )
     replay_started = time.perf_counter()
     for i, race in enumerate(races):
         replay.race(race)
@@ -250,7 +234,7 @@ def run_backtest(
     progress("replay", len(races), len(races))
     timings["replay"] = time.perf_counter() - replay_started
 
-    themis = replay.accounts["themis"]
+    themis = replay.accounts[ENGINE]
     balance = int(ledger.balance())
     if balance != themis.cash or themis.open_stakes:
         raise KeibaError(
@@ -259,13 +243,11 @@ def run_backtest(
     audit = verify(engine)
     engine.dispose()
 
-    bets = (
-        pl.DataFrame(replay.bets, schema=BETS_SCHEMA)
-        if replay.bets
-        else pl.DataFrame(schema=BETS_SCHEMA)
+    bets = pl.DataFrame(
+        [{k: row.get(k) for k in BETS_SCHEMA} for row in replay.tickets], schema=BETS_SCHEMA
     )
     bets = label_bets(bets, *names).sort("race_seq", "strategy", "bet_type", "combination")
-    daily = pl.DataFrame(replay.daily, schema=DAILY_SCHEMA)
+    daily = pl.DataFrame(replay.days, schema=DAILY_SCHEMA)
     predictions = frame.select(
         "race_id",
         "race_date",
@@ -293,7 +275,7 @@ def run_backtest(
         "odds_drift": bt.odds_drift.model_dump(mode="json"),
         "pools": [b.value for b in bt.pools],
         "start_yen": bt.bankroll_yen,
-        "policy": replay.policy.model_dump(mode="json"),
+        "policy": policy.model_dump(mode="json"),
         "schedule": schedule,
         "races": len(races),
         "races_incomplete": incomplete,
@@ -304,10 +286,10 @@ def run_backtest(
             "enabled": bt.monitor,
             "events": [
                 {"kind": a.kind, "message": a.message, "at": a.at.isoformat()}
-                for a in replay.alerts.alerts
+                for a in alerts.alerts
             ],
-            "stopped": replay.monitor.stopped if replay.monitor is not None else False,
-            "races_skipped": replay.skipped_by_monitor,
+            "stopped": monitor.stopped if monitor is not None else False,
+            "races_skipped": replay.skipped,
         },
         "ledger": {
             "path": str(ledger_path),

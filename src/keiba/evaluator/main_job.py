@@ -6,13 +6,14 @@
 2. Point-in-time features for every runner (feature_engineering).
 3. Split race days by date: the last `test_fraction` are the test period; the model trains on
    the days before it, stopping early on the latest 15% of those.
-4. Win probabilities for the test races; the market's de-vigged probabilities beside them.
+4. Win probabilities for the test races from the one source (`keiba.predictor`), priced as the
+   engine sees a race at decision time (`keiba.engine.recorded`, at the final win odds); the
+   market's de-vigged probabilities beside them.
 5. Score model and market (and, for a simulated world, the true probabilities) on exactly the
    same races.
-6. Replay the test races in post-time order through Themis with the bankroll read from a
-   dedicated demo ledger (never the user's own): each decision recorded with its inputs, its
-   win tickets bought at the final odds through the paper broker, and each race settled against
-   the official payouts before the next.
+6. Replay the test races through the engine (`keiba.engine.Replay`, the code a race day runs)
+   with a dedicated demo ledger (never the user's own) and the paper broker: at each race's
+   decision time the monitor, Themis and execution; at its settlement time the official payouts.
 7. Write the HTML report and return a summary.
 """
 
@@ -29,10 +30,10 @@ from typing import Any
 
 import polars as pl
 
-from keiba.bankroll import Ledger, Ticket
+from keiba.bankroll import Ledger
 from keiba.common.bet_types import BetType
-from keiba.common.clock import JST, Clock, FixedClock
-from keiba.common.config import KeibaConfig
+from keiba.common.clock import Clock, FixedClock
+from keiba.common.config import BacktestConfig, KeibaConfig, OddsDriftConfig
 from keiba.common.errors import KeibaError
 from keiba.common.logging import get_logger
 from keiba.common.storage import (
@@ -42,23 +43,22 @@ from keiba.common.storage import (
     create_ledger_engine,
 )
 from keiba.common.storage.datasets import drop_dataset, open_dataset
+from keiba.engine import ENGINE, RaceEngine, Replay
+from keiba.engine.recorded import priced_races, race_results, replay_races
 from keiba.evaluator import report
 from keiba.evaluator.answer import demo_answer
 from keiba.evaluator.backtest_frames import BETS_SCHEMA
 from keiba.evaluator.backtest_metrics import interval_text, rates
 from keiba.evaluator.bet_list import label_bets, warehouse_names
 from keiba.evaluator.evaluation import NAMES as PROBABILITY_NAMES
-from keiba.evaluator.metrics import (
-    calibration_table,
-    common_races,
-    delta_r2_interval,
-    score,
-)
-from keiba.execution import PaperBroker, execute_decision
-from keiba.market.fields import COMPLETE_FIELDS_SQL, incomplete_races
-from keiba.market.probabilities import market_probabilities
-from keiba.market.settlement import settle_ticket
-from keiba.themis import Bankroll, decide
+from keiba.evaluator.metrics import calibration_table, common_races, delta_r2_interval, score
+from keiba.execution import PaperBroker
+from keiba.feature_engineering import build_features
+from keiba.market.fields import incomplete_races
+from keiba.model_training import save_model, train_model, training_frame
+from keiba.model_training.combination import fit_combination
+from keiba.monitor import MemorySink, Monitor
+from keiba.predictor.probabilities import model_probabilities, race_probabilities
 
 __all__ = [
     "DEMO_DATASETS",
@@ -259,30 +259,6 @@ def _split_dates(warehouse: DuckDBWarehouse, test_fraction: float) -> _Periods:
     return _Periods(days[0], first_valid, first_combine, first_test, days[-1])
 
 
-def _period_frame(warehouse: DuckDBWarehouse, date_from: dt.date, date_to: dt.date) -> pl.DataFrame:
-    """Starters of the period with odds, status, truth (if simulated) and the winner label.
-
-    Only races with a row for every declared runner: where runners that did not finish are
-    missing (as in the 2018 CSVs), the market's probabilities would be normalised over the
-    runners known to have finished — knowledge of the outcome that no bettor had.
-    """
-    return warehouse.query(
-        f"""
-        SELECT r.race_id, r.horse_no, r.frame_no, r.status, r.win_odds_final, t.p_true,
-               ra.race_date, ra.post_time,
-               CAST(coalesce(r.finish_pos = 1, FALSE) AS DOUBLE) AS first
-        FROM runners r JOIN races ra USING (race_id)
-        LEFT JOIN true_probabilities t USING (race_id, horse_no)
-        WHERE ra.race_date BETWEEN ? AND ? AND r.status NOT IN ('scratched', 'excluded')
-          AND r.race_id IN ({COMPLETE_FIELDS_SQL})
-        ORDER BY ra.race_date, ra.post_time NULLS LAST, r.race_id, r.horse_no
-        """,
-        [date_from, date_to],
-    ).with_columns(
-        (pl.col("first") / pl.col("first").sum().over("race_id")).fill_nan(0.0).alias("won")
-    )
-
-
 def _odds_band(odds: float) -> str:
     for low, high in itertools.pairwise(ODDS_BANDS):
         if low <= odds < high:
@@ -301,14 +277,11 @@ def _max_drawdown(balances: list[int]) -> float:
 
 def run_main_job(config: KeibaConfig, clock: Clock, progress: Progress = _noop) -> MainJobSummary:
     """Run the whole pipeline on the embedded storage under `config.home`."""
-    from keiba.feature_engineering import build_features
-    from keiba.model_training import predict_proba, save_model, train_model, training_frame
-    from keiba.model_training.combination import fit_combination
-
     caveats = [
         "Bets are priced at the final win odds, which nobody could bet at: the backtest "
         "flatters anything that trades on late information.",
     ]
+    timing = _demo_timing(config)
     progress("data", 0, 1)
     data_config, source = _demo_data(config, clock)
     warehouse = open_dataset(data_config, must_exist=True)
@@ -339,20 +312,20 @@ def run_main_job(config: KeibaConfig, clock: Clock, progress: Progress = _noop) 
             stored_at=model_key,
         )
 
-        def predicted(date_from: dt.date, date_to: dt.date) -> pl.DataFrame:
-            features = training_frame(warehouse, date_from, date_to)
-            p_model = features.select("race_id", "horse_no").with_columns(
-                pl.Series("p_model", predict_proba(model, features))
-            )
-            frame = _period_frame(warehouse, date_from, date_to).join(
-                p_model, on=["race_id", "horse_no"], how="left", maintain_order="left"
-            )
-            return frame.with_columns(market_probabilities(frame))
-
-        combination = fit_combination(predicted(periods.first_combine, periods.first_test - day))
+        combine = priced_races(
+            warehouse, periods.first_combine, periods.first_test - day, timing
+        ).frame
+        combination = fit_combination(model_probabilities(model, warehouse, combine).frame)
         log.info("main_job.combination", alpha=combination.alpha, beta=combination.beta)
-        frame = predicted(periods.first_test, periods.last_day)
-        frame = frame.with_columns(combination.apply(frame))
+        frame = race_probabilities(
+            model,
+            combination,
+            warehouse,
+            priced_races(warehouse, periods.first_test, periods.last_day, timing).frame,
+        ).frame
+        frame = _with_truth(warehouse, frame).with_columns(
+            pl.lit(model.version).alias("model_version")
+        )
         compared = ["p_market", "p_model", "p_combined"] + (
             ["p_true"] if frame["p_true"].is_not_null().any() else []
         )
@@ -374,7 +347,7 @@ def run_main_job(config: KeibaConfig, clock: Clock, progress: Progress = _noop) 
                 "not finish are missing from the source); they are neither scored nor bet, "
                 "because the market over the known finishers would use the result."
             )
-        replay = _replay_bets(config, clock, same, warehouse, progress)
+        replay = _replay(config, same, warehouse, progress)
         bets = pl.DataFrame(replay.tickets, schema=BETS_SCHEMA)
         bets = label_bets(bets, *warehouse_names(warehouse, bets["race_id"].unique().to_list()))
         total_races = warehouse.query("SELECT count(*) AS n FROM races")["n"][0]
@@ -427,130 +400,87 @@ def run_main_job(config: KeibaConfig, clock: Clock, progress: Progress = _noop) 
         warehouse.close()
 
 
-def _race_time(day: dt.date, post_time: dt.datetime | None) -> dt.datetime:
-    """When a race's bets are placed: its post time, or noon JST on its day when unknown."""
-    if post_time is not None:
-        return post_time if post_time.tzinfo else post_time.replace(tzinfo=dt.UTC)
-    return dt.datetime.combine(day, dt.time(12), tzinfo=JST)
+def _demo_timing(config: KeibaConfig) -> BacktestConfig:
+    """The backtest's timing with the demo's bankroll, win tickets only, at the final odds."""
+    return config.backtest.model_copy(
+        update={
+            "bankroll_yen": max(config.demo.bankroll_yen, 100),
+            "pools": (BetType.WIN,),
+            "odds_drift": OddsDriftConfig(model="none"),
+        }
+    )
 
 
-def _replay_bets(
+def _with_truth(warehouse: DuckDBWarehouse, frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` with the simulated world's true probabilities (`p_true`, null for real races)."""
+    truth = warehouse.query(
+        "SELECT race_id, CAST(horse_no AS BIGINT) AS horse_no, p_true FROM true_probabilities "
+        "WHERE race_id IN (SELECT unnest(?))",
+        [frame["race_id"].unique().to_list()],
+    )
+    return frame.join(truth, on=["race_id", "horse_no"], how="left", maintain_order="left")
+
+
+def _replay(
     config: KeibaConfig,
-    clock: Clock,
     frame: pl.DataFrame,
     warehouse: DuckDBWarehouse,
     progress: Progress,
 ) -> _Replay:
+    """The test races through the engine, with the demo's own ledger and the paper broker."""
     demo_dir = config.home / "demo"
     if demo_dir.exists():
         shutil.rmtree(demo_dir)
     demo_dir.mkdir(parents=True)
+    start = config.demo.bankroll_yen
+    summary = _Replay(start=start, final=start)
+    if frame.is_empty():
+        return summary
+    results = race_results(warehouse, frame["race_id"].unique(maintain_order=True).to_list())
+    races = replay_races(frame, {}, results, (BetType.WIN,))
     engine = create_ledger_engine(f"sqlite:///{demo_dir / 'ledger.sqlite'}")
     # the demo's ledger lives in the replayed time: each purchase is dated on its race's day
-    first_day = frame["race_date"].min() if frame.height else clock.now().date()
-    replay_clock = FixedClock(_race_time(first_day, None) - dt.timedelta(days=1))  # type: ignore[arg-type]
-    ledger = Ledger(engine, replay_clock, account="demo")
-    start = config.demo.bankroll_yen
+    clock = FixedClock(races[0].inputs.decision_at - dt.timedelta(hours=1))
+    ledger = Ledger(engine, clock, account="demo")
     if start > 0:
         ledger.deposit(start, cause="demo starting bankroll")
-    race_ids = frame["race_id"].unique(maintain_order=True).to_list()
-    payouts = warehouse.query(
-        "SELECT race_id, bet_type, combination, payout_yen FROM payouts "
-        "WHERE bet_type = 'win' AND race_id IN (SELECT unnest(?))",
-        [race_ids],
+    monitor = Monitor.for_ledger(config.monitor, clock, ledger, [MemorySink()])
+    race_engine = RaceEngine(
+        config.themis, ledger, PaperBroker(prefix="demo"), clock, monitor=monitor
     )
-    payout_map: dict[str, dict[tuple[str, str], int]] = {}
-    for race_id, bet, combination, paid in payouts.iter_rows():
-        payout_map.setdefault(race_id, {})[(bet, combination)] = paid
-    replay = _Replay(start=start)
-    broker = PaperBroker(prefix="demo")
-    day: object = None
-    day_start = staked_today = tickets_today = 0
-    for i, (race_id, rows) in enumerate(frame.group_by("race_id", maintain_order=True)):
-        race = str(race_id[0])
-        at = _race_time(rows["race_date"][0], rows["post_time"][0])
-        if at > replay_clock.now():
-            replay_clock.advance(at - replay_clock.now())
-        if rows["race_date"][0] != day:
-            day, day_start, staked_today, tickets_today = (
-                rows["race_date"][0],
-                ledger.balance(),
-                0,
-                0,
-            )
-        probabilities = dict(zip(rows["horse_no"], rows["p_combined"], strict=True))
-        odds = {h: o for h, o in zip(rows["horse_no"], rows["win_odds_final"], strict=True) if o}
-        statuses = dict(zip(rows["horse_no"], rows["status"], strict=True))
-        bankroll = Bankroll(ledger.balance(), staked_today, tickets_today, day_start)
-        decision = decide(probabilities, odds, bankroll, config.themis)
-        staked_today += decision.total_stake
-        tickets_today += len(decision.bets)
-        tickets = [
-            Ticket(
-                f"{race}-{bet.bet_type.value}-{bet.combination}-{n}",
-                race,
-                bet.bet_type.value,
-                bet.combination,
-                bet.stake,
-                bet.rule,
-            )
-            for n, bet in enumerate(decision.bets)
-        ]
-        if tickets:
-            execute_decision(
-                ledger,
-                broker,
-                decision_id=f"{race}-demo",
-                race_id=race,
-                rule="themis",
-                inputs={
-                    "probabilities": probabilities,
-                    "odds": odds,
-                    "bankroll": asdict(bankroll),
-                    "policy": config.themis.model_dump(mode="json"),
-                },
-                output=decision.to_dict(),
-                tickets=tickets,
-            )
-        for bet, ticket in zip(decision.bets, tickets, strict=True):
-            ticket_id = ticket.ticket_id
-            outcome = settle_ticket(
-                BetType.WIN, bet.combination, bet.stake, payout_map.get(race, {}), statuses
-            )
-            ledger.settle(ticket_id, outcome.paid, refund=outcome.refund)
-            replay.bets += 1
-            replay.staked += bet.stake
-            replay.returned += outcome.paid
-            replay.hits += outcome.label == "won"
-            replay.tickets.append(
-                {
-                    "strategy": "themis",
-                    "race_id": race,
-                    "race_date": rows["race_date"][0],
-                    "race_seq": i,
-                    "bet_type": BetType.WIN.value,
-                    "combination": bet.combination,
-                    "stake_yen": bet.stake,
-                    "probability": bet.probability,
-                    "decision_odds": bet.odds,
-                    "final_odds": bet.odds,
-                    "paid_yen": outcome.paid,
-                    "refund": outcome.refund,
-                    "hit": outcome.label == "won",
-                    "bankroll_yen": bankroll.balance_yen,
-                }
-            )
-            band = _odds_band(bet.odds)
-            replay.band_stake[band] = replay.band_stake.get(band, 0) + bet.stake
-            replay.band_return[band] = replay.band_return.get(band, 0) + outcome.paid
-        if decision.bets:
-            replay.races_bet += 1
-            replay.balances.append(ledger.balance())
+    replay = Replay(race_engine, clock, results, start_yen=start)
+    for i, race in enumerate(races):
+        replay.race(race)
         if i % 200 == 0:
-            progress("betting", i, len(race_ids))
-    progress("betting", len(race_ids), len(race_ids))
-    replay.final = ledger.balance()
-    return replay
+            progress("betting", i, len(races))
+    replay.finish()
+    progress("betting", len(races), len(races))
+    summary.final = int(ledger.balance())
+    engine.dispose()
+    _summarise(summary, [t for t in replay.tickets if t["strategy"] == ENGINE])
+    return summary
+
+
+def _summarise(summary: _Replay, tickets: list[dict[str, Any]]) -> None:
+    """Fill the replay summary from the engine's settled tickets, in race order."""
+    by_race: dict[int, int] = {}
+    for t in sorted(tickets, key=lambda t: (t["race_seq"], t["ticket_id"])):
+        summary.bets += 1
+        summary.staked += t["stake_yen"]
+        summary.returned += t["paid_yen"]
+        summary.hits += t["hit"]
+        by_race[t["race_seq"]] = by_race.get(t["race_seq"], 0) + t["paid_yen"] - t["stake_yen"]
+        band = _odds_band(t["decision_odds"])
+        summary.band_stake[band] = summary.band_stake.get(band, 0) + t["stake_yen"]
+        summary.band_return[band] = summary.band_return.get(band, 0) + t["paid_yen"]
+        summary.tickets.append(
+            {**t, "bet_type": BetType.WIN.value, "final_odds": t["decision_odds"]}
+        )
+    balance = summary.start
+    for seq in sorted(by_race):
+        balance += by_race[seq]
+        summary.balances.append(balance)
+    summary.races_bet = len(by_race)
 
 
 def _answer(summary: MainJobSummary, bets: pl.DataFrame) -> None:

@@ -1,0 +1,34 @@
+"""The engine: one race from its inputs as of decision time to settled tickets, and replays.
+
+`RaceEngine` decides, buys and settles one race for one ledger account through one broker; the
+live race day, a replayed day, the backtest and the demo all run races through it, with a
+different clock, broker, ledger and source of inputs (`keiba.engine.recorded` for races already
+in the warehouse). `Replay` runs recorded races in the order their decisions and results happen.
+"""
+
+from keiba.engine.race import (
+    PlacedBet,
+    RaceEngine,
+    RaceInputs,
+    RaceOutcome,
+    RaceResult,
+    SettledTicket,
+    Status,
+)
+from keiba.engine.replay import ENGINE, Account, Replay, ReplayRace, Shadow, ShadowBet
+
+__all__ = [
+    "ENGINE",
+    "Account",
+    "PlacedBet",
+    "RaceEngine",
+    "RaceInputs",
+    "RaceOutcome",
+    "RaceResult",
+    "Replay",
+    "ReplayRace",
+    "SettledTicket",
+    "Shadow",
+    "ShadowBet",
+    "Status",
+]
