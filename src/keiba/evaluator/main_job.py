@@ -57,8 +57,9 @@ from keiba.feature_engineering import build_features
 from keiba.market.fields import incomplete_races
 from keiba.model_training import save_model, train_model, training_frame
 from keiba.model_training.combination import fit_combination
+from keiba.model_training.starters import model_probabilities
 from keiba.monitor import MemorySink, Monitor
-from keiba.predictor.probabilities import model_probabilities, race_probabilities
+from keiba.predictor.probabilities import race_probabilities
 
 __all__ = [
     "DEMO_DATASETS",

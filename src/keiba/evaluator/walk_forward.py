@@ -22,7 +22,7 @@ from keiba.common.storage.warehouse import Warehouse
 from keiba.engine.recorded import priced_races
 from keiba.model_training.combination import MarketCombination, fit_combination
 from keiba.model_training.model import TrainedModel, train_model, training_frame
-from keiba.predictor.probabilities import model_probabilities
+from keiba.model_training.starters import model_probabilities
 
 __all__ = ["Window", "WindowModel", "plan_windows", "train_window"]
 

@@ -37,7 +37,8 @@ from keiba.feature_engineering import build_features
 from keiba.market.fields import incomplete_races, market_frame
 from keiba.model_training.artifacts import load_model, model_prefix, save_model
 from keiba.model_training.combination import MarketCombination, fit_combination
-from keiba.model_training.model import TrainedModel, predict_proba, train_model, training_frame
+from keiba.model_training.model import TrainedModel, train_model, training_frame
+from keiba.model_training.starters import model_probabilities
 from keiba.model_training.tracking import TrackedRun, log_run, tracking_of
 
 __all__ = [
@@ -155,13 +156,7 @@ def scored_frame(
 ) -> pl.DataFrame:
     """Starters of complete races in the period with won, p_market, p_model (null without
     features) and, with a combination, p_combined."""
-    features = training_frame(warehouse, date_from, date_to, feature_version=model.feature_version)
-    p_model = features.select("race_id", "horse_no").with_columns(
-        pl.Series("p_model", predict_proba(model, features), dtype=pl.Float64)
-    )
-    frame = market_frame(warehouse, date_from, date_to).join(
-        p_model, on=["race_id", "horse_no"], how="left", maintain_order="left"
-    )
+    frame = model_probabilities(model, warehouse, market_frame(warehouse, date_from, date_to)).frame
     if combination is not None:
         frame = frame.with_columns(combination.apply(frame))
     return frame

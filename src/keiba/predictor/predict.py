@@ -16,8 +16,9 @@ from keiba.common.storage.warehouse import Warehouse
 from keiba.feature_engineering import FEATURES_TABLE, STARTED_SQL, build_features, read_features
 from keiba.market.fields import COMPLETE_FIELDS_SQL
 from keiba.market.probabilities import market_probabilities
-from keiba.model_training import TrainedModel, predict_proba
+from keiba.model_training import TrainedModel
 from keiba.model_training.combination import MarketCombination
+from keiba.model_training.starters import model_probabilities
 
 __all__ = [
     "PREDICTIONS_TABLE",
@@ -31,25 +32,15 @@ __all__ = [
 PREDICTION_COLUMNS = ("race_id", "horse_no", "p_model", "model_version", "feature_version", "as_of")
 
 
-def _races_out_of_date(
-    warehouse: Warehouse, date_from: dt.date, date_to: dt.date, feature_version: str
-) -> int:
-    """Races in the range whose starters and feature rows differ (missing, or built before a
-    scratch or a late entry)."""
-    found = warehouse.query(
-        f"""SELECT COUNT(DISTINCT COALESCE(s.race_id, f.race_id)) AS n
-        FROM (
-          SELECT r.race_id, r.horse_no FROM runners r JOIN races ra ON ra.race_id = r.race_id
-          WHERE ra.race_date >= ? AND ra.race_date <= ? AND r.{STARTED_SQL}
-        ) s
-        FULL OUTER JOIN (
-          SELECT race_id, horse_no FROM {FEATURES_TABLE}
-          WHERE feature_version = ? AND race_date >= ? AND race_date <= ?
-        ) f ON f.race_id = s.race_id AND f.horse_no = s.horse_no
-        WHERE s.race_id IS NULL OR f.race_id IS NULL""",
-        [date_from, date_to, feature_version, date_from, date_to],
+def _starters(warehouse: Warehouse, date_from: dt.date, date_to: dt.date) -> pl.DataFrame:
+    """Every runner of the races dated in the range that was not scratched or excluded."""
+    return warehouse.query(
+        f"""SELECT r.race_id, CAST(r.horse_no AS BIGINT) AS horse_no, ra.race_date
+        FROM runners r JOIN races ra ON ra.race_id = r.race_id
+        WHERE ra.race_date >= ? AND ra.race_date <= ? AND r.{STARTED_SQL}
+        ORDER BY r.race_id, r.horse_no""",
+        [date_from, date_to],
     )
-    return int(found["n"][0]) if found.height else 0
 
 
 def predict_races(
@@ -73,20 +64,27 @@ def predict_races(
         if not rebuild_features:
             raise KeibaError("the warehouse has no features table: build the features first")
         build_features(warehouse)
-    missing = _races_out_of_date(warehouse, date_from, date_to, model.feature_version)
-    if missing and rebuild_features:
+    starters = _starters(warehouse, date_from, date_to)
+    priced = model_probabilities(model, warehouse, starters)
+    if priced.stale_races and rebuild_features:
         build_features(warehouse)
-        missing = _races_out_of_date(warehouse, date_from, date_to, model.feature_version)
-    if missing:
+        priced = model_probabilities(model, warehouse, starters)
+    if priced.stale_races:
         raise KeibaError(
-            f"{missing} race(s) between {date_from} and {date_to} have missing or out-of-date "
-            f"features of version {model.feature_version} (the model's): rebuild the features"
+            f"{len(priced.stale_races)} race(s) between {date_from} and {date_to} have missing "
+            f"or out-of-date features of version {model.feature_version} (the model's): "
+            "rebuild the features"
         )
-    frame = read_features(warehouse, date_from, date_to, feature_version=model.feature_version)
-    return frame.select(
+    stamps = read_features(warehouse, date_from, date_to, feature_version=model.feature_version)
+    return priced.frame.join(
+        stamps.select("race_id", pl.col("horse_no").cast(pl.Int64), "feature_version", "as_of"),
+        on=["race_id", "horse_no"],
+        how="left",
+        maintain_order="left",
+    ).select(
         "race_id",
         "horse_no",
-        pl.Series("p_model", predict_proba(model, frame), dtype=pl.Float64),
+        "p_model",
         pl.lit(model.version, dtype=pl.String).alias("model_version"),
         "feature_version",
         "as_of",
