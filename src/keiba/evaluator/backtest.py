@@ -55,6 +55,7 @@ from keiba.evaluator.baselines import baselines
 from keiba.evaluator.bet_list import label_bets, warehouse_names
 from keiba.evaluator.walk_forward import WindowModel, plan_windows, train_window
 from keiba.execution import PaperBroker
+from keiba.feature_engineering import build_features
 from keiba.market.fields import incomplete_races
 from keiba.monitor import MemorySink, Monitor
 from keiba.predictor.probabilities import race_probabilities
@@ -131,8 +132,6 @@ def run_backtest(
     run_dir: Path | None = None,
 ) -> BacktestResult:
     """Replay [date_from, date_to] from the warehouse under `config.home`; write a run dir."""
-    from keiba.feature_engineering import build_features
-
     started = time.perf_counter()
     timings: dict[str, float] = {}
     bt = config.backtest

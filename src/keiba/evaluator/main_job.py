@@ -43,6 +43,7 @@ from keiba.common.storage import (
     create_ledger_engine,
 )
 from keiba.common.storage.datasets import drop_dataset, open_dataset
+from keiba.data_collector.canonical import import_canonical, write_canonical
 from keiba.engine import ENGINE, RaceEngine, Replay
 from keiba.engine.recorded import priced_races, race_results, replay_races
 from keiba.evaluator import report
@@ -60,6 +61,7 @@ from keiba.model_training.combination import fit_combination
 from keiba.model_training.starters import model_probabilities
 from keiba.monitor import MemorySink, Monitor
 from keiba.predictor.probabilities import race_probabilities
+from keiba.simulator import WorldConfig, generate_world
 
 __all__ = [
     "DEMO_DATASETS",
@@ -159,9 +161,6 @@ class _Replay:
 
 def _simulated_world(config: KeibaConfig) -> tuple[Path, str]:
     """The demo's world directory (generated if missing) and its description."""
-    from keiba.data_collector.canonical import write_canonical
-    from keiba.simulator import WorldConfig, generate_world
-
     demo = config.demo
     world_dir = config.home / "worlds" / f"sim-{demo.start_year}-{demo.years}y-seed{demo.seed}"
     if not (world_dir / "races.parquet").exists():
@@ -194,8 +193,6 @@ def _holds_only(config: KeibaConfig, source: str) -> bool:
 
 def _load_simulated_world(config: KeibaConfig, clock: Clock) -> str:
     """Import the demo's world into the selected dataset, emptied first if it holds another."""
-    from keiba.data_collector.canonical import import_canonical
-
     world_dir, description = _simulated_world(config)
     source = f"simulated world {world_dir.name}"
     if not _holds_only(config, source):
@@ -207,8 +204,6 @@ def _load_simulated_world(config: KeibaConfig, clock: Clock) -> str:
 
 def load_sample(warehouse: Warehouse, clock: Clock | None = None) -> str:
     """Import the shipped 2018 season (real races) into `warehouse`; idempotent."""
-    from keiba.data_collector.canonical import import_canonical
-
     import_canonical(warehouse, SAMPLE_DIR, kind="real", clock=clock, source="jra2018 sample")
     return "every JRA race of 2018 (the shipped sample; see its README for the sources)"
 
