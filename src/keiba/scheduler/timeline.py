@@ -118,9 +118,10 @@ def races_from_list(race_list: RaceList) -> tuple[RaceSlot, ...]:
 
 
 def _interval(config: RaceDayConfig, post: dt.datetime, at: dt.datetime) -> dt.timedelta:
+    """The gap after a poll at `at`: the band of the time just after it."""
     before = post - at
     for start_min, interval_min in config.poll_bands:
-        if before >= dt.timedelta(minutes=start_min):
+        if before > dt.timedelta(minutes=start_min):
             return dt.timedelta(minutes=interval_min)
     return dt.timedelta(minutes=config.poll_bands[-1][1])
 
