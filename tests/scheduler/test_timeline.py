@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import random
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def test_one_race_follows_the_race_day_facts() -> None:
 def test_odds_polls_are_banded_and_stop_ten_minutes_after_post() -> None:
     post = at("10:05")
     times = poll_times(race("202603020201", "10:05"), RaceDayConfig())
-    gaps = {(post - a) // MIN: (b - a) // MIN for a, b in zip(times, times[1:], strict=False)}
+    gaps = {(post - a) // MIN: (b - a) // MIN for a, b in itertools.pairwise(times)}
     assert {gap for before, gap in gaps.items() if before > 180} == {15}
     assert {gap for before, gap in gaps.items() if 60 < before <= 180} == {10}
     assert {gap for before, gap in gaps.items() if 30 < before <= 60} == {5}
@@ -54,7 +55,7 @@ def test_odds_polls_are_banded_and_stop_ten_minutes_after_post() -> None:
 def test_a_poll_is_superseded_by_the_next() -> None:
     plan = plan_day(DAY, [race("202603020201", "10:05")], RaceDayConfig())
     polls = [s for s in plan.steps if s.kind is StepKind.ODDS]
-    assert all(a.deadline == b.due for a, b in zip(polls, polls[1:], strict=False))
+    assert all(a.deadline == b.due for a, b in itertools.pairwise(polls))
     assert polls[-1].deadline == at("10:16")
 
 
@@ -81,7 +82,7 @@ def test_a_race_listed_twice_or_on_another_day_is_refused() -> None:
 
 @st.composite
 def configs(draw: st.DrawFn) -> RaceDayConfig:
-    starts = sorted(draw(st.sets(st.integers(1, 300), max_size=5)), reverse=True) + [0]
+    starts = [*sorted(draw(st.sets(st.integers(1, 300), max_size=5)), reverse=True), 0]
     bands = tuple((s, draw(st.integers(1, 20))) for s in starts)
     decision = draw(st.integers(30, 900))
     close = draw(st.integers(30, 300))
