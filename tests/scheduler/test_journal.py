@@ -118,3 +118,13 @@ def test_the_file_is_in_wal_mode(journal: Journal) -> None:
     journal.record_plan(plan_day(DAY, RACES, RaceDayConfig()), at("06:00"))
     with sqlite3.connect(journal.path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_a_file_that_is_not_a_journal_is_named(tmp_path: Path) -> None:
+    path = journal_path(tmp_path, DAY)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not a database, just text " * 100)
+    with pytest.raises(
+        JournalError, match=r"cannot open the race-day journal .*2026-06-28\.sqlite"
+    ):
+        Journal(path)

@@ -38,6 +38,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import DBAPIError
 
 from keiba.bankroll._db import begin_immediate, reading
 from keiba.common.config import RaceDayConfig
@@ -177,8 +178,13 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._engine = _engine(path)
-        with self._write() as conn:
-            _metadata.create_all(conn)
+        try:
+            with self._write() as conn:
+                _metadata.create_all(conn)
+        except DBAPIError as e:
+            self._engine.dispose()
+            reason = str(e.orig or e).strip().splitlines()[0]
+            raise JournalError(f"cannot open the race-day journal {path}: {reason}") from e
 
     def close(self) -> None:
         self._engine.dispose()
