@@ -9,6 +9,7 @@ import pytest
 from netkeiba_fixtures import fixture
 
 from keiba.common.bet_types import BetType
+from keiba.common.clock import JST
 from keiba.common.ids import NetkeibaRaceId
 from keiba.data_collector.netkeiba_cards import parse_card, parse_race_list
 from keiba.data_collector.netkeiba_odds import parse_odds_api, parse_odds_page
@@ -149,6 +150,26 @@ def test_race_list() -> None:
     assert "202602010607" in ids and "202603020211" in ids
     with pytest.raises(NetkeibaParseError, match="expected 20260629"):
         parse_race_list(fixture("race_list_20260628.html"), "list", dt.date(2026, 6, 29))
+
+
+def test_race_list_post_times() -> None:
+    listed = parse_race_list(fixture("race_list_20260628.html"), "list", dt.date(2026, 6, 28))
+    posts = {str(r.race_id): r.post_time for r in listed.races}
+    assert posts["202603020201"] == dt.datetime(2026, 6, 28, 10, 5, tzinfo=JST)
+    assert posts["202603020202"] == dt.datetime(2026, 6, 28, 10, 45, tzinfo=JST)
+    assert posts["202603020201"].astimezone(dt.UTC).hour == 1  # 10:05 JST is 01:05 UTC
+    assert all(p.utcoffset() == dt.timedelta(hours=9) for p in posts.values())
+    for venue in ("02", "03", "10"):  # each venue's races are run in race-number order
+        times = [posts[i] for i in sorted(posts) if i[4:6] == venue]
+        assert len(times) == 12 and times == sorted(times) and len(set(times)) == 12
+
+
+@pytest.mark.parametrize("time", ["", "未定", "25:10", "10:5x"])
+def test_race_list_unreadable_post_time_names_the_race(time: str) -> None:
+    page = fixture("race_list_20260628.html").decode("utf-8")
+    damaged = page.replace(">10:45 <", f">{time}<", 1).encode("utf-8")
+    with pytest.raises(NetkeibaParseError, match="race 202603020202 has no readable post time"):
+        parse_race_list(damaged, "list", dt.date(2026, 6, 28))
 
 
 @pytest.mark.parametrize(

@@ -50,6 +50,7 @@ __all__ = [
     "ModelConfig",
     "MonitorConfig",
     "OddsDriftConfig",
+    "RaceDayConfig",
     "StorageConfig",
     "ThemisConfig",
     "load_config",
@@ -299,6 +300,82 @@ class BacktestConfig(Section):
     odds_drift: OddsDriftConfig = OddsDriftConfig()
 
 
+class RaceDayConfig(Section):
+    """The race-day timeline (docs/scheduler.md): when each step of a race is due.
+
+    Sales close `close_lead_s` before post. Scoring is due `decision_lead_s` before the close and
+    must have begun its purchase by `submit_deadline_s` before the close. `poll_bands` are
+    (minutes before post, interval in minutes): from that many minutes before post, odds are
+    polled at that interval, the last band running on until `poll_stop_after_post_min` after
+    post. Card and odds start `watch_from_min` before post; body weights `weights_lead_min`.
+    Settlement is tried `settle_first_min` after post, then every `settle_retry_s`, until
+    `settle_give_up_min` after post. A 403/429 from the collector pauses every step for
+    `blocked_backoff_s`, doubling on each further block up to `blocked_backoff_max_s`.
+    """
+
+    close_lead_s: int = Field(default=120, gt=0, le=3_600)
+    decision_lead_s: int = Field(default=360, gt=0, le=3_600)
+    submit_deadline_s: int = Field(default=150, gt=0, le=3_600)
+    poll_bands: tuple[tuple[int, int], ...] = ((180, 15), (60, 10), (30, 5), (10, 2), (0, 1))
+    poll_stop_after_post_min: int = Field(default=10, ge=0, le=120)
+    watch_from_min: int = Field(default=240, gt=0, le=24 * 60)
+    weights_lead_min: int = Field(default=60, gt=0, le=24 * 60)
+    settle_first_min: int = Field(default=10, ge=0, le=24 * 60)
+    settle_retry_s: int = Field(default=120, gt=0, le=3_600)
+    settle_give_up_min: int = Field(default=60, gt=0, le=24 * 60)
+    max_odds_age_s: int = Field(default=120, gt=0, le=3_600)
+    """The engine refuses to decide on odds older than this at decision time."""
+    blocked_backoff_s: float = Field(default=300.0, gt=0)
+    blocked_backoff_max_s: float = Field(default=1_800.0, gt=0)
+
+    @field_validator("poll_bands")
+    @classmethod
+    def _bands(cls, bands: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+        if not bands:
+            raise ValueError("poll_bands needs at least one (minutes before post, interval) band")
+        for (upper, _), (lower, _) in pairwise(bands):
+            if lower >= upper:
+                raise ValueError(
+                    f"poll_bands must go from far to near post: {upper} then {lower} minutes"
+                )
+        if bands[-1][0] != 0:
+            raise ValueError(f"the last poll band must start at 0 minutes, was {bands[-1][0]}")
+        for start, interval in bands:
+            if interval <= 0:
+                raise ValueError(f"poll band from {start} min has interval {interval}; must be > 0")
+        return bands
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RaceDayConfig:
+        if self.submit_deadline_s >= self.decision_lead_s:
+            raise ValueError(
+                f"submit_deadline_s ({self.submit_deadline_s}) must be less than decision_lead_s "
+                f"({self.decision_lead_s}): the purchase deadline comes after scoring begins"
+            )
+        decide_min = (self.close_lead_s + self.decision_lead_s) / 60
+        if self.weights_lead_min <= decide_min:
+            raise ValueError(
+                f"weights_lead_min ({self.weights_lead_min}) must be more than the decision's "
+                f"{decide_min:g} minutes before post"
+            )
+        if self.watch_from_min < self.weights_lead_min:
+            raise ValueError(
+                f"watch_from_min ({self.watch_from_min}) must be at least weights_lead_min "
+                f"({self.weights_lead_min})"
+            )
+        if self.settle_give_up_min < self.settle_first_min:
+            raise ValueError(
+                f"settle_give_up_min ({self.settle_give_up_min}) is before settle_first_min "
+                f"({self.settle_first_min})"
+            )
+        if self.blocked_backoff_max_s < self.blocked_backoff_s:
+            raise ValueError(
+                f"blocked_backoff_max_s ({self.blocked_backoff_max_s}) is below "
+                f"blocked_backoff_s ({self.blocked_backoff_s})"
+            )
+        return self
+
+
 class KeibaConfig(BaseSettings):
     """All sections. Build it with `load_config`, which also resolves the home directory."""
 
@@ -319,6 +396,7 @@ class KeibaConfig(BaseSettings):
     collector: CollectorConfig = CollectorConfig()
     monitor: MonitorConfig = MonitorConfig()
     backtest: BacktestConfig = BacktestConfig()
+    race_day: RaceDayConfig = RaceDayConfig()
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,64 @@
+"""The race-day scheduler: the day's timeline, its persisted journal, and the loop that runs it.
+
+See docs/scheduler.md. `plan_day` turns the day's races (with post times, from the race list)
+and the `race_day` configuration into steps with due times and deadlines; a `Journal` keeps the
+plan and every step's fate in a SQLite file per day, so a day can be resumed; `run_day` runs
+the due steps through a `StepHandlers` (the engine) on an injected clock and sleeper, live or
+in `SimulatedTime`, and returns every race's outcome. It decides nothing about bets.
+"""
+
+from keiba.scheduler.journal import (
+    Journal,
+    JournalError,
+    Outcome,
+    RaceOutcome,
+    StepState,
+    journal_path,
+)
+from keiba.scheduler.loop import (
+    DecideResult,
+    SettleResult,
+    SettleStatus,
+    SimulatedTime,
+    StepContext,
+    StepHandlers,
+    StepResult,
+    live_sleep,
+    run_day,
+)
+from keiba.scheduler.timeline import (
+    Plan,
+    RaceSlot,
+    Step,
+    StepKind,
+    plan_day,
+    poll_times,
+    races_from_list,
+    step_id,
+)
+
+__all__ = [
+    "DecideResult",
+    "Journal",
+    "JournalError",
+    "Outcome",
+    "Plan",
+    "RaceOutcome",
+    "RaceSlot",
+    "SettleResult",
+    "SettleStatus",
+    "SimulatedTime",
+    "Step",
+    "StepContext",
+    "StepHandlers",
+    "StepKind",
+    "StepResult",
+    "StepState",
+    "journal_path",
+    "live_sleep",
+    "plan_day",
+    "poll_times",
+    "races_from_list",
+    "run_day",
+    "step_id",
+]
