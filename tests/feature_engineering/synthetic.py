@@ -214,8 +214,15 @@ class RecordingWarehouse:
         self.statements.append(sql)
         return self.inner.query(sql, params, deterministic=deterministic)
 
-    def write_table(self, name: str, frame: pl.DataFrame, *, replace: bool = True) -> None:
-        self.inner.write_table(name, frame, replace=replace)
+    def write_table(
+        self,
+        name: str,
+        frame: pl.DataFrame,
+        *,
+        replace: bool = True,
+        replace_by: str | None = None,
+    ) -> None:
+        self.inner.write_table(name, frame, replace=replace, replace_by=replace_by)
 
     def has_table(self, name: str) -> bool:
         return self.inner.has_table(name)

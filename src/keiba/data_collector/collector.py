@@ -22,6 +22,7 @@ from keiba.common.clock import Clock
 from keiba.common.config import CollectorConfig
 from keiba.common.errors import KeibaError
 from keiba.common.ids import NetkeibaRaceId
+from keiba.common.schema import DatasetKind
 from keiba.common.storage.object_store import ObjectStore
 from keiba.common.storage.warehouse import Warehouse
 from keiba.data_collector.http_client import BlockedError, FetchFailedError, HttpClient
@@ -95,8 +96,13 @@ def collect(
     end: dt.date | None = None,
     *,
     progress: Callable[[str, int, int], None] | None = None,
+    kind: DatasetKind = "real",
 ) -> CollectReport:
-    """Fetch, store and load every race of the dates `start`..`end` (inclusive)."""
+    """Fetch, store and load every race of the dates `start`..`end` (inclusive).
+
+    The races are of `kind`: real from netkeiba, simulated from a twin of it serving a
+    simulated world's day (loaded into that world's own dataset).
+    """
     days = _dates(start, end)
     report = CollectReport(dates=[d.isoformat() for d in days])
     pages: list[RawPage] = []
@@ -147,8 +153,8 @@ def collect(
                 continue  # the stored list is quarantined by the ingest below
             report.races_listed += len(races)
             for n, race in enumerate(races):
-                for kind, page_url in page_urls(client.config, race):
-                    fetch(kind, page_url, str(race), day)
+                for page_kind, page_url in page_urls(client.config, race):
+                    fetch(page_kind, page_url, str(race), day)
                 if progress:
                     progress(f"{day:%m-%d} races", n + 1, len(races))
         if progress:
@@ -162,6 +168,7 @@ def collect(
         lambda p: store.get(p.content_key),
         clock,
         source=f"netkeiba collect {days[0]}" + (f" to {days[-1]}" if len(days) > 1 else ""),
+        kind=kind,
     )
     return report
 

@@ -8,7 +8,8 @@ load is one transaction (`Warehouse.load`), so a race is written whole or not at
 loading the same pages again changes nothing. Quarantine is written just before the load.
 
 Cards (出馬表) go to the derived `entries` table (one row per declared runner, with status
-declared / scratched / excluded, `as_of` the fetch time); a race's entries are replaced whole.
+declared / scratched / excluded, the race's facts the card states, `as_of` the fetch time); a
+race's entries are replaced whole.
 An odds answer names no race date: it comes from the index (the day the race was listed on),
 else from a race or card of the same netkeiba id, else the snapshot is quarantined.
 """
@@ -27,7 +28,7 @@ from keiba.common.clock import Clock
 from keiba.common.errors import InvalidRaceIdError
 from keiba.common.ids import NetkeibaRaceId
 from keiba.common.polars_types import POLARS_TYPES
-from keiba.common.schema import Table, table
+from keiba.common.schema import DatasetKind, Table, table
 from keiba.common.storage.warehouse import LoadResult, LoadSource, Warehouse, check_load_kind
 from keiba.data_collector.canonical import CanonicalFile, _check_column, _Problems
 from keiba.data_collector.netkeiba_cards import ParsedCard, parse_card, parse_race_list
@@ -47,6 +48,8 @@ ENTRIES_COLUMNS: dict[str, pl.DataType] = {
     "race_no": pl.Int64(),
     "race_name": pl.String(),
     "post_time": pl.Datetime("us", "UTC"),
+    "race_class": pl.String(),
+    "grade": pl.String(),
     "surface": pl.String(),
     "distance_m": pl.Int64(),
     "field_size": pl.Int64(),
@@ -177,6 +180,8 @@ def _entry_rows(cards: Sequence[ParsedCard], as_of: dict[str, dt.datetime]) -> p
                     "race_no": h.race_key.race_no,
                     "race_name": h.race_name,
                     "post_time": h.post_time,
+                    "race_class": h.race_class,
+                    "grade": h.grade,
                     "surface": h.surface,
                     "distance_m": h.distance_m,
                     "field_size": len(card.runners),
@@ -197,8 +202,12 @@ def _write_entries(warehouse: Warehouse, incoming: pl.DataFrame) -> int:
         return 0
     count = incoming.height
     if warehouse.has_table("entries"):
-        stored = warehouse.query(f"SELECT {', '.join(ENTRIES_COLUMNS)} FROM entries")
+        stored = warehouse.query("SELECT * FROM entries")
         stored = stored.filter(~pl.col("race_id").is_in(incoming["race_id"].unique().implode()))
+        # a table written before a column was added gets the column, empty
+        stored = stored.with_columns(
+            pl.lit(None, dtype=t).alias(c) for c, t in ENTRIES_COLUMNS.items() if c not in stored
+        ).select(list(ENTRIES_COLUMNS))
         incoming = pl.concat([stored.cast(ENTRIES_COLUMNS), incoming])  # type: ignore[arg-type]
     warehouse.write_table("entries", incoming.sort("race_id", "horse_no"), replace=True)
     return count
@@ -246,14 +255,16 @@ def ingest_pages(
     clock: Clock,
     *,
     source: str = "netkeiba pages",
+    kind: DatasetKind = "real",
 ) -> IngestReport:
     """Parse the pages (in fetch order), quarantine the bad ones and load the rest.
 
-    The races are real: a dataset of simulated races is refused before anything is written.
-    The load is listed in the dataset as `source`.
+    The races are of `kind` (real unless the pages come from a simulated twin of the site): a
+    dataset of the other kind is refused before anything is written. The load is listed in the
+    dataset as `source`.
     """
     warehouse.ensure_schema()
-    check_load_kind(warehouse, "real")
+    check_load_kind(warehouse, kind)
     report = IngestReport(pages=len(pages))
     ingested_at = clock.now().astimezone(dt.UTC)
     records: list[QuarantineRecord] = []
@@ -296,7 +307,7 @@ def ingest_pages(
     report.quarantine_locators = [r.locator for r in records]
     report.quarantine_new = quarantine(warehouse, records, clock)
     loaded: LoadResult = warehouse.load(
-        {k: v for k, v in frames.items() if v.height}, LoadSource("real", source, ingested_at)
+        {k: v for k, v in frames.items() if v.height}, LoadSource(kind, source, ingested_at)
     )
     report.entries = _write_entries(warehouse, _entry_rows(list(cards.values()), card_times))
     report.races = len(results)

@@ -1,10 +1,18 @@
 """Point-in-time features, computed by the warehouse engine in SQL (table `features`).
 
-`feature_sql()` is the query; `build_features` (re)creates the table; `FEATURE_COLUMNS` are the
-model inputs of version `FEATURE_VERSION`. See `definitions` for the point-in-time rules.
+`feature_sql()` is the query; `build_features` (re)creates the table and
+`build_features_for_entries` replaces the rows of a few races (a race day's, from their cards);
+`FEATURE_COLUMNS` are the model inputs of version `FEATURE_VERSION`. See `definitions` for the
+point-in-time rules.
 """
 
-from keiba.feature_engineering.build import FEATURES_TABLE, build_features, read_features
+from keiba.feature_engineering.build import (
+    ENTRIES_TABLE,
+    FEATURES_TABLE,
+    build_features,
+    build_features_for_entries,
+    read_features,
+)
 from keiba.feature_engineering.definitions import (
     FEATURE_COLUMNS,
     FEATURE_VERSION,
@@ -15,6 +23,7 @@ from keiba.feature_engineering.definitions import (
 )
 
 __all__ = [
+    "ENTRIES_TABLE",
     "FEATURES",
     "FEATURES_TABLE",
     "FEATURE_COLUMNS",
@@ -22,6 +31,7 @@ __all__ = [
     "STARTED_SQL",
     "Feature",
     "build_features",
+    "build_features_for_entries",
     "feature_sql",
     "read_features",
 ]

@@ -1,13 +1,16 @@
 """Building the `features` table: run the feature query in the warehouse and store the result.
 
-`build_features` recreates the whole table from the contract tables (features are a pure
-function of them, so a rebuild is always safe); `read_features` reads rows of one feature
-version back for a date range, for training and prediction.
+`build_features` recreates the whole table from the contract tables and the cards (features
+are a pure function of them, so a rebuild is always safe); `build_features_for_entries`
+computes a few races (the race day's, a few minutes before each decision) and replaces just
+their rows, reading no card fetched after its `as_of`; `read_features` reads rows of one
+feature version back for a date range, for training and prediction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import polars as pl
 
@@ -15,9 +18,18 @@ from keiba.common.errors import KeibaError
 from keiba.common.storage.warehouse import Warehouse
 from keiba.feature_engineering.definitions import FEATURE_COLUMNS, FEATURE_VERSION, feature_sql
 
-__all__ = ["FEATURES_TABLE", "KEY_COLUMNS", "build_features", "read_features"]
+__all__ = [
+    "ENTRIES_TABLE",
+    "FEATURES_TABLE",
+    "KEY_COLUMNS",
+    "build_features",
+    "build_features_for_entries",
+    "read_features",
+]
 
 FEATURES_TABLE = "features"
+ENTRIES_TABLE = "entries"
+"""The race cards, written by the collector (races known before their result)."""
 KEY_COLUMNS: tuple[str, ...] = ("race_id", "horse_no", "race_date", "feature_version", "as_of")
 
 
@@ -37,11 +49,33 @@ def build_features(warehouse: Warehouse) -> int:
     """(Re)create table `features` for every starter of every race; returns the row count.
 
     Each row holds the runner's point-in-time features (see `keiba.feature_engineering.
-    definitions` for what "point in time" means here) for version `FEATURE_VERSION`.
+    definitions` for what "point in time" means here) for version `FEATURE_VERSION`. Races
+    without a result yet are covered by their latest card, if the warehouse has cards.
     """
     warehouse.ensure_schema()
-    frame = _conform(warehouse.query(feature_sql(), deterministic=True))
+    sql = feature_sql(cards=warehouse.has_table(ENTRIES_TABLE))
+    frame = _conform(warehouse.query(sql, deterministic=True))
     warehouse.write_table(FEATURES_TABLE, frame)
+    return frame.height
+
+
+def build_features_for_entries(
+    warehouse: Warehouse, race_ids: Sequence[str], as_of: dt.datetime
+) -> int:
+    """Compute the features of `race_ids` alone and replace their rows in `features`.
+
+    A race without a result is described by its latest card fetched at or before `as_of`
+    (none later is read); a race with a result by its result. The rows equal those a full
+    `build_features` gives. Returns the row count written (0 for a race with neither).
+    """
+    if as_of.tzinfo is None:
+        raise ValueError(f"as_of must be timezone-aware, was {as_of.isoformat()}")
+    warehouse.ensure_schema()
+    cards = warehouse.has_table(ENTRIES_TABLE)
+    sql = feature_sql(cards=cards, until=cards, races=True)
+    params: list[object] = [as_of.astimezone(dt.UTC)] if cards else []
+    frame = _conform(warehouse.query(sql, [*params, list(race_ids)], deterministic=True))
+    warehouse.write_table(FEATURES_TABLE, frame, replace_by="race_id")
     return frame.height
 
 

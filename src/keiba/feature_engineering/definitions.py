@@ -4,10 +4,15 @@ The query is a chain of named CTE stages (`STAGES`) followed by a final SELECT o
 features (`FEATURES`). To extend the set, add a stage (if new history is needed) and features
 that read it, and bump `FEATURE_VERSION`.
 
+A race is known by its result (`runners`) or, before it is run, by its card (`entries`, the
+latest card: its runners less the scratched and excluded). Both give a starter the same
+features: its own pre-race facts come from the one or the other, and its history from results
+alone. `feature_sql` can also compute a few races alone (the race day's), with the same values.
+
 Point in time. A race R is decided at its `as_of` instant (post time; 00:00 JST on the race
 date when the post time is unknown). Every feature of R uses only:
 
-* R's own pre-race entries (horse and frame numbers, weight carried, body weight and its diff,
+* R's own pre-race facts (horse and frame numbers, weight carried, body weight and its diff,
   age, sex, distance, surface, class, the number of starters), and
 * results of races dated *strictly before* R's date. Results of earlier races on the same day
   are not used: they are not reliably official (or loaded) by the time the later races of the
@@ -99,9 +104,12 @@ def _standard_stages(name: str, keys: str) -> tuple[Stage, Stage]:
     return day, prior
 
 
-def _people_stages(name: str, keys: str) -> tuple[Stage, Stage]:
-    """Rides (with a known result), wins and top-3s over the previous 365 days per `keys`."""
-    not_null = " AND ".join(f"{k} IS NOT NULL" for k in keys.split(", "))
+def _people_stages(name: str, keys: str, keep: str = "") -> tuple[Stage, Stage]:
+    """Rides (with a known result), wins and top-3s over the previous 365 days per `keys`
+    (of the rows `keep`, an SQL condition, allows)."""
+    not_null = " AND ".join(
+        [*(f"{k} IS NOT NULL" for k in keys.split(", ")), *([keep] if keep else [])]
+    )
     day = Stage(
         f"{name}_day",
         f"""SELECT {keys}, day_no,
@@ -118,34 +126,84 @@ def _people_stages(name: str, keys: str) -> tuple[Stage, Stage]:
     return day, prior
 
 
-STAGES: tuple[Stage, ...] = (
-    Stage(
-        "starts",
-        f"""SELECT r.race_id, r.horse_no, ra.race_date,
-      DATE_DIFF('day', DATE '1970-01-01', ra.race_date) AS day_no,
+def _class_level(alias: str) -> str:
+    return _CLASS_LEVEL.replace("ra.", f"{alias}.")
+
+
+_RUNNER_STARTS = f"""SELECT r.race_id, r.horse_no, ra.race_date,
       COALESCE(ra.post_time, CAST(ra.race_date AS TIMESTAMPTZ) - INTERVAL 9 HOUR) AS as_of,
       ra.venue_code, ra.surface, ra.distance_m, COALESCE(ra.going, '?') AS going,
-      {_CLASS_LEVEL} AS class_level,
+      {_class_level("ra")} AS class_level,
       COALESCE(r.horse_id, 'name:' || r.horse_name) AS horse_key,
       COALESCE(r.jockey_id, 'name:' || r.jockey_name) AS jockey_key,
       COALESCE(r.trainer_id, 'name:' || r.trainer_name) AS trainer_key,
       r.frame_no, r.sex, r.age, r.weight_carried_kg, r.body_weight_kg, r.body_weight_diff_kg,
-      r.status, r.finish_pos, r.finish_time_s, r.last_3f_s,
-      COUNT(*) OVER (PARTITION BY r.race_id) AS starters
+      r.status, r.finish_pos, r.finish_time_s, r.last_3f_s
     FROM runners r JOIN races ra ON ra.race_id = r.race_id
-    WHERE r.{STARTED_SQL}""",
-    ),
-    Stage(
-        "race_win",
-        """SELECT race_id, day_no, venue_code, surface, distance_m, going,
+    WHERE r.{STARTED_SQL}"""
+
+# A card's race has not been run: its going is unknown and its starters have no outcome.
+_CARD_STARTS = f"""SELECT c.race_id, c.horse_no, c.race_date,
+      COALESCE(c.post_time, CAST(c.race_date AS TIMESTAMPTZ) - INTERVAL 9 HOUR) AS as_of,
+      c.venue_code, c.surface, c.distance_m, '?' AS going,
+      {_class_level("c")} AS class_level,
+      COALESCE(c.horse_id, 'name:' || c.horse_name) AS horse_key,
+      COALESCE(c.jockey_id, 'name:' || c.jockey_name) AS jockey_key,
+      COALESCE(c.trainer_id, 'name:' || c.trainer_name) AS trainer_key,
+      c.frame_no, c.sex, c.age, c.weight_carried_kg, c.body_weight_kg, c.body_weight_diff_kg,
+      c.status, CAST(NULL AS BIGINT) AS finish_pos, CAST(NULL AS DOUBLE) AS finish_time_s,
+      CAST(NULL AS DOUBLE) AS last_3f_s
+    FROM card c
+    WHERE c.{STARTED_SQL}"""
+
+
+def _card_stage(bounded: bool) -> Stage:
+    """The latest card (at or before the build's `as_of` when `bounded`) of each race that has
+    no `runners` rows yet: a race with a result is described by its result."""
+    until = " WHERE as_of <= ?" if bounded else ""
+    return Stage(
+        "card",
+        f"""SELECT e.* FROM entries e
+    JOIN (SELECT race_id, MAX(as_of) AS card_as_of FROM entries{until} GROUP BY race_id) l
+      ON l.race_id = e.race_id AND l.card_as_of = e.as_of
+    WHERE NOT EXISTS (SELECT 1 FROM runners r WHERE r.race_id = e.race_id)""",
+    )
+
+
+def _starts_stages(cards: bool, bounded: bool) -> tuple[Stage, ...]:
+    """`starts`: every starter (declared and not withdrawn), from results and, with `cards`,
+    from the cards of races not yet run, with its race's number of starters."""
+    started = _RUNNER_STARTS + (f"\n    UNION ALL\n    {_CARD_STARTS}" if cards else "")
+    return (
+        *((_card_stage(bounded),) if cards else ()),
+        Stage("started", started),
+        Stage(
+            "starts",
+            """SELECT *, DATE_DIFF('day', DATE '1970-01-01', race_date) AS day_no,
+      COUNT(*) OVER (PARTITION BY race_id) AS starters
+    FROM started""",
+        ),
+    )
+
+
+def _history_stages(targeted: bool) -> tuple[Stage, ...]:
+    """Race standards and the per-horse, per-jockey and per-trainer histories; `targeted`
+    keeps only the horses, jockeys and trainers of the target races (same values, less work)."""
+    keys = ("horse_key", "jockey_key", "trainer_key")
+    keep = {k: f"{k} IN (SELECT {k} FROM targets)" if targeted else "" for k in keys}
+    where = {k: f" WHERE {v}" if v else "" for k, v in keep.items()}
+    return (
+        Stage(
+            "race_win",
+            """SELECT race_id, day_no, venue_code, surface, distance_m, going,
       MIN(CASE WHEN status = 'finished' AND finish_pos = 1 THEN finish_time_s END) AS win_time
     FROM starts GROUP BY race_id, day_no, venue_code, surface, distance_m, going""",
-    ),
-    *_standard_stages("std_going", "venue_code, surface, distance_m, going"),
-    *_standard_stages("std_course", "venue_code, surface, distance_m"),
-    Stage(
-        "results",
-        """SELECT s.*,
+        ),
+        *_standard_stages("std_going", "venue_code, surface, distance_m, going"),
+        *_standard_stages("std_course", "venue_code, surface, distance_m"),
+        Stage(
+            "results",
+            """SELECT s.*,
       CASE WHEN s.status IN ('did_not_finish', 'disqualified') THEN 1.0
         WHEN s.finish_pos IS NOT NULL THEN CAST(s.finish_pos AS DOUBLE) / s.starters
       END AS finish_pct,
@@ -169,19 +227,19 @@ STAGES: tuple[Stage, ...] = (
       AND g.distance_m = s.distance_m AND g.going = s.going AND g.day_no = s.day_no
     LEFT JOIN std_course c ON c.venue_code = s.venue_code AND c.surface = s.surface
       AND c.distance_m = s.distance_m AND c.day_no = s.day_no""",
-    ),
-    Stage(
-        "horse_day",
-        """SELECT horse_key, day_no,
+        ),
+        Stage(
+            "horse_day",
+            f"""SELECT horse_key, day_no,
       COUNT(*) AS n_starts, SUM(known) AS n_known, SUM(won) AS n_won, SUM(top3) AS n_top3,
       AVG(finish_pct) AS finish_pct, AVG(l3f_pct) AS l3f_pct, MAX(speed_fig) AS speed_fig,
       AVG(distance_m) AS distance_m, AVG(class_level) AS class_level,
       AVG(weight_carried_kg) AS weight_carried_kg
-    FROM results GROUP BY horse_key, day_no""",
-    ),
-    Stage(
-        "horse_hist",
-        f"""SELECT horse_key, day_no,
+    FROM results{where["horse_key"]} GROUP BY horse_key, day_no""",
+        ),
+        Stage(
+            "horse_hist",
+            f"""SELECT horse_key, day_no,
       SUM(n_starts) OVER w_all AS starts, SUM(n_known) OVER w_all AS known,
       SUM(n_won) OVER w_all AS wins, SUM(n_top3) OVER w_all AS top3s,
       AVG(finish_pct) OVER w3 AS finish_pct_mean3, AVG(finish_pct) OVER w5 AS finish_pct_mean5,
@@ -198,24 +256,24 @@ STAGES: tuple[Stage, ...] = (
         ROWS BETWEEN 3 PRECEDING AND 1 PRECEDING),
       w5 AS (PARTITION BY horse_key ORDER BY day_no NULLS FIRST
         ROWS BETWEEN 5 PRECEDING AND 1 PRECEDING)""",
-    ),
-    Stage(
-        "horse_surface_day",
-        """SELECT horse_key, surface, day_no,
+        ),
+        Stage(
+            "horse_surface_day",
+            f"""SELECT horse_key, surface, day_no,
       COUNT(*) AS n_starts, SUM(known) AS n_known, SUM(top3) AS n_top3
-    FROM results GROUP BY horse_key, surface, day_no""",
-    ),
-    Stage(
-        "horse_surface_hist",
-        f"""SELECT horse_key, surface, day_no,
+    FROM results{where["horse_key"]} GROUP BY horse_key, surface, day_no""",
+        ),
+        Stage(
+            "horse_surface_hist",
+            f"""SELECT horse_key, surface, day_no,
       SUM(n_starts) OVER w AS starts, SUM(n_known) OVER w AS known, SUM(n_top3) OVER w AS top3s
     FROM horse_surface_day
     WINDOW w AS (PARTITION BY horse_key, surface ORDER BY day_no NULLS FIRST {_PRIOR_ALL})""",
-    ),
-    *_people_stages("jockey_hist", "jockey_key"),
-    *_people_stages("jockey_surface_hist", "jockey_key, surface"),
-    *_people_stages("trainer_hist", "trainer_key"),
-)
+        ),
+        *_people_stages("jockey_hist", "jockey_key", keep["jockey_key"]),
+        *_people_stages("jockey_surface_hist", "jockey_key, surface", keep["jockey_key"]),
+        *_people_stages("trainer_hist", "trainer_key", keep["trainer_key"]),
+    )
 
 
 def _rate(numerator: str, denominator: str) -> str:
@@ -316,6 +374,8 @@ _RELATIVE_FEATURES: tuple[Feature, ...] = (
 )
 
 FEATURES: tuple[Feature, ...] = (*_BASE_FEATURES, *_RELATIVE_FEATURES)
+STAGES: tuple[Stage, ...] = (*_starts_stages(False, False), *_history_stages(False))
+"""The history stages of a build over `runners` alone (see `feature_sql` for the variants)."""
 DIGITS = 9
 """Decimal places every feature is rounded to (far below any meaningful difference)."""
 FEATURE_COLUMNS: tuple[str, ...] = tuple(f.name for f in FEATURES)
@@ -331,25 +391,45 @@ _BASE_JOINS = """FROM starts s
     LEFT JOIN trainer_hist t ON t.trainer_key = s.trainer_key AND t.day_no = s.day_no"""
 
 
-def _base_stage() -> Stage:
+def _base_stage(targeted: bool) -> Stage:
     # Rounded so that parallel float aggregation (whose summation order varies from run to
     # run) cannot change a feature, a rank or a model trained on them.
     columns = ",\n      ".join(
         f"ROUND(CAST({f.sql} AS DOUBLE), {DIGITS}) AS {f.name}" for f in _BASE_FEATURES
     )
+    only = "\n    WHERE s.race_id IN (SELECT race_id FROM targets)" if targeted else ""
     return Stage(
         "base",
-        f"SELECT s.race_id, s.horse_no, s.race_date, s.as_of,\n      {columns}\n    {_BASE_JOINS}",
+        f"SELECT s.race_id, s.horse_no, s.race_date, s.as_of,\n      {columns}\n    {_BASE_JOINS}"
+        + only,
     )
 
 
-def feature_sql() -> str:
+_TARGETS = Stage(
+    "targets",
+    """SELECT race_id, horse_key, jockey_key, trainer_key FROM starts
+    WHERE race_id IN (SELECT unnest(?))""",
+)
+
+
+def feature_sql(*, cards: bool = False, until: bool = False, races: bool = False) -> str:
     """The SELECT defining the `features` table (DuckDB dialect, transpilable to BigQuery).
 
     Columns: race_id, horse_no, race_date, feature_version, as_of, then `FEATURE_COLUMNS`;
     one row per starter, ordered by race_id and horse_no.
+
+    `cards` also covers races known only by their card (table `entries`, no `runners` rows
+    yet): their starters are the latest card's runners less the withdrawn ones, with the same
+    definitions. Parameters, in this order: with `cards` and `until`, the instant after which
+    no card is read; with `races`, a list of race ids, the only races computed (and only the
+    history of their horses, jockeys and trainers, which gives the same values with less work).
     """
-    stages = (*STAGES, _base_stage())
+    stages = (
+        *_starts_stages(cards, cards and until),
+        *((_TARGETS,) if races else ()),
+        *_history_stages(races),
+        _base_stage(races),
+    )
     ctes = ",\n".join(f"{stage.name} AS (\n    {stage.sql}\n)" for stage in stages)
     columns = ",\n  ".join(
         f"ROUND(CAST({f.sql} AS DOUBLE), {DIGITS}) AS {f.name}" if f.relative else f.name

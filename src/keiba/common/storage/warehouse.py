@@ -123,7 +123,14 @@ class Warehouse(Protocol):
         self, sql: str, params: Sequence[Any] | None = None, *, deterministic: bool = False
     ) -> pl.DataFrame: ...
 
-    def write_table(self, name: str, frame: pl.DataFrame, *, replace: bool = True) -> None: ...
+    def write_table(
+        self,
+        name: str,
+        frame: pl.DataFrame,
+        *,
+        replace: bool = True,
+        replace_by: str | None = None,
+    ) -> None: ...
 
     def has_table(self, name: str) -> bool: ...
 
@@ -280,19 +287,42 @@ class DuckDBWarehouse:
         finally:
             self._con.execute(f"SET threads = {int(threads[0]) if threads else 1}")
 
-    def write_table(self, name: str, frame: pl.DataFrame, *, replace: bool = True) -> None:
-        """Write a derived table in one statement (contract tables go through `load`)."""
+    def write_table(
+        self,
+        name: str,
+        frame: pl.DataFrame,
+        *,
+        replace: bool = True,
+        replace_by: str | None = None,
+    ) -> None:
+        """Write a derived table (contract tables go through `load`): replace it, append to
+        it (`replace=False`), or replace only the stored rows whose column `replace_by` holds
+        a value the frame holds (in one transaction)."""
         if name in _SCOPES:
             raise StorageError(f"{name!r} is a contract table: load it with Warehouse.load")
         arrow = frame.to_arrow()
         self._con.register("_incoming", arrow)
         try:
-            if replace or not self.has_table(name):
+            if not self.has_table(name) or (replace and replace_by is None):
                 self._con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _incoming')
-            else:
+            elif replace_by is None:
                 self._con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM _incoming')
+            else:
+                self._replace_rows(name, replace_by)
         finally:
             self._con.unregister("_incoming")
+
+    def _replace_rows(self, name: str, column: str) -> None:
+        self._con.execute("BEGIN TRANSACTION")
+        try:
+            self._con.execute(
+                f'DELETE FROM "{name}" WHERE "{column}" IN (SELECT "{column}" FROM _incoming)'
+            )
+            self._con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM _incoming')
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
+        self._con.execute("COMMIT")
 
     def add_quarantine(self, frame: pl.DataFrame) -> int:
         """Append rows to `quarantine`, skipping keys already stored; returns the rows added.
