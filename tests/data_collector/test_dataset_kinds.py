@@ -82,3 +82,15 @@ def test_netkeiba_pages_are_refused_by_a_simulated_dataset(tiny_world) -> None:
         assert int(w.query("SELECT count(*) AS n FROM quarantine")["n"][0]) == 0
     with DuckDBWarehouse(None) as w:  # the same page quarantined where it may load
         assert ingest_pages(w, [page], lambda p: b"\x00garbage", CLOCK).quarantined == 1
+
+
+def test_pages_of_a_simulated_twin_load_as_simulated_races(tiny_world) -> None:
+    page = _garbage_result_page()
+    with DuckDBWarehouse(None) as w:
+        w.load(with_truth(tiny_world))
+        report = ingest_pages(w, [page], lambda p: b"\x00garbage", CLOCK, kind="simulated")
+        assert report.quarantined == 1
+    with DuckDBWarehouse(None) as w:
+        w.load(tiny_world, LoadSource("real", "netkeiba", CLOCK.now()))
+        with pytest.raises(DatasetKindError, match="holds real races and these are simulated"):
+            ingest_pages(w, [page], lambda p: b"\x00garbage", CLOCK, kind="simulated")
