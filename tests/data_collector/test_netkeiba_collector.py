@@ -170,3 +170,17 @@ def test_rate_limit_and_backoff_use_the_injected_clock() -> None:
     ):
         client.get("http://test/missing")
     assert caught.value.status == 404 and client.requests == 1  # not retried
+
+
+def test_a_card_fetched_again_unchanged_adds_no_version(
+    tmp_path: Path, warehouse: DuckDBWarehouse
+) -> None:
+    with serve() as (base, _):
+        _, store, time = run(base, tmp_path, warehouse)
+        first = warehouse.query("SELECT * FROM entries ORDER BY horse_no")
+        time.clock.advance(dt.timedelta(minutes=5))
+        with HttpClient(config(base), time.clock, time.sleep) as client:
+            again = collect(warehouse, store, client, time.clock, DATE)
+    assert again.ingest.cards == 1  # the same card, fetched five minutes later
+    assert warehouse.query("SELECT * FROM entries ORDER BY horse_no").equals(first)
+    assert first.height == 10 and first["race_class"].null_count() == 0

@@ -8,8 +8,9 @@ load is one transaction (`Warehouse.load`), so a race is written whole or not at
 loading the same pages again changes nothing. Quarantine is written just before the load.
 
 Cards (出馬表) go to the derived `entries` table (one row per declared runner, with status
-declared / scratched / excluded, the race's facts the card states, `as_of` the fetch time); a
-race's entries are replaced whole.
+declared / scratched / excluded, the race's facts the card states, `as_of` the fetch time). Every
+version of a race's card is kept, so the card as known at any moment can be read back; a card
+fetched again unchanged adds nothing, and one fetched at the same time replaces that version.
 An odds answer names no race date: it comes from the index (the day the race was listed on),
 else from a race or card of the same netkeiba id, else the snapshot is quarantined.
 """
@@ -166,9 +167,9 @@ def _odds_rows(snapshots: Sequence[OddsSnapshot]) -> list[dict[str, Any]]:
     ]
 
 
-def _entry_rows(cards: Sequence[ParsedCard], as_of: dict[str, dt.datetime]) -> pl.DataFrame:
+def _entry_rows(cards: Sequence[tuple[ParsedCard, dt.datetime]]) -> pl.DataFrame:
     rows = []
-    for card in cards:
+    for card, fetched_at in cards:
         h = card.header
         for r in card.runners:
             rows.append(
@@ -191,10 +192,23 @@ def _entry_rows(cards: Sequence[ParsedCard], as_of: dict[str, dt.datetime]) -> p
                         if hasattr(r, c) and c not in ("race_id",)
                     },
                     "source": SOURCE,
-                    "as_of": as_of[h.race_id],
+                    "as_of": fetched_at,
                 }
             )
     return pl.DataFrame(rows, schema=ENTRIES_COLUMNS, orient="row").select(list(ENTRIES_COLUMNS))
+
+
+def _without_repeats(entries: pl.DataFrame) -> pl.DataFrame:
+    """Each race's card versions less those equal to the version before (fetch time aside)."""
+    content = [c for c in ENTRIES_COLUMNS if c != "as_of"]
+    versions = (
+        entries.sort("race_id", "as_of", "horse_no")
+        .group_by("race_id", "as_of", maintain_order=True)
+        .agg(pl.struct(content).hash().alias("rows"))
+        .with_columns(pl.col("rows").shift(1).over("race_id").alias("before"))
+        .filter(pl.col("before").is_null() | (pl.col("rows") != pl.col("before")))
+    )
+    return entries.join(versions.select("race_id", "as_of"), on=["race_id", "as_of"], how="semi")
 
 
 def _write_entries(warehouse: Warehouse, incoming: pl.DataFrame) -> int:
@@ -202,14 +216,18 @@ def _write_entries(warehouse: Warehouse, incoming: pl.DataFrame) -> int:
         return 0
     count = incoming.height
     if warehouse.has_table("entries"):
-        stored = warehouse.query("SELECT * FROM entries")
-        stored = stored.filter(~pl.col("race_id").is_in(incoming["race_id"].unique().implode()))
+        stored = warehouse.query("SELECT * FROM entries").with_columns(
+            pl.col("as_of").dt.convert_time_zone("UTC")
+        )
+        fetched = incoming.select("race_id", "as_of").unique()
+        stored = stored.join(fetched, on=["race_id", "as_of"], how="anti")
         # a table written before a column was added gets the column, empty
         stored = stored.with_columns(
             pl.lit(None, dtype=t).alias(c) for c, t in ENTRIES_COLUMNS.items() if c not in stored
         ).select(list(ENTRIES_COLUMNS))
         incoming = pl.concat([stored.cast(ENTRIES_COLUMNS), incoming])  # type: ignore[arg-type]
-    warehouse.write_table("entries", incoming.sort("race_id", "horse_no"), replace=True)
+    entries = _without_repeats(incoming).sort("race_id", "as_of", "horse_no")
+    warehouse.write_table("entries", entries, replace=True)
     return count
 
 
@@ -269,8 +287,7 @@ def ingest_pages(
     ingested_at = clock.now().astimezone(dt.UTC)
     records: list[QuarantineRecord] = []
     results: dict[str, ParsedRace] = {}
-    cards: dict[str, ParsedCard] = {}
-    card_times: dict[str, dt.datetime] = {}
+    cards: dict[tuple[str, dt.datetime], ParsedCard] = {}
     snapshots: dict[tuple[str, dt.datetime], OddsSnapshot] = {}
     dates = _known_dates(warehouse)
     ordered = sorted(pages, key=lambda p: (p.kind is PageKind.ODDS_API, p.fetched_at, p.url))
@@ -289,8 +306,7 @@ def ingest_pages(
             results[parsed.race_id] = parsed
             dates[parsed.header.netkeiba_race_id] = parsed.header.race_key.race_date
         elif isinstance(parsed, ParsedCard):
-            cards[parsed.race_id] = parsed
-            card_times[parsed.race_id] = page.fetched_at
+            cards[(parsed.race_id, page.fetched_at)] = parsed
             dates[parsed.header.netkeiba_race_id] = parsed.header.race_key.race_date
         elif isinstance(parsed, OddsSnapshot):
             snapshots[(parsed.race_id, parsed.as_of)] = parsed
@@ -309,7 +325,8 @@ def ingest_pages(
     loaded: LoadResult = warehouse.load(
         {k: v for k, v in frames.items() if v.height}, LoadSource(kind, source, ingested_at)
     )
-    report.entries = _write_entries(warehouse, _entry_rows(list(cards.values()), card_times))
+    fetched = [(card, at) for (_, at), card in cards.items()]
+    report.entries = _write_entries(warehouse, _entry_rows(fetched))
     report.races = len(results)
     report.runners = len(runner_rows)
     report.payouts = len(payout_rows)
