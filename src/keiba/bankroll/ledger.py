@@ -303,6 +303,16 @@ class Ledger:
             ).mappings()
             return [dict(r) for r in rows]
 
+    def race_tickets(self, race_id: str) -> list[dict[str, Any]]:
+        """Every ticket of the race in this account, whatever its state, in ticket-id order."""
+        query = (
+            select(tickets)
+            .where(tickets.c.account == self.account, tickets.c.race_id == race_id)
+            .order_by(tickets.c.ticket_id)
+        )
+        with reading(self._engine) as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
     def open_tickets(self, race_id: str) -> list[dict[str, Any]]:
         """The race's tickets placed and not yet settled, in ticket-id order."""
         query = (

@@ -310,7 +310,9 @@ class RaceDayConfig(Section):
     post. Card and odds start `watch_from_min` before post; body weights `weights_lead_min`.
     Settlement is tried `settle_first_min` after post, then every `settle_retry_s`, until
     `settle_give_up_min` after post. A 403/429 from the collector pauses every step for
-    `blocked_backoff_s`, doubling on each further block up to `blocked_backoff_max_s`.
+    `blocked_backoff_s`, doubling on each further block up to `blocked_backoff_max_s`. Odds
+    older than `max_odds_age_s` at decision are not bet on; a source whose clock (HTTP `Date`)
+    is more than `max_clock_skew_s` from ours is alerted.
     """
 
     close_lead_s: int = Field(default=120, gt=0, le=3_600)
@@ -324,6 +326,7 @@ class RaceDayConfig(Section):
     settle_retry_s: int = Field(default=120, gt=0, le=3_600)
     settle_give_up_min: int = Field(default=60, gt=0, le=24 * 60)
     max_odds_age_s: int = Field(default=120, gt=0, le=3_600)
+    max_clock_skew_s: int = Field(default=30, gt=0, le=3_600)
     """The engine refuses to decide on odds older than this at decision time."""
     blocked_backoff_s: float = Field(default=300.0, gt=0)
     blocked_backoff_max_s: float = Field(default=1_800.0, gt=0)

@@ -14,6 +14,7 @@ Errors: `FetchError` (a `KeibaError`) ← `BlockedError`, `FetchFailedError`.
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -69,6 +70,18 @@ class Fetched:
     content: bytes
     content_type: str | None
     fetched_at: dt.datetime
+    server_date: dt.datetime | None = None
+    """The time the server stamped on its answer (HTTP `Date`), when it sent a readable one."""
+
+
+def _server_date(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        at = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
 
 
 def backoff_seconds(attempt: int, initial: float, maximum: float) -> float:
@@ -155,5 +168,6 @@ class HttpClient:
                 content=response.content,
                 content_type=response.headers.get("content-type"),
                 fetched_at=self._clock.now(),
+                server_date=_server_date(response.headers.get("date")),
             )
         raise FetchFailedError(url, f"gave up after {attempts} attempt(s): {last}")

@@ -76,9 +76,9 @@ class StepResult:
 
 @dataclass(frozen=True, slots=True)
 class DecideResult:
-    """A decision: bought or passed, why, and what was decided (tickets, stakes, receipts)."""
+    """A decision: bought, passed, skipped or failed, why, and what was decided (tickets...)."""
 
-    outcome: Literal["bought", "passed"]
+    outcome: Literal["bought", "passed", "skipped", "failed"]
     reason: str
     detail: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 

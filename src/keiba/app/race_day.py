@@ -1,0 +1,204 @@
+"""A race day, built from configuration: the source, the engine, the journal, the loop.
+
+`run_race_day` plans the day from the race list (or resumes the journal's plan), then runs it:
+per race the card, odds polled in bands, the decision at its lead before the close, the
+settlement once the result is official (`keiba.scheduler`), every step carried out by the
+netkeiba source and the engine (`keiba.scheduler.handlers`). Every race ends bought, passed,
+skipped or failed, with the reason; the journal keeps that table, and a restarted run resumes
+it without repeating or losing a decision or a purchase.
+
+What is plugged in is the only difference between a live day and a replayed one
+(`RaceDaySetup`): the clock and sleeper (wall clock, or simulated time that jumps to the next
+step), the collector's base URLs (netkeiba, or the local twin of a simulated day), the dataset,
+the model store, the ledger and the journal. Buying is on paper: the broker accepts every valid
+ticket and moves no money outside the ledger.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from keiba.bankroll import Ledger
+from keiba.common.bet_types import BetType
+from keiba.common.clock import Clock
+from keiba.common.config import KeibaConfig
+from keiba.common.errors import KeibaError
+from keiba.common.logging import get_logger
+from keiba.common.storage import FsspecObjectStore, Warehouse, create_ledger_engine
+from keiba.common.storage.datasets import open_dataset
+from keiba.common.storage.object_store import ObjectStore
+from keiba.data_collector.http_client import HttpClient
+from keiba.data_collector.race_day import ClockSkew, NetkeibaRaceDay
+from keiba.engine import RaceEngine
+from keiba.execution import PaperBroker
+from keiba.model_training.pipeline import StoredModel, check_model_dataset, load_stored_model
+from keiba.monitor import Alert, AlertSink, MemorySink, Monitor, Severity, deliver
+from keiba.monitor.monitor import sinks_from_config
+from keiba.scheduler import Journal, RaceOutcome, plan_day, races_from_list, run_day
+from keiba.scheduler.handlers import EngineHandlers, RaceInputsAt
+
+__all__ = ["DayRun", "RaceDaySetup", "run_race_day"]
+
+log = get_logger(__name__)
+
+Sleeper = Callable[[float], None]
+InputsFactory = Callable[[Warehouse, StoredModel, tuple[BetType, ...]], RaceInputsAt]
+
+
+@dataclass
+class RaceDaySetup:
+    """What a race day runs with; `live_setup` and the twin build one."""
+
+    config: KeibaConfig
+    """Its `collector` base URLs, `storage.dataset` and `race_day` section are used."""
+    clock: Clock
+    sleeper: Sleeper
+    journal_path: Path
+    ledger_url: str
+    account: str
+    model_store: ObjectStore
+    inputs: InputsFactory
+    extra_sinks: list[AlertSink] = field(default_factory=list)
+
+
+@dataclass
+class DayRun:
+    """A finished (or resumed and finished) race day: every race's outcome, and the alerts."""
+
+    race_date: dt.date
+    outcomes: dict[str, RaceOutcome]
+    posts: dict[str, dt.datetime]
+    journal: str
+    ledger: str
+    account: str
+    model_version: str | None
+    alerts: list[Alert]
+    balance_yen: int
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The outcome table: one row per race in post-time order."""
+        out = []
+        for race_id, outcome in sorted(self.outcomes.items(), key=lambda kv: self.posts[kv[0]]):
+            tickets = outcome.detail.get("tickets", []) if outcome.detail else []
+            out.append(
+                {
+                    "race_id": race_id,
+                    "post_time": self.posts[race_id].isoformat(),
+                    "outcome": outcome.outcome.value,
+                    "reason": outcome.reason,
+                    "tickets": len(tickets),
+                    "staked_yen": sum(int(t.get("stake_yen", 0)) for t in tickets),
+                }
+            )
+        return out
+
+
+def _model(
+    setup: RaceDaySetup, warehouse: Warehouse, alerts: list[AlertSink], clock: Clock
+) -> tuple[StoredModel | None, str]:
+    """The latest stored model usable on this dataset, or None and why (alerted)."""
+    try:
+        stored = load_stored_model(setup.model_store)
+        check_model_dataset(stored, warehouse)
+    except KeibaError as e:
+        reason = f"no usable model: {e}"
+        deliver(Alert("race_day.no_model", Severity.CRITICAL, reason, clock.now()), alerts)
+        return None, reason
+    return stored, ""
+
+
+def _skew_alert(alerts: list[AlertSink], clock: Clock) -> Callable[[ClockSkew], None]:
+    seen: set[int] = set()
+
+    def alert(skew: ClockSkew) -> None:
+        bucket = round(skew.seconds / 60)
+        if bucket in seen:  # once per minute of difference, not on every page
+            return
+        seen.add(bucket)
+        deliver(
+            Alert(
+                "race_day.clock_skew",
+                Severity.WARNING,
+                f"the source's clock is {skew.seconds:+.0f} s from ours ({skew.url})",
+                clock.now(),
+                {"seconds": skew.seconds, "url": skew.url},
+            ),
+            alerts,
+        )
+
+    return alert
+
+
+@contextmanager
+def _ledger(setup: RaceDaySetup) -> Iterator[Ledger]:
+    engine = create_ledger_engine(setup.ledger_url)
+    try:
+        yield Ledger.existing(engine, setup.clock, setup.account)
+    finally:
+        engine.dispose()
+
+
+def run_race_day(setup: RaceDaySetup, race_date: dt.date) -> DayRun:
+    """Plan (or resume) and run the race day; returns the outcome of every race."""
+    config = setup.config
+    memory = MemorySink()
+    sinks: list[AlertSink] = [*sinks_from_config(config.monitor), memory, *setup.extra_sinks]
+    setup.journal_path.parent.mkdir(parents=True, exist_ok=True)
+    journal = Journal(setup.journal_path)
+    warehouse = open_dataset(config)
+    try:
+        with (
+            _ledger(setup) as ledger,
+            HttpClient(config.collector, setup.clock, setup.sleeper) as client,
+        ):
+            source = NetkeibaRaceDay(
+                warehouse,
+                FsspecObjectStore(config.object_store_url),
+                client,
+                setup.clock,
+                max_clock_skew=dt.timedelta(seconds=config.race_day.max_clock_skew_s),
+                on_clock_skew=_skew_alert(sinks, setup.clock),
+            )
+            plan = journal.plan()
+            if plan is None:
+                races = races_from_list(source.race_list(race_date))
+                if not races:
+                    raise KeibaError(f"no races are listed for {race_date}")
+                plan = plan_day(race_date, races, config.race_day)
+            stored, why = _model(setup, warehouse, sinks, setup.clock)
+            pools = tuple(b for b in config.themis.bet_types if b in (BetType.WIN, BetType.PLACE))
+            monitor = Monitor.for_ledger(config.monitor, setup.clock, ledger, sinks)
+            engine = RaceEngine(
+                config.themis,
+                ledger,
+                PaperBroker(),
+                setup.clock,
+                monitor=monitor,
+                max_odds_age=dt.timedelta(seconds=config.race_day.max_odds_age_s),
+            )
+            inputs = setup.inputs(warehouse, stored, pools) if stored is not None else None
+            handlers = EngineHandlers(
+                race_date, source, engine, warehouse, inputs, no_model_reason=why
+            )
+            outcomes = run_day(plan, journal, handlers, setup.clock, setup.sleeper, alerts=sinks)
+            balance = int(ledger.balance())
+        posts = {r.race_id: r.post_time for r in plan.races}
+        return DayRun(
+            race_date,
+            outcomes,
+            posts,
+            str(setup.journal_path),
+            setup.ledger_url,
+            setup.account,
+            stored.model.version if stored else None,
+            list(memory.alerts),
+            balance,
+        )
+    finally:
+        warehouse.close()
+        journal.close()
