@@ -28,6 +28,7 @@ from keiba.common.bet_types import BetType
 from keiba.common.clock import Clock
 from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError
+from keiba.common.schema import DatasetKind
 from keiba.common.logging import get_logger
 from keiba.common.storage import FsspecObjectStore, Warehouse, create_ledger_engine
 from keiba.common.storage.datasets import open_dataset
@@ -63,6 +64,8 @@ class RaceDaySetup:
     account: str
     model_store: ObjectStore
     inputs: InputsFactory
+    kind: DatasetKind = "real"
+    """The kind of races the source's pages describe (`simulated` for the twin)."""
     extra_sinks: list[AlertSink] = field(default_factory=list)
 
 
@@ -163,6 +166,7 @@ def run_race_day(setup: RaceDaySetup, race_date: dt.date) -> DayRun:
                 setup.clock,
                 max_clock_skew=dt.timedelta(seconds=config.race_day.max_clock_skew_s),
                 on_clock_skew=_skew_alert(sinks, setup.clock),
+                kind=setup.kind,
             )
             plan = journal.plan()
             if plan is None:

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from keiba.cli import run_cli
 from keiba.cli.common import (
     Context,
     DatasetOption,
@@ -241,6 +242,9 @@ def _print_demo_summary(summary: Any) -> None:
     for caveat in summary.caveats:
         note(caveat)
     out.print(f"Report: {summary.report_path}", highlight=False)
+
+
+app.command(name="run")(run_cli.run)
 
 
 def _register_command_modules() -> None:

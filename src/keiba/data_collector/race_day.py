@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from keiba.common.clock import Clock
 from keiba.common.ids import NetkeibaRaceId
+from keiba.common.schema import DatasetKind
 from keiba.common.storage.object_store import ObjectStore
 from keiba.common.storage.warehouse import Warehouse
 from keiba.data_collector.collector import page_urls, race_list_url
@@ -77,6 +78,7 @@ class NetkeibaRaceDay:
         *,
         max_clock_skew: dt.timedelta = dt.timedelta(seconds=30),
         on_clock_skew: Callable[[ClockSkew], None] | None = None,
+        kind: DatasetKind = "real",
     ) -> None:
         self.warehouse = warehouse
         self.store = store
@@ -84,6 +86,7 @@ class NetkeibaRaceDay:
         self.clock = clock
         self.max_clock_skew = max_clock_skew
         self.on_clock_skew = on_clock_skew
+        self.kind = kind
 
     def _get(self, url: str) -> Fetched:
         got = self.client.get(url)
@@ -131,6 +134,7 @@ class NetkeibaRaceDay:
             lambda p: self.store.get(p.content_key),
             self.clock,
             source=f"netkeiba race day {day}",
+            kind=self.kind,
         )
         return PageLoad(kind, url, report)
 

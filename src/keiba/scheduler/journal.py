@@ -34,6 +34,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    func,
     insert,
     select,
     update,
@@ -351,6 +352,12 @@ class Journal:
     def set_outcome(self, outcome: RaceOutcome, at: dt.datetime) -> None:
         with self._write() as conn:
             _set_outcome(conn, outcome, at)
+
+    def last_at(self) -> dt.datetime | None:
+        """The time of the latest step transition recorded (None: nothing ran yet)."""
+        with self._engine.connect() as conn:
+            last = conn.execute(select(func.max(_transitions.c.at))).scalar_one()
+        return None if last is None else dt.datetime.fromisoformat(str(last))
 
     def outcomes(self) -> dict[str, RaceOutcome | None]:
         """Every race of the day, in post-time order, with its outcome (None: not yet known)."""

@@ -1,0 +1,119 @@
+"""`keiba run`: run a race day and print what became of every race.
+
+Live, on the wall clock, against netkeiba (the collector's base URLs), buying on paper into the
+configured ledger account; or `--twin`: a simulated world's day, served by a local twin of the
+site on loopback and played in simulated time, with its own dataset, model, ledger and journal.
+Either way the day can be stopped and run again: it resumes from its journal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from keiba.cli.common import (
+    DatasetOption,
+    JsonOption,
+    config_of,
+    jst,
+    note,
+    out,
+    parse_date,
+    print_json,
+)
+
+__all__ = ["print_day", "run"]
+
+_STYLES = {"bought": "green", "passed": "", "skipped": "yellow", "failed": "red"}
+
+
+def print_day(day: Any) -> None:
+    """The outcome table (80 columns) and what it adds up to."""
+    rows = day.rows()
+    table = Table(title=f"Race day {day.race_date} (JST)")
+    for column, justify in (
+        ("race", "left"),
+        ("post", "left"),
+        ("outcome", "left"),
+        ("staked", "right"),
+        ("reason", "left"),
+    ):
+        table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for row in rows:
+        post = dt.datetime.fromisoformat(row["post_time"])
+        style = _STYLES.get(row["outcome"], "")
+        table.add_row(
+            row["race_id"],
+            jst(post).strftime("%H:%M"),
+            f"[{style}]{row['outcome']}[/]" if style else row["outcome"],
+            f"{row['staked_yen']:,}" if row["staked_yen"] else "",
+            row["reason"],
+        )
+    out.print(table)
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["outcome"]] = counts.get(row["outcome"], 0) + 1
+    summary = ", ".join(f"{counts[k]} {k}" for k in _STYLES if k in counts)
+    staked = sum(r["staked_yen"] for r in rows)
+    out.print(
+        f"{len(rows)} races: {summary}; staked {staked:,} yen; "
+        f"balance {day.balance_yen:,} yen (account {day.account})",
+        highlight=False,
+    )
+    for alert in day.alerts:
+        note(f"{alert.severity.value}: {alert.message}")
+    out.print(f"Journal: {day.journal}", highlight=False)
+
+
+def run(
+    ctx: typer.Context,
+    date: Annotated[
+        str, typer.Option("--date", metavar="YYYY-MM-DD", help="The race day (JST).")
+    ],
+    twin: Annotated[
+        bool,
+        typer.Option(
+            "--twin",
+            help="Play a simulated world's race day from a local twin of netkeiba, in "
+            "simulated time, with its own dataset, model and paper ledger.",
+        ),
+    ] = False,
+    account: Annotated[
+        str, typer.Option("--account", help="Ledger account to buy with (live).")
+    ] = "main",
+    dataset: DatasetOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run a race day: card, odds, decisions, paper purchases and settlement per race."""
+    race_date = parse_date(date, "--date")
+    config = config_of(ctx, {}, dataset=dataset)
+    from keiba.app.days import live_setup, twin_day
+
+    if twin:
+        if dataset is not None:
+            raise typer.BadParameter("--twin keeps a dataset of its own", param_hint="--dataset")
+        day = twin_day(config, race_date)
+    else:
+        from keiba.app.race_day import run_race_day
+
+        day = run_race_day(live_setup(config, account, race_date), race_date)
+    if as_json:
+        print_json(
+            {
+                "race_date": day.race_date.isoformat(),
+                "model_version": day.model_version,
+                "balance_yen": day.balance_yen,
+                "account": day.account,
+                "journal": day.journal,
+                "races": day.rows(),
+                "alerts": [
+                    {"kind": a.kind, "severity": a.severity.value, "message": a.message}
+                    for a in day.alerts
+                ],
+            }
+        )
+        return
+    print_day(day)
