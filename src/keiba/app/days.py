@@ -15,20 +15,36 @@ so a whole day takes seconds, and it resumes where the journal stopped. Everythi
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import closing
+from pathlib import Path
+
+from keiba.app.race_day import DayRun, RaceDaySetup, run_race_day
+from keiba.bankroll import Ledger
 from keiba.common.bet_types import BetType
-from keiba.common.clock import SystemClock
+from keiba.common.clock import Clock, SystemClock
 from keiba.common.config import KeibaConfig
-from keiba.common.storage import FsspecObjectStore, Warehouse
+from keiba.common.errors import KeibaError
+from keiba.common.storage import FsspecObjectStore, Warehouse, create_ledger_engine
+from keiba.common.storage.datasets import open_dataset
+from keiba.common.storage.object_store import ObjectStore
 from keiba.engine import RaceInputs
 from keiba.engine.live import live_race_inputs
-from keiba.feature_engineering import build_features_for_races
-from keiba.model_training.pipeline import StoredModel
-from keiba.scheduler import journal_path, live_sleep
+from keiba.evaluator.evaluation import evaluate_frame
+from keiba.feature_engineering import build_features, build_features_for_entries
+from keiba.model_training.pipeline import (
+    LATEST_KEY,
+    StoredModel,
+    TrainingPeriods,
+    plan_periods,
+    train_and_store,
+)
+from keiba.scheduler import Journal, SimulatedTime, journal_path, live_sleep
 from keiba.scheduler.handlers import RaceInputsAt
+from keiba.simulator import WorldConfig
+from keiba.simulator.netkeiba_twin import serve_twin
+from keiba.simulator.netkeiba_twin_world import twin_day_with_history
 
-from keiba.app.race_day import RaceDaySetup
-
-__all__ = ["live_setup", "race_inputs_at"]
+__all__ = ["TWIN_ACCOUNT", "live_setup", "race_inputs_at", "twin_day"]
 
 
 def race_inputs_at(
@@ -39,9 +55,7 @@ def race_inputs_at(
 
     def inputs_at(race_id: str, at: dt.datetime) -> RaceInputs:
         build_features_for_entries(warehouse, [race_id], at)
-        return live_race_inputs(
-            warehouse, race_id, at, stored.model, stored.combination, pools
-        )
+        return live_race_inputs(warehouse, race_id, at, stored.model, stored.combination, pools)
 
     return inputs_at
 
@@ -83,7 +97,7 @@ def _twin_model(config: KeibaConfig, warehouse: Warehouse, run_dir: Path) -> Obj
             store,
             _twin_periods(warehouse),
             evaluate=evaluate_frame,
-            tracking_uri=(run_dir / "mlruns").as_uri(),
+            tracking_uri=f"sqlite:///{run_dir / 'mlflow.db'}",
         )
     return store
 

@@ -28,8 +28,8 @@ from keiba.common.bet_types import BetType
 from keiba.common.clock import Clock
 from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError
-from keiba.common.schema import DatasetKind
 from keiba.common.logging import get_logger
+from keiba.common.schema import DatasetKind
 from keiba.common.storage import FsspecObjectStore, Warehouse, create_ledger_engine
 from keiba.common.storage.datasets import open_dataset
 from keiba.common.storage.object_store import ObjectStore

@@ -47,7 +47,7 @@ def print_day(day: Any) -> None:
         style = _STYLES.get(row["outcome"], "")
         table.add_row(
             row["race_id"],
-            jst(post).strftime("%H:%M"),
+            jst(post)[11:16],
             f"[{style}]{row['outcome']}[/]" if style else row["outcome"],
             f"{row['staked_yen']:,}" if row["staked_yen"] else "",
             row["reason"],
@@ -71,8 +71,14 @@ def print_day(day: Any) -> None:
 def run(
     ctx: typer.Context,
     date: Annotated[
-        str, typer.Option("--date", metavar="YYYY-MM-DD", help="The race day (JST).")
-    ],
+        dt.date | None,
+        typer.Option(
+            "--date",
+            metavar="YYYY-MM-DD",
+            parser=parse_date,
+            help="The race day (JST); with --twin, default the simulated world's busiest day.",
+        ),
+    ] = None,
     twin: Annotated[
         bool,
         typer.Option(
@@ -88,18 +94,19 @@ def run(
     as_json: JsonOption = False,
 ) -> None:
     """Run a race day: card, odds, decisions, paper purchases and settlement per race."""
-    race_date = parse_date(date, "--date")
     config = config_of(ctx, {}, dataset=dataset)
     from keiba.app.days import live_setup, twin_day
 
     if twin:
         if dataset is not None:
             raise typer.BadParameter("--twin keeps a dataset of its own", param_hint="--dataset")
-        day = twin_day(config, race_date)
+        day = twin_day(config, date)
     else:
         from keiba.app.race_day import run_race_day
 
-        day = run_race_day(live_setup(config, account, race_date), race_date)
+        if date is None:
+            raise typer.BadParameter("a live race day needs its date", param_hint="--date")
+        day = run_race_day(live_setup(config, account, date), date)
     if as_json:
         print_json(
             {

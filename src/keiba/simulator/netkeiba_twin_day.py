@@ -172,12 +172,13 @@ def _race(
     )
 
 
-def busiest_day(world: SimulatedWorld) -> dt.date:
-    """The first day with the most racecourses (three on a summer or a January weekend)."""
+def busiest_day(world: SimulatedWorld, *, latest: bool = False) -> dt.date:
+    """The first (or with `latest`, the last) day with the most racecourses (three on a summer
+    or a January weekend)."""
     venues = (
         world.races.group_by("race_date")
         .agg(pl.col("venue_code").n_unique().alias("venues"))
-        .sort(["venues", "race_date"], descending=[True, False])
+        .sort(["venues", "race_date"], descending=[True, latest])
     )
     day: dt.date = venues["race_date"][0]
     return day

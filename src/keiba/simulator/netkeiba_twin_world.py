@@ -39,11 +39,12 @@ def twin_day_with_history(
     """Load the races of `config`'s world dated before `day` into `warehouse` (simulated
     races; a dataset of real races refuses them) and return `day` as the twin plays it.
 
-    `day` defaults to the world's busiest day (`busiest_day`); it must be a race day of the
+    `day` defaults to the world's last busiest day (`busiest_day`: the most history before
+    it); it must be a race day of the
     world. Loading again is idempotent.
     """
     world = generate_world(config)
-    chosen = day or busiest_day(world)
+    chosen = day or busiest_day(world, latest=True)
     twin = TwinDay.from_world(world, chosen)
     warehouse.ensure_schema()
     source = f"simulated world seed {config.seed}, races before {chosen.isoformat()}"
