@@ -29,8 +29,8 @@ def _commands() -> list[tuple[str, ...]]:
 def test_the_groups_are_those_of_the_docs() -> None:
     names = {c[0] for c in _commands()}
     assert names == {
-        "info", "demo", "data", "model", "bet", "backtest", "bankroll", "audit", "monitor",
-        "bench",
+        "info", "demo", "run", "data", "model", "bet", "backtest", "bankroll", "audit",
+        "monitor", "bench",
     }  # fmt: skip
 
 
@@ -51,4 +51,7 @@ def test_dates_are_spelt_from_and_to_everywhere(tmp_path: Path) -> None:
         text = keiba(tmp_path, *command, "--help").stdout
         options = re.findall(r"(?<![\w-])--[a-z][a-z-]*[a-z](?![\w-])", text)
         spellings |= {o for o in options if {"date", "from", "to"} & set(o[2:].split("-"))}
-    assert spellings <= {"--from", "--to", "--combine-from", "--combine-to", "--from-backtest"}
+    # a period is --from/--to everywhere; one race day is --date
+    assert spellings <= {
+        "--from", "--to", "--combine-from", "--combine-to", "--from-backtest", "--date"
+    }  # fmt: skip
