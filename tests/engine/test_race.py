@@ -199,3 +199,17 @@ def test_the_ledger_holds_what_the_races_staked_and_paid(
     assert ledger.balance() == 100_000 - staked + paid
     assert engine.bankroll(DAY).staked_today_yen == staked
     assert verify(ledger.engine).ok and not check_invariants(ledger.engine)
+
+
+def test_an_unreachable_ledger_stops_buying_with_an_alert(tmp_path: Path) -> None:
+    engine, ledger, _ = make_engine(tmp_path)
+    sink = MemorySink()
+    engine.alerts = (sink,)
+    ledger.engine.dispose()
+    for leftover in tmp_path.glob("ledger.sqlite*"):
+        leftover.unlink()
+    (tmp_path / "ledger.sqlite").mkdir()  # the database is gone and cannot be opened
+    outcome = engine.decide(race())
+    assert outcome.status is Status.SKIPPED
+    assert outcome.reason.startswith("ledger unreachable, buying stopped: ")
+    assert [a.kind for a in sink.alerts] == ["engine.ledger_unreachable"]

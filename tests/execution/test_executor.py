@@ -13,7 +13,7 @@ from keiba.bankroll import Ledger, LedgerError, Ticket
 from keiba.bankroll.audit import verify
 from keiba.common.clock import FixedClock
 from keiba.common.storage import create_ledger_engine
-from keiba.execution import PaperBroker, Submission, execute_decision
+from keiba.execution import BrokerError, PaperBroker, Submission, execute_decision
 
 RACE = "2018030106010101"
 
@@ -84,7 +84,7 @@ def test_an_answer_for_other_tickets_releases_everything(tmp_path: Path) -> None
             return [Submission("someone-else", True, "r-1")]
 
     ledger = _ledger(tmp_path)
-    with pytest.raises(RuntimeError, match="other tickets"):
+    with pytest.raises(BrokerError, match="other tickets"):
         _execute(ledger, Confused(), _tickets(300))
     assert ledger.balance() == 10_000
     assert ledger.balances().reserved == 0
@@ -98,3 +98,20 @@ def test_paper_broker_refuses_what_a_venue_refuses() -> None:
     assert first[0].accepted and first[0].receipt == "paper-00000001"
     assert (again[0].accepted, again[0].reason) == (False, "duplicate ticket id")
     assert (odd[0].accepted, odd[0].reason) == (False, "stake 150 yen")
+
+
+class Silent:
+    """A broker that fails without answering (a timeout after the request may have left)."""
+
+    def submit(self, tickets: Sequence[Ticket]) -> list[Submission]:
+        raise TimeoutError("no answer within 30 s")
+
+
+def test_a_broker_that_does_not_answer_leaves_every_ticket_reserved(tmp_path: Path) -> None:
+    ledger = _ledger(tmp_path)
+    with pytest.raises(BrokerError, match="did not answer"):
+        _execute(ledger, Silent(), _tickets(300, 200))
+    assert {t["state"] for t in ledger.tickets()} == {"reserved"}
+    assert ledger.balances().reserved == 500
+    with pytest.raises(LedgerError, match="already recorded"):  # and it is never sent again
+        _execute(ledger, PaperBroker(), _tickets(300, 200))

@@ -33,10 +33,11 @@ from keiba.common.schema import DatasetKind
 from keiba.common.storage import FsspecObjectStore, Warehouse, create_ledger_engine
 from keiba.common.storage.datasets import open_dataset
 from keiba.common.storage.object_store import ObjectStore
-from keiba.data_collector.http_client import HttpClient
+from keiba.data_collector.http_client import FetchError, HttpClient
+from keiba.data_collector.netkeiba_pages import NetkeibaParseError
 from keiba.data_collector.race_day import ClockSkew, NetkeibaRaceDay
 from keiba.engine import RaceEngine
-from keiba.execution import PaperBroker
+from keiba.execution import Broker, PaperBroker
 from keiba.model_training.pipeline import StoredModel, check_model_dataset, load_stored_model
 from keiba.monitor import Alert, AlertSink, MemorySink, Monitor, Severity, deliver
 from keiba.monitor.monitor import sinks_from_config
@@ -66,6 +67,7 @@ class RaceDaySetup:
     inputs: InputsFactory
     kind: DatasetKind = "real"
     """The kind of races the source's pages describe (`simulated` for the twin)."""
+    broker: Broker = field(default_factory=PaperBroker)
     extra_sinks: list[AlertSink] = field(default_factory=list)
 
 
@@ -170,7 +172,10 @@ def run_race_day(setup: RaceDaySetup, race_date: dt.date) -> DayRun:
             )
             plan = journal.plan()
             if plan is None:
-                races = races_from_list(source.race_list(race_date))
+                try:
+                    races = races_from_list(source.race_list(race_date))
+                except (FetchError, NetkeibaParseError) as e:
+                    raise KeibaError(f"cannot plan the race day {race_date}: {e}") from e
                 if not races:
                     raise KeibaError(f"no races are listed for {race_date}")
                 plan = plan_day(race_date, races, config.race_day)
@@ -180,10 +185,11 @@ def run_race_day(setup: RaceDaySetup, race_date: dt.date) -> DayRun:
             engine = RaceEngine(
                 config.themis,
                 ledger,
-                PaperBroker(),
+                setup.broker,
                 setup.clock,
                 monitor=monitor,
                 max_odds_age=dt.timedelta(seconds=config.race_day.max_odds_age_s),
+                alerts=sinks,
             )
             inputs = setup.inputs(warehouse, stored, pools) if stored is not None else None
             handlers = EngineHandlers(

@@ -95,7 +95,8 @@ def run(
 ) -> None:
     """Run a race day: card, odds, decisions, paper purchases and settlement per race."""
     config = config_of(ctx, {}, dataset=dataset)
-    from keiba.app.days import live_setup, twin_day
+    from keiba.app.days import live_setup
+    from keiba.app.twin_day import twin_day
 
     if twin:
         if dataset is not None:

@@ -325,7 +325,7 @@ class RaceDayConfig(Section):
     settle_first_min: int = Field(default=10, ge=0, le=24 * 60)
     settle_retry_s: int = Field(default=120, gt=0, le=3_600)
     settle_give_up_min: int = Field(default=60, gt=0, le=24 * 60)
-    max_odds_age_s: int = Field(default=120, gt=0, le=3_600)
+    max_odds_age_s: int = Field(default=300, gt=0, le=3_600)
     max_clock_skew_s: int = Field(default=30, gt=0, le=3_600)
     """The engine refuses to decide on odds older than this at decision time."""
     blocked_backoff_s: float = Field(default=300.0, gt=0)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -26,9 +26,9 @@ from keiba.common.bet_types import BetType
 from keiba.common.clock import Clock
 from keiba.common.config import ThemisConfig
 from keiba.common.money import Yen
-from keiba.execution import Broker, execute_decision
+from keiba.execution import Broker, BrokerError, execute_decision
 from keiba.market.settlement import settle_ticket
-from keiba.monitor import BetOutcome, Monitor, apply_to_policy
+from keiba.monitor import Alert, AlertSink, BetOutcome, Monitor, Severity, apply_to_policy, deliver
 from keiba.themis import Bankroll, Decision, DecisionError, decide
 
 __all__ = [
@@ -120,6 +120,12 @@ class SettledTicket:
         return self.paid > 0 and not self.refund
 
 
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    line = f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+    return line if len(line) <= 200 else line[:197] + "..."
+
+
 def _passed_reason(decision: Decision) -> str:
     if not decision.rejections:
         return "nothing on offer"
@@ -141,6 +147,7 @@ class RaceEngine:
         monitor: Monitor | None = None,
         max_odds_age: dt.timedelta | None = None,
         rule: str = "themis",
+        alerts: Sequence[AlertSink] = (),
     ) -> None:
         self.policy = policy
         self.ledger = ledger
@@ -149,6 +156,7 @@ class RaceEngine:
         self.monitor = monitor
         self.max_odds_age = max_odds_age
         self.rule = rule
+        self.alerts = tuple(alerts)
         self._known: dict[str, tuple[float, float]] = {}
         self.outcomes: list[BetOutcome] = []
         balances = ledger.balances()
@@ -168,6 +176,14 @@ class RaceEngine:
         skipped = self._degraded(race)
         if skipped is not None:
             return RaceOutcome(race.race_id, Status.SKIPPED, skipped)
+        try:
+            return self._decide(race)
+        except Exception as e:  # the ledger's database is gone: buy nothing until it is back
+            reason = f"ledger unreachable, buying stopped: {_one_line(e)}"
+            self._alert("engine.ledger_unreachable", reason)
+            return RaceOutcome(race.race_id, Status.SKIPPED, reason)
+
+    def _decide(self, race: RaceInputs) -> RaceOutcome:
         policy = self.policy
         if self.monitor is not None:
             report = self.monitor.check(
@@ -241,6 +257,13 @@ class RaceEngine:
             )
         except LedgerError as e:
             return RaceOutcome(race.race_id, Status.FAILED, str(e), decision, bankroll)
+        except BrokerError as e:
+            reason = (
+                f"the broker failed: {_one_line(e)}; {len(tickets)} ticket(s) left reserved, "
+                "not sent again until the purchase history is checked"
+            )
+            self._alert("engine.broker_failed", reason)
+            return RaceOutcome(race.race_id, Status.FAILED, reason, decision, bankroll)
         by_id = {t.ticket_id: b for t, b in zip(tickets, decision.bets, strict=True)}
         placed = tuple(
             PlacedBet(t, by_id[t.ticket_id].probability, by_id[t.ticket_id].odds)
@@ -254,6 +277,9 @@ class RaceEngine:
             return RaceOutcome(race.race_id, Status.FAILED, reason, decision, bankroll, (), refused)
         reason = f"{len(placed)} ticket(s), {sum(p.ticket.stake for p in placed):,} yen"
         return RaceOutcome(race.race_id, Status.BOUGHT, reason, decision, bankroll, placed, refused)
+
+    def _alert(self, kind: str, message: str) -> None:
+        deliver(Alert(kind, Severity.CRITICAL, message, self.clock.now()), self.alerts)
 
     # --- settling -------------------------------------------------------------------------
 

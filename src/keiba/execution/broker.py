@@ -14,8 +14,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from keiba.bankroll import Ticket
+from keiba.common.errors import KeibaError
 
-__all__ = ["Broker", "PaperBroker", "Submission"]
+__all__ = ["Broker", "BrokerError", "PaperBroker", "Submission"]
+
+
+class BrokerError(KeibaError):
+    """The broker could not answer: whether any ticket reached the venue is unknown."""
 
 
 @dataclass(frozen=True)

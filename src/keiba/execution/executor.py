@@ -7,7 +7,9 @@
    refused one is released with the broker's reason.
 
 A decision id that is already recorded is not submitted again (the caller must reconcile it
-with the venue first); the ledger raises and nothing is sent.
+with the venue first); the ledger raises and nothing is sent. A broker that fails to answer
+(it raises) leaves every ticket reserved — it may or may not have reached the venue — and
+`BrokerError` is raised: an unknown purchase is never taken for a refused one.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keiba.bankroll import Ledger, Ticket
-from keiba.execution.broker import Broker, Submission
+from keiba.execution.broker import Broker, BrokerError, Submission
 
 __all__ = ["ExecutionReport", "execute_decision"]
 
@@ -48,11 +50,14 @@ def execute_decision(
     ledger.record_decision(race_id, rule, inputs, output, tickets, decision_id=decision_id)
     if not tickets:
         return ExecutionReport(decision_id, ())
-    answers = broker.submit(tickets)
+    try:
+        answers = broker.submit(tickets)
+    except Exception as e:
+        raise BrokerError(f"decision {decision_id}: the broker did not answer ({e})") from e
     if [a.ticket_id for a in answers] != [t.ticket_id for t in tickets]:
         for ticket in tickets:
             ledger.release(ticket.ticket_id, "the broker's answer did not match the tickets")
-        raise RuntimeError(f"decision {decision_id}: the broker answered for other tickets")
+        raise BrokerError(f"decision {decision_id}: the broker answered for other tickets")
     placed, refused = [], []
     for ticket, answer in zip(tickets, answers, strict=True):
         if answer.accepted and answer.receipt:

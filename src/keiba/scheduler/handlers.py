@@ -2,11 +2,12 @@
 
 - `card` and `weights` fetch and load the race's card (entries, body weights, scratches);
 - `odds` fetches and loads the race's current odds;
-- `decide` asks for the race's inputs as of now (`RaceInputsAt`: card, odds, features and
-  probabilities as known at this moment) and lets the engine decide and buy. A race whose inputs
-  cannot be had is skipped with the reason; so is every race when there is no usable model. A
-  decision resumed after a crash first looks in the ledger: a race already decided is reported
-  from what the ledger holds and never decided or bought again;
+- `decide` polls the race's odds once more, then asks for the race's inputs as of now
+  (`RaceInputsAt`: card, odds, features and probabilities as known at this moment) and lets
+  the engine decide and buy. A race whose inputs cannot be had is skipped with the reason; so
+  is every race when there is no usable model. A decision resumed after a crash first looks in
+  the ledger: a race already decided is reported from what the ledger holds and never decided
+  or bought again;
 - `settle` fetches the result; until it is official the scheduler tries again; once it is, the
   engine settles the race's tickets from the warehouse's payouts and statuses.
 """
@@ -19,7 +20,9 @@ from typing import Any, Literal
 
 from keiba.common.errors import KeibaError
 from keiba.common.ids import NetkeibaRaceId
+from keiba.common.logging import get_logger
 from keiba.common.storage.warehouse import Warehouse
+from keiba.data_collector.http_client import FetchFailedError
 from keiba.data_collector.race_day import NetkeibaRaceDay
 from keiba.engine import RaceEngine, RaceInputs, RaceOutcome, Status
 from keiba.engine.recorded import race_results
@@ -39,6 +42,8 @@ _OUTCOMES: dict[Status, Literal["bought", "passed", "skipped", "failed"]] = {
     Status.SKIPPED: "skipped",
     Status.FAILED: "failed",
 }
+
+log = get_logger(__name__)
 
 RaceInputsAt = Callable[[str, dt.datetime], RaceInputs]
 """A race's inputs as known at an instant (race id, instant); raises `KeibaError` when they
@@ -124,8 +129,13 @@ class EngineHandlers:
                 return earlier
         if self.inputs_at is None:
             return DecideResult("skipped", self.no_model_reason)
+        race, _ = self._race(ctx)
+        try:  # the freshest odds; if the site fails, the stored ones are judged by their age
+            self.source.odds(race, self.race_date)
+        except FetchFailedError as e:  # a block (403/429) is not swallowed: the day pauses
+            log.warning("race_day.decision_odds_unavailable", race_id=race_id, error=str(e))
         try:
-            inputs = self.inputs_at(race_id, ctx.now)
+            inputs = self.inputs_at(race_id, self.engine.clock.now())
         except KeibaError as e:
             return DecideResult("skipped", f"no inputs: {e}")
         now = self.engine.clock.now()

@@ -8,7 +8,8 @@ and owns only time and failure:
 - a handler raising the collector's `BlockedError` (403/429) pauses every step for the
   configured back-off (doubling while blocks repeat), alerts, and skips every step whose
   deadline falls in the pause, so a race whose decision can no longer be made is skipped;
-- any other exception fails the step with a one-line reason and the day goes on;
+- any other exception fails the step with a one-line reason and the day goes on; three in a
+  row (the source is down) alert once;
 - settlement is tried again until the result is official or the give-up time, after which the
   race is recorded as failed;
 - a step found started when the day is resumed is handed back with `interrupted=True`.
@@ -49,6 +50,8 @@ __all__ = [
 Sleeper = Callable[[float], None]
 live_sleep: Sleeper = time.sleep
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+FAILURES_TO_ALERT = 3
+"""Steps failing one after another before the day alerts (once, until a step succeeds)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +162,7 @@ class _Day:
         heapq.heapify(self.queue)
         self.ready: list[Step] = []
         self.blocks = 0
+        self.failures = 0
         self.blocked_until: dt.datetime | None = None
 
     def run(self) -> dict[str, RaceOutcome]:
@@ -203,10 +207,29 @@ class _Day:
             self._blocked(step, e)
             return
         except Exception as e:
-            self._end(step, StepState.FAILED, _one_line(e), self.clock.now())
+            reason = _one_line(e)
+            self._end(step, StepState.FAILED, reason, self.clock.now())
+            self._failing(step, reason)
             return
         self.blocks = 0
+        self.failures = 0
         self._done(step, result, self.clock.now())
+
+    def _failing(self, step: Step, reason: str) -> None:
+        """Alert once when steps keep failing one after another (the source is down)."""
+        self.failures += 1
+        if self.failures != FAILURES_TO_ALERT:
+            return
+        deliver(
+            Alert(
+                "scheduler.steps_failing",
+                Severity.CRITICAL,
+                f"{self.failures} steps failed in a row (last: {step.step_id}: {reason})",
+                self.clock.now(),
+                MappingProxyType({"step": step.step_id, "reason": reason}),
+            ),
+            self.alerts,
+        )
 
     def _done(
         self, step: Step, result: StepResult | DecideResult | SettleResult, at: dt.datetime
