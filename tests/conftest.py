@@ -114,4 +114,12 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
+@pytest.fixture(scope="session")
+def morning(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A keiba home on a simulated race day, built once (`race_morning.Morning`)."""
+    from race_morning import race_morning
+
+    return race_morning(tmp_path_factory.mktemp("race-morning"))
+
+
 __all__ = ["Column", "contract_frame"]

@@ -71,6 +71,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "collect_cli",
     "model_cli",
     "decide",
+    "today_cli",
     "backtest_cli",
     "report_cli",
     "simulate_cli",

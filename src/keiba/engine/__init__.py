@@ -14,6 +14,7 @@ from keiba.engine.race import (
     RaceResult,
     SettledTicket,
     Status,
+    ledger_bankroll,
 )
 from keiba.engine.replay import ENGINE, Account, Replay, ReplayRace, Shadow, ShadowBet
 
@@ -31,4 +32,5 @@ __all__ = [
     "Shadow",
     "ShadowBet",
     "Status",
+    "ledger_bankroll",
 ]

@@ -39,6 +39,7 @@ __all__ = [
     "RaceResult",
     "SettledTicket",
     "Status",
+    "ledger_bankroll",
 ]
 
 
@@ -126,6 +127,15 @@ def _one_line(error: BaseException) -> str:
     return line if len(line) <= 200 else line[:197] + "..."
 
 
+def ledger_bankroll(ledger: Ledger, day: dt.date) -> Bankroll:
+    """The account as Themis sees it before a race of `day`: the available balance, and what
+    the day's races have staked and returned (read from the ledger; nothing is written)."""
+    totals = ledger.race_day(day)
+    balance = int(ledger.balance())
+    day_start = balance + int(totals.staked) - int(totals.returned)
+    return Bankroll(max(balance, 0), int(totals.staked), totals.tickets, day_start)
+
+
 def _passed_reason(decision: Decision) -> str:
     if not decision.rejections:
         return "nothing on offer"
@@ -166,10 +176,7 @@ class RaceEngine:
 
     def bankroll(self, day: dt.date) -> Bankroll:
         """The account as Themis sees it before a race of `day`."""
-        totals = self.ledger.race_day(day)
-        balance = int(self.ledger.balance())
-        day_start = balance + int(totals.staked) - int(totals.returned)
-        return Bankroll(max(balance, 0), int(totals.staked), totals.tickets, day_start)
+        return ledger_bankroll(self.ledger, day)
 
     def decide(self, race: RaceInputs) -> RaceOutcome:
         """Decide the race and buy what Themis chose; one decision id per race, ever."""
