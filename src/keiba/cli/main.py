@@ -57,7 +57,7 @@ app = typer.Typer(
 GROUPS: dict[str, str] = {
     "data": "Datasets: generate, import, export, collect from netkeiba, status, drop.",
     "model": "The win-probability model: train, evaluate, predict, fit the exotic discounts.",
-    "bet": "Decide what to buy for a race (Themis).",
+    "bet": "Decide what to buy (Themis): one race, or the day's races as known now.",
     "backtest": "Walk-forward backtests, their reports, and Monte Carlo bankroll paths.",
     "bankroll": "The bankroll ledger: deposits, withdrawals, balance, history, tax report.",
     "audit": "The hash-chained audit log: verify it, export its head.",
