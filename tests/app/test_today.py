@@ -135,7 +135,7 @@ def test_odds_older_than_the_race_days_limit_are_marked_stale(
     assert {r.odds_stale for r in afternoon.races} == {True, False}
     for race in afternoon.races:
         assert race.odds_stale == (ages[race.race_id] > limit)
-    assert any("older than 120 s" in n for n in afternoon.notes)
+    assert any(f"older than {limit.total_seconds():g} s" in n for n in afternoon.notes)
 
 
 def test_in_the_morning_every_race_is_listed_with_why_it_cannot_be_decided(
