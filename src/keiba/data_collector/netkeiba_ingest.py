@@ -95,7 +95,9 @@ class IngestReport:
 
 def _frame(t: Table, rows: list[dict[str, Any]]) -> pl.DataFrame:
     schema = {c.name: POLARS_TYPES[c.type] for c in t.columns}
-    frame = pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
+    if not rows:
+        return pl.DataFrame(schema=schema)
+    frame = pl.DataFrame(rows, schema=schema, orient="row")
     problems = _Problems(CanonicalFile(t, Path(f"netkeiba {t.name} frame")))
     for column in t.columns:  # the parsers checked every value already; a last guard
         _check_column(frame[column.name], column, problems)
@@ -231,17 +233,32 @@ def _write_entries(warehouse: Warehouse, incoming: pl.DataFrame) -> int:
     return count
 
 
-def _known_dates(warehouse: Warehouse) -> dict[str, dt.date]:
-    dates: dict[str, dt.date] = {}
-    for name in ("entries", "races"):
-        if warehouse.has_table(name):
-            found = warehouse.query(f"SELECT DISTINCT netkeiba_race_id, race_date FROM {name}")
-            dates.update(zip(found["netkeiba_race_id"], found["race_date"], strict=True))
-    return dates
+class _KnownDates:
+    """Race dates by netkeiba id: those the batch's pages give, else the warehouse's (read
+    only when a page needs them: an odds answer whose index names no date)."""
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self.warehouse = warehouse
+        self.seen: dict[str, dt.date] = {}
+        self.stored: dict[str, dt.date] | None = None
+
+    def get(self, netkeiba_race_id: str) -> dt.date | None:
+        if netkeiba_race_id in self.seen:
+            return self.seen[netkeiba_race_id]
+        if self.stored is None:
+            self.stored = {}
+            for name in ("entries", "races"):
+                if self.warehouse.has_table(name):
+                    found = self.warehouse.query(
+                        f"SELECT DISTINCT netkeiba_race_id, race_date FROM {name}"
+                    )
+                    ids, days = found["netkeiba_race_id"], found["race_date"]
+                    self.stored.update(zip(ids, days, strict=True))
+        return self.stored.get(netkeiba_race_id)
 
 
 def _parse(
-    page: RawPage, data: bytes, dates: dict[str, dt.date]
+    page: RawPage, data: bytes, dates: _KnownDates
 ) -> ParsedRace | ParsedCard | OddsSnapshot | None:
     expected = NetkeibaRaceId.parse(page.race_id) if page.race_id else None
     where = page.url
@@ -289,7 +306,7 @@ def ingest_pages(
     results: dict[str, ParsedRace] = {}
     cards: dict[tuple[str, dt.datetime], ParsedCard] = {}
     snapshots: dict[tuple[str, dt.datetime], OddsSnapshot] = {}
-    dates = _known_dates(warehouse)
+    dates = _KnownDates(warehouse)
     ordered = sorted(pages, key=lambda p: (p.kind is PageKind.ODDS_API, p.fetched_at, p.url))
     for page in ordered:
         data = read(page)
@@ -304,10 +321,10 @@ def ingest_pages(
             continue
         if isinstance(parsed, ParsedRace):
             results[parsed.race_id] = parsed
-            dates[parsed.header.netkeiba_race_id] = parsed.header.race_key.race_date
+            dates.seen[parsed.header.netkeiba_race_id] = parsed.header.race_key.race_date
         elif isinstance(parsed, ParsedCard):
             cards[(parsed.race_id, page.fetched_at)] = parsed
-            dates[parsed.header.netkeiba_race_id] = parsed.header.race_key.race_date
+            dates.seen[parsed.header.netkeiba_race_id] = parsed.header.race_key.race_date
         elif isinstance(parsed, OddsSnapshot):
             snapshots[(parsed.race_id, parsed.as_of)] = parsed
         elif page.kind is PageKind.RACE_LIST:
@@ -326,7 +343,7 @@ def ingest_pages(
         {k: v for k, v in frames.items() if v.height}, LoadSource(kind, source, ingested_at)
     )
     fetched = [(card, at) for (_, at), card in cards.items()]
-    report.entries = _write_entries(warehouse, _entry_rows(fetched))
+    report.entries = _write_entries(warehouse, _entry_rows(fetched)) if fetched else 0
     report.races = len(results)
     report.runners = len(runner_rows)
     report.payouts = len(payout_rows)

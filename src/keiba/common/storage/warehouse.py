@@ -204,6 +204,9 @@ class DuckDBWarehouse:
         except duckdb.Error as e:
             raise StorageError(f"cannot open the warehouse {path}: {duckdb_problem(e)}") from e
         self._con.execute("SET TimeZone = 'UTC'")
+        # nothing but this object touches the connection: once seen, these stay true
+        self._schema_ready = False
+        self._kind: DatasetKind | None = None
 
     def __enter__(self) -> DuckDBWarehouse:
         return self
@@ -215,9 +218,12 @@ class DuckDBWarehouse:
         self._con.close()
 
     def ensure_schema(self) -> None:
+        if self._schema_ready:
+            return
         for t in WAREHOUSE_TABLES:
             self._con.execute(duckdb_ddl(t))
         self._migrate()
+        self._schema_ready = True
 
     def _migrate(self) -> None:
         """Give a warehouse from before datasets its `races.dataset` column and its kind."""
@@ -255,6 +261,8 @@ class DuckDBWarehouse:
 
     def kind(self) -> DatasetKind | None:
         """Whether the dataset's races are real or simulated; None before its first load."""
+        if self._kind is not None:
+            return self._kind
         if not self.has_table("dataset_info"):
             return None
         found = self._con.execute("SELECT kind FROM dataset_info LIMIT 1").fetchone()
@@ -262,10 +270,12 @@ class DuckDBWarehouse:
             return None
         kind = str(found[0])
         if kind == "real":
-            return "real"
-        if kind == "simulated":
-            return "simulated"
-        raise StorageError(f"dataset_info of {self.dataset!r} names an unknown kind {kind!r}")
+            self._kind = "real"
+        elif kind == "simulated":
+            self._kind = "simulated"
+        else:
+            raise StorageError(f"dataset_info of {self.dataset!r} names an unknown kind {kind!r}")
+        return self._kind
 
     def has_table(self, name: str) -> bool:
         found = self._con.execute(
@@ -414,47 +424,58 @@ class DuckDBWarehouse:
         frame = frame.with_columns(
             pl.lit(stamps[c.name], dtype=pl.String).alias(c.name) for c in t.stamped
         )
-        hashed = ", ".join(c.name for c in t.stored_columns if c.name not in _UNHASHED)
-        keys = ", ".join(scope)
-        digest = f"sum(hash(struct_pack({hashed}))::HUGEINT) AS digest, count(*) AS n"
         self._con.register("_incoming", frame.to_arrow())
         try:
-            self._con.execute(
-                f"CREATE OR REPLACE TEMP TABLE _incoming_scopes AS "
-                f"SELECT {keys}, {digest} FROM _incoming GROUP BY {keys}"
-            )
-            self._con.execute(
-                f"CREATE OR REPLACE TEMP TABLE _stored_scopes AS "
-                f"SELECT {keys}, {digest} FROM {t.name} "
-                f"WHERE ({keys}) IN (SELECT ({keys}) FROM _incoming_scopes) GROUP BY {keys}"
-            )
-            join = " AND ".join(f"i.{k} = s.{k}" for k in scope)
-            counts = self._con.execute(
-                f"SELECT count(*) FILTER (WHERE s.digest IS NULL), "
-                f"count(*) FILTER (WHERE s.digest IS NOT NULL AND "
-                f"(s.digest <> i.digest OR s.n <> i.n)), "
-                f"count(*) FILTER (WHERE s.digest = i.digest AND s.n = i.n) "
-                f"FROM _incoming_scopes i LEFT JOIN _stored_scopes s ON {join}"
-            ).fetchone()
-            assert counts is not None
-            self._con.execute(
-                f"CREATE OR REPLACE TEMP TABLE _to_write AS SELECT i.{keys.replace(', ', ', i.')} "
-                f"FROM _incoming_scopes i LEFT JOIN _stored_scopes s ON {join} "
-                f"WHERE s.digest IS NULL OR s.digest <> i.digest OR s.n <> i.n"
-            )
-            self._con.execute(
-                f"DELETE FROM {t.name} WHERE ({keys}) IN (SELECT ({keys}) FROM _to_write)"
-            )
-            written = self._con.execute(
-                f"INSERT INTO {t.name} SELECT * FROM _incoming "
-                f"WHERE ({keys}) IN (SELECT ({keys}) FROM _to_write) "
-                f"ORDER BY {keys}"
-            ).fetchone()
+            count = self._scope_states(t, scope)
+            written = self._write_scopes(t, scope, count)
         except duckdb.Error as e:
             raise StorageError(f"loading {t.name!r} failed: {e}") from e
         finally:
             self._con.unregister("_incoming")
-        result.new[t.name] = int(counts[0])
-        result.changed[t.name] = int(counts[1])
-        result.unchanged[t.name] = int(counts[2])
-        result.rows_written[t.name] = int(written[0]) if written else 0
+        result.new[t.name] = count.get("new", 0)
+        result.changed[t.name] = count.get("changed", 0)
+        result.unchanged[t.name] = count.get("same", 0)
+        result.rows_written[t.name] = written
+
+    def _scope_states(self, t: Table, scope: tuple[str, ...]) -> dict[str, int]:
+        """Mark each incoming scope new, changed or the same as stored (temp table
+        `_scope_states`); returns how many are in each state."""
+        hashed = ", ".join(c.name for c in t.stored_columns if c.name not in _UNHASHED)
+        keys = ", ".join(scope)
+        digest = f"sum(hash(struct_pack({hashed}))::HUGEINT) AS digest, count(*) AS n"
+        # a semi join, not a tuple IN: DuckDB pushes the join's key range into the table scan
+        on = " AND ".join(f"{t.name}.{k} = i.{k}" for k in scope)
+        join = " AND ".join(f"i.{k} = s.{k}" for k in scope)
+        self._con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _scope_states AS "
+            f"WITH i AS (SELECT {keys}, {digest} FROM _incoming GROUP BY {keys}), "
+            f"s AS (SELECT {keys}, {digest} FROM {t.name} SEMI JOIN i ON {on} GROUP BY {keys}) "
+            f"SELECT {', '.join(f'i.{k}' for k in scope)}, CASE WHEN s.n IS NULL THEN 'new' "
+            f"WHEN s.digest <> i.digest OR s.n <> i.n THEN 'changed' ELSE 'same' END AS state "
+            f"FROM i LEFT JOIN s ON {join}"
+        )
+        found = self._con.execute("SELECT state, count(*) FROM _scope_states GROUP BY state")
+        return {str(state): int(n) for state, n in found.fetchall()}
+
+    def _write_scopes(self, t: Table, scope: tuple[str, ...], count: dict[str, int]) -> int:
+        """Delete the stored rows of the changed scopes and insert the incoming rows of the new
+        and changed ones; returns the rows inserted."""
+        if not count.get("new") and not count.get("changed"):
+            return 0
+        keys = ", ".join(scope)
+        if count.get("changed"):
+            on = " AND ".join(f"{t.name}.{k} = c.{k}" for k in scope)
+            self._con.execute(
+                f"DELETE FROM {t.name} USING _scope_states c WHERE {on} AND c.state = 'changed'"
+            )
+        # a tuple IN here: a join would push its key range into the scan of the Arrow frame,
+        # which converts time-zoned bounds through pytz
+        only = (
+            f" WHERE ({keys}) IN (SELECT ({keys}) FROM _scope_states WHERE state <> 'same')"
+            if count.get("same")
+            else ""
+        )
+        found = self._con.execute(
+            f"INSERT INTO {t.name} SELECT * FROM _incoming{only} ORDER BY {keys}"
+        ).fetchone()
+        return int(found[0]) if found else 0
