@@ -18,6 +18,8 @@ from keiba.common.storage import DuckDBWarehouse
 from keiba.data_collector.netkeiba_ingest import ENTRIES_COLUMNS
 from keiba.feature_engineering import (
     ENTRIES_TABLE,
+    HISTORY_KEY_TABLE,
+    HISTORY_TABLE,
     build_features,
     build_features_for_entries,
     read_features,
@@ -196,3 +198,113 @@ def test_the_card_and_single_race_queries_transpile_to_bigquery(world: Frames) -
     build_features_for_entries(recording, race_ids, dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
     assert_transpiles_to_bigquery(recording.statements)
     recording.close()
+
+
+def up_to(world: Frames, day: dt.date) -> Frames:
+    """The world as it stands on `day`: no races after it, the day's own not run yet."""
+    known = world["races"].filter(pl.col("race_date") <= day)["race_id"]
+    frames = {name: frame.filter(pl.col("race_id").is_in(known)) for name, frame in world.items()}
+    return without_results(frames, races_on(world, day))
+
+
+def features_on(warehouse: DuckDBWarehouse, day: dt.date) -> pl.DataFrame:
+    return warehouse.query(
+        "SELECT * FROM features WHERE race_date = ? ORDER BY race_id, horse_no", [day]
+    )
+
+
+def build_one_by_one(warehouse: DuckDBWarehouse, race_ids: list[str], at: dt.datetime) -> None:
+    for race_id in race_ids:
+        build_features_for_entries(warehouse, [race_id], at)
+
+
+def test_a_days_races_built_one_by_one_share_its_history_and_equal_the_full_build(
+    world: Frames, full: pl.DataFrame
+) -> None:
+    day = days_of(world)[-2]
+    race_ids = races_on(world, day)
+    cards = cards_of(world, race_ids)
+    with warehouse_with_cards(up_to(world, day), cards) as warehouse:
+        build_one_by_one(warehouse, race_ids, cards["as_of"].max())
+        assert_same(features_on(warehouse, day), full.filter(pl.col("race_date") == day))
+        key = warehouse.query(f"SELECT race_date FROM {HISTORY_KEY_TABLE}")
+        assert key["race_date"].to_list() == [day]
+
+
+def last_winner_disqualified(world: Frames, cards: pl.DataFrame) -> tuple[Frames, str]:
+    """The world with a starter on the cards whose last run was a win disqualified in that
+    run, and that run's race."""
+    runs = world["runners"].join(world["races"].select("race_id", "race_date"), on="race_id")
+    starting = cards.filter(pl.col("status") == "declared")["horse_id"].implode()
+    last = (
+        runs.filter(
+            pl.col("horse_id").is_in(starting) & (pl.col("race_date") < cards["race_date"].min())
+        )
+        .sort("horse_id", "race_date")
+        .group_by("horse_id", maintain_order=True)
+        .last()
+        .filter(pl.col("finish_pos") == 1)
+    )
+    assert last.height > 0
+    race_id, horse_id = last.row(0, named=True)["race_id"], last.row(0, named=True)["horse_id"]
+    hit = (pl.col("race_id") == race_id) & (pl.col("horse_id") == horse_id)
+    runners = world["runners"].with_columns(
+        pl.when(hit).then(pl.lit("disqualified")).otherwise(pl.col("status")).alias("status"),
+        pl.when(hit).then(None).otherwise(pl.col("finish_pos")).alias("finish_pos"),
+    )
+    return {**world, "runners": runners}, race_id
+
+
+class StoppingWarehouse(RecordingWarehouse):
+    """A warehouse whose process stops (raises) when asked to write one table."""
+
+    def __init__(self, inner: DuckDBWarehouse, stop_at: str) -> None:
+        super().__init__(inner)
+        self.stop_at = stop_at
+
+    def write_table(
+        self,
+        name: str,
+        frame: pl.DataFrame,
+        *,
+        replace: bool = True,
+        replace_by: str | None = None,
+    ) -> None:
+        if name == self.stop_at:
+            raise RuntimeError(f"stopped before writing {name}")
+        super().write_table(name, frame, replace=replace, replace_by=replace_by)
+
+
+def test_the_shared_history_is_computed_again_when_an_earlier_result_changes(
+    world: Frames,
+) -> None:
+    day = days_of(world)[-2]
+    race_ids = races_on(world, day)
+    cards = cards_of(world, race_ids)
+    changed, past = last_winner_disqualified(world, cards)
+    with warehouse_with_cards(up_to(world, day), cards) as warehouse:
+        build_one_by_one(warehouse, race_ids, cards["as_of"].max())
+        before = features_on(warehouse, day)
+        warehouse.load({"runners": changed["runners"].filter(pl.col("race_id") == past)})
+        build_one_by_one(warehouse, race_ids, cards["as_of"].max())
+        after = features_on(warehouse, day)
+    assert not before.equals(after)
+    assert_same(after, features_of(changed).filter(pl.col("race_date") == day))
+
+
+def test_a_build_stopped_while_storing_the_history_leaves_no_key_behind(world: Frames) -> None:
+    day = days_of(world)[-2]
+    race_ids = races_on(world, day)
+    cards = cards_of(world, race_ids)
+    changed, past = last_winner_disqualified(world, cards)
+    at = cards["as_of"].max()
+    with warehouse_with_cards(up_to(world, day), cards) as warehouse:
+        build_features_for_entries(warehouse, race_ids, at)
+        warehouse.load({"runners": changed["runners"].filter(pl.col("race_id") == past)})
+        with pytest.raises(RuntimeError, match="stopped"):
+            build_features_for_entries(StoppingWarehouse(warehouse, HISTORY_TABLE), race_ids, at)
+        assert warehouse.query(f"SELECT * FROM {HISTORY_KEY_TABLE}").is_empty()
+        build_features_for_entries(warehouse, race_ids, at)
+        assert warehouse.query(f"SELECT * FROM {HISTORY_KEY_TABLE}").height == 1
+        got = features_on(warehouse, day)
+    assert_same(got, features_of(changed).filter(pl.col("race_date") == day))

@@ -9,6 +9,8 @@ point-in-time rules.
 from keiba.feature_engineering.build import (
     ENTRIES_TABLE,
     FEATURES_TABLE,
+    HISTORY_KEY_TABLE,
+    HISTORY_TABLE,
     build_features,
     build_features_for_entries,
     read_features,
@@ -28,6 +30,8 @@ __all__ = [
     "FEATURES_TABLE",
     "FEATURE_COLUMNS",
     "FEATURE_VERSION",
+    "HISTORY_KEY_TABLE",
+    "HISTORY_TABLE",
     "STARTED_SQL",
     "Feature",
     "build_features",

@@ -5,18 +5,31 @@ are a pure function of them, so a rebuild is always safe); `build_features_for_e
 computes a few races (the race day's, a few minutes before each decision) and replaces just
 their rows, reading no card fetched after its `as_of`; `read_features` reads rows of one
 feature version back for a date range, for training and prediction.
+
+Races of one day share their history: the per-start measures of every earlier day
+(`history_sql`) are kept in table `feature_history`, with what they were computed from in
+`feature_history_key` (the day, the query, and a digest of every earlier start). A build for
+that day's races reads them instead of recomputing them; any change to an earlier start,
+result or card changes the digest, and the history is computed afresh.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
 
 import polars as pl
 
 from keiba.common.errors import KeibaError
 from keiba.common.storage.warehouse import Warehouse
-from keiba.feature_engineering.definitions import FEATURE_COLUMNS, FEATURE_VERSION, feature_sql
+from keiba.feature_engineering.definitions import (
+    FEATURE_COLUMNS,
+    FEATURE_VERSION,
+    feature_sql,
+    history_digest_sql,
+    history_sql,
+)
 
 __all__ = [
     "ENTRIES_TABLE",
@@ -31,6 +44,8 @@ FEATURES_TABLE = "features"
 ENTRIES_TABLE = "entries"
 """The race cards, written by the collector (races known before their result)."""
 KEY_COLUMNS: tuple[str, ...] = ("race_id", "horse_no", "race_date", "feature_version", "as_of")
+HISTORY_TABLE = "feature_history"
+HISTORY_KEY_TABLE = "feature_history_key"
 
 
 def _conform(frame: pl.DataFrame) -> pl.DataFrame:
@@ -72,11 +87,51 @@ def build_features_for_entries(
         raise ValueError(f"as_of must be timezone-aware, was {as_of.isoformat()}")
     warehouse.ensure_schema()
     cards = warehouse.has_table(ENTRIES_TABLE)
-    sql = feature_sql(cards=cards, until=cards, races=True)
     params: list[object] = [as_of.astimezone(dt.UTC)] if cards else []
+    day = _race_day(warehouse, race_ids, cards)
+    history = None
+    if day is not None:
+        _keep_history(warehouse, day, cards, params)
+        history = HISTORY_TABLE
+    sql = feature_sql(cards=cards, until=cards, races=True, history=history)
     frame = _conform(warehouse.query(sql, [*params, list(race_ids)], deterministic=True))
     warehouse.write_table(FEATURES_TABLE, frame, replace_by="race_id")
     return frame.height
+
+
+def _race_day(warehouse: Warehouse, race_ids: Sequence[str], cards: bool) -> dt.date | None:
+    """The one date the races are run on (by their result or card), else None."""
+    known = "SELECT race_id, race_date FROM races"
+    if cards:
+        known += f" UNION ALL SELECT race_id, race_date FROM {ENTRIES_TABLE}"
+    found = warehouse.query(
+        f"SELECT DISTINCT race_date FROM ({known}) WHERE race_id IN (SELECT unnest(?))",
+        [list(race_ids)],
+    )
+    return found["race_date"][0] if found.height == 1 else None
+
+
+def _keep_history(warehouse: Warehouse, day: dt.date, cards: bool, params: list[object]) -> None:
+    """Make `feature_history` hold the history of the races of `day`, unless it already does."""
+    digest = warehouse.query(history_digest_sql(cards=cards, until=cards), [*params, day])
+    sql = history_sql(cards=cards, until=cards)
+    key = pl.DataFrame(
+        {
+            "race_date": [day],
+            "query_sha256": [hashlib.sha256(sql.encode()).hexdigest()],
+            "starts": [int(digest["n"][0])],
+            "digest": [str(digest["digest"][0])],
+        }
+    )
+    if warehouse.has_table(HISTORY_KEY_TABLE) and warehouse.has_table(HISTORY_TABLE):
+        stored = warehouse.query(f"SELECT * FROM {HISTORY_KEY_TABLE}")
+        if stored.height == 1 and stored.cast(key.schema).equals(key):
+            return
+    # the key goes first and comes back last: a build stopped in between leaves no key
+    warehouse.write_table(HISTORY_KEY_TABLE, key.clear())
+    rows = warehouse.query(sql, [*params, day], deterministic=True)
+    warehouse.write_table(HISTORY_TABLE, rows)
+    warehouse.write_table(HISTORY_KEY_TABLE, key)
 
 
 def read_features(

@@ -33,6 +33,7 @@ NULLS FIRST (BigQuery's default) so no null-ordering translation is needed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
@@ -44,6 +45,8 @@ __all__ = [
     "Feature",
     "Stage",
     "feature_sql",
+    "history_digest_sql",
+    "history_sql",
 ]
 
 FEATURE_VERSION = "v1"
@@ -170,28 +173,31 @@ def _card_stage(bounded: bool) -> Stage:
     )
 
 
-def _starts_stages(cards: bool, bounded: bool) -> tuple[Stage, ...]:
-    """`starts`: every starter (declared and not withdrawn), from results and, with `cards`,
-    from the cards of races not yet run, with its race's number of starters."""
+def _started_stages(cards: bool, bounded: bool) -> tuple[Stage, ...]:
+    """`started`: every starter (declared and not withdrawn), from results and, with `cards`,
+    from the cards of races not yet run."""
     started = _RUNNER_STARTS + (f"\n    UNION ALL\n    {_CARD_STARTS}" if cards else "")
+    return (*((_card_stage(bounded),) if cards else ()), Stage("started", started))
+
+
+def _starts_stages(cards: bool, bounded: bool, where: str = "") -> tuple[Stage, ...]:
+    """`starts`: the starters (those `where`, an SQL condition, allows) with their race's
+    number of starters."""
+    only = f"\n    WHERE {where}" if where else ""
     return (
-        *((_card_stage(bounded),) if cards else ()),
-        Stage("started", started),
+        *_started_stages(cards, bounded),
         Stage(
             "starts",
-            """SELECT *, DATE_DIFF('day', DATE '1970-01-01', race_date) AS day_no,
+            f"""SELECT *, DATE_DIFF('day', DATE '1970-01-01', race_date) AS day_no,
       COUNT(*) OVER (PARTITION BY race_id) AS starters
-    FROM started""",
+    FROM started{only}""",
         ),
     )
 
 
-def _history_stages(targeted: bool) -> tuple[Stage, ...]:
-    """Race standards and the per-horse, per-jockey and per-trainer histories; `targeted`
-    keeps only the horses, jockeys and trainers of the target races (same values, less work)."""
-    keys = ("horse_key", "jockey_key", "trainer_key")
-    keep = {k: f"{k} IN (SELECT {k} FROM targets)" if targeted else "" for k in keys}
-    where = {k: f" WHERE {v}" if v else "" for k, v in keep.items()}
+def _results_stages(name: str = "results") -> tuple[Stage, ...]:
+    """Race standards, and `name`: every start with its outcome measures (finish percentile,
+    last-3F rank, speed figure against the standards of earlier days)."""
     return (
         Stage(
             "race_win",
@@ -202,7 +208,7 @@ def _history_stages(targeted: bool) -> tuple[Stage, ...]:
         *_standard_stages("std_going", "venue_code, surface, distance_m, going"),
         *_standard_stages("std_course", "venue_code, surface, distance_m"),
         Stage(
-            "results",
+            name,
             """SELECT s.*,
       CASE WHEN s.status IN ('did_not_finish', 'disqualified') THEN 1.0
         WHEN s.finish_pos IS NOT NULL THEN CAST(s.finish_pos AS DOUBLE) / s.starters
@@ -228,6 +234,16 @@ def _history_stages(targeted: bool) -> tuple[Stage, ...]:
     LEFT JOIN std_course c ON c.venue_code = s.venue_code AND c.surface = s.surface
       AND c.distance_m = s.distance_m AND c.day_no = s.day_no""",
         ),
+    )
+
+
+def _history_stages(targeted: bool) -> tuple[Stage, ...]:
+    """The per-horse, per-jockey and per-trainer histories over `results`; `targeted` keeps
+    only the horses, jockeys and trainers of the target races (same values, less work)."""
+    keys = ("horse_key", "jockey_key", "trainer_key")
+    keep = {k: f"{k} IN (SELECT {k} FROM targets)" if targeted else "" for k in keys}
+    where = {k: f" WHERE {v}" if v else "" for k, v in keep.items()}
+    return (
         Stage(
             "horse_day",
             f"""SELECT horse_key, day_no,
@@ -374,7 +390,11 @@ _RELATIVE_FEATURES: tuple[Feature, ...] = (
 )
 
 FEATURES: tuple[Feature, ...] = (*_BASE_FEATURES, *_RELATIVE_FEATURES)
-STAGES: tuple[Stage, ...] = (*_starts_stages(False, False), *_history_stages(False))
+STAGES: tuple[Stage, ...] = (
+    *_starts_stages(False, False),
+    *_results_stages(),
+    *_history_stages(False),
+)
 """The history stages of a build over `runners` alone (see `feature_sql` for the variants)."""
 DIGITS = 9
 """Decimal places every feature is rounded to (far below any meaningful difference)."""
@@ -410,9 +430,49 @@ _TARGETS = Stage(
     """SELECT race_id, horse_key, jockey_key, trainer_key FROM starts
     WHERE race_id IN (SELECT unnest(?))""",
 )
+_ONLY_TARGETS = "race_id IN (SELECT unnest(?))"
 
 
-def feature_sql(*, cards: bool = False, until: bool = False, races: bool = False) -> str:
+def _with(stages: Sequence[Stage]) -> str:
+    return "WITH " + ",\n".join(f"{stage.name} AS (\n    {stage.sql}\n)" for stage in stages)
+
+
+def history_sql(*, cards: bool = False, until: bool = False) -> str:
+    """The `results` stage of every start dated before a day (parameters: the instant of
+    `feature_sql`, then the day): what the builds of that day's races share.
+
+    A start's results row depends on its own race and on races of earlier days alone, and the
+    features of a race on day D read only the rows of days before D, so `feature_sql(history=
+    TABLE)` with these rows stored in TABLE gives D's races the values of a full build."""
+    stages = (*_starts_stages(cards, cards and until, "race_date < ?"), *_results_stages())
+    return f"{_with(stages)}\nSELECT * FROM results ORDER BY race_id, horse_no"
+
+
+def history_digest_sql(*, cards: bool = False, until: bool = False) -> str:
+    """One row (`n`, `digest`): the number of starts dated before a day and a sum of their
+    rows' hashes (parameters as `history_sql`). What `history_sql` reads is unchanged while
+    these are."""
+    return (
+        f"{_with(_started_stages(cards, cards and until))}\n"
+        "SELECT COUNT(*) AS n, CAST(SUM(CAST(hash(s) AS HUGEINT)) AS VARCHAR) AS digest\n"
+        "FROM started s WHERE race_date < ?"
+    )
+
+
+def _shared_history_stages(history: str) -> tuple[Stage, ...]:
+    """`results` from the stored rows of earlier days and the target races' own starts."""
+    return (
+        Stage("targets", "SELECT race_id, horse_key, jockey_key, trainer_key FROM starts"),
+        *_results_stages("results_today"),
+        Stage(
+            "results", f"SELECT * FROM {history}\n    UNION ALL\n    SELECT * FROM results_today"
+        ),
+    )
+
+
+def feature_sql(
+    *, cards: bool = False, until: bool = False, races: bool = False, history: str | None = None
+) -> str:
     """The SELECT defining the `features` table (DuckDB dialect, transpilable to BigQuery).
 
     Columns: race_id, horse_no, race_date, feature_version, as_of, then `FEATURE_COLUMNS`;
@@ -423,20 +483,29 @@ def feature_sql(*, cards: bool = False, until: bool = False, races: bool = False
     definitions. Parameters, in this order: with `cards` and `until`, the instant after which
     no card is read; with `races`, a list of race ids, the only races computed (and only the
     history of their horses, jockeys and trainers, which gives the same values with less work).
+    With `races`, `history` names a table holding `history_sql`'s rows for the target races'
+    day (they must all be run on that day): earlier days are read from it, not recomputed.
     """
-    stages = (
-        *_starts_stages(cards, cards and until),
-        *((_TARGETS,) if races else ()),
-        *_history_stages(races),
-        _base_stage(races),
-    )
-    ctes = ",\n".join(f"{stage.name} AS (\n    {stage.sql}\n)" for stage in stages)
+    if history is not None and not races:
+        raise ValueError("a stored history serves a build of a few races only")
+    if history is None:
+        stages: tuple[Stage, ...] = (
+            *_starts_stages(cards, cards and until),
+            *((_TARGETS,) if races else ()),
+            *_results_stages(),
+        )
+    else:
+        stages = (
+            *_starts_stages(cards, cards and until, _ONLY_TARGETS),
+            *_shared_history_stages(history),
+        )
+    stages = (*stages, *_history_stages(races), _base_stage(races))
     columns = ",\n  ".join(
         f"ROUND(CAST({f.sql} AS DOUBLE), {DIGITS}) AS {f.name}" if f.relative else f.name
         for f in FEATURES
     )
     return (
-        f"WITH {ctes}\n"
+        f"{_with(stages)}\n"
         f"SELECT race_id, CAST(horse_no AS BIGINT) AS horse_no, race_date,\n"
         f"  '{FEATURE_VERSION}' AS feature_version, as_of,\n  {columns}\n"
         f"FROM base\nORDER BY race_id, horse_no"
