@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,28 +182,50 @@ def _convert(raw: pl.Series, column: Column, problems: _Problems) -> pl.Series:
     return converted.alias(name)
 
 
-def _check_column(values: pl.Series, column: Column, problems: _Problems) -> None:
-    name = column.name
+def _column_checks(column: Column) -> list[tuple[pl.Expr, str]]:
+    """The column's rules: each an expression true where a value breaks it, and the reason."""
+    values = pl.col(column.name)
+    checks: list[tuple[pl.Expr, str]] = []
     if not column.nullable:
-        problems.add_mask(values.is_null(), name, "missing value (the column is required)")
+        checks.append((values.is_null(), "missing value (the column is required)"))
     if column.choices is not None:
-        problems.add_mask(
-            values.is_not_null() & ~values.is_in(column.choices),
-            name,
-            f"not one of {', '.join(column.choices)}",
+        checks.append(
+            (
+                values.is_not_null() & ~values.is_in(column.choices),
+                f"not one of {', '.join(column.choices)}",
+            )
         )
     if column.pattern is not None:
-        problems.add_mask(
-            values.is_not_null() & ~values.str.contains(f"^(?:{column.pattern})$"),
-            name,
-            f"does not match the pattern {column.pattern}",
+        checks.append(
+            (
+                values.is_not_null() & ~values.str.contains(f"^(?:{column.pattern})$"),
+                f"does not match the pattern {column.pattern}",
+            )
         )
     if column.minimum is not None:
         low = values <= column.minimum if column.exclusive_minimum else values < column.minimum
         bound = "above" if column.exclusive_minimum else "at least"
-        problems.add_mask(low, name, f"must be {bound} {column.minimum:g}")
+        checks.append((low, f"must be {bound} {column.minimum:g}"))
     if column.maximum is not None:
-        problems.add_mask(values > column.maximum, name, f"must be at most {column.maximum:g}")
+        checks.append((values > column.maximum, f"must be at most {column.maximum:g}"))
+    return checks
+
+
+def _check_columns(frame: pl.DataFrame, columns: Sequence[Column], problems: _Problems) -> None:
+    """Every value of every column against its column's rules, in one pass over the frame."""
+    checks = [(c.name, *check) for c in columns for check in _column_checks(c)]
+    if not checks or frame.is_empty():
+        return
+    found = frame.select(
+        pl.struct(
+            hits.fill_null(False).sum().alias("n"), hits.fill_null(False).arg_max().alias("first")
+        ).alias(str(i))
+        for i, (_, hits, _) in enumerate(checks)
+    ).row(0)
+    for (name, _, reason), hit in zip(checks, found, strict=True):
+        if hit["n"]:
+            problems.add(int(hit["first"]), name, reason)
+            problems.uncounted += int(hit["n"]) - 1
 
 
 def _check_rows(file: CanonicalFile, frame: pl.DataFrame, problems: _Problems) -> None:
@@ -275,8 +297,7 @@ def _read_one(file: CanonicalFile) -> pl.DataFrame:
     problems = _Problems(file)
     columns = [_convert(raw[c.name], c, problems) for c in file.table.columns]
     frame = pl.DataFrame(columns)
-    for column in file.table.columns:
-        _check_column(frame[column.name], column, problems)
+    _check_columns(frame, file.table.columns, problems)
     problems.raise_if_any()
     for race_id in frame["race_id"].unique().to_list():
         RaceKey.parse(race_id)  # the pattern passed; this checks the date and ranges

@@ -60,7 +60,7 @@ from keiba.common.errors import ImportValidationError
 from keiba.common.polars_types import POLARS_TYPES
 from keiba.common.schema import Table, table
 from keiba.common.storage.warehouse import LoadResult, LoadSource, Warehouse, check_load_kind
-from keiba.data_collector.canonical import CanonicalFile, _check_column, _Problems
+from keiba.data_collector.canonical import CanonicalFile, _check_columns, _Problems
 from keiba.data_collector.jra2018_payouts import (
     PAYOUT_HEADER,
     PayoutsBatch,
@@ -245,8 +245,7 @@ def _payout_lines(path: Path) -> list[SourceLine]:
 def _frame(t: Table, columns: dict[str, list[Any]]) -> pl.DataFrame:
     frame = pl.DataFrame(columns, schema={c.name: POLARS_TYPES[c.type] for c in t.columns})
     problems = _Problems(CanonicalFile(t, Path(f"jra2018 {t.name} frame")))
-    for column in t.columns:  # the parsers already checked every value; this is a last guard
-        _check_column(frame[column.name], column, problems)
+    _check_columns(frame, t.columns, problems)  # the parsers checked every value: a last guard
     problems.raise_if_any()
     return frame
 

@@ -31,7 +31,7 @@ from keiba.common.ids import NetkeibaRaceId
 from keiba.common.polars_types import POLARS_TYPES
 from keiba.common.schema import DatasetKind, Table, table
 from keiba.common.storage.warehouse import LoadResult, LoadSource, Warehouse, check_load_kind
-from keiba.data_collector.canonical import CanonicalFile, _check_column, _Problems
+from keiba.data_collector.canonical import CanonicalFile, _check_columns, _Problems
 from keiba.data_collector.netkeiba_cards import ParsedCard, parse_card, parse_race_list
 from keiba.data_collector.netkeiba_odds import OddsSnapshot, parse_odds_api, parse_odds_page
 from keiba.data_collector.netkeiba_pages import SOURCE, NetkeibaParseError
@@ -99,8 +99,7 @@ def _frame(t: Table, rows: list[dict[str, Any]]) -> pl.DataFrame:
         return pl.DataFrame(schema=schema)
     frame = pl.DataFrame(rows, schema=schema, orient="row")
     problems = _Problems(CanonicalFile(t, Path(f"netkeiba {t.name} frame")))
-    for column in t.columns:  # the parsers checked every value already; a last guard
-        _check_column(frame[column.name], column, problems)
+    _check_columns(frame, t.columns, problems)  # the parsers checked every value: a last guard
     problems.raise_if_any()
     return frame
 
