@@ -2,18 +2,20 @@
 
 `data` times the data pipeline (generate, write, import, features, training) and measures the
 simulated market; `ledger` counts settlements per second with concurrent writers; `themis` times
-a full decision and the exact Kelly against SLSQP. Figures go to docs/benchmarks.md.
+a full decision and the exact Kelly against SLSQP; `day` plays a twin race day on a fresh home
+and times it and its decisions. Figures go to docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from keiba.cli.common import JsonOption, config_of, err, out, print_json
+from keiba.cli.common import JsonOption, config_of, err, out, parse_date, print_json
 
 __all__ = ["register"]
 
@@ -122,7 +124,55 @@ def bench_ledger(
     out.print(table)
 
 
+def bench_day(
+    ctx: typer.Context,
+    date: Annotated[
+        dt.date | None,
+        typer.Option(
+            "--date",
+            metavar="YYYY-MM-DD",
+            parser=parse_date,
+            help="The simulated world's race day (default: its busiest, as keiba run --twin).",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Play a twin race day on a fresh home: its wall time and each decision's latency."""
+    config = config_of(ctx)
+    from keiba.app.day_bench import PARTS
+    from keiba.app.day_bench import bench_day as play_day
+
+    if not as_json:
+        err.print("[dim]playing the twin day on a fresh home…[/]")
+    report = {"machine": _machine(), **play_day(config, date)}
+    if as_json:
+        print_json(report)
+        return
+    wall = report["wall_s"]
+    out.print(
+        f"{report['race_date']}: {report['races']} races {report['outcomes']}; wall "
+        f"{wall['whole_day']} s (start-up {wall['start_up']} s, the day's steps {wall['steps']} s)",
+        highlight=False,
+    )
+    for name, summary in report["latency"].items():
+        if not summary["decisions"]:
+            continue
+        table = Table(title=f"decision latency, {name} ({summary['decisions']} decisions), ms")
+        for column in ("", *PARTS, "total"):
+            table.add_column(column, justify="left" if not column else "right")
+        for q in ("p50_ms", "p99_ms"):
+            table.add_row(q[:3], *(f"{summary[p][q]:,.1f}" for p in (*PARTS, "total")))
+        out.print(table)
+
+
+def _machine() -> dict[str, Any]:
+    from keiba.benchmarks import machine
+
+    return machine()
+
+
 def register(groups: dict[str, typer.Typer]) -> None:
     groups["bench"].command("data")(bench_data)
     groups["bench"].command("themis")(bench_themis)
     groups["bench"].command("ledger")(bench_ledger)
+    groups["bench"].command("day")(bench_day)
