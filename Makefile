@@ -15,8 +15,11 @@ $(UV):
 	$(PYTHON) -m venv $(BOOT)
 	$(BOOT)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
+# Bytecode is compiled at install: where PYTHONDONTWRITEBYTECODE is set, every process would
+# otherwise compile every module it imports (seconds per `keiba` command).
 $(VENV)/.installed: $(UV) uv.lock pyproject.toml
-	$(UV) sync --frozen --quiet
+	$(UV) sync --frozen --quiet --compile-bytecode
+	$(BIN)/python -m compileall -q src
 	touch $@
 
 install: $(VENV)/.installed

@@ -281,7 +281,12 @@ def serving(twin: NetkeibaTwin) -> Iterator[str]:
     """Serve `twin` on a free 127.0.0.1 port until the `with` ends; yields its base URL."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(twin))
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="netkeiba-twin", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.05},
+        name="netkeiba-twin",
+        daemon=True,
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
