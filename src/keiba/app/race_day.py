@@ -25,7 +25,7 @@ from typing import Any
 
 from keiba.bankroll import Ledger
 from keiba.common.bet_types import BetType
-from keiba.common.clock import Clock
+from keiba.common.clock import JST, Clock
 from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError
 from keiba.common.logging import get_logger
@@ -93,7 +93,7 @@ class DayRun:
             out.append(
                 {
                     "race_id": race_id,
-                    "post_time": self.posts[race_id].isoformat(),
+                    "post_time": self.posts[race_id].astimezone(JST).isoformat(),
                     "outcome": outcome.outcome.value,
                     "reason": outcome.reason,
                     "tickets": len(tickets),

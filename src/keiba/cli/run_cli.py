@@ -58,9 +58,9 @@ def print_day(day: Any) -> None:
         counts[row["outcome"]] = counts.get(row["outcome"], 0) + 1
     summary = ", ".join(f"{counts[k]} {k}" for k in _STYLES if k in counts)
     staked = sum(r["staked_yen"] for r in rows)
+    out.print(f"{len(rows)} races: {summary}", highlight=False)
     out.print(
-        f"{len(rows)} races: {summary}; staked {staked:,} yen; "
-        f"balance {day.balance_yen:,} yen (account {day.account})",
+        f"staked {staked:,} yen; balance {day.balance_yen:,} yen (account {day.account})",
         highlight=False,
     )
     for alert in day.alerts:
