@@ -18,6 +18,13 @@ from keiba.themis import Bankroll, decide
 __all__ = ["Favourite", "ThemisOnMarket", "TopPick", "baselines"]
 
 
+def _flat(race: ReplayRace, account: Account, horse: int, stake: int, p: float) -> list[ShadowBet]:
+    """A flat win stake on `horse`, while the account can pay it."""
+    if account.cash < stake:
+        return []
+    return [ShadowBet(BetType.WIN, str(horse), stake, p, race.win_odds[horse])]
+
+
 @dataclass(frozen=True)
 class Favourite:
     stake: int
@@ -25,13 +32,7 @@ class Favourite:
 
     def bets(self, race: ReplayRace, account: Account) -> Sequence[ShadowBet]:
         horse = min(race.inputs.horses, key=lambda h: (race.win_odds[h], h))
-        if account.cash < self.stake:
-            return []
-        return [
-            ShadowBet(
-                BetType.WIN, str(horse), self.stake, race.p_market[horse], race.win_odds[horse]
-            )
-        ]
+        return _flat(race, account, horse, self.stake, race.p_market[horse])
 
 
 @dataclass(frozen=True)
@@ -41,13 +42,7 @@ class TopPick:
 
     def bets(self, race: ReplayRace, account: Account) -> Sequence[ShadowBet]:
         horse = max(race.inputs.horses, key=lambda h: (race.p_model[h], -h))
-        if account.cash < self.stake:
-            return []
-        return [
-            ShadowBet(
-                BetType.WIN, str(horse), self.stake, race.p_model[horse], race.win_odds[horse]
-            )
-        ]
+        return _flat(race, account, horse, self.stake, race.p_model[horse])
 
 
 @dataclass(frozen=True)
