@@ -13,13 +13,14 @@ from typing import Any
 import polars as pl
 import pytest
 
+from keiba.app.replay import run_backtest
 from keiba.bankroll import Ledger
 from keiba.common.clock import FixedClock
 from keiba.common.config import KeibaConfig, load_config
 from keiba.common.errors import KeibaError
 from keiba.common.ids import Venue
 from keiba.common.storage import DuckDBWarehouse, create_ledger_engine
-from keiba.evaluator.backtest import ACCOUNT, BacktestResult, run_backtest
+from keiba.evaluator.backtest import ACCOUNT, BacktestResult
 from keiba.evaluator.backtest_frames import STRATEGIES, BacktestRun
 from keiba.evaluator.main_job import SAMPLE_DATASET, load_sample, load_sample_dataset
 

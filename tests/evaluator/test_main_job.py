@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from dataset_frames import with_truth
+from keiba.app.replay import run_demo
 from keiba.common.clock import FixedClock
 from keiba.common.config import KeibaConfig, load_config
 from keiba.common.errors import KeibaError
@@ -18,7 +19,6 @@ from keiba.evaluator.main_job import (
     DEMO_DATASETS,
     SAMPLE_DATASET,
     load_sample_dataset,
-    run_main_job,
 )
 
 CLOCK = FixedClock(dt.datetime(2026, 5, 1, 3, tzinfo=dt.UTC))
@@ -63,7 +63,7 @@ def test_the_demo_runs_in_its_own_dataset_and_leaves_the_selected_one_alone(
             "model": {"num_boost_round": 20},
         },
     )
-    summary = run_main_job(config, CLOCK)
+    summary = run_demo(config, CLOCK)
     assert (summary.dataset, summary.dataset_kind) == ("demo-simulated", "simulated")
     assert _same(_snapshot(mine, "mine"), before)
     after = _snapshot(mine, "demo-simulated")
@@ -79,7 +79,7 @@ def test_the_demo_on_the_warehouse_uses_the_selected_dataset(tmp_path: Path) -> 
         None, tmp_path, {"storage": {"dataset": "nothing-here"}, "demo": {"source": "warehouse"}}
     )
     with pytest.raises(KeibaError, match="no dataset 'nothing-here'"):
-        run_main_job(config, CLOCK)
+        run_demo(config, CLOCK)
     assert dataset_names(config) == []
 
 

@@ -1,4 +1,4 @@
-"""`keiba backtest run`: replay a period through the live code path (keiba.evaluator.backtest)."""
+"""`keiba backtest run`: replay a period through the live code path (keiba.app.replay)."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def register(groups: dict[str, typer.Typer]) -> None:
             overrides["odds_drift"] = drift_overrides
 
         def action() -> dict[str, Any]:
-            from keiba.evaluator.backtest import run_backtest
+            from keiba.app.replay import run_backtest
 
             first, last = date_from, date_to
             config = config_of(ctx, {"backtest": overrides} if overrides else None, dataset=dataset)

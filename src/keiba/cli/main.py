@@ -180,11 +180,11 @@ def demo(
     config = config_of(ctx, overrides, dataset=dataset)
 
     def action() -> Any:
+        from keiba.app.replay import run_demo
         from keiba.common.clock import SystemClock
-        from keiba.evaluator.main_job import run_main_job
 
         with progress_bar(not as_json) as progress:
-            return run_main_job(config, SystemClock(), progress)
+            return run_demo(config, SystemClock(), progress)
 
     summary = action()
     if as_json:

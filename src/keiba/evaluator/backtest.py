@@ -35,15 +35,13 @@ from typing import Any
 
 import polars as pl
 
-from keiba.bankroll import Ledger
 from keiba.bankroll.audit import verify
-from keiba.common.clock import Clock, FixedClock
+from keiba.common.clock import Clock
 from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError
 from keiba.common.logging import get_logger
-from keiba.common.storage import create_ledger_engine
 from keiba.common.storage.datasets import open_dataset
-from keiba.engine import ENGINE, RaceEngine, Replay
+from keiba.engine import ENGINE
 from keiba.engine.recorded import priced_races, race_results, replay_races
 from keiba.evaluator.backtest_frames import (
     BETS_SCHEMA,
@@ -51,13 +49,11 @@ from keiba.evaluator.backtest_frames import (
     PREDICTIONS_SCHEMA,
 )
 from keiba.evaluator.backtest_metrics import all_metrics
-from keiba.evaluator.baselines import baselines
 from keiba.evaluator.bet_list import label_bets, warehouse_names
+from keiba.evaluator.replay_setup import ReplayFactory
 from keiba.evaluator.walk_forward import WindowModel, plan_windows, train_window
-from keiba.execution import PaperBroker
 from keiba.feature_engineering import build_features
 from keiba.market.fields import incomplete_races
-from keiba.monitor import MemorySink, Monitor
 from keiba.predictor.probabilities import race_probabilities
 
 __all__ = ["ACCOUNT", "BacktestResult", "run_backtest"]
@@ -128,10 +124,14 @@ def run_backtest(
     date_from: dt.date,
     date_to: dt.date,
     *,
+    setup: ReplayFactory,
     progress: Progress = _noop,
     run_dir: Path | None = None,
 ) -> BacktestResult:
-    """Replay [date_from, date_to] from the warehouse under `config.home`; write a run dir."""
+    """Replay [date_from, date_to] from the warehouse under `config.home`; write a run dir.
+
+    `setup` builds the engine the races are replayed through (`keiba.app.replay`), its ledger
+    in the run directory and its clock an hour before the first decision."""
     started = time.perf_counter()
     timings: dict[str, float] = {}
     bt = config.backtest
@@ -205,25 +205,8 @@ def run_backtest(
 
     directory.mkdir(parents=True, exist_ok=True)
     ledger_path = directory / "ledger.sqlite"
-    engine = create_ledger_engine(f"sqlite:///{ledger_path}")
-    replay_clock = FixedClock(races[0].inputs.decision_at - dt.timedelta(hours=1))
-    ledger = Ledger(engine, replay_clock, account=ACCOUNT)
-    ledger.deposit(bt.bankroll_yen, cause="backtest starting bankroll")
-    policy = config.themis.model_copy(
-        update={"bet_types": tuple(b for b in config.themis.bet_types if b in bt.pools)}
-    )
-    alerts = MemorySink()
-    monitor = (
-        Monitor.for_ledger(config.monitor, replay_clock, ledger, [alerts]) if bt.monitor else None
-    )
-    race_engine = RaceEngine(policy, ledger, PaperBroker(), replay_clock, monitor=monitor)
-    replay = Replay(
-        race_engine,
-        replay_clock,
-        results,
-        baselines(policy, bt.baseline_stake_yen),
-        start_yen=bt.bankroll_yen,
-    )
+    rig = setup(ledger_path, races[0].inputs.decision_at - dt.timedelta(hours=1))
+    replay = rig.replay(results)
     replay_started = time.perf_counter()
     for i, race in enumerate(races):
         replay.race(race)
@@ -234,13 +217,13 @@ def run_backtest(
     timings["replay"] = time.perf_counter() - replay_started
 
     themis = replay.accounts[ENGINE]
-    balance = int(ledger.balance())
+    balance = int(rig.ledger.balance())
     if balance != themis.cash or themis.open_stakes:
         raise KeibaError(
             f"the backtest ledger holds {balance:,} yen but the replay counted {themis.cash:,}"
         )
-    audit = verify(engine)
-    engine.dispose()
+    audit = verify(rig.database)
+    rig.database.dispose()
 
     bets = pl.DataFrame(
         [{k: row.get(k) for k in BETS_SCHEMA} for row in replay.tickets], schema=BETS_SCHEMA
@@ -260,7 +243,7 @@ def run_backtest(
         "final_odds",
         "won",
     ).cast(PREDICTIONS_SCHEMA)  # type: ignore[arg-type]
-    metrics = all_metrics(bets, daily, bt.bankroll_yen)
+    metrics = all_metrics(bets, daily, rig.start_yen)
     timings["total"] = time.perf_counter() - started
     result = {
         "run_id": directory.name,
@@ -273,8 +256,8 @@ def run_backtest(
         else "final",
         "odds_drift": bt.odds_drift.model_dump(mode="json"),
         "pools": [b.value for b in bt.pools],
-        "start_yen": bt.bankroll_yen,
-        "policy": policy.model_dump(mode="json"),
+        "start_yen": rig.start_yen,
+        "policy": rig.engine.policy.model_dump(mode="json"),
         "schedule": schedule,
         "races": len(races),
         "races_incomplete": incomplete,
@@ -282,12 +265,12 @@ def run_backtest(
         "races_without_payouts": unsettleable,
         "decisions_recorded": replay.decisions,
         "monitor": {
-            "enabled": bt.monitor,
+            "enabled": rig.monitor is not None,
             "events": [
                 {"kind": a.kind, "message": a.message, "at": a.at.isoformat()}
-                for a in alerts.alerts
+                for a in rig.alerts.alerts
             ],
-            "stopped": monitor.stopped if monitor is not None else False,
+            "stopped": rig.monitor.stopped if rig.monitor is not None else False,
             "races_skipped": replay.skipped,
         },
         "ledger": {

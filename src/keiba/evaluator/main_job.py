@@ -30,9 +30,8 @@ from typing import Any
 
 import polars as pl
 
-from keiba.bankroll import Ledger
 from keiba.common.bet_types import BetType
-from keiba.common.clock import Clock, FixedClock
+from keiba.common.clock import Clock
 from keiba.common.config import BacktestConfig, KeibaConfig, OddsDriftConfig
 from keiba.common.errors import KeibaError
 from keiba.common.logging import get_logger
@@ -40,11 +39,10 @@ from keiba.common.storage import (
     DuckDBWarehouse,
     FsspecObjectStore,
     Warehouse,
-    create_ledger_engine,
 )
 from keiba.common.storage.datasets import drop_dataset, open_dataset
 from keiba.data_collector.canonical import import_canonical, write_canonical
-from keiba.engine import ENGINE, RaceEngine, Replay
+from keiba.engine import ENGINE
 from keiba.engine.recorded import priced_races, race_results, replay_races
 from keiba.evaluator import report
 from keiba.evaluator.answer import demo_answer
@@ -53,13 +51,12 @@ from keiba.evaluator.backtest_metrics import interval_text, rates
 from keiba.evaluator.bet_list import label_bets, warehouse_names
 from keiba.evaluator.evaluation import NAMES as PROBABILITY_NAMES
 from keiba.evaluator.metrics import calibration_table, common_races, delta_r2_interval, score
-from keiba.execution import PaperBroker
+from keiba.evaluator.replay_setup import ReplayFactory
 from keiba.feature_engineering import build_features
 from keiba.market.fields import incomplete_races
 from keiba.model_training import save_model, train_model, training_frame
 from keiba.model_training.combination import fit_combination
 from keiba.model_training.starters import model_probabilities
-from keiba.monitor import MemorySink, Monitor
 from keiba.predictor.probabilities import race_probabilities
 from keiba.simulator import WorldConfig, generate_world
 
@@ -271,8 +268,11 @@ def _max_drawdown(balances: list[int]) -> float:
     return worst
 
 
-def run_main_job(config: KeibaConfig, clock: Clock, progress: Progress = _noop) -> MainJobSummary:
-    """Run the whole pipeline on the embedded storage under `config.home`."""
+def run_main_job(
+    config: KeibaConfig, clock: Clock, progress: Progress = _noop, *, setup: ReplayFactory
+) -> MainJobSummary:
+    """Run the whole pipeline on the embedded storage under `config.home`; `setup` builds the
+    engine the test races are replayed through (`keiba.app.replay`)."""
     caveats = [
         "Bets are priced at the final win odds, which nobody could bet at: the backtest "
         "flatters anything that trades on late information.",
@@ -343,7 +343,7 @@ def run_main_job(config: KeibaConfig, clock: Clock, progress: Progress = _noop) 
                 "not finish are missing from the source); they are neither scored nor bet, "
                 "because the market over the known finishers would use the result."
             )
-        replay = _replay(config, same, warehouse, progress)
+        replay = _replay(config, same, warehouse, progress, setup)
         bets = pl.DataFrame(replay.tickets, schema=BETS_SCHEMA)
         bets = label_bets(bets, *warehouse_names(warehouse, bets["race_id"].unique().to_list()))
         total_races = warehouse.query("SELECT count(*) AS n FROM races")["n"][0]
@@ -422,8 +422,9 @@ def _replay(
     frame: pl.DataFrame,
     warehouse: DuckDBWarehouse,
     progress: Progress,
+    setup: ReplayFactory,
 ) -> _Replay:
-    """The test races through the engine, with the demo's own ledger and the paper broker."""
+    """The test races through the engine `setup` builds, its ledger in the demo directory."""
     demo_dir = config.home / "demo"
     if demo_dir.exists():
         shutil.rmtree(demo_dir)
@@ -434,25 +435,16 @@ def _replay(
         return summary
     results = race_results(warehouse, frame["race_id"].unique(maintain_order=True).to_list())
     races = replay_races(frame, {}, results, (BetType.WIN,))
-    engine = create_ledger_engine(f"sqlite:///{demo_dir / 'ledger.sqlite'}")
-    # the demo's ledger lives in the replayed time: each purchase is dated on its race's day
-    clock = FixedClock(races[0].inputs.decision_at - dt.timedelta(hours=1))
-    ledger = Ledger(engine, clock, account="demo")
-    if start > 0:
-        ledger.deposit(start, cause="demo starting bankroll")
-    monitor = Monitor.for_ledger(config.monitor, clock, ledger, [MemorySink()])
-    race_engine = RaceEngine(
-        config.themis, ledger, PaperBroker(prefix="demo"), clock, monitor=monitor
-    )
-    replay = Replay(race_engine, clock, results, start_yen=start)
+    rig = setup(demo_dir / "ledger.sqlite", races[0].inputs.decision_at - dt.timedelta(hours=1))
+    replay = rig.replay(results)
     for i, race in enumerate(races):
         replay.race(race)
         if i % 200 == 0:
             progress("betting", i, len(races))
     replay.finish()
     progress("betting", len(races), len(races))
-    summary.final = int(ledger.balance())
-    engine.dispose()
+    summary.final = int(rig.ledger.balance())
+    rig.database.dispose()
     _summarise(summary, [t for t in replay.tickets if t["strategy"] == ENGINE])
     return summary
 
