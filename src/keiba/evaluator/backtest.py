@@ -17,7 +17,8 @@ replayed through the engine in the order their decisions and results happen
   payouts list for the field size.
 
 On the same races three baselines (`keiba.evaluator.baselines`) run beside the engine with
-in-memory accounts. Everything lands in a run directory (`backtest_frames`).
+in-memory accounts. The engine, its ledger, broker and monitor and the baselines are built by the
+caller (`keiba.app.replay`). Everything lands in a run directory (`backtest_frames`).
 
 The backtest runs on one dataset, the selected one (`storage.dataset`): every model it trains
 learns from that dataset's races only, and the run records the dataset's name and kind.

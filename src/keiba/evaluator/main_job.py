@@ -12,8 +12,9 @@
 5. Score model and market (and, for a simulated world, the true probabilities) on exactly the
    same races.
 6. Replay the test races through the engine (`keiba.engine.Replay`, the code a race day runs)
-   with a dedicated demo ledger (never the user's own) and the paper broker: at each race's
-   decision time the monitor, Themis and execution; at its settlement time the official payouts.
+   with a dedicated demo ledger (never the user's own) and the paper broker, as the caller
+   builds them (`keiba.app.replay`): at each race's decision time the monitor, Themis and
+   execution; at its settlement time the official payouts.
 7. Write the HTML report and return a summary.
 """
 
