@@ -21,10 +21,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from keiba.bankroll import Ledger, LedgerError, Ticket
 from keiba.common.bet_types import BetType
 from keiba.common.clock import Clock
 from keiba.common.config import ThemisConfig
+from keiba.common.errors import StorageError
 from keiba.common.money import Yen
 from keiba.execution import Broker, BrokerError, execute_decision
 from keiba.market.settlement import settle_ticket
@@ -185,7 +188,7 @@ class RaceEngine:
             return RaceOutcome(race.race_id, Status.SKIPPED, skipped)
         try:
             return self._decide(race)
-        except Exception as e:  # the ledger's database is gone: buy nothing until it is back
+        except (StorageError, SQLAlchemyError) as e:  # the ledger's database is gone: no buying
             reason = f"ledger unreachable, buying stopped: {_one_line(e)}"
             self._alert("engine.ledger_unreachable", reason)
             return RaceOutcome(race.race_id, Status.SKIPPED, reason)
