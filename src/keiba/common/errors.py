@@ -14,7 +14,16 @@ __all__ = [
     "InvalidRaceIdError",
     "KeibaError",
     "StorageError",
+    "one_line",
 ]
+
+
+def one_line(error: BaseException, limit: int = 300) -> str:
+    """An error as one line for a journal or an alert: its type and the first line of its
+    message, cut to `limit` characters."""
+    text = str(error).strip().splitlines()
+    line = f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 class KeibaError(Exception):

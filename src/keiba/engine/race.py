@@ -27,7 +27,7 @@ from keiba.bankroll import Ledger, LedgerError, Ticket
 from keiba.common.bet_types import BetType
 from keiba.common.clock import Clock
 from keiba.common.config import ThemisConfig
-from keiba.common.errors import StorageError
+from keiba.common.errors import StorageError, one_line
 from keiba.common.money import Yen
 from keiba.execution import Broker, BrokerError, execute_decision
 from keiba.market.settlement import settle_ticket
@@ -124,12 +124,6 @@ class SettledTicket:
         return self.paid > 0 and not self.refund
 
 
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    line = f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
-    return line if len(line) <= 200 else line[:197] + "..."
-
-
 def ledger_bankroll(ledger: Ledger, day: dt.date) -> Bankroll:
     """The account as Themis sees it before a race of `day`: the available balance, and what
     the day's races have staked and returned (read from the ledger; nothing is written)."""
@@ -189,7 +183,7 @@ class RaceEngine:
         try:
             return self._decide(race)
         except (StorageError, SQLAlchemyError) as e:  # the ledger's database is gone: no buying
-            reason = f"ledger unreachable, buying stopped: {_one_line(e)}"
+            reason = f"ledger unreachable, buying stopped: {one_line(e, 200)}"
             self._alert("engine.ledger_unreachable", reason)
             return RaceOutcome(race.race_id, Status.SKIPPED, reason)
 
@@ -269,7 +263,7 @@ class RaceEngine:
             return RaceOutcome(race.race_id, Status.FAILED, str(e), decision, bankroll)
         except BrokerError as e:
             reason = (
-                f"the broker failed: {_one_line(e)}; {len(tickets)} ticket(s) left reserved, "
+                f"the broker failed: {one_line(e, 200)}; {len(tickets)} ticket(s) left reserved, "
                 "not sent again until the purchase history is checked"
             )
             self._alert("engine.broker_failed", reason)

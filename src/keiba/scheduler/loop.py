@@ -30,6 +30,7 @@ from typing import Any, Literal, Protocol
 
 from keiba.common.clock import JST, Clock, FixedClock
 from keiba.common.config import RaceDayConfig
+from keiba.common.errors import one_line
 from keiba.data_collector.http_client import BlockedError, backoff_seconds
 from keiba.monitor.alerts import Alert, AlertSink, Severity, deliver
 from keiba.scheduler.journal import Journal, Outcome, RaceOutcome, StepState
@@ -131,12 +132,6 @@ def _hhmm(at: dt.datetime) -> str:
     return f"{at.astimezone(JST):%H:%M:%S}"
 
 
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    line = f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
-    return line if len(line) <= 300 else line[:297] + "..."
-
-
 _SETTLE_NOTES = {
     SettleStatus.NOT_YET: "result not yet official",
     SettleStatus.INQUIRY: "審議: stewards' inquiry pending",
@@ -207,7 +202,7 @@ class _Day:
             self._blocked(step, e)
             return
         except Exception as e:
-            reason = _one_line(e)
+            reason = one_line(e)
             self._end(step, StepState.FAILED, reason, self.clock.now())
             self._failing(step, reason)
             return
