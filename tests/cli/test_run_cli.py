@@ -2,7 +2,7 @@
 
 A two-season world, a small model and a coarse polling timeline keep it to about half a minute.
 The day is then run again: a finished day resumes to the same table without deciding, buying or
-settling anything twice.
+settling anything twice; and replayed from the pages it recorded, to the same table.
 """
 
 from __future__ import annotations
@@ -58,6 +58,12 @@ def test_a_twin_race_day_runs_to_its_end_and_runs_again_to_the_same_table(
     table = keiba_process(home, "--config", str(config), "run", "--twin")
     assert table.code == 0, table.stderr
     assert "36 races:" in table.stdout
+
+    dataset = Path(day["journal"]).parent.parent.name  # race-days/<dataset>/<date>/journal
+    replay = ("run", "--replay", "--dataset", dataset, "--date", day["race_date"], "--json")
+    replayed = keiba_process(home, "--config", str(config), *replay)
+    assert replayed.code == 0, replayed.stderr
+    assert json.loads(replayed.stdout)["races"] == races  # from its recorded pages, the same
     lines = [line for line in table.stdout.splitlines() if not line.startswith("Journal: ")]
     assert max(len(line) for line in lines) <= 80  # a path is printed whole, never cut
 
@@ -66,3 +72,14 @@ def test_a_live_race_day_needs_its_date(tmp_path: Path) -> None:
     result = keiba(tmp_path, "run")
     assert result.code == 2
     assert "a live race day needs its date" in result.stderr
+
+
+def test_a_replay_needs_a_recorded_day(tmp_path: Path) -> None:
+    assert "a replay needs the recorded day" in keiba(tmp_path, "run", "--replay").stderr
+    assert "only a replay can start over" in keiba(tmp_path, "run", "--fresh").stderr
+    never = keiba(tmp_path, "run", "--replay", "--date", "2026-06-28")
+    assert never.code == 1
+    assert never.stderr.strip().splitlines() == [
+        "error: no pages were recorded for 2026-06-28 in dataset 'default': a day is recorded "
+        "by running it (`keiba run --date`)"
+    ]

@@ -80,6 +80,10 @@ def test_collects_the_day_and_reparse_rebuilds_it(
         again = reparse(fresh, store, time.clock)
     assert (rebuilt.races, rebuilt.odds_snapshots, rebuilt.entries) == (1, 1, 10)
     assert again.loaded["rows_written"] == {"races": 0, "runners": 0, "payouts": 0, "odds": 0}
+    assert {p.dataset for p in read_index(store)} == {warehouse.dataset}
+    with DuckDBWarehouse(tmp_path / "other.duckdb") as other:  # another dataset's pages stay out
+        assert reparse(other, store, time.clock).races == 0
+        assert other.query("SELECT count(*) AS n FROM races")["n"][0] == 0
 
 
 def test_retries_5xx_with_backoff_then_succeeds(tmp_path: Path, warehouse: DuckDBWarehouse) -> None:

@@ -44,7 +44,7 @@ from keiba.monitor.monitor import sinks_from_config
 from keiba.scheduler import Journal, RaceOutcome, plan_day, races_from_list, run_day
 from keiba.scheduler.handlers import EngineHandlers, RaceInputsAt
 
-__all__ = ["DayRun", "RaceDaySetup", "run_race_day"]
+__all__ = ["DayRun", "RaceDaySetup", "fund_paper_ledger", "run_race_day"]
 
 log = get_logger(__name__)
 
@@ -137,6 +137,17 @@ def _skew_alert(alerts: list[AlertSink], clock: Clock) -> Callable[[ClockSkew], 
         )
 
     return alert
+
+
+def fund_paper_ledger(url: str, account: str, clock: Clock, bankroll_yen: int, cause: str) -> None:
+    """Open the paper ledger's account with `bankroll_yen` the first time (once)."""
+    engine = create_ledger_engine(url)
+    try:
+        ledger = Ledger(engine, clock, account=account)
+        if not ledger.history(limit=1):
+            ledger.deposit(bankroll_yen, cause=cause)
+    finally:
+        engine.dispose()
 
 
 @contextmanager

@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from keiba.app.days import race_inputs_at
-from keiba.app.race_day import DayRun, RaceDaySetup, run_race_day
-from keiba.bankroll import Ledger
-from keiba.common.clock import Clock, SystemClock
+from keiba.app.race_day import DayRun, RaceDaySetup, fund_paper_ledger, run_race_day
+from keiba.common.clock import SystemClock
 from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError
-from keiba.common.storage import FsspecObjectStore, Warehouse, create_ledger_engine
+from keiba.common.storage import FsspecObjectStore, Warehouse
 from keiba.common.storage.datasets import open_dataset
 from keiba.common.storage.object_store import ObjectStore
 from keiba.evaluator.evaluation import evaluate_frame
@@ -70,16 +69,6 @@ def _twin_model(config: KeibaConfig, warehouse: Warehouse, run_dir: Path) -> Obj
             tracking_uri=f"sqlite:///{run_dir / 'mlflow.db'}",
         )
     return store
-
-
-def _twin_ledger(url: str, clock: Clock, bankroll_yen: int) -> None:
-    engine = create_ledger_engine(url)
-    try:
-        ledger = Ledger(engine, clock, account=TWIN_ACCOUNT)
-        if not ledger.history(limit=1):
-            ledger.deposit(bankroll_yen, cause="paper bankroll for a twin race day")
-    finally:
-        engine.dispose()
 
 
 @dataclass(frozen=True)
@@ -131,7 +120,13 @@ def twin_setup(
             start = max(start, recorded.last_at() or start)
     time = SimulatedTime(start)
     ledger_url = f"sqlite:///{run_dir / 'ledger.sqlite'}"
-    _twin_ledger(ledger_url, time.clock, config.backtest.bankroll_yen)
+    fund_paper_ledger(
+        ledger_url,
+        TWIN_ACCOUNT,
+        time.clock,
+        config.backtest.bankroll_yen,
+        cause="paper bankroll for a twin race day",
+    )
     with serve_twin(day, time.clock, faults) as url:
         collector = config.collector.model_copy(
             update={"race_base_url": url, "db_base_url": url, "result_source": "race"}

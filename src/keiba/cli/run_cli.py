@@ -1,9 +1,10 @@
 """`keiba run`: run a race day and print what became of every race.
 
 Live, on the wall clock, against netkeiba (the collector's base URLs), buying on paper into the
-configured ledger account; or `--twin`: a simulated world's day, served by a local twin of the
-site on loopback and played in simulated time, with its own dataset, model, ledger and journal.
-Either way the day can be stopped and run again: it resumes from its journal.
+configured ledger account; `--twin`: a simulated world's day, served by a local twin of the
+site on loopback and played in simulated time, with its own dataset, model, ledger and journal;
+or `--replay`: a day that was run before, replayed in simulated time from the pages it
+recorded. Each can be stopped and run again: it resumes from its journal.
 """
 
 from __future__ import annotations
@@ -87,6 +88,18 @@ def run(
             "simulated time, with its own dataset, model and paper ledger.",
         ),
     ] = False,
+    replay: Annotated[
+        bool,
+        typer.Option(
+            "--replay",
+            help="Replay the day from the pages recorded for it in the dataset, each as it "
+            "stood at the moment, in simulated time, on a copy of the dataset and a paper "
+            "ledger of its own; resumes a stopped replay.",
+        ),
+    ] = False,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="With --replay: start the replay over.")
+    ] = False,
     account: Annotated[
         str, typer.Option("--account", help="Ledger account to buy with (live).")
     ] = "main",
@@ -96,12 +109,21 @@ def run(
     """Run a race day: card, odds, decisions, paper purchases and settlement per race."""
     config = config_of(ctx, {}, dataset=dataset)
     from keiba.app.days import live_setup
+    from keiba.app.recorded_day import replay_day
     from keiba.app.twin_day import twin_day
 
+    if fresh and not replay:
+        raise typer.BadParameter("only a replay can start over", param_hint="--fresh")
     if twin:
         if dataset is not None:
             raise typer.BadParameter("--twin keeps a dataset of its own", param_hint="--dataset")
+        if replay:
+            raise typer.BadParameter("replay a twin's day with --dataset", param_hint="--replay")
         day = twin_day(config, date)
+    elif replay:
+        if date is None:
+            raise typer.BadParameter("a replay needs the recorded day", param_hint="--date")
+        day = replay_day(config, date, fresh=fresh)
     else:
         from keiba.app.race_day import run_race_day
 

@@ -134,6 +134,7 @@ def collect(
                 fetched_at=got.fetched_at,
                 race_id=race,
                 race_date=day,
+                dataset=warehouse.dataset,
             )
         )
         report.pages_stored += 1
@@ -174,8 +175,14 @@ def collect(
 
 
 def reparse(warehouse: Warehouse, store: ObjectStore, clock: Clock) -> IngestReport:
-    """Rebuild the warehouse's netkeiba rows from every stored raw page (no network)."""
-    pages: Sequence[RawPage] = read_index(store)
+    """Rebuild the warehouse's netkeiba rows from every raw page stored for its dataset (no
+    network)."""
+    pages: Sequence[RawPage] = read_index(store, dataset=warehouse.dataset)
     return ingest_pages(
-        warehouse, pages, lambda p: store.get(p.content_key), clock, source="netkeiba reparse"
+        warehouse,
+        pages,
+        lambda p: store.get(p.content_key),
+        clock,
+        source="netkeiba reparse",
+        kind=warehouse.kind() or "real",
     )

@@ -108,6 +108,7 @@ class NetkeibaRaceDay:
             kind=PageKind.RACE_LIST,
             fetched_at=got.fetched_at,
             race_date=day,
+            dataset=self.warehouse.dataset,
         )
         return parse_race_list(got.content, url, day)
 
@@ -127,6 +128,7 @@ class NetkeibaRaceDay:
             fetched_at=got.fetched_at,
             race_id=str(race),
             race_date=day,
+            dataset=self.warehouse.dataset,
         )
         report = ingest_pages(
             self.warehouse,

@@ -1,10 +1,14 @@
 """Raw pages in the object store, and the index that says what each one is.
 
 Every response is stored content-addressed under `raw-data/netkeiba/` before it is parsed.
-Beside it, one small JSON index record per fetch (`raw-data/netkeiba-index/<day>/<…>.json`:
-URL, content key, fetched_at, kind, race id and race date) lets `keiba data reparse` rebuild the
-warehouse from the stored pages alone. One object per record means nothing is ever appended
-to, so an interrupted collector leaves whole records or none.
+Beside it, one small JSON index record per fetch (`raw-data/netkeiba-index/<day>/<…>.json`,
+`<day>` the UTC date of the fetch: URL, content key, fetched_at, kind, race id, race date and
+the dataset the page was loaded into) lets `keiba data reparse` rebuild a dataset from its
+stored pages alone, and `keiba run --replay` serve a recorded day as it stood at each moment.
+The object store is shared by every dataset: the dataset named in the record keeps a simulated
+day's pages out of a real dataset (records written before pages named their dataset belong to
+every dataset). One object per record means nothing is ever appended to, so an interrupted
+collector leaves whole records or none.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
@@ -43,6 +48,10 @@ class RawPage:
     fetched_at: dt.datetime
     race_id: str | None
     race_date: dt.date | None
+    dataset: str | None = None
+
+    def belongs_to(self, dataset: str) -> bool:
+        return self.dataset is None or self.dataset == dataset
 
     def to_json(self) -> str:
         record = asdict(self)
@@ -61,6 +70,7 @@ class RawPage:
             fetched_at=dt.datetime.fromisoformat(record["fetched_at"]),
             race_id=record["race_id"],
             race_date=dt.date.fromisoformat(record["race_date"]) if record["race_date"] else None,
+            dataset=record.get("dataset"),
         )
 
 
@@ -73,11 +83,12 @@ def store_page(
     fetched_at: dt.datetime,
     race_id: str | None = None,
     race_date: dt.date | None = None,
+    dataset: str | None = None,
 ) -> RawPage:
     """Store the bytes (content-addressed) and an index record; returns the record."""
     suffix = ".json" if kind is PageKind.ODDS_API else ".html"
     key = store.put_content_addressed(RAW_PREFIX, data, suffix)
-    page = RawPage(url, kind, key, fetched_at.astimezone(dt.UTC), race_id, race_date)
+    page = RawPage(url, kind, key, fetched_at.astimezone(dt.UTC), race_id, race_date, dataset)
     text = page.to_json()
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     stamp = page.fetched_at.strftime("%Y%m%dT%H%M%S%f")
@@ -85,12 +96,26 @@ def store_page(
     return page
 
 
-def read_index(store: ObjectStore) -> list[RawPage]:
-    """Every index record, oldest fetch first."""
+def read_index(
+    store: ObjectStore,
+    *,
+    dataset: str | None = None,
+    fetched_on: Iterable[dt.date] | None = None,
+) -> list[RawPage]:
+    """The index records (of `dataset`'s pages; fetched on the given UTC days), oldest fetch
+    first."""
+    prefixes = (
+        [INDEX_PREFIX]
+        if fetched_on is None
+        else [f"{INDEX_PREFIX}/{day:%Y%m%d}/" for day in sorted(set(fetched_on))]
+    )
     pages: list[RawPage] = []
-    for key in store.list(INDEX_PREFIX):
-        try:
-            pages.append(RawPage.from_json(store.get(key).decode("utf-8")))
-        except (ValueError, KeyError, TypeError) as e:
-            raise StorageError(f"index record {key} is unreadable: {e}") from e
+    for prefix in prefixes:
+        for key in store.list(prefix):
+            try:
+                page = RawPage.from_json(store.get(key).decode("utf-8"))
+            except (ValueError, KeyError, TypeError) as e:
+                raise StorageError(f"index record {key} is unreadable: {e}") from e
+            if dataset is None or page.belongs_to(dataset):
+                pages.append(page)
     return sorted(pages, key=lambda p: (p.fetched_at, p.url))

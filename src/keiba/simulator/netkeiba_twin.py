@@ -20,17 +20,14 @@ without a server, and `serving(twin)` serves a twin built by hand.
 from __future__ import annotations
 
 import datetime as dt
-import socket
-import struct
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from keiba.common.clock import Clock
+from keiba.common.loopback import JSON, Answer, serve_answers
 from keiba.simulator.netkeiba_twin_day import TwinDay, TwinRace, TwinSchedule
 from keiba.simulator.netkeiba_twin_odds import odds_answer
 from keiba.simulator.netkeiba_twin_pages import (
@@ -42,19 +39,6 @@ from keiba.simulator.netkeiba_twin_pages import (
 )
 
 __all__ = ["Answer", "NetkeibaTwin", "TwinFaults", "serve_twin", "serving"]
-
-_HTML = "text/html; charset=UTF-8"
-_JSON = "application/json; charset=UTF-8"
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What the twin answers to one request; `reset` drops the connection without an answer."""
-
-    status: int
-    body: bytes = b""
-    content_type: str = _HTML
-    reset: bool = False
 
 
 @dataclass(frozen=True)
@@ -234,34 +218,7 @@ class NetkeibaTwin:
             return Answer(200, render_result(race)) if self.official(race, now) else None
         at = self.faults.frozen_at or now
         odds = odds_answer(race, self.day.date, self.schedule, min(at, now))
-        return Answer(200, render_odds(odds, odds.stamp + self.faults.skew), _JSON)
-
-
-def _handler(twin: NetkeibaTwin) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            answer = twin.answer(self.path)
-            if answer.reset:
-                linger = struct.pack("ii", 1, 0)  # close with a TCP reset: no answer at all
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
-                self.close_connection = True
-                return
-            try:
-                self.send_response(answer.status)
-                self.send_header("Content-Type", answer.content_type)
-                self.send_header("Content-Length", str(len(answer.body)))
-                self.end_headers()
-                self.wfile.write(answer.body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-
-        def date_time_string(self, timestamp: float | None = None) -> str:
-            return format_datetime(twin.stamp_now().astimezone(dt.UTC), usegmt=True)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    return Handler
+        return Answer(200, render_odds(odds, odds.stamp + self.faults.skew), JSON)
 
 
 @contextmanager
@@ -279,18 +236,5 @@ def serve_twin(
 @contextmanager
 def serving(twin: NetkeibaTwin) -> Iterator[str]:
     """Serve `twin` on a free 127.0.0.1 port until the `with` ends; yields its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(twin))
-    server.daemon_threads = True
-    thread = threading.Thread(
-        target=server.serve_forever,
-        kwargs={"poll_interval": 0.05},
-        name="netkeiba-twin",
-        daemon=True,
-    )
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serve_answers(twin.answer, twin.stamp_now, name="netkeiba-twin") as url:
+        yield url

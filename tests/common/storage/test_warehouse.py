@@ -79,3 +79,34 @@ def test_deterministic_query_restores_the_thread_setting() -> None:
         inside = w.query("SELECT current_setting('threads') AS t", deterministic=True)
         assert int(inside["t"][0]) == 1
         assert int(w.query("SELECT current_setting('threads') AS t")["t"][0]) == 3
+
+
+def _next_day(world: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """The same races a day later (race ids begin with their date)."""
+    shifted = {
+        name: frame.with_columns(pl.col("race_id").str.replace("^20200105", "20200106"))
+        for name, frame in world.items()
+    }
+    races = shifted["races"].with_columns(pl.col("race_date") + pl.duration(days=1))
+    return {**shifted, "races": races}
+
+
+def test_forget_from_keeps_only_the_races_before_the_day(tiny_world, tmp_path) -> None:
+    with DuckDBWarehouse(tmp_path / "w.duckdb") as w:
+        w.load(tiny_world)
+        w.load(_next_day(tiny_world))
+        before = sorted(tiny_world["races"]["race_id"])
+        ids = sorted(w.query("SELECT race_id FROM races")["race_id"])
+        assert len(ids) == 4
+        w.write_table("cache", pl.DataFrame({"x": [1]}))
+        w.write_table("features_like", pl.DataFrame({"race_id": ids, "v": [1.0] * 4}))
+        deleted = w.forget_from(dt.date(2020, 1, 6), drop=("cache",))
+        assert sorted(w.query("SELECT race_id FROM races")["race_id"]) == before
+        assert sorted(w.query("SELECT DISTINCT race_id FROM runners")["race_id"]) == before
+        assert sorted(w.query("SELECT DISTINCT race_id FROM odds")["race_id"]) == before[:1]
+        assert sorted(w.query("SELECT race_id FROM features_like")["race_id"]) == before
+        assert not w.has_table("cache")
+        assert _counts(w) == {"races": 2, "runners": 8, "payouts": 4, "odds": 4}
+        assert deleted >= 2 + 8 + 4 + 4 + 2
+        reloaded = w.load(_next_day(tiny_world))  # the load's own bookkeeping forgot them too
+        assert reloaded.new["races"] == 2 and reloaded.rows_written["runners"] == 8

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import duckdb
 import polars as pl
 
+from keiba.common.clock import JST
 from keiba.common.errors import KeibaError, StorageError
 from keiba.common.schema import (
     DATASET_KINDS,
@@ -276,6 +277,40 @@ class DuckDBWarehouse:
         else:
             raise StorageError(f"dataset_info of {self.dataset!r} names an unknown kind {kind!r}")
         return self._kind
+
+    def forget_from(self, day: dt.date, *, drop: Sequence[str] = ()) -> int:
+        """Delete every row of the races run on `day` or later from every table, the loads
+        listed from that day (JST) on, and drop the tables `drop` (derived caches), in one
+        transaction: the dataset as it stood before that day. Race ids begin with their date,
+        so a race's rows are found by id in any table that holds them. Returns the rows
+        deleted."""
+        tables = self._con.execute(
+            "SELECT DISTINCT table_name FROM information_schema.columns "
+            "WHERE table_schema = 'main' AND column_name = 'race_id' ORDER BY table_name"
+        ).fetchall()
+        first_id = f"{day:%Y%m%d}"
+        deleted = 0
+        self._con.execute("BEGIN TRANSACTION")
+        try:
+            for name in drop:
+                self._con.execute(f'DROP TABLE IF EXISTS "{name}"')
+            for (name,) in tables:
+                if name in drop:
+                    continue
+                found = self._con.execute(
+                    f'DELETE FROM "{name}" WHERE race_id >= ?', [first_id]
+                ).fetchone()
+                deleted += int(found[0]) if found else 0
+            if self.has_table(DATASET_LOADS.name):
+                self._con.execute(
+                    f"DELETE FROM {DATASET_LOADS.name} WHERE loaded_at >= ?",
+                    [dt.datetime.combine(day, dt.time(), JST)],
+                )
+            self._con.execute("COMMIT")
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
+        return deleted
 
     def has_table(self, name: str) -> bool:
         found = self._con.execute(

@@ -1,0 +1,174 @@
+"""A recorded race day replayed: `keiba run --date D --replay`.
+
+Every race day (live or the twin's) stores each page it fetched, with the instant it fetched
+it, in the object store. The replay serves those pages again on loopback, each as it stood at
+the replay's simulated clock (`keiba.data_collector.recorded`), and runs the same race day on
+them: the same scheduler, the same engine, the same code as live. What changes in between —
+a new model, other Themis settings, another decision lead — shows in the replay's outcome
+table, on exactly what could have been known at each moment.
+
+The replay touches nothing of the recorded day. It runs in
+`<home>/race-days/<dataset>/<date>/replay/` on a copy of the dataset as it stood before the day
+(the day's and later races removed), with its own object store, journal and paper ledger
+(account `paper`, funded with `backtest.bankroll_yen`). It uses the configured model store's
+latest model, or the model of the twin's run of that day when there is one
+(`<home>/race-days/<dataset>/<date>/models`). Stopped, it resumes from its journal; `fresh`
+starts it over.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from keiba.app.days import race_inputs_at
+from keiba.app.race_day import DayRun, RaceDaySetup, fund_paper_ledger, run_race_day
+from keiba.common.config import KeibaConfig
+from keiba.common.errors import KeibaError
+from keiba.common.loopback import serve_answers
+from keiba.common.schema import DatasetKind
+from keiba.common.storage import FsspecObjectStore
+from keiba.common.storage.datasets import dataset_files
+from keiba.common.storage.object_store import ObjectStore
+from keiba.common.storage.warehouse import DuckDBWarehouse
+from keiba.data_collector.recorded import RecordedDay
+from keiba.execution import Broker, PaperBroker
+from keiba.feature_engineering import HISTORY_KEY_TABLE, HISTORY_TABLE
+from keiba.model_training.pipeline import LATEST_KEY
+from keiba.monitor import AlertSink
+from keiba.scheduler import Journal, SimulatedTime
+
+__all__ = ["REPLAY_ACCOUNT", "ReplayPrepared", "prepare_replay", "replay_day", "replay_setup"]
+
+REPLAY_ACCOUNT = "paper"
+
+
+@dataclass(frozen=True)
+class ReplayPrepared:
+    """A recorded day ready to replay: its pages, where the replay runs, what it runs with."""
+
+    config: KeibaConfig
+    """Pointing at the replay's own copy of the dataset and its own object store."""
+    recorded: RecordedDay
+    run_dir: Path
+    model_store: ObjectStore
+    kind: DatasetKind
+
+
+def _history_copy(config: KeibaConfig, race_date: dt.date, target_dir: Path) -> DatasetKind:
+    """Copy the dataset as it stood before the day into `target_dir` (once); its kind."""
+    name = config.storage.dataset
+    target = target_dir / f"{name}.duckdb"
+    if not target.exists():
+        files = dataset_files(config, name)
+        if config.dataset_path(name) not in files:
+            raise KeibaError(f"there is no dataset {name!r} in {config.warehouse_dir}")
+        partial = target_dir / "partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        for path in files:
+            shutil.copy2(path, partial / path.name)
+        with DuckDBWarehouse(partial / target.name, dataset=name) as copy:
+            copy.forget_from(race_date, drop=(HISTORY_TABLE, HISTORY_KEY_TABLE))
+        for path in partial.iterdir():
+            path.rename(target_dir / path.name)
+        partial.rmdir()
+    with DuckDBWarehouse(target, dataset=name, read_only=True) as copy:
+        return copy.kind() or "real"
+
+
+def _model_store(config: KeibaConfig, race_date: dt.date) -> ObjectStore:
+    twin_models = FsspecObjectStore(
+        str(config.home / "race-days" / config.storage.dataset / race_date.isoformat() / "models")
+    )
+    if twin_models.exists(LATEST_KEY):
+        return twin_models
+    return FsspecObjectStore(config.object_store_url)
+
+
+def prepare_replay(
+    config: KeibaConfig, race_date: dt.date, *, fresh: bool = False
+) -> ReplayPrepared:
+    """The recorded pages of the selected dataset's day, and the replay's copy of the dataset."""
+    name = config.storage.dataset
+    recorded = RecordedDay(FsspecObjectStore(config.object_store_url), name, race_date)
+    if not recorded.pages:
+        raise KeibaError(
+            f"no pages were recorded for {race_date} in dataset {name!r}: a day is recorded "
+            "by running it (`keiba run --date`)"
+        )
+    run_dir = config.home / "race-days" / name / race_date.isoformat() / "replay"
+    if fresh:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    kind = _history_copy(config, race_date, run_dir / "warehouse")
+    storage = config.storage.model_copy(
+        update={
+            "warehouse_dir": run_dir / "warehouse",
+            "object_store_url": str(run_dir / "objects"),
+        }
+    )
+    replay_config = config.model_copy(update={"storage": storage})
+    return ReplayPrepared(replay_config, recorded, run_dir, _model_store(config, race_date), kind)
+
+
+@contextmanager
+def replay_setup(
+    prepared: ReplayPrepared,
+    *,
+    broker: Broker | None = None,
+    sinks: list[AlertSink] | None = None,
+) -> Iterator[RaceDaySetup]:
+    """The recorded pages served on a simulated clock that starts where the recorded day did
+    (or where the replay's journal stopped), and the race day's setup pointing at them."""
+    config, recorded = prepared.config, prepared.recorded
+    journal = prepared.run_dir / "journal.sqlite"
+    start = recorded.first_fetch
+    assert start is not None  # prepare_replay refuses a day without pages
+    if journal.exists():
+        with closing(Journal(journal)) as resumed:
+            start = max(start, resumed.last_at() or start)
+    time = SimulatedTime(start)
+    ledger_url = f"sqlite:///{prepared.run_dir / 'ledger.sqlite'}"
+    fund_paper_ledger(
+        ledger_url,
+        REPLAY_ACCOUNT,
+        time.clock,
+        config.backtest.bankroll_yen,
+        cause="paper bankroll for a replayed race day",
+    )
+
+    with serve_answers(
+        lambda path: recorded.answer(path, time.clock.now()), time.clock.now, name="recorded-day"
+    ) as url:
+        collector = config.collector.model_copy(
+            update={
+                "race_base_url": url,
+                "db_base_url": url,
+                "result_source": recorded.result_source,
+            }
+        )
+        yield RaceDaySetup(
+            config=config.model_copy(update={"collector": collector}),
+            clock=time.clock,
+            sleeper=time.sleep,
+            journal_path=journal,
+            ledger_url=ledger_url,
+            account=REPLAY_ACCOUNT,
+            model_store=prepared.model_store,
+            inputs=race_inputs_at,
+            kind=prepared.kind,
+            broker=broker or PaperBroker(),
+            extra_sinks=list(sinks or []),
+        )
+
+
+def replay_day(config: KeibaConfig, race_date: dt.date, *, fresh: bool = False) -> DayRun:
+    """Replay the selected dataset's recorded day `race_date` (resumed unless `fresh`)."""
+    prepared = prepare_replay(config, race_date, fresh=fresh)
+    with replay_setup(prepared) as setup:
+        return run_race_day(setup, race_date)
