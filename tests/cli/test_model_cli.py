@@ -94,3 +94,33 @@ def test_train_evaluate_predict_on_a_simulated_world(
     assert bad.returncode == 1 and "not in the object store" in bad.stderr
     bad_date = keiba(home, "model", "train", "--to", "2015-13-01")
     assert bad_date.returncode == 2 and "YYYY-MM-DD" in bad_date.stderr
+
+
+@pytest.mark.slow
+def test_walk_forward_by_year_on_a_two_season_world(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    world = tmp_path / "w"
+    generate = ("data", "generate", "--years", "2", "--seed", "7", "--out", str(world), "--json")
+    ok(keiba(home, *generate))
+    ok(keiba(home, "data", "import", "--format", "canonical", str(world), "--json"))
+    result = ok(
+        keiba(home, "model", "walk-forward", "--years", "2016", "--resamples", "50", "--json")
+    )
+    year, pooled = result["rows"]
+    assert (year["year"], pooled["year"]) == ("2016", "pooled")
+    assert year["races"] == pooled["races"] > 0
+    assert year["train_to"] < year["combine_from"] <= year["combine_to"] < year["test_from"]
+    assert year["test_from"].startswith("2016") and year["combine_to"].startswith("2015")
+    assert result["mlflow"]["run_id"] and (home / "mlflow" / "mlflow.db").exists()
+    table = keiba(home, "model", "walk-forward", "--years", "2016", "--resamples", "50")
+    assert table.returncode == 0, table.stderr[-3000:]
+    assert "Pooled 95% interval" in table.stdout
+    lines = [line for line in table.stdout.splitlines() if not line.startswith("MLflow run: ")]
+    assert max(len(line) for line in lines) <= 80  # the run's path is printed whole
+
+
+def test_walk_forward_years_must_be_years(tmp_path: Path) -> None:
+    bad = keiba(tmp_path, "model", "walk-forward", "--years", "2019-20x")
+    assert bad.returncode == 2 and "'2019-20x' is not a year or a range YYYY-YYYY" in bad.stderr
+    backwards = keiba(tmp_path, "model", "walk-forward", "--years", "2022-2019")
+    assert backwards.returncode == 2 and "in order" in backwards.stderr

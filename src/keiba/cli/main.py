@@ -70,6 +70,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "data_cli",
     "collect_cli",
     "model_cli",
+    "walk_forward_cli",
     "decide",
     "today_cli",
     "backtest_cli",

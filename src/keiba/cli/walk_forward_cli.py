@@ -1,0 +1,101 @@
+"""`keiba model walk-forward`: the model against the market, year by year, out of time.
+
+Wiring only; the work is in keiba.app.walk_forward and keiba.evaluator.yearly.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from keiba.cli.common import DatasetOption, JsonOption, config_of, out, print_json, progress_bar
+
+__all__ = ["parse_years", "register"]
+
+
+def parse_years(text: str) -> list[int]:
+    """`2019-2022` or `2019,2021`: the test years, each a four-digit year."""
+    years: list[int] = []
+    for part in text.split(","):
+        first, _, last = part.strip().partition("-")
+        try:
+            start, end = int(first), int(last or first)
+        except ValueError:
+            raise typer.BadParameter(
+                f"{part.strip()!r} is not a year or a range YYYY-YYYY", param_hint="--years"
+            ) from None
+        if not (1900 <= start <= end <= 2999):
+            raise typer.BadParameter(
+                f"{part.strip()!r}: years run from 1900 to 2999, in order", param_hint="--years"
+            )
+        years.extend(range(start, end + 1))
+    return sorted(set(years))
+
+
+def walk_forward(
+    ctx: typer.Context,
+    years: Annotated[
+        str,
+        typer.Option(
+            "--years",
+            metavar="YYYY[-YYYY][,…]",
+            help="The test years, e.g. 2019-2022 or 2019,2021.",
+        ),
+    ],
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples of races.", min=10)] = 1000,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--tracking-uri",
+            help="MLflow tracking URI (default: model.tracking_uri, else a local store under "
+            "home).",
+        ),
+    ] = None,
+    dataset: DatasetOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Score each test year with a model trained on the years before it (the market stage fitted
+    on the year before); ΔR² against the market per year and pooled, with bootstrap intervals."""
+    test_years = parse_years(years)
+    config = config_of(ctx, dataset=dataset)
+    from keiba.app.walk_forward import run_walk_forward_years
+
+    with progress_bar(not as_json) as progress:
+        result = run_walk_forward_years(
+            config, test_years, tracking_uri=tracking_uri, resamples=resamples, progress=progress
+        )
+    if as_json:
+        print_json(result)
+        return
+    _print(result)
+
+
+def _print(result: dict[str, Any]) -> None:
+    table = Table(title=f"Walk-forward by year, dataset {result['dataset']['name']} (pseudo-R²)")
+    for column in ("year", "races", "market", "combined", "ΔR²", "95% interval"):
+        table.add_column(column, justify="left" if column == "year" else "right")
+    for row in result["rows"]:
+        table.add_row(
+            str(row["year"]),
+            f"{row['races']:,}",
+            f"{row['market_r2']:.4f}",
+            f"{row['combined_r2']:.4f}",
+            f"{row['delta_r2']:+.4f}",
+            f"{row['delta_r2_low']:+.4f} to {row['delta_r2_high']:+.4f}",
+        )
+    out.print(table)
+    pooled = result["rows"][-1]
+    verdict = (
+        "above zero: the model adds to the market"
+        if pooled["delta_r2_low"] > 0
+        else "not above zero: no evidence the model adds to the market"
+    )
+    out.print(f"Pooled 95% interval {verdict}.", highlight=False)
+    mlflow = result["mlflow"]
+    out.print(f"MLflow run: {mlflow['run_id']} in {mlflow['tracking_uri']}", highlight=False)
+
+
+def register(groups: dict[str, typer.Typer]) -> None:
+    groups["model"].command("walk-forward")(walk_forward)

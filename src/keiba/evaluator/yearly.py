@@ -1,0 +1,158 @@
+"""Walk-forward over years: each test year scored by a model built only from the years before it.
+
+For a test year Y the fundamental model trains on every race day before the year Y−1 (its
+latest 15% of days for early stopping), the market stage (Benter's combination) is fitted on
+Y−1, on predictions of races the model never trained on, and every race of Y is scored out of
+time. When there is no race day before Y−1 (the first test year after one season), the history
+before Y is split instead: its last `combine_share` of race days fits the market stage. The
+scores — market, model and combined pseudo-R², and ΔR² against the market with race-level
+bootstrap intervals — are given per year and pooled over every test year's races; pooled, each
+race keeps the model of its own year.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from keiba.common.config import BacktestConfig, ModelConfig
+from keiba.common.errors import KeibaError
+from keiba.common.storage.warehouse import Warehouse
+from keiba.evaluator.evaluation import Evaluation, evaluate_frame
+from keiba.evaluator.walk_forward import (
+    MIN_COMBINE_DAYS,
+    VALID_FRACTION,
+    Window,
+    WindowModel,
+    train_window,
+)
+from keiba.model_training.pipeline import scored_frame
+
+__all__ = ["YearResult", "YearlyWalkForward", "plan_years", "walk_forward_years"]
+
+MIN_TRAIN_DAYS = 8
+
+
+def _window(test: list[dt.date], train: list[dt.date], combine: list[dt.date]) -> Window:
+    n_valid = max(1, round(len(train) * VALID_FRACTION))
+    return Window(
+        test[0], test[-1], train[0], train[-1], train[len(train) - n_valid], combine[0], combine[-1]
+    )
+
+
+def plan_years(
+    days: Sequence[dt.date], years: Sequence[int], *, combine_share: float
+) -> list[Window]:
+    """One window per test year: train before Y−1, combine on Y−1 (or on the last
+    `combine_share` of the history when nothing precedes Y−1), test Y."""
+    days = sorted(set(days))
+    windows = []
+    for year in sorted(set(years)):
+        test = [d for d in days if d.year == year]
+        if not test:
+            raise KeibaError(f"the dataset has no race day in {year}")
+        history = [d for d in days if d.year < year]
+        before_last = [d for d in history if d.year < year - 1]
+        last_year = [d for d in history if d.year == year - 1]
+        if len(before_last) >= MIN_TRAIN_DAYS and len(last_year) >= MIN_COMBINE_DAYS:
+            train, combine = before_last, last_year
+        else:
+            n_combine = max(MIN_COMBINE_DAYS, round(len(history) * combine_share))
+            train, combine = history[:-n_combine], history[-n_combine:]
+        if len(train) < MIN_TRAIN_DAYS:
+            raise KeibaError(
+                f"the test year {year} has {len(history)} race days before it; at least "
+                f"{MIN_TRAIN_DAYS + MIN_COMBINE_DAYS} are needed to train and combine"
+            )
+        windows.append(_window(test, train, combine))
+    return windows
+
+
+@dataclass(frozen=True)
+class YearResult:
+    year: int
+    model: WindowModel
+    evaluation: Evaluation
+
+    def row(self) -> dict[str, Any]:
+        return _row(str(self.year), self.evaluation) | {
+            "alpha": self.model.combination.alpha,
+            "beta": self.model.combination.beta,
+            **self.model.window.to_dict(),
+            "model_version": self.model.model.version,
+        }
+
+
+def _row(label: str, evaluation: Evaluation) -> dict[str, Any]:
+    scores = evaluation.scores
+    delta, low, high = evaluation.delta_r2["p_combined"]
+    model_delta, model_low, model_high = evaluation.delta_r2["p_model"]
+    return {
+        "year": label,
+        "races": evaluation.races,
+        "market_r2": scores["p_market"].pseudo_r2,
+        "model_r2": scores["p_model"].pseudo_r2,
+        "combined_r2": scores["p_combined"].pseudo_r2,
+        "delta_r2": delta,
+        "delta_r2_low": low,
+        "delta_r2_high": high,
+        "model_delta_r2": model_delta,
+        "model_delta_r2_low": model_low,
+        "model_delta_r2_high": model_high,
+    }
+
+
+@dataclass(frozen=True)
+class YearlyWalkForward:
+    """Every test year's result and the pooled evaluation of all their races."""
+
+    years: list[YearResult]
+    pooled: Evaluation
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per year, then the pooled row (year `pooled`)."""
+        return [y.row() for y in self.years] + [_row("pooled", self.pooled)]
+
+    def metrics(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for year in self.years:
+            out |= year.evaluation.metrics(prefix=f"y{year.year}_")
+        return out | self.pooled.metrics(prefix="pooled_")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows(),
+            "years": {str(y.year): y.evaluation.to_dict() for y in self.years},
+            "pooled": self.pooled.to_dict(),
+        }
+
+
+def walk_forward_years(
+    warehouse: Warehouse,
+    years: Sequence[int],
+    model_config: ModelConfig,
+    backtest: BacktestConfig,
+    *,
+    resamples: int = 1000,
+    progress: Callable[[str, int, int], None] = lambda _s, _d, _t: None,
+) -> YearlyWalkForward:
+    """Train, combine and score each test year (features must be built); pool the years."""
+    days = list(warehouse.query("SELECT DISTINCT race_date FROM races")["race_date"])
+    windows = plan_years(days, years, combine_share=backtest.combine_share)
+    results, frames = [], []
+    for i, window in enumerate(windows):
+        progress("years", i, len(windows))
+        model = train_window(warehouse, window, model_config, backtest)
+        frame = scored_frame(
+            warehouse, model.model, model.combination, window.test_from, window.test_to
+        )
+        evaluation = evaluate_frame(frame, resamples=resamples)
+        results.append(YearResult(window.test_from.year, model, evaluation))
+        frames.append(frame)
+    progress("years", len(windows), len(windows))
+    pooled = evaluate_frame(pl.concat(frames, how="diagonal_relaxed"), resamples=resamples)
+    return YearlyWalkForward(results, pooled)

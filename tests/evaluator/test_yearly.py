@@ -1,0 +1,77 @@
+"""Walk-forward over years: each test year scored by a model built only from the years before."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from feature_engineering.synthetic import make_world, warehouse_of
+from keiba.common.config import BacktestConfig, ModelConfig
+from keiba.common.errors import KeibaError
+from keiba.evaluator.yearly import plan_years, walk_forward_years
+from keiba.feature_engineering import build_features
+
+# weekends from October 2017 to the end of 2020
+DAYS = [
+    d
+    for w in range(170)
+    for d in (dt.date(2017, 10, 7) + dt.timedelta(days=7 * w + k) for k in (0, 1))
+    if d.year <= 2020
+]
+
+
+def test_a_year_trains_before_the_year_before_it_and_combines_on_that_year() -> None:
+    window = plan_years(DAYS, [2020], combine_share=0.25)[0]
+    assert (window.train_from, window.train_to) == (DAYS[0], max(d for d in DAYS if d.year < 2019))
+    combine = [d for d in DAYS if d.year == 2019]
+    assert (window.combine_from, window.combine_to) == (combine[0], combine[-1])
+    assert (window.test_from, window.test_to) == (
+        min(d for d in DAYS if d.year == 2020),
+        max(d for d in DAYS if d.year == 2020),
+    )
+    assert window.train_from <= window.valid_from <= window.train_to < window.combine_from
+
+
+def test_after_one_season_the_history_is_split_instead() -> None:
+    first, second = plan_years(DAYS, [2019, 2018], combine_share=0.25)  # in year order
+    history = [d for d in DAYS if d.year < 2018]  # autumn 2017: 26 days
+    n_combine = round(len(history) * 0.25)
+    assert (first.test_from.year, second.test_from.year) == (2018, 2019)
+    assert (first.combine_from, first.combine_to) == (history[-n_combine], history[-1])
+    assert first.train_to == history[-n_combine - 1]
+    assert second.combine_from == min(d for d in DAYS if d.year == 2018)  # 2017 is enough to train
+
+
+def test_a_year_without_races_or_without_history_is_refused() -> None:
+    with pytest.raises(KeibaError, match="no race day in 2021"):
+        plan_years(DAYS, [2021], combine_share=0.25)
+    with pytest.raises(KeibaError, match="the test year 2017 has 0 race days before it"):
+        plan_years(DAYS, [2017], combine_share=0.25)
+
+
+def test_each_year_is_scored_out_of_time_and_the_pool_holds_every_years_races() -> None:
+    frames = make_world(seed=11, n_days=70, start=dt.date(2020, 10, 3), races_per_venue=4)
+    with warehouse_of(frames) as warehouse:
+        build_features(warehouse)
+        result = walk_forward_years(
+            warehouse,
+            [2021, 2022],
+            ModelConfig(num_boost_round=20, num_leaves=7),
+            BacktestConfig(),
+            resamples=50,
+        )
+    assert [y.year for y in result.years] == [2021, 2022]
+    for year in result.years:
+        window = year.model.window
+        assert window.combine_to < window.test_from and window.test_from.year == year.year
+        assert window.train_to < window.combine_from
+    assert result.years[1].model.window.combine_from == dt.date(2021, 1, 2)  # all of 2021
+    rows = result.rows()
+    assert [r["year"] for r in rows] == ["2021", "2022", "pooled"]
+    assert rows[2]["races"] == rows[0]["races"] + rows[1]["races"] > 0
+    for row in rows:
+        assert row["delta_r2_low"] <= row["delta_r2"] <= row["delta_r2_high"]
+        assert row["delta_r2"] == pytest.approx(row["combined_r2"] - row["market_r2"])
+    metrics = result.metrics()
+    assert {"y2021_races", "y2022_races", "pooled_races"} <= set(metrics)
