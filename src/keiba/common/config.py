@@ -45,6 +45,7 @@ __all__ = [
     "CollectorConfig",
     "DemoConfig",
     "DrawdownTierConfig",
+    "ExecutionConfig",
     "KeibaConfig",
     "LoggingConfig",
     "ModelConfig",
@@ -379,6 +380,35 @@ class RaceDayConfig(Section):
         return self
 
 
+class ExecutionConfig(Section):
+    """How tickets are bought (docs/execution.md): on paper, through IPAT's web site, by hand.
+
+    `ipat` buys with real money only with `live: true` and a day cap `max_day_yen`. The four
+    IPAT credentials come from the environment (`secrets: env`, IPAT_INETID, IPAT_SUBSCRIBER,
+    IPAT_PIN, IPAT_PARS) or from `secrets_file` (mode 600), never from this file. `manual`
+    writes the tickets for a person under `manual_dir`, where the purchase history they
+    download is read back.
+    """
+
+    broker: Literal["paper", "ipat", "manual"] = "paper"
+    live: bool = False
+    max_day_yen: int | None = Field(default=None, ge=100, multiple_of=100)
+    ipat_url: str = "https://www.ipat.jra.go.jp"
+    secrets: Literal["env", "file"] = "env"
+    secrets_file: Path | None = None
+    chromium: str | None = None
+    page_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    manual_dir: Path = Path("manual")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExecutionConfig:
+        if self.live and self.max_day_yen is None:
+            raise ValueError("live buying needs a day cap: set max_day_yen")
+        if self.secrets == "file" and self.secrets_file is None:
+            raise ValueError("secrets: file needs secrets_file")
+        return self
+
+
 class KeibaConfig(BaseSettings):
     """All sections. Build it with `load_config`, which also resolves the home directory."""
 
@@ -400,6 +430,7 @@ class KeibaConfig(BaseSettings):
     monitor: MonitorConfig = MonitorConfig()
     backtest: BacktestConfig = BacktestConfig()
     race_day: RaceDayConfig = RaceDayConfig()
+    execution: ExecutionConfig = ExecutionConfig()
 
     @classmethod
     def settings_customise_sources(
