@@ -1,0 +1,68 @@
+"""The IPAT credentials: from the environment or a private file, never in a repr or an error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from keiba.common.config import load_config
+from keiba.common.errors import ConfigError
+from keiba.execution.ipat_secrets import EnvSecrets, FileSecrets, IpatCredentials
+
+VALUES = {"inetid": "QX4R7T2W", "subscriber": "80417362", "pin": "7319", "pars": "2864"}
+
+
+def test_the_credentials_print_as_hidden() -> None:
+    credentials = IpatCredentials(**VALUES)
+    for text in (repr(credentials), str(credentials), f"{credentials}", repr([credentials])):
+        assert not any(v in text for v in VALUES.values())
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "what"),
+    [
+        ("subscriber", "8041736", "加入者番号 must be 8 digits"),
+        ("pin", "73a9", "暗証番号 must be 4"),
+    ],
+)
+def test_a_malformed_credential_is_named_not_shown(field: str, value: str, what: str) -> None:
+    with pytest.raises(ConfigError, match=what) as raised:
+        IpatCredentials(**{**VALUES, field: value})
+    assert value not in str(raised.value)
+
+
+def test_from_the_environment() -> None:
+    environ = {
+        "IPAT_INETID": "QX4R7T2W",
+        "IPAT_SUBSCRIBER": "80417362",
+        "IPAT_PIN": "7319",
+        "IPAT_PARS": "2864",
+    }
+    assert EnvSecrets(environ).ipat_credentials() == IpatCredentials(**VALUES)
+    with pytest.raises(ConfigError, match="IPAT_PIN, IPAT_PARS"):
+        EnvSecrets({"IPAT_INETID": "x", "IPAT_SUBSCRIBER": "y"}).ipat_credentials()
+
+
+def test_from_a_file_only_its_owner_can_read(tmp_path: Path) -> None:
+    path = tmp_path / "ipat.secrets"
+    path.write_text("# IPAT\n" + "".join(f"{k} = {v}\n" for k, v in VALUES.items()))
+    path.chmod(0o644)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        FileSecrets(path).ipat_credentials()
+    path.chmod(0o600)
+    assert FileSecrets(path).ipat_credentials() == IpatCredentials(**VALUES)
+    path.write_text("inetid: QX4R7T2W\n")
+    with pytest.raises(ConfigError, match="line 1") as raised:
+        FileSecrets(path).ipat_credentials()
+    assert "QX4R7T2W" not in str(raised.value)
+
+
+def test_live_buying_in_the_configuration_needs_a_day_cap(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="max_day_yen"):
+        load_config(home=tmp_path, overrides={"execution": {"broker": "ipat", "live": True}})
+    config = load_config(
+        home=tmp_path,
+        overrides={"execution": {"broker": "ipat", "live": True, "max_day_yen": 20_000}},
+    )
+    assert config.execution.live and config.execution.max_day_yen == 20_000
