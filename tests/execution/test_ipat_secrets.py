@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,25 @@ def test_live_buying_in_the_configuration_needs_a_day_cap(tmp_path: Path) -> Non
         overrides={"execution": {"broker": "ipat", "live": True, "max_day_yen": 20_000}},
     )
     assert config.execution.live and config.execution.max_day_yen == 20_000
+
+
+def test_the_configuration_chooses_the_broker(tmp_path: Path) -> None:
+    from keiba.common.clock import FixedClock
+    from keiba.execution import PaperBroker
+    from keiba.execution.brokers import broker_from_config
+    from keiba.execution.ipat import IpatBroker
+    from keiba.execution.manual import ManualBroker
+
+    clock = FixedClock(dt.datetime(2018, 11, 25, tzinfo=dt.UTC))
+
+    def chosen(**execution: object) -> object:
+        config = load_config(home=tmp_path, overrides={"execution": execution})
+        return broker_from_config(config, clock)
+
+    assert isinstance(chosen(), PaperBroker)
+    manual = chosen(broker="manual")
+    assert isinstance(manual, ManualBroker) and manual.directory == tmp_path / "manual"
+    with pytest.raises(ConfigError, match=r"execution\.live"):
+        chosen(broker="ipat")
+    live = chosen(broker="ipat", live=True, max_day_yen=20_000)
+    assert isinstance(live, IpatBroker) and live.url == "https://www.ipat.jra.go.jp"
