@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from keiba.common.clock import JST
 from keiba.common.errors import ConfigError
@@ -243,18 +244,19 @@ def test_the_credentials_never_show(
     venue: Venue, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     seen = [repr(venue.broker), repr(venue.secrets.ipat_credentials())]
-    wrong = venue.broker.submit([ticket(TOKYO_11, "win", "3", 300)])  # the twin wants 5821
-    seen.append(wrong[0].reason)
-    assert "cannot log in" in wrong[0].reason
-    venue.secrets.pin = "5821"
-    venue.faults.timeout("/login/member")
-    seen.append(venue.broker.submit([ticket(TOKYO_11, "win", "3", 300)])[0].reason)
-    venue.faults.timeout("/cart/buy", after_record=True)
-    with pytest.raises(PurchaseUnknown) as raised:
-        venue.broker.submit([ticket(TOKYO_11, "win", "3", 300)])
+    with capture_logs() as events:
+        wrong = venue.broker.submit([ticket(TOKYO_11, "win", "3", 300)])  # the twin wants 5821
+        assert "cannot log in" in wrong[0].reason
+        seen.append(wrong[0].reason)
+        venue.secrets.pin = "5821"
+        venue.faults.timeout("/login/member")
+        seen.append(venue.broker.submit([ticket(TOKYO_11, "win", "3", 300)])[0].reason)
+        venue.faults.timeout("/cart/buy", after_record=True)
+        with pytest.raises(PurchaseUnknown) as raised:
+            venue.broker.submit([ticket(TOKYO_11, "win", "3", 300)])
     seen += _texts(raised.value)
+    assert "ipat_login" in [e["event"] for e in events]  # the log was captured
     captured = capsys.readouterr()
-    text = "\n".join([*seen, captured.out, captured.err, caplog.text])
-    assert "ipat_login" in text  # the log was captured
+    text = "\n".join([*seen, *map(repr, events), captured.out, captured.err, caplog.text])
     for secret in ("ZQ7XK2M9", "73918264", "5821", "4096", "9037"):
         assert not re.search(rf"(?<![0-9A-Za-z]){secret}(?![0-9A-Za-z])", text), secret
