@@ -87,6 +87,7 @@ class Venue:
     broker: IpatBroker
     clock: FixedClock
     secrets: Secrets
+    browser: Any
 
     @property
     def faults(self) -> IpatFaults:
@@ -108,7 +109,7 @@ def serve_venue(browser: Any, options: dict[str, Any]) -> Iterator[Venue]:
             browser=browser,
         )
         try:
-            yield Venue(twin, broker, clock, secrets)
+            yield Venue(twin, broker, clock, secrets, browser)
         finally:
             broker.close()
 

@@ -219,6 +219,18 @@ def test_the_day_cap_refuses_a_race_that_would_pass_it(venue: Venue) -> None:
     second = venue.broker.submit([ticket(TOKYO_11, "win", "2", 200)])
     assert first[0].accepted
     assert not second[0].accepted and "cap" in second[0].reason
+    for history_down in (False, True):  # after a restart the day's history counts
+        venue.faults.history_down(history_down)
+        restarted = IpatBroker(
+            venue.broker.url, venue.secrets, venue.clock, day_cap_yen=500, browser=venue.browser
+        )
+        try:
+            again = restarted.submit([ticket(TOKYO_11, "win", "2", 200)])
+        finally:
+            restarted.close()
+        assert not again[0].accepted
+        expected = "cannot check the day's cap" if history_down else "400 + 200 yen > 500"
+        assert expected in again[0].reason
     assert len(venue.twin.purchases) == 1
 
 

@@ -19,7 +19,9 @@ What the answer means:
   never retried; the tickets stay reserved until `history` (投票内容照会's CSV) says.
 
 Buying on anything but a loopback address (a twin) needs `live=True` and a day cap
-(`day_cap_yen`); a race whose list would pass the cap is refused before anything is sent.
+(`day_cap_yen`); a race whose list would pass the cap is refused before anything is sent. The
+day's spending starts from the day's purchase history (a restart does not reset it), plus what
+was sent since, unknown purchases included.
 The broker was verified against `keiba.simulator.ipat_twin`, not against the live site.
 """
 
@@ -227,12 +229,23 @@ class IpatBroker:
             raise _Refused(f"not a ticket IPAT can buy: {e}") from None
         if any(t.stake <= 0 or t.stake % 100 for t in group):
             raise _Refused("stakes must be whole 100-yen units")
-        today = self._clock.now().astimezone(JST).date()
-        if self._cap is not None and self.spent_yen(today) + total > self._cap:
-            raise _Refused(
-                f"over the day's cap: {self.spent_yen(today)} + {total} yen > {self._cap} yen"
-            )
+        if self._cap is not None:
+            spent = self._day_spent()
+            if spent + total > self._cap:
+                raise _Refused(f"over the day's cap: {spent} + {total} yen > {self._cap} yen")
         return key
+
+    def _day_spent(self) -> int:
+        """What today's purchase history holds, then what this broker sent since (so that a
+        restart does not reset the day's cap)."""
+        today = self._clock.now().astimezone(JST).date()
+        if today not in self._spent:
+            try:
+                rows = self.history(today)
+            except BrokerError as e:
+                raise _Refused(f"cannot check the day's cap: {e}") from None
+            self._spent[today] = sum(row.stake for row in rows)
+        return self._spent[today]
 
     def _add_spent(self, total: int) -> None:
         today = self._clock.now().astimezone(JST).date()
