@@ -105,7 +105,7 @@ def serve_venue(browser: Any, options: dict[str, Any]) -> Iterator[Venue]:
             clock,
             day_cap_yen=options.get("cap"),
             timeout_s=options.get("timeout_s", 10.0),
-            check_timeout_s=0.5,
+            check_timeout_s=3.0,
             browser=browser,
         )
         try:

@@ -297,6 +297,8 @@ class IpatBroker:
             return False
         if response is None or response.status >= 500:
             return False
+        if page.locator("input[name=inetid]").count():  # the login page, even hidden: no session
+            return False
         return self._visible(page, "a:text-is('通常投票')") and self._visible(page, "#limit")
 
     def _session(self) -> Any:
