@@ -16,9 +16,10 @@ INTERNAL = re.compile(r"issue \d|\(issue|DOMAIN\.md|shared/|seed §|TODO", re.IG
 def _commands() -> list[tuple[str, ...]]:
     """Every (group, verb) and top-level verb of the `keiba` command."""
     root = typer.main.get_command(app)
+    context = typer.Context(root)
     found: list[tuple[str, ...]] = []
-    for name, command in root.commands.items():  # type: ignore[attr-defined]
-        sub = getattr(command, "commands", None)
+    for name in root.list_commands(context):  # type: ignore[attr-defined]
+        sub = getattr(root.get_command(context, name), "commands", None)  # type: ignore[attr-defined]
         if sub:
             found += [(name, verb) for verb in sub]
         else:

@@ -10,7 +10,7 @@ import typer
 from cli_runner import keiba
 from rich.cells import cell_len
 
-from keiba.app.today import today_bets
+from keiba.app.today import as_of, today_bets
 from keiba.cli.today_cli import parse_at
 from keiba.common.clock import JST
 from race_morning import DATASET, Morning
@@ -101,10 +101,11 @@ def test_no_model_is_one_line_and_exit_1(morning: Morning) -> None:
 
 def test_times_are_read_in_jst() -> None:
     day = dt.date(2015, 2, 14)
-    assert parse_at("9:05", day, NOW) == dt.datetime(2015, 2, 14, 9, 5, tzinfo=JST)
-    assert parse_at("13:40", None, NOW) == dt.datetime(2015, 2, 14, 13, 40, tzinfo=JST)
-    assert parse_at("2015-02-14T13:40", None, NOW) == dt.datetime(2015, 2, 14, 13, 40, tzinfo=JST)
-    utc = parse_at("2015-02-14T04:40+00:00", day, NOW)
+    assert as_of(parse_at("9:05"), day, NOW) == dt.datetime(2015, 2, 14, 9, 5, tzinfo=JST)
+    assert as_of(parse_at("13:40"), None, NOW) == dt.datetime(2015, 2, 14, 13, 40, tzinfo=JST)
+    full = parse_at("2015-02-14T13:40")
+    assert as_of(full, None, NOW) == dt.datetime(2015, 2, 14, 13, 40, tzinfo=JST)
+    utc = as_of(parse_at("2015-02-14T04:40+00:00"), day, NOW)
     assert utc == dt.datetime(2015, 2, 14, 13, 40, tzinfo=JST)
     with pytest.raises(typer.BadParameter):
-        parse_at("25:99", day, NOW)
+        parse_at("25:99")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from keiba.app.race_day import RaceDaySetup
+from keiba.app.race_day import DayRun, RaceDaySetup, run_race_day
 from keiba.common.bet_types import BetType
 from keiba.common.clock import SystemClock
 from keiba.common.config import KeibaConfig
@@ -24,7 +24,7 @@ from keiba.model_training.pipeline import (
 from keiba.scheduler import journal_path, live_sleep
 from keiba.scheduler.handlers import RaceInputsAt
 
-__all__ = ["live_setup", "race_inputs_at"]
+__all__ = ["live_day", "live_setup", "race_inputs_at"]
 
 
 def race_inputs_at(
@@ -52,3 +52,8 @@ def live_setup(config: KeibaConfig, account: str, race_date: dt.date) -> RaceDay
         model_store=FsspecObjectStore(config.object_store_url),
         inputs=race_inputs_at,
     )
+
+
+def live_day(config: KeibaConfig, account: str, race_date: dt.date) -> DayRun:
+    """`keiba run --date D`: the live race day, run (or resumed from its journal) to its end."""
+    return run_race_day(live_setup(config, account, race_date), race_date)

@@ -11,8 +11,11 @@ expected return lower than 1).
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -23,7 +26,14 @@ from keiba.common.storage.datasets import open_dataset
 from keiba.market.probabilities import market_probabilities
 from keiba.themis import Bankroll, Quote, decide
 
-__all__ = ["RaceInputs", "decide_race", "from_payload", "from_warehouse", "horse_keyed"]
+__all__ = [
+    "RaceInputs",
+    "decide_given",
+    "decide_race",
+    "from_payload",
+    "from_warehouse",
+    "horse_keyed",
+]
 
 
 @dataclass(frozen=True)
@@ -126,3 +136,41 @@ def decide_race(config: KeibaConfig, race: RaceInputs) -> dict[str, Any]:
     result = decision.to_dict()
     result["notes"] = race.notes + result["notes"]
     return result
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise KeibaError(f"cannot read {path}: {e.strerror}") from e
+    except json.JSONDecodeError as e:
+        raise KeibaError(f"{path} is not valid JSON: {e}") from e
+
+
+def decide_given(
+    config: KeibaConfig,
+    race_id: str | None,
+    input_file: Path | None,
+    probabilities: Path | None,
+    bankroll_yen: int | None,
+    staked_today_yen: int = 0,
+    tickets_today: int = 0,
+) -> dict[str, Any]:
+    """`keiba bet decide`: the decision on a warehouse race (`race_id`, priced by the JSON
+    `probabilities` file or the market) or on the race of a JSON payload (`input_file`),
+    with the bankroll given (`bankroll_yen` and today's stakes) instead of the payload's."""
+    if (race_id is None) == (input_file is None):
+        raise KeibaError("give a race id or --input FILE (one of them)")
+    if input_file is not None:
+        race = from_payload(_read_json(input_file), str(input_file))
+    else:
+        win = None
+        if probabilities is not None:
+            win = horse_keyed(_read_json(probabilities), "probabilities")
+        race = from_warehouse(config, str(race_id), win)
+    if bankroll_yen is not None:
+        given = Bankroll(bankroll_yen, staked_today_yen, tickets_today)
+        race = dataclasses.replace(race, bankroll=given)
+    if race.bankroll is None:
+        raise KeibaError("give the bankroll: --bankroll YEN")
+    return decide_race(config, race)

@@ -25,7 +25,7 @@ import polars as pl
 
 from keiba.bankroll import Ledger
 from keiba.common.bet_types import BetType
-from keiba.common.clock import JST, FixedClock
+from keiba.common.clock import JST, FixedClock, SystemClock
 from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError
 from keiba.common.ids import Venue
@@ -40,7 +40,7 @@ from keiba.monitor.monitor import restore_state
 from keiba.predictor.probabilities import race_probabilities
 from keiba.themis import Bankroll, Bet, Decision, DecisionError, decide
 
-__all__ = ["Starter", "Ticket", "TodayBets", "TodayRace", "today_bets"]
+__all__ = ["Starter", "Ticket", "TodayBets", "TodayRace", "as_of", "today_bets", "today_bets_at"]
 
 STOPPED = "the drawdown monitor has stopped buying: the race day would buy none of these"
 
@@ -406,3 +406,35 @@ def _decide_day(
             "day would not decide on them"
         ] = None
     return tuple(races), tuple(notes)
+
+
+def as_of(at: dt.time | dt.datetime, day: dt.date | None, now: dt.datetime) -> dt.datetime:
+    """The instant `at` names: a datetime is itself; a time of day is on `day` (default: the
+    JST day of `now`), in JST."""
+    if isinstance(at, dt.datetime):
+        return at
+    return dt.datetime.combine(day or now.astimezone(JST).date(), at, JST)
+
+
+def _day_of(race_id: str) -> dt.date | None:
+    try:
+        return dt.date(int(race_id[:4]), int(race_id[4:6]), int(race_id[6:8]))
+    except ValueError:
+        return None  # `today_bets` says what is wrong with it
+
+
+def today_bets_at(
+    config: KeibaConfig,
+    at: dt.time | dt.datetime | None,
+    *,
+    race_date: dt.date | None = None,
+    race_id: str | None = None,
+    account: str = "main",
+) -> TodayBets:
+    """`today_bets` as known at `at` (default: now on the wall clock); a time of day is on
+    the race day (`race_date`, else the day of `race_id`, else today in JST)."""
+    now = SystemClock().now()
+    if race_id is not None and race_date is None:
+        race_date = _day_of(race_id)
+    instant = now if at is None else as_of(at, race_date, now)
+    return today_bets(config, instant, race_date=race_date, race_id=race_id, account=account)

@@ -1,4 +1,4 @@
-"""`keiba backtest run`: replay a period through the live code path (keiba.app.replay)."""
+"""`keiba backtest run`: replay a period through the live code path (keiba.app.backtests)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from keiba.app.backtests import backtest as run_backtest
 from keiba.cli.common import (
     DatasetOption,
     JsonOption,
@@ -18,6 +19,7 @@ from keiba.cli.common import (
     print_json,
     progress_bar,
 )
+from keiba.cli.report_cli import print_summary
 from keiba.common.errors import KeibaError
 
 __all__ = ["register"]
@@ -70,8 +72,6 @@ def register(groups: dict[str, typer.Typer]) -> None:
         as_json: JsonOption = False,
     ) -> None:
         """Walk-forward backtest: monthly retraining, Themis, paper broker, own ledger."""
-        from keiba.common.clock import SystemClock
-
         overrides: dict[str, Any] = {}
         if bankroll is not None:
             overrides["bankroll_yen"] = bankroll
@@ -85,39 +85,23 @@ def register(groups: dict[str, typer.Typer]) -> None:
         if drift_overrides:
             overrides["odds_drift"] = drift_overrides
 
-        def action() -> dict[str, Any]:
-            from keiba.app.replay import run_backtest
-
-            first, last = date_from, date_to
-            config = config_of(ctx, {"backtest": overrides} if overrides else None, dataset=dataset)
-            if source is BacktestSource.SAMPLE:
-                if dataset is not None:
-                    raise KeibaError("--dataset applies to --source warehouse, not sample")
-                from keiba.evaluator.main_job import load_sample_dataset
-
-                config = load_sample_dataset(config, SystemClock())
-            with progress_bar(not as_json) as progress:
-                result = run_backtest(
-                    config, SystemClock(), first, last, progress=progress, run_dir=out_dir
-                )
-            summary = dict(result.result)
-            summary["directory"] = str(result.directory)
-            if report:
-                from keiba.evaluator.backtest_frames import BacktestRun
-                from keiba.evaluator.backtest_report import write_backtest_report
-
-                path = write_backtest_report(
-                    BacktestRun.load(result.directory), result.directory / "report.html"
-                )
-                summary["report_path"] = str(path)
-            return summary
-
-        summary = action()
+        config = config_of(ctx, {"backtest": overrides} if overrides else None, dataset=dataset)
+        sample = source is BacktestSource.SAMPLE
+        if sample and dataset is not None:
+            raise KeibaError("--dataset applies to --source warehouse, not sample")
+        with progress_bar(not as_json) as progress:
+            summary = run_backtest(
+                config,
+                date_from,
+                date_to,
+                sample=sample,
+                run_dir=out_dir,
+                with_report=report,
+                progress=progress,
+            )
         if as_json:
             print_json(summary)
             return
-        from keiba.cli.report_cli import print_summary
-
         print_summary(summary, summary["caveats"])
         out.print(f"run: {summary['directory']}", highlight=False)
         if "report_path" in summary:

@@ -1,4 +1,4 @@
-"""`keiba bench …`: measure speed and memory; wiring only.
+"""`keiba bench …`: measure speed and memory; parsing and printing only.
 
 `data` times the data pipeline (generate, write, import, features, training) and measures the
 simulated market; `ledger` counts settlements per second with concurrent writers; `themis` times
@@ -8,14 +8,18 @@ and times it and its decisions. Figures go to docs/benchmarks.md.
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from keiba.cli.common import JsonOption, config_of, err, out, parse_date, print_json
+from keiba.app.bench import ledger_bench
+from keiba.app.day_bench import PARTS
+from keiba.app.day_bench import bench_day as play_day
+from keiba.benchmarks import as_dicts, machine, run_benchmarks
+from keiba.cli.common import JsonOption, RaceDateOption, config_of, err, out, print_json
+from keiba.themis.bench import run_themis_benchmark
 
 __all__ = ["register"]
 
@@ -33,19 +37,14 @@ def bench_data(
     """Time the heavy steps (generate, write, import, features) and measure the market."""
     config = config_of(ctx)
 
-    def action() -> Any:
-        from keiba.benchmarks import as_dicts, machine, run_benchmarks
+    def say(step: str) -> None:
+        if not as_json:
+            err.print(f"[dim]{step}…[/]")
 
-        def say(step: str) -> None:
-            if not as_json:
-                err.print(f"[dim]{step}…[/]")
-
-        return {
-            "machine": machine(),
-            "results": as_dicts(run_benchmarks(years, seed, jra2018, say, config.model)),
-        }
-
-    report = action()
+    report: dict[str, Any] = {
+        "machine": machine(),
+        "results": as_dicts(run_benchmarks(years, seed, jra2018, say, config.model)),
+    }
     if as_json:
         print_json(report)
         return
@@ -68,15 +67,9 @@ def bench_themis(
 ) -> None:
     """Time a full decision (all eight bet types) and the exact Kelly against SLSQP."""
     config_of(ctx)
-
-    def action() -> dict[str, Any]:
-        from keiba.themis.bench import run_themis_benchmark
-
-        if not as_json:
-            err.print("[dim]timing Themis…[/]")
-        return run_themis_benchmark(races, seed)
-
-    result = action()
+    if not as_json:
+        err.print("[dim]timing Themis…[/]")
+    result = run_themis_benchmark(races, seed)
     if as_json:
         print_json(result)
         return
@@ -101,16 +94,7 @@ def bench_ledger(
     as_json: JsonOption = False,
 ) -> None:
     """Settlements per second with several processes settling at once."""
-    import tempfile
-
-    from keiba.bankroll.bench import settlement_rate
-
-    results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for i, target in enumerate(url or [f"sqlite:///{tmp}/bench.sqlite"]):
-            for n in writers or [1, 4]:
-                target_n = target.replace("bench.sqlite", f"bench-{i}-{n}.sqlite")
-                results.append(settlement_rate(target_n, n, settlements))
+    results = ledger_bench(url, writers, settlements)
     if as_json:
         print_json([r.__dict__ for r in results])
         return
@@ -126,25 +110,17 @@ def bench_ledger(
 
 def bench_day(
     ctx: typer.Context,
-    date: Annotated[
-        dt.date | None,
-        typer.Option(
-            "--date",
-            metavar="YYYY-MM-DD",
-            parser=parse_date,
-            help="The simulated world's race day (default: its busiest, as keiba run --twin).",
-        ),
-    ] = None,
+    date: RaceDateOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Play a twin race day on a fresh home: its wall time and each decision's latency."""
-    config = config_of(ctx)
-    from keiba.app.day_bench import PARTS
-    from keiba.app.day_bench import bench_day as play_day
+    """Play a twin race day on a fresh home: its wall time and each decision's latency.
 
+    --date is a day of the simulated world, by default its busiest (as keiba run --twin).
+    """
+    config = config_of(ctx)
     if not as_json:
         err.print("[dim]playing the twin day on a fresh home…[/]")
-    report = {"machine": _machine(), **play_day(config, date)}
+    report = {"machine": machine(), **play_day(config, date)}
     if as_json:
         print_json(report)
         return
@@ -163,12 +139,6 @@ def bench_day(
         for q in ("p50_ms", "p99_ms"):
             table.add_row(q[:3], *(f"{summary[p][q]:,.1f}" for p in (*PARTS, "total")))
         out.print(table)
-
-
-def _machine() -> dict[str, Any]:
-    from keiba.benchmarks import machine
-
-    return machine()
 
 
 def register(groups: dict[str, typer.Typer]) -> None:

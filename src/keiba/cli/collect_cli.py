@@ -1,6 +1,7 @@
-"""`keiba data collect` and `keiba data reparse`: netkeiba pages into the warehouse; wiring only.
+"""`keiba data collect` and `keiba data reparse`: netkeiba pages into the warehouse; parsing and
+printing only.
 
-The work is in keiba.data_collector.collector.
+The work is in keiba.app.data (over keiba.data_collector.collector).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from keiba.app.data import collect_days, reparse_pages
 from keiba.cli.common import (
     DatasetOption,
     JsonOption,
@@ -49,27 +51,8 @@ def collect_command(
 ) -> None:
     """Fetch a day's (or a range's) races from netkeiba, store the raw pages, load them."""
     config = config_of(ctx, dataset=dataset)
-    start, end = date_from, date_to
-
-    def action() -> Any:
-        import time
-
-        from keiba.common.clock import SystemClock
-        from keiba.common.storage import FsspecObjectStore
-        from keiba.common.storage.datasets import open_dataset
-        from keiba.data_collector.collector import collect
-        from keiba.data_collector.http_client import HttpClient
-
-        clock = SystemClock()
-        store = FsspecObjectStore(config.object_store_url)
-        with (
-            open_dataset(config) as warehouse,
-            HttpClient(config.collector, clock, time.sleep) as client,
-            progress_bar(not as_json) as progress,
-        ):
-            return collect(warehouse, store, client, clock, start, end, progress=progress)
-
-    report = action()
+    with progress_bar(not as_json) as progress:
+        report = collect_days(config, date_from, date_to, progress)
     result = report.to_dict()
     if as_json:
         print_json(result)
@@ -97,17 +80,7 @@ def reparse_command(
 ) -> None:
     """Rebuild the warehouse's netkeiba rows from the stored raw pages (no network)."""
     config = config_of(ctx, dataset=dataset)
-
-    def action() -> Any:
-        from keiba.common.clock import SystemClock
-        from keiba.common.storage import FsspecObjectStore
-        from keiba.common.storage.datasets import open_dataset
-        from keiba.data_collector.collector import reparse
-
-        with open_dataset(config) as warehouse:
-            return reparse(warehouse, FsspecObjectStore(config.object_store_url), SystemClock())
-
-    report = action()
+    report = reparse_pages(config)
     if as_json:
         print_json(report.to_dict())
     else:

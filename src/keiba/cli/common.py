@@ -24,12 +24,14 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from keiba.cli.errors import INTERNAL_ERROR_EXIT, USER_ERROR_EXIT, describe, is_internal
+from keiba.common.clock import JST
 
 __all__ = [
     "Context",
     "DatasetOption",
     "JsonOption",
     "KeibaGroup",
+    "RaceDateOption",
     "config_of",
     "err",
     "exit_if_quarantined",
@@ -72,6 +74,18 @@ def parse_date(value: str | dt.date) -> dt.date:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise typer.BadParameter(f"{value!r} is not a date YYYY-MM-DD") from None
+
+
+RaceDateOption = Annotated[
+    dt.date | None,
+    typer.Option(
+        "--date",
+        metavar="YYYY-MM-DD",
+        parser=parse_date,
+        help="The race day (JST); the command's description says its default.",
+    ),
+]
+"""One race day, the same option in every command that takes one."""
 
 
 def _root_context(ctx: Any) -> Context | None:
@@ -118,8 +132,10 @@ def config_of(
 
 @contextmanager
 def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, int, int], None]]:
+    """A progress callback `(stage, done, total)` drawing one bar per stage on stderr; the bars
+    appear with the first update, so work that fails before it prints nothing but its error."""
     tasks: dict[str, TaskID] = {}
-    with Progress(
+    bar = Progress(
         TextColumn("{task.description:<10}"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
@@ -127,20 +143,24 @@ def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, int, int], Non
         console=err,
         disable=not enabled,
         transient=False,
-    ) as bar:
+    )
 
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
+    def update(stage: str, done: int, total: int) -> None:
+        if not tasks:
+            bar.start()
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total)
+        bar.update(tasks[stage], completed=done, total=total)
 
+    try:
         yield update
+    finally:
+        if tasks:
+            bar.stop()
 
 
 def jst(instant: object) -> str:
     """An instant (a datetime or its ISO text, UTC when naive) as `YYYY-MM-DD HH:MM JST`."""
-    from keiba.common.clock import JST
-
     if instant is None or instant == "":
         return ""
     if isinstance(instant, dt.datetime):

@@ -1,6 +1,6 @@
-"""`keiba data …`: generate, import, export and inspect datasets; wiring only.
+"""`keiba data …`: generate, import, export and inspect datasets; parsing and printing only.
 
-The work is in keiba.simulator (generate), keiba.data_collector (import, export, status).
+The work is in keiba.app.data (over keiba.simulator and keiba.data_collector).
 """
 
 from __future__ import annotations
@@ -14,6 +14,16 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
+from keiba.app.data import (
+    dataset_details,
+    dataset_files,
+    datasets_status,
+    drop_dataset,
+    export_dataset,
+    generate_files,
+    import_canonical_files,
+    import_jra2018_files,
+)
 from keiba.cli.common import (
     DatasetOption,
     JsonOption,
@@ -53,38 +63,10 @@ def generate(
 ) -> None:
     """Simulate JRA seasons and write them in the canonical import format."""
     config_of(ctx)
-
-    def action() -> dict[str, Any]:
-        import time
-
-        from keiba.data_collector.canonical import write_canonical
-        from keiba.simulator import WorldConfig, generate_world, market_statistics
-
-        started = time.perf_counter()
-        with progress_bar(not as_json) as progress:
-            world = generate_world(
-                WorldConfig(
-                    years=years, seed=seed, start_year=start_year, include_exotic_odds=all_odds
-                ),
-                progress=lambda done, total: progress("race days", done, total),
-            )
-        elapsed = time.perf_counter() - started
-        frames = {
-            "races": world.races,
-            "runners": world.runners,
-            "payouts": world.payouts,
-            "odds": world.odds,
-            "true_probabilities": world.true_probabilities,
-        }
-        write_canonical(frames, out_dir, file_format.value)
-        return {
-            "out": str(out_dir),
-            "seconds": round(elapsed, 2),
-            "rows": {name: frame.height for name, frame in frames.items()},
-            "market": market_statistics(world),
-        }
-
-    result = action()
+    with progress_bar(not as_json) as progress:
+        result = generate_files(
+            years, seed, start_year, all_odds, out_dir, file_format.value, progress=progress
+        )
     if as_json:
         print_json(result)
         return
@@ -116,26 +98,7 @@ def import_(
         _import_jra2018(config, paths, as_json)
         return
 
-    def action() -> list[dict[str, Any]]:
-        from keiba.common.storage.datasets import open_dataset
-        from keiba.data_collector.canonical import import_canonical
-
-        results = []
-        with open_dataset(config) as warehouse:
-            for path in paths:
-                loaded = import_canonical(warehouse, path)
-                results.append(
-                    {
-                        "path": str(path),
-                        "new": loaded.new,
-                        "changed": loaded.changed,
-                        "unchanged": loaded.unchanged,
-                        "rows_written": loaded.rows_written,
-                    }
-                )
-        return results
-
-    results = action()
+    results = import_canonical_files(config, paths)
     if as_json:
         print_json(results)
         return
@@ -156,17 +119,7 @@ def import_(
 
 
 def _import_jra2018(config: Any, paths: list[Path], as_json: bool) -> None:
-    """Results CSVs and payouts are joined within one call, so all paths go in together."""
-
-    def action() -> Any:
-        from keiba.common.clock import SystemClock
-        from keiba.common.storage.datasets import open_dataset
-        from keiba.data_collector.jra2018 import import_jra2018
-
-        with open_dataset(config) as warehouse:
-            return import_jra2018(warehouse, list(paths), SystemClock())
-
-    report = action()
+    report = import_jra2018_files(config, paths)
     if as_json:
         print_json(report.to_dict())
     else:
@@ -185,15 +138,7 @@ def export(
     """Write the warehouse's races, runners, payouts and odds in the canonical format."""
     config = config_of(ctx, dataset=dataset)
 
-    def action() -> dict[str, int]:
-        from keiba.common.storage.datasets import open_dataset
-        from keiba.data_collector.canonical import export_canonical
-
-        with open_dataset(config, must_exist=True) as warehouse:
-            warehouse.ensure_schema()
-            return export_canonical(warehouse, out_dir, file_format.value)
-
-    counts = action()
+    counts = export_dataset(config, out_dir, file_format.value)
     if as_json:
         print_json({"out": str(out_dir), "rows": counts})
         return
@@ -266,8 +211,6 @@ def status_command(
     as_json: JsonOption = False,
 ) -> None:
     """Every dataset (kind, races, days, size), or one in detail: its loads and contents."""
-    from keiba.data_collector.status import dataset_details, datasets_status
-
     config = config_of(ctx)
     if name is None:
         rows = datasets_status(config)
@@ -296,9 +239,6 @@ def drop_command(
     as_json: JsonOption = False,
 ) -> None:
     """Delete a dataset's warehouse file (after asking); nothing else is touched."""
-    from keiba.common.storage.datasets import dataset_files, drop_dataset
-    from keiba.data_collector.status import dataset_details
-
     config = config_of(ctx)
     details = dataset_details(config, name)  # refuses a dataset that does not exist
     if not yes:

@@ -1,20 +1,18 @@
-"""`keiba bet decide` and `keiba model fit-exotics`: Themis from the command line; wiring only.
+"""`keiba bet decide`: Themis from the command line; parsing and printing only.
 
-`decide` reads one race — from the warehouse by race id, or from a JSON file (the payload
-`keiba.app.decide` describes) — and prints what Themis would buy. `fit-exotics` runs
-`keiba.model_training.exotic_fit` on the warehouse.
+It reads one race — from the warehouse by race id, or from a JSON file (the payload
+`keiba.app.decide` describes) — and prints what Themis would buy.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
+from keiba.app.decide import decide_given
 from keiba.cli.common import (
     DatasetOption,
     JsonOption,
@@ -23,23 +21,12 @@ from keiba.cli.common import (
     out,
     print_json,
 )
-from keiba.common.errors import KeibaError
+from keiba.common.bet_types import BetType
 
 __all__ = ["register"]
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise KeibaError(f"cannot read {path}: {e.strerror}") from e
-    except json.JSONDecodeError as e:
-        raise KeibaError(f"{path} is not valid JSON: {e}") from e
-
-
 def _print_decision(result: dict[str, Any], show: int) -> None:
-    from keiba.common.bet_types import BetType
-
     table = Table(
         title=f"Themis: {len(result['bets'])} bet(s), {result['total_stake_yen']:,} yen "
         f"of a {result['bankroll_yen']:,} yen bankroll"
@@ -72,7 +59,7 @@ def _print_decision(result: dict[str, Any], show: int) -> None:
 
 
 def register(groups: dict[str, typer.Typer]) -> None:
-    """Add `bet decide` and `model fit-exotics` to the `keiba` command."""
+    """Add `bet decide` to the `keiba` command."""
 
     @groups["bet"].command()
     def decide(
@@ -99,67 +86,10 @@ def register(groups: dict[str, typer.Typer]) -> None:
     ) -> None:
         """Decide what to buy for one race, and print why everything else was not bought."""
         config = config_of(ctx, dataset=dataset)
-
-        def action() -> dict[str, Any]:
-            from keiba.app.decide import decide_race, from_payload, from_warehouse, horse_keyed
-            from keiba.themis import Bankroll
-
-            if (race_id is None) == (input_file is None):
-                raise KeibaError("give a race id or --input FILE (one of them)")
-            if input_file is not None:
-                race = from_payload(_read_json(input_file), str(input_file))
-            else:
-                win = None
-                if probabilities is not None:
-                    win = horse_keyed(_read_json(probabilities), "probabilities")
-                race = from_warehouse(config, str(race_id), win)
-            if bankroll is not None:
-                race = dataclasses.replace(
-                    race, bankroll=Bankroll(bankroll, staked_today, tickets_today)
-                )
-            if race.bankroll is None:
-                raise KeibaError("give the bankroll: --bankroll YEN")
-            return decide_race(config, race)
-
-        result = action()
+        result = decide_given(
+            config, race_id, input_file, probabilities, bankroll, staked_today, tickets_today
+        )
         if as_json:
             print_json(result)
         else:
             _print_decision(result, show_rejections)
-
-    @groups["model"].command("fit-exotics")
-    def fit_exotics(
-        ctx: typer.Context, dataset: DatasetOption = None, as_json: JsonOption = False
-    ) -> None:
-        """Fit discounted Harville's γ and δ on the warehouse's finishing orders; record them."""
-        config = config_of(ctx, dataset=dataset)
-
-        def action() -> dict[str, Any]:
-            from keiba.common.storage import FsspecObjectStore
-            from keiba.common.storage.datasets import open_dataset
-            from keiba.model_training.exotic_fit import fit_and_record
-
-            with open_dataset(config, read_only=True) as warehouse:
-                return fit_and_record(warehouse, FsspecObjectStore(config.object_store_url))
-
-        result = action()
-        if as_json:
-            print_json(result)
-            return
-        out.print(
-            f"γ = {result['gamma']:.3f} ± {result['gamma_se']:.3f}, "
-            f"δ = {result['delta']:.3f} ± {result['delta_se']:.3f} on {result['races']:,} races "
-            f"({result['first_race_date']} … {result['last_race_date']}; "
-            f"{result['dead_heat_races']} with a dead heat in the first three)",
-            highlight=False,
-        )
-        out.print(
-            f"log-likelihood {result['log_likelihood']:,.1f} against Harville's "
-            f"{result['harville_log_likelihood']:,.1f}; left out: {result['skipped']}",
-            highlight=False,
-        )
-        for name, values in result["published"].items():
-            out.print(
-                f"published, {name}: γ = {values['gamma']}, δ = {values['delta']}", highlight=False
-            )
-        out.print(f"recorded at {result['stored_at']}", highlight=False)

@@ -1,42 +1,23 @@
-"""`keiba info`: the facts a user needs to find their data, gathered without writing anything."""
+"""`keiba info`: where keiba keeps things (keiba.app.info), printed or as JSON."""
 
 from __future__ import annotations
 
-import os
-import platform
-import sys
-from typing import Any
+import typer
 
-from keiba.common.config import KeibaConfig
-from keiba.common.storage.ledger_db import shown
+from keiba.app.info import gather_info
+from keiba.cli.common import JsonOption, config_of, out, print_json
 
-__all__ = ["gather_info"]
+__all__ = ["info"]
 
 
-def _config_file(config: KeibaConfig) -> str:
-    explicit = os.environ.get("KEIBA_CONFIG")
-    if explicit:
-        return explicit
-    default = config.home / "keiba.yaml"
-    return str(default) if default.exists() else f"none ({default} does not exist)"
-
-
-def gather_info(
-    config: KeibaConfig, version: str, config_path: str | None = None
-) -> dict[str, Any]:
-    """Version, home, configuration file, and where each store lives."""
-    local_mlflow = (config.home / "mlflow" / "mlflow.db").resolve()
-    return {
-        "version": version,
-        "home": str(config.home),
-        "home_exists": config.home.is_dir(),
-        "config_file": config_path or _config_file(config),
-        "dataset": config.storage.dataset,
-        "warehouse": str(config.duckdb_path),
-        "ledger": shown(config.ledger_url),
-        "object_store": config.object_store_url,
-        "mlflow_tracking": config.model.tracking_uri or f"sqlite:///{local_mlflow}",
-        "reports": str(config.reports_dir),
-        "python": f"{platform.python_implementation()} {sys.version.split()[0]}",
-        "platform": platform.platform(terse=True),
-    }
+def info(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Where keiba keeps things: home, configuration, warehouse, ledger, object store, MLflow."""
+    config = config_of(ctx)
+    given = ctx.find_root().obj.config_path
+    facts = gather_info(config, None if given is None else str(given))
+    if as_json:
+        print_json(facts)
+        return
+    width = max(len(key) for key in facts)
+    for key, value in facts.items():
+        out.print(f"{key.replace('_', ' '):<{width}}  {value}", highlight=False, markup=False)

@@ -1,7 +1,7 @@
-"""`keiba model train|evaluate|predict`: the model against the market.
+"""`keiba model train|evaluate|predict|fit-exotics`: the model against the market.
 
-Wiring only; the work is in keiba.model_training.pipeline, keiba.evaluator.evaluation and
-keiba.predictor. LightGBM and MLflow are imported inside the verbs (fast `keiba --help`).
+Parsing and printing only; the work is in keiba.app.models (over keiba.model_training,
+keiba.evaluator.evaluation and keiba.predictor).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from keiba.app.models import evaluate_model, fit_exotics, predict, train
 from keiba.cli.common import (
     DatasetOption,
     JsonOption,
@@ -44,7 +45,7 @@ _NAMES = {
 }
 
 
-def train(
+def train_command(
     ctx: typer.Context,
     train_from: Annotated[
         dt.date | None,
@@ -77,34 +78,16 @@ def train(
     Default periods split the warehouse's race days 50% / 25% / 25% (train / combine / test).
     """
     config = config_of(ctx, dataset=dataset)
-
-    def action() -> dict[str, Any]:
-        from keiba.common.storage import FsspecObjectStore
-        from keiba.common.storage.datasets import open_dataset
-        from keiba.evaluator.evaluation import evaluate_frame
-        from keiba.model_training.pipeline import plan_periods, train_and_store
-
-        with open_dataset(config, must_exist=True) as warehouse:
-            periods = plan_periods(
-                warehouse,
-                train_from,
-                train_to,
-                combine_from,
-                combine_to,
-            )
-            with progress_bar(not as_json) as progress:
-                result = train_and_store(
-                    config,
-                    warehouse,
-                    FsspecObjectStore(config.object_store_url),
-                    periods,
-                    evaluate=evaluate_frame,
-                    tracking_uri=tracking_uri,
-                    progress=progress,
-                )
-            return result.to_dict()
-
-    result = action()
+    with progress_bar(not as_json) as progress:
+        result = train(
+            config,
+            train_from,
+            train_to,
+            combine_from,
+            combine_to,
+            tracking_uri=tracking_uri,
+            progress=progress,
+        )
     if as_json:
         print_json(result)
         return
@@ -128,7 +111,7 @@ def train(
     out.print(f"MLflow run: {mlflow['run_id']} in {mlflow['tracking_uri']}", highlight=False)
 
 
-def evaluate(
+def evaluate_command(
     ctx: typer.Context,
     model: ModelOption = None,
     date_from: Annotated[
@@ -146,34 +129,9 @@ def evaluate(
     after the model's combination period)."""
     config = config_of(ctx, dataset=dataset)
 
-    def action() -> dict[str, Any]:
-        from keiba.common.storage import FsspecObjectStore
-        from keiba.common.storage.datasets import open_dataset
-        from keiba.evaluator.evaluation import evaluate_frame
-        from keiba.model_training.pipeline import (
-            default_test_period,
-            evaluate_version,
-            load_stored_model,
-        )
-
-        stored = load_stored_model(FsspecObjectStore(config.object_store_url), model)
-        with open_dataset(config, must_exist=True) as warehouse:
-            first, last = (None, None)
-            start, end = date_from, date_to
-            if start is None or end is None:
-                first, last = default_test_period(warehouse, stored)
-            return evaluate_version(
-                config,
-                warehouse,
-                stored,
-                start or first,  # type: ignore[arg-type]
-                end or last,  # type: ignore[arg-type]
-                evaluate=evaluate_frame,
-                tracking_uri=tracking_uri,
-                resamples=resamples,
-            )
-
-    result = action()
+    result = evaluate_model(
+        config, model, date_from, date_to, resamples=resamples, tracking_uri=tracking_uri
+    )
     if as_json:
         print_json(result)
         return
@@ -236,7 +194,7 @@ def _print_evaluation(result: dict[str, Any]) -> None:
         out.print(f"MLflow run {result['mlflow']['run_id']}", highlight=False)
 
 
-def predict(
+def predict_command(
     ctx: typer.Context,
     model: ModelOption = None,
     date_from: Annotated[
@@ -253,38 +211,7 @@ def predict(
     replaces the rows of the same races and version."""
     config = config_of(ctx, dataset=dataset)
 
-    def action() -> dict[str, Any]:
-        from keiba.common.storage import FsspecObjectStore
-        from keiba.common.storage.datasets import open_dataset
-        from keiba.model_training.pipeline import (
-            check_model_dataset,
-            default_test_period,
-            load_stored_model,
-        )
-        from keiba.predictor import predict_races, with_market_stage, write_predictions
-
-        stored = load_stored_model(FsspecObjectStore(config.object_store_url), model)
-        with open_dataset(config, must_exist=True) as warehouse:
-            check_model_dataset(stored, warehouse)
-            start, end = date_from, date_to
-            if start is None:
-                start, last = default_test_period(warehouse, stored)
-                end = end or last
-            end = end or start
-            frame = predict_races(stored.model, warehouse, start, end, rebuild_features=True)
-            frame = with_market_stage(warehouse, frame, stored.combination)
-            rows = write_predictions(warehouse, frame)
-            return {
-                "model_version": stored.model.version,
-                "feature_version": stored.model.feature_version,
-                "from": start.isoformat(),
-                "to": end.isoformat(),
-                "races": frame["race_id"].n_unique(),
-                "rows": rows,
-                "table": "predictions",
-            }
-
-    result = action()
+    result = predict(config, model, date_from, date_to)
     if as_json:
         print_json(result)
         return
@@ -296,6 +223,37 @@ def predict(
     )
 
 
+def fit_exotics_command(
+    ctx: typer.Context, dataset: DatasetOption = None, as_json: JsonOption = False
+) -> None:
+    """Fit discounted Harville's γ and δ on the warehouse's finishing orders; record them."""
+    config = config_of(ctx, dataset=dataset)
+    result = fit_exotics(config)
+    if as_json:
+        print_json(result)
+        return
+    out.print(
+        f"γ = {result['gamma']:.3f} ± {result['gamma_se']:.3f}, "
+        f"δ = {result['delta']:.3f} ± {result['delta_se']:.3f} on {result['races']:,} races "
+        f"({result['first_race_date']} … {result['last_race_date']}; "
+        f"{result['dead_heat_races']} with a dead heat in the first three)",
+        highlight=False,
+    )
+    out.print(
+        f"log-likelihood {result['log_likelihood']:,.1f} against Harville's "
+        f"{result['harville_log_likelihood']:,.1f}; left out: {result['skipped']}",
+        highlight=False,
+    )
+    for name, values in result["published"].items():
+        out.print(
+            f"published, {name}: γ = {values['gamma']}, δ = {values['delta']}", highlight=False
+        )
+    out.print(f"recorded at {result['stored_at']}", highlight=False)
+
+
 def register(groups: dict[str, typer.Typer]) -> None:
-    for command in (train, evaluate, predict):
-        groups["model"].command()(command)
+    model = groups["model"]
+    model.command("train")(train_command)
+    model.command("evaluate")(evaluate_command)
+    model.command("predict")(predict_command)
+    model.command("fit-exotics")(fit_exotics_command)

@@ -1,9 +1,9 @@
-"""`keiba monitor status` and `keiba monitor resume`: the persisted drawdown stop; wiring only.
+"""`keiba monitor status` and `keiba monitor resume`: the persisted drawdown stop; parsing and
+printing only.
 
-Both read the ledger at `storage.ledger_url`. The stop is the one the audit chain records
-(`keiba.monitor.restore_state` over `Ledger.monitor_events()`): `status` reports it with the
-drawdown now and never writes; `resume` lifts it through the `Monitor`, which writes the
-`resume` audit record and sends the `drawdown.resumed` alert.
+Both read the ledger at `storage.ledger_url` (keiba.app.monitoring): `status` reports the stop
+the audit chain records, with the drawdown now, and never writes; `resume` lifts it, writing
+the `resume` audit record and sending the `drawdown.resumed` alert.
 """
 
 from __future__ import annotations
@@ -13,47 +13,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from keiba.app.monitoring import monitor_status, resume_buying
 from keiba.cli.common import JsonOption, config_of, jst, out, print_json
-from keiba.common.errors import KeibaError
 
 AccountOption = Annotated[str, typer.Option("--account", help="Bankroll account.")]
-
-
-class MonitorCommandError(KeibaError):
-    """A monitor command that cannot do what was asked (no such account, nothing latched)."""
-
-
-def _open_ledger(config: Any, account: str) -> Any:
-    """The account's ledger; refuses an account that does not exist (opening one writes)."""
-    from keiba.bankroll import Ledger
-    from keiba.common.clock import SystemClock
-    from keiba.common.storage import create_ledger_engine
-
-    return Ledger.existing(create_ledger_engine(config.ledger_url), SystemClock(), account)
-
-
-def _status(config: Any, ledger: Any, last: int) -> dict[str, Any]:
-    from keiba.monitor import assess_drawdown, peak_and_balance, restore_state
-
-    peak, balance = peak_and_balance(ledger.history())
-    state = assess_drawdown(peak, balance, config.monitor.drawdown_tiers)
-    events = ledger.monitor_events()
-    restored = restore_state(events)
-    return {
-        "account": ledger.account,
-        "balance_yen": balance,
-        "peak_yen": peak,
-        "drawdown": round(state.drawdown, 6),
-        "tier": state.tier,
-        "tier_stake_multiplier": state.stake_multiplier,
-        "tier_stops_buying": state.stop_buying,
-        "recorded_tier": restored.tier,
-        "stopped": restored.stopped,
-        "stopped_by": None if restored.stop_record is None else dict(restored.stop_record),
-        "last_resume": None if restored.last_resume is None else dict(restored.last_resume),
-        "monitor_records": len(events),
-        "last_records": [dict(e) for e in events[-last:]],
-    }
 
 
 def _describe(record: dict[str, Any]) -> str:
@@ -122,11 +85,7 @@ def status(
     Read-only: writes no audit record.
     """
 
-    def action() -> dict[str, Any]:
-        config = config_of(ctx)
-        return _status(config, _open_ledger(config, account), last)
-
-    result = action()
+    result = monitor_status(config_of(ctx), account, last)
     if as_json:
         print_json(result)
     else:
@@ -144,45 +103,7 @@ def resume(
 
     Refuses (exit 1) when no stop is latched.
     """
-
-    def action() -> dict[str, Any]:
-        from keiba.common.clock import SystemClock
-        from keiba.monitor import Monitor, assess_drawdown, peak_and_balance, restore_state
-
-        if not operator.strip() or not reason.strip():
-            raise MonitorCommandError("resuming needs a non-empty --operator and --reason")
-        config = config_of(ctx)
-        ledger = _open_ledger(config, account)
-        monitor = Monitor.for_ledger(
-            config.monitor,
-            SystemClock(),
-            ledger,
-            base_stake_multiplier=config.themis.stake_multiplier,
-        )
-        if not monitor.stopped:
-            raise MonitorCommandError(
-                f"nothing to resume: no drawdown stop is latched for account {account!r} "
-                f"(recorded tier: {monitor.tier or 'none'})"
-            )
-        monitor.resume(operator.strip(), reason.strip())
-        after = restore_state(ledger.monitor_events())
-        if after.stopped or after.last_resume is None:
-            raise MonitorCommandError(
-                "the resume record could not be written to the audit chain; the stop still "
-                "holds (see the monitor.audit_failed alert)"
-            )
-        peak, balance = peak_and_balance(ledger.history())
-        now = assess_drawdown(peak, balance, config.monitor.drawdown_tiers)
-        return {
-            "account": account,
-            "stopped": False,
-            "resume_record": dict(after.last_resume),
-            "drawdown": round(now.drawdown, 6),
-            "tier": now.tier,
-            "tier_stops_buying": now.stop_buying,
-        }
-
-    result = action()
+    result = resume_buying(config_of(ctx), account, operator, reason)
     if as_json:
         print_json(result)
         return

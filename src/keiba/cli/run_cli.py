@@ -10,19 +10,23 @@ recorded. Each can be stopped and run again: it resumes from its journal.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from keiba.app.days import live_day
+from keiba.app.race_day import DayRun
+from keiba.app.recorded_day import replay_day
+from keiba.app.twin_day import twin_day
 from keiba.cli.common import (
     DatasetOption,
     JsonOption,
+    RaceDateOption,
     config_of,
     jst,
     note,
     out,
-    parse_date,
     print_json,
 )
 
@@ -31,7 +35,7 @@ __all__ = ["print_day", "run"]
 _STYLES = {"bought": "green", "passed": "", "skipped": "yellow", "failed": "red"}
 
 
-def print_day(day: Any) -> None:
+def print_day(day: DayRun) -> None:
     """The outcome table (80 columns) and what it adds up to."""
     rows = day.rows()
     table = Table(title=f"Race day {day.race_date} (JST)")
@@ -71,15 +75,7 @@ def print_day(day: Any) -> None:
 
 def run(
     ctx: typer.Context,
-    date: Annotated[
-        dt.date | None,
-        typer.Option(
-            "--date",
-            metavar="YYYY-MM-DD",
-            parser=parse_date,
-            help="The race day (JST); with --twin, default the simulated world's busiest day.",
-        ),
-    ] = None,
+    date: RaceDateOption = None,
     twin: Annotated[
         bool,
         typer.Option(
@@ -106,12 +102,12 @@ def run(
     dataset: DatasetOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Run a race day: card, odds, decisions, paper purchases and settlement per race."""
-    config = config_of(ctx, {}, dataset=dataset)
-    from keiba.app.days import live_setup
-    from keiba.app.recorded_day import replay_day
-    from keiba.app.twin_day import twin_day
+    """Run a race day: card, odds, decisions, paper purchases and settlement per race.
 
+    A live race day and a replay need --date; with --twin it defaults to the simulated world's
+    busiest day.
+    """
+    config = config_of(ctx, {}, dataset=dataset)
     if fresh and not replay:
         raise typer.BadParameter("only a replay can start over", param_hint="--fresh")
     if twin:
@@ -125,11 +121,9 @@ def run(
             raise typer.BadParameter("a replay needs the recorded day", param_hint="--date")
         day = replay_day(config, date, fresh=fresh)
     else:
-        from keiba.app.race_day import run_race_day
-
         if date is None:
             raise typer.BadParameter("a live race day needs its date", param_hint="--date")
-        day = run_race_day(live_setup(config, account, date), date)
+        day = live_day(config, account, date)
     if as_json:
         print_json(
             {

@@ -1,19 +1,19 @@
-"""`keiba backtest simulate`: Monte Carlo bankroll paths (keiba.evaluator.monte_carlo); wiring only.
+"""`keiba backtest simulate`: Monte Carlo bankroll paths (keiba.app.backtests.simulate);
+parsing and printing only.
 
 `--from-backtest RUN_DIR|latest` draws the bets from a backtest run's own Themis bets (believed
 probability, decision odds) instead of the assumed distribution, a season being the run's bets
-per 365 days (keiba.evaluator.backtest_report.empirical_sample)."""
+per 365 days (keiba.evaluator.backtest_monte_carlo.empirical_sample)."""
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich import box
 from rich.table import Table
 
+from keiba.app.backtests import simulate as simulate_paths
 from keiba.cli.common import JsonOption, config_of, err, out, print_json
 
 
@@ -84,31 +84,6 @@ def _print_table(result: dict[str, Any], seconds: float) -> None:
     err.print(f"simulated in {seconds:.1f} s", highlight=False)
 
 
-def _from_backtest(config: Any, run_dir: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(what the bets come from, the season's parameters) of a backtest run."""
-    from keiba.evaluator.backtest_frames import BacktestRun, latest_run
-    from keiba.evaluator.backtest_monte_carlo import GROWTH_CAP, empirical_sample
-
-    directory = latest_run(config.home / "backtests") if run_dir == "latest" else Path(run_dir)
-    run = BacktestRun.load(directory)
-    sample = empirical_sample(run)  # refuses fewer than 30 bets
-    season: dict[str, Any] = {
-        "races": sample.bets_per_season,
-        "bet_share": 1.0,
-        "empirical": sample.pairs,
-        "growth_cap": GROWTH_CAP,
-    }
-    if run.result.get("start_yen"):
-        season["start_yen"] = int(run.result["start_yen"])
-    source = {
-        "run": str(directory),
-        "bets": sample.bets,
-        "period_days": sample.period_days,
-        "bets_per_season": sample.bets_per_season,
-    }
-    return source, season
-
-
 def register(groups: dict[str, typer.Typer]) -> None:
     """Add `backtest simulate` to the `keiba` command."""
 
@@ -159,40 +134,20 @@ def register(groups: dict[str, typer.Typer]) -> None:
     ) -> None:
         """Bankroll paths for Kelly fractions against an overestimated edge."""
 
-        def action() -> tuple[dict[str, Any], float]:
-            from keiba.evaluator.monte_carlo import MonteCarloParams, parse_floats
-            from keiba.evaluator.monte_carlo import simulate as run
-
-            config = config_of(ctx)
-            season: dict[str, Any] = {"races": 3_454, "bet_share": 0.3}
-            source: dict[str, Any] | None = None
-            if from_backtest is not None:
-                source, season = _from_backtest(config, from_backtest)
-            params = MonteCarloParams(
-                seasons=seasons,
-                races=season["races"] if races is None else races,
-                bet_share=season["bet_share"] if bet_share is None else bet_share,
-                fractions=parse_floats(fractions, "--fractions"),
-                overestimates=parse_floats(overestimate, "--overestimate"),
-                seed=seed,
-                start_yen=season.get("start_yen", config.demo.bankroll_yen)
-                if start_yen is None
-                else start_yen,
-                unit_yen=config.themis.unit_yen,
-                min_stake_yen=config.themis.min_stake_yen,
-                ev_min=config.themis.ev_threshold if ev_min is None else ev_min,
-                ev_excess=ev_excess,
-                market_return=market_return,
-                empirical=season.get("empirical"),
-                growth_cap=season.get("growth_cap"),
-            )
-            began = time.perf_counter()
-            result = run(params).as_dict()
-            if source is not None:
-                result["from_backtest"] = source
-            return result, time.perf_counter() - began
-
-        result, seconds = action()
+        result, seconds = simulate_paths(
+            config_of(ctx),
+            seasons=seasons,
+            races=races,
+            bet_share=bet_share,
+            fractions=fractions,
+            overestimate=overestimate,
+            seed=seed,
+            start_yen=start_yen,
+            ev_min=ev_min,
+            ev_excess=ev_excess,
+            market_return=market_return,
+            from_backtest=from_backtest,
+        )
         if as_json:
             print_json({**result, "seconds": round(seconds, 3)})
         else:

@@ -14,32 +14,31 @@ import typer
 from rich import box
 from rich.table import Table
 
+from keiba.app.today import today_bets_at
 from keiba.cli.common import (
     DatasetOption,
     JsonOption,
+    RaceDateOption,
     config_of,
     jst,
     note,
     out,
-    parse_date,
     print_json,
 )
+from keiba.common.clock import JST
 
 __all__ = ["parse_at", "register"]
 
 WIDTH = 80
 
 
-def parse_at(value: str, day: dt.date | None, now: dt.datetime) -> dt.datetime:
-    """`--at`: `HH:MM` on `day` (default: today in JST), or a date and time; JST unless the
-    text carries its own offset."""
-    from keiba.common.clock import JST
-
+def parse_at(value: str) -> dt.time | dt.datetime:
+    """`--at`: `HH:MM` (a time of the race day), or a date and time, JST unless the text
+    carries its own offset."""
     text = value.strip()
     try:
         if len(text) <= 5:
-            clock = dt.time.fromisoformat(text.zfill(5))
-            return dt.datetime.combine(day or now.astimezone(JST).date(), clock, JST)
+            return dt.time.fromisoformat(text.zfill(5))
         moment = dt.datetime.fromisoformat(text)
     except ValueError:
         raise typer.BadParameter(
@@ -181,15 +180,7 @@ def register(groups: dict[str, typer.Typer]) -> None:
     @groups["bet"].command()
     def today(
         ctx: typer.Context,
-        date: Annotated[
-            dt.date | None,
-            typer.Option(
-                "--date",
-                metavar="YYYY-MM-DD",
-                parser=parse_date,
-                help="The race day (JST; default: the day of --at, or of --race).",
-            ),
-        ] = None,
+        date: RaceDateOption = None,
         at: Annotated[
             str | None,
             typer.Option(
@@ -207,24 +198,14 @@ def register(groups: dict[str, typer.Typer]) -> None:
         dataset: DatasetOption = None,
         as_json: JsonOption = False,
     ) -> None:
-        """The day's races: probabilities, odds, expected value and Themis's stakes (no buying)."""
-        config = config_of(ctx, dataset=dataset)
-        from keiba.app.today import today_bets
-        from keiba.common.clock import SystemClock
+        """The day's races: probabilities, odds, expected value and Themis's stakes (no buying).
 
-        now = SystemClock().now()
-        if race is not None and date is None:
-            date = _race_day(race)
-        instant = parse_at(at, date, now) if at is not None else now
-        result = today_bets(config, instant, race_date=date, race_id=race, account=account)
+        --date defaults to the day of --at, or of --race, else today.
+        """
+        config = config_of(ctx, dataset=dataset)
+        instant = parse_at(at) if at is not None else None
+        result = today_bets_at(config, instant, race_date=date, race_id=race, account=account)
         if as_json:
             print_json(result.to_dict())
             return
         print_today(result.to_dict())
-
-
-def _race_day(race_id: str) -> dt.date | None:
-    try:
-        return dt.date(int(race_id[:4]), int(race_id[4:6]), int(race_id[6:8]))
-    except ValueError:
-        return None  # the application says what is wrong with it
