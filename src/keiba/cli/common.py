@@ -1,9 +1,6 @@
-"""Shared pieces of the `keiba` command: consoles, configuration loading, error handling,
-option types, progress bars and JSON output. Each command module uses these and holds no logic
-of its own.
-
-Every exception that leaves a command is caught once, by `KeibaGroup.invoke`, and printed as one
-line on stderr (see keiba.cli.errors); `--log-level debug` adds the traceback.
+"""Shared pieces of the command modules: configuration loading, option types, progress bars,
+times in JST and JSON output, and the consoles and root pieces of keiba.cli.console. Each
+command module uses these and holds no logic of its own.
 """
 
 from __future__ import annotations
@@ -11,20 +8,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from keiba.cli.errors import INTERNAL_ERROR_EXIT, USER_ERROR_EXIT, describe, is_internal
+from keiba.cli.console import Context, KeibaGroup, err, out
 from keiba.common.clock import JST
+from keiba.common.config import load_config
+from keiba.common.logging import configure_logging
 
 __all__ = [
     "Context",
@@ -42,17 +37,6 @@ __all__ = [
     "print_json",
     "progress_bar",
 ]
-
-err = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
-
-
-@dataclass(frozen=True)
-class Context:
-    home: Path | None
-    config_path: Path | None
-    log_level: str | None
-
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 DatasetOption = Annotated[
@@ -82,31 +66,10 @@ RaceDateOption = Annotated[
         "--date",
         metavar="YYYY-MM-DD",
         parser=parse_date,
-        help="The race day (JST); the command's description says its default.",
+        help="The race day in JST (default: see above).",
     ),
 ]
 """One race day, the same option in every command that takes one."""
-
-
-def _root_context(ctx: Any) -> Context | None:
-    obj = ctx.find_root().obj
-    return obj if isinstance(obj, Context) else None
-
-
-class KeibaGroup(typer.core.TyperGroup):
-    """The root command: turns every error of a subcommand into one line on stderr."""
-
-    def invoke(self, ctx: Any) -> Any:
-        try:
-            return super().invoke(ctx)
-        except (typer.TyperException, typer.Exit, typer.Abort):
-            raise
-        except Exception as e:
-            c = _root_context(ctx)
-            if c is not None and c.log_level == "debug":
-                err.print(escape("".join(traceback.format_exception(e))), highlight=False)
-            err.print(f"[bold red]error:[/] {escape(describe(e))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(INTERNAL_ERROR_EXIT if is_internal(e) else USER_ERROR_EXIT) from e
 
 
 def config_of(
@@ -114,9 +77,6 @@ def config_of(
 ) -> Any:
     """The configuration: file, environment, then the command's own options (`overrides`,
     and `dataset`, the `--dataset` option)."""
-    from keiba.common.config import load_config
-    from keiba.common.logging import configure_logging
-
     c: Context = ctx.find_root().obj
     extra = dict(overrides or {})
     if dataset is not None:

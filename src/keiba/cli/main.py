@@ -6,7 +6,7 @@ plus `keiba run`, `keiba demo` and `keiba info`. Each command module parses, cal
 keiba.app function and prints (a Rich table, or JSON with `--json`). A module is imported
 only when one of its commands is used: `keiba --help` lists them from `VERBS` and `GROUPS`
 without loading LightGBM, DuckDB or Polars. Every error is one line on stderr and a non-zero
-exit (keiba.cli.common.KeibaGroup).
+exit (keiba.cli.console.KeibaGroup).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
-from keiba.cli.common import Context, KeibaGroup, out
+from keiba.cli.console import Context, KeibaGroup, out
 
 __all__ = ["GROUPS", "GROUP_MODULES", "VERBS", "app"]
 
