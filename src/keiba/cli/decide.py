@@ -1,7 +1,9 @@
-"""`keiba bet decide`: Themis from the command line; parsing and printing only.
+"""`keiba bet decide` and `keiba model fit-exotics`: Themis from the command line; parsing and
+printing only.
 
-It reads one race — from the warehouse by race id, or from a JSON file (the payload
-`keiba.app.decide` describes) — and prints what Themis would buy.
+`decide` reads one race — from the warehouse by race id, or from a JSON file (the payload
+`keiba.app.decide` describes) — and prints what Themis would buy. `fit-exotics` fits the
+exotic discounts Themis prices with (keiba.app.models.fit_exotics).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import typer
 from rich.table import Table
 
 from keiba.app.decide import decide_given
+from keiba.app.models import fit_exotics
 from keiba.cli.common import (
     DatasetOption,
     JsonOption,
@@ -58,8 +61,37 @@ def _print_decision(result: dict[str, Any], show: int) -> None:
         note(text)
 
 
+def fit_exotics_command(
+    ctx: typer.Context, dataset: DatasetOption = None, as_json: JsonOption = False
+) -> None:
+    """Fit discounted Harville's γ and δ on the warehouse's finishing orders; record them."""
+    config = config_of(ctx, dataset=dataset)
+    result = fit_exotics(config)
+    if as_json:
+        print_json(result)
+        return
+    out.print(
+        f"γ = {result['gamma']:.3f} ± {result['gamma_se']:.3f}, "
+        f"δ = {result['delta']:.3f} ± {result['delta_se']:.3f} on {result['races']:,} races "
+        f"({result['first_race_date']} … {result['last_race_date']}; "
+        f"{result['dead_heat_races']} with a dead heat in the first three)",
+        highlight=False,
+    )
+    out.print(
+        f"log-likelihood {result['log_likelihood']:,.1f} against Harville's "
+        f"{result['harville_log_likelihood']:,.1f}; left out: {result['skipped']}",
+        highlight=False,
+    )
+    for name, values in result["published"].items():
+        out.print(
+            f"published, {name}: γ = {values['gamma']}, δ = {values['delta']}", highlight=False
+        )
+    out.print(f"recorded at {result['stored_at']}", highlight=False)
+
+
 def register(groups: dict[str, typer.Typer]) -> None:
-    """Add `bet decide` to the `keiba` command."""
+    """Add `bet decide` and `model fit-exotics` to the `keiba` command."""
+    groups["model"].command("fit-exotics")(fit_exotics_command)
 
     @groups["bet"].command()
     def decide(

@@ -1,4 +1,4 @@
-"""`keiba model train|evaluate|predict|fit-exotics`: the model against the market.
+"""`keiba model train|evaluate|predict`: the model against the market.
 
 Parsing and printing only; the work is in keiba.app.models (over keiba.model_training,
 keiba.evaluator.evaluation and keiba.predictor).
@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from keiba.app.models import evaluate_model, fit_exotics, predict, train
+from keiba.app.models import evaluate_model, predict, train
 from keiba.cli.common import (
     DatasetOption,
     JsonOption,
@@ -223,37 +223,8 @@ def predict_command(
     )
 
 
-def fit_exotics_command(
-    ctx: typer.Context, dataset: DatasetOption = None, as_json: JsonOption = False
-) -> None:
-    """Fit discounted Harville's γ and δ on the warehouse's finishing orders; record them."""
-    config = config_of(ctx, dataset=dataset)
-    result = fit_exotics(config)
-    if as_json:
-        print_json(result)
-        return
-    out.print(
-        f"γ = {result['gamma']:.3f} ± {result['gamma_se']:.3f}, "
-        f"δ = {result['delta']:.3f} ± {result['delta_se']:.3f} on {result['races']:,} races "
-        f"({result['first_race_date']} … {result['last_race_date']}; "
-        f"{result['dead_heat_races']} with a dead heat in the first three)",
-        highlight=False,
-    )
-    out.print(
-        f"log-likelihood {result['log_likelihood']:,.1f} against Harville's "
-        f"{result['harville_log_likelihood']:,.1f}; left out: {result['skipped']}",
-        highlight=False,
-    )
-    for name, values in result["published"].items():
-        out.print(
-            f"published, {name}: γ = {values['gamma']}, δ = {values['delta']}", highlight=False
-        )
-    out.print(f"recorded at {result['stored_at']}", highlight=False)
-
-
 def register(groups: dict[str, typer.Typer]) -> None:
     model = groups["model"]
     model.command("train")(train_command)
     model.command("evaluate")(evaluate_command)
     model.command("predict")(predict_command)
-    model.command("fit-exotics")(fit_exotics_command)

@@ -1,6 +1,6 @@
 """`keiba model walk-forward`: the model against the market, year by year, out of time.
 
-Wiring only; the work is in keiba.app.walk_forward and keiba.evaluator.yearly.
+Parsing and printing only; the work is in keiba.app.walk_forward and keiba.evaluator.yearly.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from keiba.app.walk_forward import run_walk_forward_years
 from keiba.cli.common import DatasetOption, JsonOption, config_of, out, print_json, progress_bar
 
 __all__ = ["parse_years", "register"]
@@ -60,8 +61,6 @@ def walk_forward(
     on the year before); ΔR² against the market per year and pooled, with bootstrap intervals."""
     test_years = parse_years(years)
     config = config_of(ctx, dataset=dataset)
-    from keiba.app.walk_forward import run_walk_forward_years
-
     with progress_bar(not as_json) as progress:
         result = run_walk_forward_years(
             config, test_years, tracking_uri=tracking_uri, resamples=resamples, progress=progress
