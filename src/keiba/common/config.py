@@ -74,7 +74,9 @@ class StorageConfig(Section):
     """Where data lives. Relative paths are under the home directory.
 
     The warehouse holds named datasets, one DuckDB file each (`<warehouse_dir>/<name>.duckdb`);
-    `dataset` selects the one commands read and load.
+    `dataset` selects the one commands read and load. `object_store_url` is a directory, or
+    `gs://BUCKET/PREFIX` for Cloud Storage (Application Default Credentials: on Google Cloud,
+    the service account the job runs as).
     """
 
     warehouse: Literal["duckdb"] = "duckdb"
@@ -90,6 +92,16 @@ class StorageConfig(Section):
         if problem:
             raise ValueError(problem)
         return name
+
+    @field_validator("object_store_url")
+    @classmethod
+    def _object_store(cls, url: str) -> str:
+        scheme, found, rest = url.partition("://")
+        if found and scheme not in ("file", "gs", "gcs", "memory"):
+            raise ValueError(f"{url!r}: use a directory, file://PATH or gs://BUCKET/PREFIX")
+        if found and scheme in ("gs", "gcs") and not rest.strip("/"):
+            raise ValueError(f"{url!r} names no bucket: use gs://BUCKET/PREFIX")
+        return url
 
 
 class LoggingConfig(Section):

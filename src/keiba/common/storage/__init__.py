@@ -1,7 +1,7 @@
 """Storage ports (warehouse, object store, ledger database) and their embedded adapters."""
 
 from keiba.common.storage.ledger_db import create_ledger_engine
-from keiba.common.storage.object_store import FsspecObjectStore, ObjectStore
+from keiba.common.storage.object_store import FsspecObjectStore, ObjectExistsError, ObjectStore
 from keiba.common.storage.warehouse import (
     DatasetKindError,
     DuckDBWarehouse,
@@ -16,6 +16,7 @@ __all__ = [
     "FsspecObjectStore",
     "LoadResult",
     "LoadSource",
+    "ObjectExistsError",
     "ObjectStore",
     "Warehouse",
     "create_ledger_engine",
