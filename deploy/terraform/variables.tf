@@ -1,0 +1,66 @@
+variable "project_id" {
+  description = "The Google Cloud project to deploy into."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of Cloud Run, Artifact Registry, Cloud Tasks and Cloud Scheduler."
+  type        = string
+  default     = "asia-northeast1"
+}
+
+variable "location" {
+  description = "Location of the buckets and the BigQuery dataset."
+  type        = string
+  default     = "ASIA-NORTHEAST1"
+}
+
+variable "github_repository" {
+  description = "The only GitHub repository (OWNER/NAME) allowed to deploy, through Workload Identity Federation."
+  type        = string
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", var.github_repository))
+    error_message = "github_repository must be OWNER/NAME."
+  }
+}
+
+variable "github_ref" {
+  description = "The only Git ref allowed to deploy."
+  type        = string
+  default     = "refs/heads/main"
+}
+
+variable "image" {
+  description = "The first image the jobs and the service run; later deployments set it (the deploy workflow)."
+  type        = string
+}
+
+variable "deploy_api" {
+  description = "Deploy the race-day API service (it needs an HTTP entrypoint in the image)."
+  type        = bool
+  default     = false
+}
+
+variable "audit_retention_days" {
+  description = "How long an exported audit checkpoint cannot be deleted or replaced."
+  type        = number
+  default     = 3650
+}
+
+variable "lock_audit_retention" {
+  description = "Lock the audit bucket's retention policy. Irreversible: nobody can shorten it afterwards."
+  type        = bool
+  default     = false
+}
+
+variable "raw_nearline_after_days" {
+  description = "Days after which raw pages move to Nearline storage."
+  type        = number
+  default     = 90
+}
+
+variable "raw_coldline_after_days" {
+  description = "Days after which raw pages move to Coldline storage."
+  type        = number
+  default     = 365
+}

@@ -1,0 +1,238 @@
+"""The Terraform stack (deploy/terraform): every file parses as HCL2, and its invariants hold.
+
+`terraform validate` needs the Terraform binary and the Google provider, neither of which any
+package registry carries; python-hcl2 parses the files, and these tests check what the stack
+promises: least-privilege grants, private buckets, write-once audit checkpoints, partitioned
+tables, one repository allowed to deploy, no secret values.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+
+from keiba.common.config import KeibaConfig
+
+STACK = Path(__file__).resolve().parents[2] / "deploy" / "terraform"
+JOBS = {"collect", "features", "train", "evaluate", "backtest", "audit-export"}
+
+# Every role of every identity, by scope: the stack's grants must be exactly these.
+GRANTS = {
+    "collect": {
+        "project": ["roles/bigquery.jobUser"],
+        "data": ["roles/storage.objectCreator", "roles/storage.objectViewer"],
+        "state": ["roles/storage.objectUser"],
+        "dataset": ["roles/bigquery.dataEditor"],
+    },
+    "features": {
+        "project": ["roles/bigquery.jobUser"],
+        "data": ["roles/storage.objectViewer"],
+        "state": ["roles/storage.objectUser"],
+        "dataset": ["roles/bigquery.dataEditor"],
+    },
+    "train": {
+        "project": ["roles/bigquery.jobUser"],
+        "data": ["roles/storage.objectCreator", "roles/storage.objectViewer"],
+        "state": ["roles/storage.objectUser"],
+        "dataset": ["roles/bigquery.dataViewer"],
+    },
+    "evaluate": {
+        "project": ["roles/bigquery.jobUser"],
+        "data": ["roles/storage.objectViewer"],
+        "state": ["roles/storage.objectUser"],
+        "dataset": ["roles/bigquery.dataEditor"],
+    },
+    "backtest": {
+        "project": ["roles/bigquery.jobUser"],
+        "data": ["roles/storage.objectViewer"],
+        "state": ["roles/storage.objectUser"],
+        "dataset": ["roles/bigquery.dataViewer"],
+    },
+    "audit-export": {"audit": ["roles/storage.objectCreator", "roles/storage.objectViewer"]},
+    "api": {
+        "project": ["roles/bigquery.jobUser"],
+        "data": ["roles/storage.objectCreator", "roles/storage.objectViewer"],
+        "state": ["roles/storage.objectUser"],
+        "dataset": ["roles/bigquery.dataViewer"],
+        "queue": ["roles/cloudtasks.enqueuer"],
+        "tasks": ["roles/iam.serviceAccountUser"],
+    },
+}
+# Roles granted outside that table: deploying, starting jobs, calling the service.
+OTHER_ROLES = {
+    "roles/secretmanager.secretAccessor",
+    "roles/run.invoker",
+    "roles/run.developer",
+    "roles/artifactregistry.writer",
+    "roles/iam.serviceAccountUser",
+    "roles/iam.workloadIdentityUser",
+}
+
+
+def _plain(node: Any) -> Any:
+    """python-hcl2's tree without its quotes and markers."""
+    if isinstance(node, dict):
+        return {
+            _plain(k): _plain(v)
+            for k, v in node.items()
+            if k not in ("__is_block__", "__comments__")
+        }
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    if isinstance(node, str) and len(node) >= 2 and node[0] == node[-1] == '"':
+        return node[1:-1]
+    return node
+
+
+def _parse(path: Path) -> dict[str, Any]:
+    with path.open() as handle:
+        return dict(_plain(hcl2.load(handle)))
+
+
+@pytest.fixture(scope="module")
+def stack() -> dict[str, Any]:
+    """All files merged: resources by (type, name), locals, variables, the raw text."""
+    resources: dict[tuple[str, str], dict[str, Any]] = {}
+    merged: dict[str, Any] = {"locals": {}, "variable": {}, "text": ""}
+    for path in sorted(STACK.glob("*.tf")):
+        tree = _parse(path)
+        merged["text"] += path.read_text()
+        for block in tree.get("resource", []):
+            for kind, named in block.items():
+                for name, body in named.items():
+                    assert (kind, name) not in resources, f"{kind}.{name} twice"
+                    resources[(kind, name)] = body
+        for block in tree.get("locals", []):
+            merged["locals"].update(block)
+        for block in tree.get("variable", []):
+            merged["variable"].update(block)
+    merged["resources"] = resources
+    return merged
+
+
+def _of(stack: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: body for (k, name), body in stack["resources"].items() if k == kind}
+
+
+def test_every_file_parses() -> None:
+    files = sorted(STACK.glob("*.tf"))
+    assert len(files) >= 10
+    for path in files:
+        assert isinstance(_parse(path), dict), path
+
+
+def test_grants_are_exactly_the_least_privilege_table(stack: dict[str, Any]) -> None:
+    assert stack["locals"]["grants"] == GRANTS
+    assert set(stack["locals"]["jobs_and_service"]) == JOBS | {"api"}
+
+
+def test_no_broad_roles_public_members_or_authoritative_policies(stack: dict[str, Any]) -> None:
+    text = stack["text"]
+    literal_roles = set(re.findall(r'"(roles/[\w.]+)"', text))
+    table_roles = {r for scopes in GRANTS.values() for roles in scopes.values() for r in roles}
+    assert literal_roles <= table_roles | OTHER_ROLES, literal_roles - table_roles - OTHER_ROLES
+    assert not re.search(r"roles/(owner|editor|viewer)\b", text)
+    assert "allUsers" not in text and "allAuthenticatedUsers" not in text
+    assert not [k for k, _ in stack["resources"] if k.endswith(("_iam_policy", "_iam_binding"))]
+
+
+def test_each_job_runs_as_its_own_account(stack: dict[str, Any]) -> None:
+    assert set(stack["locals"]["run_jobs"]) == JOBS
+    job = _of(stack, "google_cloud_run_v2_job")["job"]
+    inner = job["template"][0]["template"][0]
+    assert inner["service_account"] == "${google_service_account.runtime[each.key].email}"
+    service = _of(stack, "google_cloud_run_v2_service")["api"]
+    assert service["template"][0]["service_account"] == (
+        '${google_service_account.runtime["api"].email}'
+    )
+
+
+def test_buckets_are_private_with_uniform_access(stack: dict[str, Any]) -> None:
+    buckets = _of(stack, "google_storage_bucket")
+    assert set(buckets) == {"data", "audit", "state"}
+    for name, bucket in buckets.items():
+        assert bucket["uniform_bucket_level_access"] is True, name
+        assert bucket["public_access_prevention"] == "enforced", name
+
+
+def test_audit_checkpoints_are_retained(stack: dict[str, Any]) -> None:
+    audit = _of(stack, "google_storage_bucket")["audit"]
+    policy = audit["retention_policy"][0]
+    assert policy["retention_period"] == "${var.audit_retention_days * 86400}"
+    assert policy["is_locked"] == "${var.lock_audit_retention}"
+    assert stack["variable"]["audit_retention_days"]["default"] >= 365
+    assert "lifecycle_rule" not in audit and "versioning" not in audit
+
+
+def test_raw_pages_age_into_colder_storage(stack: dict[str, Any]) -> None:
+    rules = _of(stack, "google_storage_bucket")["data"]["lifecycle_rule"]
+    moves = {
+        r["action"][0]["storage_class"]: r["condition"][0]
+        for r in rules
+        if r["action"][0]["type"] == "SetStorageClass"
+    }
+    assert set(moves) == {"NEARLINE", "COLDLINE"}
+    for condition in moves.values():
+        assert condition["matches_prefix"] == ["raw-data/"]
+
+
+def test_tables_are_partitioned_by_race_day(stack: dict[str, Any]) -> None:
+    tables = stack["locals"]["bigquery_tables"]
+    assert set(tables) == {"races_raw", "features", "predictions"}
+    assert tables["features"]["clustering"] == ["feature_version"]
+    for name, table in tables.items():
+        assert {"name": "race_date", "type": "DATE", "mode": "REQUIRED"} in table["schema"], name
+    resource = _of(stack, "google_bigquery_table")["table"]
+    assert resource["time_partitioning"] == [{"type": "DAY", "field": "race_date"}]
+    assert resource["require_partition_filter"] is True
+
+
+def test_secrets_have_no_values_in_code(stack: dict[str, Any]) -> None:
+    secrets = stack["locals"]["secrets"]
+    assert set(secrets) == {"ipat-credentials", "api-token", "alert-webhook-url", "ledger-url"}
+    assert not _of(stack, "google_secret_manager_secret_version")
+    assert set(stack["locals"]["secret_readers"]) == set(secrets)
+    assert stack["locals"]["secret_readers"]["ipat-credentials"] == ["api"]
+
+
+def test_only_the_repository_may_deploy(stack: dict[str, Any]) -> None:
+    provider = _of(stack, "google_iam_workload_identity_pool_provider")["github"]
+    assert provider["oidc"][0]["issuer_uri"] == "https://token.actions.githubusercontent.com"
+    condition = provider["attribute_condition"]
+    assert 'assertion.repository == \\"${var.github_repository}\\"' in condition
+    binding = _of(stack, "google_service_account_iam_member")["github_impersonates_deployer"]
+    assert binding["member"].endswith("/attribute.repository/${var.github_repository}")
+
+
+def test_daily_and_weekly_schedules_in_japan_time(stack: dict[str, Any]) -> None:
+    schedules = stack["locals"]["schedules"]
+    assert set(schedules) <= JOBS
+    assert schedules["collect"].endswith("* * *") and schedules["train"].endswith("* * 1")
+    scheduler = _of(stack, "google_cloud_scheduler_job")["job"]
+    assert scheduler["time_zone"] == "Asia/Tokyo"
+    assert "oauth_token" in scheduler["http_target"][0]
+    queue = _of(stack, "google_cloud_tasks_queue")["decide"]
+    assert queue["retry_config"][0]["max_retry_duration"] == "90s"
+
+
+def test_every_resource_is_in_the_projects_variable(stack: dict[str, Any]) -> None:
+    for (kind, name), body in stack["resources"].items():
+        if "project" in body:
+            assert body["project"] == "${var.project_id}", f"{kind}.{name}"
+
+
+def test_the_containers_set_only_configuration_keiba_knows(stack: dict[str, Any]) -> None:
+    names = set(re.findall(r'name\s*=\s*"(KEIBA_[A-Z_]+)"', stack["text"]))
+    assert "KEIBA_STORAGE__OBJECT_STORE_URL" in names
+    sections = {
+        name: set(field.annotation.model_fields)  # type: ignore[union-attr]
+        for name, field in KeibaConfig.model_fields.items()
+        if hasattr(field.annotation, "model_fields")
+    }
+    for name in names - {"KEIBA_HOME"}:
+        section, _, key = name.removeprefix("KEIBA_").lower().partition("__")
+        assert key in sections.get(section, set()), name
