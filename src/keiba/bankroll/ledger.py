@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -31,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 
 from keiba.bankroll._db import reading
 from keiba.bankroll.audit import ENTRY_FIELDS, Chain, RecordType, digest
+from keiba.bankroll.checkpoints import CheckpointExporter
 from keiba.bankroll.migrate import upgrade
 from keiba.bankroll.schema import (
     EntryKind,
@@ -39,6 +41,7 @@ from keiba.bankroll.schema import (
     audit_log,
     decisions,
     entries,
+    legs,
     tickets,
 )
 from keiba.common.clock import Clock
@@ -123,7 +126,13 @@ def _utc(at: dt.datetime) -> dt.datetime:
 
 
 _TOTALS = (
-    select(entries.c.seq, entries.c.cash_after_yen, entries.c.reserved_after_yen)
+    select(
+        entries.c.seq,
+        entries.c.cash_after_yen,
+        entries.c.reserved_after_yen,
+        entries.c.owner_after_yen,
+        entries.c.result_after_yen,
+    )
     .where(entries.c.account == bindparam("account"))
     .order_by(entries.c.seq.desc())
     .limit(1)
@@ -160,12 +169,20 @@ class _Write:
         self.at = at
         self.chain = Chain(conn)
         self.posted: list[dict[str, Any]] = []
+        self.recorded: list[RecordType] = []
 
-    def totals(self) -> tuple[int, int, int]:
+    def totals(self) -> tuple[int, int, int, int, int]:
+        """The last entry's seq and running totals: cash, reserved, owner, result."""
         last = self.conn.execute(_TOTALS, {"account": self.account}).first()
         if last is None:
-            return 0, 0, 0
-        return int(last.seq), int(last.cash_after_yen), int(last.reserved_after_yen)
+            return 0, 0, 0, 0, 0
+        return (
+            int(last.seq),
+            int(last.cash_after_yen),
+            int(last.reserved_after_yen),
+            int(last.owner_after_yen),
+            int(last.result_after_yen),
+        )
 
     def post(
         self,
@@ -178,8 +195,9 @@ class _Write:
         ticket_id: str | None = None,
         decision_id: str | None = None,
     ) -> dict[str, Any]:
-        seq, cash_before, reserved_before = self.totals()
+        seq, cash_before, reserved_before, owner_before, result_before = self.totals()
         cash_after, reserved_after = cash_before + cash, reserved_before + reserved
+        owner, result = legs(kind, cash)
         available = cash_after - reserved_after
         if available < 0 or reserved_after < 0:
             raise InsufficientFundsError(
@@ -199,6 +217,10 @@ class _Write:
             "ticket_id": ticket_id,
             "decision_id": decision_id,
             "cause": cause[:200],
+            "owner_yen": owner,
+            "result_yen": result,
+            "owner_after_yen": owner_before + owner,
+            "result_after_yen": result_before + result,
         }
         entry_id = self.conn.execute(_INSERT_ENTRY, {**row, "created_at": self.at}).scalar_one()
         row["entry_id"] = int(entry_id)
@@ -210,17 +232,29 @@ class _Write:
         """Append an audit record carrying `payload` and the entries posted since the last one."""
         body = dict(payload)
         body["entries"], self.posted = self.posted, []
+        self.recorded.append(record_type)
         return self.chain.append(record_type, self.account, self.at, body)
 
 
 class Ledger:
-    """The ledger of one account in one database. Safe to use from many processes at once."""
+    """The ledger of one account in one database. Safe to use from many processes at once.
 
-    def __init__(self, engine: Engine, clock: Clock, account: str = "main") -> None:
-        if not account or len(account) > 64:
-            raise LedgerError(f"account names are 1–64 characters, was {account!r}")
+    With `checkpoints`, the chain's head is exported after the writes it names (see
+    `keiba.bankroll.checkpoints`).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        account: str = "main",
+        *,
+        checkpoints: CheckpointExporter | None = None,
+    ) -> None:
+        _id("an account name", account, 64)
         self._engine = engine
         self._clock = clock
+        self._checkpoints = checkpoints
         self.account = account
         upgrade(engine)
         with reading(engine) as conn:
@@ -237,7 +271,14 @@ class Ledger:
                     w.record(RecordType.ACCOUNT_OPENED, {})
 
     @classmethod
-    def existing(cls, engine: Engine, clock: Clock, account: str = "main") -> Ledger:
+    def existing(
+        cls,
+        engine: Engine,
+        clock: Clock,
+        account: str = "main",
+        *,
+        checkpoints: CheckpointExporter | None = None,
+    ) -> Ledger:
         """The ledger of an account that already exists; never opens one (reading writes
         nothing). An unknown account is a `LedgerError` that says how to open it."""
         upgrade(engine)
@@ -250,7 +291,7 @@ class Ledger:
                 f"no account {account!r} in the ledger {shown(str(engine.url))}: a first "
                 f"deposit opens it (keiba bankroll deposit AMOUNT --account {account})"
             )
-        return cls(engine, clock, account)
+        return cls(engine, clock, account, checkpoints=checkpoints)
 
     @property
     def engine(self) -> Engine:
@@ -264,6 +305,9 @@ class Ledger:
             if w.posted:
                 raise AssertionError("ledger entries posted without an audit record")
             w.chain.close()
+        if self._checkpoints is not None and w.recorded:
+            kind = "settlement" if RecordType.SETTLEMENT in w.recorded else "write"
+            self._checkpoints.after(kind, self._engine, w.at)
 
     # --- reading -------------------------------------------------------------------------
 
@@ -440,9 +484,11 @@ class Ledger:
         JSON; the record keeps the digests and the output. The stakes of `reserve` are reserved
         in the same transaction, so either all of it is recorded or none.
         """
-        if not rule:
-            raise LedgerError("a decision names the rule that made it")
+        if not rule or len(rule) > 100:
+            raise LedgerError("a decision names the rule that made it (up to 100 characters)")
         did = decision_id or f"d-{uuid.uuid4().hex}"
+        _id("a decision id", did, 64)
+        _id("a race id", race_id, 32)
         inputs_sha, output_sha = digest(inputs), digest(output)
         with self._write() as w:
             try:
@@ -503,6 +549,7 @@ class Ledger:
         """Record the venue's receipt number of a placed ticket. False if already recorded."""
         if not receipt:
             raise LedgerError("a confirmation needs the venue's receipt number")
+        _id("a receipt number", receipt, 64)
         with self._write() as w:
             row = self._ticket(w.conn, ticket_id)
             if row.state not in (TicketState.PLACED, TicketState.SETTLED):
@@ -613,8 +660,13 @@ class Ledger:
         stake = yen(ticket.stake, what="stake")
         if stake == 0 or stake % TICKET_UNIT:
             raise InvalidAmountError(f"stake must be a positive multiple of 100, was {stake}")
-        if not ticket.rule:
-            raise LedgerError(f"ticket {ticket.ticket_id!r} names no rule")
+        if not ticket.rule or len(ticket.rule) > 100:
+            raise LedgerError(f"ticket {ticket.ticket_id!r} names no rule, or one over 100 long")
+        _id("a ticket id", ticket.ticket_id, 64)
+        _id("a race id", ticket.race_id, 32)
+        _id("a decision id", ticket.decision_id, 64)
+        _id("a bet type", ticket.bet_type, 32)
+        _id("a combination", ticket.combination, 32)
         exists = w.conn.execute(_TICKET_EXISTS, {"tid": ticket.ticket_id}).first()
         if exists is not None:
             raise LedgerError(f"ticket {ticket.ticket_id!r} already exists")
@@ -676,6 +728,20 @@ class Ledger:
             {"ticket_id": row.ticket_id, "race_id": row.race_id, "stake_yen": stake},
         )
         return entry
+
+
+_PRINTABLE = re.compile(r"[!-~]+")
+
+
+def _id(what: str, value: str | None, size: int) -> None:
+    """Ids are 1 to `size` printable ASCII characters without spaces; the database's CHECKs
+    refuse anything else on SQLite and PostgreSQL alike, and this says so first."""
+    if value is None:
+        return
+    if not isinstance(value, str) or len(value) > size or not _PRINTABLE.fullmatch(value):
+        raise LedgerError(
+            f"{what} must be 1–{size} printable ASCII characters without spaces, was {value!r}"
+        )
 
 
 def _cause(cause: str) -> str:
