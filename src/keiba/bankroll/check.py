@@ -16,7 +16,15 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from keiba.bankroll._db import reading
-from keiba.bankroll.schema import EntryKind, TicketState, entries, legs, tickets
+from keiba.bankroll.schema import (
+    FREED,
+    RESERVING,
+    EntryKind,
+    TicketState,
+    entries,
+    legs,
+    tickets,
+)
 
 __all__ = ["check_invariants"]
 
@@ -52,12 +60,8 @@ def check_invariants(engine: Engine) -> list[str]:
         committed = n[EntryKind.STAKE_COMMITTED]
         released = n[EntryKind.RESERVATION_RELEASED]
         paid = n[EntryKind.PAYOUT] + n[EntryKind.REFUND]
-        expected = {
-            TicketState.RESERVED: (0, 0),
-            TicketState.RELEASED: (0, 1),
-            TicketState.PLACED: (1, 0),
-            TicketState.SETTLED: (1, 0),
-        }[TicketState(t.state)]
+        state = TicketState(t.state)
+        expected = (0, 1) if state in FREED else (0, 0) if state in RESERVING else (1, 0)
         if n[EntryKind.STAKE_RESERVED] != 1:
             problems.append(f"ticket {t.ticket_id}: {n[EntryKind.STAKE_RESERVED]} reservations")
         if (committed, released) != expected:
@@ -72,12 +76,12 @@ def check_invariants(engine: Engine) -> list[str]:
             )
             if credited != int(t.payout_yen):
                 problems.append(f"ticket {t.ticket_id}: paid {credited}, recorded {t.payout_yen}")
-        if t.state == TicketState.RESERVED:
+        if state in RESERVING:
             outstanding[t.account] += int(t.stake_yen)
     for account, (_, _, reserved, _, _) in totals.items():
         if reserved != outstanding.get(account, 0):
             problems.append(
-                f"{account}: {reserved:,} yen reserved, but reserved tickets stake "
+                f"{account}: {reserved:,} yen reserved, but tickets holding reservations stake "
                 f"{outstanding.get(account, 0):,} yen"
             )
     return problems

@@ -25,6 +25,15 @@ from keiba.bankroll.schema import EntryKind, accounts, decisions, entries, legs,
 __all__ = ["Evidence", "utc_iso"]
 
 _DECISION_FIELDS = ("race_id", "rule", "inputs_sha256", "output_sha256")
+_SIMPLE_MOVES = {
+    "submission": "submitting",
+    "rejection": "rejected",
+    "unknown": "unknown",
+    "release": "released",
+}
+_TICKET_CHANGES = frozenset(
+    {"placement", "acceptance", "reconciliation", "confirmation", "settlement", *_SIMPLE_MOVES}
+)
 _INTENT_FIELDS = ("race_id", "decision_id", "bet_type", "combination", "stake_yen", "rule")
 
 
@@ -106,7 +115,7 @@ class Evidence:
             row.set(seq, kind, placed_at=None, receipt=None, settled_at=None)
             row.set(seq, kind, payout_yen=None, outcome=None)
             row.set(seq, kind, **{f: payload.get(f) for f in _INTENT_FIELDS})
-        elif kind in ("placement", "confirmation", "release", "settlement"):
+        elif kind in _TICKET_CHANGES:
             self._ticket_change(seq, kind, payload, at)
 
     def _ticket_change(self, seq: int, kind: str, payload: Mapping[str, Any], at: Any) -> None:
@@ -117,12 +126,19 @@ class Evidence:
                 f"{kind} record {seq} names ticket {tid}, which no earlier record reserved"
             )
             return
-        if kind == "placement":
+        bought = kind in ("placement", "acceptance") or (
+            kind == "reconciliation" and payload.get("present")
+        )
+        if bought:
             row.set(seq, kind, state="placed", placed_at=at)
+            if payload.get("receipt") is not None:
+                row.set(seq, kind, receipt=payload.get("receipt"))
         elif kind == "confirmation":
             row.set(seq, kind, receipt=payload.get("receipt"))
-        elif kind == "release":
-            row.set(seq, kind, state="released")
+        elif kind in _SIMPLE_MOVES:
+            row.set(seq, kind, state=_SIMPLE_MOVES[kind])
+        elif kind == "reconciliation":
+            row.set(seq, kind, state="absent")
         else:
             row.set(seq, kind, state="settled", settled_at=at)
             row.set(seq, kind, payout_yen=payload.get("payout_yen"), outcome=payload.get("outcome"))

@@ -3,10 +3,14 @@
 The balance is never held in a process: it is derived from the account's entries. Each entry
 stores its deltas and the running totals after it — cash, and the stakes reserved by decisions
 but not yet placed — and the database refuses an entry whose available balance (cash −
-reserved) would be negative. A stake's life: reserved at decision (`record_decision` or
-`reserve`), committed at purchase (`commit`, or `place` for both at once) or released when not
-placed (`release`), then settled once (`settle`: payout, refund of a scratched runner, or a
-loss). Every entry names its cause (decision, ticket, race or a stated reason).
+reserved) would be negative. A ticket's life is the state machine of `TRANSITIONS`: reserved
+at decision (`record_decision` or `reserve`), marked submitting before the broker is called,
+then accepted with its receipt (`accept`: the stake is committed), rejected (`reject`: the
+reservation is released) or unknown (`mark_unknown`) until reconciled (`mark_reconciled`);
+or bought without a broker (`commit`, or `place` for both at once) or released unsent
+(`release`); then settled once (`settle`: payout, refund of a scratched runner, or a loss).
+Every entry names its cause (decision, ticket, race or a stated reason), and every transition
+is an audit record.
 
 Every write runs in one transaction that first locks the audit chain's head row (PostgreSQL:
 `SELECT … FOR UPDATE`; SQLite: the transaction began IMMEDIATE and holds the write lock), then
@@ -35,6 +39,7 @@ from keiba.bankroll.audit import ENTRY_FIELDS, Chain, RecordType, digest
 from keiba.bankroll.checkpoints import CheckpointExporter
 from keiba.bankroll.migrate import upgrade
 from keiba.bankroll.schema import (
+    TRANSITIONS,
     EntryKind,
     TicketState,
     accounts,
@@ -143,11 +148,6 @@ _TICKET = select(tickets).where(
 )
 _TICKET_EXISTS = select(tickets.c.ticket_id).where(tickets.c.ticket_id == bindparam("tid"))
 _INSERT_TICKET = insert(tickets)
-_PLACE_TICKET = (
-    update(tickets)
-    .where(tickets.c.ticket_id == bindparam("tid"), tickets.c.state == TicketState.RESERVED.value)
-    .values(state=TicketState.PLACED.value, placed_at=bindparam("at"))
-)
 _SETTLE_TICKET = (
     update(tickets)
     .where(tickets.c.ticket_id == bindparam("tid"), tickets.c.state == TicketState.PLACED.value)
@@ -530,11 +530,17 @@ class Ledger:
         return Yen(entry["cash_after_yen"] - entry["reserved_after_yen"])
 
     def commit(self, ticket_id: str) -> bool:
-        """The ticket was bought: the reserved stake leaves the cash. False if already placed."""
+        """A reserved ticket was bought without a broker (paper, replay): the reserved stake
+        leaves the cash. False if already placed. A submitted ticket is `accept`ed instead."""
         with self._write() as w:
             row = self._ticket(w.conn, ticket_id)
             if row.state == TicketState.PLACED or row.state == TicketState.SETTLED:
                 return False
+            if row.state != TicketState.RESERVED:
+                raise LedgerError(
+                    f"ticket {ticket_id!r} is {row.state}; commit buys reserved tickets "
+                    "(a submitted one is accepted, an unknown one reconciled)"
+                )
             self._commit(w, row)
         return True
 
@@ -570,31 +576,78 @@ class Ledger:
         return True
 
     def release(self, ticket_id: str, reason: str = "not placed") -> bool:
-        """A reserved ticket was not bought: its stake is available again. False if released."""
+        """A reserved ticket was never sent: its stake is available again. False if released."""
         with self._write() as w:
             row = self._ticket(w.conn, ticket_id)
             if row.state == TicketState.RELEASED:
                 return False
             if row.state != TicketState.RESERVED:
                 raise LedgerError(f"ticket {ticket_id!r} is {row.state}; only reserved tickets")
-            w.conn.execute(
-                update(tickets)
-                .where(tickets.c.ticket_id == ticket_id)
-                .values(state=TicketState.RELEASED.value)
-            )
-            w.post(
-                EntryKind.RESERVATION_RELEASED,
-                0,
-                -int(row.stake_yen),
-                f"release {ticket_id}: {reason}",
-                race_id=row.race_id,
-                ticket_id=ticket_id,
-                decision_id=row.decision_id,
-            )
-            w.record(
-                RecordType.RELEASE,
-                {"ticket_id": ticket_id, "race_id": row.race_id, "reason": reason},
-            )
+            self._free(w, row, TicketState.RELEASED, RecordType.RELEASE, reason)
+        return True
+
+    # --- the purchase life cycle (see TRANSITIONS) ---------------------------------------
+
+    def mark_submitting(self, ticket_ids: Sequence[str]) -> None:
+        """The reserved tickets are about to be sent to the venue: recorded before the call,
+        so a process that dies during it leaves them `submitting`, never taken for unsent."""
+        with self._write() as w:
+            for ticket_id in ticket_ids:
+                row = self._ticket(w.conn, ticket_id)
+                self._move(w, row, TicketState.SUBMITTING)
+                w.record(RecordType.SUBMISSION, {"ticket_id": ticket_id, "race_id": row.race_id})
+
+    def accept(self, ticket_id: str, receipt: str) -> bool:
+        """The venue accepted a submitted ticket with this receipt number (受付番号): its stake
+        is committed. False if it was already accepted with that receipt."""
+        _id("a receipt number", receipt, 64)
+        with self._write() as w:
+            row = self._ticket(w.conn, ticket_id)
+            if row.state in (TicketState.PLACED, TicketState.SETTLED) and row.receipt == receipt:
+                return False
+            _only(row, TicketState.SUBMITTING, "accepted")
+            self._commit(w, row, RecordType.ACCEPTANCE, receipt)
+        return True
+
+    def reject(self, ticket_id: str, reason: str) -> bool:
+        """The venue refused a submitted ticket: its reservation is released. False if it was
+        already rejected."""
+        with self._write() as w:
+            row = self._ticket(w.conn, ticket_id)
+            if row.state == TicketState.REJECTED:
+                return False
+            self._free(w, row, TicketState.REJECTED, RecordType.REJECTION, reason)
+        return True
+
+    def mark_unknown(self, ticket_ids: Sequence[str], reason: str) -> None:
+        """The broker did not answer for these submitted tickets: they may or may not be at the
+        venue. Their stakes stay reserved until `mark_reconciled` says which."""
+        with self._write() as w:
+            for ticket_id in ticket_ids:
+                row = self._ticket(w.conn, ticket_id)
+                self._move(w, row, TicketState.UNKNOWN)
+                w.record(
+                    RecordType.UNKNOWN,
+                    {"ticket_id": ticket_id, "race_id": row.race_id, "reason": reason},
+                )
+
+    def mark_reconciled(self, ticket_id: str, present: bool, receipt: str | None = None) -> bool:
+        """What the venue's records say of an `unknown` ticket: present (bought, with its
+        receipt if known: the stake is committed) or absent (the reservation is released).
+        False if the ticket was already reconciled the same way; nothing is ever resubmitted."""
+        _id("a receipt number", receipt, 64)
+        with self._write() as w:
+            row = self._ticket(w.conn, ticket_id)
+            done = TicketState.PLACED if present else TicketState.ABSENT
+            if row.state == done or (present and row.state == TicketState.SETTLED):
+                return False
+            _only(row, TicketState.UNKNOWN, "reconciled")
+            if present:
+                self._commit(w, row, RecordType.RECONCILIATION, receipt, present=True)
+            else:
+                self._free(
+                    w, row, TicketState.ABSENT, RecordType.RECONCILIATION, "absent at the venue"
+                )
         return True
 
     def settle(self, ticket_id: str, payout: int, *, refund: bool = False) -> SettlementResult:
@@ -708,11 +761,31 @@ class Ledger:
         )
         return entry
 
-    def _commit(self, w: _Write, row: Any) -> dict[str, Any]:
-        if row.state != TicketState.RESERVED:
-            raise LedgerError(f"ticket {row.ticket_id!r} is {row.state}, not reserved")
-        if w.conn.execute(_PLACE_TICKET, {"tid": row.ticket_id, "at": w.at}).rowcount != 1:
+    def _move(self, w: _Write, row: Any, to: TicketState, **values: Any) -> None:
+        """Change the ticket's state along a legal transition (the database checks it too)."""
+        if to not in TRANSITIONS[TicketState(row.state)]:
+            raise LedgerError(f"ticket {row.ticket_id!r} is {row.state}; it cannot become {to}")
+        changed = w.conn.execute(
+            update(tickets)
+            .where(tickets.c.ticket_id == row.ticket_id, tickets.c.state == row.state)
+            .values(state=to.value, **values)
+        ).rowcount
+        if changed != 1:
             raise AssertionError(f"ticket {row.ticket_id} changed under the chain lock")
+
+    def _commit(
+        self,
+        w: _Write,
+        row: Any,
+        record_type: RecordType = RecordType.PLACEMENT,
+        receipt: str | None = None,
+        **facts: Any,
+    ) -> dict[str, Any]:
+        """Bought: the stake leaves the cash; `receipt` is recorded with it when given."""
+        values: dict[str, Any] = {"placed_at": w.at}
+        if receipt is not None:
+            values["receipt"] = receipt
+        self._move(w, row, TicketState.PLACED, **values)
         stake = int(row.stake_yen)
         entry = w.post(
             EntryKind.STAKE_COMMITTED,
@@ -723,11 +796,35 @@ class Ledger:
             ticket_id=row.ticket_id,
             decision_id=row.decision_id,
         )
-        w.record(
-            RecordType.PLACEMENT,
-            {"ticket_id": row.ticket_id, "race_id": row.race_id, "stake_yen": stake},
-        )
+        payload = {"ticket_id": row.ticket_id, "race_id": row.race_id, "stake_yen": stake}
+        if record_type != RecordType.PLACEMENT:
+            payload["receipt"] = receipt
+        w.record(record_type, {**payload, **facts})
         return entry
+
+    def _free(
+        self, w: _Write, row: Any, to: TicketState, record_type: RecordType, reason: str
+    ) -> None:
+        """Nothing bought: the ticket ends in `to` and its reservation is released."""
+        self._move(w, row, to)
+        w.post(
+            EntryKind.RESERVATION_RELEASED,
+            0,
+            -int(row.stake_yen),
+            f"{to.value} {row.ticket_id}: {reason}",
+            race_id=row.race_id,
+            ticket_id=row.ticket_id,
+            decision_id=row.decision_id,
+        )
+        payload = {"ticket_id": row.ticket_id, "race_id": row.race_id, "reason": reason}
+        if record_type == RecordType.RECONCILIATION:
+            payload["present"] = False
+        w.record(record_type, payload)
+
+
+def _only(row: Any, state: TicketState, verb: str) -> None:
+    if row.state != state:
+        raise LedgerError(f"ticket {row.ticket_id!r} is {row.state}; only {state} is {verb}")
 
 
 _PRINTABLE = re.compile(r"[!-~]+")

@@ -10,8 +10,8 @@
   entry of the same kind for one ticket, and an entry without a cause.
 - `decisions`: the decisions that reserved stakes (their inputs and outputs are digested in the
   audit log).
-- `tickets`: one row per ticket with its state: reserved → placed → settled, or reserved →
-  released.
+- `tickets`: one row per ticket with its state (`TicketState`), changed only along
+  `TRANSITIONS`.
 - `audit_log`: the append-only, hash-chained record of every change; `audit_head` is its one-row
   head (the lock every writer takes, and a guard against a truncated tail).
 
@@ -41,8 +41,11 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "FREED",
     "OWNER_KINDS",
+    "RESERVING",
     "RESULT_KINDS",
+    "TRANSITIONS",
     "EntryKind",
     "TicketState",
     "accounts",
@@ -83,10 +86,39 @@ def legs(kind: EntryKind, cash: int) -> tuple[int, int]:
 
 
 class TicketState(StrEnum):
-    RESERVED = "reserved"
-    PLACED = "placed"
-    RELEASED = "released"
-    SETTLED = "settled"
+    """Where a ticket is in its purchase: see `TRANSITIONS` (and docs/bankroll.md)."""
+
+    RESERVED = "reserved"  # intent recorded, stake reserved
+    SUBMITTING = "submitting"  # about to be sent to the venue (recorded before the call)
+    PLACED = "placed"  # accepted by the venue (receipt number), stake committed
+    REJECTED = "rejected"  # refused by the venue (reason), reservation released
+    UNKNOWN = "unknown"  # the broker did not answer: it may or may not be at the venue
+    ABSENT = "absent"  # reconciled: not at the venue, reservation released
+    RELEASED = "released"  # never sent, reservation released
+    SETTLED = "settled"  # won, lost or refunded (返還), once
+
+    ACCEPTED = PLACED  # the venue's word for it
+
+
+TRANSITIONS: dict[TicketState, frozenset[TicketState]] = {
+    TicketState.RESERVED: frozenset(
+        {TicketState.SUBMITTING, TicketState.PLACED, TicketState.RELEASED}
+    ),
+    TicketState.SUBMITTING: frozenset(
+        {TicketState.PLACED, TicketState.REJECTED, TicketState.UNKNOWN}
+    ),
+    TicketState.UNKNOWN: frozenset({TicketState.PLACED, TicketState.ABSENT}),
+    TicketState.PLACED: frozenset({TicketState.SETTLED}),
+    TicketState.REJECTED: frozenset(),
+    TicketState.ABSENT: frozenset(),
+    TicketState.RELEASED: frozenset(),
+    TicketState.SETTLED: frozenset(),
+}
+"""The legal changes of a ticket's state; the database's trigger allows exactly these."""
+RESERVING = frozenset({TicketState.RESERVED, TicketState.SUBMITTING, TicketState.UNKNOWN})
+"""States that hold the stake reserved."""
+FREED = frozenset({TicketState.RELEASED, TicketState.REJECTED, TicketState.ABSENT})
+"""States whose reservation was released (nothing bought)."""
 
 
 def _in(column: str, values: type[StrEnum]) -> str:

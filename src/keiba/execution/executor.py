@@ -2,23 +2,27 @@
 
 1. `Ledger.record_decision` writes the decision (digests of inputs and output) and reserves
    every stake in one transaction: the intent exists before anything is sent;
-2. the broker answers for each ticket;
-3. an accepted ticket is committed (its stake leaves the cash) and its receipt recorded; a
-   refused one is released with the broker's reason.
+2. the tickets are marked `submitting` (recorded before the broker is called, so a process
+   that dies during the call leaves them submitting, never taken for unsent);
+3. the broker answers for each ticket: an accepted one is `placed` with its receipt number
+   (its stake leaves the cash), a refused one `rejected` with the broker's reason (its
+   reservation released).
 
 A decision id that is already recorded is not submitted again (the caller must reconcile it
 with the venue first); the ledger raises and nothing is sent. A broker that fails to answer
-(it raises) leaves every ticket reserved — it may or may not have reached the venue — and
-`BrokerError` is raised: an unknown purchase is never taken for a refused one.
+(it raises), or answers for other tickets, leaves every ticket `unknown` — it may or may not
+have reached the venue; the stakes stay reserved until `Ledger.mark_reconciled` says which —
+and `BrokerError` is raised: an unknown purchase is never taken for a refused one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from keiba.bankroll import Ledger, Ticket
+from keiba.common.errors import KeibaError
 from keiba.execution.broker import Broker, BrokerError, Submission
 
 __all__ = ["ExecutionReport", "execute_decision"]
@@ -50,21 +54,31 @@ def execute_decision(
     ledger.record_decision(race_id, rule, inputs, output, tickets, decision_id=decision_id)
     if not tickets:
         return ExecutionReport(decision_id, ())
+    ids = [t.ticket_id for t in tickets]
+    ledger.mark_submitting(ids)
     try:
         answers = broker.submit(tickets)
     except Exception as e:
-        raise BrokerError(f"decision {decision_id}: the broker did not answer ({e})") from e
-    if [a.ticket_id for a in answers] != [t.ticket_id for t in tickets]:
-        for ticket in tickets:
-            ledger.release(ticket.ticket_id, "the broker's answer did not match the tickets")
-        raise BrokerError(f"decision {decision_id}: the broker answered for other tickets")
+        _unknown(ledger, ids, decision_id, f"the broker did not answer ({e})", e)
+    if [a.ticket_id for a in answers] != ids:
+        _unknown(ledger, ids, decision_id, "the broker answered for other tickets", None)
     placed, refused = [], []
     for ticket, answer in zip(tickets, answers, strict=True):
         if answer.accepted and answer.receipt:
-            ledger.commit(ticket.ticket_id)
-            ledger.confirm(ticket.ticket_id, answer.receipt)
+            ledger.accept(ticket.ticket_id, answer.receipt)
             placed.append(ticket)
         else:
-            ledger.release(ticket.ticket_id, f"refused by the broker: {answer.reason}")
+            ledger.reject(ticket.ticket_id, f"refused by the broker: {answer.reason}")
             refused.append(answer)
     return ExecutionReport(decision_id, tuple(placed), tuple(refused))
+
+
+def _unknown(
+    ledger: Ledger, ids: list[str], decision_id: str, why: str, cause: Exception | None
+) -> NoReturn:
+    """Mark the submitted tickets unknown and raise `BrokerError` (whatever the ledger does)."""
+    try:
+        ledger.mark_unknown(ids, why)
+    except KeibaError as e:
+        why += f"; the ledger could not mark them unknown ({e}), they stay submitting"
+    raise BrokerError(f"decision {decision_id}: {why}") from cause

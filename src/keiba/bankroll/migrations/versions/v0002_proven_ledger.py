@@ -175,30 +175,36 @@ TICKET_IMMUTABLE = (
     "reserved_at",
 )
 TICKET_MUTABLE = ("state", "placed_at", "receipt", "settled_at", "payout_yen", "outcome")
-# (from, to, the columns the change sets from NULL); a ticket changes only this way, or by its
-# receipt being recorded once (placed or settled, state unchanged).
-TICKET_TRANSITIONS = (
-    ("reserved", "placed", ("placed_at",)),
-    ("reserved", "released", ()),
-    ("placed", "settled", ("settled_at", "payout_yen", "outcome")),
+# (from, to, the columns the change sets from NULL, the columns it may set from NULL); a
+# ticket changes only this way, or by its receipt being recorded once (placed or settled, state
+# unchanged). A later revision replaces the trigger with its own transitions.
+TICKET_TRANSITIONS: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("reserved", "placed", ("placed_at",), ()),
+    ("reserved", "released", (), ()),
+    ("placed", "settled", ("settled_at", "payout_yen", "outcome"), ()),
 )
 _RECEIPT_STATES = ("placed", "settled")
 
 
-def legal_ticket_change(dialect: str) -> str:
+def legal_ticket_change(
+    dialect: str,
+    transitions: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = TICKET_TRANSITIONS,
+) -> str:
     """The condition (on OLD and NEW) that every UPDATE of a ticket must meet."""
     s = _Sql(dialect)
 
-    def sets(columns: tuple[str, ...], state_from: str, state_to: str) -> str:
+    def move(state_from: str, state_to: str, sets: tuple[str, ...], may: tuple[str, ...]) -> str:
         parts = [f"OLD.state = '{state_from}'", f"NEW.state = '{state_to}'"]
         for col in TICKET_MUTABLE[1:]:
-            if col in columns:
+            if col in sets:
                 parts.append(f"OLD.{col} IS NULL AND NEW.{col} IS NOT NULL")
+            elif col in may:
+                parts.append(f"({s.same(col)} OR OLD.{col} IS NULL)")
             else:
                 parts.append(s.same(col))
         return "(" + " AND ".join(parts) + ")"
 
-    moves = [sets(cols, a, b) for a, b, cols in TICKET_TRANSITIONS]
+    moves = [move(*t) for t in transitions]
     receipt_states = ", ".join(f"'{x}'" for x in _RECEIPT_STATES)
     receipt = " AND ".join(
         [
