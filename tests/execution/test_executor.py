@@ -13,7 +13,13 @@ from keiba.bankroll import Ledger, LedgerError, Ticket
 from keiba.bankroll.audit import verify
 from keiba.common.clock import FixedClock
 from keiba.common.storage import create_ledger_engine
-from keiba.execution import BrokerError, PaperBroker, Submission, execute_decision
+from keiba.execution import (
+    BrokerError,
+    PaperBroker,
+    PurchaseUnknown,
+    Submission,
+    execute_decision,
+)
 
 RACE = "2018030106010101"
 
@@ -129,4 +135,24 @@ def test_tickets_are_submitting_while_the_broker_is_called(tmp_path: Path) -> No
     _execute(ledger, Watching(), _tickets(300, 200))
     assert seen == ["submitting", "submitting"]
     assert {t["state"] for t in ledger.tickets()} == {"placed"}
+    assert verify(ledger.engine).ok
+
+
+def test_a_partly_unknown_purchase_keeps_what_is_known(tmp_path: Path) -> None:
+    class Interrupted:
+        def submit(self, tickets: Sequence[Ticket]) -> list[Submission]:
+            first, second, third = (t.ticket_id for t in tickets)
+            raise PurchaseUnknown(
+                "the connection dropped after sending",
+                answers=[Submission(first, True, "IPAT-1")],
+                unknown=[second],
+                not_sent=[third],
+            )
+
+    ledger = _ledger(tmp_path)
+    with pytest.raises(BrokerError, match="purchase is unknown"):
+        _execute(ledger, Interrupted(), _tickets(300, 200, 100))
+    states = [(t["state"], t["receipt"]) for t in ledger.tickets()]
+    assert states == [("placed", "IPAT-1"), ("unknown", None), ("rejected", None)]
+    assert (ledger.balances().cash, ledger.balances().reserved) == (9_700, 200)
     assert verify(ledger.engine).ok

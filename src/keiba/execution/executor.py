@@ -12,7 +12,9 @@ A decision id that is already recorded is not submitted again (the caller must r
 with the venue first); the ledger raises and nothing is sent. A broker that fails to answer
 (it raises), or answers for other tickets, leaves every ticket `unknown` — it may or may not
 have reached the venue; the stakes stay reserved until `Ledger.mark_reconciled` says which —
-and `BrokerError` is raised: an unknown purchase is never taken for a refused one.
+and `BrokerError` is raised: an unknown purchase is never taken for a refused one. When the
+broker raises `PurchaseUnknown`, the tickets it answered for before are accepted or rejected,
+those it never sent rejected, and only the rest become unknown.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any, NoReturn
 
 from keiba.bankroll import Ledger, Ticket
 from keiba.common.errors import KeibaError
-from keiba.execution.broker import Broker, BrokerError, Submission
+from keiba.execution.broker import Broker, BrokerError, PurchaseUnknown, Submission
 
 __all__ = ["ExecutionReport", "execute_decision"]
 
@@ -58,19 +60,41 @@ def execute_decision(
     ledger.mark_submitting(ids)
     try:
         answers = broker.submit(tickets)
+    except PurchaseUnknown as e:
+        rest = _record_what_is_known(ledger, ids, e)
+        _unknown(ledger, rest, decision_id, f"the purchase is unknown ({e})", e)
     except Exception as e:
         _unknown(ledger, ids, decision_id, f"the broker did not answer ({e})", e)
     if [a.ticket_id for a in answers] != ids:
         _unknown(ledger, ids, decision_id, "the broker answered for other tickets", None)
     placed, refused = [], []
     for ticket, answer in zip(tickets, answers, strict=True):
-        if answer.accepted and answer.receipt:
-            ledger.accept(ticket.ticket_id, answer.receipt)
+        if _answer(ledger, answer):
             placed.append(ticket)
         else:
-            ledger.reject(ticket.ticket_id, f"refused by the broker: {answer.reason}")
             refused.append(answer)
     return ExecutionReport(decision_id, tuple(placed), tuple(refused))
+
+
+def _answer(ledger: Ledger, answer: Submission) -> bool:
+    """Accept or reject one submitted ticket as the venue answered; True if accepted."""
+    if answer.accepted and answer.receipt:
+        ledger.accept(answer.ticket_id, answer.receipt)
+        return True
+    ledger.reject(answer.ticket_id, f"refused by the broker: {answer.reason}")
+    return False
+
+
+def _record_what_is_known(ledger: Ledger, ids: list[str], e: PurchaseUnknown) -> list[str]:
+    """Accept or reject the tickets answered before the purchase became unknown, reject those
+    never sent; returns the rest, whose purchase is unknown."""
+    answered = {a.ticket_id: a for a in e.answers if a.ticket_id in ids}
+    for answer in answered.values():
+        _answer(ledger, answer)
+    not_sent = [i for i in ids if i in set(e.not_sent) and i not in answered]
+    for ticket_id in not_sent:
+        ledger.reject(ticket_id, f"not sent: {e}")
+    return [i for i in ids if i not in answered and i not in not_sent]
 
 
 def _unknown(
