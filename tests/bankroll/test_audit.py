@@ -40,11 +40,6 @@ def _types(ledger: Ledger) -> list[str]:
         return list(conn.execute(text("SELECT record_type FROM audit_log ORDER BY seq")).scalars())
 
 
-def _sql(ledger: Ledger, statement: str) -> None:
-    with ledger.engine.begin() as conn:
-        conn.execute(text(statement))
-
-
 def test_every_change_is_recorded_in_order(ledger: Ledger) -> None:
     assert _types(ledger) == [
         "account_opened",
@@ -100,31 +95,35 @@ def test_canonical_json_is_stable() -> None:
     ],
     ids=["modified", "rehashed", "deleted", "truncated", "reordered", "inserted"],
 )
-def test_tampering_is_found(ledger: Ledger, tamper: str, first_bad: int) -> None:
-    for statement in tamper.split("; "):
-        _sql(ledger, statement)
+def test_tampering_is_found(ledger: Ledger, attacker, tamper: str, first_bad: int) -> None:
+    attacker(ledger.engine, *tamper.split("; "))
     result = verify(ledger.engine)
     assert not result.ok
     assert result.first_bad_seq == first_bad, result.problem
 
 
-def test_a_changed_ledger_entry_is_found(ledger: Ledger) -> None:
-    _sql(ledger, "UPDATE ledger_entries SET cause = 'gift' WHERE seq = 1")
+def test_a_changed_ledger_entry_is_found(ledger: Ledger, attacker) -> None:
+    attacker(ledger.engine, "UPDATE ledger_entries SET cause = 'gift' WHERE seq = 1")
     result = verify(ledger.engine)
     assert not result.ok and "ledger entry" in (result.problem or "")
 
 
-def test_rewriting_the_whole_tail_is_caught_by_the_checkpoint(ledger: Ledger, tmp_path) -> None:
+def test_rewriting_the_whole_tail_is_caught_by_the_checkpoint(
+    ledger: Ledger, attacker, tmp_path
+) -> None:
     store = FsspecObjectStore(str(tmp_path / "objects"))
     key, checkpoint, written = export_checkpoint(ledger.engine, store, CLOCK.now())
     assert written and checkpoint.seq == 8
     assert export_checkpoint(ledger.engine, store, CLOCK.now()) == (key, checkpoint, False)
     assert load_checkpoints(store) == [checkpoint]
-    _sql(ledger, "DELETE FROM audit_log WHERE seq = 8")
-    _sql(ledger, "DELETE FROM ledger_entries WHERE kind = 'withdrawal'")
+    attacker(
+        ledger.engine,
+        "DELETE FROM audit_log WHERE seq = 8",
+        "DELETE FROM ledger_entries WHERE kind = 'withdrawal'",
+    )
     with ledger.engine.begin() as conn:
         prev = conn.execute(text("SELECT record_sha256 FROM audit_log WHERE seq = 7")).scalar()
-        conn.execute(text("UPDATE audit_head SET seq = 7, record_sha256 = :h"), {"h": prev})
+    attacker(ledger.engine, f"UPDATE audit_head SET seq = 7, record_sha256 = '{prev}'")
     assert verify(ledger.engine).ok  # a consistent forgery, without the checkpoint …
     result = verify(ledger.engine, load_checkpoints(store))
     assert not result.ok and "checkpoint" in (result.problem or "")

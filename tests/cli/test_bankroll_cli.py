@@ -59,6 +59,7 @@ def test_bankroll_audit_and_tax_report(keiba, tmp_path: Path) -> None:
     assert "雑所得" in keiba("bankroll", "tax-report", "--year", "2024")
 
     with sqlite3.connect(tmp_path / "ledger" / "ledger.sqlite") as db:
+        db.execute("DROP TRIGGER audit_log_append_only_update")  # as the file's owner can
         db.execute("UPDATE audit_log SET content = replace(content, '2500', '250') WHERE seq = 3")
     result = json.loads(keiba("audit", "verify", "--json", code=1))
     assert result["first_bad_seq"] == 3 and "modified" in result["problem"]

@@ -151,7 +151,8 @@ def test_an_absurd_amount_is_refused_and_nothing_is_written(tmp_path: Path, amou
 def test_a_damaged_audit_checkpoint_is_named(tmp_path: Path) -> None:
     assert keiba(tmp_path, "bankroll", "deposit", "1000").code == 0
     assert keiba(tmp_path, "audit", "export").code == 0
-    (checkpoint,) = (tmp_path / "objects" / "audit" / "checkpoints").iterdir()
+    (checkpoint,) = (tmp_path / "audit-checkpoints").iterdir()
+    checkpoint.chmod(0o644)  # written read-only; its owner can still change that
     checkpoint.write_text("{not json")
     line = one_line(keiba(tmp_path, "audit", "verify"))
     assert checkpoint.name in line and "is damaged" in line

@@ -150,7 +150,7 @@ def test_a_broker_refusing_everything_fails_the_race_and_releases_the_stakes(
     assert outcome.status is Status.FAILED
     assert "refused every ticket" in outcome.reason and "sales closed" in outcome.reason
     assert ledger.balance() == 100_000
-    assert {t["state"] for t in ledger.tickets()} == {"released"}
+    assert {t["state"] for t in ledger.tickets()} == {"rejected"}
 
 
 def test_a_latched_monitor_stop_skips_the_race(tmp_path: Path) -> None:

@@ -13,7 +13,13 @@ from keiba.bankroll import Ledger, LedgerError, Ticket
 from keiba.bankroll.audit import verify
 from keiba.common.clock import FixedClock
 from keiba.common.storage import create_ledger_engine
-from keiba.execution import BrokerError, PaperBroker, Submission, execute_decision
+from keiba.execution import (
+    BrokerError,
+    PaperBroker,
+    PurchaseUnknown,
+    Submission,
+    execute_decision,
+)
 
 RACE = "2018030106010101"
 
@@ -65,7 +71,7 @@ def test_refused_tickets_are_released_with_the_reason(tmp_path: Path) -> None:
     assert [s.reason for s in report.refused] == ["sales closed"]  # type: ignore[attr-defined]
     assert ledger.balance() == 10_000
     assert ledger.balances().reserved == 0
-    assert [t["state"] for t in ledger.tickets()] == ["released"]
+    assert [t["state"] for t in ledger.tickets()] == ["rejected"]
 
 
 def test_a_recorded_decision_is_never_submitted_again(tmp_path: Path) -> None:
@@ -78,7 +84,7 @@ def test_a_recorded_decision_is_never_submitted_again(tmp_path: Path) -> None:
     assert ledger.balance() == 9_700
 
 
-def test_an_answer_for_other_tickets_releases_everything(tmp_path: Path) -> None:
+def test_an_answer_for_other_tickets_leaves_everything_unknown(tmp_path: Path) -> None:
     class Confused:
         def submit(self, tickets: Sequence[Ticket]) -> list[Submission]:
             return [Submission("someone-else", True, "r-1")]
@@ -86,8 +92,8 @@ def test_an_answer_for_other_tickets_releases_everything(tmp_path: Path) -> None
     ledger = _ledger(tmp_path)
     with pytest.raises(BrokerError, match="other tickets"):
         _execute(ledger, Confused(), _tickets(300))
-    assert ledger.balance() == 10_000
-    assert ledger.balances().reserved == 0
+    assert [t["state"] for t in ledger.tickets()] == ["unknown"]
+    assert ledger.balances().reserved == 300
 
 
 def test_paper_broker_refuses_what_a_venue_refuses() -> None:
@@ -107,11 +113,46 @@ class Silent:
         raise TimeoutError("no answer within 30 s")
 
 
-def test_a_broker_that_does_not_answer_leaves_every_ticket_reserved(tmp_path: Path) -> None:
+def test_a_broker_that_does_not_answer_leaves_every_ticket_unknown(tmp_path: Path) -> None:
     ledger = _ledger(tmp_path)
     with pytest.raises(BrokerError, match="did not answer"):
         _execute(ledger, Silent(), _tickets(300, 200))
-    assert {t["state"] for t in ledger.tickets()} == {"reserved"}
+    assert {t["state"] for t in ledger.tickets()} == {"unknown"}
     assert ledger.balances().reserved == 500
     with pytest.raises(LedgerError, match="already recorded"):  # and it is never sent again
         _execute(ledger, PaperBroker(), _tickets(300, 200))
+
+
+def test_tickets_are_submitting_while_the_broker_is_called(tmp_path: Path) -> None:
+    ledger = _ledger(tmp_path)
+    seen: list[str] = []
+
+    class Watching:
+        def submit(self, tickets: Sequence[Ticket]) -> list[Submission]:
+            seen.extend(str(t["state"]) for t in ledger.tickets())
+            return PaperBroker().submit(tickets)
+
+    _execute(ledger, Watching(), _tickets(300, 200))
+    assert seen == ["submitting", "submitting"]
+    assert {t["state"] for t in ledger.tickets()} == {"placed"}
+    assert verify(ledger.engine).ok
+
+
+def test_a_partly_unknown_purchase_keeps_what_is_known(tmp_path: Path) -> None:
+    class Interrupted:
+        def submit(self, tickets: Sequence[Ticket]) -> list[Submission]:
+            first, second, third = (t.ticket_id for t in tickets)
+            raise PurchaseUnknown(
+                "the connection dropped after sending",
+                answers=[Submission(first, True, "IPAT-1")],
+                unknown=[second],
+                not_sent=[third],
+            )
+
+    ledger = _ledger(tmp_path)
+    with pytest.raises(BrokerError, match="purchase is unknown"):
+        _execute(ledger, Interrupted(), _tickets(300, 200, 100))
+    states = [(t["state"], t["receipt"]) for t in ledger.tickets()]
+    assert states == [("placed", "IPAT-1"), ("unknown", None), ("rejected", None)]
+    assert (ledger.balances().cash, ledger.balances().reserved) == (9_700, 200)
+    assert verify(ledger.engine).ok

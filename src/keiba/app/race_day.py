@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from keiba.app.bankroll import checkpoint_exporter
 from keiba.bankroll import Ledger
 from keiba.common.bet_types import BetType
 from keiba.common.clock import JST, Clock
@@ -154,7 +155,8 @@ def fund_paper_ledger(url: str, account: str, clock: Clock, bankroll_yen: int, c
 def _ledger(setup: RaceDaySetup) -> Iterator[Ledger]:
     engine = create_ledger_engine(setup.ledger_url)
     try:
-        yield Ledger.existing(engine, setup.clock, setup.account)
+        exporter = checkpoint_exporter(setup.config, setup.ledger_url)
+        yield Ledger.existing(engine, setup.clock, setup.account, checkpoints=exporter)
     finally:
         engine.dispose()
 

@@ -21,23 +21,37 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum, StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
 from keiba.bankroll._db import reading
-from keiba.bankroll.schema import audit_head, audit_log, entries
+from keiba.bankroll.checkpoints import CheckpointExists
+from keiba.bankroll.evidence import Evidence
+from keiba.bankroll.evidence import utc_iso as _utc_iso
+from keiba.bankroll.schema import audit_head, audit_log
 from keiba.common.errors import StorageError
 
-if TYPE_CHECKING:
-    from keiba.common.storage.object_store import ObjectStore
+
+class CheckpointStore(Protocol):
+    """Where checkpoints go: a `WriteOnceStore`, or (for older exports) the object store."""
+
+    def put(self, key: str, data: bytes) -> str: ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def list(self, prefix: str) -> list[str]: ...
+
 
 __all__ = [
     "CHECKPOINT_PREFIX",
     "ENTRY_FIELDS",
     "GENESIS",
     "Checkpoint",
+    "CheckpointStore",
     "RecordType",
     "VerifyResult",
     "canonical_json",
@@ -73,6 +87,11 @@ class RecordType(StrEnum):
     DECISION = "decision"
     PURCHASE_INTENT = "purchase_intent"
     PLACEMENT = "placement"
+    SUBMISSION = "submission"
+    ACCEPTANCE = "acceptance"
+    REJECTION = "rejection"
+    UNKNOWN = "unknown"
+    RECONCILIATION = "reconciliation"
     CONFIRMATION = "confirmation"
     RELEASE = "release"
     SETTLEMENT = "settlement"
@@ -208,45 +227,34 @@ def _entry_key(row: Mapping[str, Any]) -> str:
 
 
 def verify(engine: Engine, checkpoints: Iterable[Checkpoint] = ()) -> VerifyResult:
-    """Walk the whole chain in one snapshot; stop at the first bad record."""
-    wanted = {c.seq: c.record_sha256 for c in checkpoints}
+    """Walk the whole chain in one snapshot; stop at the first bad record. Then check that
+    the accounts, decisions, tickets and ledger entries are exactly what the chain says."""
+    wanted: dict[int, set[str]] = {}
+    for c in checkpoints:
+        wanted.setdefault(c.seq, set()).add(c.record_sha256)
     with reading(engine) as conn:
         head_row = conn.execute(
             select(audit_head.c.seq, audit_head.c.record_sha256).where(audit_head.c.id == 1)
         ).one()
         head = Checkpoint(int(head_row.seq), str(head_row.record_sha256))
-        announced: dict[int, str] = {}
+        evidence = Evidence()
         prev, expected, count = GENESIS, 1, 0
 
-        def bad(seq: int, problem: str) -> VerifyResult:
-            return VerifyResult(False, count, head, seq, problem, 0)
+        def bad(seq: int | None, problem: str, checked: int = 0) -> VerifyResult:
+            return VerifyResult(False, count, head, seq, problem, checked)
 
         rows = conn.execute(select(audit_log).order_by(audit_log.c.seq)).mappings()
         for row in rows:
             seq = int(row["seq"])
             if seq != expected:
                 return bad(expected, f"record {expected} is missing (the next one is {seq})")
-            content = str(row["content"])
-            if _sha256(content) != row["content_sha256"]:
-                return bad(seq, f"record {seq} was modified (its content hash does not match)")
-            try:
-                parsed = json.loads(content)
-            except ValueError:
-                return bad(seq, f"record {seq} is not valid JSON")
-            if canonical_json(parsed) != content:
-                return bad(seq, f"record {seq} is not in canonical form")
-            if parsed.get("seq") != seq or parsed.get("type") != row["record_type"]:
-                return bad(
-                    seq, f"record {seq} holds the content of record {parsed.get('seq')} (moved)"
-                )
-            if row["prev_sha256"] != prev:
-                return bad(seq, f"record {seq} does not follow record {seq - 1} (chain broken)")
-            if _chain(prev, str(row["content_sha256"])) != row["record_sha256"]:
-                return bad(seq, f"record {seq} has a wrong record hash")
-            if seq in wanted and wanted[seq] != row["record_sha256"]:
+            parsed, problem = _check_record(dict(row), prev)
+            if problem:
+                return bad(seq, problem)
+            if seq in wanted and wanted[seq] != {row["record_sha256"]}:
                 return bad(seq, f"record {seq} differs from the exported checkpoint")
-            for entry in parsed.get("payload", {}).get("entries", []):
-                announced[int(entry["entry_id"])] = _entry_key(entry)
+            announced = parsed.get("payload", {}).get("entries", [])
+            evidence.feed(seq, parsed, [(int(e["entry_id"]), _entry_key(e)) for e in announced])
             prev, expected, count = str(row["record_sha256"]), seq + 1, count + 1
         last = expected - 1
         if (head.seq, head.record_sha256) != (last, prev):
@@ -262,41 +270,49 @@ def verify(engine: Engine, checkpoints: Iterable[Checkpoint] = ()) -> VerifyResu
                 f"an exported checkpoint names record {min(beyond)}, beyond the chain's end "
                 f"at {last} (records were removed)",
             )
-        for entry in conn.execute(select(entries).order_by(entries.c.entry_id)).mappings():
-            key = announced.pop(int(entry["entry_id"]), None)
-            if key != _entry_key(dict(entry)):
-                what = "was changed" if key is not None else "has no audit record"
-                return VerifyResult(
-                    False,
-                    count,
-                    head,
-                    None,
-                    f"ledger entry {entry['entry_id']} {what}",
-                    len(wanted),
-                )
-        if announced:
-            return VerifyResult(
-                False,
-                count,
-                head,
-                None,
-                f"ledger entry {min(announced)} is in the audit log but not in the ledger",
-                len(wanted),
-            )
+        problem = evidence.problems(conn, _entry_key)
+        if problem:
+            return bad(None, problem, len(wanted))
     return VerifyResult(True, count, head, None, None, len(wanted))
 
 
+def _check_record(row: Mapping[str, Any], prev: str) -> tuple[dict[str, Any], str | None]:
+    """The record's parsed content, or the reason it cannot be trusted."""
+    seq, content = int(row["seq"]), str(row["content"])
+    if _sha256(content) != row["content_sha256"]:
+        return {}, f"record {seq} was modified (its content hash does not match)"
+    try:
+        parsed = json.loads(content)
+    except ValueError:
+        return {}, f"record {seq} is not valid JSON"
+    if not isinstance(parsed, dict) or canonical_json(parsed) != content:
+        return {}, f"record {seq} is not in canonical form"
+    if parsed.get("seq") != seq or parsed.get("type") != row["record_type"]:
+        return {}, f"record {seq} holds the content of record {parsed.get('seq')} (moved)"
+    if row["prev_sha256"] != prev:
+        return {}, f"record {seq} does not follow record {seq - 1} (chain broken)"
+    if _chain(prev, str(row["content_sha256"])) != row["record_sha256"]:
+        return {}, f"record {seq} has a wrong record hash"
+    if parsed.get("account") != row["account"] or _utc_iso(row["created_at"]) != _utc_iso(
+        parsed.get("at")
+    ):
+        return {}, f"record {seq}'s account or time columns differ from its content"
+    return parsed, None
+
+
 def _checkpoint_key(prefix: str, checkpoint: Checkpoint) -> str:
-    return f"{prefix.rstrip('/')}/{checkpoint.seq:012d}-{checkpoint.record_sha256}.json"
+    folder = f"{prefix.rstrip('/')}/" if prefix else ""
+    return f"{folder}{checkpoint.seq:012d}-{checkpoint.record_sha256}.json"
 
 
 def export_checkpoint(
-    engine: Engine, store: ObjectStore, at: dt.datetime, prefix: str = CHECKPOINT_PREFIX
+    engine: Engine, store: CheckpointStore, at: dt.datetime, prefix: str = CHECKPOINT_PREFIX
 ) -> tuple[str, Checkpoint, bool]:
     """Write the chain head once to the store; returns (key, checkpoint, written_now).
 
     The key carries the record number and hash, so a checkpoint is never overwritten: exporting
-    an unchanged head again finds the same object and writes nothing.
+    an unchanged head again (or another process exporting it at the same moment) finds the same
+    object and writes nothing.
     """
     with reading(engine) as conn:
         row = conn.execute(
@@ -304,22 +320,25 @@ def export_checkpoint(
         ).one()
     checkpoint = Checkpoint(int(row.seq), str(row.record_sha256))
     key = _checkpoint_key(prefix, checkpoint)
-    if store.exists(key):
-        existing = json.loads(store.get(key))
-        if (existing.get("seq"), existing.get("record_sha256")) != (
-            checkpoint.seq,
-            checkpoint.record_sha256,
-        ):
-            raise StorageError(f"checkpoint {key} exists with other content; not overwritten")
-        return key, checkpoint, False
-    body = canonical_json(
-        {"seq": checkpoint.seq, "record_sha256": checkpoint.record_sha256, "exported_at": at}
-    )
-    store.put(key, body.encode("utf-8"))
-    return key, checkpoint, True
+    if not store.exists(key):
+        body = canonical_json(
+            {"seq": checkpoint.seq, "record_sha256": checkpoint.record_sha256, "exported_at": at}
+        )
+        try:
+            store.put(key, body.encode("utf-8"))
+            return key, checkpoint, True
+        except CheckpointExists:
+            pass
+    existing = json.loads(store.get(key))
+    if (existing.get("seq"), existing.get("record_sha256")) != (
+        checkpoint.seq,
+        checkpoint.record_sha256,
+    ):
+        raise StorageError(f"checkpoint {key} exists with other content; not overwritten")
+    return key, checkpoint, False
 
 
-def load_checkpoints(store: ObjectStore, prefix: str = CHECKPOINT_PREFIX) -> list[Checkpoint]:
+def load_checkpoints(store: CheckpointStore, prefix: str = CHECKPOINT_PREFIX) -> list[Checkpoint]:
     """Every exported checkpoint; a damaged one is a `StorageError` naming its file."""
     found = []
     for key in store.list(prefix):

@@ -1,10 +1,11 @@
 """Invariants of a ledger database, checked from the tables alone (for tests and `audit verify`).
 
-Per account: entries numbered 1, 2, … without gaps; each entry's running totals equal the sums
-of the deltas so far; the available balance never negative. Per ticket: exactly one
-reservation; a commitment or a release (never both) matching its state; at most one payout or
-refund, equal to its recorded payout. The reservations outstanding equal the stakes of the
-tickets still reserved.
+Per account: entries numbered 1, 2, … without gaps; each entry balanced (its owner and result
+legs are the ones its kind and cash leg call for, and the legs sum to zero); each entry's
+running totals equal the sums of the legs so far; the available balance never negative. Per
+ticket: exactly one reservation; a commitment or a release (never both) matching its state; at
+most one payout or refund, equal to its recorded payout. The reservations outstanding equal the
+stakes of the tickets still reserved.
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from keiba.bankroll._db import reading
-from keiba.bankroll.schema import EntryKind, TicketState, entries, tickets
+from keiba.bankroll.schema import (
+    FREED,
+    RESERVING,
+    EntryKind,
+    TicketState,
+    entries,
+    legs,
+    tickets,
+)
 
 __all__ = ["check_invariants"]
 
@@ -26,18 +35,22 @@ def check_invariants(engine: Engine) -> list[str]:
     with reading(engine) as conn:
         rows = list(conn.execute(select(entries).order_by(entries.c.account, entries.c.seq)))
         ticket_rows = list(conn.execute(select(tickets)))
-    totals: dict[str, tuple[int, int, int]] = {}
+    totals: dict[str, tuple[int, int, int, int, int]] = {}
     by_ticket: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
     for e in rows:
-        seq, cash, reserved = totals.get(e.account, (0, 0, 0))
+        seq, cash, reserved, owner, result = totals.get(e.account, (0, 0, 0, 0, 0))
         cash, reserved = cash + e.cash_yen, reserved + e.reserved_yen
+        owner, result = owner + e.owner_yen, result + e.result_yen
         if e.seq != seq + 1:
             problems.append(f"{e.account}: entry {e.seq} follows entry {seq}")
-        if (e.cash_after_yen, e.reserved_after_yen) != (cash, reserved):
+        if (e.owner_yen, e.result_yen) != legs(EntryKind(e.kind), e.cash_yen):
+            problems.append(f"{e.account}: entry {e.seq} is not balanced")
+        after = (e.cash_after_yen, e.reserved_after_yen, e.owner_after_yen, e.result_after_yen)
+        if after != (cash, reserved, owner, result):
             problems.append(f"{e.account}: entry {e.seq}'s running totals differ from the sums")
         if cash - reserved < 0 or reserved < 0:
             problems.append(f"{e.account}: negative available balance after entry {e.seq}")
-        totals[e.account] = (e.seq, cash, reserved)
+        totals[e.account] = (e.seq, cash, reserved, owner, result)
         if e.ticket_id is not None:
             by_ticket[e.ticket_id][e.kind].append(e)
     outstanding: dict[str, int] = defaultdict(int)
@@ -47,12 +60,8 @@ def check_invariants(engine: Engine) -> list[str]:
         committed = n[EntryKind.STAKE_COMMITTED]
         released = n[EntryKind.RESERVATION_RELEASED]
         paid = n[EntryKind.PAYOUT] + n[EntryKind.REFUND]
-        expected = {
-            TicketState.RESERVED: (0, 0),
-            TicketState.RELEASED: (0, 1),
-            TicketState.PLACED: (1, 0),
-            TicketState.SETTLED: (1, 0),
-        }[TicketState(t.state)]
+        state = TicketState(t.state)
+        expected = (0, 1) if state in FREED else (0, 0) if state in RESERVING else (1, 0)
         if n[EntryKind.STAKE_RESERVED] != 1:
             problems.append(f"ticket {t.ticket_id}: {n[EntryKind.STAKE_RESERVED]} reservations")
         if (committed, released) != expected:
@@ -67,12 +76,12 @@ def check_invariants(engine: Engine) -> list[str]:
             )
             if credited != int(t.payout_yen):
                 problems.append(f"ticket {t.ticket_id}: paid {credited}, recorded {t.payout_yen}")
-        if t.state == TicketState.RESERVED:
+        if state in RESERVING:
             outstanding[t.account] += int(t.stake_yen)
-    for account, (_, _, reserved) in totals.items():
+    for account, (_, _, reserved, _, _) in totals.items():
         if reserved != outstanding.get(account, 0):
             problems.append(
-                f"{account}: {reserved:,} yen reserved, but reserved tickets stake "
+                f"{account}: {reserved:,} yen reserved, but tickets holding reservations stake "
                 f"{outstanding.get(account, 0):,} yen"
             )
     return problems

@@ -3,10 +3,14 @@
 The balance is never held in a process: it is derived from the account's entries. Each entry
 stores its deltas and the running totals after it — cash, and the stakes reserved by decisions
 but not yet placed — and the database refuses an entry whose available balance (cash −
-reserved) would be negative. A stake's life: reserved at decision (`record_decision` or
-`reserve`), committed at purchase (`commit`, or `place` for both at once) or released when not
-placed (`release`), then settled once (`settle`: payout, refund of a scratched runner, or a
-loss). Every entry names its cause (decision, ticket, race or a stated reason).
+reserved) would be negative. A ticket's life is the state machine of `TRANSITIONS`: reserved
+at decision (`record_decision` or `reserve`), marked submitting before the broker is called,
+then accepted with its receipt (`accept`: the stake is committed), rejected (`reject`: the
+reservation is released) or unknown (`mark_unknown`) until reconciled (`mark_reconciled`);
+or bought without a broker (`commit`, or `place` for both at once) or released unsent
+(`release`); then settled once (`settle`: payout, refund of a scratched runner, or a loss).
+Every entry names its cause (decision, ticket, race or a stated reason), and every transition
+is an audit record.
 
 Every write runs in one transaction that first locks the audit chain's head row (PostgreSQL:
 `SELECT … FOR UPDATE`; SQLite: the transaction began IMMEDIATE and holds the write lock), then
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -31,14 +36,17 @@ from sqlalchemy.exc import IntegrityError
 
 from keiba.bankroll._db import reading
 from keiba.bankroll.audit import ENTRY_FIELDS, Chain, RecordType, digest
+from keiba.bankroll.checkpoints import CheckpointExporter
 from keiba.bankroll.migrate import upgrade
 from keiba.bankroll.schema import (
+    TRANSITIONS,
     EntryKind,
     TicketState,
     accounts,
     audit_log,
     decisions,
     entries,
+    legs,
     tickets,
 )
 from keiba.common.clock import Clock
@@ -123,7 +131,13 @@ def _utc(at: dt.datetime) -> dt.datetime:
 
 
 _TOTALS = (
-    select(entries.c.seq, entries.c.cash_after_yen, entries.c.reserved_after_yen)
+    select(
+        entries.c.seq,
+        entries.c.cash_after_yen,
+        entries.c.reserved_after_yen,
+        entries.c.owner_after_yen,
+        entries.c.result_after_yen,
+    )
     .where(entries.c.account == bindparam("account"))
     .order_by(entries.c.seq.desc())
     .limit(1)
@@ -134,11 +148,6 @@ _TICKET = select(tickets).where(
 )
 _TICKET_EXISTS = select(tickets.c.ticket_id).where(tickets.c.ticket_id == bindparam("tid"))
 _INSERT_TICKET = insert(tickets)
-_PLACE_TICKET = (
-    update(tickets)
-    .where(tickets.c.ticket_id == bindparam("tid"), tickets.c.state == TicketState.RESERVED.value)
-    .values(state=TicketState.PLACED.value, placed_at=bindparam("at"))
-)
 _SETTLE_TICKET = (
     update(tickets)
     .where(tickets.c.ticket_id == bindparam("tid"), tickets.c.state == TicketState.PLACED.value)
@@ -160,12 +169,20 @@ class _Write:
         self.at = at
         self.chain = Chain(conn)
         self.posted: list[dict[str, Any]] = []
+        self.recorded: list[RecordType] = []
 
-    def totals(self) -> tuple[int, int, int]:
+    def totals(self) -> tuple[int, int, int, int, int]:
+        """The last entry's seq and running totals: cash, reserved, owner, result."""
         last = self.conn.execute(_TOTALS, {"account": self.account}).first()
         if last is None:
-            return 0, 0, 0
-        return int(last.seq), int(last.cash_after_yen), int(last.reserved_after_yen)
+            return 0, 0, 0, 0, 0
+        return (
+            int(last.seq),
+            int(last.cash_after_yen),
+            int(last.reserved_after_yen),
+            int(last.owner_after_yen),
+            int(last.result_after_yen),
+        )
 
     def post(
         self,
@@ -178,8 +195,9 @@ class _Write:
         ticket_id: str | None = None,
         decision_id: str | None = None,
     ) -> dict[str, Any]:
-        seq, cash_before, reserved_before = self.totals()
+        seq, cash_before, reserved_before, owner_before, result_before = self.totals()
         cash_after, reserved_after = cash_before + cash, reserved_before + reserved
+        owner, result = legs(kind, cash)
         available = cash_after - reserved_after
         if available < 0 or reserved_after < 0:
             raise InsufficientFundsError(
@@ -199,6 +217,10 @@ class _Write:
             "ticket_id": ticket_id,
             "decision_id": decision_id,
             "cause": cause[:200],
+            "owner_yen": owner,
+            "result_yen": result,
+            "owner_after_yen": owner_before + owner,
+            "result_after_yen": result_before + result,
         }
         entry_id = self.conn.execute(_INSERT_ENTRY, {**row, "created_at": self.at}).scalar_one()
         row["entry_id"] = int(entry_id)
@@ -210,17 +232,29 @@ class _Write:
         """Append an audit record carrying `payload` and the entries posted since the last one."""
         body = dict(payload)
         body["entries"], self.posted = self.posted, []
+        self.recorded.append(record_type)
         return self.chain.append(record_type, self.account, self.at, body)
 
 
 class Ledger:
-    """The ledger of one account in one database. Safe to use from many processes at once."""
+    """The ledger of one account in one database. Safe to use from many processes at once.
 
-    def __init__(self, engine: Engine, clock: Clock, account: str = "main") -> None:
-        if not account or len(account) > 64:
-            raise LedgerError(f"account names are 1–64 characters, was {account!r}")
+    With `checkpoints`, the chain's head is exported after the writes it names (see
+    `keiba.bankroll.checkpoints`).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        account: str = "main",
+        *,
+        checkpoints: CheckpointExporter | None = None,
+    ) -> None:
+        _id("an account name", account, 64)
         self._engine = engine
         self._clock = clock
+        self._checkpoints = checkpoints
         self.account = account
         upgrade(engine)
         with reading(engine) as conn:
@@ -237,7 +271,14 @@ class Ledger:
                     w.record(RecordType.ACCOUNT_OPENED, {})
 
     @classmethod
-    def existing(cls, engine: Engine, clock: Clock, account: str = "main") -> Ledger:
+    def existing(
+        cls,
+        engine: Engine,
+        clock: Clock,
+        account: str = "main",
+        *,
+        checkpoints: CheckpointExporter | None = None,
+    ) -> Ledger:
         """The ledger of an account that already exists; never opens one (reading writes
         nothing). An unknown account is a `LedgerError` that says how to open it."""
         upgrade(engine)
@@ -250,7 +291,7 @@ class Ledger:
                 f"no account {account!r} in the ledger {shown(str(engine.url))}: a first "
                 f"deposit opens it (keiba bankroll deposit AMOUNT --account {account})"
             )
-        return cls(engine, clock, account)
+        return cls(engine, clock, account, checkpoints=checkpoints)
 
     @property
     def engine(self) -> Engine:
@@ -264,6 +305,9 @@ class Ledger:
             if w.posted:
                 raise AssertionError("ledger entries posted without an audit record")
             w.chain.close()
+        if self._checkpoints is not None and w.recorded:
+            kind = "settlement" if RecordType.SETTLEMENT in w.recorded else "write"
+            self._checkpoints.after(kind, self._engine, w.at)
 
     # --- reading -------------------------------------------------------------------------
 
@@ -440,9 +484,11 @@ class Ledger:
         JSON; the record keeps the digests and the output. The stakes of `reserve` are reserved
         in the same transaction, so either all of it is recorded or none.
         """
-        if not rule:
-            raise LedgerError("a decision names the rule that made it")
+        if not rule or len(rule) > 100:
+            raise LedgerError("a decision names the rule that made it (up to 100 characters)")
         did = decision_id or f"d-{uuid.uuid4().hex}"
+        _id("a decision id", did, 64)
+        _id("a race id", race_id, 32)
         inputs_sha, output_sha = digest(inputs), digest(output)
         with self._write() as w:
             try:
@@ -484,11 +530,17 @@ class Ledger:
         return Yen(entry["cash_after_yen"] - entry["reserved_after_yen"])
 
     def commit(self, ticket_id: str) -> bool:
-        """The ticket was bought: the reserved stake leaves the cash. False if already placed."""
+        """A reserved ticket was bought without a broker (paper, replay): the reserved stake
+        leaves the cash. False if already placed. A submitted ticket is `accept`ed instead."""
         with self._write() as w:
             row = self._ticket(w.conn, ticket_id)
             if row.state == TicketState.PLACED or row.state == TicketState.SETTLED:
                 return False
+            if row.state != TicketState.RESERVED:
+                raise LedgerError(
+                    f"ticket {ticket_id!r} is {row.state}; commit buys reserved tickets "
+                    "(a submitted one is accepted, an unknown one reconciled)"
+                )
             self._commit(w, row)
         return True
 
@@ -503,6 +555,7 @@ class Ledger:
         """Record the venue's receipt number of a placed ticket. False if already recorded."""
         if not receipt:
             raise LedgerError("a confirmation needs the venue's receipt number")
+        _id("a receipt number", receipt, 64)
         with self._write() as w:
             row = self._ticket(w.conn, ticket_id)
             if row.state not in (TicketState.PLACED, TicketState.SETTLED):
@@ -523,31 +576,78 @@ class Ledger:
         return True
 
     def release(self, ticket_id: str, reason: str = "not placed") -> bool:
-        """A reserved ticket was not bought: its stake is available again. False if released."""
+        """A reserved ticket was never sent: its stake is available again. False if released."""
         with self._write() as w:
             row = self._ticket(w.conn, ticket_id)
             if row.state == TicketState.RELEASED:
                 return False
             if row.state != TicketState.RESERVED:
                 raise LedgerError(f"ticket {ticket_id!r} is {row.state}; only reserved tickets")
-            w.conn.execute(
-                update(tickets)
-                .where(tickets.c.ticket_id == ticket_id)
-                .values(state=TicketState.RELEASED.value)
-            )
-            w.post(
-                EntryKind.RESERVATION_RELEASED,
-                0,
-                -int(row.stake_yen),
-                f"release {ticket_id}: {reason}",
-                race_id=row.race_id,
-                ticket_id=ticket_id,
-                decision_id=row.decision_id,
-            )
-            w.record(
-                RecordType.RELEASE,
-                {"ticket_id": ticket_id, "race_id": row.race_id, "reason": reason},
-            )
+            self._free(w, row, TicketState.RELEASED, RecordType.RELEASE, reason)
+        return True
+
+    # --- the purchase life cycle (see TRANSITIONS) ---------------------------------------
+
+    def mark_submitting(self, ticket_ids: Sequence[str]) -> None:
+        """The reserved tickets are about to be sent to the venue: recorded before the call,
+        so a process that dies during it leaves them `submitting`, never taken for unsent."""
+        with self._write() as w:
+            for ticket_id in ticket_ids:
+                row = self._ticket(w.conn, ticket_id)
+                self._move(w, row, TicketState.SUBMITTING)
+                w.record(RecordType.SUBMISSION, {"ticket_id": ticket_id, "race_id": row.race_id})
+
+    def accept(self, ticket_id: str, receipt: str) -> bool:
+        """The venue accepted a submitted ticket with this receipt number (受付番号): its stake
+        is committed. False if it was already accepted with that receipt."""
+        _id("a receipt number", receipt, 64)
+        with self._write() as w:
+            row = self._ticket(w.conn, ticket_id)
+            if row.state in (TicketState.PLACED, TicketState.SETTLED) and row.receipt == receipt:
+                return False
+            _only(row, TicketState.SUBMITTING, "accepted")
+            self._commit(w, row, RecordType.ACCEPTANCE, receipt)
+        return True
+
+    def reject(self, ticket_id: str, reason: str) -> bool:
+        """The venue refused a submitted ticket: its reservation is released. False if it was
+        already rejected."""
+        with self._write() as w:
+            row = self._ticket(w.conn, ticket_id)
+            if row.state == TicketState.REJECTED:
+                return False
+            self._free(w, row, TicketState.REJECTED, RecordType.REJECTION, reason)
+        return True
+
+    def mark_unknown(self, ticket_ids: Sequence[str], reason: str) -> None:
+        """The broker did not answer for these submitted tickets: they may or may not be at the
+        venue. Their stakes stay reserved until `mark_reconciled` says which."""
+        with self._write() as w:
+            for ticket_id in ticket_ids:
+                row = self._ticket(w.conn, ticket_id)
+                self._move(w, row, TicketState.UNKNOWN)
+                w.record(
+                    RecordType.UNKNOWN,
+                    {"ticket_id": ticket_id, "race_id": row.race_id, "reason": reason},
+                )
+
+    def mark_reconciled(self, ticket_id: str, present: bool, receipt: str | None = None) -> bool:
+        """What the venue's records say of an `unknown` ticket: present (bought, with its
+        receipt if known: the stake is committed) or absent (the reservation is released).
+        False if the ticket was already reconciled the same way; nothing is ever resubmitted."""
+        _id("a receipt number", receipt, 64)
+        with self._write() as w:
+            row = self._ticket(w.conn, ticket_id)
+            done = TicketState.PLACED if present else TicketState.ABSENT
+            if row.state == done or (present and row.state == TicketState.SETTLED):
+                return False
+            _only(row, TicketState.UNKNOWN, "reconciled")
+            if present:
+                self._commit(w, row, RecordType.RECONCILIATION, receipt, present=True)
+            else:
+                self._free(
+                    w, row, TicketState.ABSENT, RecordType.RECONCILIATION, "absent at the venue"
+                )
         return True
 
     def settle(self, ticket_id: str, payout: int, *, refund: bool = False) -> SettlementResult:
@@ -613,8 +713,13 @@ class Ledger:
         stake = yen(ticket.stake, what="stake")
         if stake == 0 or stake % TICKET_UNIT:
             raise InvalidAmountError(f"stake must be a positive multiple of 100, was {stake}")
-        if not ticket.rule:
-            raise LedgerError(f"ticket {ticket.ticket_id!r} names no rule")
+        if not ticket.rule or len(ticket.rule) > 100:
+            raise LedgerError(f"ticket {ticket.ticket_id!r} names no rule, or one over 100 long")
+        _id("a ticket id", ticket.ticket_id, 64)
+        _id("a race id", ticket.race_id, 32)
+        _id("a decision id", ticket.decision_id, 64)
+        _id("a bet type", ticket.bet_type, 32)
+        _id("a combination", ticket.combination, 32)
         exists = w.conn.execute(_TICKET_EXISTS, {"tid": ticket.ticket_id}).first()
         if exists is not None:
             raise LedgerError(f"ticket {ticket.ticket_id!r} already exists")
@@ -656,11 +761,31 @@ class Ledger:
         )
         return entry
 
-    def _commit(self, w: _Write, row: Any) -> dict[str, Any]:
-        if row.state != TicketState.RESERVED:
-            raise LedgerError(f"ticket {row.ticket_id!r} is {row.state}, not reserved")
-        if w.conn.execute(_PLACE_TICKET, {"tid": row.ticket_id, "at": w.at}).rowcount != 1:
+    def _move(self, w: _Write, row: Any, to: TicketState, **values: Any) -> None:
+        """Change the ticket's state along a legal transition (the database checks it too)."""
+        if to not in TRANSITIONS[TicketState(row.state)]:
+            raise LedgerError(f"ticket {row.ticket_id!r} is {row.state}; it cannot become {to}")
+        changed = w.conn.execute(
+            update(tickets)
+            .where(tickets.c.ticket_id == row.ticket_id, tickets.c.state == row.state)
+            .values(state=to.value, **values)
+        ).rowcount
+        if changed != 1:
             raise AssertionError(f"ticket {row.ticket_id} changed under the chain lock")
+
+    def _commit(
+        self,
+        w: _Write,
+        row: Any,
+        record_type: RecordType = RecordType.PLACEMENT,
+        receipt: str | None = None,
+        **facts: Any,
+    ) -> dict[str, Any]:
+        """Bought: the stake leaves the cash; `receipt` is recorded with it when given."""
+        values: dict[str, Any] = {"placed_at": w.at}
+        if receipt is not None:
+            values["receipt"] = receipt
+        self._move(w, row, TicketState.PLACED, **values)
         stake = int(row.stake_yen)
         entry = w.post(
             EntryKind.STAKE_COMMITTED,
@@ -671,11 +796,49 @@ class Ledger:
             ticket_id=row.ticket_id,
             decision_id=row.decision_id,
         )
-        w.record(
-            RecordType.PLACEMENT,
-            {"ticket_id": row.ticket_id, "race_id": row.race_id, "stake_yen": stake},
-        )
+        payload = {"ticket_id": row.ticket_id, "race_id": row.race_id, "stake_yen": stake}
+        if record_type != RecordType.PLACEMENT:
+            payload["receipt"] = receipt
+        w.record(record_type, {**payload, **facts})
         return entry
+
+    def _free(
+        self, w: _Write, row: Any, to: TicketState, record_type: RecordType, reason: str
+    ) -> None:
+        """Nothing bought: the ticket ends in `to` and its reservation is released."""
+        self._move(w, row, to)
+        w.post(
+            EntryKind.RESERVATION_RELEASED,
+            0,
+            -int(row.stake_yen),
+            f"{to.value} {row.ticket_id}: {reason}",
+            race_id=row.race_id,
+            ticket_id=row.ticket_id,
+            decision_id=row.decision_id,
+        )
+        payload = {"ticket_id": row.ticket_id, "race_id": row.race_id, "reason": reason}
+        if record_type == RecordType.RECONCILIATION:
+            payload["present"] = False
+        w.record(record_type, payload)
+
+
+def _only(row: Any, state: TicketState, verb: str) -> None:
+    if row.state != state:
+        raise LedgerError(f"ticket {row.ticket_id!r} is {row.state}; only {state} is {verb}")
+
+
+_PRINTABLE = re.compile(r"[!-~]+")
+
+
+def _id(what: str, value: str | None, size: int) -> None:
+    """Ids are 1 to `size` printable ASCII characters without spaces; the database's CHECKs
+    refuse anything else on SQLite and PostgreSQL alike, and this says so first."""
+    if value is None:
+        return
+    if not isinstance(value, str) or len(value) > size or not _PRINTABLE.fullmatch(value):
+        raise LedgerError(
+            f"{what} must be 1–{size} printable ASCII characters without spaces, was {value!r}"
+        )
 
 
 def _cause(cause: str) -> str:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 VERSION_TABLE = "bankroll_schema_version"
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0003"
 """The newest migration (a test checks it against the scripts; Alembic is imported only to
 migrate, which keeps opening a current ledger fast)."""
 _MIGRATIONS = Path(__file__).parent / "migrations"

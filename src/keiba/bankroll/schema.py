@@ -1,17 +1,24 @@
 """The bankroll tables, as SQLAlchemy Core metadata (the migrations create them; see `migrate`).
 
 - `accounts`: one row per bankroll.
-- `ledger_entries`: every movement of money, in integer yen. Each entry carries its deltas
-  (`cash_yen`, `reserved_yen`) and the account's running totals after it (`cash_after_yen`,
-  `reserved_after_yen`, numbered by `seq` within the account). The database refuses an entry
-  that would make the available balance (cash − reserved) or the reservations negative, a
-  second entry of the same kind for one ticket, and an entry without a cause.
+- `ledger_entries`: every movement of money, in integer yen, as one balanced double entry. Its
+  legs: `cash_yen` (of which `reserved_yen` is set aside for stakes), `owner_yen` (money brought
+  in or taken out) and `result_yen` (stakes bought, payouts and refunds); they sum to zero, and
+  so do the account's running totals after it (`…_after_yen`, numbered by `seq`). The database
+  refuses an unbalanced entry, legs that do not fit the kind, totals that do not continue the
+  previous entry, an available balance (cash − reserved) or reservations below zero, a second
+  entry of the same kind for one ticket, and an entry without a cause.
 - `decisions`: the decisions that reserved stakes (their inputs and outputs are digested in the
   audit log).
-- `tickets`: one row per ticket with its state: reserved → placed → settled, or reserved →
-  released.
+- `tickets`: one row per ticket with its state (`TicketState`), changed only along
+  `TRANSITIONS`.
 - `audit_log`: the append-only, hash-chained record of every change; `audit_head` is its one-row
   head (the lock every writer takes, and a guard against a truncated tail).
+
+Revision 0002 adds, per dialect, CHECKs on the length, characters and range of every id, hash
+and amount (so SQLite refuses what PostgreSQL refuses) and the triggers that keep accounts,
+decisions, entries and the audit log append-only and let tickets change only along legal
+transitions; see `migrations/versions/v0002_proven_ledger.py`.
 """
 
 from __future__ import annotations
@@ -34,6 +41,11 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "FREED",
+    "OWNER_KINDS",
+    "RESERVING",
+    "RESULT_KINDS",
+    "TRANSITIONS",
     "EntryKind",
     "TicketState",
     "accounts",
@@ -41,6 +53,7 @@ __all__ = [
     "audit_log",
     "decisions",
     "entries",
+    "legs",
     "metadata",
     "tickets",
 ]
@@ -57,11 +70,55 @@ class EntryKind(StrEnum):
     ADJUSTMENT = "adjustment"
 
 
+OWNER_KINDS = frozenset({EntryKind.DEPOSIT, EntryKind.WITHDRAWAL, EntryKind.ADJUSTMENT})
+"""Kinds whose cash comes from or goes to the owner; the others but reservations move it
+between the cash and the betting result (stakes out, payouts and refunds in)."""
+RESULT_KINDS = frozenset({EntryKind.STAKE_COMMITTED, EntryKind.PAYOUT, EntryKind.REFUND})
+
+
+def legs(kind: EntryKind, cash: int) -> tuple[int, int]:
+    """The (owner, result) legs that balance an entry's cash leg."""
+    if kind in OWNER_KINDS:
+        return -cash, 0
+    if kind in RESULT_KINDS:
+        return 0, -cash
+    return 0, 0
+
+
 class TicketState(StrEnum):
-    RESERVED = "reserved"
-    PLACED = "placed"
-    RELEASED = "released"
-    SETTLED = "settled"
+    """Where a ticket is in its purchase: see `TRANSITIONS` (and docs/bankroll.md)."""
+
+    RESERVED = "reserved"  # intent recorded, stake reserved
+    SUBMITTING = "submitting"  # about to be sent to the venue (recorded before the call)
+    PLACED = "placed"  # accepted by the venue (receipt number), stake committed
+    REJECTED = "rejected"  # refused by the venue (reason), reservation released
+    UNKNOWN = "unknown"  # the broker did not answer: it may or may not be at the venue
+    ABSENT = "absent"  # reconciled: not at the venue, reservation released
+    RELEASED = "released"  # never sent, reservation released
+    SETTLED = "settled"  # won, lost or refunded (返還), once
+
+    ACCEPTED = PLACED  # the venue's word for it
+
+
+TRANSITIONS: dict[TicketState, frozenset[TicketState]] = {
+    TicketState.RESERVED: frozenset(
+        {TicketState.SUBMITTING, TicketState.PLACED, TicketState.RELEASED}
+    ),
+    TicketState.SUBMITTING: frozenset(
+        {TicketState.PLACED, TicketState.REJECTED, TicketState.UNKNOWN}
+    ),
+    TicketState.UNKNOWN: frozenset({TicketState.PLACED, TicketState.ABSENT}),
+    TicketState.PLACED: frozenset({TicketState.SETTLED}),
+    TicketState.REJECTED: frozenset(),
+    TicketState.ABSENT: frozenset(),
+    TicketState.RELEASED: frozenset(),
+    TicketState.SETTLED: frozenset(),
+}
+"""The legal changes of a ticket's state; the database's trigger allows exactly these."""
+RESERVING = frozenset({TicketState.RESERVED, TicketState.SUBMITTING, TicketState.UNKNOWN})
+"""States that hold the stake reserved."""
+FREED = frozenset({TicketState.RELEASED, TicketState.REJECTED, TicketState.ABSENT})
+"""States whose reservation was released (nothing bought)."""
 
 
 def _in(column: str, values: type[StrEnum]) -> str:
@@ -105,12 +162,20 @@ entries = Table(
     Column("decision_id", String(64), ForeignKey("decisions.decision_id")),
     Column("cause", String(200), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("owner_yen", BigInteger, nullable=False),
+    Column("result_yen", BigInteger, nullable=False),
+    Column("owner_after_yen", BigInteger, nullable=False),
+    Column("result_after_yen", BigInteger, nullable=False),
     CheckConstraint("cash_after_yen - reserved_after_yen >= 0", name="available_never_negative"),
     CheckConstraint("reserved_after_yen >= 0", name="reserved_never_negative"),
     CheckConstraint("cause <> ''", name="entry_names_its_cause"),
     CheckConstraint(_in("kind", EntryKind), name="entry_kind_known"),
     UniqueConstraint("account", "seq", name="one_entry_per_seq"),
     UniqueConstraint("ticket_id", "kind", name="one_entry_per_ticket_and_kind"),
+    CheckConstraint("cash_yen + owner_yen + result_yen = 0", name="entry_is_balanced"),
+    CheckConstraint(
+        "cash_after_yen + owner_after_yen + result_after_yen = 0", name="books_are_balanced"
+    ),
 )
 
 tickets = Table(
@@ -133,10 +198,6 @@ tickets = Table(
     Column("outcome", String(16)),
     CheckConstraint("stake_yen > 0 AND stake_yen % 100 = 0", name="stake_in_units"),
     CheckConstraint("payout_yen IS NULL OR payout_yen >= 0", name="payout_not_negative"),
-    CheckConstraint(_in("state", TicketState), name="ticket_state_known"),
-    CheckConstraint(
-        "(state = 'settled') = (settled_at IS NOT NULL)", name="settled_iff_settled_at"
-    ),
 )
 Index("tickets_by_account_placed", tickets.c.account, tickets.c.placed_at)
 

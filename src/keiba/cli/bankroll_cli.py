@@ -1,7 +1,7 @@
 """`keiba bankroll …` (with `tax-report`) and `keiba audit …`: wiring only.
 
 The ledger is the database at `storage.ledger_url` (SQLite under the home by default); the
-audit checkpoints go to the object store (`storage.object_store_url`).
+audit checkpoints go to `audit.checkpoint_url`, written once (`keiba.app.bankroll` builds both).
 """
 
 from __future__ import annotations
@@ -19,15 +19,13 @@ AccountOption = Annotated[str, typer.Option("--account", help="Bankroll account.
 
 def _ledger(ctx: typer.Context, account: str, *, open_account: bool = False) -> Any:
     """The account's ledger; only a deposit may open an account that does not exist yet."""
-    from keiba.bankroll import Ledger
+    from keiba.app.bankroll import open_ledger
     from keiba.common.clock import SystemClock
     from keiba.common.storage import create_ledger_engine
 
     config = config_of(ctx)
     engine = create_ledger_engine(config.ledger_url)
-    if open_account:
-        return Ledger(engine, SystemClock(), account=account)
-    return Ledger.existing(engine, SystemClock(), account)
+    return open_ledger(config, engine, SystemClock(), account, open_account=open_account)
 
 
 def _status(ledger: Any) -> dict[str, Any]:
@@ -129,27 +127,30 @@ def history(
 def verify(
     ctx: typer.Context,
     checkpoints: Annotated[
-        bool, typer.Option(help="Also check the checkpoints exported to the object store.")
+        bool, typer.Option(help="Also check the exported checkpoints of the chain's head.")
     ] = True,
     as_json: JsonOption = False,
 ) -> None:
-    """Check the audit chain and the ledger's invariants; names the first bad record."""
+    """Check the audit chain, the tables it vouches for and the ledger's invariants; names the
+    first bad record."""
 
     def action() -> dict[str, Any]:
+        from keiba.app.bankroll import checkpoints_beside_ledger, known_checkpoints
         from keiba.bankroll import check_invariants
         from keiba.bankroll import verify as verify_chain
-        from keiba.bankroll.audit import load_checkpoints
-        from keiba.common.storage import FsspecObjectStore, create_ledger_engine
+        from keiba.bankroll.migrate import upgrade
+        from keiba.common.storage import create_ledger_engine
 
         config = config_of(ctx)
         engine = create_ledger_engine(config.ledger_url)
-        from keiba.bankroll.migrate import upgrade
-
         upgrade(engine)
-        known = load_checkpoints(FsspecObjectStore(config.object_store_url)) if checkpoints else []
+        known = known_checkpoints(config) if checkpoints else []
         result = verify_chain(engine, known)
         problems = check_invariants(engine)
         return {
+            "checkpoint_url": config.checkpoint_url,
+            "newest_checkpoint_seq": max((c.seq for c in known), default=None),
+            "checkpoints_beside_ledger": checkpoints and checkpoints_beside_ledger(config),
             "ok": result.ok and not problems,
             "records": result.records,
             "head_seq": result.head.seq,
@@ -166,10 +167,17 @@ def verify(
     elif result["ok"]:
         out.print(
             f"audit chain OK: {result['records']:,} records, head {result['head_seq']} "
-            f"{result['head_sha256'][:16]}…, {result['checkpoints_checked']} checkpoint(s); "
-            "ledger invariants hold",
+            f"{result['head_sha256'][:16]}…, {result['checkpoints_checked']} checkpoint(s) "
+            f"(newest: record {result['newest_checkpoint_seq']}); tickets, decisions and "
+            "entries match it; ledger invariants hold",
             highlight=False,
         )
+        if result["checkpoints_beside_ledger"]:
+            note(
+                f"the checkpoints ({result['checkpoint_url']}) are kept under the home, beside "
+                "the ledger: whoever can rewrite the ledger can remove them; set "
+                "audit.checkpoint_url to a place they cannot write (docs/bankroll.md)"
+            )
     else:
         if result["problem"]:
             err.print(f"[bold red]audit chain broken:[/] {result['problem']}", highlight=False)
@@ -180,19 +188,20 @@ def verify(
 
 
 def export(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Write the chain head to the object store as a write-once checkpoint."""
+    """Write the chain head to audit.checkpoint_url as a write-once checkpoint."""
 
     def action() -> dict[str, Any]:
+        from keiba.app.bankroll import checkpoint_store
         from keiba.bankroll import export_checkpoint
         from keiba.bankroll.migrate import upgrade
         from keiba.common.clock import SystemClock
-        from keiba.common.storage import FsspecObjectStore, create_ledger_engine
+        from keiba.common.storage import create_ledger_engine
 
         config = config_of(ctx)
         engine = create_ledger_engine(config.ledger_url)
         upgrade(engine)
-        store = FsspecObjectStore(config.object_store_url)
-        key, checkpoint, written = export_checkpoint(engine, store, SystemClock().now())
+        store = checkpoint_store(config)
+        key, checkpoint, written = export_checkpoint(engine, store, SystemClock().now(), "")
         return {
             "key": store.url(key),
             "seq": checkpoint.seq,

@@ -41,6 +41,7 @@ from keiba.common.errors import ConfigError
 from keiba.common.schema import dataset_name_problem
 
 __all__ = [
+    "AuditConfig",
     "BacktestConfig",
     "CollectorConfig",
     "DemoConfig",
@@ -102,6 +103,14 @@ class StorageConfig(Section):
         if found and scheme in ("gs", "gcs") and not rest.strip("/"):
             raise ValueError(f"{url!r} names no bucket: use gs://BUCKET/PREFIX")
         return url
+
+
+class AuditConfig(Section):
+    """Checkpoints of the ledger's audit chain: written once, where the ledger's owner cannot
+    rewrite them (a folder, relative to the home, or an object-store URL; docs/bankroll.md)."""
+
+    checkpoint_url: str = "audit-checkpoints"
+    checkpoint_every: Literal["settlement", "write", "off"] = "settlement"
 
 
 class LoggingConfig(Section):
@@ -434,6 +443,7 @@ class KeibaConfig(BaseSettings):
 
     home: Path = DEFAULT_HOME
     storage: StorageConfig = StorageConfig()
+    audit: AuditConfig = AuditConfig()
     logging: LoggingConfig = LoggingConfig()
     model: ModelConfig = ModelConfig()
     themis: ThemisConfig = ThemisConfig()
@@ -488,6 +498,11 @@ class KeibaConfig(BaseSettings):
     @property
     def object_store_url(self) -> str:
         url = self.storage.object_store_url
+        return url if "://" in url else str(self.path(url))
+
+    @property
+    def checkpoint_url(self) -> str:
+        url = self.audit.checkpoint_url
         return url if "://" in url else str(self.path(url))
 
     @property

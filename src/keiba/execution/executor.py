@@ -2,24 +2,30 @@
 
 1. `Ledger.record_decision` writes the decision (digests of inputs and output) and reserves
    every stake in one transaction: the intent exists before anything is sent;
-2. the broker answers for each ticket;
-3. an accepted ticket is committed (its stake leaves the cash) and its receipt recorded; a
-   refused one is released with the broker's reason.
+2. the tickets are marked `submitting` (recorded before the broker is called, so a process
+   that dies during the call leaves them submitting, never taken for unsent);
+3. the broker answers for each ticket: an accepted one is `placed` with its receipt number
+   (its stake leaves the cash), a refused one `rejected` with the broker's reason (its
+   reservation released).
 
 A decision id that is already recorded is not submitted again (the caller must reconcile it
 with the venue first); the ledger raises and nothing is sent. A broker that fails to answer
-(it raises) leaves every ticket reserved — it may or may not have reached the venue — and
-`BrokerError` is raised: an unknown purchase is never taken for a refused one.
+(it raises), or answers for other tickets, leaves every ticket `unknown` — it may or may not
+have reached the venue; the stakes stay reserved until `Ledger.mark_reconciled` says which —
+and `BrokerError` is raised: an unknown purchase is never taken for a refused one. When the
+broker raises `PurchaseUnknown`, the tickets it answered for before are accepted or rejected,
+those it never sent rejected, and only the rest become unknown.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from keiba.bankroll import Ledger, Ticket
-from keiba.execution.broker import Broker, BrokerError, Submission
+from keiba.common.errors import KeibaError
+from keiba.execution.broker import Broker, BrokerError, PurchaseUnknown, Submission
 
 __all__ = ["ExecutionReport", "execute_decision"]
 
@@ -50,21 +56,53 @@ def execute_decision(
     ledger.record_decision(race_id, rule, inputs, output, tickets, decision_id=decision_id)
     if not tickets:
         return ExecutionReport(decision_id, ())
+    ids = [t.ticket_id for t in tickets]
+    ledger.mark_submitting(ids)
     try:
         answers = broker.submit(tickets)
+    except PurchaseUnknown as e:
+        rest = _record_what_is_known(ledger, ids, e)
+        _unknown(ledger, rest, decision_id, f"the purchase is unknown ({e})", e)
     except Exception as e:
-        raise BrokerError(f"decision {decision_id}: the broker did not answer ({e})") from e
-    if [a.ticket_id for a in answers] != [t.ticket_id for t in tickets]:
-        for ticket in tickets:
-            ledger.release(ticket.ticket_id, "the broker's answer did not match the tickets")
-        raise BrokerError(f"decision {decision_id}: the broker answered for other tickets")
+        _unknown(ledger, ids, decision_id, f"the broker did not answer ({e})", e)
+    if [a.ticket_id for a in answers] != ids:
+        _unknown(ledger, ids, decision_id, "the broker answered for other tickets", None)
     placed, refused = [], []
     for ticket, answer in zip(tickets, answers, strict=True):
-        if answer.accepted and answer.receipt:
-            ledger.commit(ticket.ticket_id)
-            ledger.confirm(ticket.ticket_id, answer.receipt)
+        if _answer(ledger, answer):
             placed.append(ticket)
         else:
-            ledger.release(ticket.ticket_id, f"refused by the broker: {answer.reason}")
             refused.append(answer)
     return ExecutionReport(decision_id, tuple(placed), tuple(refused))
+
+
+def _answer(ledger: Ledger, answer: Submission) -> bool:
+    """Accept or reject one submitted ticket as the venue answered; True if accepted."""
+    if answer.accepted and answer.receipt:
+        ledger.accept(answer.ticket_id, answer.receipt)
+        return True
+    ledger.reject(answer.ticket_id, f"refused by the broker: {answer.reason}")
+    return False
+
+
+def _record_what_is_known(ledger: Ledger, ids: list[str], e: PurchaseUnknown) -> list[str]:
+    """Accept or reject the tickets answered before the purchase became unknown, reject those
+    never sent; returns the rest, whose purchase is unknown."""
+    answered = {a.ticket_id: a for a in e.answers if a.ticket_id in ids}
+    for answer in answered.values():
+        _answer(ledger, answer)
+    not_sent = [i for i in ids if i in set(e.not_sent) and i not in answered]
+    for ticket_id in not_sent:
+        ledger.reject(ticket_id, f"not sent: {e}")
+    return [i for i in ids if i not in answered and i not in not_sent]
+
+
+def _unknown(
+    ledger: Ledger, ids: list[str], decision_id: str, why: str, cause: Exception | None
+) -> NoReturn:
+    """Mark the submitted tickets unknown and raise `BrokerError` (whatever the ledger does)."""
+    try:
+        ledger.mark_unknown(ids, why)
+    except KeibaError as e:
+        why += f"; the ledger could not mark them unknown ({e}), they stay submitting"
+    raise BrokerError(f"decision {decision_id}: {why}") from cause

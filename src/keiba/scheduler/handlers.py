@@ -151,7 +151,7 @@ class EngineHandlers:
             return None
         tickets = _tickets(rows)
         placed = [t for t in tickets if t["state"] in ("placed", "settled")]
-        unknown = [t for t in tickets if t["state"] == "reserved"]
+        unknown = [t for t in tickets if t["state"] in ("reserved", "submitting", "unknown")]
         if unknown:
             return DecideResult(
                 "failed",
