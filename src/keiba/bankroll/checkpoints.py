@@ -15,16 +15,12 @@ it exports the head after every settlement, or after every write, as configured.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
-
-import fsspec
 
 from keiba.common.errors import StorageError
 from keiba.common.logging import get_logger
+from keiba.common.storage.object_store import FsspecObjectStore, ObjectExistsError
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -33,7 +29,6 @@ __all__ = ["CheckpointExists", "CheckpointExporter", "Every", "WriteOnceStore"]
 
 log = get_logger(__name__)
 Every = Literal["settlement", "write"]
-READ_ONLY = 0o444
 
 
 class CheckpointExists(StorageError):
@@ -41,71 +36,33 @@ class CheckpointExists(StorageError):
 
 
 class WriteOnceStore:
-    """Objects under `root` (a local folder or an fsspec URL) that are written once, never again."""
+    """Objects under `root` (a local folder or an object-store URL) that are written once,
+    never again (`FsspecObjectStore.put_new`: a file linked into place and made read-only, or
+    a Cloud Storage object created only if absent)."""
 
     def __init__(self, root: str) -> None:
         self.root = root.rstrip("/")
-        self._fs, self._base = fsspec.core.url_to_fs(self.root)
-        protocol = self._fs.protocol
-        protocols = protocol if isinstance(protocol, tuple) else (protocol,)
-        self.local = "file" in protocols or "local" in protocols
-
-    def _path(self, key: str) -> str:
-        parts = key.split("/")
-        if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
-            raise StorageError(f"invalid checkpoint key {key!r}")
-        return f"{self._base}/{key}"
+        self._store = FsspecObjectStore(self.root)
 
     def url(self, key: str) -> str:
-        return f"{self.root}/{key}"
+        return self._store.url(key)
 
     def put(self, key: str, data: bytes) -> str:
         """Write `key` once; `CheckpointExists` if it is there already (nothing is replaced)."""
-        path = self._path(key)
         try:
-            if self.local:
-                _put_local(Path(path), data)
-            elif self._fs.exists(path):
-                raise FileExistsError(path)
-            else:
-                self._fs.pipe_file(path, data)
-        except FileExistsError as e:
+            return self._store.put_new(key, data)
+        except ObjectExistsError as e:
             raise CheckpointExists(f"checkpoint {self.url(key)} exists; not replaced") from e
-        except OSError as e:
-            raise StorageError(f"cannot write checkpoint {self.url(key)}: {e}") from e
-        return self.url(key)
 
     def get(self, key: str) -> bytes:
-        try:
-            return bytes(self._fs.cat_file(self._path(key)))
-        except OSError as e:
-            raise StorageError(f"cannot read checkpoint {self.url(key)}: {e}") from e
+        return self._store.get(key)
 
     def exists(self, key: str) -> bool:
-        return bool(self._fs.exists(self._path(key)))
+        return self._store.exists(key)
 
     def list(self, prefix: str) -> list[str]:
         """Keys under `prefix`, sorted (none if the folder does not exist yet)."""
-        base = self._path(prefix.rstrip("/")) if prefix else self._base
-        if not self._fs.exists(base):
-            return []
-        found = self._fs.find(base)
-        start = len(self._base.rstrip("/")) + 1
-        return sorted(p[start:] for p in found if not Path(p).name.startswith("."))
-
-
-def _put_local(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, READ_ONLY)
-        os.link(tmp, target)  # atomic, and never replaces an existing file
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+        return self._store.list(prefix)
 
 
 @dataclass(frozen=True)

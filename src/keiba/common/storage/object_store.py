@@ -71,7 +71,8 @@ def _cloud_storage(root: str) -> tuple[Any, str, tuple[type[BaseException], ...]
 
 
 def _write_local(target: Path, data: bytes, *, replace: bool) -> None:
-    """Write via a temporary file; replace the target, or link it into place only if free."""
+    """Write via a temporary file; replace the target, or link it into place only if free
+    (then read-only: an object written once is not meant to change)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:
@@ -82,7 +83,8 @@ def _write_local(target: Path, data: bytes, *, replace: bool) -> None:
         if replace:
             os.replace(tmp, target)
         else:
-            os.link(tmp, target)
+            os.chmod(tmp, 0o444)
+            os.link(tmp, target)  # atomic, and never replaces an existing file
     finally:
         Path(tmp).unlink(missing_ok=True)
 
@@ -120,9 +122,9 @@ class FsspecObjectStore:
         return self.url(key)
 
     def put_new(self, key: str, data: bytes) -> str:
-        """Write `data` under `key` only if no object is there (write-once); returns its URL.
-
-        A taken key is an `ObjectExistsError`, whatever the object holds.
+        """Write `data` under `key` only if no object is there (write-once; a local file is
+        made read-only); returns its URL. A taken key is an `ObjectExistsError`, whatever the
+        object holds.
         """
         path = self._path(key)
         try:
@@ -152,8 +154,9 @@ class FsspecObjectStore:
             raise StorageError(f"cannot look up object {self.url(key)}: {_one_line(e)}") from e
 
     def list(self, prefix: str) -> list[str]:
-        """The keys under the folder `prefix` (`models` lists `models/…`, not `models-old/…`)."""
-        base = self._path(prefix.rstrip("/"))
+        """The keys under the folder `prefix` (`models` lists `models/…`, not `models-old/…`;
+        `""` lists every key)."""
+        base = self._path(prefix.rstrip("/")) if prefix.strip("/") else self._base
         try:
             found = self._fs.find(base) if self._fs.exists(base) else []
         except self._errors as e:
