@@ -201,6 +201,9 @@ class DownBroker:
         self.calls += 1
         raise ConnectionError("the venue did not answer")
 
+    def history(self, day: dt.date) -> list[object]:
+        raise ConnectionError("the venue did not answer")
+
 
 def test_a_broker_that_fails_leaves_the_tickets_reserved_and_alerts(
     prepared: TwinPrepared,
@@ -213,6 +216,7 @@ def test_a_broker_that_fails_leaves_the_tickets_reserved_and_alerts(
     assert broker.calls == len(failed) > 0
     assert all("the broker failed" in why and "left reserved" in why for why in failed.values())
     assert "engine.broker_failed" in kinds(sink)
+    assert "execution.not_reconciled" in kinds(sink)  # at settlement: the history is down too
     engine = create_ledger_engine(day.ledger)
     tickets = Ledger(engine, FixedNow(), day.account).tickets()
     assert tickets and {t["state"] for t in tickets} == {"unknown"}

@@ -213,3 +213,44 @@ def test_an_unreachable_ledger_stops_buying_with_an_alert(tmp_path: Path) -> Non
     assert outcome.status is Status.SKIPPED
     assert outcome.reason.startswith("ledger unreachable, buying stopped: ")
     assert [a.kind for a in sink.alerts] == ["engine.ledger_unreachable"]
+
+
+class LostAnswer:
+    """The venue takes the tickets (or not), then the answer never comes back."""
+
+    def __init__(self, reaches: bool) -> None:
+        self.venue = PaperBroker()
+        self.reaches = reaches
+
+    def submit(self, tickets: Sequence[Ticket]) -> list[Submission]:
+        if self.reaches:
+            self.venue.submit(tickets)
+        raise TimeoutError("no answer within 30 s")
+
+    def history(self, day: dt.date) -> list[object]:
+        return self.venue.history(day)  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("reaches", [True, False])
+def test_a_lost_answer_is_reconciled_from_the_venues_history_before_settling(
+    tmp_path: Path, reaches: bool
+) -> None:
+    sink = MemorySink()
+    broker = LostAnswer(reaches)
+    engine, ledger, _ = make_engine(tmp_path, broker=broker)
+    engine.alerts = [sink]
+    outcome = engine.decide(race())
+    assert outcome.status is Status.FAILED and "no answer within 30 s" in outcome.reason
+    assert {t["state"] for t in ledger.tickets()} == {"unknown"}
+    stake = ledger.balances().reserved
+    settled = engine.settle(race().race_id, won_by(1))
+    if reaches:  # bought after all: placed with the venue's receipt, then paid
+        assert [s.paid for s in settled] == [stake * 4]
+        assert [t["receipt"] for t in ledger.tickets()] == ["paper-00000001"]
+        assert ledger.balance() == 100_000 + stake * 3
+    else:  # never bought: the reservation is released, nothing paid
+        assert settled == [] and {t["state"] for t in ledger.tickets()} == {"absent"}
+        assert ledger.balance() == 100_000
+    assert ledger.balances().reserved == 0
+    assert [a.kind for a in sink.alerts][-1] == "execution.reconciled"
+    assert verify(ledger.engine).ok and not check_invariants(ledger.engine)

@@ -12,7 +12,10 @@ from keiba.bankroll.audit import Checkpoint, load_checkpoints
 from keiba.bankroll.checkpoints import CheckpointExporter, WriteOnceStore
 from keiba.common.clock import Clock
 from keiba.common.config import KeibaConfig
-from keiba.common.storage import FsspecObjectStore
+from keiba.common.storage import FsspecObjectStore, create_ledger_engine
+from keiba.common.storage.datasets import dataset_names, open_dataset
+from keiba.execution.history import HistoryRow, read_history_csv
+from keiba.execution.reconcile import HistoryFile, RaceResolver, Reconciliation, reconcile_day
 
 __all__ = [
     "checkpoint_exporter",
@@ -20,6 +23,7 @@ __all__ = [
     "checkpoints_beside_ledger",
     "known_checkpoints",
     "open_ledger",
+    "reconcile_history_file",
 ]
 
 
@@ -65,3 +69,40 @@ def checkpoints_beside_ledger(config: KeibaConfig) -> bool:
     if "://" in url or not config.ledger_url.startswith("sqlite:"):
         return False
     return Path(url).resolve().is_relative_to(config.home.resolve())
+
+
+def _race_resolver(config: KeibaConfig) -> RaceResolver | None:
+    """A history row's race id from the selected dataset's races and cards, if it exists."""
+    if config.storage.dataset not in dataset_names(config):
+        return None
+
+    def resolve(row: HistoryRow) -> str | None:
+        with open_dataset(config, read_only=True) as warehouse:
+            args = [row.day, int(row.venue), row.race_no]
+            sql = "SELECT race_id FROM races WHERE race_date = ? AND venue_code = ? AND race_no = ?"
+            if warehouse.has_table("entries"):
+                sql += (
+                    " UNION SELECT race_id FROM entries"
+                    " WHERE race_date = ? AND venue_code = ? AND race_no = ?"
+                )
+                args += args
+            found = warehouse.query(sql, args)["race_id"].to_list()
+        return str(found[0]) if len(found) == 1 else None
+
+    return resolve
+
+
+def reconcile_history_file(
+    config: KeibaConfig, account: str, path: Path, clock: Clock
+) -> list[Reconciliation]:
+    """Reconcile the account with a purchase-history CSV a person downloaded: each day in it,
+    unknown purchases settled and tickets bought by hand adopted (races named from the
+    dataset when the ledger does not know them)."""
+    history = HistoryFile(tuple(read_history_csv(path)))
+    resolve = _race_resolver(config)
+    engine = create_ledger_engine(config.ledger_url)
+    try:
+        ledger = open_ledger(config, engine, clock, account, open_account=False)
+        return [reconcile_day(ledger, history, day, resolve_race=resolve) for day in history.days]
+    finally:
+        engine.dispose()

@@ -25,6 +25,7 @@ from typing import Any
 
 from keiba.app.bankroll import checkpoint_exporter
 from keiba.bankroll import Ledger
+from keiba.bankroll.schema import TicketState
 from keiba.common.bet_types import BetType
 from keiba.common.clock import JST, Clock
 from keiba.common.config import KeibaConfig
@@ -161,6 +162,15 @@ def _ledger(setup: RaceDaySetup) -> Iterator[Ledger]:
         engine.dispose()
 
 
+def _reconcile_at_start(engine: RaceEngine, ledger: Ledger, race_date: dt.date) -> None:
+    """A restarted day first settles the purchases its last run left unknown (or submitting,
+    if it died during the call) from the venue's history; nothing is bought again on a guess."""
+    pending = (TicketState.UNKNOWN.value, TicketState.SUBMITTING.value)
+    prefix = f"{race_date:%Y%m%d}"
+    if any(t["state"] in pending and t["race_id"].startswith(prefix) for t in ledger.tickets()):
+        engine.reconcile(race_date)
+
+
 def run_race_day(setup: RaceDaySetup, race_date: dt.date) -> DayRun:
     """Plan (or resume) and run the race day; returns the outcome of every race."""
     config = setup.config
@@ -204,6 +214,7 @@ def run_race_day(setup: RaceDaySetup, race_date: dt.date) -> DayRun:
                 max_odds_age=dt.timedelta(seconds=config.race_day.max_odds_age_s),
                 alerts=sinks,
             )
+            _reconcile_at_start(engine, ledger, race_date)
             inputs = setup.inputs(warehouse, stored, pools) if stored is not None else None
             handlers = EngineHandlers(
                 race_date, source, engine, warehouse, inputs, no_model_reason=why

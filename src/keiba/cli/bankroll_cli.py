@@ -302,10 +302,40 @@ def tax_report(
         out.print(f"CSV: {csv_path}", highlight=False)
 
 
+def reconcile(
+    ctx: typer.Context,
+    history: Annotated[
+        Path,
+        typer.Argument(
+            metavar="HISTORY.csv",
+            help="The purchase history (投票内容照会) downloaded from IPAT, as it is (Shift_JIS).",
+        ),
+    ],
+    account: AccountOption = "main",
+    as_json: JsonOption = False,
+) -> None:
+    """Settle unknown purchases from the venue's history and adopt tickets bought by hand."""
+    from keiba.app.bankroll import reconcile_history_file
+    from keiba.common.clock import SystemClock
+
+    config = config_of(ctx)
+    results = reconcile_history_file(config, account, history, SystemClock())
+    if as_json:
+        print_json([r.to_dict() for r in results])
+        return
+    for result in results:
+        out.print(result.summary(), highlight=False)
+        for row in result.unresolved:
+            note(f"receipt {row.receipt}: race {row.venue.name} {row.race_no}R not in the dataset")
+    if not results:
+        note(f"{history} holds no purchases")
+
+
 def register(groups: dict[str, typer.Typer]) -> None:
     bankroll, audit = groups["bankroll"], groups["audit"]
     for command in (deposit, withdraw, status, history):
         bankroll.command()(command)
     bankroll.command("tax-report")(tax_report)
+    bankroll.command("reconcile")(reconcile)
     audit.command("verify")(verify)
     audit.command("export")(export)

@@ -24,12 +24,14 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from keiba.bankroll import Ledger, LedgerError, Ticket
+from keiba.bankroll.schema import TicketState
 from keiba.common.bet_types import BetType
 from keiba.common.clock import Clock
 from keiba.common.config import ThemisConfig
 from keiba.common.errors import StorageError, one_line
 from keiba.common.money import Yen
 from keiba.execution import Broker, BrokerError, execute_decision
+from keiba.execution.reconcile import Reconciliation, reconcile_day
 from keiba.market.settlement import settle_ticket
 from keiba.monitor import Alert, AlertSink, BetOutcome, Monitor, Severity, apply_to_policy, deliver
 from keiba.themis import Bankroll, Decision, DecisionError, decide
@@ -287,8 +289,22 @@ class RaceEngine:
 
     # --- settling -------------------------------------------------------------------------
 
+    def reconcile(self, day: dt.date) -> Reconciliation:
+        """Settle the day's unknown purchases from the venue's history (`reconcile_day`);
+        alerted when it could not, or when it found or adopted anything."""
+        result = reconcile_day(self.ledger, self.broker, day)
+        if result.failed:
+            self._alert("execution.not_reconciled", result.summary())
+        elif result.changed or result.unresolved:
+            self._alert("execution.reconciled", result.summary())
+        return result
+
     def settle(self, race_id: str, result: RaceResult) -> list[SettledTicket]:
-        """Pay the race's open tickets by JRA rules; a ticket already settled is left alone."""
+        """Pay the race's open tickets by JRA rules; a ticket already settled is left alone.
+        Purchases of the race still unknown are reconciled with the venue's history first."""
+        pending = (TicketState.UNKNOWN.value, TicketState.SUBMITTING.value)
+        if any(t["state"] in pending for t in self.ledger.race_tickets(race_id)):
+            self.reconcile(dt.date(int(race_id[:4]), int(race_id[4:6]), int(race_id[6:8])))
         settled = []
         equity = self.equity()
         for row in self.ledger.open_tickets(race_id):
