@@ -3,15 +3,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 
-from keiba.bankroll import Ledger
+from keiba.bankroll import Ledger, check_invariants, export_checkpoint, verify
 from keiba.bankroll.audit import Checkpoint, load_checkpoints
 from keiba.bankroll.checkpoints import CheckpointExporter, WriteOnceStore
-from keiba.common.clock import Clock
+from keiba.bankroll.migrate import upgrade
+from keiba.bankroll.tax import TaxReport, tax_report
+from keiba.common.clock import Clock, SystemClock
 from keiba.common.config import KeibaConfig
+from keiba.common.money import positive_yen
 from keiba.common.storage import FsspecObjectStore, create_ledger_engine
 from keiba.common.storage.datasets import dataset_names, open_dataset
 from keiba.execution.history import HistoryRow, read_history_csv
@@ -93,7 +99,7 @@ def _race_resolver(config: KeibaConfig) -> RaceResolver | None:
 
 
 def reconcile_history_file(
-    config: KeibaConfig, account: str, path: Path, clock: Clock
+    config: KeibaConfig, account: str, path: Path, clock: Clock | None = None
 ) -> list[Reconciliation]:
     """Reconcile the account with a purchase-history CSV a person downloaded: each day in it,
     unknown purchases settled and tickets bought by hand adopted (races named from the
@@ -102,7 +108,100 @@ def reconcile_history_file(
     resolve = _race_resolver(config)
     engine = create_ledger_engine(config.ledger_url)
     try:
-        ledger = open_ledger(config, engine, clock, account, open_account=False)
+        ledger = open_ledger(config, engine, clock or SystemClock(), account, open_account=False)
         return [reconcile_day(ledger, history, day, resolve_race=resolve) for day in history.days]
     finally:
         engine.dispose()
+
+
+@contextmanager
+def account_ledger(
+    config: KeibaConfig, account: str, *, open_account: bool = False
+) -> Iterator[Ledger]:
+    """The configured ledger's account on the wall clock (only `open_account` creates it)."""
+    engine = create_ledger_engine(config.ledger_url)
+    try:
+        yield open_ledger(config, engine, SystemClock(), account, open_account=open_account)
+    finally:
+        engine.dispose()
+
+
+def balance_status(ledger: Ledger) -> dict[str, Any]:
+    b = ledger.balances()
+    return {
+        "account": ledger.account,
+        "cash_yen": b.cash,
+        "reserved_yen": b.reserved,
+        "available_yen": b.available,
+    }
+
+
+def change_balance(
+    config: KeibaConfig, account: str, amount: int, cause: str, *, deposit: bool
+) -> dict[str, Any]:
+    """Deposit (opening the account the first time) or withdraw; the balance after."""
+    if deposit:
+        positive_yen(amount, "deposit")  # refused before the account is opened
+    with account_ledger(config, account, open_account=deposit) as ledger:
+        if deposit:
+            ledger.deposit(amount, cause=cause)
+        else:
+            ledger.withdraw(amount, cause=cause)
+        return balance_status(ledger)
+
+
+def ledger_history(config: KeibaConfig, account: str, limit: int) -> list[dict[str, Any]]:
+    with account_ledger(config, account) as ledger:
+        return ledger.history(limit=limit)
+
+
+def verify_ledger(config: KeibaConfig, *, checkpoints: bool) -> dict[str, Any]:
+    """The audit chain checked against the tables and the checkpoints, and the invariants."""
+    engine = create_ledger_engine(config.ledger_url)
+    try:
+        upgrade(engine)
+        known = known_checkpoints(config) if checkpoints else []
+        result = verify(engine, known)
+        problems = check_invariants(engine)
+    finally:
+        engine.dispose()
+    return {
+        "checkpoint_url": config.checkpoint_url,
+        "newest_checkpoint_seq": max((c.seq for c in known), default=None),
+        "checkpoints_beside_ledger": checkpoints and checkpoints_beside_ledger(config),
+        "ok": result.ok and not problems,
+        "records": result.records,
+        "head_seq": result.head.seq,
+        "head_sha256": result.head.record_sha256,
+        "checkpoints_checked": result.checkpoints_checked,
+        "first_bad_seq": result.first_bad_seq,
+        "problem": result.problem,
+        "ledger_problems": problems,
+    }
+
+
+def export_checkpoint_now(config: KeibaConfig) -> dict[str, Any]:
+    """Write the chain head to `audit.checkpoint_url` (once)."""
+    engine = create_ledger_engine(config.ledger_url)
+    try:
+        upgrade(engine)
+        store = checkpoint_store(config)
+        key, checkpoint, written = export_checkpoint(engine, store, SystemClock().now(), "")
+    finally:
+        engine.dispose()
+    return {
+        "key": store.url(key),
+        "seq": checkpoint.seq,
+        "record_sha256": checkpoint.record_sha256,
+        "written_now": written,
+    }
+
+
+def tax_report_of(config: KeibaConfig, account: str, year: int, csv_path: Path | None) -> TaxReport:
+    """The account's tax report for `year`; every purchase also written to `csv_path`."""
+    with account_ledger(config, account) as ledger:
+        report = tax_report(ledger.engine, year, account)
+    if csv_path is not None:
+        csv_path.parent.mkdir(parents=True, exist_ok=True)
+        csv_path.write_text(report.to_csv(), encoding="utf-8")
+    return report

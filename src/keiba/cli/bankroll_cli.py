@@ -12,30 +12,19 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from keiba.app.bankroll import (
+    account_ledger,
+    balance_status,
+    change_balance,
+    export_checkpoint_now,
+    ledger_history,
+    reconcile_history_file,
+    tax_report_of,
+    verify_ledger,
+)
 from keiba.cli.common import JsonOption, config_of, err, jst, note, out, print_json
 
 AccountOption = Annotated[str, typer.Option("--account", help="Bankroll account.")]
-
-
-def _ledger(ctx: typer.Context, account: str, *, open_account: bool = False) -> Any:
-    """The account's ledger; only a deposit may open an account that does not exist yet."""
-    from keiba.app.bankroll import open_ledger
-    from keiba.common.clock import SystemClock
-    from keiba.common.storage import create_ledger_engine
-
-    config = config_of(ctx)
-    engine = create_ledger_engine(config.ledger_url)
-    return open_ledger(config, engine, SystemClock(), account, open_account=open_account)
-
-
-def _status(ledger: Any) -> dict[str, Any]:
-    b = ledger.balances()
-    return {
-        "account": ledger.account,
-        "cash_yen": b.cash,
-        "reserved_yen": b.reserved,
-        "available_yen": b.available,
-    }
 
 
 def _print_status(status: dict[str, Any], as_json: bool) -> None:
@@ -58,15 +47,8 @@ def deposit(
 ) -> None:
     """Add money to the bankroll."""
 
-    def action() -> dict[str, Any]:
-        from keiba.common.money import positive_yen
-
-        positive_yen(amount, "deposit")  # refused before the account is opened
-        ledger = _ledger(ctx, account, open_account=True)
-        ledger.deposit(amount, cause=cause)
-        return _status(ledger)
-
-    _print_status(action(), as_json)
+    result = change_balance(config_of(ctx), account, amount, cause, deposit=True)
+    _print_status(result, as_json)
 
 
 def withdraw(
@@ -78,19 +60,17 @@ def withdraw(
 ) -> None:
     """Take money out (never more than is available)."""
 
-    def action() -> dict[str, Any]:
-        ledger = _ledger(ctx, account)
-        ledger.withdraw(amount, cause=cause)
-        return _status(ledger)
-
-    _print_status(action(), as_json)
+    result = change_balance(config_of(ctx), account, amount, cause, deposit=False)
+    _print_status(result, as_json)
 
 
 def status(
     ctx: typer.Context, account: AccountOption = "main", as_json: JsonOption = False
 ) -> None:
     """The balance: cash, reserved stakes, available."""
-    _print_status(_status(_ledger(ctx, account)), as_json)
+    with account_ledger(config_of(ctx), account) as ledger:
+        result = balance_status(ledger)
+    _print_status(result, as_json)
 
 
 def history(
@@ -100,7 +80,7 @@ def history(
     as_json: JsonOption = False,
 ) -> None:
     """The newest ledger entries."""
-    rows = _ledger(ctx, account).history(limit=limit)
+    rows = ledger_history(config_of(ctx), account, limit)
     if as_json:
         print_json(rows)
         return
@@ -134,34 +114,7 @@ def verify(
     """Check the audit chain, the tables it vouches for and the ledger's invariants; names the
     first bad record."""
 
-    def action() -> dict[str, Any]:
-        from keiba.app.bankroll import checkpoints_beside_ledger, known_checkpoints
-        from keiba.bankroll import check_invariants
-        from keiba.bankroll import verify as verify_chain
-        from keiba.bankroll.migrate import upgrade
-        from keiba.common.storage import create_ledger_engine
-
-        config = config_of(ctx)
-        engine = create_ledger_engine(config.ledger_url)
-        upgrade(engine)
-        known = known_checkpoints(config) if checkpoints else []
-        result = verify_chain(engine, known)
-        problems = check_invariants(engine)
-        return {
-            "checkpoint_url": config.checkpoint_url,
-            "newest_checkpoint_seq": max((c.seq for c in known), default=None),
-            "checkpoints_beside_ledger": checkpoints and checkpoints_beside_ledger(config),
-            "ok": result.ok and not problems,
-            "records": result.records,
-            "head_seq": result.head.seq,
-            "head_sha256": result.head.record_sha256,
-            "checkpoints_checked": result.checkpoints_checked,
-            "first_bad_seq": result.first_bad_seq,
-            "problem": result.problem,
-            "ledger_problems": problems,
-        }
-
-    result = action()
+    result = verify_ledger(config_of(ctx), checkpoints=checkpoints)
     if as_json:
         print_json(result)
     elif result["ok"]:
@@ -190,26 +143,7 @@ def verify(
 def export(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Write the chain head to audit.checkpoint_url as a write-once checkpoint."""
 
-    def action() -> dict[str, Any]:
-        from keiba.app.bankroll import checkpoint_store
-        from keiba.bankroll import export_checkpoint
-        from keiba.bankroll.migrate import upgrade
-        from keiba.common.clock import SystemClock
-        from keiba.common.storage import create_ledger_engine
-
-        config = config_of(ctx)
-        engine = create_ledger_engine(config.ledger_url)
-        upgrade(engine)
-        store = checkpoint_store(config)
-        key, checkpoint, written = export_checkpoint(engine, store, SystemClock().now(), "")
-        return {
-            "key": store.url(key),
-            "seq": checkpoint.seq,
-            "record_sha256": checkpoint.record_sha256,
-            "written_now": written,
-        }
-
-    result = action()
+    result = export_checkpoint_now(config_of(ctx))
     if as_json:
         print_json(result)
         return
@@ -228,16 +162,7 @@ def tax_report(
 ) -> None:
     """Every purchase of a year, daily and annual totals, and income as 雑所得 and 一時所得."""
 
-    def action() -> Any:
-        from keiba.bankroll.tax import tax_report as build
-
-        report = build(_ledger(ctx, account).engine, year, account)
-        if csv_path is not None:
-            csv_path.parent.mkdir(parents=True, exist_ok=True)
-            csv_path.write_text(report.to_csv(), encoding="utf-8")
-        return report
-
-    report = action()
+    report = tax_report_of(config_of(ctx), account, year, csv_path)
     summary = {
         "year": report.year,
         "account": report.account,
@@ -315,11 +240,7 @@ def reconcile(
     as_json: JsonOption = False,
 ) -> None:
     """Settle unknown purchases from the venue's history and adopt tickets bought by hand."""
-    from keiba.app.bankroll import reconcile_history_file
-    from keiba.common.clock import SystemClock
-
-    config = config_of(ctx)
-    results = reconcile_history_file(config, account, history, SystemClock())
+    results = reconcile_history_file(config_of(ctx), account, history)
     if as_json:
         print_json([r.to_dict() for r in results])
         return
