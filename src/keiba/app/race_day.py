@@ -10,8 +10,8 @@ it without repeating or losing a decision or a purchase.
 What is plugged in is the only difference between a live day and a replayed one
 (`RaceDaySetup`): the clock and sleeper (wall clock, or simulated time that jumps to the next
 step), the collector's base URLs (netkeiba, or the local twin of a simulated day), the dataset,
-the model store, the ledger and the journal. Buying is on paper: the broker accepts every valid
-ticket and moves no money outside the ledger.
+the model store, the ledger, the journal and the broker (the configured one live, paper for a
+twin or a replay).
 """
 
 from __future__ import annotations
