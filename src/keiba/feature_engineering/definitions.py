@@ -34,16 +34,18 @@ NULLS FIRST (BigQuery's default) so no null-ordering translation is needed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = [
     "FEATURES",
     "FEATURE_COLUMNS",
+    "FEATURE_GROUPS",
     "FEATURE_VERSION",
     "STAGES",
     "STARTED_SQL",
     "Feature",
     "Stage",
+    "columns_without",
     "feature_sql",
     "history_digest_sql",
     "history_sql",
@@ -67,15 +69,17 @@ class Stage:
 class Feature:
     """One model input: a SQL expression and a description.
 
-    `relative=False` features are expressions over the joined history in the `base` stage
-    (aliases `s` for the runner's start, `h`/`hs` horse history, `j`/`js` jockey, `t`
-    trainer). `relative=True` features are computed in the final SELECT over `base` columns
-    with window functions partitioned by race.
+    `group` names the kind of evidence it carries (`FEATURE_GROUPS`), the unit a walk-forward
+    leaves out to measure what the kind adds. `relative=False` features are expressions over
+    the joined history in the `base` stage (aliases `s` for the runner's start, `h`/`hs` horse
+    history, `j`/`js` jockey, `t` trainer). `relative=True` features are computed in the
+    final SELECT over `base` columns with window functions partitioned by race.
     """
 
     name: str
     sql: str
     description: str
+    group: str = ""
     relative: bool = False
 
 
@@ -301,67 +305,107 @@ def _count(key: str, value: str) -> str:
     return f"CASE WHEN s.{key} IS NULL THEN NULL ELSE COALESCE({value}, 0) END"
 
 
+def _in(group: str, *features: Feature) -> tuple[Feature, ...]:
+    return tuple(replace(f, group=group) for f in features)
+
+
 _BASE_FEATURES: tuple[Feature, ...] = (
-    Feature("horse_starts", _count("horse_key", "h.starts"), "past starts (0 for a debut)"),
-    Feature("horse_finish_pct_last", "h.finish_pct_last", "finish position / starters, last run"),
-    Feature("horse_finish_pct_mean3", "h.finish_pct_mean3", "mean finish percentile, last 3"),
-    Feature("horse_finish_pct_mean5", "h.finish_pct_mean5", "mean finish percentile, last 5"),
-    Feature("horse_win_rate", _rate("h.wins", "h.known"), "wins / past starts with a result"),
-    Feature("horse_top3_rate", _rate("h.top3s", "h.known"), "top-3 finishes / past starts"),
-    Feature("horse_days_since_last", "s.day_no - h.prev_day_no", "days since the last run"),
-    Feature("horse_l3f_pct_mean3", "h.l3f_pct_mean3", "mean last-3F rank percentile, last 3"),
-    Feature("horse_speed_last", "h.speed_last", "speed figure of the last run"),
-    Feature("horse_speed_mean3", "h.speed_mean3", "mean speed figure, last 3"),
-    Feature("horse_speed_best5", "h.speed_best5", "best speed figure, last 5"),
-    Feature("horse_surface_starts", _count("horse_key", "hs.starts"), "past starts, this surface"),
-    Feature("horse_surface_top3_rate", _rate("hs.top3s", "hs.known"), "top-3 rate, this surface"),
-    Feature("distance_change_m", "s.distance_m - h.prev_distance_m", "distance vs last run"),
-    Feature("class_change", "s.class_level - h.prev_class_level", "class level vs last run"),
-    Feature("weight_carried_kg", "s.weight_carried_kg", "weight carried (斤量)"),
-    Feature(
-        "weight_carried_change_kg",
-        "s.weight_carried_kg - h.prev_weight_carried_kg",
-        "weight carried vs last run",
+    *_in(
+        "form",
+        Feature("horse_starts", _count("horse_key", "h.starts"), "past starts (0 for a debut)"),
+        Feature("horse_finish_pct_last", "h.finish_pct_last", "finish position / starters, last"),
+        Feature("horse_finish_pct_mean3", "h.finish_pct_mean3", "mean finish percentile, last 3"),
+        Feature("horse_finish_pct_mean5", "h.finish_pct_mean5", "mean finish percentile, last 5"),
+        Feature("horse_win_rate", _rate("h.wins", "h.known"), "wins / past starts with a result"),
+        Feature("horse_top3_rate", _rate("h.top3s", "h.known"), "top-3 finishes / past starts"),
+        Feature(
+            "horse_surface_starts", _count("horse_key", "hs.starts"), "past starts, this surface"
+        ),
+        Feature(
+            "horse_surface_top3_rate", _rate("hs.top3s", "hs.known"), "top-3 rate, this surface"
+        ),
     ),
-    Feature("body_weight_kg", "s.body_weight_kg", "body weight (announced before post)"),
-    Feature("body_weight_diff_kg", "s.body_weight_diff_kg", "body weight change (announced)"),
-    Feature("age", "s.age", "age in years"),
-    Feature(
-        "sex_code",
-        "CASE s.sex WHEN '牡' THEN 0 WHEN '牝' THEN 1 WHEN 'セ' THEN 2 END",
-        "sex: 0 colt/horse, 1 filly/mare, 2 gelding",
+    *_in(
+        "speed",
+        Feature("horse_speed_last", "h.speed_last", "speed figure of the last run"),
+        Feature("horse_speed_mean3", "h.speed_mean3", "mean speed figure, last 3"),
+        Feature("horse_speed_best5", "h.speed_best5", "best speed figure, last 5"),
     ),
-    Feature("frame_no", "s.frame_no", "frame number (枠番)"),
-    Feature("horse_number", "s.horse_no", "horse number (馬番) as a model input"),
-    Feature("field_size", "s.starters", "number of starters"),
-    Feature("distance_m", "s.distance_m", "race distance"),
-    Feature(
-        "surface_code",
-        "CASE s.surface WHEN 'turf' THEN 0 WHEN 'dirt' THEN 1 WHEN 'jump' THEN 2 END",
-        "surface: 0 turf, 1 dirt, 2 jump",
+    *_in(
+        "pace",
+        Feature("horse_l3f_pct_mean3", "h.l3f_pct_mean3", "mean last-3F rank percentile, last 3"),
     ),
-    Feature("class_level", "s.class_level", "race class: 0 新馬 … 5 OP, 5.5 L, 6–8 G3–G1"),
-    Feature("jockey_rides_365d", _count("jockey_key", "j.n"), "jockey's rides, previous 365 d"),
-    Feature("jockey_win_rate_365d", _rate("j.wins", "j.n"), "jockey's win rate, previous 365 d"),
-    Feature("jockey_top3_rate_365d", _rate("j.top3s", "j.n"), "jockey's top-3 rate, 365 d"),
-    Feature(
-        "jockey_surface_rides_365d",
-        _count("jockey_key", "js.n"),
-        "jockey's rides on this surface, 365 d",
+    *_in(
+        "moves",
+        Feature("horse_days_since_last", "s.day_no - h.prev_day_no", "days since the last run"),
+        Feature("distance_change_m", "s.distance_m - h.prev_distance_m", "distance vs last run"),
+        Feature("class_change", "s.class_level - h.prev_class_level", "class level vs last run"),
     ),
-    Feature(
-        "jockey_surface_win_rate_365d",
-        _rate("js.wins", "js.n"),
-        "jockey's win rate on this surface, 365 d",
+    *_in(
+        "weight",
+        Feature("weight_carried_kg", "s.weight_carried_kg", "weight carried (斤量)"),
+        Feature(
+            "weight_carried_change_kg",
+            "s.weight_carried_kg - h.prev_weight_carried_kg",
+            "weight carried vs last run",
+        ),
+        Feature("body_weight_kg", "s.body_weight_kg", "body weight (announced before post)"),
+        Feature("body_weight_diff_kg", "s.body_weight_diff_kg", "body weight change (announced)"),
     ),
-    Feature("trainer_runners_365d", _count("trainer_key", "t.n"), "trainer's runners, 365 d"),
-    Feature("trainer_win_rate_365d", _rate("t.wins", "t.n"), "trainer's win rate, 365 d"),
-    Feature("trainer_top3_rate_365d", _rate("t.top3s", "t.n"), "trainer's top-3 rate, 365 d"),
+    *_in(
+        "profile",
+        Feature("age", "s.age", "age in years"),
+        Feature(
+            "sex_code",
+            "CASE s.sex WHEN '牡' THEN 0 WHEN '牝' THEN 1 WHEN 'セ' THEN 2 END",
+            "sex: 0 colt/horse, 1 filly/mare, 2 gelding",
+        ),
+    ),
+    *_in(
+        "draw",
+        Feature("frame_no", "s.frame_no", "frame number (枠番)"),
+        Feature("horse_number", "s.horse_no", "horse number (馬番) as a model input"),
+    ),
+    *_in(
+        "race",
+        Feature("field_size", "s.starters", "number of starters"),
+        Feature("distance_m", "s.distance_m", "race distance"),
+        Feature(
+            "surface_code",
+            "CASE s.surface WHEN 'turf' THEN 0 WHEN 'dirt' THEN 1 WHEN 'jump' THEN 2 END",
+            "surface: 0 turf, 1 dirt, 2 jump",
+        ),
+        Feature("class_level", "s.class_level", "race class: 0 新馬 … 5 OP, 5.5 L, 6–8 G3–G1"),
+    ),
+    *_in(
+        "jockey",
+        Feature("jockey_rides_365d", _count("jockey_key", "j.n"), "jockey's rides, previous 365 d"),
+        Feature("jockey_win_rate_365d", _rate("j.wins", "j.n"), "jockey's win rate, 365 d"),
+        Feature("jockey_top3_rate_365d", _rate("j.top3s", "j.n"), "jockey's top-3 rate, 365 d"),
+        Feature(
+            "jockey_surface_rides_365d",
+            _count("jockey_key", "js.n"),
+            "jockey's rides on this surface, 365 d",
+        ),
+        Feature(
+            "jockey_surface_win_rate_365d",
+            _rate("js.wins", "js.n"),
+            "jockey's win rate on this surface, 365 d",
+        ),
+    ),
+    *_in(
+        "trainer",
+        Feature("trainer_runners_365d", _count("trainer_key", "t.n"), "trainer's runners, 365 d"),
+        Feature("trainer_win_rate_365d", _rate("t.wins", "t.n"), "trainer's win rate, 365 d"),
+        Feature("trainer_top3_rate_365d", _rate("t.top3s", "t.n"), "trainer's top-3 rate, 365 d"),
+    ),
 )
 
 
 def _relative(column: str, higher_is_better: bool) -> tuple[Feature, Feature]:
-    """Rank (1 = best, among runners with a value) and z-score of `column` within the race."""
+    """Rank (1 = best, among runners with a value) and z-score of `column` within the race
+    (in `column`'s group)."""
+    group = next(f.group for f in _BASE_FEATURES if f.name == column)
     order = "DESC" if higher_is_better else "ASC NULLS FIRST"
     partition = f"PARTITION BY race_id, {column} IS NULL"
     rank = Feature(
@@ -369,6 +413,7 @@ def _relative(column: str, higher_is_better: bool) -> tuple[Feature, Feature]:
         f"CASE WHEN {column} IS NOT NULL THEN RANK() OVER ({partition} ORDER BY {column} {order})"
         " END",
         f"rank of {column} within the race (1 = best)",
+        group,
         relative=True,
     )
     sd = f"STDDEV_POP({column}) OVER (PARTITION BY race_id)"
@@ -377,6 +422,7 @@ def _relative(column: str, higher_is_better: bool) -> tuple[Feature, Feature]:
         f"CASE WHEN {column} IS NULL THEN NULL WHEN {sd} > 0 THEN "
         f"({column} - AVG({column}) OVER (PARTITION BY race_id)) / {sd} ELSE 0 END",
         f"z-score of {column} within the race",
+        group,
         relative=True,
     )
     return rank, z
@@ -400,6 +446,24 @@ DIGITS = 9
 """Decimal places every feature is rounded to (far below any meaningful difference)."""
 FEATURE_COLUMNS: tuple[str, ...] = tuple(f.name for f in FEATURES)
 """The model inputs, in order (all DOUBLE)."""
+FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
+    group: tuple(f.name for f in FEATURES if f.group == group)
+    for group in dict.fromkeys(f.group for f in FEATURES)
+}
+"""Each group's feature columns, groups in the order of their first feature."""
+
+
+def columns_without(groups: Sequence[str]) -> tuple[str, ...]:
+    """`FEATURE_COLUMNS` less the columns of `groups` (ValueError for an unknown group)."""
+    unknown = sorted(set(groups) - set(FEATURE_GROUPS))
+    if unknown:
+        raise ValueError(
+            f"unknown feature group {', '.join(unknown)}; the groups are "
+            + ", ".join(FEATURE_GROUPS)
+        )
+    dropped = {c for g in groups for c in FEATURE_GROUPS[g]}
+    return tuple(c for c in FEATURE_COLUMNS if c not in dropped)
+
 
 _BASE_JOINS = """FROM starts s
     LEFT JOIN horse_hist h ON h.horse_key = s.horse_key AND h.day_no = s.day_no
