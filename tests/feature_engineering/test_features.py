@@ -33,9 +33,15 @@ COUNT_FEATURES = {
     "jockey_rides_365d",
     "jockey_surface_rides_365d",
     "trainer_runners_365d",
+    "horse_starts_90d",
+    "jockey_rides_30d",
+    "pair_rides_365d",
+    "field_front_runners",
 }
 PRE_RACE_FEATURES = {
     "weight_carried_kg",
+    "weight_carried_kg_rank",
+    "weight_carried_kg_z",
     "body_weight_kg",
     "body_weight_diff_kg",
     "age",
