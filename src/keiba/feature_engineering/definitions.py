@@ -311,11 +311,18 @@ def _results_stages(name: str = "results") -> tuple[Stage, ...]:
 
 
 def _history_stages(targeted: bool) -> tuple[Stage, ...]:
-    """The per-horse, per-jockey and per-trainer histories over `results`; `targeted` keeps
-    only the horses, jockeys and trainers of the target races (same values, less work)."""
+    """The per-horse, per-jockey and per-trainer histories over `results`, and each course's
+    frames'; `targeted` keeps only the horses, jockeys, trainers and courses of the target races
+    (same values, less work)."""
     keys = ("horse_key", "jockey_key", "trainer_key")
     keep = {k: f"{k} IN (SELECT {k} FROM targets)" if targeted else "" for k in keys}
     where = {k: f" WHERE {v}" if v else "" for k, v in keep.items()}
+    course = (
+        "\n    JOIN (SELECT DISTINCT venue_code, surface, distance_m FROM targets) k"
+        " USING (venue_code, surface, distance_m)"
+        if targeted
+        else ""
+    )
     return (
         Stage(
             "horse_day",
@@ -386,7 +393,8 @@ def _history_stages(targeted: bool) -> tuple[Stage, ...]:
             "draw_day",
             f"""SELECT {_DRAW_KEYS}, day_no,
       SUM({_exact("draw_excess")}) AS excess, COUNT(draw_excess) AS n
-    FROM results WHERE frame_no IS NOT NULL GROUP BY {_DRAW_KEYS}, day_no""",
+    FROM results{course}
+    WHERE frame_no IS NOT NULL GROUP BY {_DRAW_KEYS}, day_no""",
         ),
         Stage(
             "draw_hist",
@@ -719,8 +727,8 @@ def _base_stage(targeted: bool) -> Stage:
 
 _TARGETS = Stage(
     "targets",
-    """SELECT race_id, horse_key, jockey_key, trainer_key FROM starts
-    WHERE race_id IN (SELECT unnest(?))""",
+    """SELECT race_id, horse_key, jockey_key, trainer_key, venue_code, surface, distance_m
+    FROM starts WHERE race_id IN (SELECT unnest(?))""",
 )
 _ONLY_TARGETS = "race_id IN (SELECT unnest(?))"
 
@@ -754,7 +762,11 @@ def history_digest_sql(*, cards: bool = False, until: bool = False) -> str:
 def _shared_history_stages(history: str) -> tuple[Stage, ...]:
     """`results` from the stored rows of earlier days and the target races' own starts."""
     return (
-        Stage("targets", "SELECT race_id, horse_key, jockey_key, trainer_key FROM starts"),
+        Stage(
+            "targets",
+            "SELECT race_id, horse_key, jockey_key, trainer_key, venue_code, surface, distance_m"
+            " FROM starts",
+        ),
         *_results_stages("results_today"),
         Stage(
             "results", f"SELECT * FROM {history}\n    UNION ALL\n    SELECT * FROM results_today"
