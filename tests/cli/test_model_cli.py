@@ -112,9 +112,12 @@ def test_walk_forward_by_year_on_a_two_season_world(tmp_path: Path) -> None:
     assert year["train_to"] < year["combine_from"] <= year["combine_to"] < year["test_from"]
     assert year["test_from"].startswith("2016") and year["combine_to"].startswith("2015")
     assert result["mlflow"]["run_id"] and (home / "mlflow" / "mlflow.db").exists()
-    table = keiba(home, "model", "walk-forward", "--years", "2016", "--resamples", "50")
+    table = keiba(
+        home, "model", "walk-forward", "--years", "2016", "--resamples", "50", "--without", "draw"
+    )
     assert table.returncode == 0, table.stderr[-3000:]
     assert "Pooled 95% interval" in table.stdout
+    assert "Without each feature group" in table.stdout and "│ draw " in table.stdout
     lines = [line for line in table.stdout.splitlines() if not line.startswith("MLflow run: ")]
     assert max(len(line) for line in lines) <= 80  # the run's path is printed whole
 
@@ -124,3 +127,5 @@ def test_walk_forward_years_must_be_years(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "'2019-20x' is not a year or a range YYYY-YYYY" in bad.stderr
     backwards = keiba(tmp_path, "model", "walk-forward", "--years", "2022-2019")
     assert backwards.returncode == 2 and "in order" in backwards.stderr
+    unknown = keiba(tmp_path, "model", "walk-forward", "--years", "2019", "--without", "luck")
+    assert unknown.returncode == 2 and "'luck' is not a feature group" in unknown.stderr

@@ -10,7 +10,7 @@ from feature_engineering.synthetic import make_world, warehouse_of
 from keiba.common.config import BacktestConfig, ModelConfig
 from keiba.common.errors import KeibaError
 from keiba.evaluator.yearly import plan_years, walk_forward_years
-from keiba.feature_engineering import build_features
+from keiba.feature_engineering import FEATURE_COLUMNS, FEATURE_GROUPS, build_features
 
 # weekends from October 2017 to the end of 2020
 DAYS = [
@@ -75,3 +75,36 @@ def test_each_year_is_scored_out_of_time_and_the_pool_holds_every_years_races() 
         assert row["delta_r2"] == pytest.approx(row["combined_r2"] - row["market_r2"])
     metrics = result.metrics()
     assert {"y2021_races", "y2022_races", "pooled_races"} <= set(metrics)
+
+
+def test_an_ablation_scores_the_full_set_against_the_set_without_the_group() -> None:
+    frames = make_world(seed=11, n_days=70, start=dt.date(2020, 10, 3), races_per_venue=4)
+    config = ModelConfig(num_boost_round=20, num_leaves=7)
+    with warehouse_of(frames) as warehouse:
+        build_features(warehouse)
+        result = walk_forward_years(
+            warehouse,
+            [2022],
+            config,
+            BacktestConfig(),
+            without=["jockey", "form", "jockey"],
+            resamples=50,
+        )
+        pooled = result.pooled
+        assert [a.group for a in result.ablations] == ["jockey", "form"]
+        for ablation in result.ablations:
+            assert ablation.features == len(FEATURE_COLUMNS) - len(FEATURE_GROUPS[ablation.group])
+            assert ablation.races == pooled.races
+            full = pooled.scores["p_combined"].pseudo_r2
+            assert ablation.delta_r2 == pytest.approx(full - ablation.combined_r2)
+            assert ablation.delta_r2_low <= ablation.delta_r2 <= ablation.delta_r2_high
+            assert ablation.combined_r2 != full  # another model: the group was left out
+    rows = result.to_dict()["ablations"]
+    assert [r["without"] for r in rows] == ["jockey", "form"]
+    assert {"without_form_delta_r2", "without_jockey_delta_r2_low"} <= set(result.metrics())
+
+
+def test_an_unknown_group_is_refused() -> None:
+    frames = make_world(seed=11, n_days=10)
+    with warehouse_of(frames) as warehouse, pytest.raises(ValueError, match="unknown feature"):
+        walk_forward_years(warehouse, [2021], ModelConfig(), BacktestConfig(), without=["nonsense"])

@@ -114,6 +114,8 @@ def make_world(
                 pos = np.empty(size, dtype=np.int64)
                 pos[order] = np.arange(1, size + 1)
                 live = ~scratched
+                early = np.empty(size, dtype=np.int64)
+                early[np.argsort(-strength, kind="stable")] = np.arange(1, size + 1)
                 p_true = np.zeros(size)
                 e = np.exp(strength[live] - strength[live].max())
                 p_true[live] = e / e.sum()
@@ -145,7 +147,8 @@ def make_world(
                             if finished
                             else None,
                             "margin": None,
-                            "passing": None,
+                            # early position by strength: no random draw, other values unchanged
+                            "passing": f"{int(early[i])}-{int(pos[i])}" if finished else None,
                             "last_3f_s": round(35.0 - 0.2 * float(noisy[i]), 1)
                             if finished
                             else None,

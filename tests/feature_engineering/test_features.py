@@ -17,8 +17,10 @@ from feature_engineering.synthetic import (
 from keiba.common.storage import DuckDBWarehouse
 from keiba.feature_engineering import (
     FEATURE_COLUMNS,
+    FEATURE_GROUPS,
     FEATURE_VERSION,
     build_features,
+    columns_without,
     feature_sql,
     read_features,
 )
@@ -31,9 +33,15 @@ COUNT_FEATURES = {
     "jockey_rides_365d",
     "jockey_surface_rides_365d",
     "trainer_runners_365d",
+    "horse_starts_90d",
+    "jockey_rides_30d",
+    "pair_rides_365d",
+    "field_front_runners",
 }
 PRE_RACE_FEATURES = {
     "weight_carried_kg",
+    "weight_carried_kg_rank",
+    "weight_carried_kg_z",
     "body_weight_kg",
     "body_weight_diff_kg",
     "age",
@@ -361,3 +369,15 @@ def test_rebuilding_gives_bit_identical_features() -> None:
         build_features(warehouse)
         builds.append(warehouse.query("SELECT * FROM features ORDER BY race_id, horse_no"))
     assert all(build.equals(builds[0]) for build in builds[1:])
+
+
+def test_every_feature_is_in_exactly_one_group() -> None:
+    grouped = [c for columns in FEATURE_GROUPS.values() for c in columns]
+    assert sorted(grouped) == sorted(FEATURE_COLUMNS)
+    assert all(FEATURE_GROUPS.values())
+    for group, columns in FEATURE_GROUPS.items():
+        kept = columns_without([group])
+        assert set(kept) == set(FEATURE_COLUMNS) - set(columns)
+        assert list(kept) == [c for c in FEATURE_COLUMNS if c in kept]  # the order is kept
+    with pytest.raises(ValueError, match="unknown feature group nonsense"):
+        columns_without(["form", "nonsense"])

@@ -1,8 +1,8 @@
 """`keiba model walk-forward`: the model against the market, year by year, out of time.
 
 Builds the dataset's features, runs `keiba.evaluator.yearly.walk_forward_years` over the test
-years and logs one MLflow run with every year's and the pooled metrics and the whole result as
-`walk_forward_years.json`.
+years (and, for each feature group in `without`, again without it) and logs one MLflow run
+with every year's and the pooled metrics and the whole result as `walk_forward_years.json`.
 """
 
 from __future__ import annotations
@@ -25,18 +25,26 @@ def run_walk_forward_years(
     config: KeibaConfig,
     years: Sequence[int],
     *,
+    without: Sequence[str] = (),
     tracking_uri: str | None = None,
     resamples: int = 1000,
     progress: Callable[[str, int, int], None] = lambda _s, _d, _t: None,
 ) -> dict[str, Any]:
     """The yearly walk-forward of the selected dataset, logged to MLflow; its result as a dict
-    (`rows`: one per year and the pooled one; `years`, `pooled`: the full evaluations)."""
+    (`rows`: one per year and the pooled one; `ablations`: one per group left out; `years`,
+    `pooled`: the full evaluations)."""
     with open_dataset(config, must_exist=True) as warehouse:
         progress("features", 0, 1)
         build_features(warehouse)
         progress("features", 1, 1)
         result = walk_forward_years(
-            warehouse, years, config.model, config.backtest, resamples=resamples, progress=progress
+            warehouse,
+            years,
+            config.model,
+            config.backtest,
+            without=without,
+            resamples=resamples,
+            progress=progress,
         )
         dataset = dataset_record(warehouse)
     tracking = tracking_of(
@@ -51,6 +59,7 @@ def run_walk_forward_years(
             "years": ",".join(str(y) for y in ordered),
             "feature_version": FEATURE_VERSION,
             "resamples": resamples,
+            "without": ",".join(dict.fromkeys(without)),
             "dataset": str(dataset["name"]),
             "dataset_kind": str(dataset["kind"]),
             **{f"model_{k}": v for k, v in config.model.model_dump().items()},

@@ -12,8 +12,9 @@ from rich.table import Table
 
 from keiba.app.walk_forward import run_walk_forward_years
 from keiba.cli.common import DatasetOption, JsonOption, config_of, out, print_json, progress_bar
+from keiba.feature_engineering import FEATURE_GROUPS
 
-__all__ = ["parse_years", "register"]
+__all__ = ["parse_groups", "parse_years", "register"]
 
 
 def parse_years(text: str) -> list[int]:
@@ -35,6 +36,20 @@ def parse_years(text: str) -> list[int]:
     return sorted(set(years))
 
 
+def parse_groups(names: list[str]) -> list[str]:
+    """Feature group names, in order, once each; `all` stands for every group."""
+    groups: list[str] = []
+    for name in names:
+        if name not in FEATURE_GROUPS and name != "all":
+            raise typer.BadParameter(
+                f"{name!r} is not a feature group; the groups are {', '.join(FEATURE_GROUPS)} "
+                "(or all)",
+                param_hint="--without",
+            )
+        groups.extend(FEATURE_GROUPS if name == "all" else [name])
+    return list(dict.fromkeys(groups))
+
+
 def walk_forward(
     ctx: typer.Context,
     years: Annotated[
@@ -45,6 +60,15 @@ def walk_forward(
             help="The test years, e.g. 2019-2022 or 2019,2021.",
         ),
     ],
+    without: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--without",
+            metavar="GROUP",
+            help="Also run without this feature group and compare (repeatable; 'all' for every "
+            f"group): {', '.join(FEATURE_GROUPS)}.",
+        ),
+    ] = None,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples of races.", min=10)] = 1000,
     tracking_uri: Annotated[
         str | None,
@@ -58,12 +82,19 @@ def walk_forward(
     as_json: JsonOption = False,
 ) -> None:
     """Score each test year with a model trained on the years before it (the market stage fitted
-    on the year before); ΔR² against the market per year and pooled, with bootstrap intervals."""
+    on the year before); ΔR² against the market per year and pooled, with bootstrap intervals.
+    With --without, the pooled ΔR² of the full feature set against the set without each group."""
     test_years = parse_years(years)
+    groups = parse_groups(without or [])
     config = config_of(ctx, dataset=dataset)
     with progress_bar(not as_json) as progress:
         result = run_walk_forward_years(
-            config, test_years, tracking_uri=tracking_uri, resamples=resamples, progress=progress
+            config,
+            test_years,
+            without=groups,
+            tracking_uri=tracking_uri,
+            resamples=resamples,
+            progress=progress,
         )
     if as_json:
         print_json(result)
@@ -92,8 +123,26 @@ def _print(result: dict[str, Any]) -> None:
         else "not above zero: no evidence the model adds to the market"
     )
     out.print(f"Pooled 95% interval {verdict}.", highlight=False)
+    if result["ablations"]:
+        _print_ablations(result["ablations"])
     mlflow = result["mlflow"]
     out.print(f"MLflow run: {mlflow['run_id']} in {mlflow['tracking_uri']}", highlight=False)
+
+
+def _print_ablations(rows: list[dict[str, Any]]) -> None:
+    table = Table(title="Without each feature group (pooled; ΔR² = full set − without)")
+    for column in ("without", "features", "model", "combined", "ΔR²", "95% interval"):
+        table.add_column(column, justify="left" if column == "without" else "right")
+    for row in rows:
+        table.add_row(
+            row["without"],
+            str(row["features"]),
+            f"{row['model_r2']:.4f}",
+            f"{row['combined_r2']:.4f}",
+            f"{row['delta_r2']:+.4f}",
+            f"{row['delta_r2_low']:+.4f} to {row['delta_r2_high']:+.4f}",
+        )
+    out.print(table)
 
 
 def register(groups: dict[str, typer.Typer]) -> None:

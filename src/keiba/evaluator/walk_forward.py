@@ -114,15 +114,20 @@ def train_window(
     model_config: ModelConfig,
     backtest: BacktestConfig,
     progress: Callable[[str], None] = lambda _s: None,
+    *,
+    feature_names: Sequence[str] | None = None,
 ) -> WindowModel:
-    """Train the window's model and fit its market stage on its combine period."""
+    """Train the window's model (on `feature_names`, default all) and fit its market stage on
+    its combine period."""
     day = dt.timedelta(days=1)
     progress(f"training for {window.test_from:%Y-%m}")
     train = training_frame(warehouse, window.train_from, window.valid_from - day)
     valid = training_frame(warehouse, window.valid_from, window.train_to)
     if train.is_empty():
         raise KeibaError(f"no training rows for the window starting {window.test_from}")
-    model = train_model(train, valid if valid.height else None, model_config)
+    model = train_model(
+        train, valid if valid.height else None, model_config, feature_names=feature_names
+    )
     combine = priced_races(warehouse, window.combine_from, window.combine_to, backtest).frame
     combination = fit_combination(model_probabilities(model, warehouse, combine).frame)
     return WindowModel(window, model, combination)

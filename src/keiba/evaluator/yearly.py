@@ -8,6 +8,12 @@ before Y is split instead: its last `combine_share` of race days fits the market
 scores — market, model and combined pseudo-R², and ΔR² against the market with race-level
 bootstrap intervals — are given per year and pooled over every test year's races; pooled, each
 race keeps the model of its own year.
+
+Ablations: for each feature group left out (`keiba.feature_engineering.FEATURE_GROUPS`) the
+same years are run again with the models trained without that group's columns, and the pooled
+combined log-likelihood of the full set is compared with the reduced set's, race by race: ΔR²
+(full − without) with a bootstrap interval over the same race resamples as the ΔR² against the
+market. A positive ΔR² whose interval excludes zero is what the group adds to the rest.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from keiba.common.config import BacktestConfig, ModelConfig
 from keiba.common.errors import KeibaError
 from keiba.common.storage.warehouse import Warehouse
 from keiba.evaluator.evaluation import Evaluation, evaluate_frame
+from keiba.evaluator.metrics import common_races, delta_r2_interval, score
 from keiba.evaluator.walk_forward import (
     MIN_COMBINE_DAYS,
     VALID_FRACTION,
@@ -30,9 +37,10 @@ from keiba.evaluator.walk_forward import (
     WindowModel,
     train_window,
 )
+from keiba.feature_engineering import FEATURE_COLUMNS, columns_without
 from keiba.model_training.pipeline import scored_frame
 
-__all__ = ["YearResult", "YearlyWalkForward", "plan_years", "walk_forward_years"]
+__all__ = ["Ablation", "YearResult", "YearlyWalkForward", "plan_years", "walk_forward_years"]
 
 MIN_TRAIN_DAYS = 8
 
@@ -107,11 +115,30 @@ def _row(label: str, evaluation: Evaluation) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class Ablation:
+    """The pooled walk-forward with one feature group left out, against the full set."""
+
+    group: str
+    features: int
+    races: int
+    model_r2: float
+    combined_r2: float
+    delta_r2: float
+    """Pooled combined pseudo-R² of the full set minus that of the set without `group`."""
+    delta_r2_low: float
+    delta_r2_high: float
+
+    def row(self) -> dict[str, Any]:
+        return {"without": self.group, **{k: v for k, v in vars(self).items() if k != "group"}}
+
+
+@dataclass(frozen=True)
 class YearlyWalkForward:
-    """Every test year's result and the pooled evaluation of all their races."""
+    """Every test year's result, the pooled evaluation of all their races and the ablations."""
 
     years: list[YearResult]
     pooled: Evaluation
+    ablations: list[Ablation]
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per year, then the pooled row (year `pooled`)."""
@@ -121,14 +148,76 @@ class YearlyWalkForward:
         out: dict[str, float] = {}
         for year in self.years:
             out |= year.evaluation.metrics(prefix=f"y{year.year}_")
+        for a in self.ablations:
+            out |= {
+                f"without_{a.group}_{k}": float(v)
+                for k, v in a.row().items()
+                if k not in ("without", "features")
+            }
         return out | self.pooled.metrics(prefix="pooled_")
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "rows": self.rows(),
+            "ablations": [a.row() for a in self.ablations],
             "years": {str(y.year): y.evaluation.to_dict() for y in self.years},
             "pooled": self.pooled.to_dict(),
         }
+
+
+def _run_years(
+    warehouse: Warehouse,
+    windows: Sequence[Window],
+    model_config: ModelConfig,
+    backtest: BacktestConfig,
+    feature_names: Sequence[str],
+    progress: Callable[[int], None],
+) -> tuple[list[WindowModel], pl.DataFrame]:
+    """Each window's model and its test year's scored frame, pooled (rows of every year);
+    `progress(i)` before the i-th window."""
+    models, frames = [], []
+    for i, window in enumerate(windows):
+        progress(i)
+        model = train_window(warehouse, window, model_config, backtest, feature_names=feature_names)
+        models.append(model)
+        frames.append(
+            scored_frame(
+                warehouse, model.model, model.combination, window.test_from, window.test_to
+            )
+        )
+    return models, pl.concat(frames, how="diagonal_relaxed")
+
+
+def _ablation(
+    group: str, features: int, full: pl.DataFrame, reduced: pl.DataFrame, resamples: int
+) -> Ablation:
+    """The full set's pooled frame against the reduced set's, on the races both score (the
+    races the full evaluation scores, so the bootstrap draws the same resamples)."""
+    both = full.join(
+        reduced.select(
+            "race_id",
+            "horse_no",
+            pl.col("p_model").alias("p_model_without"),
+            pl.col("p_combined").alias("p_combined_without"),
+        ),
+        on=["race_id", "horse_no"],
+        how="left",
+    )
+    columns = ["p_market", "p_model", "p_combined", "p_model_without", "p_combined_without"]
+    both = common_races(both, columns).filter((pl.col("won") > 0).any().over("race_id"))
+    delta, low, high = delta_r2_interval(
+        both, "p_combined", "p_combined_without", resamples=resamples
+    )
+    return Ablation(
+        group,
+        features,
+        score(both, "p_combined").races,
+        score(both, "p_model_without").pseudo_r2,
+        score(both, "p_combined_without").pseudo_r2,
+        delta,
+        low,
+        high,
+    )
 
 
 def walk_forward_years(
@@ -137,22 +226,37 @@ def walk_forward_years(
     model_config: ModelConfig,
     backtest: BacktestConfig,
     *,
+    without: Sequence[str] = (),
     resamples: int = 1000,
     progress: Callable[[str, int, int], None] = lambda _s, _d, _t: None,
 ) -> YearlyWalkForward:
-    """Train, combine and score each test year (features must be built); pool the years."""
+    """Train, combine and score each test year (features must be built); pool the years; then,
+    for each group in `without`, the same without that group's features (an `Ablation`)."""
+    reduced = {group: columns_without([group]) for group in dict.fromkeys(without)}
     days = list(warehouse.query("SELECT DISTINCT race_date FROM races")["race_date"])
     windows = plan_years(days, years, combine_share=backtest.combine_share)
-    results, frames = [], []
-    for i, window in enumerate(windows):
-        progress("years", i, len(windows))
-        model = train_window(warehouse, window, model_config, backtest)
-        frame = scored_frame(
-            warehouse, model.model, model.combination, window.test_from, window.test_to
-        )
+    total = len(windows) * (1 + len(reduced))
+    models, pooled = _run_years(
+        warehouse,
+        windows,
+        model_config,
+        backtest,
+        FEATURE_COLUMNS,
+        lambda i: progress("years", i, total),
+    )
+    results = []
+    for window, model in zip(windows, models, strict=True):
+        frame = pooled.filter(pl.col("race_date").is_between(window.test_from, window.test_to))
         evaluation = evaluate_frame(frame, resamples=resamples)
         results.append(YearResult(window.test_from.year, model, evaluation))
-        frames.append(frame)
-    progress("years", len(windows), len(windows))
-    pooled = evaluate_frame(pl.concat(frames, how="diagonal_relaxed"), resamples=resamples)
-    return YearlyWalkForward(results, pooled)
+    ablations = []
+    for k, (group, names) in enumerate(reduced.items()):
+        done = len(windows) * (1 + k)
+
+        def step(i: int, done: int = done) -> None:
+            progress("years", done + i, total)
+
+        _, frame = _run_years(warehouse, windows, model_config, backtest, names, step)
+        ablations.append(_ablation(group, len(names), pooled, frame, resamples))
+    progress("years", total, total)
+    return YearlyWalkForward(results, evaluate_frame(pooled, resamples=resamples), ablations)

@@ -2,8 +2,8 @@
 
 `feature_sql()` is the query; `build_features` (re)creates the table and
 `build_features_for_entries` replaces the rows of a few races (a race day's, from their cards);
-`FEATURE_COLUMNS` are the model inputs of version `FEATURE_VERSION`. See `definitions` for the
-point-in-time rules.
+`FEATURE_COLUMNS` are the model inputs of version `FEATURE_VERSION`, in `FEATURE_GROUPS`. See
+`definitions` for the point-in-time rules.
 """
 
 from keiba.feature_engineering.build import (
@@ -17,10 +17,12 @@ from keiba.feature_engineering.build import (
 )
 from keiba.feature_engineering.definitions import (
     FEATURE_COLUMNS,
+    FEATURE_GROUPS,
     FEATURE_VERSION,
     FEATURES,
     STARTED_SQL,
     Feature,
+    columns_without,
     feature_sql,
 )
 
@@ -29,6 +31,7 @@ __all__ = [
     "FEATURES",
     "FEATURES_TABLE",
     "FEATURE_COLUMNS",
+    "FEATURE_GROUPS",
     "FEATURE_VERSION",
     "HISTORY_KEY_TABLE",
     "HISTORY_TABLE",
@@ -36,6 +39,7 @@ __all__ = [
     "Feature",
     "build_features",
     "build_features_for_entries",
+    "columns_without",
     "feature_sql",
     "read_features",
 ]
