@@ -18,7 +18,12 @@ A pure function of frozen inputs (no I/O, no clock, no names). The steps:
    fraction × the stake multiplier;
 6. with the トリガミ guard on, drop tickets whose hit would return less than the race's total
    stake and size the rest again (repeated until none is left);
-7. yen: caps, 100-yen units, minimum stake, own impact, ticket limit (`keiba.themis.rules`).
+7. yen: caps, 100-yen units, minimum stake, own impact, ticket limit (`keiba.themis.rules`);
+8. tickets that rounding, a cap, the ticket limit or the トリガミ guard after rounding left
+   without a stake are rejected with that reason and the others are sized again without them
+   (steps 5–7, repeated until every remaining ticket is bought).
+
+Quotes are screened as arrays (`inputs.Offers`): a full 18-runner race offers 6,396.
 
 Place and wide are decided at the low end of their odds range.
 """
@@ -27,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -37,13 +42,12 @@ from keiba.common.bet_types import BetType
 from keiba.common.config import ThemisConfig
 from keiba.common.money import Yen
 from keiba.themis import exotics
-from keiba.themis.inputs import Bankroll, DecisionError, Offer, Quote, Race, validate
+from keiba.themis.inputs import BET_TYPES, Bankroll, DecisionError, Offers, Quote, Race, validate
 from keiba.themis.rules import Allocation, Reason, allocate
 from keiba.themis.sizing import (
     expected_return,
     isaacs_stake,
     joint_kelly,
-    kelly_fraction,
     simultaneous_kelly,
 )
 
@@ -66,9 +70,9 @@ class Bet:
     rule: str
 
 
-@dataclass(frozen=True)
-class Rejection:
-    """A quote not bought, with the reason in words and as a code."""
+class Rejection(NamedTuple):
+    """A quote not bought, with the reason in words and as a code (a named tuple: a full race
+    rejects thousands of quotes, and these are the cheapest immutable records to build)."""
 
     bet_type: BetType
     combination: str
@@ -121,137 +125,170 @@ class Decision:
         }
 
 
+_EXCLUSIVE_KIND = np.array([b in EXCLUSIVE for b in BET_TYPES])
+_SCRATCHED, _NOT_ENABLED, _NOT_SOLD, _UNLIKELY, _LOW_EV, _CANDIDATE = range(6)
+
+
 @dataclass(frozen=True)
-class _Candidate:
-    offer: Offer
-    probability: float
+class _Screened:
+    """The offers that passed the screen (indices into `Offers`) and every offer's probability."""
+
+    candidates: NDArray[np.intp]
+    probability: NDArray[np.float64]
+    rejections: list[Rejection]
+
+
+def _reject(offers: Offers, i: int, p: float, code: Reason, reason: str) -> Rejection:
+    return Rejection(
+        offers.bet_type(i), offers.combination[i], reason, p, float(offers.odds[i]), code
+    )
+
+
+def _scratched_number(race: Race) -> NDArray[np.intp]:
+    """For each offer, the first scratched horse (or starter-less frame) it names, else 0."""
+    offers = race.offers
+    out = np.zeros(19, dtype=bool)
+    out[list(race.scratched)] = True
+    named = out[offers.numbers]
+    bracket = offers.kind == BET_TYPES.index(BetType.BRACKET_QUINELLA)
+    if np.any(bracket):
+        live = np.zeros(19, dtype=bool)
+        live[list((race.frames or {}).values())] = True
+        named[bracket] = ~live[offers.numbers[bracket]]
+    named &= offers.numbers > 0
+    first = np.argmax(named, axis=1)
+    return np.where(named.any(axis=1), offers.numbers[np.arange(len(offers)), first], 0)
+
+
+def _codes(race: Race, orders: exotics.FinishOrders, policy: ThemisConfig):  # type: ignore[no-untyped-def]
+    """Each offer's screen code and probability (NaN where it was not needed)."""
+    offers, n = race.offers, len(race.win)
+    code = np.full(len(offers), _CANDIDATE, dtype=np.intp)
+    p = np.full(len(offers), np.nan)
+    out = _scratched_number(race)
+    enabled = set(policy.bet_types)
+    for kind, bet in enumerate(BET_TYPES):
+        rows = np.flatnonzero((offers.kind == kind) & (out == 0))
+        if rows.size == 0:
+            continue
+        if bet not in enabled or not exotics.sold(bet, n):
+            code[rows] = _NOT_ENABLED if bet not in enabled else _NOT_SOLD
+            continue
+        p[rows] = exotics.key_probabilities(orders, bet, race.frames)[offers.key[rows]]
+    code[out > 0] = _SCRATCHED
+    live = code == _CANDIDATE
+    code[live & (p < policy.min_probability)] = _UNLIKELY
+    if policy.ev_screen:
+        code[(code == _CANDIDATE) & (p * offers.odds < policy.ev_threshold)] = _LOW_EV
+    return code, p, out
+
+
+def _screen(race: Race, orders: exotics.FinishOrders, policy: ThemisConfig) -> _Screened:
+    offers, n = race.offers, len(race.win)
+    code, p, out = _codes(race, orders, policy)
+    rejections: list[Rejection] = []
+    threshold = policy.ev_threshold
+    for i in np.flatnonzero(code != _CANDIDATE).tolist():
+        c = int(code[i])
+        bet = offers.bet_type(i)
+        if c == _SCRATCHED:
+            bracket = bet is BetType.BRACKET_QUINELLA
+            why = f"frame {out[i]} has no starter" if bracket else f"runner {out[i]} is scratched"
+            rejections.append(_reject(offers, i, 0.0, Reason.SCRATCHED, why))
+        elif c == _NOT_ENABLED:
+            why = "bet type not enabled by the policy"
+            rejections.append(_reject(offers, i, 0.0, Reason.NOT_ENABLED, why))
+        elif c == _NOT_SOLD:
+            why = f"{bet.value} is not sold with {n} starters"
+            rejections.append(_reject(offers, i, 0.0, Reason.NOT_SOLD, why))
+        elif c == _UNLIKELY:
+            why = "probability below minimum"
+            rejections.append(
+                _reject(offers, i, float(p[i]), Reason.PROBABILITY_BELOW_MINIMUM, why)
+            )
+        else:
+            er = float(p[i]) * float(offers.odds[i])
+            why = f"EV {er:.3f} below {threshold}"
+            rejections.append(_reject(offers, i, float(p[i]), Reason.EV_BELOW_THRESHOLD, why))
+    return _Screened(np.flatnonzero(code == _CANDIDATE), p, rejections)
 
 
 def _payoff(
-    orders: exotics.FinishOrders, candidates: list[_Candidate], frames: dict[int, int] | None
-) -> sparse.csr_matrix:
-    """Gross return of one yen on each candidate in each finishing order (orders × tickets)."""
+    orders: exotics.FinishOrders,
+    offers: Offers,
+    chosen: NDArray[np.intp],
+    frames: dict[int, int] | None,
+) -> sparse.csc_matrix:
+    """Gross return of one yen on each chosen offer in each finishing order (orders × tickets)."""
     rows: list[NDArray[np.intp]] = []
     cols: list[NDArray[np.intp]] = []
-    vals: list[NDArray[np.float64]] = []
-    by_type: dict[BetType, list[int]] = {}
-    for j, c in enumerate(candidates):
-        by_type.setdefault(c.offer.bet_type, []).append(j)
-    for bet_type, members in by_type.items():
-        keys = exotics.ticket_keys(orders, bet_type, frames)
+    kinds = offers.kind[chosen]
+    for kind in np.unique(kinds).tolist():
+        members = np.flatnonzero(kinds == kind)
+        keys = exotics.ticket_keys(orders, BET_TYPES[kind], frames)
         lookup = np.full(exotics.KEY_SPACE + 1, -1, dtype=np.intp)
-        odds = np.zeros(len(candidates))
-        for j in members:
-            lookup[exotics.combination_key(bet_type, candidates[j].offer.combination)] = j
-            odds[j] = candidates[j].offer.odds
+        lookup[offers.key[chosen[members]]] = members
         col = lookup[keys]  # a key of −1 reads the sentinel at the end: −1
         row, which = np.nonzero(col >= 0)
         rows.append(row)
         cols.append(col[row, which])
-        vals.append(odds[col[row, which]])
-    shape = (orders.probabilities.size, len(candidates))
+    shape = (orders.probabilities.size, chosen.size)
     if not rows:
-        return sparse.csr_matrix(shape)
-    return sparse.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=shape
-    )
+        return sparse.csc_matrix(shape)
+    col = np.concatenate(cols)
+    return sparse.csc_matrix((offers.odds[chosen][col], (np.concatenate(rows), col)), shape=shape)
 
 
 def _size(
-    candidates: list[_Candidate],
+    offers: Offers,
+    chosen: NDArray[np.intp],
+    p: NDArray[np.float64],
     pi: NDArray[np.float64],
-    payoff: sparse.csr_matrix,
+    payoff: sparse.csc_matrix,
     sizing: str,
-) -> tuple[list[float], list[str]]:
-    """Full-Kelly fractions of the candidates and the sizer that chose each."""
-    k = len(candidates)
+    near: NDArray[np.float64] | None = None,
+) -> tuple[NDArray[np.float64], list[str]]:
+    """Full-Kelly fractions of the chosen offers and the sizer that chose each (`near`: the
+    joint optimum of a previous round, to start the joint solve from)."""
+    k = chosen.size
+    odds, kinds = offers.odds[chosen], offers.kind[chosen]
+    if k == 0:
+        return np.zeros(0), []
     if sizing == "independent":
-        return [kelly_fraction(c.probability, c.offer.odds) for c in candidates], [
-            "single-kelly"
-        ] * k
-    pools: dict[BetType, list[int]] = {}
-    for j, c in enumerate(candidates):
-        pools.setdefault(c.offer.bet_type, []).append(j)
-    joint = sizing == "joint" and (len(pools) > 1 or not pools.keys() <= EXCLUSIVE)
-    fractions, sizers = [0.0] * k, [""] * k
-    for bet_type, members in pools.items():
-        if bet_type in EXCLUSIVE:
-            sized = simultaneous_kelly(
-                [candidates[j].probability for j in members],
-                [candidates[j].offer.odds for j in members],
-            )
+        edge = p * odds - 1.0
+        return np.where(edge > 0, edge / (odds - 1.0), 0.0), ["single-kelly"] * k
+    present = np.unique(kinds).tolist()
+    joint = sizing == "joint" and (len(present) > 1 or not _EXCLUSIVE_KIND[present[0]])
+    fractions, sizers = np.zeros(k), [""] * k
+    for kind in present:
+        members = np.flatnonzero(kinds == kind)
+        if _EXCLUSIVE_KIND[kind]:
+            fractions[members] = simultaneous_kelly(p[members], odds[members])
             name = "simultaneous-kelly"
         elif joint:  # a starting guess only: every place/wide candidate
-            sized = [1.0] * len(members)
+            fractions[members] = 1.0
             name = ""
         else:
-            sized = [float(f) for f in joint_kelly(pi, payoff[:, members])]
+            fractions[members] = joint_kelly(pi, payoff[:, members])
             name = "pool-kelly"
-        for j, f in zip(members, sized, strict=True):
-            fractions[j], sizers[j] = f, name
+        for j in members.tolist():
+            sizers[j] = name
     if joint:
-        start = [f > 0 for f in fractions]
-        return [float(f) for f in joint_kelly(pi, payoff, start=start)], ["joint-kelly"] * k
+        start = fractions > 0 if near is None else near > 0
+        return joint_kelly(pi, payoff, start=start, near=near), ["joint-kelly"] * k
     return fractions, sizers
 
 
-def _torigami(payoff: sparse.csr_matrix, stakes: NDArray[np.float64]) -> set[int]:
+def _torigami(payoff: sparse.csc_matrix, stakes: NDArray[np.float64]) -> NDArray[np.intp]:
     """Tickets that win in an outcome whose total return is below the total stake."""
     total = float(np.sum(stakes))
     returns = payoff @ stakes
-    short = np.flatnonzero((returns > 0) & (returns < total * (1 - 1e-12)))
-    if short.size == 0:
-        return set()
-    hits = payoff[short].multiply(stakes[None, :] > 0).tocoo()
-    return {int(c) for c in hits.col}
-
-
-def _reject(c: _Candidate, code: Reason, reason: str) -> Rejection:
-    return Rejection(
-        c.offer.bet_type, c.offer.combination, reason, c.probability, c.offer.odds, code
-    )
-
-
-def _screen(
-    race: Race, orders: exotics.FinishOrders, policy: ThemisConfig
-) -> tuple[list[_Candidate], list[Rejection]]:
-    n = len(race.win)
-    enabled = set(policy.bet_types)
-    probabilities: dict[BetType, NDArray[np.float64]] = {}
-    candidates: list[_Candidate] = []
-    rejections: list[Rejection] = []
-    for offer in race.offers:
-        bet = offer.bet_type
-        out = race.names_scratched(offer)
-        if out is not None:
-            bracket = bet is BetType.BRACKET_QUINELLA
-            why = f"frame {out} has no starter" if bracket else f"runner {out} is scratched"
-            rejections.append(_reject(_Candidate(offer, 0.0), Reason.SCRATCHED, why))
-            continue
-        if bet not in enabled or not exotics.sold(bet, n):
-            code = Reason.NOT_ENABLED if bet not in enabled else Reason.NOT_SOLD
-            why = (
-                "bet type not enabled by the policy"
-                if code is Reason.NOT_ENABLED
-                else (f"{bet.value} is not sold with {n} starters")
-            )
-            rejections.append(_reject(_Candidate(offer, 0.0), code, why))
-            continue
-        if bet not in probabilities:
-            probabilities[bet] = exotics.key_probabilities(orders, bet, race.frames)
-        p = float(probabilities[bet][exotics.combination_key(bet, offer.combination)])
-        candidate = _Candidate(offer, p)
-        er = expected_return(p, offer.odds)
-        if p < policy.min_probability:
-            rejections.append(
-                _reject(candidate, Reason.PROBABILITY_BELOW_MINIMUM, "probability below minimum")
-            )
-        elif policy.ev_screen and er < policy.ev_threshold:
-            why = f"EV {er:.3f} below {policy.ev_threshold}"
-            rejections.append(_reject(candidate, Reason.EV_BELOW_THRESHOLD, why))
-        else:
-            candidates.append(candidate)
-    return candidates, rejections
+    short = (returns > 0) & (returns < total * (1 - 1e-12))
+    if not np.any(short):
+        return np.zeros(0, dtype=np.intp)
+    hits = payoff[short][:, stakes > 0]
+    columns: NDArray[np.intp] = np.flatnonzero(stakes > 0)[np.unique(hits.tocoo().col)]
+    return columns
 
 
 def _account_stop(account: Bankroll, policy: ThemisConfig) -> tuple[Reason, str] | None:
@@ -269,13 +306,67 @@ def _account_stop(account: Bankroll, policy: ThemisConfig) -> tuple[Reason, str]
     return None
 
 
-def _own_impact(c: _Candidate, policy: ThemisConfig) -> float | None:
-    pool = c.offer.pool_yen
-    if not policy.own_impact or pool is None or c.offer.bet_type not in EXCLUSIVE:
+def _own_impact(offers: Offers, i: int, p: float, policy: ThemisConfig) -> float | None:
+    pool = int(offers.pool_yen[i])
+    if not policy.own_impact or pool < 0 or not _EXCLUSIVE_KIND[offers.kind[i]]:
         return None
-    takeout = float(c.offer.bet_type.takeout)
-    on_outcome = (1.0 - takeout) * pool / c.offer.odds
-    return isaacs_stake(c.probability, takeout, pool, on_outcome)
+    takeout = float(offers.bet_type(i).takeout)
+    on_outcome = (1.0 - takeout) * pool / float(offers.odds[i])
+    return isaacs_stake(p, takeout, pool, on_outcome)
+
+
+@dataclass
+class _Sized:
+    """One round of sizing: the chosen offers, their full-Kelly fractions and yen allocations."""
+
+    chosen: NDArray[np.intp]
+    full: NDArray[np.float64]
+    sizers: list[str]
+    allocations: list[Allocation]
+
+
+def _size_and_allocate(
+    race: Race,
+    orders: exotics.FinishOrders,
+    chosen: NDArray[np.intp],
+    screened: _Screened,
+    policy: ThemisConfig,
+    rejections: list[Rejection],
+    near: NDArray[np.float64] | None = None,
+) -> _Sized:
+    """Steps 5–7 for the chosen offers (トリガミ drops are rejected and sized again)."""
+    offers, p_all = race.offers, screened.probability
+    scale = policy.kelly_fraction * policy.stake_multiplier
+    while True:
+        payoff = _payoff(orders, offers, chosen, race.frames)
+        full, sizers = _size(
+            offers, chosen, p_all[chosen], orders.probabilities, payoff, policy.sizing
+        )
+        fractions = full * scale
+        dropped = _torigami(payoff, fractions) if policy.torigami_guard else np.zeros(0, int)
+        if dropped.size == 0:
+            break
+        why = "トリガミ: a hit would return less than the race's total stake"
+        for j in dropped.tolist():
+            i = int(chosen[j])
+            rejections.append(_reject(offers, i, float(p_all[i]), Reason.TORIGAMI, why))
+        chosen = np.delete(chosen, dropped)
+        near = None if near is None else np.delete(near, dropped)
+    positive = np.flatnonzero(fractions > 0)
+    caps = [_own_impact(offers, int(chosen[j]), float(p_all[chosen[j]]), policy) for j in positive]
+    allocations = [Allocation(Yen(0), ())] * chosen.size
+    for j, a in zip(
+        positive.tolist(),
+        allocate(fractions[positive].tolist(), caps, race.bankroll, policy),
+        strict=True,
+    ):
+        allocations[j] = a
+    if policy.torigami_guard:
+        stakes = np.array([float(a.stake) for a in allocations])
+        for j in _torigami(payoff, stakes).tolist():
+            why = "トリガミ after rounding: a hit would return less than the race's total stake"
+            allocations[j] = Allocation(Yen(0), (), Reason.TORIGAMI, why)
+    return _Sized(chosen, full, sizers, allocations)
 
 
 def decide(
@@ -297,58 +388,73 @@ def decide(
     quote naming one is rejected `scratched`.
     """
     race = validate(probabilities, odds, bankroll, policy, frames, scratched)
-    account = race.bankroll
+    account, offers = race.bankroll, race.offers
     orders = exotics.finish_orders(race.win, policy.exotic_gamma, policy.exotic_delta)
-    candidates, rejections = _screen(race, orders, policy)
+    screened = _screen(race, orders, policy)
+    rejections = screened.rejections
     notes: list[str] = []
-    if any(o.bet_type in (BetType.PLACE, BetType.QUINELLA_PLACE) for o in race.offers):
+    ranged = (BET_TYPES.index(BetType.PLACE), BET_TYPES.index(BetType.QUINELLA_PLACE))
+    if np.isin(offers.kind, ranged).any():
         notes.append("place and wide are decided at the low end of their odds range")
-    stop = _account_stop(account, policy) if candidates else None
+    chosen, p_all = screened.candidates, screened.probability
+    stop = _account_stop(account, policy) if chosen.size else None
     if stop is not None:
-        rejections += [_reject(c, *stop) for c in candidates]
+        rejections += [_reject(offers, int(i), float(p_all[i]), *stop) for i in chosen.tolist()]
         return Decision((), tuple(rejections), Yen(account.balance_yen), tuple(notes))
-    scale = policy.kelly_fraction * policy.stake_multiplier
+    resized, near = 0, None
     while True:
-        payoff = _payoff(orders, candidates, race.frames)
-        full, sizers = _size(candidates, orders.probabilities, payoff, policy.sizing)
-        fractions = np.array([f * scale for f in full])
-        dropped = _torigami(payoff, fractions) if policy.torigami_guard else set()
-        if not dropped:
+        sized = _size_and_allocate(race, orders, chosen, screened, policy, rejections, near)
+        unbought = [
+            j
+            for j, (a, f) in enumerate(zip(sized.allocations, sized.full, strict=True))
+            if f > 0 and (a.reason is not None or a.stake <= 0)
+        ]
+        if not unbought:
             break
-        for j in sorted(dropped):
-            why = "トリガミ: a hit would return less than the race's total stake"
-            rejections.append(_reject(candidates[j], Reason.TORIGAMI, why))
-        candidates = [c for j, c in enumerate(candidates) if j not in dropped]
-    allocations = allocate(
-        [float(f) for f in fractions], [_own_impact(c, policy) for c in candidates], account, policy
-    )
-    if policy.torigami_guard:
-        stakes = np.array([float(a.stake) for a in allocations])
-        for j in _torigami(payoff, stakes):
-            why = "トリガミ after rounding: a hit would return less than the race's total stake"
-            allocations[j] = Allocation(Yen(0), (), Reason.TORIGAMI, why)
+        for j in unbought:
+            i, a = int(sized.chosen[j]), sized.allocations[j]
+            code = a.reason or Reason.ROUNDS_TO_ZERO
+            rejections.append(_reject(offers, i, float(p_all[i]), code, a.message))
+        chosen = np.delete(sized.chosen, unbought)
+        near = np.delete(sized.full, unbought)
+        resized += len(unbought)
+    if resized:
+        notes.append(
+            f"sized again without the {resized} ticket(s) that rounding, caps or limits left "
+            "without a stake"
+        )
+    return _decision(race, sized, p_all, policy, rejections, notes)
+
+
+def _decision(
+    race: Race,
+    sized: _Sized,
+    p_all: NDArray[np.float64],
+    policy: ThemisConfig,
+    rejections: list[Rejection],
+    notes: list[str],
+) -> Decision:
+    offers = race.offers
+    scale = policy.kelly_fraction * policy.stake_multiplier
+    screen = f"ev>={policy.ev_threshold:g}" if policy.ev_screen else "no-ev-screen"
     bets: list[Bet] = []
-    for c, a, full_f, sizer in zip(candidates, allocations, full, sizers, strict=True):
-        if a.reason is not None or a.stake <= 0:
-            if full_f <= 0:
-                code, why = Reason.NO_KELLY_STAKE, "no Kelly stake beside the other tickets"
-            else:
-                code, why = a.reason or Reason.ROUNDS_TO_ZERO, a.message
-            rejections.append(_reject(c, code, why))
+    for j, i in enumerate(sized.chosen.tolist()):
+        a, p = sized.allocations[j], float(p_all[i])
+        if sized.full[j] <= 0:
+            why = "no Kelly stake beside the other tickets"
+            rejections.append(_reject(offers, i, p, Reason.NO_KELLY_STAKE, why))
             continue
-        screen = f"ev>={policy.ev_threshold:g}" if policy.ev_screen else "no-ev-screen"
-        rule = f"{screen}+{sizer}*{scale:g}"
-        rule += "".join(f"+{b}" for b in a.binding)
-        er = expected_return(c.probability, c.offer.odds)
+        rule = f"{screen}+{sized.sizers[j]}*{scale:g}" + "".join(f"+{b}" for b in a.binding)
+        o = float(offers.odds[i])
         bets.append(
             Bet(
-                c.offer.bet_type,
-                c.offer.combination,
+                offers.bet_type(i),
+                offers.combination[i],
                 a.stake,
-                c.probability,
-                c.offer.odds,
-                er,
+                p,
+                o,
+                expected_return(p, o),
                 rule,
             )
         )
-    return Decision(tuple(bets), tuple(rejections), Yen(account.balance_yen), tuple(notes))
+    return Decision(tuple(bets), tuple(rejections), Yen(race.bankroll.balance_yen), tuple(notes))

@@ -18,23 +18,36 @@ field and the value:
 
 Place and quinella place (wide) are quoted as a range: decisions use the low end (`odds`),
 the conservative price; `odds_high` is carried for display only.
+
+The thousands of quotes of a full race are checked as arrays (`Offers`): each canonical
+combination is looked up in a table of every combination of 18 runners, and odds, ranges and
+pools are compared at once. When anything fails, the quotes are checked again one by one, so
+the error raised is the first in the order given, as before.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from functools import cache
 
+import numpy as np
+from numpy.typing import NDArray
 from pydantic import ValidationError
 
-from keiba.common.bet_types import BetType, parse_combination
+from keiba.common.bet_types import BetType, format_combination, parse_combination
 from keiba.common.config import ThemisConfig
 from keiba.common.errors import KeibaError
 
-__all__ = ["Bankroll", "DecisionError", "Offer", "Quote", "Race", "validate"]
+__all__ = ["BET_TYPES", "Bankroll", "DecisionError", "Offers", "Quote", "Race", "validate"]
 
 PROBABILITY_TOLERANCE = 1e-6
+BASE = 19
+"""Digits of a combination key: horse numbers 1–18 and frame numbers 1–8 fit in base 19."""
+BET_TYPES = tuple(BetType)
+"""The canonical order of bet types (offers are sorted by it, then by combination)."""
 
 
 class DecisionError(KeibaError, ValueError):
@@ -76,34 +89,39 @@ class Bankroll:
 
 
 @dataclass(frozen=True)
-class Offer:
-    """One validated quote: what can be bought."""
+class Offers:
+    """The validated quotes, in canonical order (bet type, then combination), as arrays."""
 
-    bet_type: BetType
-    combination: str
-    numbers: tuple[int, ...]
-    odds: float
-    odds_high: float | None
-    pool_yen: int | None
+    kind: NDArray[np.intp]
+    """Index of each offer's bet type in `BET_TYPES`."""
+    key: NDArray[np.intp]
+    """The combination key: its numbers as digits in base 19 (`exotics.combination_key`)."""
+    numbers: NDArray[np.intp]
+    """The numbers of each combination (offers × 3, padded with 0)."""
+    odds: NDArray[np.float64]
+    odds_high: NDArray[np.float64]
+    """The high end of a place/wide range, NaN when not quoted."""
+    pool_yen: NDArray[np.int64]
+    """The pool of the offer's bet type, −1 when not known."""
+    combination: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return int(self.key.size)
+
+    def bet_type(self, i: int) -> BetType:
+        return BET_TYPES[int(self.kind[i])]
 
 
 @dataclass(frozen=True)
 class Race:
-    """Validated inputs: win probabilities of the starters, offers (in a canonical order),
-    account, frames (of the starters) and the scratched runners."""
+    """Validated inputs: win probabilities of the starters, offers, account, frames (of the
+    starters) and the scratched runners."""
 
     win: dict[int, float]
-    offers: tuple[Offer, ...]
+    offers: Offers
     bankroll: Bankroll
     frames: dict[int, int] | None
     scratched: frozenset[int] = frozenset()
-
-    def names_scratched(self, offer: Offer) -> int | None:
-        """The first scratched horse (or starter-less frame) the offer names, if any."""
-        if offer.bet_type is BetType.BRACKET_QUINELLA:
-            live = set((self.frames or {}).values())
-            return next((n for n in offer.numbers if n not in live), None)
-        return next((n for n in offer.numbers if n in self.scratched), None)
 
 
 def _is_int(value: object) -> bool:
@@ -187,25 +205,35 @@ def _quote(field: str, value: object) -> Quote:
     return quote
 
 
-def _offers(
+_Row = tuple[int, int, str, float, float, int]
+"""One offer as checked one by one: bet type index, key, text, odds, high end, pool."""
+
+
+def _key(numbers: tuple[int, ...]) -> int:
+    key = 0
+    for number in numbers:
+        key = key * BASE + number
+    return key
+
+
+def _one_by_one(
     odds: Mapping[int, float] | Mapping[BetType, Mapping[str, float | Quote]],
     win: Collection[int],
     frames: dict[int, int] | None,
     starters: Collection[int],
-) -> tuple[Offer, ...]:
+) -> list[_Row]:
+    """Every quote checked in the order given; the first problem raises `DecisionError`."""
     if not isinstance(odds, Mapping):
         raise DecisionError("odds", odds, "must be a mapping")
-    offers: list[Offer] = []
+    rows: list[_Row] = []
     if all(_is_int(k) for k in odds):
         for runner, value in odds.items():
             assert isinstance(runner, int)
             if runner not in win:
                 raise DecisionError(f"odds[{runner}]", value, "unknown runner (no probability)")
             quote = _quote(f"odds[{runner}]", value)
-            offers.append(
-                Offer(BetType.WIN, str(runner), (runner,), float(quote.odds), None, quote.pool_yen)
-            )
-        return tuple(sorted(offers, key=lambda o: o.numbers))
+            rows.append(_row(BetType.WIN, str(runner), (runner,), quote))
+        return rows
     for name, quotes in odds.items():
         try:
             bet_type = BetType(str(name))
@@ -220,22 +248,181 @@ def _offers(
             except ValueError as e:
                 raise DecisionError(field, combination, str(e)) from None
             if bet_type is BetType.BRACKET_QUINELLA:
-                if frames is None:
-                    raise DecisionError("frames", None, "bracket quinella needs frame numbers")
-                if not set(starters) <= set(frames):
-                    raise DecisionError("frames", frames, "must give the frame of every starter")
+                _check_frames(frames, starters)
+                assert frames is not None
                 unknown = [n for n in numbers if n not in frames.values()]
             else:
                 unknown = [n for n in numbers if n not in win]
             if unknown:
                 raise DecisionError(field, quoted, f"unknown runner or frame {unknown[0]}")
-            quote = _quote(field, quoted)
-            high = None if quote.odds_high is None else float(quote.odds_high)
-            offers.append(
-                Offer(bet_type, str(combination), numbers, float(quote.odds), high, quote.pool_yen)
-            )
-    order = {bet: i for i, bet in enumerate(BetType)}
-    return tuple(sorted(offers, key=lambda o: (order[o.bet_type], o.numbers)))
+            rows.append(_row(bet_type, str(combination), numbers, _quote(field, quoted)))
+    return rows
+
+
+def _row(bet_type: BetType, text: str, numbers: tuple[int, ...], quote: Quote) -> _Row:
+    high = math.nan if quote.odds_high is None else float(quote.odds_high)
+    pool = -1 if quote.pool_yen is None else quote.pool_yen
+    return (BET_TYPES.index(bet_type), _key(numbers), text, float(quote.odds), high, pool)
+
+
+def _check_frames(frames: dict[int, int] | None, starters: Collection[int]) -> None:
+    if frames is None:
+        raise DecisionError("frames", None, "bracket quinella needs frame numbers")
+    if not set(starters) <= set(frames):
+        raise DecisionError("frames", frames, "must give the frame of every starter")
+
+
+@cache
+def _canonical(bet_type: BetType) -> dict[str, int]:
+    """The key of every canonical combination of the bet type, by its text."""
+    if bet_type is BetType.BRACKET_QUINELLA:
+        combos: Collection[tuple[int, ...]] = list(
+            itertools.combinations_with_replacement(range(1, 9), 2)
+        )
+    elif bet_type.ordered:
+        combos = list(itertools.permutations(range(1, 19), bet_type.arity))
+    else:
+        combos = list(itertools.combinations(range(1, 19), bet_type.arity))
+    return {format_combination(bet_type, c): _key(c) for c in combos}
+
+
+def _digits(keys: NDArray[np.intp], arity: int) -> NDArray[np.intp]:
+    numbers = np.zeros((keys.size, 3), dtype=np.intp)
+    for i in range(arity):
+        numbers[:, i] = keys // BASE ** (arity - 1 - i) % BASE
+    return numbers
+
+
+def _prices(values: list[object]) -> tuple[NDArray[np.float64], ...] | None:
+    """Odds, high ends and pools of one bet type's quotes, or None if one may be invalid."""
+    if all(_is_number(v) for v in values):
+        odds = np.array(values, dtype=np.float64)
+        high = np.full(odds.size, math.nan)
+        pool = np.full(odds.size, -1.0)
+    elif all(type(v) is Quote for v in values):
+        quotes: list[Quote] = values  # type: ignore[assignment]
+        raw = [q.odds for q in quotes]
+        highs = [q.odds_high for q in quotes]
+        pools = [q.pool_yen for q in quotes]
+        if not all(_is_number(v) for v in raw):
+            return None
+        if not all(h is None or _is_number(h) for h in highs):
+            return None
+        if not all(v is None or (_is_int(v) and v >= 0) for v in pools):
+            return None
+        odds = np.array(raw, dtype=np.float64)
+        high = np.array([math.nan if h is None else h for h in highs], dtype=np.float64)
+        if np.any(high < odds):  # NaN (no high end) compares false
+            return None
+        pool = np.array([-1 if v is None else v for v in pools], dtype=np.float64)
+    else:
+        return None
+    if not np.all(np.isfinite(odds) & (odds > 1.0)):
+        return None
+    return odds, high, pool
+
+
+def _at_once(
+    odds: Mapping[BetType, Mapping[str, float | Quote]],
+    win: Collection[int],
+    frames: dict[int, int] | None,
+    starters: Collection[int],
+) -> Offers | None:
+    """The offers checked as arrays, or None where a quote may be invalid."""
+    known = np.zeros(BASE, dtype=bool)
+    known[list(win)] = True
+    parts: list[tuple[int, NDArray[np.intp], list[str], tuple[NDArray[np.float64], ...]]] = []
+    for name, quotes in odds.items():
+        if not isinstance(name, str) or name not in BetType.__members__.values():
+            return None
+        bet_type = BetType(name)
+        if not isinstance(quotes, Mapping):
+            return None
+        table = _canonical(bet_type)
+        texts = list(quotes)
+        try:
+            keys = np.array([table[t] for t in texts], dtype=np.intp)
+        except (KeyError, TypeError):
+            return None
+        prices = _prices(list(quotes.values()))
+        if prices is None:
+            return None
+        numbers = _digits(keys, bet_type.arity)
+        if bet_type is BetType.BRACKET_QUINELLA:
+            if frames is None or not set(starters) <= set(frames):
+                return None
+            live = np.zeros(BASE, dtype=bool)
+            live[list(frames.values())] = True
+            ok = live[numbers[:, :2]].all()
+        else:
+            ok = known[numbers[:, : bet_type.arity]].all()
+        if not ok:
+            return None
+        parts.append((BET_TYPES.index(bet_type), keys, texts, prices))
+    return _assemble(parts)
+
+
+def _assemble(
+    parts: list[tuple[int, NDArray[np.intp], list[str], tuple[NDArray[np.float64], ...]]],
+) -> Offers:
+    """The offers of every bet type in canonical order."""
+    if not parts:
+        return _sorted(
+            np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp), [], *[np.zeros(0)] * 3
+        )
+    return _sorted(
+        np.concatenate([np.full(k.size, i, dtype=np.intp) for i, k, _, _ in parts]),
+        np.concatenate([k for _, k, _, _ in parts]),
+        [t for _, _, ts, _ in parts for t in ts],
+        *(np.concatenate([p[j] for _, _, _, p in parts]) for j in range(3)),
+    )
+
+
+def _sorted(
+    kind: NDArray[np.intp],
+    key: NDArray[np.intp],
+    texts: list[str],
+    odds: NDArray[np.float64],
+    high: NDArray[np.float64],
+    pool: NDArray[np.float64],
+) -> Offers:
+    order = np.lexsort((key, kind))
+    kind, key = kind[order], key[order]
+    arity = np.array([b.arity for b in BET_TYPES], dtype=np.intp)[kind]
+    numbers = np.zeros((order.size, 3), dtype=np.intp)
+    for a in (1, 2, 3):
+        rows = np.flatnonzero(arity == a)
+        numbers[rows] = _digits(key[rows], a)
+    return Offers(
+        kind,
+        key,
+        numbers,
+        odds[order],
+        high[order],
+        pool[order].astype(np.int64),
+        tuple(texts[i] for i in order),
+    )
+
+
+def _offers(
+    odds: Mapping[int, float] | Mapping[BetType, Mapping[str, float | Quote]],
+    win: Collection[int],
+    frames: dict[int, int] | None,
+    starters: Collection[int],
+) -> Offers:
+    if isinstance(odds, Mapping) and odds and not all(_is_int(k) for k in odds):
+        offers = _at_once(odds, win, frames, starters)  # type: ignore[arg-type]
+        if offers is not None:
+            return offers
+    rows = _one_by_one(odds, win, frames, starters)
+    return _sorted(
+        np.array([r[0] for r in rows], dtype=np.intp),
+        np.array([r[1] for r in rows], dtype=np.intp),
+        [r[2] for r in rows],
+        np.array([r[3] for r in rows], dtype=np.float64),
+        np.array([r[4] for r in rows], dtype=np.float64),
+        np.array([r[5] for r in rows], dtype=np.float64),
+    )
 
 
 def _policy(policy: ThemisConfig) -> None:

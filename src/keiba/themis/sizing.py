@@ -6,10 +6,11 @@ Pure arithmetic on floats; conversion to yen (and every rule about units and cap
 * `kelly_fraction` — one bet alone: f = (p·o − 1)/(o − 1).
 * `simultaneous_kelly` — mutually exclusive outcomes of one pool, exact (Smoczynski & Tomkins
   2010): sort by p·o, grow the set S while p·o > R, R = (1 − Σ_S p)/(1 − Σ_S 1/o),
-  f_k = p_k − R/o_k.
+  f_k = p_k − R/o_k; O(k log k) (one sort, prefix sums).
 * `joint_kelly` — any set of tickets whose wins overlap (several pools of one race, place and
   wide tickets): maximise the expected log wealth Σ_ω π_ω log(1 − Σx + Σ_j x_j R_ωj) over the
-  enumerated outcomes ω, a concave problem, by a log-barrier Newton method.
+  enumerated outcomes ω, a concave problem, by a primal–dual interior-point method with an
+  active set (`keiba.themis.joint`).
 * `isaacs_stake` — the bet that maximises expected profit when the bet itself moves the
   parimutuel odds (Isaacs 1953): x* = sqrt(c(1−t)(W−w)·w/(1 − c(1−t))) − w.
 """
@@ -17,13 +18,13 @@ Pure arithmetic on floats; conversion to yen (and every rule about units and cap
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from scipy import sparse
+
+from keiba.themis.joint import one_blas_thread, solve_joint_kelly
 
 __all__ = [
     "expected_return",
@@ -35,24 +36,6 @@ __all__ = [
 ]
 
 FloatArray = NDArray[np.float64]
-
-_threadpools: Any = None
-
-
-@contextmanager
-def _one_blas_thread() -> Iterator[None]:
-    """Small dense solves are fastest on one thread (and far slower on a busy machine with
-    several); uses threadpoolctl when it is installed."""
-    global _threadpools
-    if _threadpools is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-
-            _threadpools = ThreadpoolController()
-        except ImportError:  # pragma: no cover - optional
-            _threadpools = False
-    with _threadpools.limit(limits=1, user_api="blas") if _threadpools else nullcontext():
-        yield
 
 
 def expected_return(probability: float, odds: float) -> float:
@@ -68,115 +51,52 @@ def kelly_fraction(probability: float, odds: float) -> float:
     return edge / (odds - 1.0) if edge > 0 else 0.0
 
 
-def simultaneous_kelly(probabilities: Sequence[float], odds: Sequence[float]) -> list[float]:
+def simultaneous_kelly(probabilities: ArrayLike, odds: ArrayLike) -> FloatArray:
     """Exact Kelly fractions for mutually exclusive outcomes of one pool (Smoczynski–Tomkins).
 
-    `probabilities[k]` and `odds[k]` describe outcome k; outcomes not listed are losses. Sums
-    are exact (`math.fsum`) so the result does not depend on the order the outcomes come in.
+    `probabilities[k]` and `odds[k]` describe outcome k; outcomes not listed are losses. The
+    outcomes are sorted by (p·o, p, o), so the prefix sums, and the result, do not depend on the
+    order they come in; the set grows while the next p·o beats the reserve rate R.
 
-    >>> [round(f, 5) for f in simultaneous_kelly([0.3, 0.22, 0.18, 0.12, 0.08, 0.06, 0.04],
-    ...                                         [2.9, 5.2, 4.8, 9.5, 15.0, 12.0, 30.0])]
+    >>> [round(float(f), 5) for f in simultaneous_kelly(
+    ...     [0.3, 0.22, 0.18, 0.12, 0.08, 0.06, 0.04], [2.9, 5.2, 4.8, 9.5, 15.0, 12.0, 30.0])]
     [0.0, 0.04762, 0.0, 0.02565, 0.02024, 0.0, 0.01012]
     """
-    if len(probabilities) != len(odds):
-        raise ValueError(f"{len(probabilities)} probabilities for {len(odds)} odds")
-    order = sorted(range(len(odds)), key=lambda k: -probabilities[k] * odds[k])
-    chosen: list[int] = []
-    reserve = 1.0
-    for k in order:
-        if probabilities[k] * odds[k] <= reserve:
-            break
-        candidate = [*chosen, k]
-        p_sum = math.fsum(probabilities[i] for i in candidate)
-        q_sum = math.fsum(1.0 / odds[i] for i in candidate)
-        if q_sum >= 1.0:
-            break
-        chosen = candidate
-        reserve = max(0.0, (1.0 - p_sum) / (1.0 - q_sum))
-    fractions = [0.0] * len(odds)
-    for k in chosen:
-        fractions[k] = max(0.0, probabilities[k] - reserve / odds[k])
+    p = np.asarray(probabilities, dtype=np.float64)
+    o = np.asarray(odds, dtype=np.float64)
+    if p.shape != o.shape or p.ndim != 1:
+        raise ValueError(f"{p.size} probabilities for {o.size} odds")
+    order = np.lexsort((o, -p, -p * o))
+    ps, os = p[order], o[order]
+    p_sum, q_sum = np.cumsum(ps), np.cumsum(1.0 / os)
+    open_ = q_sum < 1.0
+    reserve = np.maximum(0.0, (1.0 - p_sum) / np.where(open_, 1.0 - q_sum, 1.0))
+    before = np.concatenate(([1.0], reserve[:-1]))
+    grows = (ps * os > before) & open_
+    size = grows.size if grows.all() else int(np.argmin(grows))
+    fractions = np.zeros(p.size)
+    if size:
+        rate = reserve[size - 1]
+        fractions[order[:size]] = np.maximum(0.0, ps[:size] - rate / os[:size])
     return fractions
 
 
-def _barrier_objective(
-    x: FloatArray, pi: FloatArray, payoff: sparse.csr_matrix, mu: float
-) -> float:
-    cash = 1.0 - float(np.sum(x))
-    wealth = cash + payoff @ x
-    if cash <= 0 or np.any(x <= 0) or np.any(wealth[pi > 0] <= 0):
-        return -math.inf
-    live = pi > 0
-    return float(pi[live] @ np.log(wealth[live])) + mu * (float(np.sum(np.log(x))) + math.log(cash))
-
-
-def _barrier_newton(
-    pi: FloatArray,
-    r: sparse.csr_matrix,
-    x: FloatArray,
-    mu: float,
-    mu_end: float,
-    tolerance: float,
-) -> FloatArray:
-    """Newton's method on the barrier problem for μ from `mu` down to `mu_end`."""
-    rt = r.T.tocsr()
-    k = x.size
-    while True:
-        for _ in range(50):
-            cash = 1.0 - float(np.sum(x))
-            wealth = cash + r @ x
-            d = np.where(pi > 0, pi / np.maximum(wealth, 1e-300), 0.0)
-            d2 = d / np.maximum(wealth, 1e-300)
-            grad = rt @ d - float(np.sum(d)) + mu / x - mu / cash
-            rd = rt @ d2
-            # minus the Hessian: A'DA + μ diag(1/x²) + μ/c² 11', with A = R − 11'
-            hess = (rt @ sparse.diags(d2) @ r).toarray()
-            hess -= rd[:, None] + rd[None, :]
-            hess += float(np.sum(d2)) + mu / cash**2
-            hess[np.diag_indices(k)] += mu / x**2
-            try:
-                step = np.linalg.solve(hess, grad)
-            except np.linalg.LinAlgError:
-                step = grad / np.diag(hess)
-            decrement = float(grad @ step)
-            if decrement / 2 <= tolerance:
-                break
-            # fraction to the boundary, then backtracking on the barrier objective
-            t = 1.0
-            negative = step < 0
-            if np.any(negative):
-                t = min(t, 0.99 * float(np.min(-x[negative] / step[negative])))
-            total = float(np.sum(step))
-            if total > 0:
-                t = min(t, 0.99 * cash / total)
-            current = _barrier_objective(x, pi, r, mu)
-            while t > 1e-14:
-                if _barrier_objective(x + t * step, pi, r, mu) >= current + 1e-4 * t * decrement:
-                    break
-                t *= 0.5
-            x = x + t * step
-        if mu <= mu_end:
-            return x
-        mu = max(mu * 0.05, mu_end)
-
-
 def joint_kelly(
-    outcome_probabilities: FloatArray,
-    payoff: sparse.spmatrix | FloatArray,
+    outcome_probabilities: ArrayLike,
+    payoff: sparse.spmatrix | ArrayLike,
     *,
-    start: Sequence[bool] | None = None,
-    tolerance: float = 1e-12,
+    start: Sequence[bool] | NDArray[np.bool_] | None = None,
+    near: ArrayLike | None = None,
 ) -> FloatArray:
     """Fractions x ≥ 0, Σx ≤ 1, that maximise Σ_ω π_ω log(1 − Σx + (R x)_ω).
 
     `payoff[ω, j]` is what one yen on ticket j returns in outcome ω (its decimal odds when it
     wins there, else 0); `outcome_probabilities` (π) sum to 1 over an exhaustive set of
-    outcomes. Solved by Newton's method on the log-barrier problem with the barrier weight μ
-    shrinking to 1e-12, as an active-set method: it solves over the tickets marked in `start`
-    (a guess of those in the optimum, e.g. the per-pool Kelly tickets; by default all), then
-    adds any ticket the optimality conditions say is missing (a positive marginal gain in
-    expected log wealth) and solves again. The optimum is found to about 1e-9 of the bankroll;
-    fractions below that are returned as 0.
+    outcomes. `start` marks a guess of the tickets in the optimum (e.g. the per-pool Kelly
+    tickets; by default all): the solver begins there and adds any ticket the optimality
+    conditions ask for; `near`, the optimum of a similar problem (the same race less a few
+    tickets), starts it there. The optimum's expected log wealth is found to about 1e-10;
+    fractions below 1e-9 are returned as 0.
     """
     pi = np.asarray(outcome_probabilities, dtype=np.float64)
     r = sparse.csr_matrix(payoff, dtype=np.float64)
@@ -188,36 +108,14 @@ def joint_kelly(
     # outcomes where no ticket pays are one outcome: wealth is the cash left
     paying = np.flatnonzero(r.getnnz(axis=1) > 0)
     lost = float(np.sum(pi)) - float(np.sum(pi[paying]))
-    r = sparse.vstack([r[paying], sparse.csr_matrix((1, k))]).tocsr()
+    r = sparse.vstack([r[paying], sparse.csr_matrix((1, k))]).tocsc()
     pi = np.append(pi[paying], max(lost, 0.0))
-    with _one_blas_thread():
-        return _active_set(pi, r, start, tolerance)
-
-
-def _active_set(
-    pi: FloatArray, r: sparse.csr_matrix, start: Sequence[bool] | None, tolerance: float
-) -> FloatArray:
-    k = r.shape[1]
     guess = np.ones(k, dtype=bool) if start is None else np.asarray(start, dtype=bool)
-    active = np.flatnonzero(guess) if guess.any() else np.arange(k)
-    x = np.zeros(k)
-    for _ in range(k + 1):
-        initial = np.where(x[active] > 0, x[active], 0.5 / active.size)
-        initial *= min(1.0, 0.9 / float(np.sum(initial)))
-        solved = _barrier_newton(pi, r[:, active], initial, 1e-3, 1e-12, tolerance)
-        x = np.zeros(k)
-        x[active] = solved
-        cash = 1.0 - float(np.sum(x))
-        wealth = cash + r @ x
-        d = np.where(pi > 0, pi / np.maximum(wealth, 1e-300), 0.0)
-        gain = r.T @ d - float(np.sum(d))  # ∂/∂x_j of the expected log wealth
-        level = max(0.0, float(np.max(gain[active]))) + 1e-9
-        missing = np.setdiff1d(np.flatnonzero(gain > level), active)
-        if missing.size == 0:
-            break
-        active = np.union1d(active, missing)
-    x[x < 1e-9] = 0.0
-    return x
+    if not guess.any():
+        guess = np.ones(k, dtype=bool)
+    warm = None if near is None else np.asarray(near, dtype=np.float64)
+    with one_blas_thread():
+        return solve_joint_kelly(pi, r, guess, warm)
 
 
 def isaacs_stake(probability: float, takeout: float, pool: float, on_outcome: float) -> float:

@@ -1,0 +1,297 @@
+"""The joint Kelly problem, solved by a primal–dual interior-point method with an active set.
+
+Maximise Σ_ω π_ω log(c + (R x)_ω) over x ≥ 0 and cash c ≥ 0 with c + Σx = 1: the expected log
+wealth of staking x_j on ticket j, which returns R_ωj per yen in outcome ω. With the cash as one
+more column of R (it returns 1 everywhere) this is the log-optimal portfolio on the simplex,
+z = (x, c) ≥ 0, 1ᵀz = 1, whose optimality conditions are (Rᵀy)_j ≤ ν for every ticket, with
+equality where z_j > 0, y = π/w the marginal value of wealth in each outcome.
+
+Mehrotra's predictor–corrector follows these conditions in a few dozen steps. Each step solves
+one linear system with the matrix RᵀDR + diag(s/z), D = π/w². A ticket that wins in one outcome
+only (a trifecta; most candidates of a full race) adds a diagonal entry there: such "private"
+tickets are eliminated exactly, outcome by outcome (Sherman–Morrison), so the dense Cholesky
+factorisation is over the other tickets only (win, place, quinella, wide, exacta, trio).
+
+Only an active set of tickets is solved over: a starting guess (the per-pool Kelly tickets),
+grown only where the optimality conditions on all tickets ask (a positive marginal gain
+beyond ν), and shrunk by the tickets the solve left at zero. Every step is deterministic
+(fixed order, no threads): the same inputs give the same fractions on any machine size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import linalg, sparse
+
+__all__ = ["solve_joint_kelly"]
+
+FloatArray = NDArray[np.float64]
+
+CASH_START = 0.5
+"""A cold start keeps this share of the bankroll in cash and spreads the rest evenly."""
+NU_START = 1.1
+"""A cold start's ν is this multiple of the largest marginal gain (so every slack is positive)."""
+FLOOR = 1e-20
+"""Below this complementarity further steps only add rounding error: stop in any case."""
+WARM_SHARE = 1e-5
+"""A warm start is the known optimum with this share of the bankroll moved to the even start."""
+WARM_MU = 1e-9
+"""The complementarity a warm start is centred at."""
+GAP = 1e-13
+"""Stop when the complementarity z·s per variable is below this (the objective is then within
+about n·GAP of the optimum)."""
+
+KKT_SLACK = 1e-10
+"""A ticket outside the active set joins it when its marginal gain exceeds ν by more."""
+
+ZERO = 1e-9
+"""Fractions below this (of the bankroll) are returned as 0, as tickets at the optimum's zero."""
+
+
+_threadpools: Any = None
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Dense factorisations of a few hundred rows are fastest on one thread (and far slower on a
+    busy machine with several), and one thread sums in one order: uses threadpoolctl when it is
+    installed."""
+    global _threadpools
+    if _threadpools is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _threadpools = ThreadpoolController()
+        except ImportError:  # pragma: no cover - optional
+            _threadpools = False
+    with _threadpools.limit(limits=1, user_api="blas") if _threadpools else nullcontext():
+        yield
+
+
+def _scaled(m: sparse.csr_matrix, by: FloatArray) -> sparse.csr_matrix:
+    """m · diag(by), for a CSR m (its data scaled by the column's factor)."""
+    return sparse.csr_matrix((m.data * by[m.indices], m.indices, m.indptr), shape=m.shape)
+
+
+def _independent(gram: sparse.csr_matrix, counts: NDArray[np.intp]) -> NDArray[np.bool_]:
+    """Columns no two of which win together (a zero in the Gram matrix), fewest outcomes first:
+    the tickets of one exclusive pool (usually trio), whose block of the system is diagonal."""
+    chosen = np.zeros(counts.size, dtype=bool)
+    blocked = np.zeros(counts.size, dtype=bool)
+    for j in np.argsort(counts, kind="stable"):
+        if not blocked[j]:
+            chosen[j] = True
+            blocked[gram.indices[gram.indptr[j] : gram.indptr[j + 1]]] = True
+    return chosen
+
+
+@dataclass
+class _Columns:
+    """The active tickets' payoff columns and the cash column (last, 1 in every outcome), split
+    three ways for the linear algebra: private (one outcome: eliminated outcome by outcome),
+    independent (no two win together: a diagonal block) and the rest (a dense block)."""
+
+    r: sparse.csc_matrix
+    rt: sparse.csr_matrix
+    private: NDArray[np.intp]
+    p_row: NDArray[np.intp]
+    alone: NDArray[np.bool_]
+    p_val: FloatArray
+    diag: NDArray[np.intp]
+    dense: NDArray[np.intp]
+    rd: sparse.csr_matrix
+    rdt: sparse.csr_matrix
+    rd2t: sparse.csr_matrix
+    rq: sparse.csr_matrix
+    rqt: sparse.csr_matrix
+
+    @classmethod
+    def of(cls, tickets: sparse.csc_matrix) -> _Columns:
+        n_out = tickets.shape[0]
+        r = sparse.hstack([tickets, np.ones((n_out, 1))], format="csc")
+        counts = np.diff(r.indptr)
+        private = np.flatnonzero(counts == 1)
+        shared = np.flatnonzero(counts != 1)
+        rs = r[:, shared]
+        pattern = rs.copy()
+        pattern.data[:] = 1.0
+        independent = _independent((pattern.T @ pattern).tocsr(), counts[shared])
+        independent[-1] = False  # the cash column stays in the dense block
+        diag, dense = shared[independent], shared[~independent]
+        starts = r.indptr[private]
+        rd = r[:, diag].tocsr()
+        rq = r[:, dense].tocsr()
+        return cls(
+            r,
+            r.T.tocsr(),
+            private,
+            r.indices[starts],
+            np.bincount(r.indices[starts], minlength=n_out)[r.indices[starts]] == 1,
+            r.data[starts],
+            diag,
+            dense,
+            rd,
+            rd.T.tocsr(),
+            rd.multiply(rd).T.tocsr(),
+            rq,
+            rq.T.tocsr(),
+        )
+
+
+def _by_outcome(rows: NDArray[np.intp], values: FloatArray, n_out: int) -> FloatArray:
+    """Σ of `values` (tickets × right-hand sides) over the tickets of each outcome."""
+    return np.stack(
+        [np.bincount(rows, weights=values[:, j], minlength=n_out) for j in range(values.shape[1])],
+        axis=1,
+    )
+
+
+def _newton_solver(cols: _Columns, d: FloatArray, theta: FloatArray):  # type: ignore[no-untyped-def]
+    """A function solving (RᵀDR + diag θ) u = h over the active columns (cash last), for h of
+    shape (columns, right-hand sides)."""
+    n_out = d.size
+    b_p = theta[cols.private]
+    o_p = cols.p_val
+    s_out = np.bincount(cols.p_row, weights=o_p * o_p / b_p, minlength=n_out)
+    d_eff = d / (1.0 + d * s_out)
+    m_d = cols.rd2t @ d_eff + theta[cols.diag]
+    weighted = _scaled(cols.rqt, d_eff)
+    coupling = (weighted @ cols.rd).tocsr()
+    coupling_t = coupling.T.tocsr()
+    schur = (weighted @ cols.rq).toarray()
+    schur -= (_scaled(coupling, 1.0 / m_d) @ coupling_t).toarray()
+    schur[np.diag_indices_from(schur)] += theta[cols.dense]
+    factor = linalg.cho_factor(schur, lower=False, check_finite=False)
+    rows, d_row = cols.p_row, d[cols.p_row][:, None]
+    o, b, alone = o_p[:, None], b_p[:, None], cols.alone[:, None]
+
+    def solve(h: FloatArray) -> FloatArray:
+        h_p = h[cols.private]
+        corr = d_eff[:, None] * _by_outcome(rows, o * h_p / b, n_out)
+        rhs_d = h[cols.diag] - cols.rdt @ corr
+        rhs_q = h[cols.dense] - cols.rqt @ corr
+        u_q = linalg.cho_solve(
+            factor, rhs_q - coupling @ (rhs_d / m_d[:, None]), check_finite=False
+        )
+        u_d = (rhs_d - coupling_t @ u_q) / m_d[:, None]
+        v = cols.rq @ u_q + cols.rd @ u_d
+        r_p = h_p - o * d_row * v[rows]
+        u = np.empty(h.shape)
+        # (b + d o²)⁻¹ r where a ticket is the only private one of its outcome: the general
+        # form, r/b − (o/b)·λ, cancels when b is tiny (a ticket well inside the optimum)
+        if np.all(alone):
+            u[cols.private] = r_p / (b + d_row * o * o)
+        else:
+            lam = (d_eff[:, None] * _by_outcome(rows, o * r_p / b, n_out))[rows]
+            u[cols.private] = np.where(alone, r_p / (b + d_row * o * o), (r_p - o * lam) / b)
+        u[cols.diag] = u_d
+        u[cols.dense] = u_q
+        return u
+
+    return solve
+
+
+def _step_to_boundary(v: FloatArray, dv: FloatArray) -> float:
+    negative = dv < 0
+    if not np.any(negative):
+        return 1.0
+    return min(1.0, float(np.min(-v[negative] / dv[negative])))
+
+
+@dataclass(frozen=True)
+class _Point:
+    """An iterate: primal z (tickets, then cash), dual slacks s and the budget's multiplier ν."""
+
+    z: FloatArray
+    s: FloatArray
+    nu: float
+
+    def step(self, dz: FloatArray, ds: FloatArray, dnu: float, share: float = 1.0) -> _Point:
+        alpha = share * min(_step_to_boundary(self.z, dz), _step_to_boundary(self.s, ds))
+        return _Point(self.z + alpha * dz, self.s + alpha * ds, self.nu + alpha * dnu)
+
+
+def _mehrotra(point: _Point, solve, r_d: FloatArray) -> _Point:  # type: ignore[no-untyped-def]
+    """One predictor–corrector step; `solve` applies the inverse of RᵀDR + diag(s/z)."""
+    z, s = point.z, point.s
+    n = z.size
+    first = solve(np.stack([np.ones(n), r_d - s], axis=1))
+    ones = first[:, 0]
+    denominator = float(np.sum(ones))
+
+    def direction(u: FloatArray, r_c: FloatArray) -> tuple[FloatArray, FloatArray, float]:
+        d_nu = float(np.sum(u)) / denominator
+        dz = u - d_nu * ones
+        return dz, (r_c - s * dz) / z, d_nu
+
+    mu = float(z @ s) / n
+    dz, ds, dnu = direction(first[:, 1], -z * s)
+    affine = point.step(dz, ds, dnu)
+    sigma = min(1.0, (float(affine.z @ affine.s) / n / mu) ** 3)
+    r_c = -z * s + sigma * mu - dz * ds
+    corrector = solve((r_d + r_c / z)[:, None])[:, 0]
+    return point.step(*direction(corrector, r_c), share=0.995)
+
+
+def _interior_point(pi: FloatArray, cols: _Columns, point: _Point) -> _Point:
+    """Mehrotra predictor–corrector from `point` to the optimum over the active columns."""
+    n = point.z.size
+    for _ in range(100):
+        w = cols.r @ point.z
+        y = pi / w
+        gain = cols.rt @ y
+        r_d = point.s + gain - point.nu  # residual of ∇φ − s + ν1 = 0, with ∇φ = −gain
+        mu = float(point.z @ point.s) / n
+        if (mu < GAP and float(np.max(np.abs(r_d) / (1.0 + gain))) < 1e-9) or mu < FLOOR:
+            break
+        solve = _newton_solver(cols, y / w, point.s / point.z)
+        point = _mehrotra(point, solve, r_d)
+    return point
+
+
+def _start(pi: FloatArray, cols: _Columns, near: FloatArray | None = None) -> _Point:
+    """A start with half the bankroll in cash and the rest spread evenly, dual feasible; or,
+    near a known optimum of a similar problem, that point pulled a little into the interior."""
+    k = cols.r.shape[1] - 1
+    z = np.append(np.full(k, CASH_START / k), 1.0 - CASH_START)
+    if near is not None:
+        z = (1.0 - WARM_SHARE) * np.append(near, max(0.0, 1.0 - float(np.sum(near)))) + (
+            WARM_SHARE * z
+        )
+    gain = cols.rt @ (pi / (cols.r @ z))
+    if near is not None:
+        nu = 1.0 + WARM_MU
+        return _Point(z, np.maximum(nu - gain, WARM_MU / z), nu)
+    nu = float(np.max(gain)) * NU_START
+    return _Point(z, np.maximum(nu - gain, 1e-2 / (z * z.size)), nu)
+
+
+def solve_joint_kelly(
+    pi: FloatArray, r: sparse.csc_matrix, start: NDArray[np.bool_], near: FloatArray | None = None
+) -> FloatArray:
+    """Optimal fractions x over all columns of `r` (outcomes × tickets, CSC), beginning with
+    the active set `start` (at least one ticket) and growing it where the optimality conditions
+    ask. `pi` sums to 1; every outcome in which no ticket pays is one row of zeros."""
+    k = r.shape[1]
+    rt_all = r.T.tocsr()
+    active = np.flatnonzero(start)
+    x = np.zeros(k)
+    for _ in range(k + 1):
+        cols = _Columns.of(r[:, active])
+        point = _interior_point(pi, cols, _start(pi, cols, None if near is None else near[active]))
+        x = np.zeros(k)
+        x[active] = point.z[:-1]
+        gain = rt_all @ (pi / (point.z[-1] + r @ x))
+        missing = np.setdiff1d(np.flatnonzero(gain > point.nu + KKT_SLACK), active)
+        if missing.size == 0:
+            break
+        active = np.union1d(active[point.z[:-1] > ZERO], missing)
+        near = x
+    x[x < ZERO] = 0.0
+    return x
