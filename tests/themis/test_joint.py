@@ -1,0 +1,192 @@
+"""The interior-point joint Kelly against references, and the re-sizing after rounding and caps."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import optimize, sparse
+
+from keiba.common.bet_types import BetType
+from keiba.common.config import ThemisConfig
+from keiba.themis import Reason, decide, joint_kelly, legacy, simultaneous_kelly
+from keiba.themis.exotics import combination_probabilities, finish_orders, ticket_keys
+from keiba.themis.joint import _Columns, _newton_solver
+
+POOLS = [b for b in BetType if b is not BetType.BRACKET_QUINELLA]
+
+
+def _expected_log(x: np.ndarray, pi: np.ndarray, payoff: np.ndarray) -> float:
+    wealth = 1.0 - x.sum() + payoff @ x
+    live = pi > 0
+    if np.any(wealth[live] <= 0):
+        return -math.inf
+    return float(pi[live] @ np.log(wealth[live]))
+
+
+def _problem(
+    win: dict[int, float], noise: np.ndarray, edge: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every ticket of seven pools over the finishing orders, priced at `edge` × fair × noise."""
+    orders = finish_orders(win, 0.86, 0.72)
+    columns: list[np.ndarray] = []
+    for bet in POOLS:
+        probabilities = combination_probabilities(orders, bet)
+        keys = ticket_keys(orders, bet)
+        for combination, p in sorted(probabilities.items()):
+            key = 0
+            for n in combination.replace(">", "-").split("-"):
+                key = key * 19 + int(n)
+            odds = max(1.05, edge * float(bet.payout_rate) / p * noise[len(columns) % noise.size])
+            columns.append(np.where((keys == key).any(axis=1), odds, 0.0))
+    return orders.probabilities, np.stack(columns, axis=1)
+
+
+@st.composite
+def full_races(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
+    n = draw(st.integers(4, 6))
+    weights = draw(st.lists(st.floats(0.1, 5.0), min_size=n, max_size=n))
+    win = {h + 1: w / math.fsum(weights) for h, w in enumerate(weights)}
+    win[n] = 1.0 - math.fsum(p for h, p in win.items() if h != n)
+    noise = np.exp(np.array(draw(st.lists(st.floats(-0.4, 0.4), min_size=7, max_size=7))))
+    return _problem(win, noise, draw(st.floats(1.0, 1.3)))
+
+
+@settings(max_examples=25, deadline=None)
+@given(full_races())
+def test_every_offered_ticket_reaches_the_reference_optimum(problem) -> None:
+    """EV screen off: full Kelly over every ticket of seven pools (up to 400 tickets) has the
+    objective of the previous solver (log-barrier Newton) to 1e-9, and no general-purpose
+    optimiser finds better."""
+    pi, payoff = problem
+    ours = joint_kelly(pi, payoff)
+    reference = legacy.joint_kelly(pi, payoff)
+    assert np.all(ours >= 0) and ours.sum() <= 1.0
+    assert _expected_log(ours, pi, payoff) == pytest.approx(
+        _expected_log(reference, pi, payoff), abs=1e-9
+    )
+    support = np.flatnonzero(ours > 0)
+    if 0 < support.size <= 40:  # SLSQP on the support, from a point next to ours
+        found = optimize.minimize(
+            lambda v: -_expected_log(v, pi, payoff[:, support]),
+            ours[support] * 0.9,
+            method="SLSQP",
+            bounds=[(0.0, 1.0)] * support.size,
+            constraints=[{"type": "ineq", "fun": lambda v: 1.0 - v.sum()}],
+            options={"ftol": 1e-15, "maxiter": 500},
+        )
+        x = np.clip(found.x, 0.0, None)
+        x /= max(1.0, float(x.sum()))
+        assert _expected_log(x, pi, payoff[:, support]) <= _expected_log(ours, pi, payoff) + 1e-10
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10**6), st.integers(2, 12), st.integers(0, 6))
+def test_the_structured_newton_system_is_the_dense_one(
+    seed: int, outcomes: int, extra: int
+) -> None:
+    """Private tickets (several on one outcome too), a diagonal block and a dense block give
+    the solution of (RᵀDR + diag θ) u = h computed densely."""
+    rng = np.random.default_rng(seed)
+    private = np.zeros((outcomes, outcomes + extra))
+    private[np.arange(outcomes), np.arange(outcomes)] = rng.uniform(2, 50, outcomes)
+    rows = rng.integers(0, outcomes, extra)
+    private[rows, outcomes + np.arange(extra)] = rng.uniform(2, 50, extra)
+    shared = (rng.random((outcomes, 4)) < 0.5) * rng.uniform(1.5, 10, (outcomes, 4))
+    shared[:, 0] = np.where(np.arange(outcomes) < 2, 3.0, 0.0)  # at least two outcomes
+    tickets = sparse.csc_matrix(np.hstack([private, shared]))
+    cols = _Columns.of(tickets)
+    d = rng.uniform(0.01, 5, outcomes)
+    theta = rng.uniform(1e-3, 10, tickets.shape[1] + 1)
+    h = rng.normal(size=(tickets.shape[1] + 1, 2))
+    dense = np.hstack([tickets.toarray(), np.ones((outcomes, 1))])
+    expected = np.linalg.solve(dense.T @ np.diag(d) @ dense + np.diag(theta), h)
+    assert _newton_solver(cols, d, theta)(h) == pytest.approx(expected, rel=1e-7, abs=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 300), st.integers(0, 10**6))
+def test_simultaneous_kelly_is_the_previous_implementation(k: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet(np.ones(k))
+    o = 0.8 / p * np.exp(rng.normal(0, 0.3, k))
+    o = np.maximum(o, 1.01)
+    assert simultaneous_kelly(p, o) == pytest.approx(
+        legacy.simultaneous_kelly(list(p), list(o)), abs=1e-12
+    )
+
+
+def test_full_kelly_backs_a_runner_below_even_money_when_the_optimum_does() -> None:
+    """p·o = 0.95 lies between the optimal reserve rate R = 0.917 and 1: full Kelly backs it, an
+    EV screen at 1.0 cannot."""
+    win, odds = {1: 0.5, 2: 0.3, 3: 0.2}, {1: 2.2, 2: 3.0 / 0.95 * 1.0, 3: 4.0}
+    policy = ThemisConfig(
+        kelly_fraction=1.0, ev_threshold=1.0, max_ticket_fraction=1.0, max_race_fraction=1.0,
+        max_day_fraction=1.0,
+    )  # fmt: skip
+    exact = simultaneous_kelly([0.5, 0.3, 0.2], [odds[1], odds[2], odds[3]])
+    assert exact[1] > 0 and 0.3 * odds[2] < 1.0
+    open_ = decide(win, odds, 10_000_000, policy.model_copy(update={"ev_screen": False}))
+    stakes = {b.combination: b.stake for b in open_.bets}
+    assert stakes == {
+        "1": 10_000_000 * exact[0] // 100 * 100,
+        "2": 10_000_000 * exact[1] // 100 * 100,
+    }
+    screened = decide(win, odds, 10_000_000, policy)
+    assert "2" not in {b.combination for b in screened.bets}
+
+
+def _market(win: dict[int, float], rng: np.random.Generator) -> dict[BetType, dict[str, float]]:
+    orders = finish_orders(win, 0.86, 0.72)
+    market: dict[BetType, dict[str, float]] = {}
+    for bet in (BetType.WIN, BetType.QUINELLA, BetType.EXACTA, BetType.TRIFECTA):
+        for combination, p in sorted(combination_probabilities(orders, bet).items()):
+            odds = round(float(bet.payout_rate) / p * math.exp(rng.normal(0, 0.35)), 1)
+            market.setdefault(bet, {})[combination] = max(1.1, odds)
+    return market
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(5, 8), st.integers(0, 10**6), st.integers(20_000, 3_000_000))
+def test_tickets_left_without_a_stake_are_sized_away(n: int, seed: int, bankroll: int) -> None:
+    """The bets are those of the same race offered without the quotes that rounding or a cap
+    left without a stake: the others were sized again as if those were never there."""
+    rng = np.random.default_rng(seed)
+    weights = rng.dirichlet(np.full(n, 2.0))
+    win = {h + 1: float(w) for h, w in enumerate(weights)}
+    win[n] = 1.0 - math.fsum(v for h, v in win.items() if h != n)
+    market = _market(win, rng)
+    policy = ThemisConfig(ev_threshold=1.05)
+    decision = decide(win, market, bankroll, policy)
+    dropped = {
+        (r.bet_type, r.combination)
+        for r in decision.rejections
+        if r.code in (Reason.ROUNDS_TO_ZERO, Reason.CAP_REACHED)
+    }
+    fewer = {b: {c: o for c, o in q.items() if (b, c) not in dropped} for b, q in market.items()}
+    again = decide(win, {b: q for b, q in fewer.items() if q}, bankroll, policy)
+    key = [(b.bet_type, b.combination) for b in decision.bets]
+    assert key == [(b.bet_type, b.combination) for b in again.bets]
+    for ours, theirs in zip(decision.bets, again.bets, strict=True):
+        assert abs(ours.stake - theirs.stake) <= 100  # the same fractions, up to the last unit
+    if dropped:
+        assert any("sized again" in note for note in decision.notes)
+    for bet in decision.bets:
+        assert bet.stake >= policy.min_stake_yen and bet.stake % 100 == 0
+
+
+def test_a_small_race_is_sized_again_without_the_ticket_that_rounds_to_zero() -> None:
+    """Smoczynski–Tomkins backs 1, 2 and 3 (R = 0.558); at ¼ Kelly on 5,000 yen horse 3 gets
+    88 yen and rounds to nothing. Without it R rises to 0.776: 1 and 2 are sized again (174
+    and 105 yen), where keeping the old stakes would have bought 283 and 181 yen."""
+    win = {1: 0.45, 2: 0.30, 3: 0.15, 4: 0.10}
+    odds = {1: 2.5, 2: 3.6, 3: 7.0, 4: 5.0}
+    policy = ThemisConfig(ev_threshold=1.0, max_ticket_fraction=0.25, max_race_fraction=0.25)
+    decision = decide(win, odds, 5_000, policy)
+    assert [(b.combination, b.stake) for b in decision.bets] == [("1", 100), ("2", 100)]
+    codes = {r.combination: r.code for r in decision.rejections}
+    assert codes == {"3": Reason.ROUNDS_TO_ZERO, "4": Reason.EV_BELOW_THRESHOLD}
+    assert any("sized again without the 1 ticket" in note for note in decision.notes)
+    alone = decide(win, {1: 2.5, 2: 3.6}, 5_000, policy)
+    assert alone.bets == decision.bets
