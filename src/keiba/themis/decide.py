@@ -338,7 +338,16 @@ def _size_and_allocate(
     offers, p_all = race.offers, screened.probability
     scale = policy.kelly_fraction * policy.stake_multiplier
     while True:
-        payoff = _payoff(orders, offers, chosen, race.frames)
+        exclusive_only = bool(np.all(_EXCLUSIVE_KIND[offers.kind[chosen]]))
+        single = exclusive_only and np.unique(offers.kind[chosen]).size <= 1
+        needed = policy.torigami_guard or not (
+            policy.sizing == "independent"
+            or (policy.sizing == "per_pool" and exclusive_only)
+            or single
+        )
+        payoff = (
+            _payoff(orders, offers, chosen, race.frames) if needed else sparse.csc_matrix((0, 0))
+        )
         full, sizers = _size(
             offers, chosen, p_all[chosen], orders.probabilities, payoff, policy.sizing
         )
@@ -389,7 +398,8 @@ def decide(
     """
     race = validate(probabilities, odds, bankroll, policy, frames, scratched)
     account, offers = race.bankroll, race.offers
-    orders = exotics.finish_orders(race.win, policy.exotic_gamma, policy.exotic_delta)
+    places = max((exotics.DEPTH[BET_TYPES[k]] for k in set(offers.kind.tolist())), default=1)
+    orders = exotics.finish_orders(race.win, policy.exotic_gamma, policy.exotic_delta, places)
     screened = _screen(race, orders, policy)
     rejections = screened.rejections
     notes: list[str] = []

@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 from keiba.common.bet_types import BetType, format_combination, parse_combination
 
 __all__ = [
+    "DEPTH",
     "MIN_STARTERS",
     "FinishOrders",
     "combination_key",
@@ -59,6 +60,19 @@ MIN_STARTERS: dict[BetType, int] = {
 }
 """The fewest starters with which JRA sells each bet type (docs/themis.md, with sources): a
 pool is sold only when more horses start than the places it pays on."""
+
+
+DEPTH: dict[BetType, int] = {
+    BetType.WIN: 1,
+    BetType.PLACE: 3,
+    BetType.BRACKET_QUINELLA: 2,
+    BetType.QUINELLA: 2,
+    BetType.EXACTA: 2,
+    BetType.QUINELLA_PLACE: 3,
+    BetType.TRIO: 3,
+    BetType.TRIFECTA: 3,
+}
+"""The places a bet type's tickets look at: the finishing orders needed to price them."""
 
 
 def places_paid(runners: int) -> int:
@@ -109,15 +123,18 @@ def _conditional(
     return out
 
 
-def finish_orders(win: Mapping[int, float], gamma: float = 1.0, delta: float = 1.0) -> FinishOrders:
-    """Discounted-Harville probabilities of every order of the first min(3, n) places.
+def finish_orders(
+    win: Mapping[int, float], gamma: float = 1.0, delta: float = 1.0, places: int = 3
+) -> FinishOrders:
+    """Discounted-Harville probabilities of every order of the first min(`places`, n) places.
 
     `win` maps horse numbers to win probabilities summing to 1 (validated by the caller).
+    `places` is how deep the bet types in question look (`DEPTH`): 1 for win alone.
     """
     runners = tuple(sorted(win))
     n = len(runners)
     p = np.array([float(win[r]) for r in runners], dtype=np.float64)
-    depth = min(3, n)
+    depth = min(places, 3, n)
     s = _normalised_power(p, gamma)
     t = _normalised_power(p, delta)
     idx = np.arange(n)
