@@ -92,7 +92,7 @@ def test_simultaneous_kelly_agrees_with_a_general_optimiser(pool) -> None:
     # the exact answer is at least as good, and the two agree on the stakes (SLSQP stops short
     # of the boundary Σx = 1 where a book with Σ 1/o < 1 puts the optimum: there, only values)
     assert _expected_log(exact, pi, payoff) >= _expected_log(reference, pi, payoff) - 1e-9
-    if sum(1 / x for x in o) >= 1:
+    if sum(1 / x for x in o) > 1 + 1e-9:  # at Σ 1/o = 1 many stakes share the optimum
         assert np.max(np.abs(reference - exact)) < 2e-3
     assert joint_kelly(pi, payoff) == pytest.approx(exact, abs=1e-7)
 

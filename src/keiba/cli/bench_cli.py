@@ -2,8 +2,9 @@
 
 `data` times the data pipeline (generate, write, import, features, training) and measures the
 simulated market; `ledger` counts settlements per second with concurrent writers; `themis` times
-a full decision and the exact Kelly against SLSQP; `day` plays a twin race day on a fresh home
-and times it and its decisions. Figures go to docs/benchmarks.md.
+full decisions against the previous engine and the exact Kelly against SLSQP and penaltyblog;
+`day` plays a twin race day on a fresh home and times it and its decisions. Figures go to
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -63,23 +64,47 @@ def bench_themis(
     ctx: typer.Context,
     races: Annotated[int, typer.Option(help="Synthetic 18-runner races to time.", min=1)] = 20,
     seed: Annotated[int, typer.Option(help="Seed of the instances.")] = 7,
+    reference: Annotated[
+        bool,
+        typer.Option(
+            "--reference/--no-reference",
+            help="Also time the previous engine on the same races (seconds per race).",
+        ),
+    ] = True,
     as_json: JsonOption = False,
 ) -> None:
-    """Time a full decision (all eight bet types) and the exact Kelly against SLSQP."""
+    """Time full decisions (all eight bet types; against the previous engine), one pool, and
+    the exact Kelly against its previous version, SLSQP and penaltyblog (when installed)."""
     config_of(ctx)
     if not as_json:
         err.print("[dim]timing Themis…[/]")
-    result = run_themis_benchmark(races, seed)
+    result = run_themis_benchmark(races, seed, reference)
     if as_json:
         print_json(result)
         return
-    for section in ("full_decision", "single_pool_kelly"):
+    for section in ("full_decision", "one_pool_decision", "single_pool_kelly"):
         table = Table(title=section.replace("_", " "))
         table.add_column("measure")
         table.add_column("value", justify="right")
-        for name, value in result[section].items():
-            table.add_row(name, f"{value:.3g}" if isinstance(value, float) else f"{value:,}")
+        for name, value in _flat(result[section]):
+            table.add_row(name, _cell(value))
         out.print(table)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _flat(values: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    rows: list[tuple[str, Any]] = []
+    for name, value in values.items():
+        if isinstance(value, dict):
+            rows += _flat(value, f"{prefix}{name}.")
+        else:
+            rows.append((f"{prefix}{name}", value))
+    return rows
 
 
 def bench_ledger(

@@ -1,20 +1,31 @@
 """The Themis benchmark behind `keiba bench themis` (figures in docs/benchmarks.md).
 
-1. A full decision for an 18-runner race offering all eight bet types (6,397 quotes): the model
-   disagrees with the market by log-normal noise, so a few hundred quotes pass the EV threshold
-   and the joint Kelly solves over the finishing orders. Median wall time over `races` races.
-2. The single-pool Kelly (Smoczynski–Tomkins, exact) against a general-purpose numerical
-   optimiser (scipy's SLSQP on the expected log wealth) on the same 18-runner win pools: the
-   speed ratio and the largest difference in stakes.
+1. Full decisions for 18-runner races offering all eight bet types (6,396 quotes): the model
+   disagrees with the market by log-normal noise, so about a thousand quotes pass the EV
+   threshold and the joint Kelly solves over the 4,896 finishing orders. Wall time (median,
+   p99, slowest) of today's engine and, in the same run, of the engine before the
+   interior-point solver (`keiba.themis.legacy`), with the largest difference between the two
+   solvers' expected log wealth on the same joint problems; then the same races with the EV
+   screen off (full Kelly over every offered ticket).
+2. One pool: a full decision on an 18-runner win pool alone.
+3. The single-pool Kelly (Smoczynski–Tomkins, exact, O(k log k)) against the previous O(k²)
+   implementation, a general-purpose optimiser (scipy's SLSQP on the expected log wealth) and,
+   when it is installed, penaltyblog's `multiple_kelly_criterion`: speed ratios and the largest
+   difference in stakes.
 
 Seeded: the same arguments give the same instances.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import os
 import statistics
 import time
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -22,10 +33,11 @@ from scipy import optimize
 
 from keiba.common.bet_types import BetType
 from keiba.common.config import ThemisConfig
-from keiba.themis.decide import decide
+from keiba.themis import legacy
+from keiba.themis.decide import EXCLUSIVE, _payoff, _screen, decide
 from keiba.themis.exotics import combination_probabilities, finish_orders
-from keiba.themis.inputs import Quote
-from keiba.themis.sizing import simultaneous_kelly
+from keiba.themis.inputs import BET_TYPES, Quote, validate
+from keiba.themis.sizing import joint_kelly, simultaneous_kelly
 
 __all__ = ["FRAMES_18", "run_themis_benchmark", "synthetic_race"]
 
@@ -80,51 +92,157 @@ def _slsqp_kelly(p: list[float], o: list[float]) -> list[float]:
     return [float(v) for v in found.x]
 
 
-def run_themis_benchmark(races: int = 20, seed: int = 7) -> dict[str, Any]:
-    """Time full decisions and compare the exact single-pool Kelly with SLSQP."""
-    rng = np.random.default_rng(seed)
+def _penaltyblog() -> ModuleType | None:
+    """penaltyblog's Kelly module when penaltyblog is installed (loaded alone: the package's
+    own import pulls in scrapers and plotting)."""
+    spec = importlib.util.find_spec("penaltyblog")
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent / "betting" / "kelly.py"
+    module_spec = importlib.util.spec_from_file_location("penaltyblog_kelly", path)
+    if module_spec is None or module_spec.loader is None:
+        return None
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
+def _timed(action: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = action(*args, **kwargs)
+    return time.perf_counter() - started, result
+
+
+def _summary(seconds: list[float]) -> dict[str, float]:
+    ms = np.array(seconds) * 1000
+    return {
+        "median_ms": round(float(np.median(ms)), 2),
+        "p99_ms": round(float(np.percentile(ms, 99)), 2),
+        "max_ms": round(float(np.max(ms)), 2),
+    }
+
+
+def _expected_log(x: np.ndarray[Any, Any], pi: np.ndarray[Any, Any], payoff: Any) -> float:
+    wealth = 1.0 - float(np.sum(x)) + payoff @ x
+    live = pi > 0
+    return float(pi[live] @ np.log(wealth[live]))
+
+
+def _objective_gap(model: dict[int, float], market: dict[BetType, dict[str, Quote]]) -> float:
+    """|Δ expected log wealth| of the two joint solvers on the race's first joint problem."""
     policy = ThemisConfig()
-    times, bets, candidates, quotes = [], [], [], []
+    race = validate(model, market, 10_000_000, policy, FRAMES_18)
+    orders = finish_orders(race.win, policy.exotic_gamma, policy.exotic_delta)
+    screened = _screen(race, orders, policy)
+    chosen = screened.candidates
+    payoff = _payoff(orders, race.offers, chosen, race.frames)
+    p, odds = screened.probability[chosen], race.offers.odds[chosen]
+    start = np.zeros(chosen.size, dtype=bool)
+    kinds = race.offers.kind[chosen]
+    for kind in np.unique(kinds).tolist():
+        members = np.flatnonzero(kinds == kind)
+        exclusive = BET_TYPES[kind] in EXCLUSIVE
+        start[members] = simultaneous_kelly(p[members], odds[members]) > 0 if exclusive else True
+    pi = orders.probabilities
+    ours = joint_kelly(pi, payoff, start=start)
+    theirs = legacy.joint_kelly(pi, payoff, start=list(start))
+    return abs(_expected_log(ours, pi, payoff) - _expected_log(theirs, pi, payoff))
+
+
+def _full_decisions(races: int, seed: int, reference: bool) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    policy, open_ = ThemisConfig(), ThemisConfig(ev_screen=False)
+    ours, old, unscreened, bets, candidates, quotes, gaps = [], [], [], [], [], [], []
     for _ in range(races):
         model, market = synthetic_race(rng)
-        started = time.perf_counter()
-        decision = decide(model, market, 10_000_000, policy, frames=FRAMES_18)
-        times.append(time.perf_counter() - started)
+        elapsed, decision = _timed(decide, model, market, 10_000_000, policy, frames=FRAMES_18)
+        ours.append(elapsed)
         bets.append(len(decision.bets))
         quotes.append(sum(len(q) for q in market.values()))
         candidates.append(
             len(decision.bets)
             + sum(1 for r in decision.rejections if r.code != "ev_below_threshold")
         )
-    exact_times, solver_times, worst = [], [], 0.0
+        unscreened.append(_timed(decide, model, market, 10_000_000, open_, frames=FRAMES_18)[0])
+        if reference:
+            old.append(
+                _timed(legacy.decide, model, market, 10_000_000, policy, frames=FRAMES_18)[0]
+            )
+            gaps.append(_objective_gap(model, market))
+    result: dict[str, Any] = {
+        "quotes_per_race": statistics.median(quotes),
+        "median_candidates": statistics.median(candidates),
+        "median_bets": statistics.median(bets),
+        **_summary(ours),
+        "no_ev_screen": _summary(unscreened),
+    }
+    if reference:
+        result["previous_engine"] = _summary(old)
+        result["speed_ratio_median"] = round(statistics.median(old) / statistics.median(ours), 1)
+        result["speed_ratio_slowest"] = round(max(old) / max(ours), 1)
+        result["largest_objective_difference"] = max(gaps)
+    return result
+
+
+def _one_pool(races: int, seed: int) -> dict[str, Any]:
+    rng = np.random.default_rng(seed + 1)
+    policy, seconds = ThemisConfig(), []
+    for _ in range(races):
+        model, market = synthetic_race(rng, noise=0.35)
+        win = {BetType.WIN: market[BetType.WIN]}
+        decide(model, win, 10_000_000, policy)  # the first call of a race warms its caches
+        seconds += [_timed(decide, model, win, 10_000_000, policy)[0] for _ in range(20)]
+    return _summary(seconds)
+
+
+def _single_pool_kelly(races: int, seed: int) -> dict[str, Any]:
+    rng = np.random.default_rng(seed + 2)
+    penaltyblog = _penaltyblog()
+    times: dict[str, list[float]] = {"exact": [], "previous": [], "slsqp": [], "penaltyblog": []}
+    worst, worst_pb = 0.0, 0.0
     for _ in range(races):
         model, market = synthetic_race(rng, noise=0.35)
         p = [model[h] for h in range(1, 19)]
         o = [market[BetType.WIN][str(h)].odds for h in range(1, 19)]
-        started = time.perf_counter()
-        exact = simultaneous_kelly(p, o)
-        exact_times.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        solved = _slsqp_kelly(p, o)
-        solver_times.append(time.perf_counter() - started)
+        elapsed, exact = _timed(simultaneous_kelly, p, o)
+        times["exact"].append(elapsed)
+        times["previous"].append(_timed(legacy.simultaneous_kelly, p, o)[0])
+        elapsed, solved = _timed(_slsqp_kelly, p, o)
+        times["slsqp"].append(elapsed)
         worst = max(worst, max(abs(a - b) for a, b in zip(exact, solved, strict=True)))
-    median_exact = statistics.median(exact_times)
-    median_solver = statistics.median(solver_times)
+        if penaltyblog is not None:
+            elapsed, found = _timed(penaltyblog.multiple_kelly_criterion, o, p)
+            times["penaltyblog"].append(elapsed)
+            worst_pb = max(
+                worst_pb, max(abs(a - b) for a, b in zip(exact, found.stakes, strict=True))
+            )
+    median = {k: statistics.median(v) for k, v in times.items() if v}
+    result: dict[str, Any] = {
+        "exact_median_ms": round(median["exact"] * 1000, 4),
+        "previous_median_ms": round(median["previous"] * 1000, 4),
+        "slsqp_median_ms": round(median["slsqp"] * 1000, 2),
+        "ratio_to_previous": round(median["previous"] / median["exact"], 1),
+        "ratio_to_slsqp": round(median["slsqp"] / median["exact"], 0),
+        "largest_stake_difference_slsqp": worst,
+        "penaltyblog": "not installed",
+    }
+    if penaltyblog is not None:
+        result["penaltyblog"] = {
+            "median_ms": round(median["penaltyblog"] * 1000, 2),
+            "ratio": round(median["penaltyblog"] / median["exact"], 0),
+            "largest_stake_difference": worst_pb,
+        }
+    return result
+
+
+def run_themis_benchmark(races: int = 20, seed: int = 7, reference: bool = True) -> dict[str, Any]:
+    """Time full decisions (today's engine and, with `reference`, the previous one), one pool,
+    and the exact single-pool Kelly against its previous version, SLSQP and penaltyblog."""
     return {
         "races": races,
         "seed": seed,
-        "full_decision": {
-            "quotes_per_race": statistics.median(quotes),
-            "median_candidates": statistics.median(candidates),
-            "median_bets": statistics.median(bets),
-            "median_ms": round(statistics.median(times) * 1000, 1),
-            "max_ms": round(max(times) * 1000, 1),
-        },
-        "single_pool_kelly": {
-            "exact_median_ms": round(median_exact * 1000, 4),
-            "slsqp_median_ms": round(median_solver * 1000, 2),
-            "speed_ratio": round(median_solver / median_exact, 0),
-            "largest_stake_difference": worst,
-            "largest_stake_difference_yen_per_million": round(worst * 1_000_000),
-        },
+        "machine": {"cpus": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()]},
+        "full_decision": _full_decisions(races, seed, reference),
+        "one_pool_decision": _one_pool(races, seed),
+        "single_pool_kelly": _single_pool_kelly(races, seed),
     }

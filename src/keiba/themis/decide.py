@@ -239,6 +239,21 @@ def _payoff(
     return sparse.csc_matrix((offers.odds[chosen][col], (np.concatenate(rows), col)), shape=shape)
 
 
+class _Payoffs:
+    """The payoff matrix of the screened candidates, built once, and its columns for any subset
+    of them (the rounds of sizing again drop tickets, never add)."""
+
+    def __init__(self, orders: exotics.FinishOrders, race: Race, candidates: NDArray[np.intp]):
+        self._args = (orders, race.offers, candidates, race.frames)
+        self._all: sparse.csc_matrix | None = None
+
+    def of(self, chosen: NDArray[np.intp]) -> sparse.csc_matrix:
+        if self._all is None:
+            self._all = _payoff(*self._args)
+        positions = np.searchsorted(self._args[2], chosen)
+        return self._all[:, positions]
+
+
 def _size(
     offers: Offers,
     chosen: NDArray[np.intp],
@@ -337,6 +352,7 @@ def _size_and_allocate(
     """Steps 5–7 for the chosen offers (トリガミ drops are rejected and sized again)."""
     offers, p_all = race.offers, screened.probability
     scale = policy.kelly_fraction * policy.stake_multiplier
+    payoffs = _Payoffs(orders, race, screened.candidates)
     while True:
         exclusive_only = bool(np.all(_EXCLUSIVE_KIND[offers.kind[chosen]]))
         single = exclusive_only and np.unique(offers.kind[chosen]).size <= 1
@@ -345,11 +361,9 @@ def _size_and_allocate(
             or (policy.sizing == "per_pool" and exclusive_only)
             or single
         )
-        payoff = (
-            _payoff(orders, offers, chosen, race.frames) if needed else sparse.csc_matrix((0, 0))
-        )
+        payoff = payoffs.of(chosen) if needed else sparse.csc_matrix((0, 0))
         full, sizers = _size(
-            offers, chosen, p_all[chosen], orders.probabilities, payoff, policy.sizing
+            offers, chosen, p_all[chosen], orders.probabilities, payoff, policy.sizing, near
         )
         fractions = full * scale
         dropped = _torigami(payoff, fractions) if policy.torigami_guard else np.zeros(0, int)

@@ -37,13 +37,19 @@ CASH_START = 0.5
 """A cold start keeps this share of the bankroll in cash and spreads the rest evenly."""
 NU_START = 1.1
 """A cold start's ν is this multiple of the largest marginal gain (so every slack is positive)."""
+POLISH_STEPS = 24
+"""Newton steps a warm start may take before the interior-point method is used instead."""
+JOIN_SHARE = 1e-9
+"""A ticket joining a warm start's active set starts at this fraction."""
+POLISH_RIDGE = 1e-13
+"""The ridge on the Newton system of a warm start (a ticket's own barrier term, made tiny)."""
 FLOOR = 1e-20
 """Below this complementarity further steps only add rounding error: stop in any case."""
 WARM_SHARE = 1e-5
 """A warm start is the known optimum with this share of the bankroll moved to the even start."""
 WARM_MU = 1e-9
 """The complementarity a warm start is centred at."""
-GAP = 1e-13
+GAP = 1e-15
 """Stop when the complementarity z·s per variable is below this (the objective is then within
 about n·GAP of the optimum)."""
 
@@ -152,6 +158,22 @@ def _by_outcome(rows: NDArray[np.intp], values: FloatArray, n_out: int) -> Float
     )
 
 
+def _cholesky(matrix: FloatArray) -> tuple[FloatArray, bool]:
+    """The Cholesky factor, with a ridge of growing weight where rounding made the matrix
+    indefinite (columns that are nearly the same ticket)."""
+    scale = float(np.max(np.abs(np.diag(matrix)), initial=1.0))
+    for ridge in (0.0, 1e-14, 1e-12, 1e-10, 1e-8):
+        try:
+            shifted = matrix + ridge * scale * np.eye(matrix.shape[0]) if ridge else matrix
+            factor: tuple[FloatArray, bool] = linalg.cho_factor(
+                shifted, lower=False, check_finite=False
+            )
+            return factor
+        except linalg.LinAlgError:
+            continue
+    raise linalg.LinAlgError("the Newton system is not positive definite")
+
+
 def _newton_solver(cols: _Columns, d: FloatArray, theta: FloatArray):  # type: ignore[no-untyped-def]
     """A function solving (RᵀDR + diag θ) u = h over the active columns (cash last), for h of
     shape (columns, right-hand sides)."""
@@ -167,7 +189,7 @@ def _newton_solver(cols: _Columns, d: FloatArray, theta: FloatArray):  # type: i
     schur = (weighted @ cols.rq).toarray()
     schur -= (_scaled(coupling, 1.0 / m_d) @ coupling_t).toarray()
     schur[np.diag_indices_from(schur)] += theta[cols.dense]
-    factor = linalg.cho_factor(schur, lower=False, check_finite=False)
+    factor = _cholesky(schur)
     rows, d_row = cols.p_row, d[cols.p_row][:, None]
     o, b, alone = o_p[:, None], b_p[:, None], cols.alone[:, None]
 
@@ -272,12 +294,80 @@ def _start(pi: FloatArray, cols: _Columns, near: FloatArray | None = None) -> _P
     return _Point(z, np.maximum(nu - gain, 1e-2 / (z * z.size)), nu)
 
 
+def _expected_log(pi: FloatArray, cols: _Columns, z: FloatArray) -> float:
+    w = cols.r @ z
+    return float(pi @ np.log(w)) if np.all(w > 0) else -np.inf
+
+
+def _newton_direction(
+    pi: FloatArray, cols: _Columns, z: FloatArray, free: NDArray[np.bool_]
+) -> tuple[FloatArray, float]:
+    """Newton's step for max Σπ log w on the plane 1ᵀz = 1 moving the `free` columns only (the
+    others held at zero by a prohibitive ridge), and its decrement."""
+    w = cols.r @ z
+    y = pi / w
+    gain = cols.rt @ y
+    ridge = np.where(free, POLISH_RIDGE, 1e30)
+    u = _newton_solver(cols, y / w, ridge)(np.stack([np.ones(z.size), gain], axis=1))
+    u[~free] = 0.0
+    dz = u[:, 1] - float(np.sum(u[:, 1])) / float(np.sum(u[:, 0])) * u[:, 0]
+    dz[~free] = 0.0
+    return dz, float(gain @ dz)
+
+
+def _polish(pi: FloatArray, r: sparse.csc_matrix, near: FloatArray) -> FloatArray | None:
+    """The optimum by Newton's method from `near` (the optimum of this problem with a few more
+    tickets) as an active-set method: a ticket that reaches zero leaves, a ticket outside whose
+    marginal gain beats ν joins. None where it does not settle in a few steps (or the cash
+    would run out): the interior-point method is used instead."""
+    cols = _Columns.of(r)
+    if not np.all(cols.alone):
+        return None
+    z = np.append(np.where(near > 0, near, 0.0), max(0.0, 1.0 - float(np.sum(near[near > 0]))))
+    free = z > 0
+    free[-1] = True
+    for _ in range(POLISH_STEPS):
+        if z[-1] <= 0:
+            return None
+        try:
+            dz, decrement = _newton_direction(pi, cols, z, free)
+        except linalg.LinAlgError:
+            return None
+        if decrement < 1e-18:
+            y = pi / (cols.r @ z)
+            gain = cols.rt @ y
+            joining = ~free & (gain > gain[-1] + KKT_SLACK)
+            if not np.any(joining):
+                return z[:-1]
+            free |= joining
+            z[joining] = JOIN_SHARE
+            z[-1] -= JOIN_SHARE * int(np.sum(joining))
+            continue
+        alpha = _step_to_boundary(z, dz)
+        if alpha < 1.0:  # a ticket reaches zero: step there and leave it out
+            leaving = int(np.argmin(np.where(dz < 0, -z / np.where(dz < 0, dz, -1.0), np.inf)))
+            z = np.maximum(z + alpha * dz, 0.0)
+            z[leaving], free[leaving] = 0.0, False
+            continue
+        current, t = _expected_log(pi, cols, z), 1.0
+        while t > 1e-8 and _expected_log(pi, cols, z + t * dz) < current + 1e-4 * t * decrement:
+            t *= 0.5
+        z = z + t * dz
+    return None
+
+
 def solve_joint_kelly(
     pi: FloatArray, r: sparse.csc_matrix, start: NDArray[np.bool_], near: FloatArray | None = None
 ) -> FloatArray:
     """Optimal fractions x over all columns of `r` (outcomes × tickets, CSC), beginning with
     the active set `start` (at least one ticket) and growing it where the optimality conditions
-    ask. `pi` sums to 1; every outcome in which no ticket pays is one row of zeros."""
+    ask. `pi` sums to 1; every outcome in which no ticket pays is one row of zeros. With `near`,
+    the optimum of a similar problem, Newton's method from there is tried first."""
+    if near is not None and np.any(near > 0):
+        polished = _polish(pi, r, near)
+        if polished is not None:
+            polished[polished < ZERO] = 0.0
+            return polished
     k = r.shape[1]
     rt_all = r.T.tocsr()
     active = np.flatnonzero(start)

@@ -66,6 +66,8 @@ def simultaneous_kelly(probabilities: ArrayLike, odds: ArrayLike) -> FloatArray:
     o = np.asarray(odds, dtype=np.float64)
     if p.shape != o.shape or p.ndim != 1:
         raise ValueError(f"{p.size} probabilities for {o.size} odds")
+    if p.size <= SMALL_POOL:
+        return np.array(_smoczynski_tomkins(p.tolist(), o.tolist()))
     order = np.lexsort((o, -p, -p * o))
     ps, os = p[order], o[order]
     p_sum, q_sum = np.cumsum(ps), np.cumsum(1.0 / os)
@@ -78,6 +80,28 @@ def simultaneous_kelly(probabilities: ArrayLike, odds: ArrayLike) -> FloatArray:
     if size:
         rate = reserve[size - 1]
         fractions[order[:size]] = np.maximum(0.0, ps[:size] - rate / os[:size])
+    return fractions
+
+
+SMALL_POOL = 64
+"""Pools up to this size are sized in plain Python (numpy's overhead is larger there)."""
+
+
+def _smoczynski_tomkins(p: list[float], o: list[float]) -> list[float]:
+    """`simultaneous_kelly` for a small pool: the same order, the same running sums."""
+    order = sorted(range(len(p)), key=lambda k: (-p[k] * o[k], -p[k], o[k]))
+    p_sum = q_sum = 0.0
+    reserve, size = 1.0, 0
+    for k in order:
+        p_sum += p[k]
+        q_sum += 1.0 / o[k]
+        if p[k] * o[k] <= reserve or q_sum >= 1.0:
+            break
+        reserve = max(0.0, (1.0 - p_sum) / (1.0 - q_sum))
+        size += 1
+    fractions = [0.0] * len(p)
+    for k in order[:size]:
+        fractions[k] = max(0.0, p[k] - reserve / o[k])
     return fractions
 
 

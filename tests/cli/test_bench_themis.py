@@ -1,0 +1,23 @@
+"""`keiba bench themis`: one run times today's engine, the previous one and single-pool Kelly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cli_runner import keiba as run
+
+
+def test_bench_themis_reports_ratios_against_the_previous_engine(tmp_path: Path) -> None:
+    result = run(tmp_path, "bench", "themis", "--races", "1", "--seed", "3", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    full = report["full_decision"]
+    assert full["quotes_per_race"] == 6396
+    assert full["speed_ratio_median"] > 0 and full["largest_objective_difference"] < 1e-9
+    assert set(full["no_ev_screen"]) == {"median_ms", "p99_ms", "max_ms"}
+    kelly = report["single_pool_kelly"]
+    assert kelly["largest_stake_difference_slsqp"] < 1e-4
+    assert kelly["penaltyblog"] == "not installed" or kelly["penaltyblog"]["ratio"] > 0
+    table = run(tmp_path, "bench", "themis", "--races", "1", "--no-reference")
+    assert table.returncode == 0 and "previous_engine" not in table.stdout
