@@ -6,16 +6,21 @@ more column of R (it returns 1 everywhere) this is the log-optimal portfolio on 
 z = (x, c) ≥ 0, 1ᵀz = 1, whose optimality conditions are (Rᵀy)_j ≤ ν for every ticket, with
 equality where z_j > 0, y = π/w the marginal value of wealth in each outcome.
 
-Mehrotra's predictor–corrector follows these conditions in a few dozen steps. Each step solves
-one linear system with the matrix RᵀDR + diag(s/z), D = π/w². A ticket that wins in one outcome
-only (a trifecta; most candidates of a full race) adds a diagonal entry there: such "private"
-tickets are eliminated exactly, outcome by outcome (Sherman–Morrison), so the dense Cholesky
-factorisation is over the other tickets only (win, place, quinella, wide, exacta, trio).
+Mehrotra's predictor–corrector follows these conditions in about twenty steps. Each step solves
+one linear system with the matrix RᵀDR + diag(s/z), D = π/w², three ways: a ticket that wins
+in one outcome only (a trifecta; most candidates of a full race) is eliminated exactly, outcome
+by outcome (Sherman–Morrison); tickets no two of which win together (the trios, usually) form
+a diagonal block, eliminated next; only the rest (win, place, quinella, wide, exacta and the
+cash) is factorised densely.
 
 Only an active set of tickets is solved over: a starting guess (the per-pool Kelly tickets),
-grown only where the optimality conditions on all tickets ask (a positive marginal gain
-beyond ν), and shrunk by the tickets the solve left at zero. Every step is deterministic
-(fixed order, no threads): the same inputs give the same fractions on any machine size.
+grown only where the optimality conditions on all tickets ask (a marginal gain beyond ν), and
+shrunk by the tickets the solve left at zero. A problem that differs from a solved one by a few
+tickets (a race sized again without the tickets rounding dropped) starts from that optimum with
+Newton's method as an active-set method, which settles in a few steps.
+
+Every step is deterministic (fixed order; dense algebra on one BLAS thread): the same inputs
+give the same fractions on any number of cores.
 """
 
 from __future__ import annotations
@@ -344,10 +349,12 @@ def _polish(pi: FloatArray, r: sparse.csc_matrix, near: FloatArray) -> FloatArra
             z[-1] -= JOIN_SHARE * int(np.sum(joining))
             continue
         alpha = _step_to_boundary(z, dz)
-        if alpha < 1.0:  # a ticket reaches zero: step there and leave it out
-            leaving = int(np.argmin(np.where(dz < 0, -z / np.where(dz < 0, dz, -1.0), np.inf)))
+        if alpha < 1.0:  # tickets the full step would take below zero leave (and may rejoin)
+            leaving = free & (z + dz <= 0)
+            leaving[-1] = False
             z = np.maximum(z + alpha * dz, 0.0)
             z[leaving], free[leaving] = 0.0, False
+            z[-1] = 1.0 - float(np.sum(z[:-1]))
             continue
         current, t = _expected_log(pi, cols, z), 1.0
         while t > 1e-8 and _expected_log(pi, cols, z + t * dz) < current + 1e-4 * t * decrement:

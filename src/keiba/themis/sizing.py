@@ -62,6 +62,9 @@ def simultaneous_kelly(probabilities: ArrayLike, odds: ArrayLike) -> FloatArray:
     ...     [0.3, 0.22, 0.18, 0.12, 0.08, 0.06, 0.04], [2.9, 5.2, 4.8, 9.5, 15.0, 12.0, 30.0])]
     [0.0, 0.04762, 0.0, 0.02565, 0.02024, 0.0, 0.01012]
     """
+    small = isinstance(probabilities, list | tuple) and isinstance(odds, list | tuple)
+    if small and len(probabilities) == len(odds) <= SMALL_POOL:  # type: ignore[arg-type]
+        return np.array(_smoczynski_tomkins(list(probabilities), list(odds)))  # type: ignore[arg-type]
     p = np.asarray(probabilities, dtype=np.float64)
     o = np.asarray(odds, dtype=np.float64)
     if p.shape != o.shape or p.ndim != 1:
