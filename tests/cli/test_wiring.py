@@ -29,6 +29,7 @@ BUILDERS = {
 }
 """What keiba.app builds from configuration: storage, ledgers, clocks, monitors, brokers."""
 
+
 def _named(node: ast.AST) -> str | None:
     if isinstance(node, ast.Name):
         return node.id
