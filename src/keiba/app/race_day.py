@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,10 +43,17 @@ from keiba.execution import Broker, PaperBroker
 from keiba.model_training.pipeline import StoredModel, check_model_dataset, load_stored_model
 from keiba.monitor import Alert, AlertSink, MemorySink, Monitor, Severity, deliver
 from keiba.monitor.monitor import sinks_from_config
-from keiba.scheduler import Journal, RaceOutcome, plan_day, races_from_list, run_day
+from keiba.scheduler import (
+    Journal,
+    RaceOutcome,
+    SimulatedTime,
+    plan_day,
+    races_from_list,
+    run_day,
+)
 from keiba.scheduler.handlers import EngineHandlers, RaceInputsAt
 
-__all__ = ["DayRun", "RaceDaySetup", "fund_paper_ledger", "run_race_day"]
+__all__ = ["DayRun", "RaceDaySetup", "SimulatedDay", "fund_paper_ledger", "run_race_day"]
 
 log = get_logger(__name__)
 
@@ -150,6 +157,70 @@ def fund_paper_ledger(url: str, account: str, clock: Clock, bankroll_yen: int, c
             ledger.deposit(bankroll_yen, cause=cause)
     finally:
         engine.dispose()
+
+
+@dataclass(frozen=True)
+class SimulatedDay:
+    """A day played in simulated time from a local server (the twin, or recorded pages), in a
+    folder of its own: journal, paper ledger (`account`, funded with `backtest.bankroll_yen`)."""
+
+    config: KeibaConfig
+    run_dir: Path
+    account: str
+    model_store: ObjectStore
+    kind: DatasetKind
+    inputs: InputsFactory
+    funded_by: str
+    """The cause of the paper ledger's first deposit."""
+
+    @property
+    def journal(self) -> Path:
+        return self.run_dir / "journal.sqlite"
+
+    @property
+    def ledger_url(self) -> str:
+        return f"sqlite:///{self.run_dir / 'ledger.sqlite'}"
+
+    def time_from(self, start: dt.datetime) -> SimulatedTime:
+        """Simulated time from `start`, or from where the journal stopped if it went further."""
+        if self.journal.exists():
+            with closing(Journal(self.journal)) as resumed:
+                start = max(start, resumed.last_at() or start)
+        return SimulatedTime(start)
+
+    def setup(
+        self,
+        time: SimulatedTime,
+        url: str,
+        *,
+        result_source: str = "race",
+        broker: Broker | None = None,
+        sinks: list[AlertSink] | None = None,
+    ) -> RaceDaySetup:
+        """The race day's setup with the collector pointed at the server at `url`."""
+        fund_paper_ledger(
+            self.ledger_url,
+            self.account,
+            time.clock,
+            self.config.backtest.bankroll_yen,
+            cause=self.funded_by,
+        )
+        collector = self.config.collector.model_copy(
+            update={"race_base_url": url, "db_base_url": url, "result_source": result_source}
+        )
+        return RaceDaySetup(
+            config=self.config.model_copy(update={"collector": collector}),
+            clock=time.clock,
+            sleeper=time.sleep,
+            journal_path=self.journal,
+            ledger_url=self.ledger_url,
+            account=self.account,
+            model_store=self.model_store,
+            inputs=self.inputs,
+            kind=self.kind,
+            broker=broker or PaperBroker(),
+            extra_sinks=list(sinks or []),
+        )
 
 
 @contextmanager

@@ -21,12 +21,12 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from keiba.app.days import race_inputs_at
-from keiba.app.race_day import DayRun, RaceDaySetup, fund_paper_ledger, run_race_day
+from keiba.app.race_day import DayRun, RaceDaySetup, SimulatedDay, run_race_day
 from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError
 from keiba.common.loopback import serve_answers
@@ -36,11 +36,10 @@ from keiba.common.storage.datasets import dataset_files
 from keiba.common.storage.object_store import ObjectStore
 from keiba.common.storage.warehouse import DuckDBWarehouse
 from keiba.data_collector.recorded import RecordedDay
-from keiba.execution import Broker, PaperBroker
+from keiba.execution import Broker
 from keiba.feature_engineering import HISTORY_KEY_TABLE, HISTORY_TABLE
 from keiba.model_training.pipeline import LATEST_KEY
 from keiba.monitor import AlertSink
-from keiba.scheduler import Journal, SimulatedTime
 
 __all__ = ["REPLAY_ACCOUNT", "ReplayPrepared", "prepare_replay", "replay_day", "replay_setup"]
 
@@ -125,45 +124,24 @@ def replay_setup(
 ) -> Iterator[RaceDaySetup]:
     """The recorded pages served on a simulated clock that starts where the recorded day did
     (or where the replay's journal stopped), and the race day's setup pointing at them."""
-    config, recorded = prepared.config, prepared.recorded
-    journal = prepared.run_dir / "journal.sqlite"
+    recorded = prepared.recorded
+    simulated = SimulatedDay(
+        prepared.config,
+        prepared.run_dir,
+        REPLAY_ACCOUNT,
+        prepared.model_store,
+        prepared.kind,
+        race_inputs_at,
+        funded_by="paper bankroll for a replayed race day",
+    )
     start = recorded.first_fetch
     assert start is not None  # prepare_replay refuses a day without pages
-    if journal.exists():
-        with closing(Journal(journal)) as resumed:
-            start = max(start, resumed.last_at() or start)
-    time = SimulatedTime(start)
-    ledger_url = f"sqlite:///{prepared.run_dir / 'ledger.sqlite'}"
-    fund_paper_ledger(
-        ledger_url,
-        REPLAY_ACCOUNT,
-        time.clock,
-        config.backtest.bankroll_yen,
-        cause="paper bankroll for a replayed race day",
-    )
-
+    time = simulated.time_from(start)
     with serve_answers(
         lambda path: recorded.answer(path, time.clock.now()), time.clock.now, name="recorded-day"
     ) as url:
-        collector = config.collector.model_copy(
-            update={
-                "race_base_url": url,
-                "db_base_url": url,
-                "result_source": recorded.result_source,
-            }
-        )
-        yield RaceDaySetup(
-            config=config.model_copy(update={"collector": collector}),
-            clock=time.clock,
-            sleeper=time.sleep,
-            journal_path=journal,
-            ledger_url=ledger_url,
-            account=REPLAY_ACCOUNT,
-            model_store=prepared.model_store,
-            inputs=race_inputs_at,
-            kind=prepared.kind,
-            broker=broker or PaperBroker(),
-            extra_sinks=list(sinks or []),
+        yield simulated.setup(
+            time, url, result_source=recorded.result_source, broker=broker, sinks=sinks
         )
 
 

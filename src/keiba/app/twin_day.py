@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from keiba.app.days import race_inputs_at
-from keiba.app.race_day import DayRun, RaceDaySetup, fund_paper_ledger, run_race_day
+from keiba.app.race_day import DayRun, RaceDaySetup, SimulatedDay, run_race_day
 from keiba.common.clock import SystemClock
 from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError
@@ -26,7 +26,7 @@ from keiba.common.storage import FsspecObjectStore, Warehouse
 from keiba.common.storage.datasets import open_dataset
 from keiba.common.storage.object_store import ObjectStore
 from keiba.evaluator.evaluation import evaluate_frame
-from keiba.execution import Broker, PaperBroker
+from keiba.execution import Broker
 from keiba.feature_engineering import build_features
 from keiba.model_training.pipeline import (
     LATEST_KEY,
@@ -35,7 +35,6 @@ from keiba.model_training.pipeline import (
     train_and_store,
 )
 from keiba.monitor import AlertSink
-from keiba.scheduler import Journal, SimulatedTime
 from keiba.simulator import WorldConfig
 from keiba.simulator.netkeiba_twin import TwinFaults, serve_twin
 from keiba.simulator.netkeiba_twin_day import TwinDay
@@ -112,38 +111,21 @@ def twin_setup(
     """The twin serving the day on a simulated clock (resumed from the journal's last step),
     and the race day's setup pointing at it."""
     config, day, run_dir = prepared.config, prepared.day, prepared.run_dir
-    journal = run_dir / "journal.sqlite"
     first_post = min(r.post_time for r in day.races)
-    start = first_post - dt.timedelta(minutes=config.race_day.watch_from_min + 5)
-    if journal.exists():
-        with closing(Journal(journal)) as recorded:
-            start = max(start, recorded.last_at() or start)
-    time = SimulatedTime(start)
-    ledger_url = f"sqlite:///{run_dir / 'ledger.sqlite'}"
-    fund_paper_ledger(
-        ledger_url,
+    simulated = SimulatedDay(
+        config,
+        run_dir,
         TWIN_ACCOUNT,
-        time.clock,
-        config.backtest.bankroll_yen,
-        cause="paper bankroll for a twin race day",
+        prepared.model_store,
+        "simulated",
+        race_inputs_at,
+        funded_by="paper bankroll for a twin race day",
+    )
+    time = simulated.time_from(
+        first_post - dt.timedelta(minutes=config.race_day.watch_from_min + 5)
     )
     with serve_twin(day, time.clock, faults) as url:
-        collector = config.collector.model_copy(
-            update={"race_base_url": url, "db_base_url": url, "result_source": "race"}
-        )
-        yield RaceDaySetup(
-            config=config.model_copy(update={"collector": collector}),
-            clock=time.clock,
-            sleeper=time.sleep,
-            journal_path=journal,
-            ledger_url=ledger_url,
-            account=TWIN_ACCOUNT,
-            model_store=prepared.model_store,
-            inputs=race_inputs_at,
-            kind="simulated",
-            broker=broker or PaperBroker(),
-            extra_sinks=list(sinks or []),
-        )
+        yield simulated.setup(time, url, broker=broker, sinks=sinks)
 
 
 def twin_day(config: KeibaConfig, race_date: dt.date | None) -> DayRun:
