@@ -54,16 +54,8 @@ from keiba.execution.ipat_secrets import EnvSecrets, FileSecrets, SecretsProvide
 
 __all__ = ["BET_NAMES", "IpatBroker", "find_chromium"]
 
-BET_NAMES = {
-    BetType.WIN: "単勝",
-    BetType.PLACE: "複勝",
-    BetType.BRACKET_QUINELLA: "枠連",
-    BetType.QUINELLA: "馬連",
-    BetType.QUINELLA_PLACE: "ワイド",
-    BetType.EXACTA: "馬単",
-    BetType.TRIO: "３連複",
-    BetType.TRIFECTA: "３連単",
-}
+BET_NAMES = {bet: bet.japanese.replace("三", "３") for bet in BetType}
+"""The pools as IPAT's purchase pages name them (３連複, ３連単 with a full-width 3)."""
 """keiba's bet types as IPAT's 通常投票 names them (full-width digits)."""
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}

@@ -127,7 +127,8 @@ def _unclaimed(rows: Sequence[HistoryRow], accepted: Sequence[dict[str, Any]]) -
     by_receipt = {t["receipt"] for t in accepted if t.get("receipt")}
     rest = [r for r in rows if r.receipt not in by_receipt]
     # accepted tickets whose receipt is not the venue's (a paper or manual receipt): by content
-    unmatched = [_ticket(t) for t in accepted if t.get("receipt") not in {r.receipt for r in rows}]
+    venue_receipts = {r.receipt for r in rows}
+    unmatched = [_ticket(t) for t in accepted if t.get("receipt") not in venue_receipts]
     claimed = {id(r) for r in find_tickets(unmatched, rest).values() if r is not None}
     return [r for r in rest if id(r) not in claimed]
 
