@@ -36,7 +36,7 @@ class SecretManagerStore:
             if credentials is None:
                 from google.auth.credentials import AnonymousCredentials
 
-                credentials = AnonymousCredentials()
+                credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
         self.project = project
         self.endpoint = endpoint
         self._credentials = credentials
