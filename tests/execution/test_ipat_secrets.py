@@ -107,7 +107,11 @@ def test_from_a_secret_in_secret_manager(tmp_path: Path) -> None:
         config = load_config(
             home=tmp_path,
             overrides={
-                "execution": {"broker": "ipat", "secrets": "store", "ipat_url": "http://127.0.0.1:9"},
+                "execution": {
+                    "broker": "ipat",
+                    "secrets": "store",
+                    "ipat_url": "http://127.0.0.1:9",
+                },
                 "secrets": {
                     "provider": "secret-manager",
                     "project": "keiba-test-project",
