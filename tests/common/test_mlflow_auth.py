@@ -1,0 +1,215 @@
+"""The MLflow plugin that adds a Google ID token, against a real MLflow server behind a proxy
+that, like Cloud Run's IAM, refuses every request without a valid token for its audience."""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+from importlib.metadata import entry_points
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import google.auth.crypt
+import google.auth.jwt
+import mlflow
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from mlflow.tracking.request_header.registry import _request_header_provider_registry
+from structlog.testing import capture_logs
+
+import mlflow_server
+from keiba.common.clock import FixedClock
+from keiba.common.mlflow_auth import (
+    AUDIENCE_VARIABLE,
+    CloudRunIdTokenProvider,
+    IdTokenCache,
+    MlflowAuthError,
+    audience_for,
+)
+from loopback import serving
+
+AUDIENCE = "https://mlflow-test-an.a.run.app"
+T0 = dt.datetime(2026, 5, 24, 6, 0, tzinfo=dt.UTC)
+
+
+class Issuer:
+    """Signs ID tokens with a key of its own, as Google does, and counts them."""
+
+    def __init__(self) -> None:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        self._signer = google.auth.crypt.RSASigner.from_string(pem)
+        self.public_pem = (
+            key.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+        )
+        self.issued = 0
+        self.at = dt.datetime.now(dt.UTC)
+
+    def token(self, audience: str) -> str:
+        self.issued += 1
+        iat = int(self.at.timestamp())
+        claims = {"aud": audience, "iat": iat, "exp": iat + 3600, "sub": f"sa-{self.issued}"}
+        return google.auth.jwt.encode(self._signer, claims).decode()
+
+    def accepts(self, header: str | None) -> bool:
+        if header is None or not header.startswith("Bearer "):
+            return False
+        try:
+            google.auth.jwt.decode(header[7:], certs=self.public_pem, audience=AUDIENCE)
+        except ValueError:
+            return False
+        return True
+
+
+def test_the_audience_is_explicit_or_a_run_app_tracking_uri() -> None:
+    run_app = "https://mlflow-abc-an.a.run.app/"
+    assert audience_for({}, run_app) == "https://mlflow-abc-an.a.run.app"
+    assert audience_for({AUDIENCE_VARIABLE: "https://x.example"}, run_app) == "https://x.example"
+    assert audience_for({AUDIENCE_VARIABLE: " "}, "http://127.0.0.1:5000") is None
+    assert audience_for({}, "http://mlflow-abc-an.a.run.app") is None
+    assert audience_for({}, "https://run.app.example.com") is None
+    assert audience_for({}, "sqlite:///mlflow.db") is None
+
+
+def test_a_token_is_reused_until_shortly_before_it_expires() -> None:
+    issuer = Issuer()
+    issuer.at = T0
+    clock = FixedClock(T0)
+    cache = IdTokenCache(issuer.token, clock, margin=dt.timedelta(minutes=5))
+    first = cache.token(AUDIENCE)
+    clock.advance(dt.timedelta(minutes=54, seconds=59))
+    assert cache.token(AUDIENCE) == first and issuer.issued == 1
+    clock.advance(dt.timedelta(seconds=1))
+    assert cache.token(AUDIENCE) != first and issuer.issued == 2
+    cache.token("https://other.a.run.app")
+    assert issuer.issued == 3
+
+
+def test_a_token_without_exp_is_refused() -> None:
+    signer = Issuer()._signer
+    no_exp = google.auth.jwt.encode(signer, {"aud": AUDIENCE}).decode()
+    cache = IdTokenCache(lambda _audience: no_exp, FixedClock(T0))
+    with pytest.raises(MlflowAuthError, match="exp"):
+        cache.token(AUDIENCE)
+
+
+def test_no_token_is_one_loud_line() -> None:
+    def broken(audience: str) -> str:
+        raise OSError("metadata server unreachable\nsecond line")
+
+    provider = CloudRunIdTokenProvider(broken, FixedClock(T0), {AUDIENCE_VARIABLE: AUDIENCE})
+    assert provider.in_context()
+    with capture_logs() as logs, pytest.raises(MlflowAuthError) as raised:
+        provider.request_headers()
+    message = str(raised.value)
+    assert "\n" not in message and AUDIENCE in message and "metadata server" in message
+    assert [e["log_level"] for e in logs if e["event"] == "mlflow_id_token_failed"] == ["error"]
+    assert not CloudRunIdTokenProvider(broken, FixedClock(T0), {}).in_context()
+
+
+def test_mlflow_finds_the_plugin_by_its_entry_point() -> None:
+    (found,) = [
+        e
+        for e in entry_points(group="mlflow.request_header_provider")
+        if e.value.startswith("keiba.")
+    ]
+    assert found.load() is CloudRunIdTokenProvider
+    assert any(isinstance(p, CloudRunIdTokenProvider) for p in _request_header_provider_registry)
+
+
+def _proxy(issuer: Issuer, upstream: str, seen: list[str | None]) -> type[BaseHTTPRequestHandler]:
+    target = urlsplit(upstream)
+
+    class Proxy(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _forward(self) -> None:
+            header = self.headers.get("Authorization")
+            seen.append(header)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            if not issuer.accepts(header):
+                self.send_response(401)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+            connection = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+            try:
+                connection.request(self.command, self.path, body, headers)
+                answer = connection.getresponse()
+                data = answer.read()
+            finally:
+                connection.close()
+            self.send_response(answer.status)
+            for key, value in answer.getheaders():
+                if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward  # noqa: N815
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    return Proxy
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with mlflow_server.running(tmp_path_factory.mktemp("mlflow-iam")) as url:
+        yield url
+
+
+@pytest.fixture
+def registered(monkeypatch: pytest.MonkeyPatch) -> CloudRunIdTokenProvider:
+    """The instance MLflow registered from the entry point."""
+    (provider,) = [
+        p for p in _request_header_provider_registry if isinstance(p, CloudRunIdTokenProvider)
+    ]
+    monkeypatch.setattr(provider, "_environ", {AUDIENCE_VARIABLE: AUDIENCE})
+    return provider
+
+
+def test_mlflow_passes_the_iam_proxy_only_with_the_token(
+    upstream: str,
+    registered: CloudRunIdTokenProvider,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    issuer, seen = Issuer(), []
+    monkeypatch.setattr(registered, "_cache", IdTokenCache(issuer.token, FixedClock(issuer.at)))
+    with serving(_proxy(issuer, upstream, seen)) as proxy:
+        monkeypatch.setattr(mlflow.tracking._tracking_service.utils, "_tracking_uri", proxy)
+        client = MlflowClient(tracking_uri=proxy)
+        experiment = client.create_experiment(f"behind-iam-{time.monotonic_ns()}")
+        run = client.create_run(experiment)
+        client.log_metric(run.info.run_id, "log_loss", 0.61)
+        client.log_text(run.info.run_id, "trained behind IAM", "note.txt")
+        client.set_terminated(run.info.run_id)
+        assert client.get_metric_history(run.info.run_id, "log_loss")[0].value == 0.61
+        note = mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/note.txt")
+        assert note == "trained behind IAM"
+        assert len(seen) >= 6 and all(issuer.accepts(h) for h in seen)
+        assert issuer.issued == 1  # one token served every request
+
+        monkeypatch.setattr(registered, "_environ", {})
+        with pytest.raises(MlflowException, match="401"):
+            client.get_experiment(experiment)
+        assert seen[-1] is None
