@@ -22,8 +22,9 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def running(root: Path) -> Iterator[str]:
-    """Serve MLflow with its store under `root` until the `with` ends; yields its URL."""
+def running(root: Path, *options: str) -> Iterator[str]:
+    """Serve MLflow with its store under `root` and further `mlflow server` `options` until
+    the `with` ends; yields its URL."""
     port = _free_port()
     env = {
         **os.environ,
@@ -45,6 +46,7 @@ def running(root: Path) -> Iterator[str]:
             f"sqlite:///{root / 'mlflow.db'}",
             "--artifacts-destination",
             str(root / "artifacts"),
+            *options,
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -118,6 +118,13 @@ resource "google_cloud_run_v2_job" "job" {
             }
           }
         }
+        dynamic "env" {
+          for_each = var.deploy_mlflow && contains(local.mlflow_clients, each.key) ? ["mlflow"] : []
+          content {
+            name  = "KEIBA_MODEL__TRACKING_URI"
+            value = google_cloud_run_v2_service.mlflow[0].uri
+          }
+        }
         dynamic "volume_mounts" {
           for_each = each.value.home == "/mnt/state" ? ["state"] : []
           content {

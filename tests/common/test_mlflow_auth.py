@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import http.client
+import re
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
@@ -34,7 +35,8 @@ from keiba.common.mlflow_auth import (
 )
 from loopback import serving
 
-AUDIENCE = "https://mlflow-test-an.a.run.app"
+CLOUD_RUN_HOST = "keiba-mlflow-5tq2lkbz3a-an.a.run.app"
+AUDIENCE = f"https://{CLOUD_RUN_HOST}"
 T0 = dt.datetime(2026, 5, 24, 6, 0, tzinfo=dt.UTC)
 
 
@@ -148,6 +150,7 @@ def _proxy(issuer: Issuer, upstream: str, seen: list[str | None]) -> type[BaseHT
                 self.end_headers()
                 return
             headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+            headers["Host"] = CLOUD_RUN_HOST  # Cloud Run passes the service's own name on
             connection = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
             try:
                 connection.request(self.command, self.path, body, headers)
@@ -173,8 +176,36 @@ def _proxy(issuer: Issuer, upstream: str, seen: list[str | None]) -> type[BaseHT
 
 @pytest.fixture(scope="module")
 def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with mlflow_server.running(tmp_path_factory.mktemp("mlflow-iam")) as url:
+    """The server as Terraform configures it: only its run.app names (and loopback, for the
+    helper's readiness check) as Host headers."""
+    allowed = f"{_terraform_allowed_hosts()},127.0.0.1:*"
+    root = tmp_path_factory.mktemp("mlflow-iam")
+    with mlflow_server.running(root, "--allowed-hosts", allowed) as url:
         yield url
+
+
+def _terraform_allowed_hosts() -> str:
+    text = (Path(__file__).parents[2] / "deploy" / "terraform" / "mlflow.tf").read_text()
+    match = re.search(r'mlflow_allowed_hosts\s*=\s*"([^"]+)"', text)
+    assert match is not None
+    return match.group(1)
+
+
+def _status(url: str, host: str) -> int:
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.request(
+            "GET", "/api/2.0/mlflow/experiments/search?max_results=1", None, {"Host": host}
+        )
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_the_server_answers_only_its_run_app_names(upstream: str) -> None:
+    assert _status(upstream, CLOUD_RUN_HOST) == 200
+    assert _status(upstream, "keiba-mlflow.attacker.example") == 403
 
 
 @pytest.fixture
