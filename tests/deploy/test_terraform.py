@@ -205,6 +205,13 @@ def test_secrets_have_no_values_in_code(stack: dict[str, Any]) -> None:
     assert set(stack["locals"]["secret_readers"]) == set(secrets)
     assert stack["locals"]["secret_readers"]["ipat-credentials"] == ["api"]
     assert stack["locals"]["secret_readers"]["mlflow-backend-uri"] == ["mlflow"]
+    api = _of(stack, "google_cloud_run_v2_service")["api"]["template"][0]["containers"][0]
+    settings = {e["name"]: e.get("value") for e in api["env"]}
+    assert settings["KEIBA_SECRETS__PROVIDER"] == "secret-manager"
+    assert settings["KEIBA_SECRETS__PROJECT"] == "${var.project_id}"
+    assert settings["KEIBA_EXECUTION__SECRETS"] == "store"
+    assert "alert-webhook-url" in settings["KEIBA_MONITOR__WEBHOOK_SECRET"]
+    assert "KEIBA_MONITOR__WEBHOOK_URL" not in stack["text"]
 
 
 def test_mlflow_runs_behind_iam_as_its_own_account(stack: dict[str, Any]) -> None:
