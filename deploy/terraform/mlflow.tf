@@ -7,7 +7,7 @@ locals {
   mlflow_clients = ["train", "evaluate"]
   # Host headers the server answers (against DNS rebinding): its run.app names only.
   mlflow_allowed_hosts = "keiba-mlflow-*.run.app"
-  mlflow_invokers = merge(
+  mlflow_invokers      = merge(
     { for client in local.mlflow_clients : client => "serviceAccount:${google_service_account.runtime[client].email}" },
     { for member in var.mlflow_invokers : member => member },
   )
@@ -39,7 +39,7 @@ resource "google_cloud_run_v2_service" "mlflow" {
       # keiba's image carries MLflow and the PostgreSQL and Cloud Storage clients it needs.
       image   = var.image
       command = ["mlflow"]
-      args = [
+      args    = [
         "server",
         "--host", "0.0.0.0",
         "--port", "8080",
