@@ -132,6 +132,8 @@ def test_secret_variables_are_not_taken_for_settings(
     monkeypatch.setenv("KEIBA_SECRET_API_TOKEN", "s3cr3t-token")
     monkeypatch.setenv("KEIBA_SECRETS__PROVIDER", "file")
     assert load_config(home=tmp_path).secrets.provider == "file"
-    monkeypatch.setenv("KEIBA_SECRETS__PROVDER", "file")
-    with pytest.raises(ConfigError, match="KEIBA_SECRETS__PROVDER"):
-        load_config(home=tmp_path)
+    for typo in ("KEIBA_SECRETS__PROVDER", "KEIBA_SECRET__PROVIDER"):
+        monkeypatch.setenv(typo, "file")
+        with pytest.raises(ConfigError, match=typo):
+            load_config(home=tmp_path)
+        monkeypatch.delenv(typo)

@@ -597,7 +597,7 @@ def _check_environment(environ: dict[str, str]) -> None:
         upper = name.upper()
         if not upper.startswith(ENV_PREFIX) or upper in _RESERVED_ENV:
             continue
-        if upper.startswith(_STORE_VARIABLES):
+        if upper.startswith(_STORE_VARIABLES) and not upper.startswith(_STORE_VARIABLES + "_"):
             continue
         section, _, key = upper[len(ENV_PREFIX) :].lower().partition("__")
         if section not in sections or key not in sections[section]:
