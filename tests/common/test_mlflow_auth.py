@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import http.client
+import json
 import re
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from importlib.metadata import entry_points
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import google.auth.crypt
 import google.auth.jwt
@@ -32,6 +33,7 @@ from keiba.common.mlflow_auth import (
     IdTokenCache,
     MlflowAuthError,
     audience_for,
+    google_id_token,
 )
 from loopback import serving
 
@@ -45,12 +47,12 @@ class Issuer:
 
     def __init__(self) -> None:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        pem = key.private_bytes(
+        self.private_pem = key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
-        )
-        self._signer = google.auth.crypt.RSASigner.from_string(pem)
+        ).decode()
+        self._signer = google.auth.crypt.RSASigner.from_string(self.private_pem)
         self.public_pem = (
             key.public_key()
             .public_bytes(
@@ -121,6 +123,51 @@ def test_no_token_is_one_loud_line() -> None:
     assert "\n" not in message and AUDIENCE in message and "metadata server" in message
     assert [e["log_level"] for e in logs if e["event"] == "mlflow_id_token_failed"] == ["error"]
     assert not CloudRunIdTokenProvider(broken, FixedClock(T0), {}).in_context()
+
+
+def _token_endpoint(issuer: Issuer, account: Issuer) -> type[BaseHTTPRequestHandler]:
+    """Google's token endpoint for a service account's JWT grant: checks the assertion the
+    account signed and answers with an ID token for its `target_audience`."""
+
+    class Endpoint(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+            form = dict(parse_qsl(body))
+            claims = google.auth.jwt.decode(
+                form["assertion"], certs=account.public_pem, audience=None
+            )
+            answer = json.dumps({"id_token": issuer.token(claims["target_audience"])}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    return Endpoint
+
+
+def test_google_auth_mints_the_token_with_a_service_account_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    issuer, account = Issuer(), Issuer()
+    with serving(_token_endpoint(issuer, account)) as endpoint:
+        key = {
+            "type": "service_account",
+            "project_id": "keiba-test-project",
+            "private_key_id": "k1",
+            "private_key": account.private_pem,
+            "client_email": "keiba-train@keiba-test-project.iam.gserviceaccount.com",
+            "client_id": "1",
+            "token_uri": f"{endpoint}/token",
+        }
+        path = tmp_path / "key.json"
+        path.write_text(json.dumps(key))
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
+        token = google_id_token(AUDIENCE)
+    assert issuer.accepts(f"Bearer {token}") and issuer.issued == 1
 
 
 def test_mlflow_finds_the_plugin_by_its_entry_point() -> None:
