@@ -223,9 +223,9 @@ def _proxy(issuer: Issuer, upstream: str, seen: list[str | None]) -> type[BaseHT
 
 @pytest.fixture(scope="module")
 def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The server as Terraform configures it: only its run.app names (and loopback, for the
-    helper's readiness check) as Host headers."""
-    allowed = f"{_terraform_allowed_hosts()},127.0.0.1:*"
+    """The server as Terraform configures it: only its run.app names as Host headers (its
+    health check, which Cloud Run's startup probe calls, answers any)."""
+    allowed = _terraform_allowed_hosts()
     root = tmp_path_factory.mktemp("mlflow-iam")
     with mlflow_server.running(root, "--allowed-hosts", allowed) as url:
         yield url
