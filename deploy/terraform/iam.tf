@@ -1,7 +1,7 @@
 # One service account per job and one for the service; each has exactly the roles in
 # local.grants, on the narrowest resource that works (a bucket, the dataset, a queue).
 locals {
-  jobs_and_service = ["collect", "features", "train", "evaluate", "backtest", "audit-export", "api"]
+  jobs_and_service = ["collect", "features", "train", "evaluate", "backtest", "audit-export", "api", "mlflow"]
 
   grants = {
     collect = {
@@ -45,6 +45,10 @@ locals {
       queue   = ["roles/cloudtasks.enqueuer"]
       tasks   = ["roles/iam.serviceAccountUser"]
     }
+    mlflow = {
+      project = ["roles/cloudsql.client"]
+      mlflow  = ["roles/storage.objectUser"]
+    }
   }
 
   # (identity, scope, role) triples, keyed for for_each.
@@ -56,7 +60,7 @@ locals {
     ]
   ])
   grants_on = {
-    for scope in ["project", "data", "state", "audit", "dataset", "queue", "tasks"] : scope => {
+    for scope in ["project", "data", "state", "audit", "mlflow", "dataset", "queue", "tasks"] : scope => {
       for g in local.grant_list : "${g.identity}/${g.role}" => g if g.scope == scope
     }
   }
@@ -106,6 +110,13 @@ resource "google_storage_bucket_iam_member" "state" {
 resource "google_storage_bucket_iam_member" "audit" {
   for_each = local.grants_on["audit"]
   bucket   = google_storage_bucket.audit.name
+  role     = each.value.role
+  member   = "serviceAccount:${google_service_account.runtime[each.value.identity].email}"
+}
+
+resource "google_storage_bucket_iam_member" "mlflow" {
+  for_each = local.grants_on["mlflow"]
+  bucket   = google_storage_bucket.mlflow.name
   role     = each.value.role
   member   = "serviceAccount:${google_service_account.runtime[each.value.identity].email}"
 }

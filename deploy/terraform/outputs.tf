@@ -23,6 +23,11 @@ output "deployer_service_account" {
   value       = google_service_account.deployer.email
 }
 
+output "mlflow_tracking_uri" {
+  description = "model.tracking_uri of a machine that logs to the MLflow server (null without deploy_mlflow)."
+  value       = var.deploy_mlflow ? google_cloud_run_v2_service.mlflow[0].uri : null
+}
+
 output "decide_queue" {
   description = "The Cloud Tasks queue of per-race decide-and-buy calls."
   value       = google_cloud_tasks_queue.decide.id

@@ -106,16 +106,27 @@ resource "google_cloud_run_v2_job" "job" {
             }
           }
         }
+        # Named secrets (the alert webhook's URL) are read by keiba from Secret Manager.
+        env {
+          name  = "KEIBA_SECRETS__PROVIDER"
+          value = "secret-manager"
+        }
+        env {
+          name  = "KEIBA_SECRETS__PROJECT"
+          value = var.project_id
+        }
         dynamic "env" {
           for_each = contains(local.secret_readers["alert-webhook-url"], each.key) ? ["alert-webhook-url"] : []
           content {
-            name = "KEIBA_MONITOR__WEBHOOK_URL"
-            value_source {
-              secret_key_ref {
-                secret  = google_secret_manager_secret.secret["alert-webhook-url"].secret_id
-                version = "latest"
-              }
-            }
+            name  = "KEIBA_MONITOR__WEBHOOK_SECRET"
+            value = google_secret_manager_secret.secret["alert-webhook-url"].secret_id
+          }
+        }
+        dynamic "env" {
+          for_each = var.deploy_mlflow && contains(local.mlflow_clients, each.key) ? ["mlflow"] : []
+          content {
+            name  = "KEIBA_MODEL__TRACKING_URI"
+            value = google_cloud_run_v2_service.mlflow[0].uri
           }
         }
         dynamic "volume_mounts" {
@@ -182,6 +193,20 @@ resource "google_cloud_run_v2_service" "api" {
         name  = "KEIBA_STORAGE__OBJECT_STORE_URL"
         value = "gs://${google_storage_bucket.data.name}"
       }
+      # keiba reads the IPAT credentials (at each login) and the alert webhook's URL from
+      # Secret Manager.
+      env {
+        name  = "KEIBA_SECRETS__PROVIDER"
+        value = "secret-manager"
+      }
+      env {
+        name  = "KEIBA_SECRETS__PROJECT"
+        value = var.project_id
+      }
+      env {
+        name  = "KEIBA_EXECUTION__SECRETS"
+        value = "store"
+      }
       env {
         name = "KEIBA_STORAGE__LEDGER_URL"
         value_source {
@@ -192,13 +217,8 @@ resource "google_cloud_run_v2_service" "api" {
         }
       }
       env {
-        name = "KEIBA_MONITOR__WEBHOOK_URL"
-        value_source {
-          secret_key_ref {
-            secret  = google_secret_manager_secret.secret["alert-webhook-url"].secret_id
-            version = "latest"
-          }
-        }
+        name  = "KEIBA_MONITOR__WEBHOOK_SECRET"
+        value = google_secret_manager_secret.secret["alert-webhook-url"].secret_id
       }
       volume_mounts {
         name       = "state"

@@ -2,17 +2,19 @@
 # them, never a value (docs/deploy-gcp.md adds the values with gcloud).
 locals {
   secrets = {
-    ipat-credentials  = "IPAT member number, PIN and password, as JSON."
-    api-token         = "Bearer token callers of the keiba API must present."
-    alert-webhook-url = "Webhook the monitor posts alerts to (monitor.webhook_url)."
-    ledger-url        = "SQLAlchemy URL of the PostgreSQL ledger (storage.ledger_url)."
+    ipat-credentials   = "IPAT INET-ID, subscriber number, PIN and P-ARS number, as key = value lines."
+    api-token          = "Bearer token callers of the keiba API must present."
+    alert-webhook-url  = "URL of the webhook the monitor posts alerts to (monitor.webhook_secret)."
+    ledger-url         = "SQLAlchemy URL of the PostgreSQL ledger (storage.ledger_url)."
+    mlflow-backend-uri = "SQLAlchemy URL of MLflow's PostgreSQL store (the server's MLFLOW_BACKEND_STORE_URI)."
   }
   # Which identity may read which secret.
   secret_readers = {
-    ipat-credentials  = ["api"]
-    api-token         = ["api"]
-    alert-webhook-url = ["api", "collect", "train"]
-    ledger-url        = ["api", "audit-export"]
+    ipat-credentials   = ["api"]
+    api-token          = ["api"]
+    alert-webhook-url  = ["api", "collect", "train"]
+    ledger-url         = ["api", "audit-export"]
+    mlflow-backend-uri = ["mlflow"]
   }
 }
 

@@ -41,6 +41,28 @@ variable "deploy_api" {
   default     = false
 }
 
+variable "deploy_mlflow" {
+  description = "Deploy MLflow's tracking server as a Cloud Run service behind IAM (it needs the Cloud SQL instance and the mlflow-backend-uri secret's value)."
+  type        = bool
+  default     = false
+}
+
+variable "mlflow_cloud_sql_instance" {
+  description = "The Cloud SQL instance (PROJECT:REGION:NAME) holding MLflow's PostgreSQL database."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.mlflow_cloud_sql_instance == "" || can(regex("^[a-z][a-z0-9-]*:[a-z0-9-]+:[a-z][a-z0-9-]*$", var.mlflow_cloud_sql_instance))
+    error_message = "mlflow_cloud_sql_instance must be PROJECT:REGION:NAME."
+  }
+}
+
+variable "mlflow_invokers" {
+  description = "Who else may call the MLflow server, e.g. [\"user:you@example.com\"] for its web UI through `gcloud run services proxy`."
+  type        = list(string)
+  default     = []
+}
+
 variable "audit_retention_days" {
   description = "How long an exported audit checkpoint cannot be deleted or replaced."
   type        = number

@@ -7,16 +7,19 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+import secret_manager_twin
 from keiba.bankroll import Ledger
 from keiba.cli.main import app
 from keiba.common.clock import FixedClock
 from keiba.common.config import MonitorConfig
 from keiba.monitor import MemorySink, Monitor, peak_and_balance
+from loopback import serving
 
 T0 = dt.datetime(2024, 5, 26, 6, 0, tzinfo=dt.UTC)
 
@@ -159,3 +162,37 @@ def test_resume_while_still_in_the_stopping_tier_warns(
         "resume",
         "drawdown_tier",
     ]
+
+
+def test_resume_alerts_the_webhook_whose_url_is_a_secret(
+    keiba: Callable[..., str], ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    received: list[dict[str, object]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    ledger.deposit(1_000_000)
+    ledger.adjust(-350_000, "loss")
+    _check(ledger)
+    twin = secret_manager_twin.SecretManagerTwin()
+    with serving(Hook) as hook, secret_manager_twin.running(twin) as endpoint:
+        for name, value in {
+            "KEIBA_SECRETS__PROVIDER": "secret-manager",
+            "KEIBA_SECRETS__PROJECT": "keiba-test-project",
+            "KEIBA_SECRETS__ENDPOINT": endpoint,
+            "KEIBA_MONITOR__WEBHOOK_SECRET": "alert-webhook-url",
+        }.items():
+            monkeypatch.setenv(name, value)
+        output = keiba("monitor", "resume", "--operator", "alice", "--reason", "x", code=1)
+        assert "the secret alert-webhook-url in Secret Manager" in output
+        assert "does not exist" in output and received == []
+        twin.add("keiba-test-project", "alert-webhook-url", f"{hook}/T0/xoxb-7d1f3a".encode())
+        keiba("monitor", "resume", "--operator", "alice", "--reason", "reviewed")
+    assert [alert["kind"] for alert in received] == ["drawdown.resumed"]

@@ -61,6 +61,7 @@ GRANTS = {
         "queue": ["roles/cloudtasks.enqueuer"],
         "tasks": ["roles/iam.serviceAccountUser"],
     },
+    "mlflow": {"project": ["roles/cloudsql.client"], "mlflow": ["roles/storage.objectUser"]},
 }
 # Roles granted outside that table: deploying, starting jobs, calling the service.
 OTHER_ROLES = {
@@ -127,7 +128,7 @@ def test_every_file_parses() -> None:
 
 def test_grants_are_exactly_the_least_privilege_table(stack: dict[str, Any]) -> None:
     assert stack["locals"]["grants"] == GRANTS
-    assert set(stack["locals"]["jobs_and_service"]) == JOBS | {"api"}
+    assert set(stack["locals"]["jobs_and_service"]) == JOBS | {"api", "mlflow"}
 
 
 def test_no_broad_roles_public_members_or_authoritative_policies(stack: dict[str, Any]) -> None:
@@ -153,7 +154,7 @@ def test_each_job_runs_as_its_own_account(stack: dict[str, Any]) -> None:
 
 def test_buckets_are_private_with_uniform_access(stack: dict[str, Any]) -> None:
     buckets = _of(stack, "google_storage_bucket")
-    assert set(buckets) == {"data", "audit", "state"}
+    assert set(buckets) == {"data", "audit", "state", "mlflow"}
     for name, bucket in buckets.items():
         assert bucket["uniform_bucket_level_access"] is True, name
         assert bucket["public_access_prevention"] == "enforced", name
@@ -193,10 +194,46 @@ def test_tables_are_partitioned_by_race_day(stack: dict[str, Any]) -> None:
 
 def test_secrets_have_no_values_in_code(stack: dict[str, Any]) -> None:
     secrets = stack["locals"]["secrets"]
-    assert set(secrets) == {"ipat-credentials", "api-token", "alert-webhook-url", "ledger-url"}
+    assert set(secrets) == {
+        "ipat-credentials",
+        "api-token",
+        "alert-webhook-url",
+        "ledger-url",
+        "mlflow-backend-uri",
+    }
     assert not _of(stack, "google_secret_manager_secret_version")
     assert set(stack["locals"]["secret_readers"]) == set(secrets)
     assert stack["locals"]["secret_readers"]["ipat-credentials"] == ["api"]
+    assert stack["locals"]["secret_readers"]["mlflow-backend-uri"] == ["mlflow"]
+    api = _of(stack, "google_cloud_run_v2_service")["api"]["template"][0]["containers"][0]
+    settings = {e["name"]: e.get("value") for e in api["env"]}
+    assert settings["KEIBA_SECRETS__PROVIDER"] == "secret-manager"
+    assert settings["KEIBA_SECRETS__PROJECT"] == "${var.project_id}"
+    assert settings["KEIBA_EXECUTION__SECRETS"] == "store"
+    assert "alert-webhook-url" in settings["KEIBA_MONITOR__WEBHOOK_SECRET"]
+    assert "KEIBA_MONITOR__WEBHOOK_URL" not in stack["text"]
+
+
+def test_mlflow_runs_behind_iam_as_its_own_account(stack: dict[str, Any]) -> None:
+    service = _of(stack, "google_cloud_run_v2_service")["mlflow"]
+    assert service["count"] == "${var.deploy_mlflow ? 1 : 0}"
+    template = service["template"][0]
+    assert template["service_account"] == '${google_service_account.runtime["mlflow"].email}'
+    (container,) = template["containers"]
+    args = container["args"]
+    flags = dict(zip(args[1::2], args[2::2], strict=False))
+    assert container["command"] == ["mlflow"] and args[0] == "server"
+    assert flags["--artifacts-destination"] == (
+        "gs://${google_storage_bucket.mlflow.name}/artifacts"
+    )
+    assert flags["--allowed-hosts"] == "${local.mlflow_allowed_hosts}"
+    assert stack["locals"]["mlflow_allowed_hosts"] == "keiba-mlflow-*.run.app"
+    (backend,) = [e for e in container["env"] if e["name"] == "MLFLOW_BACKEND_STORE_URI"]
+    assert "mlflow-backend-uri" in backend["value_source"][0]["secret_key_ref"][0]["secret"]
+    invoker = _of(stack, "google_cloud_run_v2_service_iam_member")["mlflow_invoker"]
+    assert invoker["role"] == "roles/run.invoker"
+    assert invoker["for_each"] == "${var.deploy_mlflow ? local.mlflow_invokers : {}}"
+    assert set(stack["locals"]["mlflow_clients"]) <= JOBS
 
 
 def test_only_the_repository_may_deploy(stack: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""The IPAT credentials: from the environment or a private file, never in a repr or an error."""
+"""The IPAT credentials: from the environment, a private file or a secret store, never shown."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pytest
 
+import secret_manager_twin
 from keiba.common.config import load_config
 from keiba.common.errors import ConfigError
-from keiba.execution.ipat_secrets import EnvSecrets, FileSecrets, IpatCredentials
+from keiba.common.secret_manager import SecretManagerStore
+from keiba.common.secrets import EnvSecretStore
+from keiba.execution.ipat_secrets import EnvSecrets, FileSecrets, IpatCredentials, StoreSecrets
 
 VALUES = {"inetid": "QX4R7T2W", "subscriber": "80417362", "pin": "7319", "pars": "2864"}
 
@@ -89,3 +92,49 @@ def test_the_configuration_chooses_the_broker(tmp_path: Path) -> None:
         chosen(broker="ipat")
     live = chosen(broker="ipat", live=True, max_day_yen=20_000)
     assert isinstance(live, IpatBroker) and live.url == "https://www.ipat.jra.go.jp"
+
+
+def test_from_a_secret_in_secret_manager(tmp_path: Path) -> None:
+    from keiba.common.clock import FixedClock
+    from keiba.execution.brokers import broker_from_config
+    from keiba.execution.ipat import IpatBroker
+
+    twin = secret_manager_twin.SecretManagerTwin()
+    twin.add("keiba-test-project", "ipat-credentials", _lines(VALUES).encode())
+    with secret_manager_twin.running(twin) as endpoint:
+        store = SecretManagerStore("keiba-test-project", endpoint=endpoint)
+        assert StoreSecrets(store).ipat_credentials() == IpatCredentials(**VALUES)
+        config = load_config(
+            home=tmp_path,
+            overrides={
+                "execution": {
+                    "broker": "ipat",
+                    "secrets": "store",
+                    "ipat_url": "http://127.0.0.1:9",
+                },
+                "secrets": {
+                    "provider": "secret-manager",
+                    "project": "keiba-test-project",
+                    "endpoint": endpoint,
+                },
+            },
+        )
+        broker = broker_from_config(config, FixedClock(dt.datetime(2018, 11, 25, tzinfo=dt.UTC)))
+        assert isinstance(broker, IpatBroker)
+        assert broker._secrets.ipat_credentials() == IpatCredentials(**VALUES)
+        twin.add("keiba-test-project", "ipat-credentials", b"inetid = QX4R7T2W\npin = 7319\n")
+        with pytest.raises(ConfigError, match="the secret ipat-credentials: missing") as raised:
+            StoreSecrets(store).ipat_credentials()
+    assert "QX4R7T2W" not in str(raised.value) and "7319" not in str(raised.value)
+    assert "QX4R7T2W" not in repr(StoreSecrets(store))
+
+
+def test_from_a_secret_in_the_environment_store() -> None:
+    store = EnvSecretStore({"KEIBA_SECRET_IPAT_CREDENTIALS": _lines(VALUES)})
+    assert StoreSecrets(store).ipat_credentials() == IpatCredentials(**VALUES)
+    with pytest.raises(ConfigError, match="KEIBA_SECRET_IPAT_CREDENTIALS"):
+        StoreSecrets(EnvSecretStore({})).ipat_credentials()
+
+
+def _lines(values: dict[str, str]) -> str:
+    return "".join(f"{k} = {v}\n" for k, v in values.items())

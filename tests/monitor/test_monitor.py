@@ -15,6 +15,8 @@ from keiba.bankroll import Ledger, verify
 from keiba.bankroll.schema import audit_log, decisions
 from keiba.common.clock import FixedClock
 from keiba.common.config import MonitorConfig, ThemisConfig
+from keiba.common.errors import ConfigError
+from keiba.common.secrets import EnvSecretStore
 from keiba.monitor import (
     LedgerAuditWriter,
     LogSink,
@@ -125,6 +127,25 @@ def test_sinks_from_config() -> None:
     assert [type(s) for s in sinks_from_config(MonitorConfig())] == [LogSink]
     sinks = sinks_from_config(MonitorConfig(webhook_url="http://127.0.0.1:9/hook"))
     assert [type(s) for s in sinks] == [LogSink, WebhookSink]
+
+
+def test_the_webhook_url_can_come_from_a_secret() -> None:
+    hook = "https://hooks.example.com/services/T0/xoxb-7d1f3a"
+    config = MonitorConfig(webhook_secret="alert-webhook-url")
+    store = EnvSecretStore({"KEIBA_SECRET_ALERT_WEBHOOK_URL": hook})
+    log, webhook = sinks_from_config(config, store)
+    assert isinstance(log, LogSink) and isinstance(webhook, WebhookSink)
+    assert webhook.url == hook and hook not in repr(webhook)
+    with pytest.raises(ConfigError, match="needs a secret store"):
+        sinks_from_config(config)
+    with pytest.raises(ConfigError, match="KEIBA_SECRET_ALERT_WEBHOOK_URL"):
+        sinks_from_config(config, EnvSecretStore({}))
+    not_a_url = EnvSecretStore({"KEIBA_SECRET_ALERT_WEBHOOK_URL": "xoxb-7d1f3a"})
+    with pytest.raises(ConfigError, match="alert-webhook-url is not an http") as raised:
+        sinks_from_config(config, not_a_url)
+    assert "xoxb" not in str(raised.value)
+    with pytest.raises(ValueError, match="not both"):
+        MonitorConfig(webhook_url=hook, webhook_secret="alert-webhook-url")
 
 
 @pytest.fixture

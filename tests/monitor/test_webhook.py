@@ -86,6 +86,8 @@ def test_webhook_gives_up_without_raising_and_logs() -> None:
     assert len(received) == 3
     (failed,) = [e for e in logs if e["event"] == "alert_delivery_failed"]
     assert failed["alert"]["kind"] == "drawdown.stop"
+    assert failed["host"] == "127.0.0.1"
+    assert not any("/hook" in str(value) for value in failed.values())
 
 
 def test_webhook_does_not_retry_a_4xx() -> None:

@@ -15,8 +15,10 @@ from keiba.bankroll import Ledger
 from keiba.common.clock import SystemClock
 from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError
+from keiba.common.secrets import secret_store_from_config
 from keiba.common.storage import create_ledger_engine
 from keiba.monitor import Monitor, assess_drawdown, peak_and_balance, restore_state
+from keiba.monitor.monitor import sinks_from_config
 
 __all__ = ["MonitorCommandError", "monitor_status", "resume_buying"]
 
@@ -63,6 +65,7 @@ def resume_buying(config: KeibaConfig, account: str, operator: str, reason: str)
         config.monitor,
         SystemClock(),
         ledger,
+        sinks_from_config(config.monitor, secret_store_from_config(config)),
         base_stake_multiplier=config.themis.stake_multiplier,
     )
     if not monitor.stopped:

@@ -32,6 +32,7 @@ from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError
 from keiba.common.logging import get_logger
 from keiba.common.schema import DatasetKind
+from keiba.common.secrets import secret_store_from_config
 from keiba.common.storage import FsspecObjectStore, Warehouse, create_ledger_engine
 from keiba.common.storage.datasets import open_dataset
 from keiba.common.storage.object_store import ObjectStore
@@ -246,7 +247,8 @@ def run_race_day(setup: RaceDaySetup, race_date: dt.date) -> DayRun:
     """Plan (or resume) and run the race day; returns the outcome of every race."""
     config = setup.config
     memory = MemorySink()
-    sinks: list[AlertSink] = [*sinks_from_config(config.monitor), memory, *setup.extra_sinks]
+    webhook = sinks_from_config(config.monitor, secret_store_from_config(config))
+    sinks: list[AlertSink] = [*webhook, memory, *setup.extra_sinks]
     setup.journal_path.parent.mkdir(parents=True, exist_ok=True)
     journal = Journal(setup.journal_path)
     warehouse = open_dataset(config)

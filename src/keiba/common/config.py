@@ -53,6 +53,7 @@ __all__ = [
     "MonitorConfig",
     "OddsDriftConfig",
     "RaceDayConfig",
+    "SecretsConfig",
     "StorageConfig",
     "ThemisConfig",
     "load_config",
@@ -60,7 +61,9 @@ __all__ = [
 ]
 
 ENV_PREFIX = "KEIBA_"
-_RESERVED_ENV = {"KEIBA_HOME", "KEIBA_CONFIG"}
+_RESERVED_ENV = {"KEIBA_HOME", "KEIBA_CONFIG", "KEIBA_MLFLOW_AUDIENCE"}
+# The `env` secret store's variables (keiba.common.secrets), not settings.
+_STORE_VARIABLES = "KEIBA_SECRET_"
 DEFAULT_HOME = platformdirs.user_data_path("keiba", appauthor=False)
 _YAML_FILE: ContextVar[Path | None] = ContextVar("keiba_yaml_file", default=None)
 
@@ -259,6 +262,9 @@ class MonitorConfig(Section):
     max_odds_age_s: float = Field(default=300.0, gt=0)
     max_result_age_s: float = Field(default=3_600.0, gt=0)
     webhook_url: str | None = None
+    webhook_secret: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,255}$")
+    """The name of a secret (`secrets.provider`) holding the webhook's URL, instead of
+    `webhook_url`: a webhook URL usually carries its own token."""
     webhook_timeout_s: float = Field(default=5.0, gt=0, le=120)
     webhook_max_retries: int = Field(default=3, ge=0, le=10)
 
@@ -286,6 +292,8 @@ class MonitorConfig(Section):
             ("http://", "https://")
         ):
             raise ValueError(f"webhook_url must be http(s), was {self.webhook_url!r}")
+        if self.webhook_url is not None and self.webhook_secret is not None:
+            raise ValueError("set webhook_url or webhook_secret, not both")
         return self
 
 
@@ -406,7 +414,9 @@ class ExecutionConfig(Section):
 
     `ipat` buys with real money only with `live: true` and a day cap `max_day_yen`. The four
     IPAT credentials come from the environment (`secrets: env`, IPAT_INETID, IPAT_SUBSCRIBER,
-    IPAT_PIN, IPAT_PARS) or from `secrets_file` (mode 600), never from this file. `manual`
+    IPAT_PIN, IPAT_PARS), from `secrets_file` (mode 600), or from the secret
+    `ipat-credentials` of the `secrets` section's store (`secrets: store`), never from this
+    file. `manual`
     writes the tickets for a person under `manual_dir`, where the purchase history they
     download is read back.
     """
@@ -415,7 +425,7 @@ class ExecutionConfig(Section):
     live: bool = False
     max_day_yen: int | None = Field(default=None, ge=100, multiple_of=100)
     ipat_url: str = "https://www.ipat.jra.go.jp"
-    secrets: Literal["env", "file"] = "env"
+    secrets: Literal["env", "file", "store"] = "env"
     secrets_file: Path | None = None
     chromium: str | None = None
     page_timeout_s: float = Field(default=30.0, gt=0, le=600)
@@ -427,6 +437,28 @@ class ExecutionConfig(Section):
             raise ValueError("live buying needs a day cap: set max_day_yen")
         if self.secrets == "file" and self.secrets_file is None:
             raise ValueError("secrets: file needs secrets_file")
+        return self
+
+
+class SecretsConfig(Section):
+    """Where named secrets (API tokens, webhook URLs, IPAT credentials) are read from.
+
+    `env`: `KEIBA_SECRET_<NAME>` variables; `file`: one file per secret in `directory`
+    (mode 600); `secret-manager`: Google Secret Manager in `project`, the latest version.
+    `endpoint` replaces Google's API address (`http://` only on loopback: a local twin).
+    """
+
+    provider: Literal["env", "file", "secret-manager"] = "env"
+    directory: Path = Path("secrets")
+    project: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+    endpoint: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SecretsConfig:
+        if self.provider == "secret-manager" and self.project is None:
+            raise ValueError("provider secret-manager needs the Google Cloud project: set project")
+        if self.endpoint is not None and not self.endpoint.startswith(("http://", "https://")):
+            raise ValueError(f"endpoint must be an http(s) URL, was {self.endpoint!r}")
         return self
 
 
@@ -453,6 +485,7 @@ class KeibaConfig(BaseSettings):
     backtest: BacktestConfig = BacktestConfig()
     race_day: RaceDayConfig = RaceDayConfig()
     execution: ExecutionConfig = ExecutionConfig()
+    secrets: SecretsConfig = SecretsConfig()
 
     @classmethod
     def settings_customise_sources(
@@ -563,6 +596,8 @@ def _check_environment(environ: dict[str, str]) -> None:
     for name in environ:
         upper = name.upper()
         if not upper.startswith(ENV_PREFIX) or upper in _RESERVED_ENV:
+            continue
+        if upper.startswith(_STORE_VARIABLES) and not upper.startswith(_STORE_VARIABLES + "_"):
             continue
         section, _, key = upper[len(ENV_PREFIX) :].lower().partition("__")
         if section not in sections or key not in sections[section]:

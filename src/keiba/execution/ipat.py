@@ -42,6 +42,7 @@ from keiba.common.config import ExecutionConfig
 from keiba.common.errors import ConfigError, InvalidRaceIdError
 from keiba.common.ids import RaceKey
 from keiba.common.logging import get_logger
+from keiba.common.secrets import SecretStore
 from keiba.execution.broker import BrokerError, PurchaseUnknown, Submission
 from keiba.execution.history import (
     HistoryFormatError,
@@ -50,7 +51,7 @@ from keiba.execution.history import (
     ipat_receipt,
     parse_history_csv,
 )
-from keiba.execution.ipat_secrets import EnvSecrets, FileSecrets, SecretsProvider
+from keiba.execution.ipat_secrets import EnvSecrets, FileSecrets, SecretsProvider, StoreSecrets
 
 __all__ = ["BET_NAMES", "IpatBroker", "find_chromium"]
 
@@ -126,12 +127,19 @@ class IpatBroker:
         self._spent: dict[dt.date, int] = {}
 
     @classmethod
-    def from_config(cls, config: ExecutionConfig, clock: Clock, home: Path) -> IpatBroker:
-        """The broker `execution` describes (relative paths are under `home`)."""
+    def from_config(
+        cls, config: ExecutionConfig, clock: Clock, home: Path, store: SecretStore | None = None
+    ) -> IpatBroker:
+        """The broker `execution` describes (relative paths are under `home`; `store` serves
+        `secrets: store`)."""
         secrets: SecretsProvider = EnvSecrets()
         if config.secrets == "file" and config.secrets_file is not None:
             path = config.secrets_file
             secrets = FileSecrets(path if path.is_absolute() else home / path)
+        elif config.secrets == "store":
+            if store is None:
+                raise ConfigError("execution.secrets: store needs a secret store")
+            secrets = StoreSecrets(store)
         return cls(
             config.ipat_url,
             secrets,

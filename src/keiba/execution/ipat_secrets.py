@@ -1,10 +1,11 @@
-"""The four IPAT credentials, from the environment or a private file, never shown.
+"""The four IPAT credentials, from the environment, a private file or a secret store, never shown.
 
 `IpatCredentials` holds INET-ID, 加入者番号, 暗証番号 and P-ARS番号; its repr and str show none
 of them, and a malformed value is reported by its name only. A `SecretsProvider` hands them
 over when the broker logs in: `EnvSecrets` reads `IPAT_INETID`, `IPAT_SUBSCRIBER`, `IPAT_PIN`
 and `IPAT_PARS`; `FileSecrets` reads `key = value` lines (`inetid`, `subscriber`, `pin`,
-`pars`) from a file that only its owner may read.
+`pars`) from a file that only its owner may read; `StoreSecrets` reads the same lines from
+the secret `ipat-credentials` of a `SecretStore` (e.g. Google Secret Manager).
 """
 
 from __future__ import annotations
@@ -17,8 +18,16 @@ from pathlib import Path
 from typing import Protocol
 
 from keiba.common.errors import ConfigError
+from keiba.common.secrets import IPAT_CREDENTIALS, SecretStore
 
-__all__ = ["ENV_NAMES", "EnvSecrets", "FileSecrets", "IpatCredentials", "SecretsProvider"]
+__all__ = [
+    "ENV_NAMES",
+    "EnvSecrets",
+    "FileSecrets",
+    "IpatCredentials",
+    "SecretsProvider",
+    "StoreSecrets",
+]
 
 ENV_NAMES = {
     "inetid": "IPAT_INETID",
@@ -109,17 +118,35 @@ class FileSecrets:
             raise ConfigError(
                 f"the IPAT secrets file {self.path} is readable by others: chmod 600 it"
             )
-        values: dict[str, str] = {}
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            key, sep, value = line.partition("=")
-            if not sep or key.strip() not in ENV_NAMES:
-                raise ConfigError(
-                    f"{self.path}: line {number}: expected one of {', '.join(ENV_NAMES)} = value"
-                )
-            values[key.strip()] = value.strip()
-        missing = [k for k in ENV_NAMES if not values.get(k)]
-        if missing:
-            raise ConfigError(f"{self.path}: missing {', '.join(missing)}")
-        return IpatCredentials(**values)
+        return _parse(text, str(self.path))
+
+
+class StoreSecrets:
+    """Credentials from the secret `name` of `store`, in the file's `key = value` lines."""
+
+    def __init__(self, store: SecretStore, name: str = IPAT_CREDENTIALS) -> None:
+        self.store = store
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"StoreSecrets({self.store!r}, {self.name!r})"
+
+    def ipat_credentials(self) -> IpatCredentials:
+        return _parse(self.store.get(self.name).get_secret_value(), f"the secret {self.name}")
+
+
+def _parse(text: str, where: str) -> IpatCredentials:
+    values: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or key.strip() not in ENV_NAMES:
+            raise ConfigError(
+                f"{where}: line {number}: expected one of {', '.join(ENV_NAMES)} = value"
+            )
+        values[key.strip()] = value.strip()
+    missing = [k for k in ENV_NAMES if not values.get(k)]
+    if missing:
+        raise ConfigError(f"{where}: missing {', '.join(missing)}")
+    return IpatCredentials(**values)

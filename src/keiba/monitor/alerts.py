@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 from tenacity import (
@@ -187,7 +188,7 @@ class WebhookSink:
         _log.warning(
             "alert_delivery_failed",
             sink="webhook",
-            url=self.url,
+            host=urlsplit(self.url).hostname,  # the URL's path and query may hold its token
             error=error,
             alert=alert.to_json(),
         )

@@ -28,7 +28,9 @@ from typing import Any, Protocol
 
 from keiba.common.clock import Clock
 from keiba.common.config import MonitorConfig, ThemisConfig
+from keiba.common.errors import ConfigError
 from keiba.common.logging import get_logger
+from keiba.common.secrets import SecretStore
 from keiba.monitor.alerts import Alert, AlertSink, LogSink, Severity, WebhookSink, deliver
 from keiba.monitor.drawdown import DrawdownState, assess_drawdown
 from keiba.monitor.performance import BetOutcome, PerformanceBands, Verdict, performance_bands
@@ -136,13 +138,21 @@ def apply_to_policy(policy: ThemisConfig, report: MonitorReport) -> ThemisConfig
     return policy.model_copy(update={"stake_multiplier": multiplier})
 
 
-def sinks_from_config(config: MonitorConfig) -> list[AlertSink]:
-    """The log, and the webhook when `webhook_url` is set."""
+def sinks_from_config(config: MonitorConfig, store: SecretStore | None = None) -> list[AlertSink]:
+    """The log, and the webhook when `webhook_url` is set or `webhook_secret` names the secret
+    of `store` that holds its URL (read now: a missing secret stops the caller here)."""
     sinks: list[AlertSink] = [LogSink()]
-    if config.webhook_url:
+    url = config.webhook_url
+    if config.webhook_secret is not None:
+        if store is None:
+            raise ConfigError("monitor.webhook_secret needs a secret store (the secrets section)")
+        url = store.get(config.webhook_secret).get_secret_value()
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"the secret {config.webhook_secret} is not an http(s) URL")
+    if url:
         sinks.append(
             WebhookSink(
-                config.webhook_url,
+                url,
                 timeout_s=config.webhook_timeout_s,
                 max_retries=config.webhook_max_retries,
             )
