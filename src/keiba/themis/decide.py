@@ -347,12 +347,12 @@ def _size_and_allocate(
     screened: _Screened,
     policy: ThemisConfig,
     rejections: list[Rejection],
+    payoffs: _Payoffs,
     near: NDArray[np.float64] | None = None,
 ) -> _Sized:
     """Steps 5–7 for the chosen offers (トリガミ drops are rejected and sized again)."""
     offers, p_all = race.offers, screened.probability
     scale = policy.kelly_fraction * policy.stake_multiplier
-    payoffs = _Payoffs(orders, race, screened.candidates)
     while True:
         exclusive_only = bool(np.all(_EXCLUSIVE_KIND[offers.kind[chosen]]))
         single = exclusive_only and np.unique(offers.kind[chosen]).size <= 1
@@ -426,8 +426,11 @@ def decide(
         rejections += [_reject(offers, int(i), float(p_all[i]), *stop) for i in chosen.tolist()]
         return Decision((), tuple(rejections), Yen(account.balance_yen), tuple(notes))
     resized, near = 0, None
+    payoffs = _Payoffs(orders, race, chosen)
     while True:
-        sized = _size_and_allocate(race, orders, chosen, screened, policy, rejections, near)
+        sized = _size_and_allocate(
+            race, orders, chosen, screened, policy, rejections, payoffs, near
+        )
         unbought = [
             j
             for j, (a, f) in enumerate(zip(sized.allocations, sized.full, strict=True))

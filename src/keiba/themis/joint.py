@@ -46,6 +46,9 @@ POLISH_STEPS = 24
 """Newton steps a warm start may take before the interior-point method is used instead."""
 JOIN_SHARE = 1e-9
 """A ticket joining a warm start's active set starts at this fraction."""
+SETTLED = 1e-14
+"""A Newton decrement below this (about twice the objective's distance to the optimum on the
+active set) ends a warm start's steps: the next would be lost in rounding."""
 POLISH_RIDGE = 1e-13
 """The ridge on the Newton system of a warm start (a ticket's own barrier term, made tiny)."""
 FLOOR = 1e-20
@@ -95,18 +98,50 @@ def _independent(gram: sparse.csr_matrix, counts: NDArray[np.intp]) -> NDArray[n
     the tickets of one exclusive pool (usually trio), whose block of the system is diagonal."""
     chosen = np.zeros(counts.size, dtype=bool)
     blocked = np.zeros(counts.size, dtype=bool)
-    for j in np.argsort(counts, kind="stable"):
+    for j in np.argsort(counts, kind="stable").tolist():
         if not blocked[j]:
             chosen[j] = True
             blocked[gram.indices[gram.indptr[j] : gram.indptr[j + 1]]] = True
     return chosen
 
 
+@dataclass(frozen=True)
+class _Pairs:
+    """Every pair of nonzeros of two blocks that share an outcome: its outcome, its cell of
+    the blocks' product AᵀDB (flattened) and the product of the two payoffs. AᵀDB is then one
+    weighted sum by cell, in a fixed order, for any D."""
+
+    row: NDArray[np.intp]
+    cell: NDArray[np.intp]
+    val: FloatArray
+    shape: tuple[int, int]
+
+    @classmethod
+    def of(cls, a: sparse.csr_matrix, b: sparse.csr_matrix) -> _Pairs:
+        n_a, n_b = np.diff(a.indptr), np.diff(b.indptr)
+        row_a = np.repeat(np.arange(a.shape[0]), n_a)
+        reps = n_b[row_a]
+        first = np.repeat(np.arange(row_a.size), reps)
+        offset = np.arange(first.size) - np.repeat(np.cumsum(reps) - reps, reps)
+        second = b.indptr[row_a][first] + offset
+        cell = a.indices[first].astype(np.intp) * b.shape[1] + b.indices[second]
+        return cls(row_a[first], cell, a.data[first] * b.data[second], (a.shape[1], b.shape[1]))
+
+    def product(self, d: FloatArray) -> FloatArray:
+        """AᵀDB as a dense array."""
+        size = self.shape[0] * self.shape[1]
+        return np.bincount(self.cell, weights=d[self.row] * self.val, minlength=size).reshape(
+            self.shape
+        )
+
+
 @dataclass
 class _Columns:
     """The active tickets' payoff columns and the cash column (last, 1 in every outcome), split
     three ways for the linear algebra: private (one outcome: eliminated outcome by outcome),
-    independent (no two win together: a diagonal block) and the rest (a dense block)."""
+    independent (no two win together: a diagonal block) and the rest (a dense block, the cash
+    last). The pairs of nonzeros that meet in an outcome are listed once, so each Newton system
+    is assembled by weighted sums alone."""
 
     r: sparse.csc_matrix
     rt: sparse.csr_matrix
@@ -116,24 +151,26 @@ class _Columns:
     p_val: FloatArray
     diag: NDArray[np.intp]
     dense: NDArray[np.intp]
+    """The dense block's columns, the cash last."""
     rd: sparse.csr_matrix
     rdt: sparse.csr_matrix
     rd2t: sparse.csr_matrix
     rq: sparse.csr_matrix
+    """The dense block's ticket columns (without the cash)."""
     rqt: sparse.csr_matrix
+    qq: _Pairs
+    qd: _Pairs
 
     @classmethod
     def of(cls, tickets: sparse.csc_matrix) -> _Columns:
         n_out = tickets.shape[0]
         r = sparse.hstack([tickets, np.ones((n_out, 1))], format="csc")
         counts = np.diff(r.indptr)
-        private = np.flatnonzero(counts == 1)
-        shared = np.flatnonzero(counts != 1)
-        rs = r[:, shared]
-        pattern = rs.copy()
+        private = np.flatnonzero(counts[:-1] == 1)
+        shared = np.flatnonzero(counts[:-1] != 1)
+        pattern = r[:, shared]
         pattern.data[:] = 1.0
         independent = _independent((pattern.T @ pattern).tocsr(), counts[shared])
-        independent[-1] = False  # the cash column stays in the dense block
         diag, dense = shared[independent], shared[~independent]
         starts = r.indptr[private]
         rd = r[:, diag].tocsr()
@@ -146,12 +183,14 @@ class _Columns:
             np.bincount(r.indices[starts], minlength=n_out)[r.indices[starts]] == 1,
             r.data[starts],
             diag,
-            dense,
+            np.append(dense, r.shape[1] - 1),
             rd,
             rd.T.tocsr(),
             rd.multiply(rd).T.tocsr(),
             rq,
             rq.T.tocsr(),
+            _Pairs.of(rq, rq),
+            _Pairs.of(rq, rd),
         )
 
 
@@ -179,6 +218,21 @@ def _cholesky(matrix: FloatArray) -> tuple[FloatArray, bool]:
     raise linalg.LinAlgError("the Newton system is not positive definite")
 
 
+def _schur(cols: _Columns, d_eff: FloatArray, theta: FloatArray) -> tuple[FloatArray, ...]:
+    """The dense block's system after the diagonal block is eliminated (cash last), the
+    coupling of the two blocks and the diagonal block."""
+    m_d = cols.rd2t @ d_eff + theta[cols.diag]
+    with_cash = cols.rqt @ d_eff
+    coupling = np.vstack([cols.qd.product(d_eff), cols.rdt @ d_eff])
+    schur = np.empty((with_cash.size + 1, with_cash.size + 1))
+    schur[:-1, :-1] = cols.qq.product(d_eff)
+    schur[:-1, -1] = schur[-1, :-1] = with_cash
+    schur[-1, -1] = float(np.sum(d_eff))
+    schur -= (coupling / m_d) @ coupling.T
+    schur[np.diag_indices_from(schur)] += theta[cols.dense]
+    return schur, coupling, m_d
+
+
 def _newton_solver(cols: _Columns, d: FloatArray, theta: FloatArray):  # type: ignore[no-untyped-def]
     """A function solving (RᵀDR + diag θ) u = h over the active columns (cash last), for h of
     shape (columns, right-hand sides)."""
@@ -187,13 +241,7 @@ def _newton_solver(cols: _Columns, d: FloatArray, theta: FloatArray):  # type: i
     o_p = cols.p_val
     s_out = np.bincount(cols.p_row, weights=o_p * o_p / b_p, minlength=n_out)
     d_eff = d / (1.0 + d * s_out)
-    m_d = cols.rd2t @ d_eff + theta[cols.diag]
-    weighted = _scaled(cols.rqt, d_eff)
-    coupling = (weighted @ cols.rd).tocsr()
-    coupling_t = coupling.T.tocsr()
-    schur = (weighted @ cols.rq).toarray()
-    schur -= (_scaled(coupling, 1.0 / m_d) @ coupling_t).toarray()
-    schur[np.diag_indices_from(schur)] += theta[cols.dense]
+    schur, coupling, m_d = _schur(cols, d_eff, theta)
     factor = _cholesky(schur)
     rows, d_row = cols.p_row, d[cols.p_row][:, None]
     o, b, alone = o_p[:, None], b_p[:, None], cols.alone[:, None]
@@ -202,12 +250,12 @@ def _newton_solver(cols: _Columns, d: FloatArray, theta: FloatArray):  # type: i
         h_p = h[cols.private]
         corr = d_eff[:, None] * _by_outcome(rows, o * h_p / b, n_out)
         rhs_d = h[cols.diag] - cols.rdt @ corr
-        rhs_q = h[cols.dense] - cols.rqt @ corr
+        rhs_q = h[cols.dense] - np.vstack([cols.rqt @ corr, np.sum(corr, axis=0)])
         u_q = linalg.cho_solve(
             factor, rhs_q - coupling @ (rhs_d / m_d[:, None]), check_finite=False
         )
-        u_d = (rhs_d - coupling_t @ u_q) / m_d[:, None]
-        v = cols.rq @ u_q + cols.rd @ u_d
+        u_d = (rhs_d - coupling.T @ u_q) / m_d[:, None]
+        v = cols.rq @ u_q[:-1] + cols.rd @ u_d + u_q[-1]
         r_p = h_p - o * d_row * v[rows]
         u = np.empty(h.shape)
         # (b + d o²)⁻¹ r where a ticket is the only private one of its outcome: the general
@@ -338,16 +386,6 @@ def _polish(pi: FloatArray, r: sparse.csc_matrix, near: FloatArray) -> FloatArra
             dz, decrement = _newton_direction(pi, cols, z, free)
         except linalg.LinAlgError:
             return None
-        if decrement < 1e-18:
-            y = pi / (cols.r @ z)
-            gain = cols.rt @ y
-            joining = ~free & (gain > gain[-1] + KKT_SLACK)
-            if not np.any(joining):
-                return z[:-1]
-            free |= joining
-            z[joining] = JOIN_SHARE
-            z[-1] -= JOIN_SHARE * int(np.sum(joining))
-            continue
         alpha = _step_to_boundary(z, dz)
         if alpha < 1.0:  # tickets the full step would take below zero leave (and may rejoin)
             leaving = free & (z + dz <= 0)
@@ -355,6 +393,16 @@ def _polish(pi: FloatArray, r: sparse.csc_matrix, near: FloatArray) -> FloatArra
             z = np.maximum(z + alpha * dz, 0.0)
             z[leaving], free[leaving] = 0.0, False
             z[-1] = 1.0 - float(np.sum(z[:-1]))
+            continue
+        if decrement < SETTLED:  # the last full step, then the tickets outside that should join
+            z = z + dz
+            gain = cols.rt @ (pi / (cols.r @ z))
+            joining = ~free & (gain > gain[-1] + KKT_SLACK)
+            if not np.any(joining):
+                return z[:-1]
+            free |= joining
+            z[joining] = JOIN_SHARE
+            z[-1] -= JOIN_SHARE * int(np.sum(joining))
             continue
         current, t = _expected_log(pi, cols, z), 1.0
         while t > 1e-8 and _expected_log(pi, cols, z + t * dz) < current + 1e-4 * t * decrement:
