@@ -130,9 +130,8 @@ class _Pairs:
     def product(self, d: FloatArray) -> FloatArray:
         """AᵀDB as a dense array."""
         size = self.shape[0] * self.shape[1]
-        return np.bincount(self.cell, weights=d[self.row] * self.val, minlength=size).reshape(
-            self.shape
-        )
+        sums: FloatArray = np.bincount(self.cell, weights=d[self.row] * self.val, minlength=size)
+        return sums.reshape(self.shape)
 
 
 @dataclass
