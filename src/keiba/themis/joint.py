@@ -130,8 +130,8 @@ class _Pairs:
     def product(self, d: FloatArray) -> FloatArray:
         """AᵀDB as a dense array."""
         size = self.shape[0] * self.shape[1]
-        sums: FloatArray = np.bincount(self.cell, weights=d[self.row] * self.val, minlength=size)
-        return sums.reshape(self.shape)
+        sums = np.bincount(self.cell, weights=d[self.row] * self.val, minlength=size)
+        return np.asarray(sums, dtype=np.float64).reshape(self.shape)
 
 
 @dataclass
