@@ -34,7 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import linalg, sparse
 
-__all__ = ["solve_joint_kelly"]
+__all__ = ["JointKelly", "solve_joint_kelly"]
 
 FloatArray = NDArray[np.float64]
 
@@ -107,31 +107,126 @@ def _independent(gram: sparse.csr_matrix, counts: NDArray[np.intp]) -> NDArray[n
 
 @dataclass(frozen=True)
 class _Pairs:
-    """Every pair of nonzeros of two blocks that share an outcome: its outcome, its cell of
-    the blocks' product AᵀDB (flattened) and the product of the two payoffs. AᵀDB is then one
-    weighted sum by cell, in a fixed order, for any D."""
+    """Every pair of nonzeros of two blocks that share an outcome: its outcome, its columns in
+    the two blocks and the product of the two payoffs. AᵀDB is then one weighted sum by cell,
+    in a fixed order, for any D."""
 
     row: NDArray[np.intp]
-    cell: NDArray[np.intp]
+    a: NDArray[np.intp]
+    b: NDArray[np.intp]
     val: FloatArray
     shape: tuple[int, int]
 
     @classmethod
-    def of(cls, a: sparse.csr_matrix, b: sparse.csr_matrix) -> _Pairs:
-        n_a, n_b = np.diff(a.indptr), np.diff(b.indptr)
-        row_a = np.repeat(np.arange(a.shape[0]), n_a)
-        reps = n_b[row_a]
-        first = np.repeat(np.arange(row_a.size), reps)
-        offset = np.arange(first.size) - np.repeat(np.cumsum(reps) - reps, reps)
-        second = b.indptr[row_a][first] + offset
-        cell = a.indices[first].astype(np.intp) * b.shape[1] + b.indices[second]
-        return cls(row_a[first], cell, a.data[first] * b.data[second], (a.shape[1], b.shape[1]))
+    def of(cls, a: sparse.csr_matrix, b: sparse.csr_matrix, upper: bool = False) -> _Pairs:
+        """The pairs of `a` and `b`; with `upper` (b is a), those on or above the diagonal."""
+        row, first, second = _meeting(a.indptr, b.indptr)
+        col_a, col_b = a.indices[first].astype(np.intp), b.indices[second].astype(np.intp)
+        keep = col_a <= col_b if upper else slice(None)
+        return cls(
+            row[keep],
+            col_a[keep],
+            col_b[keep],
+            (a.data[first] * b.data[second])[keep],
+            (a.shape[1], b.shape[1]),
+        )
+
+    def subset(self, new_a: NDArray[np.intp], new_b: NDArray[np.intp]) -> _Pairs:
+        """The pairs of the columns kept (`new_*`: each column's new index, −1 if dropped)."""
+        a, b = new_a[self.a], new_b[self.b]
+        keep = (a >= 0) & (b >= 0)
+        shape = (int(np.sum(new_a >= 0)), int(np.sum(new_b >= 0)))
+        return _Pairs(self.row[keep], a[keep], b[keep], self.val[keep], shape)
 
     def product(self, d: FloatArray) -> FloatArray:
         """AᵀDB as a dense array."""
         size = self.shape[0] * self.shape[1]
         sums = np.bincount(self.cell, weights=d[self.row] * self.val, minlength=size)
         return np.asarray(sums, dtype=np.float64).reshape(self.shape)
+
+    def symmetric(self, d: FloatArray) -> FloatArray:
+        """AᵀDA from the pairs on or above the diagonal."""
+        upper = self.product(d)
+        full = upper + upper.T
+        full[np.diag_indices_from(full)] = np.diag(upper)
+        return full
+
+    @property
+    def cell(self) -> NDArray[np.intp]:
+        return self.a * self.shape[1] + self.b
+
+
+def _meeting(
+    a_ptr: NDArray[np.intp], b_ptr: NDArray[np.intp]
+) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp]]:
+    """Every pair of an entry of a and an entry of b in the same row (two CSR index pointers
+    over the same rows): the row and the two entries' positions."""
+    n_a, n_b = np.diff(a_ptr), np.diff(b_ptr)
+    row_a = np.repeat(np.arange(n_a.size), n_a)
+    reps = n_b[row_a]
+    first = np.repeat(np.arange(row_a.size), reps)
+    offset = np.arange(first.size) - np.repeat(np.cumsum(reps) - reps, reps)
+    second = b_ptr[row_a][first] + offset
+    return row_a[first], first, second
+
+
+@dataclass(frozen=True)
+class _Coupling:
+    """C = R_Qᵀ D R_T, the dense block's coupling to the diagonal block, as the nonzeros of its
+    fixed pattern, with the pairs of them in one column of C: C M⁻¹ Cᵀ (M diagonal) is then a
+    weighted sum as well, far cheaper than a dense product when C is mostly zeros."""
+
+    pairs: _Pairs
+    entry: NDArray[np.intp]
+    """The nonzero of C each pair adds to."""
+    a: NDArray[np.intp]
+    t: NDArray[np.intp]
+    first: NDArray[np.intp]
+    second: NDArray[np.intp]
+    cell: NDArray[np.intp]
+
+    @classmethod
+    def of(cls, pairs: _Pairs) -> _Coupling:
+        cells, entry = np.unique(pairs.cell, return_inverse=True)
+        a, t = np.divmod(cells, pairs.shape[1])
+        order = np.lexsort((a, t))
+        ptr = np.concatenate(([0], np.cumsum(np.bincount(t, minlength=pairs.shape[1]))))
+        _, f, g = _meeting(ptr, ptr)
+        first, second = order[f], order[g]
+        upper = a[first] <= a[second]
+        first, second = first[upper], second[upper]
+        cell = a[first] * pairs.shape[0] + a[second]
+        return cls(pairs, entry.reshape(-1), a, t, first, second, cell)
+
+    def values(self, d: FloatArray) -> FloatArray:
+        """The nonzeros of C for D = diag(d)."""
+        p = self.pairs
+        sums = np.bincount(self.entry, weights=d[p.row] * p.val, minlength=self.a.size)
+        return np.asarray(sums, dtype=np.float64)
+
+    def dense(self, values: FloatArray) -> FloatArray:
+        c = np.zeros(self.pairs.shape)
+        c[self.a, self.t] = values
+        return c
+
+    def correction(self, values: FloatArray, m: FloatArray) -> FloatArray:
+        """C M⁻¹ Cᵀ for C's nonzeros `values` and M = diag(m)."""
+        n = self.pairs.shape[0]
+        scaled = values / m[self.t]
+        sums = np.bincount(
+            self.cell, weights=scaled[self.first] * values[self.second], minlength=n * n
+        )
+        upper = np.asarray(sums, dtype=np.float64).reshape(n, n)
+        full = upper + upper.T
+        full[np.diag_indices_from(full)] = np.diag(upper)
+        return full
+
+
+def _renumbered(keep: NDArray[np.bool_]) -> NDArray[np.intp]:
+    """Each column's index among the kept ones, −1 where it is dropped."""
+    new = np.full(keep.size, -1, dtype=np.intp)
+    new[keep] = np.arange(int(np.sum(keep)))
+    return new
 
 
 @dataclass
@@ -158,7 +253,7 @@ class _Columns:
     """The dense block's ticket columns (without the cash)."""
     rqt: sparse.csr_matrix
     qq: _Pairs
-    qd: _Pairs
+    qd: _Coupling
 
     @classmethod
     def of(cls, tickets: sparse.csc_matrix) -> _Columns:
@@ -188,8 +283,34 @@ class _Columns:
             rd.multiply(rd).T.tocsr(),
             rq,
             rq.T.tocsr(),
-            _Pairs.of(rq, rq),
-            _Pairs.of(rq, rd),
+            _Pairs.of(rq, rq, upper=True),
+            _Coupling.of(_Pairs.of(rq, rd)),
+        )
+
+    def subset(self, keep: NDArray[np.bool_]) -> _Columns:
+        """The same split for the tickets kept (and the cash), without computing it again: a
+        private ticket stays private, columns no two of which win together stay so."""
+        kept = np.flatnonzero(np.append(keep, True))
+        new = _renumbered(np.append(keep, True))
+        in_p, in_d, in_q = keep[self.private], keep[self.diag], keep[self.dense[:-1]]
+        p_row = self.p_row[in_p]
+        new_d, new_q = _renumbered(in_d), _renumbered(in_q)
+        return _Columns(
+            self.r[:, kept],
+            self.rt[kept],
+            new[self.private[in_p]],
+            p_row,
+            np.bincount(p_row, minlength=self.r.shape[0])[p_row] == 1,
+            self.p_val[in_p],
+            new[self.diag[in_d]],
+            np.append(new[self.dense[:-1][in_q]], kept.size - 1),
+            self.rd[:, in_d],
+            self.rdt[in_d],
+            self.rd2t[in_d],
+            self.rq[:, in_q],
+            self.rqt[in_q],
+            self.qq.subset(new_q, new_q),
+            _Coupling.of(self.qd.pairs.subset(new_q, new_d)),
         )
 
 
@@ -219,16 +340,19 @@ def _cholesky(matrix: FloatArray) -> tuple[FloatArray, bool]:
 
 def _schur(cols: _Columns, d_eff: FloatArray, theta: FloatArray) -> tuple[FloatArray, ...]:
     """The dense block's system after the diagonal block is eliminated (cash last), the
-    coupling of the two blocks and the diagonal block."""
+    coupling of the two blocks (cash last) and the diagonal block."""
     m_d = cols.rd2t @ d_eff + theta[cols.diag]
-    with_cash = cols.rqt @ d_eff
-    coupling = np.vstack([cols.qd.product(d_eff), cols.rdt @ d_eff])
-    schur = np.empty((with_cash.size + 1, with_cash.size + 1))
-    schur[:-1, :-1] = cols.qq.product(d_eff)
-    schur[:-1, -1] = schur[-1, :-1] = with_cash
-    schur[-1, -1] = float(np.sum(d_eff))
-    schur -= (coupling / m_d) @ coupling.T
+    values = cols.qd.values(d_eff)
+    cash = cols.rdt @ d_eff
+    scaled = cash / m_d
+    n = cols.dense.size
+    schur = np.empty((n, n))
+    schur[:-1, :-1] = cols.qq.symmetric(d_eff) - cols.qd.correction(values, m_d)
+    by_cash = np.bincount(cols.qd.a, weights=values * scaled[cols.qd.t], minlength=n - 1)
+    schur[:-1, -1] = schur[-1, :-1] = cols.rqt @ d_eff - by_cash
+    schur[-1, -1] = float(np.sum(d_eff)) - float(cash @ scaled)
     schur[np.diag_indices_from(schur)] += theta[cols.dense]
+    coupling = np.vstack([cols.qd.dense(values), cash])
     return schur, coupling, m_d
 
 
@@ -351,46 +475,47 @@ def _expected_log(pi: FloatArray, cols: _Columns, z: FloatArray) -> float:
     return float(pi @ np.log(w)) if np.all(w > 0) else -np.inf
 
 
-def _newton_direction(
-    pi: FloatArray, cols: _Columns, z: FloatArray, free: NDArray[np.bool_]
-) -> tuple[FloatArray, float]:
-    """Newton's step for max Σπ log w on the plane 1ᵀz = 1 moving the `free` columns only (the
-    others held at zero by a prohibitive ridge), and its decrement."""
+def _newton_direction(pi: FloatArray, cols: _Columns, z: FloatArray) -> tuple[FloatArray, float]:
+    """Newton's step for max Σπ log w on the plane 1ᵀz = 1 over the columns given, and its
+    decrement."""
     w = cols.r @ z
     y = pi / w
     gain = cols.rt @ y
-    ridge = np.where(free, POLISH_RIDGE, 1e30)
+    ridge = np.full(z.size, POLISH_RIDGE)
     u = _newton_solver(cols, y / w, ridge)(np.stack([np.ones(z.size), gain], axis=1))
-    u[~free] = 0.0
     dz = u[:, 1] - float(np.sum(u[:, 1])) / float(np.sum(u[:, 0])) * u[:, 0]
-    dz[~free] = 0.0
     return dz, float(gain @ dz)
 
 
-def _polish(pi: FloatArray, r: sparse.csc_matrix, near: FloatArray) -> FloatArray | None:
+def _polish(pi: FloatArray, cols: _Columns, near: FloatArray) -> FloatArray | None:
     """The optimum by Newton's method from `near` (the optimum of this problem with a few more
     tickets) as an active-set method: a ticket that reaches zero leaves, a ticket outside whose
-    marginal gain beats ν joins. None where it does not settle in a few steps (or the cash
-    would run out): the interior-point method is used instead."""
-    cols = _Columns.of(r)
+    marginal gain beats ν joins; each step solves over the tickets in the set only. None where
+    it does not settle in a few steps (or the cash would run out): the interior-point method is
+    used instead."""
     if not np.all(cols.alone):
         return None
     z = np.append(np.where(near > 0, near, 0.0), max(0.0, 1.0 - float(np.sum(near[near > 0]))))
     free = z > 0
     free[-1] = True
+    active: _Columns | None = None
     for _ in range(POLISH_STEPS):
         if z[-1] <= 0:
             return None
+        if active is None:
+            active = cols.subset(free[:-1])
         try:
-            dz, decrement = _newton_direction(pi, cols, z, free)
+            step, decrement = _newton_direction(pi, active, z[free])
         except linalg.LinAlgError:
             return None
+        dz = np.zeros(z.size)
+        dz[free] = step
         alpha = _step_to_boundary(z, dz)
         if alpha < 1.0:  # tickets the full step would take below zero leave (and may rejoin)
             leaving = free & (z + dz <= 0)
             leaving[-1] = False
             z = np.maximum(z + alpha * dz, 0.0)
-            z[leaving], free[leaving] = 0.0, False
+            z[leaving], free[leaving], active = 0.0, False, None
             z[-1] = 1.0 - float(np.sum(z[:-1]))
             continue
         if decrement < SETTLED:  # the last full step, then the tickets outside that should join
@@ -402,9 +527,12 @@ def _polish(pi: FloatArray, r: sparse.csc_matrix, near: FloatArray) -> FloatArra
             free |= joining
             z[joining] = JOIN_SHARE
             z[-1] -= JOIN_SHARE * int(np.sum(joining))
+            active = None
             continue
-        current, t = _expected_log(pi, cols, z), 1.0
-        while t > 1e-8 and _expected_log(pi, cols, z + t * dz) < current + 1e-4 * t * decrement:
+        current, t = _expected_log(pi, active, z[free]), 1.0
+        while t > 1e-8 and (
+            _expected_log(pi, active, z[free] + t * step) < current + 1e-4 * t * decrement
+        ):
             t *= 0.5
         z = z + t * dz
     return None
@@ -417,21 +545,55 @@ def solve_joint_kelly(
     the active set `start` (at least one ticket) and growing it where the optimality conditions
     ask. `pi` sums to 1; every outcome in which no ticket pays is one row of zeros. With `near`,
     the optimum of a similar problem, Newton's method from there is tried first."""
+    return _solve(pi, _Columns.of(r), np.arange(r.shape[1]), start, near)
+
+
+class JointKelly:
+    """One race's joint problem over all its candidate tickets, split once (`_Columns`), then
+    solved over any subset of them: the rounds of sizing again drop tickets, never add."""
+
+    def __init__(self, pi: FloatArray, r: sparse.csc_matrix) -> None:
+        self._pi = pi
+        self._cols = _Columns.of(r)
+
+    def solve(
+        self, columns: NDArray[np.intp], start: NDArray[np.bool_], near: FloatArray | None = None
+    ) -> FloatArray:
+        """`solve_joint_kelly` over the tickets `columns` (ascending) of the problem (with no
+        ticket marked to start with, all of them)."""
+        if not np.any(start):
+            start = np.ones(columns.size, dtype=bool)
+        with one_blas_thread():
+            return _solve(self._pi, self._cols, columns, start, near)
+
+
+def _solve(
+    pi: FloatArray,
+    full: _Columns,
+    columns: NDArray[np.intp],
+    start: NDArray[np.bool_],
+    near: FloatArray | None,
+) -> FloatArray:
+    k = columns.size
+    allowed = np.zeros(full.r.shape[1] - 1, dtype=bool)
+    allowed[columns] = True
     if near is not None and np.any(near > 0):
-        polished = _polish(pi, r, near)
+        polished = _polish(pi, full.subset(allowed), near)
         if polished is not None:
             polished[polished < ZERO] = 0.0
             return polished
-    k = r.shape[1]
-    rt_all = r.T.tocsr()
     active = np.flatnonzero(start)
     x = np.zeros(k)
     for _ in range(k + 1):
-        cols = _Columns.of(r[:, active])
+        keep = np.zeros_like(allowed)
+        keep[columns[active]] = True
+        cols = full.subset(keep)
         point = _interior_point(pi, cols, _start(pi, cols, None if near is None else near[active]))
         x = np.zeros(k)
         x[active] = point.z[:-1]
-        gain = rt_all @ (pi / (point.z[-1] + r @ x))
+        z = np.zeros(allowed.size + 1)
+        z[columns], z[-1] = x, point.z[-1]
+        gain = (full.rt @ (pi / (full.r @ z)))[columns]
         missing = np.setdiff1d(np.flatnonzero(gain > point.nu + KKT_SLACK), active)
         if missing.size == 0:
             break
