@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -133,10 +133,16 @@ class _Pairs:
 
     def subset(self, new_a: NDArray[np.intp], new_b: NDArray[np.intp]) -> _Pairs:
         """The pairs of the columns kept (`new_*`: each column's new index, −1 if dropped)."""
+        return self.kept(new_a, new_b)[0]
+
+    def kept(
+        self, new_a: NDArray[np.intp], new_b: NDArray[np.intp]
+    ) -> tuple[_Pairs, NDArray[np.bool_]]:
+        """`subset`, and which of the pairs it kept."""
         a, b = new_a[self.a], new_b[self.b]
         keep = (a >= 0) & (b >= 0)
         shape = (int(np.sum(new_a >= 0)), int(np.sum(new_b >= 0)))
-        return _Pairs(self.row[keep], a[keep], b[keep], self.val[keep], shape)
+        return _Pairs(self.row[keep], a[keep], b[keep], self.val[keep], shape), keep
 
     def product(self, d: FloatArray) -> FloatArray:
         """AᵀDB as a dense array."""
@@ -198,6 +204,20 @@ class _Coupling:
         cell = a[first] * pairs.shape[0] + a[second]
         return cls(pairs, entry.reshape(-1), a, t, first, second, cell)
 
+    def subset(self, new_q: NDArray[np.intp], new_d: NDArray[np.intp]) -> _Coupling:
+        """The coupling of the columns kept (`new_*`: each column's new index, −1 if dropped):
+        its pattern is the old one without their rows and columns."""
+        pairs, kept = self.pairs.kept(new_q, new_d)
+        a, t = new_q[self.a], new_d[self.t]
+        live = (a >= 0) & (t >= 0)
+        renumbered = _renumbered(live)
+        first, second = renumbered[self.first], renumbered[self.second]
+        both = (first >= 0) & (second >= 0)
+        first, second = first[both], second[both]
+        a, t = a[live], t[live]
+        cell = a[first] * pairs.shape[0] + a[second]
+        return _Coupling(pairs, renumbered[self.entry[kept]], a, t, first, second, cell)
+
     def values(self, d: FloatArray) -> FloatArray:
         """The nonzeros of C for D = diag(d)."""
         p = self.pairs
@@ -238,7 +258,6 @@ class _Columns:
     is assembled by weighted sums alone."""
 
     r: sparse.csc_matrix
-    rt: sparse.csr_matrix
     private: NDArray[np.intp]
     p_row: NDArray[np.intp]
     alone: NDArray[np.bool_]
@@ -246,14 +265,20 @@ class _Columns:
     diag: NDArray[np.intp]
     dense: NDArray[np.intp]
     """The dense block's columns, the cash last."""
-    rd: sparse.csr_matrix
-    rdt: sparse.csr_matrix
-    rd2t: sparse.csr_matrix
-    rq: sparse.csr_matrix
+    rd: sparse.csc_matrix
+    rd2: sparse.csc_matrix
+    """The diagonal block's payoffs squared."""
+    rq: sparse.csc_matrix
     """The dense block's ticket columns (without the cash)."""
-    rqt: sparse.csr_matrix
     qq: _Pairs
     qd: _Coupling
+    rt: sparse.csr_matrix = field(init=False)
+    rdt: sparse.csr_matrix = field(init=False)
+    rd2t: sparse.csr_matrix = field(init=False)
+    rqt: sparse.csr_matrix = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rt, self.rdt, self.rd2t, self.rqt = self.r.T, self.rd.T, self.rd2.T, self.rq.T
 
     @classmethod
     def of(cls, tickets: sparse.csc_matrix) -> _Columns:
@@ -267,11 +292,10 @@ class _Columns:
         independent = _independent((pattern.T @ pattern).tocsr(), counts[shared])
         diag, dense = shared[independent], shared[~independent]
         starts = r.indptr[private]
-        rd = r[:, diag].tocsr()
-        rq = r[:, dense].tocsr()
+        rd, rq = r[:, diag], r[:, dense]
+        by_row_d, by_row_q = rd.tocsr(), rq.tocsr()
         return cls(
             r,
-            r.T.tocsr(),
             private,
             r.indices[starts],
             np.bincount(r.indices[starts], minlength=n_out)[r.indices[starts]] == 1,
@@ -279,12 +303,10 @@ class _Columns:
             diag,
             np.append(dense, r.shape[1] - 1),
             rd,
-            rd.T.tocsr(),
-            rd.multiply(rd).T.tocsr(),
+            rd.multiply(rd).tocsc(),
             rq,
-            rq.T.tocsr(),
-            _Pairs.of(rq, rq, upper=True),
-            _Coupling.of(_Pairs.of(rq, rd)),
+            _Pairs.of(by_row_q, by_row_q, upper=True),
+            _Coupling.of(_Pairs.of(by_row_q, by_row_d)),
         )
 
     def subset(self, keep: NDArray[np.bool_]) -> _Columns:
@@ -297,7 +319,6 @@ class _Columns:
         new_d, new_q = _renumbered(in_d), _renumbered(in_q)
         return _Columns(
             self.r[:, kept],
-            self.rt[kept],
             new[self.private[in_p]],
             p_row,
             np.bincount(p_row, minlength=self.r.shape[0])[p_row] == 1,
@@ -305,12 +326,10 @@ class _Columns:
             new[self.diag[in_d]],
             np.append(new[self.dense[:-1][in_q]], kept.size - 1),
             self.rd[:, in_d],
-            self.rdt[in_d],
-            self.rd2t[in_d],
+            self.rd2[:, in_d],
             self.rq[:, in_q],
-            self.rqt[in_q],
             self.qq.subset(new_q, new_q),
-            _Coupling.of(self.qd.pairs.subset(new_q, new_d)),
+            self.qd.subset(new_q, new_d),
         )
 
 
@@ -475,47 +494,49 @@ def _expected_log(pi: FloatArray, cols: _Columns, z: FloatArray) -> float:
     return float(pi @ np.log(w)) if np.all(w > 0) else -np.inf
 
 
-def _newton_direction(pi: FloatArray, cols: _Columns, z: FloatArray) -> tuple[FloatArray, float]:
-    """Newton's step for max Σπ log w on the plane 1ᵀz = 1 over the columns given, and its
-    decrement."""
+def _newton_direction(
+    pi: FloatArray, cols: _Columns, z: FloatArray, free: NDArray[np.bool_]
+) -> tuple[FloatArray, float]:
+    """Newton's step for max Σπ log w on the plane 1ᵀz = 1 moving the `free` columns only (the
+    others held at zero by a prohibitive ridge), and its decrement."""
     w = cols.r @ z
     y = pi / w
     gain = cols.rt @ y
-    ridge = np.full(z.size, POLISH_RIDGE)
+    ridge = np.where(free, POLISH_RIDGE, 1e30)
     u = _newton_solver(cols, y / w, ridge)(np.stack([np.ones(z.size), gain], axis=1))
+    u[~free] = 0.0
     dz = u[:, 1] - float(np.sum(u[:, 1])) / float(np.sum(u[:, 0])) * u[:, 0]
+    dz[~free] = 0.0
     return dz, float(gain @ dz)
 
 
 def _polish(pi: FloatArray, cols: _Columns, near: FloatArray) -> FloatArray | None:
     """The optimum by Newton's method from `near` (the optimum of this problem with a few more
     tickets) as an active-set method: a ticket that reaches zero leaves, a ticket outside whose
-    marginal gain beats ν joins; each step solves over the tickets in the set only. None where
-    it does not settle in a few steps (or the cash would run out): the interior-point method is
-    used instead."""
+    marginal gain beats ν joins. Each step solves over the set as it was after the last join
+    (tickets that left since held at zero). None where it does not settle in a few steps (or
+    the cash would run out): the interior-point method is used instead."""
     if not np.all(cols.alone):
         return None
     z = np.append(np.where(near > 0, near, 0.0), max(0.0, 1.0 - float(np.sum(near[near > 0]))))
     free = z > 0
     free[-1] = True
-    active: _Columns | None = None
+    listed, active = free.copy(), cols.subset(free[:-1])
     for _ in range(POLISH_STEPS):
         if z[-1] <= 0:
             return None
-        if active is None:
-            active = cols.subset(free[:-1])
         try:
-            step, decrement = _newton_direction(pi, active, z[free])
+            step, decrement = _newton_direction(pi, active, z[listed], free[listed])
         except linalg.LinAlgError:
             return None
         dz = np.zeros(z.size)
-        dz[free] = step
+        dz[listed] = step
         alpha = _step_to_boundary(z, dz)
         if alpha < 1.0:  # tickets the full step would take below zero leave (and may rejoin)
             leaving = free & (z + dz <= 0)
             leaving[-1] = False
             z = np.maximum(z + alpha * dz, 0.0)
-            z[leaving], free[leaving], active = 0.0, False, None
+            z[leaving], free[leaving] = 0.0, False
             z[-1] = 1.0 - float(np.sum(z[:-1]))
             continue
         if decrement < SETTLED:  # the last full step, then the tickets outside that should join
@@ -527,11 +548,11 @@ def _polish(pi: FloatArray, cols: _Columns, near: FloatArray) -> FloatArray | No
             free |= joining
             z[joining] = JOIN_SHARE
             z[-1] -= JOIN_SHARE * int(np.sum(joining))
-            active = None
+            listed, active = free.copy(), cols.subset(free[:-1])
             continue
-        current, t = _expected_log(pi, active, z[free]), 1.0
+        current, t = _expected_log(pi, active, z[listed]), 1.0
         while t > 1e-8 and (
-            _expected_log(pi, active, z[free] + t * step) < current + 1e-4 * t * decrement
+            _expected_log(pi, active, z[listed] + t * step) < current + 1e-4 * t * decrement
         ):
             t *= 0.5
         z = z + t * dz
