@@ -127,6 +127,8 @@ class Decision:
         }
 
 
+_NO_PAYOFF = sparse.csc_matrix((0, 0))
+"""The payoff matrix where no sizer needs one."""
 _EXCLUSIVE_KIND = np.array([b in EXCLUSIVE for b in BET_TYPES])
 _SCRATCHED, _NOT_ENABLED, _NOT_SOLD, _UNLIKELY, _LOW_EV, _CANDIDATE = range(6)
 
@@ -399,7 +401,7 @@ def _size_and_allocate(
             or (policy.sizing == "per_pool" and exclusive_only)
             or single
         )
-        payoff = payoffs.of(chosen) if needed else sparse.csc_matrix((0, 0))
+        payoff = payoffs.of(chosen) if needed else _NO_PAYOFF
         full, sizers = _size(
             offers,
             chosen,
