@@ -510,18 +510,22 @@ def _newton_direction(
     return dz, float(gain @ dz)
 
 
-def _polish(pi: FloatArray, cols: _Columns, near: FloatArray) -> FloatArray | None:
-    """The optimum by Newton's method from `near` (the optimum of this problem with a few more
-    tickets) as an active-set method: a ticket that reaches zero leaves, a ticket outside whose
-    marginal gain beats ν joins. Each step solves over the set as it was after the last join
-    (tickets that left since held at zero). None where it does not settle in a few steps (or
-    the cash would run out): the interior-point method is used instead."""
-    if not np.all(cols.alone):
+def _polish(
+    pi: FloatArray, full: _Columns, columns: NDArray[np.intp], near: FloatArray
+) -> FloatArray | None:
+    """The optimum over the tickets `columns` of `full` by Newton's method from `near` (the
+    optimum of this problem with a few more tickets) as an active-set method: a ticket that
+    reaches zero leaves, a ticket outside whose marginal gain beats ν joins. Each step solves
+    over the set as it was after the last join (tickets that left since held at zero). None
+    where it does not settle in a few steps (or the cash would run out): the interior-point
+    method is used instead."""
+    outcomes = full.p_row[np.isin(full.private, columns)]
+    if np.any(np.bincount(outcomes, minlength=full.r.shape[0])[outcomes] > 1):
         return None
     z = np.append(np.where(near > 0, near, 0.0), max(0.0, 1.0 - float(np.sum(near[near > 0]))))
     free = z > 0
     free[-1] = True
-    listed, active = free.copy(), cols.subset(free[:-1])
+    listed, active = free.copy(), _narrowed(full, columns, free)
     for _ in range(POLISH_STEPS):
         if z[-1] <= 0:
             return None
@@ -541,14 +545,14 @@ def _polish(pi: FloatArray, cols: _Columns, near: FloatArray) -> FloatArray | No
             continue
         if decrement < SETTLED:  # the last full step, then the tickets outside that should join
             z = z + dz
-            gain = cols.rt @ (pi / (cols.r @ z))
+            gain = _gains(pi, full, columns, z)
             joining = ~free & (gain > gain[-1] + KKT_SLACK)
             if not np.any(joining):
                 return z[:-1]
             free |= joining
             z[joining] = JOIN_SHARE
             z[-1] -= JOIN_SHARE * int(np.sum(joining))
-            listed, active = free.copy(), cols.subset(free[:-1])
+            listed, active = free.copy(), _narrowed(full, columns, free)
             continue
         current, t = _expected_log(pi, active, z[listed]), 1.0
         while t > 1e-8 and (
@@ -557,6 +561,21 @@ def _polish(pi: FloatArray, cols: _Columns, near: FloatArray) -> FloatArray | No
             t *= 0.5
         z = z + t * dz
     return None
+
+
+def _narrowed(full: _Columns, columns: NDArray[np.intp], free: NDArray[np.bool_]) -> _Columns:
+    """The split of `full` narrowed to the free ones of `columns` (`free`: theirs, cash last)."""
+    keep = np.zeros(full.r.shape[1] - 1, dtype=bool)
+    keep[columns[free[:-1]]] = True
+    return full.subset(keep)
+
+
+def _gains(pi: FloatArray, full: _Columns, columns: NDArray[np.intp], z: FloatArray) -> FloatArray:
+    """The marginal gains Rᵀ(π/w) of `columns` and the cash (last) at z (theirs, cash last)."""
+    on_all = np.zeros(full.r.shape[1])
+    on_all[columns], on_all[-1] = z[:-1], z[-1]
+    gain: FloatArray = full.rt @ (pi / (full.r @ on_all))
+    return np.append(gain[columns], gain[-1])
 
 
 def solve_joint_kelly(
@@ -599,7 +618,7 @@ def _solve(
     allowed = np.zeros(full.r.shape[1] - 1, dtype=bool)
     allowed[columns] = True
     if near is not None and np.any(near > 0):
-        polished = _polish(pi, full.subset(allowed), near)
+        polished = _polish(pi, full, columns, near)
         if polished is not None:
             polished[polished < ZERO] = 0.0
             return polished
