@@ -519,7 +519,9 @@ def _polish(
     over the set as it was after the last join (tickets that left since held at zero). None
     where it does not settle in a few steps (or the cash would run out): the interior-point
     method is used instead."""
-    outcomes = full.p_row[np.isin(full.private, columns)]
+    allowed = np.zeros(full.r.shape[1] - 1, dtype=bool)
+    allowed[columns] = True
+    outcomes = full.p_row[allowed[full.private]]
     if np.any(np.bincount(outcomes, minlength=full.r.shape[0])[outcomes] > 1):
         return None
     z = np.append(np.where(near > 0, near, 0.0), max(0.0, 1.0 - float(np.sum(near[near > 0]))))
