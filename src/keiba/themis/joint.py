@@ -11,13 +11,17 @@ one linear system with the matrix RᵀDR + diag(s/z), D = π/w², three ways: a 
 in one outcome only (a trifecta; most candidates of a full race) is eliminated exactly, outcome
 by outcome (Sherman–Morrison); tickets no two of which win together (the trios, usually) form
 a diagonal block, eliminated next; only the rest (win, place, quinella, wide, exacta and the
-cash) is factorised densely.
+cash) is factorised densely. The pairs of nonzeros that meet in an outcome (within the dense
+block, and between it and the diagonal block) are listed once, so each step assembles its
+system by weighted sums (`np.bincount`, one fixed order) instead of sparse matrix products.
 
 Only an active set of tickets is solved over: a starting guess (the per-pool Kelly tickets),
 grown only where the optimality conditions on all tickets ask (a marginal gain beyond ν), and
-shrunk by the tickets the solve left at zero. A problem that differs from a solved one by a few
-tickets (a race sized again without the tickets rounding dropped) starts from that optimum with
-Newton's method as an active-set method, which settles in a few steps.
+shrunk by the tickets the solve left at zero. A race's problem is split once (`JointKelly`)
+and narrowed to any subset of its tickets by filtering those lists. A problem that differs
+from a solved one by a few tickets (a race sized again without the tickets rounding dropped)
+starts from that optimum with Newton's method as an active-set method over the tickets in the
+optimum only, which settles in a few steps.
 
 Every step is deterministic (fixed order; dense algebra on one BLAS thread): the same inputs
 give the same fractions on any number of cores.
