@@ -29,6 +29,7 @@ give the same fractions on any number of cores.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -46,8 +47,13 @@ CASH_START = 0.5
 """A cold start keeps this share of the bankroll in cash and spreads the rest evenly."""
 NU_START = 1.1
 """A cold start's ν is this multiple of the largest marginal gain (so every slack is positive)."""
-POLISH_STEPS = 24
-"""Newton steps a warm start may take before the interior-point method is used instead."""
+POLISH_STEPS = 40
+"""Newton (or chord) steps a warm start may take before the interior-point method is used
+instead."""
+CHORD = 1e-2
+"""A warm start keeps its factorised Newton system while each step's decrement falls below
+this share of the last one (chord steps: a solve, no new system); otherwise it factorises
+again."""
 JOIN_SHARE = 1e-9
 """A ticket joining a warm start's active set starts at this fraction."""
 SETTLED = 1e-14
@@ -498,20 +504,37 @@ def _expected_log(pi: FloatArray, cols: _Columns, z: FloatArray) -> float:
     return float(pi @ np.log(w)) if np.all(w > 0) else -np.inf
 
 
-def _newton_direction(
-    pi: FloatArray, cols: _Columns, z: FloatArray, free: NDArray[np.bool_]
-) -> tuple[FloatArray, float]:
-    """Newton's step for max Σπ log w on the plane 1ᵀz = 1 moving the `free` columns only (the
-    others held at zero by a prohibitive ridge), and its decrement."""
-    w = cols.r @ z
-    y = pi / w
-    gain = cols.rt @ y
-    ridge = np.where(free, POLISH_RIDGE, 1e30)
-    u = _newton_solver(cols, y / w, ridge)(np.stack([np.ones(z.size), gain], axis=1))
-    u[~free] = 0.0
-    dz = u[:, 1] - float(np.sum(u[:, 1])) / float(np.sum(u[:, 0])) * u[:, 0]
-    dz[~free] = 0.0
-    return dz, float(gain @ dz)
+@dataclass(frozen=True)
+class _Factored:
+    """Newton's system at one point of a warm start, factorised, with its solution for the
+    budget constraint (tickets held at zero left out)."""
+
+    solve: Any
+    ones: FloatArray
+    free: NDArray[np.bool_]
+
+    @classmethod
+    def at(
+        cls, pi: FloatArray, cols: _Columns, z: FloatArray, free: NDArray[np.bool_]
+    ) -> _Factored:
+        """At z, moving the `free` columns only (the others held at zero by a prohibitive
+        ridge)."""
+        w = cols.r @ z
+        ridge = np.where(free, POLISH_RIDGE, 1e30)
+        solve = _newton_solver(cols, pi / (w * w), ridge)
+        ones = solve(np.ones((z.size, 1)))[:, 0]
+        ones[~free] = 0.0
+        return cls(solve, ones, free)
+
+    def direction(self, pi: FloatArray, cols: _Columns, z: FloatArray) -> tuple[FloatArray, float]:
+        """The step for max Σπ log w on the plane 1ᵀz = 1 from z with this system (Newton's
+        at the point it was factorised at, a chord step elsewhere), and its decrement."""
+        gain = cols.rt @ (pi / (cols.r @ z))
+        u = self.solve(gain[:, None])[:, 0]
+        u[~self.free] = 0.0
+        dz = u - float(np.sum(u)) / float(np.sum(self.ones)) * self.ones
+        dz[~self.free] = 0.0
+        return dz, float(gain @ dz)
 
 
 def _polish(
@@ -532,13 +555,19 @@ def _polish(
     free = z > 0
     free[-1] = True
     listed, active = free.copy(), _narrowed(full, columns, free)
+    factored, last = None, math.inf
     for _ in range(POLISH_STEPS):
         if z[-1] <= 0:
             return None
         try:
-            step, decrement = _newton_direction(pi, active, z[listed], free[listed])
+            if factored is None:
+                factored = _Factored.at(pi, active, z[listed], free[listed])
+            step, decrement = factored.direction(pi, active, z[listed])
         except linalg.LinAlgError:
             return None
+        if decrement > CHORD * last:  # the system has moved too far: factorise it again next
+            factored = None
+        last = decrement
         dz = np.zeros(z.size)
         dz[listed] = step
         alpha = _step_to_boundary(z, dz)
@@ -548,6 +577,7 @@ def _polish(
             z = np.maximum(z + alpha * dz, 0.0)
             z[leaving], free[leaving] = 0.0, False
             z[-1] = 1.0 - float(np.sum(z[:-1]))
+            factored, last = None, math.inf
             continue
         if decrement < SETTLED:  # the last full step, then the tickets outside that should join
             z = z + dz
@@ -559,6 +589,7 @@ def _polish(
             z[joining] = JOIN_SHARE
             z[-1] -= JOIN_SHARE * int(np.sum(joining))
             listed, active = free.copy(), _narrowed(full, columns, free)
+            factored, last = None, math.inf
             continue
         current, t = _expected_log(pi, active, z[listed]), 1.0
         while t > 1e-8 and (
