@@ -212,8 +212,8 @@ def _screen(race: Race, orders: exotics.FinishOrders, policy: ThemisConfig) -> _
     why = np.full(rows.size, "probability below minimum", dtype=object)
     why[codes == _NOT_ENABLED] = "bet type not enabled by the policy"
     low = np.flatnonzero(codes == _LOW_EV)
-    threshold = policy.ev_threshold
-    why[low] = [f"EV {er:.3f} below {threshold}" for er in (probability[low] * odds[low]).tolist()]
+    below = f"EV %.3f below {policy.ev_threshold}"  # a number's text has no %
+    why[low] = list(map(below.__mod__, (probability[low] * odds[low]).tolist()))
     for j in np.flatnonzero((codes == _SCRATCHED) | (codes == _NOT_SOLD)).tolist():
         bet, number = offers.bet_type(int(rows[j])), int(out[rows[j]])
         if codes[j] == _NOT_SOLD:
