@@ -12,7 +12,8 @@ from keiba.common.bet_types import BetType
 from keiba.common.config import ThemisConfig
 from keiba.themis import Reason, decide, joint_kelly, legacy, simultaneous_kelly
 from keiba.themis.exotics import combination_probabilities, finish_orders, ticket_keys
-from keiba.themis.joint import _Columns, _newton_solver
+from keiba.themis.joint import JointKelly, _Columns, _newton_solver, solve_joint_kelly
+from thread_counts import outputs_by_blas_threads
 
 POOLS = [b for b in BetType if b is not BetType.BRACKET_QUINELLA]
 
@@ -103,6 +104,76 @@ def test_the_structured_newton_system_is_the_dense_one(
     dense = np.hstack([tickets.toarray(), np.ones((outcomes, 1))])
     expected = np.linalg.solve(dense.T @ np.diag(d) @ dense + np.diag(theta), h)
     assert _newton_solver(cols, d, theta)(h) == pytest.approx(expected, rel=1e-7, abs=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10**6), st.integers(2, 12), st.integers(0, 6))
+def test_the_newton_system_of_a_subset_is_that_of_the_columns_kept(
+    seed: int, outcomes: int, extra: int
+) -> None:
+    """The split of all the columns, narrowed to some of them, solves the dense system of the
+    columns kept (the warm starts and the rounds of sizing again solve over subsets)."""
+    rng = np.random.default_rng(seed)
+    private = np.zeros((outcomes, outcomes + extra))
+    private[np.arange(outcomes), np.arange(outcomes)] = rng.uniform(2, 50, outcomes)
+    rows = rng.integers(0, outcomes, extra)
+    private[rows, outcomes + np.arange(extra)] = rng.uniform(2, 50, extra)
+    shared = (rng.random((outcomes, 6)) < 0.5) * rng.uniform(1.5, 10, (outcomes, 6))
+    shared[:, 0] = np.where(np.arange(outcomes) < 2, 3.0, 0.0)
+    tickets = np.hstack([private, shared])
+    keep = rng.random(tickets.shape[1]) < 0.6
+    cols = _Columns.of(sparse.csc_matrix(tickets)).subset(keep)
+    d = rng.uniform(0.01, 5, outcomes)
+    theta = rng.uniform(1e-3, 10, int(keep.sum()) + 1)
+    h = rng.normal(size=(theta.size, 2))
+    dense = np.hstack([tickets[:, keep], np.ones((outcomes, 1))])
+    expected = np.linalg.solve(dense.T @ np.diag(d) @ dense + np.diag(theta), h)
+    assert _newton_solver(cols, d, theta)(h) == pytest.approx(expected, rel=1e-7, abs=1e-9)
+
+
+@settings(max_examples=15, deadline=None)
+@given(full_races(), st.integers(0, 10**6))
+def test_a_prepared_problem_solves_any_subset_of_its_tickets(problem, seed: int) -> None:
+    """Solved over some of its tickets, a prepared problem reaches the optimum of those tickets
+    alone (to 1e-9 in expected log wealth), from a cold start and from the optimum of a
+    larger set."""
+    pi, payoff = problem
+    rng = np.random.default_rng(seed)
+    columns = np.flatnonzero(rng.random(payoff.shape[1]) < 0.7)
+    if columns.size == 0:
+        return
+    prepared = JointKelly(pi, sparse.csc_matrix(payoff))
+    start = np.ones(columns.size, dtype=bool)
+    alone = joint_kelly(pi, payoff[:, columns])
+    cold = prepared.solve(columns, start)
+    everything = prepared.solve(np.arange(payoff.shape[1]), np.ones(payoff.shape[1], bool))
+    warm = prepared.solve(columns, start, near=everything[columns])
+    best = _expected_log(alone, pi, payoff[:, columns])
+    for x in (cold, warm):
+        assert np.all(x >= 0) and x.sum() <= 1.0
+        assert _expected_log(x, pi, payoff[:, columns]) == pytest.approx(best, abs=1e-9)
+    direct = solve_joint_kelly(pi, sparse.csc_matrix(payoff[:, columns]), start)
+    assert _expected_log(direct, pi, payoff[:, columns]) == pytest.approx(best, abs=1e-9)
+
+
+_SAME_ON_ANY_THREADS = """
+import sys
+import numpy as np
+from keiba.common.config import ThemisConfig
+from keiba.themis import decide
+from keiba.themis.bench import FRAMES_18, synthetic_race
+model, market = synthetic_race(np.random.default_rng(int(sys.argv[1])))
+decision = decide(model, market, 10_000_000, ThemisConfig(), frames=FRAMES_18)
+print(decision.to_dict())
+"""
+
+
+def test_a_full_race_is_decided_the_same_on_one_or_two_blas_threads() -> None:
+    """Eight pools, 18 runners: the same bets, stakes and rejections, bit for bit, whatever the
+    number of BLAS threads the process starts with."""
+    outputs = outputs_by_blas_threads(_SAME_ON_ANY_THREADS, "5")
+    assert len(outputs) == 1
+    assert "joint-kelly" in outputs.pop()
 
 
 @settings(max_examples=40, deadline=None)

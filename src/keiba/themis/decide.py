@@ -43,11 +43,13 @@ from keiba.common.config import ThemisConfig
 from keiba.common.money import Yen
 from keiba.themis import exotics
 from keiba.themis.inputs import BET_TYPES, Bankroll, DecisionError, Offers, Quote, Race, validate
+from keiba.themis.joint import JointKelly
 from keiba.themis.rules import Allocation, Reason, allocate
 from keiba.themis.sizing import (
     expected_return,
     isaacs_stake,
     joint_kelly,
+    joint_problem,
     simultaneous_kelly,
 )
 
@@ -125,6 +127,8 @@ class Decision:
         }
 
 
+_NO_PAYOFF = sparse.csc_matrix((0, 0))
+"""The payoff matrix where no sizer needs one."""
 _EXCLUSIVE_KIND = np.array([b in EXCLUSIVE for b in BET_TYPES])
 _SCRATCHED, _NOT_ENABLED, _NOT_SOLD, _UNLIKELY, _LOW_EV, _CANDIDATE = range(6)
 
@@ -183,33 +187,56 @@ def _codes(race: Race, orders: exotics.FinishOrders, policy: ThemisConfig):  # t
     return code, p, out
 
 
+_REASONS = np.array(
+    [
+        Reason.SCRATCHED,
+        Reason.NOT_ENABLED,
+        Reason.NOT_SOLD,
+        Reason.PROBABILITY_BELOW_MINIMUM,
+        Reason.EV_BELOW_THRESHOLD,
+    ],
+    dtype=object,
+)
+_BET_TYPES = np.array(BET_TYPES, dtype=object)
+
+
 def _screen(race: Race, orders: exotics.FinishOrders, policy: ThemisConfig) -> _Screened:
+    """The candidates, and the rejections in the offers' order (built as whole columns: a full
+    race rejects thousands of quotes)."""
     offers, n = race.offers, len(race.win)
     code, p, out = _codes(race, orders, policy)
-    rejections: list[Rejection] = []
-    threshold = policy.ev_threshold
-    for i in np.flatnonzero(code != _CANDIDATE).tolist():
-        c = int(code[i])
-        bet = offers.bet_type(i)
-        if c == _SCRATCHED:
-            bracket = bet is BetType.BRACKET_QUINELLA
-            why = f"frame {out[i]} has no starter" if bracket else f"runner {out[i]} is scratched"
-            rejections.append(_reject(offers, i, 0.0, Reason.SCRATCHED, why))
-        elif c == _NOT_ENABLED:
-            why = "bet type not enabled by the policy"
-            rejections.append(_reject(offers, i, 0.0, Reason.NOT_ENABLED, why))
-        elif c == _NOT_SOLD:
-            why = f"{bet.value} is not sold with {n} starters"
-            rejections.append(_reject(offers, i, 0.0, Reason.NOT_SOLD, why))
-        elif c == _UNLIKELY:
-            why = "probability below minimum"
-            rejections.append(
-                _reject(offers, i, float(p[i]), Reason.PROBABILITY_BELOW_MINIMUM, why)
-            )
+    rows = np.flatnonzero(code != _CANDIDATE)
+    codes = code[rows]
+    probability = np.where(codes >= _UNLIKELY, p[rows], 0.0)
+    odds = offers.odds[rows]
+    why = np.full(rows.size, "probability below minimum", dtype=object)
+    why[codes == _NOT_ENABLED] = "bet type not enabled by the policy"
+    low = np.flatnonzero(codes == _LOW_EV)
+    below = f"EV %.3f below {policy.ev_threshold}"  # a number's text has no %
+    why[low] = list(map(below.__mod__, (probability[low] * odds[low]).tolist()))
+    for j in np.flatnonzero((codes == _SCRATCHED) | (codes == _NOT_SOLD)).tolist():
+        bet, number = offers.bet_type(int(rows[j])), int(out[rows[j]])
+        if codes[j] == _NOT_SOLD:
+            why[j] = f"{bet.value} is not sold with {n} starters"
+        elif bet is BetType.BRACKET_QUINELLA:
+            why[j] = f"frame {number} has no starter"
         else:
-            er = float(p[i]) * float(offers.odds[i])
-            why = f"EV {er:.3f} below {threshold}"
-            rejections.append(_reject(offers, i, float(p[i]), Reason.EV_BELOW_THRESHOLD, why))
+            why[j] = f"runner {number} is scratched"
+    combinations = offers.combination
+    rejections = list(
+        map(
+            Rejection._make,
+            zip(
+                _BET_TYPES[offers.kind[rows]].tolist(),
+                [combinations[i] for i in rows.tolist()],
+                why.tolist(),
+                probability.tolist(),
+                odds.tolist(),
+                _REASONS[codes].tolist(),
+                strict=True,
+            ),
+        )
+    )
     return _Screened(np.flatnonzero(code == _CANDIDATE), p, rejections)
 
 
@@ -240,18 +267,30 @@ def _payoff(
 
 
 class _Payoffs:
-    """The payoff matrix of the screened candidates, built once, and its columns for any subset
-    of them (the rounds of sizing again drop tickets, never add)."""
+    """The payoff matrix of the screened candidates, built once, its columns for any subset of
+    them (the rounds of sizing again drop tickets, never add), and the joint Kelly problem
+    over all of them, prepared once for every round."""
 
     def __init__(self, orders: exotics.FinishOrders, race: Race, candidates: NDArray[np.intp]):
         self._args = (orders, race.offers, candidates, race.frames)
         self._all: sparse.csc_matrix | None = None
+        self._joint: JointKelly | None = None
 
-    def of(self, chosen: NDArray[np.intp]) -> sparse.csc_matrix:
+    def _matrix(self) -> sparse.csc_matrix:
         if self._all is None:
             self._all = _payoff(*self._args)
-        positions = np.searchsorted(self._args[2], chosen)
-        return self._all[:, positions]
+        return self._all
+
+    def of(self, chosen: NDArray[np.intp]) -> sparse.csc_matrix:
+        return self._matrix()[:, np.searchsorted(self._args[2], chosen)]
+
+    def joint(
+        self, chosen: NDArray[np.intp], start: NDArray[np.bool_], near: NDArray[np.float64] | None
+    ) -> NDArray[np.float64]:
+        """The joint Kelly fractions of the chosen candidates."""
+        if self._joint is None:
+            self._joint = joint_problem(self._args[0].probabilities, self._matrix())
+        return self._joint.solve(np.searchsorted(self._args[2], chosen), start, near)
 
 
 def _size(
@@ -259,6 +298,7 @@ def _size(
     chosen: NDArray[np.intp],
     p: NDArray[np.float64],
     pi: NDArray[np.float64],
+    payoffs: _Payoffs,
     payoff: sparse.csc_matrix,
     sizing: str,
     near: NDArray[np.float64] | None = None,
@@ -290,7 +330,7 @@ def _size(
             sizers[j] = name
     if joint:
         start = fractions > 0 if near is None else near > 0
-        return joint_kelly(pi, payoff, start=start, near=near), ["joint-kelly"] * k
+        return payoffs.joint(chosen, start, near), ["joint-kelly"] * k
     return fractions, sizers
 
 
@@ -347,12 +387,12 @@ def _size_and_allocate(
     screened: _Screened,
     policy: ThemisConfig,
     rejections: list[Rejection],
+    payoffs: _Payoffs,
     near: NDArray[np.float64] | None = None,
 ) -> _Sized:
     """Steps 5–7 for the chosen offers (トリガミ drops are rejected and sized again)."""
     offers, p_all = race.offers, screened.probability
     scale = policy.kelly_fraction * policy.stake_multiplier
-    payoffs = _Payoffs(orders, race, screened.candidates)
     while True:
         exclusive_only = bool(np.all(_EXCLUSIVE_KIND[offers.kind[chosen]]))
         single = exclusive_only and np.unique(offers.kind[chosen]).size <= 1
@@ -361,9 +401,16 @@ def _size_and_allocate(
             or (policy.sizing == "per_pool" and exclusive_only)
             or single
         )
-        payoff = payoffs.of(chosen) if needed else sparse.csc_matrix((0, 0))
+        payoff = payoffs.of(chosen) if needed else _NO_PAYOFF
         full, sizers = _size(
-            offers, chosen, p_all[chosen], orders.probabilities, payoff, policy.sizing, near
+            offers,
+            chosen,
+            p_all[chosen],
+            orders.probabilities,
+            payoffs,
+            payoff,
+            policy.sizing,
+            near,
         )
         fractions = full * scale
         dropped = _torigami(payoff, fractions) if policy.torigami_guard else np.zeros(0, int)
@@ -426,8 +473,11 @@ def decide(
         rejections += [_reject(offers, int(i), float(p_all[i]), *stop) for i in chosen.tolist()]
         return Decision((), tuple(rejections), Yen(account.balance_yen), tuple(notes))
     resized, near = 0, None
+    payoffs = _Payoffs(orders, race, chosen)
     while True:
-        sized = _size_and_allocate(race, orders, chosen, screened, policy, rejections, near)
+        sized = _size_and_allocate(
+            race, orders, chosen, screened, policy, rejections, payoffs, near
+        )
         unbought = [
             j
             for j, (a, f) in enumerate(zip(sized.allocations, sized.full, strict=True))

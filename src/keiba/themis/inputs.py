@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -293,22 +293,28 @@ def _digits(keys: NDArray[np.intp], arity: int) -> NDArray[np.intp]:
     return numbers
 
 
+def _numbers(values: Sequence[object], integers: bool = False) -> bool:
+    """Whether every value is a number (`_is_number`; with `integers`, `_is_int`), checked by
+    type: a full race has thousands of quotes, and of only a type or two."""
+    kinds = int if integers else (float, int)
+    return all(issubclass(t, kinds) and not issubclass(t, bool) for t in set(map(type, values)))
+
+
 def _prices(values: list[object]) -> tuple[NDArray[np.float64], ...] | None:
     """Odds, high ends and pools of one bet type's quotes, or None if one may be invalid."""
-    if all(_is_number(v) for v in values):
+    if _numbers(values):
         odds = np.array(values, dtype=np.float64)
         high = np.full(odds.size, math.nan)
         pool = np.full(odds.size, -1.0)
-    elif all(type(v) is Quote for v in values):
+    elif set(map(type, values)) == {Quote}:
         quotes: list[Quote] = values  # type: ignore[assignment]
         raw = [q.odds for q in quotes]
         highs = [q.odds_high for q in quotes]
         pools = [q.pool_yen for q in quotes]
-        if not all(_is_number(v) for v in raw):
+        if not _numbers(raw) or not _numbers([h for h in highs if h is not None]):
             return None
-        if not all(h is None or _is_number(h) for h in highs):
-            return None
-        if not all(v is None or (_is_int(v) and v >= 0) for v in pools):
+        known = [v for v in pools if v is not None]
+        if not _numbers(known, integers=True) or min(known, default=0) < 0:
             return None
         odds = np.array(raw, dtype=np.float64)
         high = np.array([math.nan if h is None else h for h in highs], dtype=np.float64)

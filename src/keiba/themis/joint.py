@@ -11,13 +11,17 @@ one linear system with the matrix RᵀDR + diag(s/z), D = π/w², three ways: a 
 in one outcome only (a trifecta; most candidates of a full race) is eliminated exactly, outcome
 by outcome (Sherman–Morrison); tickets no two of which win together (the trios, usually) form
 a diagonal block, eliminated next; only the rest (win, place, quinella, wide, exacta and the
-cash) is factorised densely.
+cash) is factorised densely. The pairs of nonzeros that meet in an outcome (within the dense
+block, and between it and the diagonal block) are listed once, so each step assembles its
+system by weighted sums (`np.bincount`, one fixed order) instead of sparse matrix products.
 
 Only an active set of tickets is solved over: a starting guess (the per-pool Kelly tickets),
 grown only where the optimality conditions on all tickets ask (a marginal gain beyond ν), and
-shrunk by the tickets the solve left at zero. A problem that differs from a solved one by a few
-tickets (a race sized again without the tickets rounding dropped) starts from that optimum with
-Newton's method as an active-set method, which settles in a few steps.
+shrunk by the tickets the solve left at zero. A race's problem is split once (`JointKelly`)
+and narrowed to any subset of its tickets by filtering those lists. A problem that differs
+from a solved one by a few tickets (a race sized again without the tickets rounding dropped)
+starts from that optimum with Newton's method as an active-set method over the tickets in the
+optimum only, which settles in a few steps.
 
 Every step is deterministic (fixed order; dense algebra on one BLAS thread): the same inputs
 give the same fractions on any number of cores.
@@ -25,16 +29,17 @@ give the same fractions on any number of cores.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import linalg, sparse
 
-__all__ = ["solve_joint_kelly"]
+__all__ = ["JointKelly", "solve_joint_kelly"]
 
 FloatArray = NDArray[np.float64]
 
@@ -42,10 +47,18 @@ CASH_START = 0.5
 """A cold start keeps this share of the bankroll in cash and spreads the rest evenly."""
 NU_START = 1.1
 """A cold start's ν is this multiple of the largest marginal gain (so every slack is positive)."""
-POLISH_STEPS = 24
-"""Newton steps a warm start may take before the interior-point method is used instead."""
+POLISH_STEPS = 40
+"""Newton (or chord) steps a warm start may take before the interior-point method is used
+instead."""
+CHORD = 1e-2
+"""A warm start keeps its factorised Newton system while each step's decrement falls below
+this share of the last one (chord steps: a solve, no new system); otherwise it factorises
+again."""
 JOIN_SHARE = 1e-9
 """A ticket joining a warm start's active set starts at this fraction."""
+SETTLED = 1e-14
+"""A Newton decrement below this (about twice the objective's distance to the optimum on the
+active set) ends a warm start's steps: the next would be lost in rounding."""
 POLISH_RIDGE = 1e-13
 """The ridge on the Newton system of a warm start (a ticket's own barrier term, made tiny)."""
 FLOOR = 1e-20
@@ -95,63 +108,238 @@ def _independent(gram: sparse.csr_matrix, counts: NDArray[np.intp]) -> NDArray[n
     the tickets of one exclusive pool (usually trio), whose block of the system is diagonal."""
     chosen = np.zeros(counts.size, dtype=bool)
     blocked = np.zeros(counts.size, dtype=bool)
-    for j in np.argsort(counts, kind="stable"):
+    for j in np.argsort(counts, kind="stable").tolist():
         if not blocked[j]:
             chosen[j] = True
             blocked[gram.indices[gram.indptr[j] : gram.indptr[j + 1]]] = True
     return chosen
 
 
+@dataclass(frozen=True)
+class _Pairs:
+    """Every pair of nonzeros of two blocks that share an outcome: its outcome, its columns in
+    the two blocks and the product of the two payoffs. AᵀDB is then one weighted sum by cell,
+    in a fixed order, for any D."""
+
+    row: NDArray[np.intp]
+    a: NDArray[np.intp]
+    b: NDArray[np.intp]
+    val: FloatArray
+    shape: tuple[int, int]
+
+    @classmethod
+    def of(cls, a: sparse.csr_matrix, b: sparse.csr_matrix, upper: bool = False) -> _Pairs:
+        """The pairs of `a` and `b`; with `upper` (b is a), those on or above the diagonal."""
+        row, first, second = _meeting(a.indptr, b.indptr)
+        col_a, col_b = a.indices[first].astype(np.intp), b.indices[second].astype(np.intp)
+        keep = col_a <= col_b if upper else slice(None)
+        return cls(
+            row[keep],
+            col_a[keep],
+            col_b[keep],
+            (a.data[first] * b.data[second])[keep],
+            (a.shape[1], b.shape[1]),
+        )
+
+    def subset(self, new_a: NDArray[np.intp], new_b: NDArray[np.intp]) -> _Pairs:
+        """The pairs of the columns kept (`new_*`: each column's new index, −1 if dropped)."""
+        return self.kept(new_a, new_b)[0]
+
+    def kept(
+        self, new_a: NDArray[np.intp], new_b: NDArray[np.intp]
+    ) -> tuple[_Pairs, NDArray[np.bool_]]:
+        """`subset`, and which of the pairs it kept."""
+        a, b = new_a[self.a], new_b[self.b]
+        keep = (a >= 0) & (b >= 0)
+        shape = (int(np.sum(new_a >= 0)), int(np.sum(new_b >= 0)))
+        return _Pairs(self.row[keep], a[keep], b[keep], self.val[keep], shape), keep
+
+    def product(self, d: FloatArray) -> FloatArray:
+        """AᵀDB as a dense array."""
+        size = self.shape[0] * self.shape[1]
+        sums = np.bincount(self.cell, weights=d[self.row] * self.val, minlength=size)
+        return np.asarray(sums, dtype=np.float64).reshape(self.shape)
+
+    def symmetric(self, d: FloatArray) -> FloatArray:
+        """AᵀDA from the pairs on or above the diagonal."""
+        upper = self.product(d)
+        full = upper + upper.T
+        full[np.diag_indices_from(full)] = np.diag(upper)
+        return full
+
+    @property
+    def cell(self) -> NDArray[np.intp]:
+        return self.a * self.shape[1] + self.b
+
+
+def _meeting(
+    a_ptr: NDArray[np.intp], b_ptr: NDArray[np.intp]
+) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp]]:
+    """Every pair of an entry of a and an entry of b in the same row (two CSR index pointers
+    over the same rows): the row and the two entries' positions."""
+    n_a, n_b = np.diff(a_ptr), np.diff(b_ptr)
+    row_a = np.repeat(np.arange(n_a.size), n_a)
+    reps = n_b[row_a]
+    first = np.repeat(np.arange(row_a.size), reps)
+    offset = np.arange(first.size) - np.repeat(np.cumsum(reps) - reps, reps)
+    second = b_ptr[row_a][first] + offset
+    return row_a[first], first, second
+
+
+@dataclass(frozen=True)
+class _Coupling:
+    """C = R_Qᵀ D R_T, the dense block's coupling to the diagonal block, as the nonzeros of its
+    fixed pattern, with the pairs of them in one column of C: C M⁻¹ Cᵀ (M diagonal) is then a
+    weighted sum as well, far cheaper than a dense product when C is mostly zeros."""
+
+    pairs: _Pairs
+    entry: NDArray[np.intp]
+    """The nonzero of C each pair adds to."""
+    a: NDArray[np.intp]
+    t: NDArray[np.intp]
+    first: NDArray[np.intp]
+    second: NDArray[np.intp]
+    cell: NDArray[np.intp]
+
+    @classmethod
+    def of(cls, pairs: _Pairs) -> _Coupling:
+        cells, entry = np.unique(pairs.cell, return_inverse=True)
+        a, t = np.divmod(cells, pairs.shape[1])
+        order = np.lexsort((a, t))
+        ptr = np.concatenate(([0], np.cumsum(np.bincount(t, minlength=pairs.shape[1]))))
+        _, f, g = _meeting(ptr, ptr)
+        first, second = order[f], order[g]
+        upper = a[first] <= a[second]
+        first, second = first[upper], second[upper]
+        cell = a[first] * pairs.shape[0] + a[second]
+        return cls(pairs, entry.reshape(-1), a, t, first, second, cell)
+
+    def subset(self, new_q: NDArray[np.intp], new_d: NDArray[np.intp]) -> _Coupling:
+        """The coupling of the columns kept (`new_*`: each column's new index, −1 if dropped):
+        its pattern is the old one without their rows and columns."""
+        pairs, kept = self.pairs.kept(new_q, new_d)
+        a, t = new_q[self.a], new_d[self.t]
+        live = (a >= 0) & (t >= 0)
+        renumbered = _renumbered(live)
+        first, second = renumbered[self.first], renumbered[self.second]
+        both = (first >= 0) & (second >= 0)
+        first, second = first[both], second[both]
+        a, t = a[live], t[live]
+        cell = a[first] * pairs.shape[0] + a[second]
+        return _Coupling(pairs, renumbered[self.entry[kept]], a, t, first, second, cell)
+
+    def values(self, d: FloatArray) -> FloatArray:
+        """The nonzeros of C for D = diag(d)."""
+        p = self.pairs
+        sums = np.bincount(self.entry, weights=d[p.row] * p.val, minlength=self.a.size)
+        return np.asarray(sums, dtype=np.float64)
+
+    def dense(self, values: FloatArray) -> FloatArray:
+        c = np.zeros(self.pairs.shape)
+        c[self.a, self.t] = values
+        return c
+
+    def correction(self, values: FloatArray, m: FloatArray) -> FloatArray:
+        """C M⁻¹ Cᵀ for C's nonzeros `values` and M = diag(m)."""
+        n = self.pairs.shape[0]
+        scaled = values / m[self.t]
+        sums = np.bincount(
+            self.cell, weights=scaled[self.first] * values[self.second], minlength=n * n
+        )
+        upper = np.asarray(sums, dtype=np.float64).reshape(n, n)
+        full = upper + upper.T
+        full[np.diag_indices_from(full)] = np.diag(upper)
+        return full
+
+
+def _renumbered(keep: NDArray[np.bool_]) -> NDArray[np.intp]:
+    """Each column's index among the kept ones, −1 where it is dropped."""
+    new = np.full(keep.size, -1, dtype=np.intp)
+    new[keep] = np.arange(int(np.sum(keep)))
+    return new
+
+
 @dataclass
 class _Columns:
     """The active tickets' payoff columns and the cash column (last, 1 in every outcome), split
     three ways for the linear algebra: private (one outcome: eliminated outcome by outcome),
-    independent (no two win together: a diagonal block) and the rest (a dense block)."""
+    independent (no two win together: a diagonal block) and the rest (a dense block, the cash
+    last). The pairs of nonzeros that meet in an outcome are listed once, so each Newton system
+    is assembled by weighted sums alone."""
 
     r: sparse.csc_matrix
-    rt: sparse.csr_matrix
     private: NDArray[np.intp]
     p_row: NDArray[np.intp]
     alone: NDArray[np.bool_]
     p_val: FloatArray
     diag: NDArray[np.intp]
     dense: NDArray[np.intp]
-    rd: sparse.csr_matrix
-    rdt: sparse.csr_matrix
-    rd2t: sparse.csr_matrix
-    rq: sparse.csr_matrix
-    rqt: sparse.csr_matrix
+    """The dense block's columns, the cash last."""
+    rd: sparse.csc_matrix
+    rd2: sparse.csc_matrix
+    """The diagonal block's payoffs squared."""
+    rq: sparse.csc_matrix
+    """The dense block's ticket columns (without the cash)."""
+    qq: _Pairs
+    qd: _Coupling
+    rt: sparse.csr_matrix = field(init=False)
+    rdt: sparse.csr_matrix = field(init=False)
+    rd2t: sparse.csr_matrix = field(init=False)
+    rqt: sparse.csr_matrix = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rt, self.rdt, self.rd2t, self.rqt = self.r.T, self.rd.T, self.rd2.T, self.rq.T
 
     @classmethod
     def of(cls, tickets: sparse.csc_matrix) -> _Columns:
         n_out = tickets.shape[0]
         r = sparse.hstack([tickets, np.ones((n_out, 1))], format="csc")
         counts = np.diff(r.indptr)
-        private = np.flatnonzero(counts == 1)
-        shared = np.flatnonzero(counts != 1)
-        rs = r[:, shared]
-        pattern = rs.copy()
+        private = np.flatnonzero(counts[:-1] == 1)
+        shared = np.flatnonzero(counts[:-1] != 1)
+        pattern = r[:, shared]
         pattern.data[:] = 1.0
         independent = _independent((pattern.T @ pattern).tocsr(), counts[shared])
-        independent[-1] = False  # the cash column stays in the dense block
         diag, dense = shared[independent], shared[~independent]
         starts = r.indptr[private]
-        rd = r[:, diag].tocsr()
-        rq = r[:, dense].tocsr()
+        rd, rq = r[:, diag], r[:, dense]
+        by_row_d, by_row_q = rd.tocsr(), rq.tocsr()
         return cls(
             r,
-            r.T.tocsr(),
             private,
             r.indices[starts],
             np.bincount(r.indices[starts], minlength=n_out)[r.indices[starts]] == 1,
             r.data[starts],
             diag,
-            dense,
+            np.append(dense, r.shape[1] - 1),
             rd,
-            rd.T.tocsr(),
-            rd.multiply(rd).T.tocsr(),
+            rd.multiply(rd).tocsc(),
             rq,
-            rq.T.tocsr(),
+            _Pairs.of(by_row_q, by_row_q, upper=True),
+            _Coupling.of(_Pairs.of(by_row_q, by_row_d)),
+        )
+
+    def subset(self, keep: NDArray[np.bool_]) -> _Columns:
+        """The same split for the tickets kept (and the cash), without computing it again: a
+        private ticket stays private, columns no two of which win together stay so."""
+        kept = np.flatnonzero(np.append(keep, True))
+        new = _renumbered(np.append(keep, True))
+        in_p, in_d, in_q = keep[self.private], keep[self.diag], keep[self.dense[:-1]]
+        p_row = self.p_row[in_p]
+        new_d, new_q = _renumbered(in_d), _renumbered(in_q)
+        return _Columns(
+            self.r[:, kept],
+            new[self.private[in_p]],
+            p_row,
+            np.bincount(p_row, minlength=self.r.shape[0])[p_row] == 1,
+            self.p_val[in_p],
+            new[self.diag[in_d]],
+            np.append(new[self.dense[:-1][in_q]], kept.size - 1),
+            self.rd[:, in_d],
+            self.rd2[:, in_d],
+            self.rq[:, in_q],
+            self.qq.subset(new_q, new_q),
+            self.qd.subset(new_q, new_d),
         )
 
 
@@ -179,6 +367,24 @@ def _cholesky(matrix: FloatArray) -> tuple[FloatArray, bool]:
     raise linalg.LinAlgError("the Newton system is not positive definite")
 
 
+def _schur(cols: _Columns, d_eff: FloatArray, theta: FloatArray) -> tuple[FloatArray, ...]:
+    """The dense block's system after the diagonal block is eliminated (cash last), the
+    coupling of the two blocks (cash last) and the diagonal block."""
+    m_d = cols.rd2t @ d_eff + theta[cols.diag]
+    values = cols.qd.values(d_eff)
+    cash = cols.rdt @ d_eff
+    scaled = cash / m_d
+    n = cols.dense.size
+    schur = np.empty((n, n))
+    schur[:-1, :-1] = cols.qq.symmetric(d_eff) - cols.qd.correction(values, m_d)
+    by_cash = np.bincount(cols.qd.a, weights=values * scaled[cols.qd.t], minlength=n - 1)
+    schur[:-1, -1] = schur[-1, :-1] = cols.rqt @ d_eff - by_cash
+    schur[-1, -1] = float(np.sum(d_eff)) - float(cash @ scaled)
+    schur[np.diag_indices_from(schur)] += theta[cols.dense]
+    coupling = np.vstack([cols.qd.dense(values), cash])
+    return schur, coupling, m_d
+
+
 def _newton_solver(cols: _Columns, d: FloatArray, theta: FloatArray):  # type: ignore[no-untyped-def]
     """A function solving (RᵀDR + diag θ) u = h over the active columns (cash last), for h of
     shape (columns, right-hand sides)."""
@@ -187,13 +393,7 @@ def _newton_solver(cols: _Columns, d: FloatArray, theta: FloatArray):  # type: i
     o_p = cols.p_val
     s_out = np.bincount(cols.p_row, weights=o_p * o_p / b_p, minlength=n_out)
     d_eff = d / (1.0 + d * s_out)
-    m_d = cols.rd2t @ d_eff + theta[cols.diag]
-    weighted = _scaled(cols.rqt, d_eff)
-    coupling = (weighted @ cols.rd).tocsr()
-    coupling_t = coupling.T.tocsr()
-    schur = (weighted @ cols.rq).toarray()
-    schur -= (_scaled(coupling, 1.0 / m_d) @ coupling_t).toarray()
-    schur[np.diag_indices_from(schur)] += theta[cols.dense]
+    schur, coupling, m_d = _schur(cols, d_eff, theta)
     factor = _cholesky(schur)
     rows, d_row = cols.p_row, d[cols.p_row][:, None]
     o, b, alone = o_p[:, None], b_p[:, None], cols.alone[:, None]
@@ -202,12 +402,12 @@ def _newton_solver(cols: _Columns, d: FloatArray, theta: FloatArray):  # type: i
         h_p = h[cols.private]
         corr = d_eff[:, None] * _by_outcome(rows, o * h_p / b, n_out)
         rhs_d = h[cols.diag] - cols.rdt @ corr
-        rhs_q = h[cols.dense] - cols.rqt @ corr
+        rhs_q = h[cols.dense] - np.vstack([cols.rqt @ corr, np.sum(corr, axis=0)])
         u_q = linalg.cho_solve(
             factor, rhs_q - coupling @ (rhs_d / m_d[:, None]), check_finite=False
         )
-        u_d = (rhs_d - coupling_t @ u_q) / m_d[:, None]
-        v = cols.rq @ u_q + cols.rd @ u_d
+        u_d = (rhs_d - coupling.T @ u_q) / m_d[:, None]
+        v = cols.rq @ u_q[:-1] + cols.rd @ u_d + u_q[-1]
         r_p = h_p - o * d_row * v[rows]
         u = np.empty(h.shape)
         # (b + d o²)⁻¹ r where a ticket is the only private one of its outcome: the general
@@ -304,50 +504,72 @@ def _expected_log(pi: FloatArray, cols: _Columns, z: FloatArray) -> float:
     return float(pi @ np.log(w)) if np.all(w > 0) else -np.inf
 
 
-def _newton_direction(
-    pi: FloatArray, cols: _Columns, z: FloatArray, free: NDArray[np.bool_]
-) -> tuple[FloatArray, float]:
-    """Newton's step for max Σπ log w on the plane 1ᵀz = 1 moving the `free` columns only (the
-    others held at zero by a prohibitive ridge), and its decrement."""
-    w = cols.r @ z
-    y = pi / w
-    gain = cols.rt @ y
-    ridge = np.where(free, POLISH_RIDGE, 1e30)
-    u = _newton_solver(cols, y / w, ridge)(np.stack([np.ones(z.size), gain], axis=1))
-    u[~free] = 0.0
-    dz = u[:, 1] - float(np.sum(u[:, 1])) / float(np.sum(u[:, 0])) * u[:, 0]
-    dz[~free] = 0.0
-    return dz, float(gain @ dz)
+@dataclass(frozen=True)
+class _Factored:
+    """Newton's system at one point of a warm start, factorised, with its solution for the
+    budget constraint (tickets held at zero left out)."""
+
+    solve: Any
+    ones: FloatArray
+    free: NDArray[np.bool_]
+
+    @classmethod
+    def at(
+        cls, pi: FloatArray, cols: _Columns, z: FloatArray, free: NDArray[np.bool_]
+    ) -> _Factored:
+        """At z, moving the `free` columns only (the others held at zero by a prohibitive
+        ridge)."""
+        w = cols.r @ z
+        ridge = np.where(free, POLISH_RIDGE, 1e30)
+        solve = _newton_solver(cols, pi / (w * w), ridge)
+        ones = solve(np.ones((z.size, 1)))[:, 0]
+        ones[~free] = 0.0
+        return cls(solve, ones, free)
+
+    def direction(self, pi: FloatArray, cols: _Columns, z: FloatArray) -> tuple[FloatArray, float]:
+        """The step for max Σπ log w on the plane 1ᵀz = 1 from z with this system (Newton's
+        at the point it was factorised at, a chord step elsewhere), and its decrement."""
+        gain = cols.rt @ (pi / (cols.r @ z))
+        u = self.solve(gain[:, None])[:, 0]
+        u[~self.free] = 0.0
+        dz = u - float(np.sum(u)) / float(np.sum(self.ones)) * self.ones
+        dz[~self.free] = 0.0
+        return dz, float(gain @ dz)
 
 
-def _polish(pi: FloatArray, r: sparse.csc_matrix, near: FloatArray) -> FloatArray | None:
-    """The optimum by Newton's method from `near` (the optimum of this problem with a few more
-    tickets) as an active-set method: a ticket that reaches zero leaves, a ticket outside whose
-    marginal gain beats ν joins. None where it does not settle in a few steps (or the cash
-    would run out): the interior-point method is used instead."""
-    cols = _Columns.of(r)
-    if not np.all(cols.alone):
+def _polish(
+    pi: FloatArray, full: _Columns, columns: NDArray[np.intp], near: FloatArray
+) -> FloatArray | None:
+    """The optimum over the tickets `columns` of `full` by Newton's method from `near` (the
+    optimum of this problem with a few more tickets) as an active-set method: a ticket that
+    reaches zero leaves, a ticket outside whose marginal gain beats ν joins. Each step solves
+    over the set as it was after the last join (tickets that left since held at zero). None
+    where it does not settle in a few steps (or the cash would run out): the interior-point
+    method is used instead."""
+    allowed = np.zeros(full.r.shape[1] - 1, dtype=bool)
+    allowed[columns] = True
+    outcomes = full.p_row[allowed[full.private]]
+    if np.any(np.bincount(outcomes, minlength=full.r.shape[0])[outcomes] > 1):
         return None
     z = np.append(np.where(near > 0, near, 0.0), max(0.0, 1.0 - float(np.sum(near[near > 0]))))
     free = z > 0
     free[-1] = True
+    listed, active = free.copy(), _narrowed(full, columns, free)
+    factored, last = None, math.inf
     for _ in range(POLISH_STEPS):
         if z[-1] <= 0:
             return None
         try:
-            dz, decrement = _newton_direction(pi, cols, z, free)
+            if factored is None:
+                factored = _Factored.at(pi, active, z[listed], free[listed])
+            step, decrement = factored.direction(pi, active, z[listed])
         except linalg.LinAlgError:
             return None
-        if decrement < 1e-18:
-            y = pi / (cols.r @ z)
-            gain = cols.rt @ y
-            joining = ~free & (gain > gain[-1] + KKT_SLACK)
-            if not np.any(joining):
-                return z[:-1]
-            free |= joining
-            z[joining] = JOIN_SHARE
-            z[-1] -= JOIN_SHARE * int(np.sum(joining))
-            continue
+        if decrement > CHORD * last:  # the system has moved too far: factorise it again next
+            factored = None
+        last = decrement
+        dz = np.zeros(z.size)
+        dz[listed] = step
         alpha = _step_to_boundary(z, dz)
         if alpha < 1.0:  # tickets the full step would take below zero leave (and may rejoin)
             leaving = free & (z + dz <= 0)
@@ -355,12 +577,42 @@ def _polish(pi: FloatArray, r: sparse.csc_matrix, near: FloatArray) -> FloatArra
             z = np.maximum(z + alpha * dz, 0.0)
             z[leaving], free[leaving] = 0.0, False
             z[-1] = 1.0 - float(np.sum(z[:-1]))
+            factored, last = None, math.inf
             continue
-        current, t = _expected_log(pi, cols, z), 1.0
-        while t > 1e-8 and _expected_log(pi, cols, z + t * dz) < current + 1e-4 * t * decrement:
+        if decrement < SETTLED:  # the last full step, then the tickets outside that should join
+            z = z + dz
+            gain = _gains(pi, full, columns, z)
+            joining = ~free & (gain > gain[-1] + KKT_SLACK)
+            if not np.any(joining):
+                return z[:-1]
+            free |= joining
+            z[joining] = JOIN_SHARE
+            z[-1] -= JOIN_SHARE * int(np.sum(joining))
+            listed, active = free.copy(), _narrowed(full, columns, free)
+            factored, last = None, math.inf
+            continue
+        current, t = _expected_log(pi, active, z[listed]), 1.0
+        while t > 1e-8 and (
+            _expected_log(pi, active, z[listed] + t * step) < current + 1e-4 * t * decrement
+        ):
             t *= 0.5
         z = z + t * dz
     return None
+
+
+def _narrowed(full: _Columns, columns: NDArray[np.intp], free: NDArray[np.bool_]) -> _Columns:
+    """The split of `full` narrowed to the free ones of `columns` (`free`: theirs, cash last)."""
+    keep = np.zeros(full.r.shape[1] - 1, dtype=bool)
+    keep[columns[free[:-1]]] = True
+    return full.subset(keep)
+
+
+def _gains(pi: FloatArray, full: _Columns, columns: NDArray[np.intp], z: FloatArray) -> FloatArray:
+    """The marginal gains Rᵀ(π/w) of `columns` and the cash (last) at z (theirs, cash last)."""
+    on_all = np.zeros(full.r.shape[1])
+    on_all[columns], on_all[-1] = z[:-1], z[-1]
+    gain: FloatArray = full.rt @ (pi / (full.r @ on_all))
+    return np.append(gain[columns], gain[-1])
 
 
 def solve_joint_kelly(
@@ -370,21 +622,55 @@ def solve_joint_kelly(
     the active set `start` (at least one ticket) and growing it where the optimality conditions
     ask. `pi` sums to 1; every outcome in which no ticket pays is one row of zeros. With `near`,
     the optimum of a similar problem, Newton's method from there is tried first."""
+    return _solve(pi, _Columns.of(r), np.arange(r.shape[1]), start, near)
+
+
+class JointKelly:
+    """One race's joint problem over all its candidate tickets, split once (`_Columns`), then
+    solved over any subset of them: the rounds of sizing again drop tickets, never add."""
+
+    def __init__(self, pi: FloatArray, r: sparse.csc_matrix) -> None:
+        self._pi = pi
+        self._cols = _Columns.of(r)
+
+    def solve(
+        self, columns: NDArray[np.intp], start: NDArray[np.bool_], near: FloatArray | None = None
+    ) -> FloatArray:
+        """`solve_joint_kelly` over the tickets `columns` (ascending) of the problem (with no
+        ticket marked to start with, all of them)."""
+        if not np.any(start):
+            start = np.ones(columns.size, dtype=bool)
+        with one_blas_thread():
+            return _solve(self._pi, self._cols, columns, start, near)
+
+
+def _solve(
+    pi: FloatArray,
+    full: _Columns,
+    columns: NDArray[np.intp],
+    start: NDArray[np.bool_],
+    near: FloatArray | None,
+) -> FloatArray:
+    k = columns.size
+    allowed = np.zeros(full.r.shape[1] - 1, dtype=bool)
+    allowed[columns] = True
     if near is not None and np.any(near > 0):
-        polished = _polish(pi, r, near)
+        polished = _polish(pi, full, columns, near)
         if polished is not None:
             polished[polished < ZERO] = 0.0
             return polished
-    k = r.shape[1]
-    rt_all = r.T.tocsr()
     active = np.flatnonzero(start)
     x = np.zeros(k)
     for _ in range(k + 1):
-        cols = _Columns.of(r[:, active])
+        keep = np.zeros_like(allowed)
+        keep[columns[active]] = True
+        cols = full.subset(keep)
         point = _interior_point(pi, cols, _start(pi, cols, None if near is None else near[active]))
         x = np.zeros(k)
         x[active] = point.z[:-1]
-        gain = rt_all @ (pi / (point.z[-1] + r @ x))
+        z = np.zeros(allowed.size + 1)
+        z[columns], z[-1] = x, point.z[-1]
+        gain = (full.rt @ (pi / (full.r @ z)))[columns]
         missing = np.setdiff1d(np.flatnonzero(gain > point.nu + KKT_SLACK), active)
         if missing.size == 0:
             break

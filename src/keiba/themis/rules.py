@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
+from functools import cache
 
 from keiba.common.config import ThemisConfig
 from keiba.common.money import Yen, round_down_to_unit
@@ -67,8 +68,14 @@ class Allocation:
     message: str = ""
 
 
+@cache
+def _exact(fraction: float) -> Fraction:
+    """The policy's decimal fraction exactly (as written, not its binary neighbour)."""
+    return Fraction(repr(fraction))
+
+
 def _cap(amount: int, fraction: float, absolute: int | None, unit: int) -> int:
-    exact = math.floor(amount * Fraction(repr(fraction)))
+    exact = math.floor(amount * _exact(fraction))
     if absolute is not None:
         exact = min(exact, absolute)
     return int(round_down_to_unit(exact, unit))

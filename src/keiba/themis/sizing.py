@@ -24,13 +24,14 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import sparse
 
-from keiba.themis.joint import one_blas_thread, solve_joint_kelly
+from keiba.themis.joint import JointKelly, one_blas_thread, solve_joint_kelly
 
 __all__ = [
     "expected_return",
     "isaacs_expected_profit",
     "isaacs_stake",
     "joint_kelly",
+    "joint_problem",
     "kelly_fraction",
     "simultaneous_kelly",
 ]
@@ -125,24 +126,39 @@ def joint_kelly(
     tickets), starts it there. The optimum's expected log wealth is found to about 1e-10;
     fractions below 1e-9 are returned as 0.
     """
-    pi = np.asarray(outcome_probabilities, dtype=np.float64)
-    r = sparse.csr_matrix(payoff, dtype=np.float64)
-    n_outcomes, k = r.shape
-    if pi.shape != (n_outcomes,):
-        raise ValueError(f"{pi.shape[0]} outcome probabilities for {n_outcomes} payoff rows")
+    pi, r = _paying(outcome_probabilities, payoff)
+    k = r.shape[1]
     if k == 0:
         return np.zeros(0)
-    # outcomes where no ticket pays are one outcome: wealth is the cash left
-    paying = np.flatnonzero(r.getnnz(axis=1) > 0)
-    lost = float(np.sum(pi)) - float(np.sum(pi[paying]))
-    r = sparse.vstack([r[paying], sparse.csr_matrix((1, k))]).tocsc()
-    pi = np.append(pi[paying], max(lost, 0.0))
     guess = np.ones(k, dtype=bool) if start is None else np.asarray(start, dtype=bool)
     if not guess.any():
         guess = np.ones(k, dtype=bool)
     warm = None if near is None else np.asarray(near, dtype=np.float64)
     with one_blas_thread():
         return solve_joint_kelly(pi, r, guess, warm)
+
+
+def joint_problem(
+    outcome_probabilities: ArrayLike, payoff: sparse.spmatrix | ArrayLike
+) -> JointKelly:
+    """`joint_kelly`'s problem prepared once, to be solved over subsets of its tickets."""
+    return JointKelly(*_paying(outcome_probabilities, payoff))
+
+
+def _paying(
+    outcome_probabilities: ArrayLike, payoff: sparse.spmatrix | ArrayLike
+) -> tuple[FloatArray, sparse.csc_matrix]:
+    """π and R with the outcomes where no ticket pays merged into one (wealth is the cash
+    left in each)."""
+    pi = np.asarray(outcome_probabilities, dtype=np.float64)
+    r = sparse.csr_matrix(payoff, dtype=np.float64)
+    n_outcomes, k = r.shape
+    if pi.shape != (n_outcomes,):
+        raise ValueError(f"{pi.shape[0]} outcome probabilities for {n_outcomes} payoff rows")
+    paying = np.flatnonzero(r.getnnz(axis=1) > 0)
+    lost = float(np.sum(pi)) - float(np.sum(pi[paying]))
+    compressed = sparse.vstack([r[paying], sparse.csr_matrix((1, k))]).tocsc()
+    return np.append(pi[paying], max(lost, 0.0)), compressed
 
 
 def isaacs_stake(probability: float, takeout: float, pool: float, on_outcome: float) -> float:
