@@ -1,6 +1,7 @@
 """A BigQuery emulator on loopback for tests: bqemulator, in its own process, in memory.
 
-`running()` starts `bqemulator start` on free ports of 127.0.0.1 and yields its REST endpoint.
+`running()` starts `bqemulator start` on free ports of 127.0.0.1 and yields its REST endpoint,
+with the correction in `bq_emulator_main.py` (a query's NUMERIC keeps BigQuery's nine decimals).
 The emulator runs on DuckDB and insists on loading DuckDB's spatial extension; it would download
 it, so the process gets a private home into which the extension is first installed from its
 PyPI wheel (`duckdb-extension-spatial`). Both are locked development dependencies installed by
@@ -72,12 +73,12 @@ def running() -> Iterator[str]:
         env = {**os.environ, "HOME": home}
         subprocess.run([sys.executable, "-c", _INSTALL_SPATIAL], env=env, check=True)
         port = _free_port()
-        bin_dir = Path(sys.executable).parent
         log = Path(home) / "bqemulator.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
                 [
-                    str(bin_dir / "bqemulator"),
+                    sys.executable,
+                    str(Path(__file__).with_name("bq_emulator_main.py")),
                     "start",
                     "--rest-host=127.0.0.1",
                     f"--rest-port={port}",

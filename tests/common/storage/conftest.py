@@ -1,38 +1,22 @@
 """Stores for the contract tests: object stores (a local directory, and Cloud Storage on an
 emulator) and warehouses (DuckDB, and BigQuery on an emulator, `tests/bq_emulator.py`).
 
-The emulator (`tests/gcs_emulator.py`) runs once per test process on a free loopback port; each
-test gets a prefix of its own in its bucket. Without the emulator the Cloud Storage cases are
-skipped, except under CI=true, where that is a failure.
+The emulators run once per test process on free loopback ports (fixtures in `tests/conftest.py`);
+each test gets a prefix of its own in the bucket and a BigQuery dataset of its own. Without the
+emulators the cloud cases are skipped, except under CI=true, where that is a failure.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
 
 import bq_emulator
-import gcs_emulator
 from keiba.common.storage import DuckDBWarehouse, FsspecObjectStore, Warehouse
-
-BUCKET = "keiba-test"
-
-
-@pytest.fixture(scope="session")
-def gcs_emulator_url() -> Iterator[str]:
-    gcs_emulator.require()
-    with gcs_emulator.running(BUCKET) as url:
-        yield url
-
-
-@pytest.fixture
-def gcs_root() -> str:
-    """A fresh `gs://` root on the emulator (its own prefix in the test bucket)."""
-    return f"gs://{BUCKET}/{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture(params=["local", "gcs"])
@@ -47,13 +31,6 @@ def store_root(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def store(store_root: str) -> FsspecObjectStore:
     return FsspecObjectStore(store_root)
-
-
-@pytest.fixture(scope="session")
-def bq_emulator_url() -> Iterator[str]:
-    bq_emulator.require()
-    with bq_emulator.running() as url:
-        yield url
 
 
 @pytest.fixture(params=["duckdb", "bigquery"])

@@ -3,6 +3,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
+import bq_emulator
 from keiba.common.clock import JST
 from keiba.common.errors import StorageError
 from keiba.common.schema import table
@@ -90,6 +91,24 @@ def test_rows_of_a_derived_table_are_replaced_by_key(new_warehouse) -> None:
         )
         stored = w.query("SELECT race_id, p FROM predictions ORDER BY race_id, p")
         assert stored.rows() == [("a", 9.0), ("b", 3.0)]
+
+
+def test_bigquery_lays_out_derived_tables_by_race_day(bq_emulator_url) -> None:
+    from keiba.common.storage.bigquery import BigQueryWarehouse, bigquery_client
+
+    client = bigquery_client(bq_emulator.PROJECT, endpoint=bq_emulator_url)
+    with BigQueryWarehouse(client, dataset="layout", prefix="l_") as w:
+        w.write_table(
+            "features",
+            pl.DataFrame(
+                {"race_id": ["a"], "race_date": [dt.date(2020, 1, 5)], "feature_version": ["v2"]}
+            ),
+        )
+        stored = bigquery_client(bq_emulator.PROJECT, endpoint=bq_emulator_url).get_table(
+            f"{bq_emulator.PROJECT}.l_layout.features"
+        )
+    assert stored.time_partitioning.field == "race_date"
+    assert stored.clustering_fields == ["feature_version", "race_id"]
 
 
 def test_quarantine_keeps_one_row_per_key(new_warehouse) -> None:

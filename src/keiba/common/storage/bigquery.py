@@ -33,6 +33,7 @@ from google.api_core import exceptions as google_errors
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
+from sqlglot import exp
 
 from keiba.common.errors import StorageError
 from keiba.common.schema import (
@@ -52,7 +53,17 @@ from keiba.common.storage.warehouse import (
     refuse_other_kind,
 )
 
-__all__ = ["BigQueryWarehouse", "bigquery_client", "bigquery_dataset_id", "transpile"]
+__all__ = [
+    "DATASET_LABEL",
+    "BigQueryWarehouse",
+    "bigquery_client",
+    "bigquery_dataset_id",
+    "bigquery_datasets",
+    "transpile",
+]
+
+DATASET_LABEL = "keiba-dataset"
+"""The label that names the keiba dataset a BigQuery dataset holds."""
 
 _STAGING_LIFETIME = dt.timedelta(hours=6)
 _RETRY = bigquery.DEFAULT_RETRY.with_timeout(60.0)
@@ -70,6 +81,23 @@ def bigquery_client(project: str, *, endpoint: str | None = None) -> bigquery.Cl
     )
 
 
+def bigquery_datasets(project: str, prefix: str, endpoint: str | None = None) -> list[str]:
+    """The keiba datasets in `project` (BigQuery datasets labelled with their keiba name)."""
+    client = bigquery_client(project, endpoint=endpoint)
+    try:
+        listed = list(client.list_datasets(retry=_RETRY))
+    except google_errors.GoogleAPIError as e:
+        raise StorageError(f"cannot list the datasets of {project}: {_message(e)}") from e
+    finally:
+        client.close()  # type: ignore[no-untyped-call]
+    names = {
+        (item.labels or {}).get(DATASET_LABEL, "")
+        for item in listed
+        if item.dataset_id.startswith(prefix)
+    }
+    return sorted(name for name in names if name and dataset_name_problem(name) is None)
+
+
 def bigquery_dataset_id(name: str, prefix: str = "keiba_") -> str:
     """The BigQuery dataset that holds keiba dataset `name` (letters, digits and `_` only)."""
     if problem := dataset_name_problem(name):
@@ -78,32 +106,65 @@ def bigquery_dataset_id(name: str, prefix: str = "keiba_") -> str:
 
 
 @functools.lru_cache(maxsize=1024)
-def transpile(sql: str) -> str:
-    """`sql` in DuckDB's dialect, as GoogleSQL."""
+def transpile(sql: str) -> tuple[str, int]:
+    """`sql` in DuckDB's dialect as GoogleSQL, and how many parameters it takes.
+
+    Positional `?` parameters become named ones (`@p0`, `@p1`, … in the order they are
+    written), because the translation may repeat a parameter; `SELECT unnest(?)` (a list
+    parameter as rows) becomes `SELECT v FROM UNNEST(@pN) AS v`."""
     try:
-        return sqlglot.transpile(sql, read="duckdb", write="bigquery")[0]
+        tree = sqlglot.parse_one(sql, read="duckdb")
+        holders = list(tree.find_all(exp.Placeholder, bfs=False))
+        for number, holder in enumerate(holders):
+            holder.replace(exp.Parameter(this=exp.var(f"p{number}")))
+        return tree.transform(_rows_of_list).sql(dialect="bigquery"), len(holders)
     except sqlglot.errors.SqlglotError as e:
         raise StorageError(f"cannot translate a query to BigQuery: {e}") from e
 
 
+def _rows_of_list(node: exp.Expression) -> exp.Expression:
+    if (
+        isinstance(node, exp.Select)
+        and not node.args.get("from")
+        and len(node.expressions) == 1
+        and isinstance(node.expressions[0], exp.Explode)
+    ):
+        alias = exp.TableAlias(columns=[exp.to_identifier("v")])
+        return exp.select("v").from_(
+            exp.Unnest(expressions=[node.expressions[0].this], alias=alias)
+        )
+    return node
+
+
+_PARAMETER_TYPES: tuple[tuple[type, str], ...] = (
+    (bool, "BOOL"),
+    (int, "INT64"),
+    (float, "FLOAT64"),
+    (str, "STRING"),
+    (dt.datetime, "TIMESTAMP"),
+    (dt.date, "DATE"),
+)
 _Scalar = str | int | float | bool | dt.datetime | dt.date
 
 
-def _parameter(value: Any) -> bigquery.ScalarQueryParameter:
-    kinds: tuple[tuple[type, str], ...] = (
-        (bool, "BOOL"),
-        (int, "INT64"),
-        (float, "FLOAT64"),
-        (str, "STRING"),
-        (dt.datetime, "TIMESTAMP"),
-        (dt.date, "DATE"),
-    )
-    for kind, name in kinds:
+def _type_of(value: Any) -> str:
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        raise StorageError(f"a query parameter time must be timezone-aware: {value}")
+    for kind, name in _PARAMETER_TYPES:
         if isinstance(value, kind):
-            if isinstance(value, dt.datetime) and value.tzinfo is None:
-                raise StorageError(f"a query parameter time must be timezone-aware: {value}")
-            return bigquery.ScalarQueryParameter(None, name, cast(_Scalar, value))
+            return name
     raise StorageError(f"a query parameter of type {type(value).__name__} is not supported")
+
+
+def _parameter(
+    name: str, value: Any
+) -> bigquery.ScalarQueryParameter | bigquery.ArrayQueryParameter:
+    if isinstance(value, list | tuple):
+        kinds = {_type_of(v) for v in value}
+        if len(kinds) > 1:
+            raise StorageError(f"a list query parameter mixes types: {', '.join(sorted(kinds))}")
+        return bigquery.ArrayQueryParameter(name, kinds.pop() if kinds else "STRING", list(value))
+    return bigquery.ScalarQueryParameter(name, _type_of(value), cast(_Scalar, value))
 
 
 def _schema(t: Table) -> list[bigquery.SchemaField]:
@@ -137,6 +198,24 @@ def _frame_schema(frame: pl.DataFrame) -> list[bigquery.SchemaField]:
             kind = found[0]
         fields.append(bigquery.SchemaField(name, kind))
     return fields
+
+
+_DERIVED_CLUSTERS = {"features": "feature_version", "predictions": "model_version"}
+
+
+def _derived_table(
+    table_id: str, frame: pl.DataFrame, schema: list[bigquery.SchemaField]
+) -> bigquery.Table:
+    """A derived table laid out like the contract's: partitioned by race day when it has one,
+    clustered by its version column (features, predictions) and race."""
+    spec = bigquery.Table(table_id, schema=schema)
+    if frame.schema.get("race_date") == pl.Date:
+        spec.time_partitioning = bigquery.TimePartitioning(field="race_date")
+    name = table_id.rsplit(".", 1)[-1]
+    cluster = [c for c in (_DERIVED_CLUSTERS.get(name), "race_id") if c and c in frame.columns]
+    if cluster:
+        spec.clustering_fields = cluster
+    return spec
 
 
 def _utc(frame: pl.DataFrame) -> pl.DataFrame:
@@ -191,6 +270,7 @@ class BigQueryWarehouse:
         if self._schema_ready:
             return
         holder = bigquery.Dataset(self._id)
+        holder.labels = {DATASET_LABEL: self.dataset}
         if self._location:
             holder.location = self._location
         self._call(lambda: self._client.create_dataset(holder, exists_ok=True, retry=_RETRY))
@@ -239,7 +319,11 @@ class BigQueryWarehouse:
         self, sql: str, params: Sequence[Any] | None = None, *, deterministic: bool = False
     ) -> pl.DataFrame:
         """Run a read query written in DuckDB's dialect."""
-        return self._run(transpile(sql), [_parameter(p) for p in params or ()])
+        translated, wanted = transpile(sql)
+        given = list(params or ())
+        if len(given) != wanted:
+            raise StorageError(f"a query takes {wanted} parameters and was given {len(given)}")
+        return self._run(translated, [_parameter(f"p{n}", v) for n, v in enumerate(given)])
 
     def _run(
         self,
@@ -308,11 +392,8 @@ class BigQueryWarehouse:
         schema = _frame_schema(frame)
         if not self.has_table(name) or (replace and replace_by is None):
             self._drop(name)
-            self._call(
-                lambda: self._client.create_table(
-                    bigquery.Table(self._table_id(name), schema=schema), retry=_RETRY
-                )
-            )
+            spec = _derived_table(self._table_id(name), frame, schema)
+            self._call(lambda: self._client.create_table(spec, retry=_RETRY))
             self._append(name, frame, schema)
             return
         if replace_by is None:
