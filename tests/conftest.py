@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import polars as pl
 import pytest
 
+import bq_emulator
+import gcs_emulator
 from contract_frames import contract_frame
 from keiba.common.schema import Column, table
 
@@ -120,6 +124,30 @@ def morning(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from race_morning import race_morning
 
     return race_morning(tmp_path_factory.mktemp("race-morning"))
+
+
+BUCKET = "keiba-test"
+"""The Cloud Storage emulator's bucket."""
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator_url() -> Iterator[str]:
+    gcs_emulator.require()
+    with gcs_emulator.running(BUCKET) as url:
+        yield url
+
+
+@pytest.fixture
+def gcs_root() -> str:
+    """A fresh `gs://` root on the emulator (its own prefix in the test bucket)."""
+    return f"gs://{BUCKET}/{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def bq_emulator_url() -> Iterator[str]:
+    bq_emulator.require()
+    with bq_emulator.running() as url:
+        yield url
 
 
 __all__ = ["Column", "contract_frame"]

@@ -95,6 +95,13 @@ resource "google_cloud_run_v2_job" "job" {
           value = each.value.store
         }
         dynamic "env" {
+          for_each = local.warehouse_env
+          content {
+            name  = env.key
+            value = env.value
+          }
+        }
+        dynamic "env" {
           for_each = contains(local.secret_readers["ledger-url"], each.key) ? ["ledger-url"] : []
           content {
             name = "KEIBA_STORAGE__LEDGER_URL"
@@ -206,6 +213,13 @@ resource "google_cloud_run_v2_service" "api" {
       env {
         name  = "KEIBA_EXECUTION__SECRETS"
         value = "store"
+      }
+      dynamic "env" {
+        for_each = local.warehouse_env
+        content {
+          name  = env.key
+          value = env.value
+        }
       }
       env {
         name = "KEIBA_STORAGE__LEDGER_URL"

@@ -86,3 +86,13 @@ variable "raw_coldline_after_days" {
   type        = number
   default     = 365
 }
+
+variable "dataset" {
+  description = "The keiba dataset the jobs read and load (storage.dataset): its BigQuery dataset is keiba_<name>."
+  type        = string
+  default     = "default"
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9_-]{0,63}$", var.dataset))
+    error_message = "A dataset name is 1 to 64 lower-case letters, digits, '-' and '_'."
+  }
+}

@@ -22,7 +22,7 @@ from keiba.common.errors import KeibaError
 from keiba.common.ids import Venue
 from keiba.common.schema import table
 from keiba.common.storage.datasets import open_dataset
-from keiba.common.storage.warehouse import DuckDBWarehouse
+from keiba.common.storage.warehouse import Warehouse
 from keiba.evaluator.backtest_frames import BETS_SCHEMA, BacktestRun, latest_run
 
 if TYPE_CHECKING:
@@ -207,7 +207,7 @@ def _config(home: PathLike | None, dataset: str | None = None) -> KeibaConfig:
 @contextmanager
 def _warehouse(
     home: PathLike | None, dataset: str | None, *, predictions: bool = False
-) -> Iterator[DuckDBWarehouse]:
+) -> Iterator[Warehouse]:
     """The dataset's warehouse (default: the selected one), read-only, holding races (and
     `predictions`), else a KeibaError saying which command fills it."""
     config = _config(home, dataset)
@@ -339,7 +339,7 @@ def runners(
     return _out(_readable(frame, RUNNER_COLUMNS), as_pandas)
 
 
-def _model_versions(warehouse: DuckDBWarehouse) -> list[str]:
+def _model_versions(warehouse: Warehouse) -> list[str]:
     found = warehouse.query(
         f"SELECT DISTINCT model_version FROM {PREDICTIONS_TABLE} ORDER BY model_version"
     )
@@ -391,7 +391,8 @@ def predictions(
             versions := _model_versions(warehouse)
         ):
             raise KeibaError(
-                f"no predictions of model version {model_version!r} in {warehouse.path}; "
+                f"no predictions of model version {model_version!r} in the dataset "
+                f"{warehouse.dataset!r}; "
                 f"stored: {', '.join(versions) or 'none'}"
             )
         frame = warehouse.query(

@@ -16,6 +16,7 @@ import hcl2
 import pytest
 
 from keiba.common.config import KeibaConfig
+from keiba.common.storage.bigquery import DATASET_LABEL, bigquery_dataset_id
 
 STACK = Path(__file__).resolve().parents[2] / "deploy" / "terraform"
 JOBS = {"collect", "features", "train", "evaluate", "backtest", "audit-export"}
@@ -181,15 +182,19 @@ def test_raw_pages_age_into_colder_storage(stack: dict[str, Any]) -> None:
         assert condition["matches_prefix"] == ["raw-data/"]
 
 
-def test_tables_are_partitioned_by_race_day(stack: dict[str, Any]) -> None:
-    tables = stack["locals"]["bigquery_tables"]
-    assert set(tables) == {"races_raw", "features", "predictions"}
-    assert tables["features"]["clustering"] == ["feature_version"]
-    for name, table in tables.items():
-        assert {"name": "race_date", "type": "DATE", "mode": "REQUIRED"} in table["schema"], name
-    resource = _of(stack, "google_bigquery_table")["table"]
-    assert resource["time_partitioning"] == [{"type": "DAY", "field": "race_date"}]
-    assert resource["require_partition_filter"] is True
+def test_the_dataset_is_the_one_keiba_opens(stack: dict[str, Any]) -> None:
+    dataset = _of(stack, "google_bigquery_dataset")["keiba"]
+    assert dataset["dataset_id"] == 'keiba_${replace(var.dataset, "-", "_")}'
+    for name in (stack["variable"]["dataset"]["default"], "jra-2018"):  # the same rule as keiba's
+        assert bigquery_dataset_id(name) == "keiba_" + name.replace("-", "_")
+    assert dataset["labels"] == {DATASET_LABEL: "${var.dataset}"}
+    assert stack["locals"]["warehouse_env"] == {
+        "KEIBA_STORAGE__WAREHOUSE": "bigquery",
+        "KEIBA_STORAGE__DATASET": "${var.dataset}",
+        "KEIBA_STORAGE__BIGQUERY_PROJECT": "${var.project_id}",
+        "KEIBA_STORAGE__BIGQUERY_LOCATION": "${var.location}",
+    }
+    assert not _of(stack, "google_bigquery_table")  # keiba creates its tables from its contract
 
 
 def test_secrets_have_no_values_in_code(stack: dict[str, Any]) -> None:
@@ -265,6 +270,7 @@ def test_every_resource_is_in_the_projects_variable(stack: dict[str, Any]) -> No
 def test_the_containers_set_only_configuration_keiba_knows(stack: dict[str, Any]) -> None:
     names = set(re.findall(r'name\s*=\s*"(KEIBA_[A-Z_]+)"', stack["text"]))
     assert "KEIBA_STORAGE__OBJECT_STORE_URL" in names
+    names |= set(stack["locals"]["warehouse_env"])
     sections = {
         name: set(field.annotation.model_fields)  # type: ignore[union-attr]
         for name, field in KeibaConfig.model_fields.items()

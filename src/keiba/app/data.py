@@ -16,7 +16,12 @@ from typing import Any
 from keiba.common.clock import SystemClock
 from keiba.common.config import KeibaConfig
 from keiba.common.storage import FsspecObjectStore
-from keiba.common.storage.datasets import dataset_files, drop_dataset, open_dataset
+from keiba.common.storage.datasets import (
+    dataset_files,
+    drop_dataset,
+    open_dataset,
+    warehouse_location,
+)
 from keiba.data_collector.canonical import export_canonical, import_canonical, write_canonical
 from keiba.data_collector.collector import CollectReport, collect, reparse
 from keiba.data_collector.http_client import HttpClient
@@ -36,6 +41,7 @@ __all__ = [
     "import_canonical_files",
     "import_jra2018_files",
     "reparse_pages",
+    "warehouse_location",
 ]
 
 Progress = Callable[[str, int, int], None]

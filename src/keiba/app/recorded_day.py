@@ -94,6 +94,11 @@ def prepare_replay(
 ) -> ReplayPrepared:
     """The recorded pages of the selected dataset's day, and the replay's copy of the dataset."""
     name = config.storage.dataset
+    if config.storage.warehouse != "duckdb":
+        raise KeibaError(
+            "replaying a recorded day copies the dataset as it stood before the day, which only "
+            "the embedded warehouse does: replay with storage.warehouse = duckdb"
+        )
     recorded = RecordedDay(FsspecObjectStore(config.object_store_url), name, race_date)
     if not recorded.pages:
         raise KeibaError(

@@ -16,13 +16,13 @@ from rich.table import Table
 
 from keiba.app.data import (
     dataset_details,
-    dataset_files,
     datasets_status,
     drop_dataset,
     export_dataset,
     generate_files,
     import_canonical_files,
     import_jra2018_files,
+    warehouse_location,
 )
 from keiba.cli.common import (
     DatasetOption,
@@ -146,11 +146,13 @@ def export(
         out.print(f"{name}: {rows:,} rows → {out_dir / (name + '.' + file_format.value)}")
 
 
-def _size(n: int) -> str:
+def _size(n: int | None) -> str:
+    if n is None:
+        return ""
     return f"{n / 1e6:,.1f} MB" if n >= 100_000 else f"{n / 1e3:,.0f} kB"
 
 
-def _print_datasets(rows: list[dict[str, Any]], warehouse_dir: Path) -> None:
+def _print_datasets(rows: list[dict[str, Any]], where: str) -> None:
     table = Table(title="Datasets", box=box.SIMPLE_HEAD)
     for column in ("", "dataset", "kind", "races", "runners", "first day", "last day", "size"):
         table.add_column(
@@ -166,7 +168,7 @@ def _print_datasets(rows: list[dict[str, Any]], warehouse_dir: Path) -> None:
             row["last_date"] or "", _size(row["bytes"]),
         )  # fmt: skip
     out.print(table)
-    out.print(f"* selected; files in {warehouse_dir}", highlight=False)
+    out.print(f"* selected; in {where}", highlight=False)
     for row in rows:
         if "error" in row:
             err.print(f"[yellow]{row['name']}:[/] {escape(row['error'])}", highlight=False)
@@ -179,7 +181,7 @@ def _print_details(details: dict[str, Any]) -> None:
         f"{details['last_date'] or '—'}, {_size(details['bytes'])}",
         highlight=False,
     )
-    out.print(f"file: {details['path']}", highlight=False)
+    out.print(f"stored in: {details['path']}", highlight=False)
     out.print(f"created: {jst(details['created_at'])}", highlight=False)
     for load in details["loads"]:
         out.print(f"loaded {jst(load['loaded_at'])}: {load['source']}", highlight=False)
@@ -215,15 +217,15 @@ def status_command(
     if name is None:
         rows = datasets_status(config)
         if as_json:
-            print_json({"warehouse_dir": str(config.warehouse_dir), "datasets": rows})
+            print_json({"warehouse_dir": warehouse_location(config), "datasets": rows})
         elif not rows:
             out.print(
-                f"no datasets yet in {config.warehouse_dir}: keiba data import or keiba demo "
+                f"no datasets yet in {warehouse_location(config)}: keiba data import or keiba demo "
                 "create one",
                 highlight=False,
             )
         else:
-            _print_datasets(rows, config.warehouse_dir)
+            _print_datasets(rows, warehouse_location(config))
         return
     details = dataset_details(config, name)
     if as_json:
@@ -240,11 +242,12 @@ def drop_command(
 ) -> None:
     """Delete a dataset's warehouse file (after asking); nothing else is touched."""
     config = config_of(ctx)
-    details = dataset_details(config, name)  # refuses a dataset that does not exist
+    files = drop_dataset(config, name, check_only=True)  # refuses what it cannot delete
+    details = dataset_details(config, name)
     if not yes:
         what = (
             f"dataset {name} ({details['kind'] or 'empty'}, {details['races']:,} races, "
-            f"{', '.join(str(p) for p in dataset_files(config, name))})"
+            f"{', '.join(str(p) for p in files)})"
         )
         if not typer.confirm(f"Delete {what}?", default=False, err=True):
             err.print("nothing deleted", highlight=False)

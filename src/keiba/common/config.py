@@ -77,15 +77,22 @@ class Section(BaseModel):
 class StorageConfig(Section):
     """Where data lives. Relative paths are under the home directory.
 
-    The warehouse holds named datasets, one DuckDB file each (`<warehouse_dir>/<name>.duckdb`);
-    `dataset` selects the one commands read and load. `object_store_url` is a directory, or
+    The warehouse holds named datasets, one DuckDB file each (`<warehouse_dir>/<name>.duckdb`),
+    or one BigQuery dataset each (`warehouse = "bigquery"`); `dataset` selects the one commands
+    read and load. `object_store_url` is a directory, or
     `gs://BUCKET/PREFIX` for Cloud Storage (Application Default Credentials: on Google Cloud,
     the service account the job runs as).
     """
 
-    warehouse: Literal["duckdb"] = "duckdb"
+    warehouse: Literal["duckdb", "bigquery"] = "duckdb"
     dataset: str = "default"
     warehouse_dir: Path = Path("warehouse")
+    # BigQuery (`warehouse = "bigquery"`): dataset NAME is `<bigquery_dataset_prefix>NAME` in
+    # `bigquery_project`; `bigquery_endpoint` points the client at an emulator (no credentials).
+    bigquery_project: str | None = None
+    bigquery_location: str = "asia-northeast1"
+    bigquery_dataset_prefix: str = Field(default="keiba_", pattern=r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+    bigquery_endpoint: str | None = None
     object_store_url: str = "objects"
     ledger_url: str = "sqlite:///ledger/ledger.sqlite"
 
@@ -96,6 +103,12 @@ class StorageConfig(Section):
         if problem:
             raise ValueError(problem)
         return name
+
+    @model_validator(mode="after")
+    def _bigquery_project(self) -> StorageConfig:
+        if self.warehouse == "bigquery" and not self.bigquery_project:
+            raise ValueError("warehouse = 'bigquery' needs bigquery_project")
+        return self
 
     @field_validator("object_store_url")
     @classmethod

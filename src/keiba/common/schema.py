@@ -25,6 +25,7 @@ __all__ = [
     "LogicalType",
     "Table",
     "bigquery_ddl",
+    "bigquery_type",
     "dataset_name_problem",
     "duckdb_ddl",
     "table",
@@ -336,6 +337,11 @@ def duckdb_ddl(t: Table) -> str:
     return (
         f"CREATE TABLE IF NOT EXISTS {t.name} (\n  {cols},\n  PRIMARY KEY ({', '.join(t.key)})\n)"
     )
+
+
+def bigquery_type(logical: LogicalType) -> str:
+    """The BigQuery type that stores `logical`."""
+    return _BIGQUERY_TYPES[logical]
 
 
 def bigquery_ddl(t: Table, dataset: str) -> str:

@@ -14,8 +14,13 @@ from typing import Any
 from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError
 from keiba.common.ids import Venue
-from keiba.common.storage.datasets import dataset_files, dataset_names, open_dataset
-from keiba.common.storage.warehouse import DuckDBWarehouse, Warehouse
+from keiba.common.storage.datasets import (
+    dataset_files,
+    dataset_names,
+    open_dataset,
+    warehouse_location,
+)
+from keiba.common.storage.warehouse import Warehouse
 
 __all__ = ["data_status", "dataset_details", "dataset_summary", "datasets_status"]
 
@@ -44,7 +49,10 @@ def dataset_summary(warehouse: Warehouse) -> dict[str, Any]:
     return summary
 
 
-def _file_bytes(config: KeibaConfig, name: str) -> int:
+def _file_bytes(config: KeibaConfig, name: str) -> int | None:
+    """The size of the dataset's files; None on BigQuery, which keeps no files here."""
+    if config.storage.warehouse == "bigquery":
+        return None
     return sum(p.stat().st_size for p in dataset_files(config, name))
 
 
@@ -57,7 +65,7 @@ def datasets_status(config: KeibaConfig) -> list[dict[str, Any]]:
     for name in dataset_names(config):
         row: dict[str, Any]
         try:
-            with DuckDBWarehouse(config.dataset_path(name), read_only=True) as warehouse:
+            with open_dataset(config, name, read_only=True) as warehouse:
                 row = dataset_summary(warehouse)
         except KeibaError as e:
             row = {"name": name, "error": str(e)}
@@ -80,7 +88,7 @@ def dataset_details(config: KeibaConfig, name: str | None = None) -> dict[str, A
             {**row, "loaded_at": row["loaded_at"].isoformat()} for row in loads.to_dicts()
         ]
         details["contents"] = data_status(warehouse)
-    details["path"] = str(config.dataset_path(details["name"]))
+    details["path"] = warehouse_location(config, details["name"])
     details["bytes"] = _file_bytes(config, details["name"])
     return details
 

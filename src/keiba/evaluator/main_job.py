@@ -37,7 +37,6 @@ from keiba.common.config import BacktestConfig, KeibaConfig, OddsDriftConfig
 from keiba.common.errors import KeibaError
 from keiba.common.logging import get_logger
 from keiba.common.storage import (
-    DuckDBWarehouse,
     FsspecObjectStore,
     Warehouse,
 )
@@ -239,7 +238,7 @@ class _Periods:
     last_day: dt.date
 
 
-def _split_dates(warehouse: DuckDBWarehouse, test_fraction: float) -> _Periods:
+def _split_dates(warehouse: Warehouse, test_fraction: float) -> _Periods:
     days = warehouse.query("SELECT DISTINCT race_date FROM races ORDER BY race_date")["race_date"]
     if days.len() < 20:
         raise KeibaError(f"the warehouse holds {days.len()} race days; the demo needs at least 20")
@@ -408,7 +407,7 @@ def _demo_timing(config: KeibaConfig) -> BacktestConfig:
     )
 
 
-def _with_truth(warehouse: DuckDBWarehouse, frame: pl.DataFrame) -> pl.DataFrame:
+def _with_truth(warehouse: Warehouse, frame: pl.DataFrame) -> pl.DataFrame:
     """`frame` with the simulated world's true probabilities (`p_true`, null for real races)."""
     truth = warehouse.query(
         "SELECT race_id, CAST(horse_no AS BIGINT) AS horse_no, p_true FROM true_probabilities "
@@ -421,7 +420,7 @@ def _with_truth(warehouse: DuckDBWarehouse, frame: pl.DataFrame) -> pl.DataFrame
 def _replay(
     config: KeibaConfig,
     frame: pl.DataFrame,
-    warehouse: DuckDBWarehouse,
+    warehouse: Warehouse,
     progress: Progress,
     setup: ReplayFactory,
 ) -> _Replay:

@@ -1,9 +1,12 @@
-"""Datasets: named warehouses, one DuckDB file each, so real and simulated races never mix.
+"""Datasets: named warehouses, one DuckDB file or BigQuery dataset each, so real and simulated
+races never mix.
 
-Dataset `name` lives in `<home>/<storage.warehouse_dir>/<name>.duckdb` (DuckDB keeps a `.wal`
-beside it while writing); `storage.dataset` selects the one commands read and load. A dataset
-maps one-to-one onto a BigQuery dataset. Which kind of races a dataset holds (real or
-simulated) is recorded by the warehouse itself (`DuckDBWarehouse.kind`).
+With `storage.warehouse = "duckdb"` (the default) dataset `name` lives in
+`<home>/<storage.warehouse_dir>/<name>.duckdb` (DuckDB keeps a `.wal` beside it while writing);
+with `"bigquery"` it is the BigQuery dataset `<storage.bigquery_dataset_prefix><name>` of
+`storage.bigquery_project`. `storage.dataset` selects the one commands read and load. Which
+kind of races a dataset holds (real or simulated) is recorded by the warehouse itself
+(`Warehouse.kind`).
 """
 
 from __future__ import annotations
@@ -13,9 +16,16 @@ from pathlib import Path
 from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError
 from keiba.common.schema import dataset_name_problem
-from keiba.common.storage.warehouse import DuckDBWarehouse
+from keiba.common.storage.warehouse import DuckDBWarehouse, Warehouse
 
-__all__ = ["dataset_files", "dataset_names", "drop_dataset", "open_dataset"]
+__all__ = [
+    "dataset_files",
+    "dataset_names",
+    "drop_dataset",
+    "open_dataset",
+    "open_duckdb_dataset",
+    "warehouse_location",
+]
 
 SUFFIX = ".duckdb"
 
@@ -28,7 +38,9 @@ def _checked(name: str) -> str:
 
 
 def dataset_names(config: KeibaConfig) -> list[str]:
-    """The datasets under the warehouse directory, sorted by name."""
+    """The datasets of the configured warehouse, sorted by name."""
+    if config.storage.warehouse == "bigquery":
+        return _bigquery_names(config)
     directory = config.warehouse_dir
     if not directory.is_dir():
         return []
@@ -39,6 +51,30 @@ def dataset_names(config: KeibaConfig) -> list[str]:
     )
 
 
+def _bigquery_names(config: KeibaConfig) -> list[str]:
+    # imported when used: the BigQuery client takes a second to import
+    from keiba.common.storage.bigquery import bigquery_datasets
+
+    storage = config.storage
+    assert storage.bigquery_project is not None  # the configuration insists
+    return bigquery_datasets(
+        storage.bigquery_project, storage.bigquery_dataset_prefix, storage.bigquery_endpoint
+    )
+
+
+def warehouse_location(config: KeibaConfig, name: str | None = None) -> str:
+    """Where the configured warehouse (or dataset `name` in it) is, for a person to read."""
+    storage = config.storage
+    if storage.warehouse == "bigquery":
+        if name is None:
+            return f"BigQuery project {storage.bigquery_project}"
+        from keiba.common.storage.bigquery import bigquery_dataset_id
+
+        dataset = bigquery_dataset_id(name, storage.bigquery_dataset_prefix)
+        return f"BigQuery dataset {storage.bigquery_project}.{dataset}"
+    return str(config.warehouse_dir if name is None else config.dataset_path(name))
+
+
 def dataset_files(config: KeibaConfig, name: str) -> list[Path]:
     """The files of dataset `name` that exist: its DuckDB file and its write-ahead log."""
     path = config.dataset_path(_checked(name))
@@ -47,8 +83,9 @@ def dataset_files(config: KeibaConfig, name: str) -> list[Path]:
 
 def _missing(config: KeibaConfig, name: str) -> KeibaError:
     known = ", ".join(dataset_names(config)) or "none yet"
+    where = warehouse_location(config)
     return KeibaError(
-        f"there is no dataset {name!r} in {config.warehouse_dir} (datasets: {known}); "
+        f"there is no dataset {name!r} in {where} (datasets: {known}); "
         f"load one with `keiba data import DIR --dataset {name}`"
     )
 
@@ -59,24 +96,60 @@ def open_dataset(
     *,
     must_exist: bool = False,
     read_only: bool = False,
-) -> DuckDBWarehouse:
+) -> Warehouse:
     """The warehouse of dataset `name` (default: the selected one); created unless `must_exist`
-    or `read_only`, which both refuse a dataset that does not exist, naming those that do."""
+    or `read_only`, which both refuse a dataset that does not exist, naming those that do.
+    On BigQuery, what a reader may change is a matter of its IAM roles."""
     name = _checked(name or config.storage.dataset)
-    path = config.dataset_path(name)
+    if config.storage.warehouse == "bigquery":
+        return _open_bigquery(config, name, must_exist=must_exist or read_only)
+    return open_duckdb_dataset(config, name, must_exist=must_exist, read_only=read_only)
+
+
+def open_duckdb_dataset(
+    config: KeibaConfig, name: str, *, must_exist: bool = False, read_only: bool = False
+) -> DuckDBWarehouse:
+    """Dataset `name`'s DuckDB file, for what only the embedded warehouse does (copying a
+    dataset as it stood before a day, for a replay)."""
+    path = config.dataset_path(_checked(name))
     if (must_exist or read_only) and not path.exists():
         raise _missing(config, name)
     return DuckDBWarehouse(path, dataset=name, read_only=read_only)
 
 
-def drop_dataset(config: KeibaConfig, name: str) -> list[Path]:
-    """Delete dataset `name` (its file and write-ahead log); returns the files removed.
+def _open_bigquery(config: KeibaConfig, name: str, *, must_exist: bool) -> Warehouse:
+    # imported when used: the BigQuery client takes a second to import
+    from keiba.common.storage.bigquery import BigQueryWarehouse, bigquery_client
+
+    storage = config.storage
+    assert storage.bigquery_project is not None  # the configuration insists
+    if must_exist and name not in _bigquery_names(config):
+        raise _missing(config, name)
+    return BigQueryWarehouse(
+        bigquery_client(storage.bigquery_project, endpoint=storage.bigquery_endpoint),
+        dataset=name,
+        prefix=storage.bigquery_dataset_prefix,
+        location=storage.bigquery_location,
+    )
+
+
+def drop_dataset(config: KeibaConfig, name: str, *, check_only: bool = False) -> list[Path]:
+    """Delete dataset `name` (its file and write-ahead log); returns the files removed, or with
+    `check_only` the files it would remove, deleting nothing.
 
     Nothing else is touched: other datasets, models, ledgers and reports stay as they are.
     """
+    if config.storage.warehouse == "bigquery":
+        raise KeibaError(
+            f"keiba does not delete BigQuery datasets: remove dataset {name!r} with "
+            f"`bq rm -r {config.storage.bigquery_project}:"
+            f"{config.storage.bigquery_dataset_prefix}{name.replace('-', '_')}`"
+        )
     files = dataset_files(config, name)
     if config.dataset_path(name) not in files:
         raise _missing(config, name)
+    if check_only:
+        return files
     for path in files:
         path.unlink()
     return files

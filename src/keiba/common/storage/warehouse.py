@@ -42,7 +42,9 @@ from keiba.common.schema import (
 )
 
 __all__ = [
+    "LOAD_SCOPES",
     "MEMORY_DATASET",
+    "UNHASHED_COLUMNS",
     "DatasetKindError",
     "DuckDBWarehouse",
     "LoadResult",
@@ -57,14 +59,14 @@ __all__ = [
 MEMORY_DATASET = "memory"
 """The dataset name of an in-memory warehouse."""
 
-_SCOPES: dict[str, tuple[str, ...]] = {
+LOAD_SCOPES: dict[str, tuple[str, ...]] = {
     "races": ("race_id",),
     "runners": ("race_id",),
     "payouts": ("race_id",),
     "odds": ("race_id", "as_of"),
     "true_probabilities": ("race_id",),
 }
-_UNHASHED = {"ingested_at"}
+UNHASHED_COLUMNS = {"ingested_at"}
 
 
 @dataclass
@@ -111,6 +113,10 @@ def refuse_other_kind(dataset: str, stored: DatasetKind | None, incoming: Datase
 
 class Warehouse(Protocol):
     dataset: str
+
+    def __enter__(self) -> Warehouse: ...
+
+    def __exit__(self, *exc: object) -> None: ...
 
     def ensure_schema(self) -> None: ...
 
@@ -343,7 +349,7 @@ class DuckDBWarehouse:
         """Write a derived table (contract tables go through `load`): replace it, append to
         it (`replace=False`), or replace only the stored rows whose column `replace_by` holds
         a value the frame holds (in one transaction)."""
-        if name in _SCOPES:
+        if name in LOAD_SCOPES:
             raise StorageError(f"{name!r} is a contract table: load it with Warehouse.load")
         arrow = frame.to_arrow()
         self._con.register("_incoming", arrow)
@@ -448,7 +454,7 @@ class DuckDBWarehouse:
         )
 
     def _load_table(self, t: Table, frame: pl.DataFrame, result: LoadResult) -> None:
-        scope = _SCOPES.get(t.name)
+        scope = LOAD_SCOPES.get(t.name)
         if scope is None:
             raise StorageError(f"table {t.name!r} cannot be loaded by scope")
         if list(frame.columns) != list(t.column_names):
@@ -475,7 +481,7 @@ class DuckDBWarehouse:
     def _scope_states(self, t: Table, scope: tuple[str, ...]) -> dict[str, int]:
         """Mark each incoming scope new, changed or the same as stored (temp table
         `_scope_states`); returns how many are in each state."""
-        hashed = ", ".join(c.name for c in t.stored_columns if c.name not in _UNHASHED)
+        hashed = ", ".join(c.name for c in t.stored_columns if c.name not in UNHASHED_COLUMNS)
         keys = ", ".join(scope)
         digest = f"sum(hash(struct_pack({hashed}))::HUGEINT) AS digest, count(*) AS n"
         # a semi join, not a tuple IN: DuckDB pushes the join's key range into the table scan
