@@ -101,24 +101,29 @@ _CARDS_SQL = (
 )
 
 
+def _imported(warehouse: DuckDBWarehouse, day: dt.date) -> dict[str, dict[str, Any]]:
+    if not warehouse.has_table("races"):
+        return {}
+    by_race: dict[str, list[dict[str, Any]]] = {}
+    for row in warehouse.query(_RUNNERS_SQL, [day]).iter_rows(named=True):
+        by_race.setdefault(row.pop("race_id"), []).append(row)
+    return {
+        r["race_id"]: {**r, "runners": by_race.get(r["race_id"], [])}
+        for r in warehouse.query(_RACES_SQL, [day]).iter_rows(named=True)
+    }
+
+
 def _races_of(warehouse: DuckDBWarehouse, day: dt.date) -> list[dict[str, Any]]:
-    """The day's races with their runners: the imported races, else the race day's cards."""
-    races = warehouse.query(_RACES_SQL, [day]) if warehouse.has_table("races") else None
-    if races is not None and not races.is_empty():
-        runners = warehouse.query(_RUNNERS_SQL, [day])
-        by_race: dict[str, list[dict[str, Any]]] = {}
-        for row in runners.iter_rows(named=True):
-            by_race.setdefault(row.pop("race_id"), []).append(row)
-        return [
-            {**r, "runners": by_race.get(r["race_id"], [])} for r in races.iter_rows(named=True)
-        ]
-    if not warehouse.has_table("entries"):
-        return []
-    found: dict[str, dict[str, Any]] = {}
-    for row in warehouse.query(_CARDS_SQL, [day]).iter_rows(named=True):
-        runner = {"horse_no": row.pop("horse_no"), "horse_name": row.pop("horse_name")}
-        found.setdefault(row["race_id"], {**row, "runners": []})["runners"].append(runner)
-    return list(found.values())
+    """The day's races with their runners: those imported or with a result, and the others
+    from their latest card, in post-time order."""
+    found = _imported(warehouse, day)
+    if warehouse.has_table("entries"):
+        cards: dict[str, dict[str, Any]] = {}
+        for row in warehouse.query(_CARDS_SQL, [day]).iter_rows(named=True):
+            runner = {"horse_no": row.pop("horse_no"), "horse_name": row.pop("horse_name")}
+            cards.setdefault(row["race_id"], {**row, "runners": []})["runners"].append(runner)
+        found |= {k: v for k, v in cards.items() if k not in found}
+    return sorted(found.values(), key=lambda r: (r["post_time"], r["race_id"]))
 
 
 class ServingReads:
