@@ -58,7 +58,10 @@ def test_the_plan_lists_the_journals_races(served: Served) -> None:
     assert plan["planned"] and not plan["paused"]
     ids = [r.netkeiba_id for r in served.morning.day.races[:3]]
     assert sorted(r["race_id"] for r in plan["races"]) == sorted(ids)
-    assert all(r["steps"] and r["outcome"] is None for r in plan["races"])
+    assert all(not r["steps"] and r["outcome"] is None for r in plan["races"])
+    detailed = get(served, f"/days/{served.day.isoformat()}/plan?steps=true")
+    for race in detailed["races"]:
+        assert race["steps"] and race["step_counts"] == {"planned": len(race["steps"])}
 
 
 def test_the_ledger_reads_page_by_cursor(served: Served) -> None:
@@ -113,3 +116,18 @@ def test_bad_input_is_a_clear_4xx(served: Served) -> None:
         body = answer.json()
         assert set(body) == {"error"} or url == "/nowhere", url
         assert "Traceback" not in answer.text
+
+
+def test_a_ledger_write_is_seen_by_the_next_read(served: Served) -> None:
+    from keiba.bankroll import Ledger
+    from keiba.common.clock import FixedClock
+    from keiba.common.storage import create_ledger_engine
+
+    before = get(served, "/bankroll")["cash_yen"]
+    assert get(served, "/bankroll")["cash_yen"] == before  # read again, maybe from the cache
+    engine = create_ledger_engine(served.config.ledger_url)
+    try:
+        Ledger.existing(engine, FixedClock(served.morning.at), "main").deposit(100)
+    finally:
+        engine.dispose()
+    assert get(served, "/bankroll")["cash_yen"] == before + 100

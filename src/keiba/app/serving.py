@@ -22,18 +22,21 @@ import hashlib
 import io
 import json
 import threading
-from collections import OrderedDict
+import time
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sqlalchemy import Engine
+
 from keiba.app.backtests import strategy_summaries
-from keiba.app.bankroll import account_ledger, balance_status
+from keiba.app.bankroll import balance_status
 from keiba.app.monitoring import monitor_status, resume_buying
 from keiba.app.today import today_bets
 from keiba.bankroll import Ledger
-from keiba.common.clock import Clock
+from keiba.common.clock import Clock, SystemClock
 from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError, StorageError
 from keiba.common.storage import FsspecObjectStore, create_ledger_engine
@@ -49,11 +52,9 @@ __all__ = [
     "ServingReads",
     "approve_manual_tickets",
     "day_plan",
-    "ledger_entries",
     "manual_tickets",
     "model_evaluations",
     "model_versions",
-    "monitor_events",
     "pause_day",
     "record_operator_action",
     "resume_after_stop",
@@ -126,31 +127,59 @@ def _races_of(warehouse: DuckDBWarehouse, day: dt.date) -> list[dict[str, Any]]:
     return sorted(found.values(), key=lambda r: (r["post_time"], r["race_id"]))
 
 
-class ServingReads:
-    """The warehouse reads of one server: one at a time in this process (DuckDB refuses a
-    read-only and a writing connection to one file in one process), each day's races cached
-    until the dataset's files change."""
+RECENT_NS = 50_000_000
+"""A file written less than this long ago (50 ms) is not cached: a second write within the
+same tick of the file system's clock would leave its time and size unchanged."""
 
-    def __init__(self, config: KeibaConfig, *, cache_size: int = 64) -> None:
+
+def files_stamp(*paths: Path) -> tuple[int, ...] | None:
+    """What changes whenever one of the files is written (time and size of each, 0 for one
+    that does not exist), or None when one was written just now."""
+    stamp: list[int] = []
+    now = time.time_ns()
+    for path in paths:
+        try:
+            s = path.stat()
+        except FileNotFoundError:
+            stamp += [0, 0]
+            continue
+        if now - s.st_mtime_ns < RECENT_NS:
+            return None
+        stamp += [s.st_mtime_ns, s.st_size]
+    return tuple(stamp)
+
+
+def _sqlite_files(path: Path) -> tuple[Path, ...]:
+    return (path, Path(f"{path}-wal"))
+
+
+class ServingReads:
+    """The reads of one server, each kept until the files it came from change (the dataset's,
+    the ledger's when it is SQLite, the day's journal's). The warehouse is opened one request
+    at a time in this process: DuckDB refuses a read-only and a writing connection to one
+    file in one process."""
+
+    def __init__(self, config: KeibaConfig, *, cache_size: int = 256) -> None:
         self.config = config
-        self._lock = threading.Lock()
+        self._db_lock = threading.Lock()
+        self._cache_lock = threading.Lock()
         self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._cache_size = cache_size
+        self._ledger_engine: Engine | None = None
 
-    def _version(self) -> tuple[int, ...]:
-        """Changes whenever the dataset's files do (the file and its write-ahead log)."""
-        stamp: list[int] = []
-        for path in (self.config.duckdb_path, Path(f"{self.config.duckdb_path}.wal")):
-            try:
-                s = path.stat()
-                stamp += [s.st_mtime_ns, s.st_size]
-            except FileNotFoundError:
-                stamp += [0, 0]
-        return tuple(stamp)
+    def _dataset_files(self) -> tuple[Path, ...]:
+        path = self.config.duckdb_path
+        return (path, Path(f"{path}.wal"))
+
+    def _ledger_files(self) -> tuple[Path, ...] | None:
+        url = self.config.ledger_url
+        if not url.startswith("sqlite:///"):
+            return None  # another server's database: read every time
+        return _sqlite_files(Path(url.removeprefix("sqlite:///")))
 
     @contextmanager
     def _warehouse(self) -> Iterator[None]:
-        with self._lock:
+        with self._db_lock:
             try:
                 yield
             except StorageError as e:
@@ -161,18 +190,35 @@ class ServingReads:
                     ) from None
                 raise
 
-    def _cached(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
-        full = (*key, self._version())
-        with self._lock:
+    def _cached(
+        self, key: tuple[Any, ...], files: tuple[Path, ...] | None, compute: Callable[[], T]
+    ) -> T:
+        stamp = None if files is None else files_stamp(*files)
+        if stamp is None:
+            return compute()
+        full = (*key, stamp)
+        with self._cache_lock:
             if full in self._cache:
                 self._cache.move_to_end(full)
                 return self._cache[full]  # type: ignore[no-any-return]
         value = compute()
-        with self._lock:
+        with self._cache_lock:
             self._cache[full] = value
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return value
+
+    @contextmanager
+    def _ledger(self, account: str) -> Iterator[Ledger]:
+        with self._cache_lock:
+            if self._ledger_engine is None:
+                self._ledger_engine = create_ledger_engine(self.config.ledger_url)
+            engine = self._ledger_engine
+        yield Ledger.existing(engine, SystemClock(), account)
+
+    def close(self) -> None:
+        if self._ledger_engine is not None:
+            self._ledger_engine.dispose()
 
     def races(self, day: dt.date) -> list[dict[str, Any]]:
         """The races of `day` with their runners and names."""
@@ -181,7 +227,7 @@ class ServingReads:
             with self._warehouse(), open_dataset(self.config, read_only=True) as warehouse:
                 return _races_of(warehouse, day)
 
-        return self._cached(("races", day), read)
+        return self._cached(("races", day), self._dataset_files(), read)
 
     def race(self, race_id: str, at: dt.datetime, account: str) -> dict[str, Any]:
         """The race as `keiba bet today --race` shows it at `at`: its latest odds, the model's,
@@ -198,6 +244,51 @@ class ServingReads:
         found = bets.to_dict()
         race = found.pop("races")[0]
         return {**found, "race": race}
+
+    def balance(self, account: str) -> dict[str, Any]:
+        def read() -> dict[str, Any]:
+            with self._ledger(account) as ledger:
+                return balance_status(ledger)
+
+        return self._cached(("balance", account), self._ledger_files(), read)
+
+    def entries(self, account: str) -> list[dict[str, Any]]:
+        """The account's ledger entries, oldest first."""
+
+        def read() -> list[dict[str, Any]]:
+            with self._ledger(account) as ledger:
+                return ledger.history()
+
+        return self._cached(("entries", account), self._ledger_files(), read)
+
+    def tickets(self, account: str, state: str | None) -> list[dict[str, Any]]:
+        """The account's tickets (all, or those in `state`), oldest first."""
+
+        def read() -> list[dict[str, Any]]:
+            with self._ledger(account) as ledger:
+                return [r for r in ledger.tickets() if state is None or r["state"] == state]
+
+        return self._cached(("tickets", account, state), self._ledger_files(), read)
+
+    def monitor_events(self, account: str) -> list[dict[str, Any]]:
+        """Every monitor record of the account's audit chain (tiers, stops, resumes, operator
+        actions), oldest first."""
+
+        def read() -> list[dict[str, Any]]:
+            with self._ledger(account) as ledger:
+                return ledger.monitor_events()
+
+        return self._cached(("events", account), self._ledger_files(), read)
+
+    def monitor_state(self, account: str) -> dict[str, Any]:
+        """`keiba monitor status`'s report."""
+        read = lambda: monitor_status(self.config, account, last=0)  # noqa: E731
+        return self._cached(("monitor", account), self._ledger_files(), read)
+
+    def plan(self, day: dt.date) -> dict[str, Any]:
+        """The day's plan from its journal (`day_plan`)."""
+        files = _sqlite_files(journal_path(self.config.home, day))
+        return self._cached(("plan", day), files, lambda: day_plan(self.config, day))
 
 
 # --- the race day's journal ----------------------------------------------------------------------
@@ -221,9 +312,10 @@ def day_plan(config: KeibaConfig, day: dt.date) -> dict[str, Any]:
         plan = journal.plan()
         outcomes = journal.outcomes()
         pause = journal.pause()
+        states = journal.states()
         steps: dict[str, list[dict[str, Any]]] = {}
         for step in plan.steps if plan else ():
-            state = journal.state(step.step_id)
+            state = states[step.step_id]
             steps.setdefault(step.race_id, []).append(
                 {
                     "kind": step.kind.value,
@@ -244,6 +336,9 @@ def day_plan(config: KeibaConfig, day: dt.date) -> dict[str, Any]:
                 "outcome": None if outcome is None else outcome.outcome.value,
                 "reason": None if outcome is None else outcome.reason,
                 "detail": {} if outcome is None else dict(outcome.detail),
+                "step_counts": dict(
+                    sorted(Counter(str(s["state"]) for s in steps.get(slot.race_id, [])).items())
+                ),
                 "steps": steps.get(slot.race_id, []),
             }
         )
@@ -259,40 +354,6 @@ def day_plan(config: KeibaConfig, day: dt.date) -> dict[str, Any]:
 
 
 # --- the ledger ----------------------------------------------------------------------------------
-
-
-def ledger_entries(
-    config: KeibaConfig, account: str, limit: int, before_seq: int | None
-) -> list[dict[str, Any]]:
-    """The account's entries newest first: `limit` of them before `before_seq` (a cursor)."""
-    with account_ledger(config, account) as ledger:
-        rows = ledger.history()
-    if before_seq is not None:
-        rows = [r for r in rows if int(r["seq"]) < before_seq]
-    return list(reversed(rows[-limit:])) if limit else []
-
-
-def tickets(config: KeibaConfig, account: str, state: str | None) -> list[dict[str, Any]]:
-    """The account's tickets (all, or those in `state`), oldest first."""
-    with account_ledger(config, account) as ledger:
-        rows = ledger.tickets()
-    return [r for r in rows if state is None or r["state"] == state]
-
-
-def balance(config: KeibaConfig, account: str) -> dict[str, Any]:
-    with account_ledger(config, account) as ledger:
-        return balance_status(ledger)
-
-
-def monitor_events(config: KeibaConfig, account: str) -> list[dict[str, Any]]:
-    """Every monitor record of the account's audit chain (tiers, stops, resumes, operator
-    actions), oldest first."""
-    with account_ledger(config, account) as ledger:
-        return ledger.monitor_events()
-
-
-def monitor_state(config: KeibaConfig, account: str) -> dict[str, Any]:
-    return monitor_status(config, account, last=0)
 
 
 def record_operator_action(

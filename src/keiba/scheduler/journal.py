@@ -306,6 +306,12 @@ class Journal:
         with reading(self._engine) as conn:
             return _state_in(conn, step_id)
 
+    def states(self) -> dict[str, StepState]:
+        """Every step's state, by step id."""
+        with reading(self._engine) as conn:
+            rows = conn.execute(select(_steps.c.step_id, _steps.c.state))
+            return {r.step_id: StepState(r.state) for r in rows}
+
     def history(self, step_id: str) -> list[tuple[StepState, str | None]]:
         """A step's state changes in order, each with its reason."""
         with reading(self._engine) as conn:

@@ -50,11 +50,10 @@ class ServeSettings:
     google: GoogleIdTokens | None = None
     throttle: FailureThrottle = field(default_factory=FailureThrottle)
     clock: Clock = field(default_factory=SystemClock)
-    reads: ServingReads | None = None
+    reads: ServingReads = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.reads is None:
-            self.reads = ServingReads(self.config)
+        self.reads = ServingReads(self.config)
 
 
 class SecurityHeaders:

@@ -29,6 +29,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from keiba.app.serving import files_stamp
 from keiba.common.errors import KeibaError
 
 __all__ = [
@@ -97,6 +98,7 @@ class TokenStore:
     def __init__(self, path: Path, now: Callable[[], dt.datetime]) -> None:
         self.path = path
         self._now = now
+        self._active: tuple[tuple[int, ...], dict[str, tuple[str, str, str]]] | None = None
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -152,18 +154,29 @@ class TokenStore:
             raise TokenError(f"no active token named {name_or_id!r}")
         return next(t for t in self.list() if name_or_id in (t.name, t.token_id))
 
+    def _active_tokens(self) -> dict[str, tuple[str, str, str]]:
+        """Id → (name, role, SHA-256) of the unrevoked tokens, read again when the file changed."""
+        stamp = files_stamp(self.path)
+        kept = self._active
+        if stamp is not None and kept is not None and kept[0] == stamp:
+            return kept[1]
+        if not self.path.exists():
+            return {}
+        with closing(sqlite3.connect(self.path, timeout=30)) as conn:
+            rows = conn.execute(
+                "SELECT token_id, name, role, sha256 FROM tokens WHERE revoked_at IS NULL"
+            ).fetchall()
+        active = {r[0]: (r[1], r[2], r[3]) for r in rows}
+        if stamp is not None:
+            self._active = (stamp, active)
+        return active
+
     def verify(self, token: str) -> Principal | None:
         """The principal of a valid, unrevoked token; None for anything else."""
         token_id, _, secret = token.removeprefix(PREFIX).partition("_")
         if not token.startswith(PREFIX) or len(token_id) != 8 or not secret:
             return None
-        if not self.path.exists():
-            return None
-        with closing(sqlite3.connect(self.path, timeout=30)) as conn:
-            row = conn.execute(
-                "SELECT name, role, sha256 FROM tokens WHERE token_id = ? AND revoked_at IS NULL",
-                (token_id,),
-            ).fetchone()
+        row = self._active_tokens().get(token_id)
         if row is None or not hmac.compare_digest(_digest(secret), row[2]):
             return None
         return Principal(row[0], Role(row[1]), "token")

@@ -137,6 +137,7 @@ class PlanRace(Body):
     outcome: str | None
     reason: str | None
     detail: dict[str, Any]
+    step_counts: dict[str, int] = Field(description="The race's steps by state")
     steps: list[PlanStep]
 
 

@@ -81,7 +81,6 @@ def _races(app: FastAPI) -> None:
     ) -> dict[str, Any]:
         """The day's races with their runners and names."""
         s = _settings(request)
-        assert s.reads is not None
         return _page(s.reads.races(date), limit, offset)
 
     @app.get("/races/{race_id}", response_model=m.RaceDecision, tags=["races"])
@@ -94,7 +93,6 @@ def _races(app: FastAPI) -> None:
         """The race's latest odds, the model's, market's and combined probabilities, and
         Themis's decision with its reasons, as known at `at`."""
         s = _settings(request)
-        assert s.reads is not None
         when = at or s.clock.now()
         if when.tzinfo is None:
             when = when.replace(tzinfo=dt.UTC)
@@ -103,9 +101,18 @@ def _races(app: FastAPI) -> None:
 
 def _day(app: FastAPI) -> None:
     @app.get("/days/{day}/plan", response_model=m.DayPlan, tags=["race day"])
-    def plan(request: Request, _: Viewer, day: Day) -> dict[str, Any]:
-        """The day's plan from its journal: each race's steps and outcome; the pause."""
-        return reads.day_plan(_settings(request).config, day)
+    def plan(
+        request: Request,
+        _: Viewer,
+        day: Day,
+        steps: Annotated[bool, Query(description="List every race's steps too")] = False,
+    ) -> dict[str, Any]:
+        """The day's plan from its journal: each race's outcome and step counts (its steps
+        with `steps=true`), and whether the day is paused."""
+        plan = _settings(request).reads.plan(day)
+        if steps:
+            return plan
+        return {**plan, "races": [{**r, "steps": []} for r in plan["races"]]}
 
     @app.post("/days/{day}/pause", response_model=m.DayPlan, tags=["race day"])
     def pause(request: Request, who: Operator, day: Day, body: m.Reason) -> dict[str, Any]:
@@ -129,7 +136,7 @@ def _ledger(app: FastAPI) -> None:
     def bankroll(request: Request, _: Viewer) -> dict[str, Any]:
         """The account's cash, reserved and available yen."""
         s = _settings(request)
-        return reads.balance(s.config, s.account)
+        return s.reads.balance(s.account)
 
     @app.get("/ledger/entries", response_model=m.LedgerPage, tags=["ledger"])
     def entries(
@@ -140,9 +147,11 @@ def _ledger(app: FastAPI) -> None:
     ) -> dict[str, Any]:
         """The account's ledger entries, newest first."""
         s = _settings(request)
-        rows = reads.ledger_entries(s.config, s.account, limit + 1, before_seq)
+        rows = s.reads.entries(s.account)
+        if before_seq is not None:
+            rows = [r for r in rows if int(r["seq"]) < before_seq]
         more = len(rows) > limit
-        rows = rows[:limit]
+        rows = list(reversed(rows[-limit:]))
         return {
             "items": rows,
             "limit": limit,
@@ -159,7 +168,7 @@ def _ledger(app: FastAPI) -> None:
     ) -> dict[str, Any]:
         """The account's bets (tickets), oldest first; `state` selects one state."""
         s = _settings(request)
-        return _page(reads.tickets(s.config, s.account, state), limit, offset)
+        return _page(s.reads.tickets(s.account, state), limit, offset)
 
     @app.get("/ledger/settlements", response_model=m.Page[m.LedgerTicket], tags=["ledger"])
     def settlements(
@@ -167,7 +176,7 @@ def _ledger(app: FastAPI) -> None:
     ) -> dict[str, Any]:
         """The account's settled tickets with their payouts, oldest first."""
         s = _settings(request)
-        return _page(reads.tickets(s.config, s.account, "settled"), limit, offset)
+        return _page(s.reads.tickets(s.account, "settled"), limit, offset)
 
 
 def _monitor(app: FastAPI) -> None:
@@ -175,7 +184,7 @@ def _monitor(app: FastAPI) -> None:
     def monitor(request: Request, _: Viewer) -> dict[str, Any]:
         """Drawdown, tier, and whether the monitor has stopped buying."""
         s = _settings(request)
-        return reads.monitor_state(s.config, s.account)
+        return s.reads.monitor_state(s.account)
 
     @app.get("/monitor/events", response_model=m.Page[m.MonitorEvent], tags=["monitor"])
     def events(
@@ -184,7 +193,7 @@ def _monitor(app: FastAPI) -> None:
         """The monitor's records and alerts in the audit chain (tiers, stops, resumes,
         operator actions), newest first."""
         s = _settings(request)
-        found = list(reversed(reads.monitor_events(s.config, s.account)))
+        found = list(reversed(s.reads.monitor_events(s.account)))
         return _page(found, limit, offset)
 
     @app.post("/monitor/resume", response_model=m.ResumeResult, tags=["monitor"])
