@@ -5,7 +5,9 @@ data`), a funded ledger account with `tickets` bets placed and settled, and a ra
 for the world's last day. `keiba serve` then runs as its own process on a free loopback port
 with a viewer token made by `keiba token create`, and `clients` concurrent httpx clients
 send `rate` requests per second in all, for `seconds`, taking the read routes in turn. Each
-route's median and 99th-percentile latency, errors and requests per second are reported.
+route's median and 99th-percentile latency, errors and requests per second are reported,
+with the server's CPU time per request (from /proc, on Linux): the latencies include the load
+generator's own work and anything else the machine runs, the CPU time does not.
 
 A race's decision (`/races/{race_id}`) is left out: it scores the race with the model and
 Themis, which is what `keiba bench day` times.
@@ -95,9 +97,18 @@ def _keiba(home: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "keiba.cli.main", "--home", str(home), *args]
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """The process's CPU time so far (user + system), where /proc tells it (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def _server(home: Path, env: dict[str, str]) -> Iterator[str]:
-    """`keiba serve` on a free loopback port until the block ends; its base URL."""
+def _server(home: Path, env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    """`keiba serve` on a free loopback port until the block ends; its base URL and pid."""
     port = _free_port()
     with (home / "serve.log").open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 (this interpreter running keiba)
@@ -114,7 +125,7 @@ def _server(home: Path, env: dict[str, str]) -> Iterator[str]:
                     if process.poll() is not None or time.monotonic() > deadline:
                         raise RuntimeError("keiba serve did not start") from None
                     time.sleep(0.2)
-            yield base
+            yield base, process.pid
         finally:
             process.terminate()
             process.wait(timeout=30)
@@ -201,12 +212,17 @@ def bench_serve(
             check=True,
         )
         token = json.loads(made.stdout)["token"]
-        with _server(home, env) as base:
+        with _server(home, env) as (base, pid):
             say(f"{clients} clients, {rate:g} requests/s for {seconds:g} s")
+            cpu_before = _cpu_seconds(pid)
             samples = asyncio.run(_load(base, token, _routes(day), clients, rate, seconds))
+            cpu_after = _cpu_seconds(pid)
         with open_dataset(config, read_only=True) as warehouse:
             races = int(warehouse.query("SELECT count(*) AS n FROM races")["n"][0])
     every = [x for found in samples.values() for x in found]
+    cpu = None
+    if cpu_before is not None and cpu_after is not None and every:
+        cpu = round(1000 * (cpu_after - cpu_before) / len(every), 2)
     times = np.array([t for t, _ in every]) * 1000
     return {
         "years": years,
@@ -216,6 +232,7 @@ def bench_serve(
         "clients": clients,
         "target_rps": rate,
         "seconds": seconds,
+        "server_cpu_ms_per_request": cpu,
         "routes": _stats(samples, seconds),
         "all": {
             "requests": len(every),

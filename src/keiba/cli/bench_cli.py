@@ -201,6 +201,9 @@ def bench_serve(
             f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}",
         )  # fmt: skip
     out.print(table)
+    if report["server_cpu_ms_per_request"] is not None:
+        note = f"server CPU per request: {report['server_cpu_ms_per_request']:.2f} ms"
+        out.print(note, highlight=False)
 
 
 def register(groups: dict[str, typer.Typer]) -> None:

@@ -10,11 +10,12 @@ every response carries the security headers and none carries CORS headers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -85,24 +86,26 @@ def _bearer(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def _principal(settings: ServeSettings, token: str) -> Principal | None:
+async def _principal(settings: ServeSettings, token: str) -> Principal | None:
+    """The token's principal: a keiba token is checked here; a Google ID token in a worker
+    thread (its certificates may have to be fetched)."""
     found = settings.tokens.verify(token)
     if found is None and settings.google is not None and not token.startswith("kb_"):
-        found = settings.google.verify(token)
+        found = await run_in_threadpool(settings.google.verify, token)
     return found
 
 
-def require(role: Role) -> Callable[[Request], Principal]:
+def require(role: Role) -> Callable[[Request], Awaitable[Principal]]:
     """The dependency that lets a request through only with a token whose role allows `role`."""
 
-    def check(request: Request) -> Principal:
+    async def check(request: Request) -> Principal:
         settings: ServeSettings = request.app.state.settings
         client = request.client.host if request.client else "unknown"
         wait = settings.throttle.retry_after(client)
         if wait is not None:
             raise HTTPException(429, "too many failed attempts", {"Retry-After": str(wait)})
         token = _bearer(request)
-        principal = None if token is None else _principal(settings, token)
+        principal = None if token is None else await _principal(settings, token)
         if principal is None:
             settings.throttle.fail(client)
             log.info("serve.auth_failed", client=client, path=request.url.path)
