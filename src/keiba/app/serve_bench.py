@@ -6,8 +6,9 @@ for the world's last day. `keiba serve` then runs as its own process on a free l
 with a viewer token made by `keiba token create`, and `clients` concurrent httpx clients
 send `rate` requests per second in all, for `seconds`, taking the read routes in turn. Each
 route's median and 99th-percentile latency, errors and requests per second are reported,
-with the server's CPU time per request (from /proc, on Linux): the latencies include the load
-generator's own work and anything else the machine runs, the CPU time does not.
+with the server's CPU time per request (from /proc, on Linux) and the load generator's own: the
+latencies include the generator's work and anything else the machine runs, the server's CPU
+time does not.
 
 A race's decision (`/races/{race_id}`) is left out: it scores the race with the model and
 Themis, which is what `keiba bench day` times.
@@ -214,9 +215,9 @@ def bench_serve(
         token = json.loads(made.stdout)["token"]
         with _server(home, env) as (base, pid):
             say(f"{clients} clients, {rate:g} requests/s for {seconds:g} s")
-            cpu_before = _cpu_seconds(pid)
+            cpu_before, own_before = _cpu_seconds(pid), time.process_time()
             samples = asyncio.run(_load(base, token, _routes(day), clients, rate, seconds))
-            cpu_after = _cpu_seconds(pid)
+            cpu_after, own_after = _cpu_seconds(pid), time.process_time()
         with open_dataset(config, read_only=True) as warehouse:
             races = int(warehouse.query("SELECT count(*) AS n FROM races")["n"][0])
     every = [x for found in samples.values() for x in found]
@@ -233,6 +234,7 @@ def bench_serve(
         "target_rps": rate,
         "seconds": seconds,
         "server_cpu_ms_per_request": cpu,
+        "client_cpu_ms_per_request": round(1000 * (own_after - own_before) / max(1, len(every)), 2),
         "routes": _stats(samples, seconds),
         "all": {
             "requests": len(every),

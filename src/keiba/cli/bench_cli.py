@@ -202,7 +202,10 @@ def bench_serve(
         )  # fmt: skip
     out.print(table)
     if report["server_cpu_ms_per_request"] is not None:
-        note = f"server CPU per request: {report['server_cpu_ms_per_request']:.2f} ms"
+        note = (
+            f"CPU per request: server {report['server_cpu_ms_per_request']:.2f} ms, "
+            f"load generator {report['client_cpu_ms_per_request']:.2f} ms"
+        )
         out.print(note, highlight=False)
 
 
