@@ -78,6 +78,20 @@ def test_failed_attempts_are_throttled_per_client_with_retry_after(
     assert client.get("/health", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
 
+def test_behind_a_trusted_proxy_the_address_it_appended_is_the_client(
+    tmp_path: Path, store: TokenStore
+) -> None:
+    def client_ips(trusted_proxy: bool) -> list[str]:
+        throttle = FailureThrottle(limit=1, window_s=60, clock=lambda: 0.0)
+        client = app_client(tmp_path, store, throttle=throttle, trusted_proxy=trusted_proxy)
+        for spoofed in ("10.0.0.1", "10.0.0.2"):  # what the client wrote, then the proxy's
+            client.get("/health", headers={"X-Forwarded-For": f"{spoofed}, 203.0.113.7"})
+        return sorted(throttle._failures)
+
+    assert client_ips(trusted_proxy=True) == ["203.0.113.7"]
+    assert client_ips(trusted_proxy=False) == ["testclient"]
+
+
 def test_the_throttle_remembers_a_bounded_number_of_clients() -> None:
     throttle = FailureThrottle(limit=1, window_s=60, clients=2, clock=lambda: 0.0)
     for client in ("a", "b", "c"):

@@ -63,7 +63,11 @@ def serve(
     roles = dict.fromkeys(google_viewer or [], Role.VIEWER)
     roles |= dict.fromkeys(google_operator or [], Role.OPERATOR)
     settings = settings_for(
-        config_of(ctx), account, google_audience=google_audience, google_roles=roles
+        config_of(ctx),
+        account,
+        google_audience=google_audience,
+        google_roles=roles,
+        trusted_proxy=trusted_proxy,
     )
     scheme = "https" if tls_cert else "http"
     out.print(f"serving on {scheme}://{host}:{port} (account {account})", highlight=False)

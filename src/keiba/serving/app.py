@@ -10,7 +10,8 @@ every response carries the security headers and none carries CORS headers.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -50,6 +51,8 @@ class ServeSettings:
     account: str = "main"
     google: GoogleIdTokens | None = None
     throttle: FailureThrottle = field(default_factory=FailureThrottle)
+    trusted_proxy: bool = False
+    """A proxy in front appends each client's address to X-Forwarded-For (Cloud Run)."""
     clock: Clock = field(default_factory=SystemClock)
     reads: ServingReads = field(init=False)
 
@@ -95,12 +98,22 @@ async def _principal(settings: ServeSettings, token: str) -> Principal | None:
     return found
 
 
+def _client(request: Request, settings: ServeSettings) -> str:
+    """The client's address: behind a trusted proxy the last one X-Forwarded-For names (the
+    proxy appended it; anything before it the client may have written), else the peer's."""
+    if settings.trusted_proxy:
+        forwarded = request.headers.get("x-forwarded-for", "").split(",")[-1].strip()
+        if forwarded:
+            return forwarded
+    return request.client.host if request.client else "unknown"
+
+
 def require(role: Role) -> Callable[[Request], Awaitable[Principal]]:
     """The dependency that lets a request through only with a token whose role allows `role`."""
 
     async def check(request: Request) -> Principal:
         settings: ServeSettings = request.app.state.settings
-        client = request.client.host if request.client else "unknown"
+        client = _client(request, settings)
         wait = settings.throttle.retry_after(client)
         if wait is not None:
             raise HTTPException(429, "too many failed attempts", {"Retry-After": str(wait)})
@@ -159,7 +172,13 @@ def create_app(settings: ServeSettings) -> FastAPI:
     """The API for `settings`; its routes are `keiba.serving.routes`."""
     from keiba.serving.routes import register
 
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        settings.reads.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="keiba",
         summary="Races, probabilities, Themis's decisions, the race day, the ledger, monitor.",
         docs_url=None,

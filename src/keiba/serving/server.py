@@ -2,8 +2,8 @@
 
 Loopback is the default. Any other address is refused unless the server speaks TLS itself
 (a certificate and its key) or the operator says explicitly that a proxy in front of it
-terminates TLS (`trusted_proxy`, as on Cloud Run); only then are the proxy's forwarded
-client addresses believed (for throttling).
+terminates TLS (`trusted_proxy`, as on Cloud Run); only then is the client address the proxy
+appends to X-Forwarded-For believed (for throttling).
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ def settings_for(
     *,
     google_audience: str | None = None,
     google_roles: Mapping[str, Role] | None = None,
+    trusted_proxy: bool = False,
 ) -> ServeSettings:
     """The server's settings: the home's tokens, and Google ID tokens when an audience is set."""
     clock = SystemClock()
@@ -76,7 +77,9 @@ def settings_for(
             )
         google = GoogleIdTokens(google_audience, google_roles)
     store = TokenStore(tokens_path(config.home), clock.now)
-    return ServeSettings(config, store, account, google=google, clock=clock)
+    return ServeSettings(
+        config, store, account, google=google, clock=clock, trusted_proxy=trusted_proxy
+    )
 
 
 def serve(settings: ServeSettings, binding: Binding) -> None:
@@ -90,8 +93,7 @@ def serve(settings: ServeSettings, binding: Binding) -> None:
         port=binding.port,
         ssl_certfile=str(binding.tls_cert) if binding.tls_cert else None,
         ssl_keyfile=str(binding.tls_key) if binding.tls_key else None,
-        proxy_headers=binding.trusted_proxy,
-        forwarded_allow_ips="*" if binding.trusted_proxy else None,
+        proxy_headers=False,  # the app reads X-Forwarded-For itself, and only when trusted
         server_header=False,
         access_log=False,
         log_level="warning",
