@@ -53,7 +53,7 @@ def serve(
         typer.Option("--google-operator", help="E-mail with the operator role."),
     ] = None,
 ) -> None:
-    """Serve the HTTP API (authenticated: see `keiba token create`)."""
+    """Serve the HTTP API, authenticated by tokens (keiba token create)."""
     from keiba.serving.auth import Role
     from keiba.serving.server import Binding, check_binding, settings_for
     from keiba.serving.server import serve as run
@@ -75,10 +75,9 @@ def serve(
 
 
 def _store(ctx: typer.Context) -> TokenStore:
-    from keiba.common.clock import SystemClock
-    from keiba.serving.auth import TokenStore, tokens_path
+    from keiba.serving.auth import home_tokens
 
-    return TokenStore(tokens_path(config_of(ctx).home), SystemClock().now)
+    return home_tokens(config_of(ctx).home)
 
 
 def create(

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from keiba.app.serving import files_stamp
+from keiba.common.clock import SystemClock
 from keiba.common.errors import KeibaError
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "TokenError",
     "TokenInfo",
     "TokenStore",
+    "home_tokens",
     "tokens_path",
 ]
 
@@ -81,6 +83,11 @@ class TokenInfo:
 
 def tokens_path(home: Path) -> Path:
     return home / "serving" / "tokens.sqlite"
+
+
+def home_tokens(home: Path) -> TokenStore:
+    """The tokens of the home, on the wall clock."""
+    return TokenStore(tokens_path(home), SystemClock().now)
 
 
 def _digest(secret: str) -> str:

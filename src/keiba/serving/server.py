@@ -17,7 +17,7 @@ from keiba.common.clock import SystemClock
 from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError
 from keiba.serving.app import ServeSettings, create_app
-from keiba.serving.auth import GoogleIdTokens, Role, TokenStore, tokens_path
+from keiba.serving.auth import GoogleIdTokens, Role, home_tokens
 
 __all__ = ["Binding", "ServeError", "check_binding", "serve", "settings_for"]
 
@@ -76,7 +76,7 @@ def settings_for(
                 "Google ID tokens need at least one --google-viewer or --google-operator"
             )
         google = GoogleIdTokens(google_audience, google_roles)
-    store = TokenStore(tokens_path(config.home), clock.now)
+    store = home_tokens(config.home)
     return ServeSettings(
         config, store, account, google=google, clock=clock, trusted_proxy=trusted_proxy
     )
