@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -151,9 +152,9 @@ def _routes(day: dt.date) -> list[str]:
 
 async def _load(
     base: str, token: str, routes: list[str], clients: int, rate: float, seconds: float
-) -> dict[str, list[tuple[float, bool]]]:
+) -> dict[str, list[tuple[float, str]]]:
     """Each client sends one request every clients/rate seconds, taking the routes in turn."""
-    found: dict[str, list[tuple[float, bool]]] = {r: [] for r in routes}
+    found: dict[str, list[tuple[float, str]]] = {r: [] for r in routes}
     interval = clients / rate
     headers = {"Authorization": f"Bearer {token}"}
     limits = httpx.Limits(max_connections=clients)
@@ -165,10 +166,10 @@ async def _load(
             route = routes[(n + i * clients) % len(routes)]
             began = time.perf_counter()
             try:
-                ok = (await http.get(route)).status_code == 200
-            except httpx.HTTPError:
-                ok = False
-            found[route].append((time.perf_counter() - began, ok))
+                outcome = str((await http.get(route)).status_code)
+            except httpx.HTTPError as e:
+                outcome = type(e).__name__
+            found[route].append((time.perf_counter() - began, outcome))
 
     async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=30) as http:
         t0 = time.perf_counter()
@@ -176,7 +177,7 @@ async def _load(
     return found
 
 
-def _stats(samples: dict[str, list[tuple[float, bool]]], seconds: float) -> list[dict[str, Any]]:
+def _stats(samples: dict[str, list[tuple[float, str]]], seconds: float) -> list[dict[str, Any]]:
     rows = []
     for route, found in samples.items():
         times = np.array([t for t, _ in found]) * 1000
@@ -184,7 +185,7 @@ def _stats(samples: dict[str, list[tuple[float, bool]]], seconds: float) -> list
             {
                 "route": route.split("?")[0],
                 "requests": len(found),
-                "errors": sum(not ok for _, ok in found),
+                "errors": sum(outcome != "200" for _, outcome in found),
                 "rps": round(len(found) / seconds, 1),
                 "p50_ms": round(float(np.percentile(times, 50)), 2) if len(times) else None,
                 "p99_ms": round(float(np.percentile(times, 99)), 2) if len(times) else None,
@@ -238,7 +239,8 @@ def bench_serve(
         "routes": _stats(samples, seconds),
         "all": {
             "requests": len(every),
-            "errors": sum(not ok for _, ok in every),
+            "errors": sum(outcome != "200" for _, outcome in every),
+            "error_kinds": dict(Counter(o for _, o in every if o != "200")),
             "rps": round(len(every) / seconds, 1),
             "p50_ms": round(float(np.percentile(times, 50)), 2),
             "p99_ms": round(float(np.percentile(times, 99)), 2),
