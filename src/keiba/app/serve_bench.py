@@ -4,7 +4,8 @@ A fresh temporary home gets a simulated world (`years` seasons, the same world a
 data`), a funded ledger account with `tickets` bets placed and settled, and a race-day journal
 for the world's last day. `keiba serve` then runs as its own process on a free loopback port
 with a viewer token made by `keiba token create`, and `clients` concurrent httpx clients
-send `rate` requests per second in all, for `seconds`, taking the read routes in turn. Each
+send `rate` requests per second in all, for `seconds`, taking the read routes in turn (after
+one untimed request to each, which opens its store and fills its cache). Each
 route's median and 99th-percentile latency, errors and requests per second are reported,
 with the server's CPU time per request (from /proc, on Linux) and the load generator's own: the
 latencies include the generator's work and anything else the machine runs, the server's CPU
