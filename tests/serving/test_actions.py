@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hashlib
 
-from conftest import Served
+from served_home import Served
+
 from keiba.bankroll import Ledger, verify
 from keiba.common.clock import FixedClock
 from keiba.common.storage import create_ledger_engine

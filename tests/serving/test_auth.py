@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from served_home import TestClient
 
-from conftest import TestClient
 from keiba.common.clock import FixedClock
 from keiba.common.config import load_config
 from keiba.serving.app import SECURITY_HEADERS, ServeSettings, create_app

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from conftest import Served
+from served_home import Served
+
 from keiba.app.today import today_bets
 from keiba.common.storage.datasets import open_dataset
 from keiba.serving.auth import Role

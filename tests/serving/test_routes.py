@@ -9,8 +9,8 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi.routing import APIRoute
+from served_home import Served
 
-from conftest import Served
 from keiba.serving.auth import Role
 
 

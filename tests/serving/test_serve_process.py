@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from served_home import day_of
 
-from conftest import day_of
 from race_morning import DATASET, Morning
 
 KEIBA = [sys.executable, "-m", "keiba.cli.main"]
