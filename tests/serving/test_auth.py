@@ -241,3 +241,21 @@ def test_google_id_tokens_are_verified_and_mapped_to_roles(
     assert status(id_token(key, exp=int(time.time()) - 3600, iat=int(time.time()) - 7200)) == 401
     assert status(id_token(key)[:-4] + "AAAA") == 401
     assert certs.calls == 1  # the certificates are fetched once and kept
+
+
+def test_an_unexpected_failure_is_a_500_without_its_detail(
+    tmp_path: Path, store: TokenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, token = store.create("v", Role.VIEWER)
+    settings = ServeSettings(load_config(None, tmp_path / "home"), store)
+
+    def broken(_: str) -> None:
+        raise RuntimeError("secret detail of the failure")
+
+    monkeypatch.setattr(settings.reads, "balance", broken)
+    client = TestClient(create_app(settings), raise_server_exceptions=False)
+    answer = client.get("/bankroll", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 500
+    assert answer.json() == {"error": "internal error: see the server's log"}
+    assert "secret detail" not in answer.text
+    assert answer.headers["x-content-type-options"] == "nosniff"

@@ -165,7 +165,8 @@ def _handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def internal(request: Request, e: Exception) -> JSONResponse:
         log.error("serve.internal_error", path=request.url.path, error=type(e).__name__)
-        return _error(500, "internal error: see the server's log")
+        # answered outside the middleware: the headers are added here
+        return _error(500, "internal error: see the server's log", SECURITY_HEADERS)
 
 
 def create_app(settings: ServeSettings) -> FastAPI:
