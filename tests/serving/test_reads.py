@@ -132,3 +132,25 @@ def test_a_ledger_write_is_seen_by_the_next_read(served: Served) -> None:
     finally:
         engine.dispose()
     assert get(served, "/bankroll")["cash_yen"] == before + 100
+
+
+def test_while_another_process_holds_the_dataset_the_warehouse_reads_are_503(
+    served: Served,
+) -> None:
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
+         "print('held', flush=True); sys.stdin.read()", str(served.config.duckdb_path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        answer = served.client.get("/races?date=2001-01-07", headers=served.auth(Role.VIEWER))
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["retry-after"] == "30"
+        assert "in use by another process" in answer.json()["error"]
+        assert get(served, "/bankroll")["account"] == "main"  # the ledger stays readable
+    finally:
+        holder.communicate("")
