@@ -154,3 +154,10 @@ def test_while_another_process_holds_the_dataset_the_warehouse_reads_are_503(
         assert get(served, "/bankroll")["account"] == "main"  # the ledger stays readable
     finally:
         holder.communicate("")
+
+
+def test_ready_checks_the_ledger_and_the_dataset(served: Served) -> None:
+    assert get(served, "/ready") == {
+        "status": "ready",
+        "checks": {"dataset": "ok", "ledger": "ok"},
+    }

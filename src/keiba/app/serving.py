@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from keiba.app.backtests import strategy_summaries
 from keiba.app.bankroll import balance_status
@@ -56,6 +57,7 @@ __all__ = [
     "model_evaluations",
     "model_versions",
     "pause_day",
+    "readiness",
     "record_operator_action",
     "resume_after_stop",
 ]
@@ -289,6 +291,21 @@ class ServingReads:
         """The day's plan from its journal (`day_plan`)."""
         files = _sqlite_files(journal_path(self.config.home, day))
         return self._cached(("plan", day), files, lambda: day_plan(self.config, day))
+
+
+def readiness(config: KeibaConfig) -> dict[str, Any]:
+    """Whether the ledger answers and the selected dataset exists."""
+    checks = {"dataset": "ok" if config.duckdb_path.exists() else "missing"}
+    engine = create_ledger_engine(config.ledger_url)
+    try:
+        with engine.connect():
+            checks["ledger"] = "ok"
+    except (StorageError, SQLAlchemyError):
+        checks["ledger"] = "unreachable"
+    finally:
+        engine.dispose()
+    ok = all(v == "ok" for v in checks.values())
+    return {"status": "ready" if ok else "degraded", "checks": checks}
 
 
 # --- the race day's journal ----------------------------------------------------------------------

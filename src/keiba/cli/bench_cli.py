@@ -3,8 +3,8 @@
 `data` times the data pipeline (generate, write, import, features, training) and measures the
 simulated market; `ledger` counts settlements per second with concurrent writers; `themis` times
 full decisions against the previous engine and the exact Kelly against SLSQP and penaltyblog;
-`day` plays a twin race day on a fresh home and times it and its decisions. Figures go to
-docs/benchmarks.md.
+`day` plays a twin race day on a fresh home and times it and its decisions; `serve` loads the
+HTTP API's read routes on a served simulated home. Figures go to docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, FastAPI, Path, Query, Request
 
 from keiba.app import serving as reads
-from keiba.common.storage import create_ledger_engine
 from keiba.serving import models as m
 from keiba.serving.app import ServeSettings, require
 from keiba.serving.auth import Principal, Role
@@ -56,18 +55,7 @@ def _meta(app: FastAPI) -> None:
     @app.get("/ready", response_model=m.Ready, tags=["meta"])
     def ready(request: Request, _: Viewer) -> dict[str, Any]:
         """Whether the ledger answers and the dataset exists."""
-        s = _settings(request)
-        checks = {"dataset": "ok" if s.config.duckdb_path.exists() else "missing"}
-        engine = create_ledger_engine(s.config.ledger_url)
-        try:
-            with engine.connect():
-                checks["ledger"] = "ok"
-        except Exception:
-            checks["ledger"] = "unreachable"
-        finally:
-            engine.dispose()
-        ok = all(v == "ok" for v in checks.values())
-        return {"status": "ready" if ok else "degraded", "checks": checks}
+        return reads.readiness(_settings(request).config)
 
 
 def _races(app: FastAPI) -> None:
