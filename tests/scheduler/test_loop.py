@@ -233,3 +233,35 @@ def test_a_race_left_without_a_decision_is_failed_not_forgotten(tmp_path: Path) 
     outcomes = day.run(journal)
     assert outcomes[A.race_id].outcome is Outcome.FAILED
     assert outcomes[A.race_id].reason == "no decision was recorded"
+
+
+def test_a_paused_day_makes_no_decision_until_it_is_resumed(tmp_path: Path) -> None:
+    """B decides at 09:50 and pauses the day (as an operator would, from elsewhere): A's
+    decision at 09:57 is skipped with the pause's reason; polls and settlements go on."""
+    day = Day(tmp_path, [A, B], at("05:00"))
+    journal = day.journal()
+
+    def decide_then_pause(ctx: Any) -> DecideResult:
+        journal.set_paused(True, "ops", "odds look wrong", ctx.now)
+        return DecideResult("bought", "1 ticket")
+
+    day.handlers.plan(B.race_id, StepKind.DECIDE, [decide_then_pause])
+    outcomes = day.run(journal)
+    assert outcomes[B.race_id].outcome is Outcome.BOUGHT
+    assert outcomes[A.race_id].outcome is Outcome.SKIPPED
+    assert outcomes[A.race_id].reason == "decide skipped: the day is paused by ops: odds look wrong"
+    assert day.handlers.of(StepKind.DECIDE, A.race_id) == []
+    assert len(day.handlers.of(StepKind.SETTLE)) == 2
+    assert max(c.now for c in day.handlers.of(StepKind.ODDS, A.race_id)) > A.post_time
+
+
+def test_a_resumed_day_decides_again(tmp_path: Path) -> None:
+    day = Day(tmp_path, [A, B], at("05:00"))
+    journal = day.journal()
+    journal.set_paused(True, "ops", "checking the feed", at("05:00"))
+    assert journal.pause().paused
+    resumed = journal.set_paused(False, "ops", "feed fine", at("05:01"))
+    assert (resumed.paused, resumed.operator, resumed.at) == (False, "ops", at("05:01"))
+    outcomes = day.run(journal)
+    assert {o.outcome for o in outcomes.values()} == {Outcome.PASSED}
+    assert len(day.handlers.of(StepKind.DECIDE)) == 2

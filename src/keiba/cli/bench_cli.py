@@ -3,8 +3,8 @@
 `data` times the data pipeline (generate, write, import, features, training) and measures the
 simulated market; `ledger` counts settlements per second with concurrent writers; `themis` times
 full decisions against the previous engine and the exact Kelly against SLSQP and penaltyblog;
-`day` plays a twin race day on a fresh home and times it and its decisions. Figures go to
-docs/benchmarks.md.
+`day` plays a twin race day on a fresh home and times it and its decisions; `serve` loads the
+HTTP API's read routes on a served simulated home. Figures go to docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -166,8 +166,52 @@ def bench_day(
         out.print(table)
 
 
+def bench_serve(
+    ctx: typer.Context,
+    years: Annotated[int, typer.Option(help="Simulated seasons in the served home.", min=1)] = 10,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated world.")] = 1,
+    clients: Annotated[int, typer.Option(help="Concurrent HTTP clients.", min=1)] = 20,
+    rate: Annotated[float, typer.Option(help="Requests per second, in all.", min=1)] = 200.0,
+    seconds: Annotated[float, typer.Option(help="How long to send.", min=1)] = 30.0,
+    tickets: Annotated[int, typer.Option(help="Bets in the served ledger.", min=0)] = 2000,
+    as_json: JsonOption = False,
+) -> None:
+    """Serve a simulated home with `keiba serve` and time its read routes under load."""
+    from keiba.app.serve_bench import bench_serve as run
+
+    config_of(ctx)
+
+    def say(step: str) -> None:
+        if not as_json:
+            err.print(f"[dim]{step}…[/]")
+
+    report = {"machine": machine(), **run(years, seed, clients, rate, seconds, tickets, say)}
+    if as_json:
+        print_json(report)
+        return
+    table = Table(
+        title=f"keiba bench serve: {report['races']:,} races, {clients} clients, "
+        f"{rate:g} req/s for {seconds:g} s, {report['machine']['cpus']} CPUs"
+    )
+    for column in ("route", "requests", "errors", "req/s", "p50 (ms)", "p99 (ms)"):
+        table.add_column(column, justify="left" if column == "route" else "right")
+    for r in [*report["routes"], {"route": "all", **report["all"]}]:
+        table.add_row(
+            r["route"], f"{r['requests']:,}", str(r["errors"]), f"{r['rps']:.1f}",
+            f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}",
+        )  # fmt: skip
+    out.print(table)
+    if report["server_cpu_ms_per_request"] is not None:
+        note = (
+            f"CPU per request: server {report['server_cpu_ms_per_request']:.2f} ms, "
+            f"load generator {report['client_cpu_ms_per_request']:.2f} ms"
+        )
+        out.print(note, highlight=False)
+
+
 def register(groups: dict[str, typer.Typer]) -> None:
     groups["bench"].command("data")(bench_data)
     groups["bench"].command("themis")(bench_themis)
     groups["bench"].command("ledger")(bench_ledger)
     groups["bench"].command("day")(bench_day)
+    groups["bench"].command("serve")(bench_serve)

@@ -35,6 +35,7 @@ VERBS: dict[str, tuple[str, str]] = {
         "run_cli",
         "Run a race day: card, odds, decisions, paper purchases and settlement per race.",
     ),
+    "serve": ("serve_cli", "Serve the HTTP API, authenticated by tokens (keiba token create)."),
 }
 """Top-level verb → (the module defining a function of that name, the first line of its help)."""
 
@@ -47,6 +48,7 @@ GROUPS: dict[str, str] = {
     "audit": "The hash-chained audit log: verify it, export its head.",
     "monitor": "The drawdown monitor: its state, and resuming a stop.",
     "bench": "Measure speed and memory: data pipeline, ledger, Themis.",
+    "token": "The HTTP API's tokens: create (shown once), list, revoke.",
 }
 """Group name → help; each group is a Typer app filled by its command modules."""
 
@@ -59,6 +61,7 @@ GROUP_MODULES: dict[str, tuple[str, ...]] = {
     "audit": ("bankroll_cli",),
     "monitor": ("monitor_cli",),
     "bench": ("bench_cli",),
+    "token": ("serve_cli",),
 }
 """Group name → the modules whose `register(groups)` add its verbs, in the order listed."""
 

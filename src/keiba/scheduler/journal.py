@@ -2,7 +2,8 @@
 
 It keeps the day's races and steps (due times, deadlines), every state change of every step
 (planned → started → done | skipped | failed, each with its reason and time) and each race's
-final outcome (bought, passed, skipped or failed, with a reason and a JSON detail). Writes are
+final outcome (bought, passed, skipped or failed, with a reason and a JSON detail), and the
+operator's pauses: while the day is paused the loop makes no decision. Writes are
 transactions that take the write lock at BEGIN (WAL mode), and a step's end, its race's outcome
 and a follow-up step are written together, so a crash never leaves one without the other.
 
@@ -51,6 +52,7 @@ __all__ = [
     "Journal",
     "JournalError",
     "Outcome",
+    "Pause",
     "RaceOutcome",
     "StepState",
     "journal_path",
@@ -87,6 +89,16 @@ class RaceOutcome:
     outcome: Outcome
     reason: str
     detail: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """The day's pause state as last set: by whom, why and when (None: never set)."""
+
+    paused: bool
+    operator: str | None = None
+    reason: str | None = None
+    at: dt.datetime | None = None
 
 
 _metadata = MetaData()
@@ -127,6 +139,17 @@ _transitions = Table(
     Column("step_id", String, ForeignKey("steps.step_id"), nullable=False),
     Column("state", String, nullable=False),
     Column("reason", Text),
+    Column("at", String, nullable=False),
+)
+
+
+_pauses = Table(
+    "pauses",
+    _metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("paused", Integer, nullable=False),
+    Column("operator", Text, nullable=False),
+    Column("reason", Text, nullable=False),
     Column("at", String, nullable=False),
 )
 
@@ -283,6 +306,12 @@ class Journal:
         with reading(self._engine) as conn:
             return _state_in(conn, step_id)
 
+    def states(self) -> dict[str, StepState]:
+        """Every step's state, by step id."""
+        with reading(self._engine) as conn:
+            rows = conn.execute(select(_steps.c.step_id, _steps.c.state))
+            return {r.step_id: StepState(r.state) for r in rows}
+
     def history(self, step_id: str) -> list[tuple[StepState, str | None]]:
         """A step's state changes in order, each with its reason."""
         with reading(self._engine) as conn:
@@ -348,6 +377,32 @@ class Journal:
             insert(_transitions),
             [{"step_id": step_id, "state": state.value, "reason": reason, "at": _ts(at)}],
         )
+
+    def pause(self) -> Pause:
+        """Whether the operator has paused the day (the latest pause or resume recorded)."""
+        with reading(self._engine) as conn:
+            row = conn.execute(select(_pauses).order_by(_pauses.c.seq.desc()).limit(1)).first()
+        if row is None:
+            return Pause(False)
+        return Pause(bool(row.paused), row.operator, row.reason, dt.datetime.fromisoformat(row.at))
+
+    def set_paused(self, paused: bool, operator: str, reason: str, at: dt.datetime) -> Pause:
+        """Pause the day (no decision is made until it is resumed) or resume it."""
+        if not operator.strip() or not reason.strip():
+            raise JournalError("pausing or resuming the day needs an operator and a reason")
+        with self._write() as conn:
+            conn.execute(
+                insert(_pauses),
+                [
+                    {
+                        "paused": int(paused),
+                        "operator": operator.strip(),
+                        "reason": reason.strip(),
+                        "at": _ts(at),
+                    }
+                ],
+            )
+        return self.pause()
 
     def set_outcome(self, outcome: RaceOutcome, at: dt.datetime) -> None:
         with self._write() as conn:

@@ -12,7 +12,9 @@ and owns only time and failure:
   row (the source is down) alert once;
 - settlement is tried again until the result is official or the give-up time, after which the
   race is recorded as failed;
-- a step found started when the day is resumed is handed back with `interrupted=True`.
+- a step found started when the day is resumed is handed back with `interrupted=True`;
+- while the operator has paused the day (`Journal.set_paused`), a decision that comes due is
+  skipped with the pause's reason; polls and settlements go on.
 
 At the end every race has an outcome; `run_day` returns them.
 """
@@ -171,6 +173,9 @@ class _Day:
             step = self._next(now)
             if step is None:
                 self.sleeper((self.queue[0][1].due - now).total_seconds())
+            elif step.kind is StepKind.DECIDE and (pause := self.journal.pause()).paused:
+                why = f"the day is paused by {pause.operator}: {pause.reason}"
+                self._end(step, StepState.SKIPPED, why, now)
             elif now > step.deadline:
                 self._end(
                     step,

@@ -1,0 +1,138 @@
+"""`keiba serve` and `keiba token create|list|revoke`: the HTTP API and its tokens; parsing and
+printing only (keiba.serving)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from keiba.cli.common import JsonOption, config_of, jst, out, print_json
+
+if TYPE_CHECKING:
+    from keiba.serving.auth import TokenStore
+
+__all__ = ["register", "serve"]
+
+
+class RoleChoice(StrEnum):
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+    account: Annotated[str, typer.Option("--account", help="Bankroll account.")] = "main",
+    tls_cert: Annotated[Path | None, typer.Option("--tls-cert", help="TLS certificate.")] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="TLS private key.")] = None,
+    trusted_proxy: Annotated[
+        bool,
+        typer.Option(
+            "--trusted-proxy",
+            help="A proxy in front terminates TLS and forwards client addresses (Cloud Run).",
+        ),
+    ] = False,
+    google_audience: Annotated[
+        str | None,
+        typer.Option(
+            "--google-audience",
+            envvar="KEIBA_SERVE_GOOGLE_AUDIENCE",
+            help="Accept Google-signed ID tokens for this audience too.",
+        ),
+    ] = None,
+    google_viewer: Annotated[
+        list[str] | None, typer.Option("--google-viewer", help="E-mail with the viewer role.")
+    ] = None,
+    google_operator: Annotated[
+        list[str] | None,
+        typer.Option("--google-operator", help="E-mail with the operator role."),
+    ] = None,
+) -> None:
+    """Serve the HTTP API, authenticated by tokens (keiba token create)."""
+    from keiba.serving.auth import Role
+    from keiba.serving.server import Binding, check_binding, settings_for
+    from keiba.serving.server import serve as run
+
+    binding = Binding(host, port, tls_cert, tls_key, trusted_proxy)
+    check_binding(binding)
+    roles = dict.fromkeys(google_viewer or [], Role.VIEWER)
+    roles |= dict.fromkeys(google_operator or [], Role.OPERATOR)
+    settings = settings_for(
+        config_of(ctx),
+        account,
+        google_audience=google_audience,
+        google_roles=roles,
+        trusted_proxy=trusted_proxy,
+    )
+    scheme = "https" if tls_cert else "http"
+    out.print(f"serving on {scheme}://{host}:{port} (account {account})", highlight=False)
+    run(settings, binding)
+
+
+def _store(ctx: typer.Context) -> TokenStore:
+    from keiba.serving.auth import home_tokens
+
+    return home_tokens(config_of(ctx).home)
+
+
+def create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option("--name", help="Who or what the token is for.")],
+    role: Annotated[RoleChoice, typer.Option("--role", help="viewer reads; operator acts.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Create a token; it is shown this once and stored only hashed."""
+    from keiba.serving.auth import Role
+
+    store = _store(ctx)
+    info, token = store.create(name, Role(role.value))
+    if as_json:
+        print_json({"name": info.name, "role": info.role.value, "token": token})
+        return
+    out.print(f"token for {info.name} ({info.role.value}), shown only now:", highlight=False)
+    out.print(token, highlight=False, soft_wrap=True)
+
+
+def list_tokens(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """List the tokens (never their secrets)."""
+    store = _store(ctx)
+    tokens = store.list()
+    if as_json:
+        print_json(
+            [
+                {
+                    "id": t.token_id,
+                    "name": t.name,
+                    "role": t.role.value,
+                    "created_at": t.created_at.isoformat(),
+                    "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None,
+                }
+                for t in tokens
+            ]
+        )
+        return
+    table = Table("id", "name", "role", "created", "revoked")
+    for t in tokens:
+        table.add_row(t.token_id, t.name, t.role.value, jst(t.created_at), jst(t.revoked_at))
+    out.print(table)
+
+
+def revoke(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The token's name or id.")],
+) -> None:
+    """Revoke a token: refused from the next request on."""
+    store = _store(ctx)
+    info = store.revoke(name)
+    out.print(f"revoked the token {info.token_id} ({info.name})", highlight=False)
+
+
+def register(groups: dict[str, typer.Typer]) -> None:
+    groups["token"].command("create")(create)
+    groups["token"].command("list")(list_tokens)
+    groups["token"].command("revoke")(revoke)

@@ -1,0 +1,243 @@
+"""The API's routes: each parses its input, calls one `keiba.app.serving` function and returns it.
+
+Viewers read; operators also act (resume after a monitor stop, pause and resume the day,
+approve a manual ticket list), each action written to the audit chain by the function it calls.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, FastAPI, Path, Query, Request
+
+from keiba.app import serving as reads
+from keiba.serving import models as m
+from keiba.serving.app import ServeSettings, require
+from keiba.serving.auth import Principal, Role
+
+__all__ = ["MAX_LIMIT", "register"]
+
+MAX_LIMIT = 500
+T = TypeVar("T")
+
+Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
+Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")]
+Offset = Annotated[int, Query(ge=0, description="Items to skip")]
+Day = Annotated[dt.date, Path(description="The race day, YYYY-MM-DD")]
+RaceId = Annotated[str, Path(pattern=r"^\d{16}$", description="YYYYMMDDJJKKNNRR")]
+
+
+def _settings(request: Request) -> ServeSettings:
+    settings: ServeSettings = request.app.state.settings
+    return settings
+
+
+def _page(items: Sequence[T], limit: int, offset: int) -> dict[str, Any]:
+    end = offset + limit
+    return {
+        "items": list(items[offset:end]),
+        "limit": limit,
+        "offset": offset,
+        "total": len(items),
+        "next_offset": end if end < len(items) else None,
+    }
+
+
+def _meta(app: FastAPI) -> None:
+    @app.get("/health", response_model=m.Health, tags=["meta"])
+    def health(_: Viewer) -> dict[str, Any]:
+        """The server answers."""
+        return {"status": "ok"}
+
+    @app.get("/ready", response_model=m.Ready, tags=["meta"])
+    def ready(request: Request, _: Viewer) -> dict[str, Any]:
+        """Whether the ledger answers and the dataset exists."""
+        return reads.readiness(_settings(request).config)
+
+
+def _races(app: FastAPI) -> None:
+    @app.get("/races", response_model=m.Page[m.Race], tags=["races"])
+    def races(
+        request: Request,
+        _: Viewer,
+        date: Annotated[dt.date, Query(description="The race day, YYYY-MM-DD")],
+        limit: Limit = 100,
+        offset: Offset = 0,
+    ) -> dict[str, Any]:
+        """The day's races with their runners and names."""
+        s = _settings(request)
+        return _page(s.reads.races(date), limit, offset)
+
+    @app.get("/races/{race_id}", response_model=m.RaceDecision, tags=["races"])
+    def race(
+        request: Request,
+        _: Viewer,
+        race_id: RaceId,
+        at: Annotated[dt.datetime | None, Query(description="As known at (default: now)")] = None,
+    ) -> dict[str, Any]:
+        """The race's latest odds, the model's, market's and combined probabilities, and
+        Themis's decision with its reasons, as known at `at`."""
+        s = _settings(request)
+        when = at or s.clock.now()
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        return s.reads.race(race_id, when, s.account)
+
+
+def _day(app: FastAPI) -> None:
+    @app.get("/days/{day}/plan", response_model=m.DayPlan, tags=["race day"])
+    def plan(
+        request: Request,
+        _: Viewer,
+        day: Day,
+        steps: Annotated[bool, Query(description="List every race's steps too")] = False,
+    ) -> dict[str, Any]:
+        """The day's plan from its journal: each race's outcome and step counts (its steps
+        with `steps=true`), and whether the day is paused."""
+        plan = _settings(request).reads.plan(day)
+        if steps:
+            return plan
+        return {**plan, "races": [{**r, "steps": []} for r in plan["races"]]}
+
+    @app.post("/days/{day}/pause", response_model=m.DayPlan, tags=["race day"])
+    def pause(request: Request, who: Operator, day: Day, body: m.Reason) -> dict[str, Any]:
+        """Pause the day: no decision is made until it is resumed (polls and settling go on)."""
+        s = _settings(request)
+        return reads.pause_day(
+            s.config, s.account, s.clock, day, paused=True, operator=who.name, reason=body.reason
+        )
+
+    @app.post("/days/{day}/resume", response_model=m.DayPlan, tags=["race day"])
+    def resume(request: Request, who: Operator, day: Day, body: m.Reason) -> dict[str, Any]:
+        """Resume a paused day."""
+        s = _settings(request)
+        return reads.pause_day(
+            s.config, s.account, s.clock, day, paused=False, operator=who.name, reason=body.reason
+        )
+
+
+def _ledger(app: FastAPI) -> None:
+    @app.get("/bankroll", response_model=m.Balance, tags=["ledger"])
+    def bankroll(request: Request, _: Viewer) -> dict[str, Any]:
+        """The account's cash, reserved and available yen."""
+        s = _settings(request)
+        return s.reads.balance(s.account)
+
+    @app.get("/ledger/entries", response_model=m.LedgerPage, tags=["ledger"])
+    def entries(
+        request: Request,
+        _: Viewer,
+        limit: Limit = 100,
+        before_seq: Annotated[int | None, Query(ge=1, description="Cursor: older than")] = None,
+    ) -> dict[str, Any]:
+        """The account's ledger entries, newest first."""
+        s = _settings(request)
+        rows = s.reads.entries(s.account)
+        if before_seq is not None:
+            rows = [r for r in rows if int(r["seq"]) < before_seq]
+        more = len(rows) > limit
+        rows = list(reversed(rows[-limit:]))
+        return {
+            "items": rows,
+            "limit": limit,
+            "next_before_seq": int(rows[-1]["seq"]) if more else None,
+        }
+
+    @app.get("/ledger/tickets", response_model=m.Page[m.LedgerTicket], tags=["ledger"])
+    def tickets(
+        request: Request,
+        _: Viewer,
+        state: Annotated[str | None, Query(max_length=20)] = None,
+        limit: Limit = 100,
+        offset: Offset = 0,
+    ) -> dict[str, Any]:
+        """The account's bets (tickets), oldest first; `state` selects one state."""
+        s = _settings(request)
+        return _page(s.reads.tickets(s.account, state), limit, offset)
+
+    @app.get("/ledger/settlements", response_model=m.Page[m.LedgerTicket], tags=["ledger"])
+    def settlements(
+        request: Request, _: Viewer, limit: Limit = 100, offset: Offset = 0
+    ) -> dict[str, Any]:
+        """The account's settled tickets with their payouts, oldest first."""
+        s = _settings(request)
+        return _page(s.reads.tickets(s.account, "settled"), limit, offset)
+
+
+def _monitor(app: FastAPI) -> None:
+    @app.get("/monitor", response_model=m.MonitorState, tags=["monitor"])
+    def monitor(request: Request, _: Viewer) -> dict[str, Any]:
+        """Drawdown, tier, and whether the monitor has stopped buying."""
+        s = _settings(request)
+        return s.reads.monitor_state(s.account)
+
+    @app.get("/monitor/events", response_model=m.Page[m.MonitorEvent], tags=["monitor"])
+    def events(
+        request: Request, _: Viewer, limit: Limit = 100, offset: Offset = 0
+    ) -> dict[str, Any]:
+        """The monitor's records and alerts in the audit chain (tiers, stops, resumes,
+        operator actions), newest first."""
+        s = _settings(request)
+        found = list(reversed(s.reads.monitor_events(s.account)))
+        return _page(found, limit, offset)
+
+    @app.post("/monitor/resume", response_model=m.ResumeResult, tags=["monitor"])
+    def resume(request: Request, who: Operator, body: m.Reason) -> dict[str, Any]:
+        """Lift the monitor's latched stop."""
+        s = _settings(request)
+        return reads.resume_after_stop(s.config, s.account, s.clock, who.name, body.reason)
+
+
+def _manual(app: FastAPI) -> None:
+    @app.get("/manual/{day}/tickets", response_model=m.ManualTickets, tags=["manual"])
+    def manual(request: Request, _: Viewer, day: Day) -> dict[str, Any]:
+        """The day's ticket list for a person to buy, with its SHA-256."""
+        return reads.manual_tickets(_settings(request).config, day)
+
+    @app.post("/manual/{day}/approve", response_model=m.ManualTickets, tags=["manual"])
+    def approve(request: Request, who: Operator, day: Day, body: m.Approval) -> dict[str, Any]:
+        """Approve exactly the list read (named by its SHA-256), in the audit chain."""
+        s = _settings(request)
+        return reads.approve_manual_tickets(
+            s.config, s.account, s.clock, day, body.sha256, who.name
+        )
+
+
+def _results(app: FastAPI) -> None:
+    @app.get("/models", response_model=m.Page[m.ModelVersion], tags=["models"])
+    def models(
+        request: Request, _: Viewer, limit: Limit = 100, offset: Offset = 0
+    ) -> dict[str, Any]:
+        """The stored model versions, newest first."""
+        return _page(reads.model_versions(_settings(request).config), limit, offset)
+
+    @app.get(
+        "/models/{version}/evaluations", response_model=list[m.ModelEvaluation], tags=["models"]
+    )
+    def evaluations(
+        request: Request, _: Viewer, version: Annotated[str, Path(max_length=100)]
+    ) -> list[dict[str, Any]]:
+        """The training and evaluation runs of a model version, with their metrics."""
+        return reads.model_evaluations(_settings(request).config, version)
+
+    @app.get("/backtests", response_model=m.Page[m.BacktestRun], tags=["backtests"])
+    def backtests(
+        request: Request, _: Viewer, limit: Limit = 100, offset: Offset = 0
+    ) -> dict[str, Any]:
+        """The backtest runs, newest first."""
+        return _page(reads.backtest_runs(_settings(request).config), limit, offset)
+
+    @app.get("/backtests/{run_id}", response_model=m.BacktestReport, tags=["backtests"])
+    def backtest(
+        request: Request, _: Viewer, run_id: Annotated[str, Path(max_length=200)]
+    ) -> dict[str, Any]:
+        """A run's strategies (bets, stakes, returns, drawdown) and its caveats."""
+        return reads.backtest_report(_settings(request).config, run_id)
+
+
+def register(app: FastAPI) -> None:
+    for part in (_meta, _races, _day, _ledger, _monitor, _manual, _results):
+        part(app)

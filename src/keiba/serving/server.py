@@ -1,0 +1,100 @@
+"""Running the API: where it may listen, and uvicorn with the app for a home's configuration.
+
+Loopback is the default. Any other address is refused unless the server speaks TLS itself
+(a certificate and its key) or the operator says explicitly that a proxy in front of it
+terminates TLS (`trusted_proxy`, as on Cloud Run); only then is the client address the proxy
+appends to X-Forwarded-For believed (for throttling).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from keiba.common.clock import SystemClock
+from keiba.common.config import KeibaConfig
+from keiba.common.errors import KeibaError
+from keiba.serving.app import ServeSettings, create_app
+from keiba.serving.auth import GoogleIdTokens, Role, home_tokens
+
+__all__ = ["Binding", "ServeError", "check_binding", "serve", "settings_for"]
+
+
+class ServeError(KeibaError):
+    """The server cannot start as asked."""
+
+
+@dataclass(frozen=True)
+class Binding:
+    host: str
+    port: int
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    trusted_proxy: bool = False
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_binding(binding: Binding) -> None:
+    """Refuse a non-loopback address without TLS or an explicitly trusted proxy."""
+    if (binding.tls_cert is None) != (binding.tls_key is None):
+        raise ServeError("TLS needs both --tls-cert and --tls-key")
+    for path in (binding.tls_cert, binding.tls_key):
+        if path is not None and not path.is_file():
+            raise ServeError(f"no such file: {path}")
+    if is_loopback(binding.host) or binding.tls_cert is not None or binding.trusted_proxy:
+        return
+    raise ServeError(
+        f"refusing to listen on {binding.host} without TLS: give --tls-cert and --tls-key, or "
+        "--trusted-proxy when a proxy in front terminates TLS (e.g. Cloud Run)"
+    )
+
+
+def settings_for(
+    config: KeibaConfig,
+    account: str,
+    *,
+    google_audience: str | None = None,
+    google_roles: Mapping[str, Role] | None = None,
+    trusted_proxy: bool = False,
+) -> ServeSettings:
+    """The server's settings: the home's tokens, and Google ID tokens when an audience is set."""
+    clock = SystemClock()
+    google = None
+    if google_audience:
+        if not google_roles:
+            raise ServeError(
+                "Google ID tokens need at least one --google-viewer or --google-operator"
+            )
+        google = GoogleIdTokens(google_audience, google_roles)
+    store = home_tokens(config.home)
+    return ServeSettings(
+        config, store, account, google=google, clock=clock, trusted_proxy=trusted_proxy
+    )
+
+
+def serve(settings: ServeSettings, binding: Binding) -> None:
+    """Serve until interrupted."""
+    import uvicorn
+
+    check_binding(binding)
+    uvicorn.run(
+        create_app(settings),
+        host=binding.host,
+        port=binding.port,
+        ssl_certfile=str(binding.tls_cert) if binding.tls_cert else None,
+        ssl_keyfile=str(binding.tls_key) if binding.tls_key else None,
+        proxy_headers=False,  # the app reads X-Forwarded-For itself, and only when trusted
+        server_header=False,
+        access_log=False,
+        log_level="warning",
+    )
