@@ -42,7 +42,7 @@ from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError, StorageError
 from keiba.common.storage import FsspecObjectStore, create_ledger_engine
 from keiba.common.storage.datasets import open_dataset
-from keiba.common.storage.warehouse import DuckDBWarehouse
+from keiba.common.storage.warehouse import Warehouse
 from keiba.execution.manual import MANUAL_COLUMNS
 from keiba.scheduler import Journal, journal_path
 
@@ -104,7 +104,7 @@ _CARDS_SQL = (
 )
 
 
-def _imported(warehouse: DuckDBWarehouse, day: dt.date) -> dict[str, dict[str, Any]]:
+def _imported(warehouse: Warehouse, day: dt.date) -> dict[str, dict[str, Any]]:
     if not warehouse.has_table("races"):
         return {}
     by_race: dict[str, list[dict[str, Any]]] = {}
@@ -116,7 +116,7 @@ def _imported(warehouse: DuckDBWarehouse, day: dt.date) -> dict[str, dict[str, A
     }
 
 
-def _races_of(warehouse: DuckDBWarehouse, day: dt.date) -> list[dict[str, Any]]:
+def _races_of(warehouse: Warehouse, day: dt.date) -> list[dict[str, Any]]:
     """The day's races with their runners: those imported or with a result, and the others
     from their latest card, in post-time order."""
     found = _imported(warehouse, day)
