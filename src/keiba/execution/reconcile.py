@@ -202,8 +202,9 @@ def reconcile_day(
         ledger.mark_reconciled(ticket.ticket_id, row is not None, row.receipt if row else None)
         (result.present if row is not None else result.absent).append(ticket.ticket_id)
     used = {id(r) for r in found.values() if r is not None}
+    named = tickets if channel is None else _of_day(ledger, day, None)
     for row in (r for r in free if id(r) not in used):
-        race_id = _race_id(row, tickets, resolve_race)
+        race_id = _race_id(row, named, resolve_race)
         if race_id is None:
             result.unresolved.append(row)
         else:
