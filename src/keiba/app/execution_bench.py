@@ -74,7 +74,7 @@ class ExecutionBenchSettings:
     p_fault: float = 0.25
     p_history_down: float = 0.05
     p_kill: float = 0.08
-    p_random_kill: float = 0.1
+    p_random_kill: float = 0.15
     failover: bool = True
     rebuy_margin_s: float = 180.0
     max_rebuys: int = 2
@@ -241,7 +241,7 @@ def _live(settings: ExecutionBenchSettings, day: _Day, rng: random.Random) -> in
     if rng.random() < settings.p_random_kill:
         pid = process.pid
         assert pid is not None
-        timer = threading.Timer(rng.uniform(0.05, 0.8), _kill_quietly, (pid,))
+        timer = threading.Timer(rng.uniform(0.02, 0.5), _kill_quietly, (pid,))
         timer.start()
     process.join()
     if timer is not None:
