@@ -4,11 +4,12 @@ Each simulated day (`keiba.app.execution_bench_world`) serves two twin accounts 
 HTTP — the primary and a failover — whose faults are drawn per purchase, and runs the buying
 process in a child process: the real `RaceEngine`, Themis, `Ledger` (a SQLite file),
 reconciliation and rebuy (`keiba.execution`), buying through `IpatFormBroker` (the purchase
-flow as form posts; no browser). The child is killed with SIGKILL at planned points of a
-purchase (before the tickets are marked submitting, before the purchase is sent, after it
-was sent, while a history is read) and, with `p_random_kill`, at a random moment; it is
-restarted each time (the twins' clock moves a minute on) and reconciles at start-up. The
-twins, their clock and the ledger file outlive it.
+flow as form posts; no browser) or, with `browser`, the IPAT web broker in headless Chromium.
+The child is killed with SIGKILL at planned points of a purchase (before the tickets are
+marked submitting, before the purchase is sent, after it was sent, while a history is read)
+and, with `p_random_kill`, at a random moment; it is restarted each time (the twins' clock
+moves a minute on) and reconciles at start-up. The twins, their clock and the ledger file
+outlive it.
 
 After each day the harness checks the ledger against the venues: every ticket a twin holds
 is in the ledger with the same receipt, race, pool and stake, and the other way round; no
@@ -48,7 +49,7 @@ from keiba.engine import RaceEngine
 from keiba.execution.broker import Broker, Submission
 from keiba.execution.channels import Attempt, Channel
 from keiba.execution.history import HistoryRow
-from keiba.execution.ipat import BET_NAMES
+from keiba.execution.ipat import BET_NAMES, IpatBroker
 from keiba.execution.ipat_secrets import IpatCredentials
 from keiba.execution.rebuy import RebuyPolicy, missed_reasons
 from keiba.execution.reconcile import ADOPTED_RULE
@@ -79,6 +80,8 @@ class ExecutionBenchSettings:
     rebuy_margin_s: float = 180.0
     max_rebuys: int = 2
     timeout_s: float = 0.5
+    browser: bool = False
+    """Buy through the IPAT web broker in headless Chromium instead of the form broker."""
 
 
 @dataclass
@@ -197,7 +200,7 @@ def _buyer(settings: ExecutionBenchSettings, day: _Day) -> None:
     ledger = _KillableLedger(create_ledger_engine(day.ledger_url), clock, "bench")
     ledger.killer = killer
     brokers = [
-        _Hooked(IpatFormBroker(url, account, timeout_s=settings.timeout_s), clock, killer)
+        _Hooked(_broker(settings, url, account, clock), clock, killer)
         for url, account in zip(day.urls, _ACCOUNTS, strict=False)
     ]
     official = {r.race_id: r for r in day.races}
@@ -231,6 +234,28 @@ def _buyer(settings: ExecutionBenchSettings, day: _Day) -> None:
     engine.reconcile(race_date)
     for race in day.races:
         engine.settle(race.race_id, race.result())
+
+
+class _Credentials:
+    def __init__(self, credentials: IpatCredentials) -> None:
+        self.credentials = credentials
+
+    def ipat_credentials(self) -> IpatCredentials:
+        return self.credentials
+
+
+def _broker(
+    settings: ExecutionBenchSettings, url: str, account: IpatCredentials, clock: _SharedClock
+) -> Broker:
+    if settings.browser:
+        return IpatBroker(
+            url,
+            _Credentials(account),
+            clock,
+            timeout_s=settings.timeout_s,
+            check_timeout_s=settings.timeout_s,
+        )
+    return IpatFormBroker(url, account, timeout_s=settings.timeout_s)
 
 
 def _live(settings: ExecutionBenchSettings, day: _Day, rng: random.Random) -> int:

@@ -218,11 +218,20 @@ def bench_execution(
     races: Annotated[int, typer.Option(help="Races a day.", min=1, max=12)] = 12,
     p_fault: Annotated[float, typer.Option(help="Chance of a fault per purchase.")] = 0.25,
     p_kill: Annotated[float, typer.Option(help="Chance of a planned SIGKILL per race.")] = 0.08,
+    browser: Annotated[
+        bool, typer.Option(help="Buy through the IPAT web broker in headless Chromium.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Buy race days through faulty IPAT twins, killing and restarting the buyer; check."""
     settings = ExecutionBenchSettings(
-        days=days, seed=seed, races_per_day=races, p_fault=p_fault, p_kill=p_kill
+        days=days,
+        seed=seed,
+        races_per_day=races,
+        p_fault=p_fault,
+        p_kill=p_kill,
+        browser=browser,
+        timeout_s=3.0 if browser else 0.5,
     )
     say = None if as_json else (lambda line: err.print(f"[dim]{line}[/]"))
     report = {"machine": machine(), **run_execution_bench(settings, say).to_dict()}
