@@ -245,7 +245,7 @@ def test_a_lost_answer_is_reconciled_from_the_venues_history_before_settling(
     engine.alerts = [sink]
     outcome = engine.decide(race())
     assert outcome.status is Status.FAILED and "no answer within 30 s" in outcome.reason
-    assert "still unknown" in outcome.reason
+    assert "left reserved, not sent again" in outcome.reason
     assert {t["state"] for t in ledger.tickets()} == {"unknown"}
     assert [a.kind for a in sink.alerts] == ["engine.broker_failed", "execution.not_reconciled"]
     broker.down = False

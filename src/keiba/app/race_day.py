@@ -241,8 +241,14 @@ def _ledger(setup: RaceDaySetup) -> Iterator[Ledger]:
 
 def _reconcile_at_start(engine: RaceEngine, ledger: Ledger, race_date: dt.date) -> None:
     """A restarted day first settles the purchases its last run left unknown (or submitting,
-    if it died during the call) from the venue's history; nothing is bought again on a guess."""
-    pending = (TicketState.UNKNOWN.value, TicketState.SUBMITTING.value)
+    if it died during the call) from the venue's history, and follows up what it left absent
+    or never sent (`RaceEngine.reconcile`); nothing is bought again on a guess."""
+    pending = (
+        TicketState.UNKNOWN.value,
+        TicketState.SUBMITTING.value,
+        TicketState.RESERVED.value,
+        TicketState.ABSENT.value,
+    )
     prefix = f"{race_date:%Y%m%d}"
     if any(t["state"] in pending and t["race_id"].startswith(prefix) for t in ledger.tickets()):
         engine.reconcile(race_date)

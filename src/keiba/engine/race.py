@@ -358,7 +358,10 @@ class RaceEngine:
         ]
         reason = f"{failure}; {recovery.summary()}"
         if pending:
-            reason += f"; {len(pending)} ticket(s) still unknown, reserved until the history says"
+            reason += (
+                f"; {len(pending)} ticket(s) left reserved, not sent again until the purchase "
+                "history is checked"
+            )
         status = Status.BOUGHT if placed else Status.FAILED
         return RaceOutcome(race.race_id, status, reason, decision, bankroll, placed)
 
