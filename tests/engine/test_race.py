@@ -216,11 +216,13 @@ def test_an_unreachable_ledger_stops_buying_with_an_alert(tmp_path: Path) -> Non
 
 
 class LostAnswer:
-    """The venue takes the tickets (or not), then the answer never comes back."""
+    """The venue takes the tickets (or not), then the answer never comes back; its history
+    cannot be read until `down` is set False."""
 
     def __init__(self, reaches: bool) -> None:
         self.venue = PaperBroker()
         self.reaches = reaches
+        self.down = True
 
     def submit(self, tickets: Sequence[Ticket]) -> list[Submission]:
         if self.reaches:
@@ -228,6 +230,8 @@ class LostAnswer:
         raise TimeoutError("no answer within 30 s")
 
     def history(self, day: dt.date) -> list[object]:
+        if self.down:
+            raise ConnectionError("投票内容照会 is down")
         return self.venue.history(day)  # type: ignore[return-value]
 
 
@@ -241,7 +245,10 @@ def test_a_lost_answer_is_reconciled_from_the_venues_history_before_settling(
     engine.alerts = [sink]
     outcome = engine.decide(race())
     assert outcome.status is Status.FAILED and "no answer within 30 s" in outcome.reason
+    assert "left reserved, not sent again" in outcome.reason
     assert {t["state"] for t in ledger.tickets()} == {"unknown"}
+    assert [a.kind for a in sink.alerts] == ["engine.broker_failed", "execution.not_reconciled"]
+    broker.down = False
     stake = ledger.balances().reserved
     settled = engine.settle(race().race_id, won_by(1))
     if reaches:  # bought after all: placed with the venue's receipt, then paid

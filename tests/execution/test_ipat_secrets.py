@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -138,3 +139,31 @@ def test_from_a_secret_in_the_environment_store() -> None:
 
 def _lines(values: dict[str, str]) -> str:
     return "".join(f"{k} = {v}\n" for k, v in values.items())
+
+
+def test_the_configuration_chooses_the_failover_channel(tmp_path: Path) -> None:
+    from keiba.common.clock import FixedClock
+    from keiba.execution.brokers import failover_from_config, rebuy_policy
+    from keiba.execution.ipat import IpatBroker
+    from keiba.execution.manual import ManualBroker
+
+    clock = FixedClock(dt.datetime(2018, 11, 25, tzinfo=dt.UTC))
+    primary = {"broker": "ipat", "live": True, "max_day_yen": 20_000, "rebuy_margin_s": 240}
+
+    def channels(**failover: object) -> list[Any]:
+        execution = {**primary, "failover": failover} if failover else primary
+        config = load_config(home=tmp_path, overrides={"execution": execution})
+        assert rebuy_policy(config).margin == dt.timedelta(minutes=4)
+        return failover_from_config(config, clock)
+
+    assert channels() == []
+    [manual] = channels(broker="manual", name="hand")
+    assert manual.name == "hand" and isinstance(manual.broker, ManualBroker)
+    assert manual.broker.directory == tmp_path / "manual-failover"
+    with pytest.raises(ConfigError, match="secrets_file"):
+        channels(broker="ipat")
+    [alt] = channels(broker="ipat", secrets_file="alt.secrets")
+    assert alt.name == "alt" and isinstance(alt.broker, IpatBroker)
+    assert repr(alt.broker._secrets) == f"FileSecrets({str(tmp_path / 'alt.secrets')!r})"
+    with pytest.raises(ConfigError, match="name"):
+        channels(broker="manual", name="Not Valid")

@@ -17,7 +17,7 @@ from keiba.common.config import KeibaConfig
 from keiba.common.storage import FsspecObjectStore, Warehouse
 from keiba.engine import RaceInputs
 from keiba.engine.live import live_race_inputs
-from keiba.execution.brokers import broker_from_config
+from keiba.execution.brokers import broker_from_config, failover_from_config
 from keiba.feature_engineering import build_features_for_entries
 from keiba.model_training.pipeline import (
     StoredModel,
@@ -44,12 +44,13 @@ def race_inputs_at(
 def live_setup(config: KeibaConfig, account: str, race_date: dt.date) -> RaceDaySetup:
     """A live race day: wall clock, netkeiba, the selected dataset, the configured ledger and
     the configured broker (`execution.broker`: paper unless set; IPAT buys for real only with
-    `execution.live` and a day cap)."""
+    `execution.live` and a day cap) with its failover channel (`execution.failover`)."""
     clock = SystemClock()
     return RaceDaySetup(
         config=config,
         clock=clock,
         broker=broker_from_config(config, clock),
+        failover=failover_from_config(config, clock),
         sleeper=live_sleep,
         journal_path=journal_path(config.home, race_date),
         ledger_url=config.ledger_url,

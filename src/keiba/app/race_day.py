@@ -41,6 +41,8 @@ from keiba.data_collector.netkeiba_pages import NetkeibaParseError
 from keiba.data_collector.race_day import ClockSkew, NetkeibaRaceDay
 from keiba.engine import RaceEngine
 from keiba.execution import Broker, PaperBroker
+from keiba.execution.brokers import rebuy_policy
+from keiba.execution.channels import Channel
 from keiba.model_training.pipeline import StoredModel, check_model_dataset, load_stored_model
 from keiba.monitor import Alert, AlertSink, MemorySink, Monitor, Severity, deliver
 from keiba.monitor.monitor import sinks_from_config
@@ -53,6 +55,7 @@ from keiba.scheduler import (
     run_day,
 )
 from keiba.scheduler.handlers import EngineHandlers, RaceInputsAt
+from keiba.scheduler.timeline import Plan
 
 __all__ = ["DayRun", "RaceDaySetup", "SimulatedDay", "fund_paper_ledger", "run_race_day"]
 
@@ -78,6 +81,8 @@ class RaceDaySetup:
     kind: DatasetKind = "real"
     """The kind of races the source's pages describe (`simulated` for the twin)."""
     broker: Broker = field(default_factory=PaperBroker)
+    failover: list[Channel] = field(default_factory=list)
+    """Channels tried, in order, for a purchase proven absent (`execution.failover`)."""
     extra_sinks: list[AlertSink] = field(default_factory=list)
 
 
@@ -236,11 +241,24 @@ def _ledger(setup: RaceDaySetup) -> Iterator[Ledger]:
 
 def _reconcile_at_start(engine: RaceEngine, ledger: Ledger, race_date: dt.date) -> None:
     """A restarted day first settles the purchases its last run left unknown (or submitting,
-    if it died during the call) from the venue's history; nothing is bought again on a guess."""
-    pending = (TicketState.UNKNOWN.value, TicketState.SUBMITTING.value)
+    if it died during the call) from the venue's history, and follows up what it left absent
+    or never sent (`RaceEngine.reconcile`); nothing is bought again on a guess."""
+    pending = (
+        TicketState.UNKNOWN.value,
+        TicketState.SUBMITTING.value,
+        TicketState.RESERVED.value,
+        TicketState.ABSENT.value,
+    )
     prefix = f"{race_date:%Y%m%d}"
     if any(t["state"] in pending and t["race_id"].startswith(prefix) for t in ledger.tickets()):
         engine.reconcile(race_date)
+
+
+def _closes(plan: Plan, close_lead_s: int) -> Callable[[str], dt.datetime | None]:
+    """When each planned race's sales close (its post time less the close lead)."""
+    lead = dt.timedelta(seconds=close_lead_s)
+    closes = {r.race_id: r.post_time - lead for r in plan.races}
+    return closes.get
 
 
 def run_race_day(setup: RaceDaySetup, race_date: dt.date) -> DayRun:
@@ -286,6 +304,9 @@ def run_race_day(setup: RaceDaySetup, race_date: dt.date) -> DayRun:
                 monitor=monitor,
                 max_odds_age=dt.timedelta(seconds=config.race_day.max_odds_age_s),
                 alerts=sinks,
+                failover=setup.failover,
+                closes_at=_closes(plan, config.race_day.close_lead_s),
+                rebuy=rebuy_policy(config),
             )
             _reconcile_at_start(engine, ledger, race_date)
             inputs = setup.inputs(warehouse, stored, pools) if stored is not None else None

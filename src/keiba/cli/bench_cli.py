@@ -4,7 +4,9 @@
 simulated market; `ledger` counts settlements per second with concurrent writers; `themis` times
 full decisions against the previous engine and the exact Kelly against SLSQP and penaltyblog;
 `day` plays a twin race day on a fresh home and times it and its decisions; `serve` loads the
-HTTP API's read routes on a served simulated home. Figures go to docs/benchmarks.md.
+HTTP API's read routes on a served simulated home; `execution` buys through faulty IPAT twins
+with the buying process killed and restarted, and counts duplicates, misses and mismatches.
+Figures go to docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from rich.table import Table
 from keiba.app.bench import ledger_bench
 from keiba.app.day_bench import PARTS
 from keiba.app.day_bench import bench_day as play_day
+from keiba.app.execution_bench import ExecutionBenchSettings, run_execution_bench
 from keiba.benchmarks import as_dicts, machine, run_benchmarks
 from keiba.cli.common import JsonOption, RaceDateOption, config_of, err, out, print_json
 from keiba.themis.bench import run_themis_benchmark
@@ -209,9 +212,44 @@ def bench_serve(
         out.print(note, highlight=False)
 
 
+def bench_execution(
+    days: Annotated[int, typer.Option(help="Simulated race days.", min=1)] = 3,
+    seed: Annotated[int, typer.Option(help="Seed of the days, faults and kills.")] = 0,
+    races: Annotated[int, typer.Option(help="Races a day.", min=1, max=12)] = 12,
+    p_fault: Annotated[float, typer.Option(help="Chance of a fault per purchase.")] = 0.25,
+    p_kill: Annotated[float, typer.Option(help="Chance of a planned SIGKILL per race.")] = 0.08,
+    browser: Annotated[
+        bool, typer.Option(help="Buy through the IPAT web broker in headless Chromium.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Buy race days through faulty IPAT twins, killing and restarting the buyer; check."""
+    settings = ExecutionBenchSettings(
+        days=days,
+        seed=seed,
+        races_per_day=races,
+        p_fault=p_fault,
+        p_kill=p_kill,
+        browser=browser,
+        timeout_s=3.0 if browser else 0.5,
+    )
+    say = None if as_json else (lambda line: err.print(f"[dim]{line}[/]"))
+    report = {"machine": machine(), **run_execution_bench(settings, say).to_dict()}
+    if as_json:
+        print_json(report)
+        return
+    table = Table(title=f"keiba bench execution: {days} days, seed {seed}")
+    table.add_column("")
+    table.add_column("", justify="right")
+    for name, value in _flat({k: v for k, v in report.items() if k != "machine"}):
+        table.add_row(name, str(value))
+    out.print(table)
+
+
 def register(groups: dict[str, typer.Typer]) -> None:
     groups["bench"].command("data")(bench_data)
     groups["bench"].command("themis")(bench_themis)
     groups["bench"].command("ledger")(bench_ledger)
     groups["bench"].command("day")(bench_day)
     groups["bench"].command("serve")(bench_serve)
+    groups["bench"].command("execution")(bench_execution)

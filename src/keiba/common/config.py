@@ -47,6 +47,7 @@ __all__ = [
     "DemoConfig",
     "DrawdownTierConfig",
     "ExecutionConfig",
+    "FailoverConfig",
     "KeibaConfig",
     "LoggingConfig",
     "ModelConfig",
@@ -422,6 +423,23 @@ class RaceDayConfig(Section):
         return self
 
 
+class FailoverConfig(Section):
+    """A second channel for an intent proven absent on the first: another IPAT account (its
+    own `secrets_file`, mode 600) or a person (`manual`, writing under `manual_dir`)."""
+
+    broker: Literal["ipat", "manual"]
+    name: str = Field(default="alt", pattern=r"^[a-z0-9]{1,8}$")
+    secrets_file: Path | None = None
+    max_day_yen: int | None = Field(default=None, ge=100, multiple_of=100)
+    manual_dir: Path = Path("manual-failover")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FailoverConfig:
+        if self.broker == "ipat" and self.secrets_file is None:
+            raise ValueError("an IPAT failover account needs its own secrets_file")
+        return self
+
+
 class ExecutionConfig(Section):
     """How tickets are bought (docs/execution.md): on paper, through IPAT's web site, by hand.
 
@@ -431,7 +449,9 @@ class ExecutionConfig(Section):
     `ipat-credentials` of the `secrets` section's store (`secrets: store`), never from this
     file. `manual`
     writes the tickets for a person under `manual_dir`, where the purchase history they
-    download is read back.
+    download is read back. A purchase proven absent is bought again only while its race's
+    close is more than `rebuy_margin_s` away, at most `max_rebuys` times, through `failover`
+    when one is set (else the same channel).
     """
 
     broker: Literal["paper", "ipat", "manual"] = "paper"
@@ -443,6 +463,9 @@ class ExecutionConfig(Section):
     chromium: str | None = None
     page_timeout_s: float = Field(default=30.0, gt=0, le=600)
     manual_dir: Path = Path("manual")
+    rebuy_margin_s: float = Field(default=180.0, ge=0)
+    max_rebuys: int = Field(default=2, ge=0, le=9)
+    failover: FailoverConfig | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> ExecutionConfig:

@@ -10,13 +10,19 @@ The bankroll Themis sees is read from the ledger every time (its available balan
 day's races have staked and returned: race ids begin with their date), so a restarted process
 decides with the same numbers as the one that stopped. The monitor, when given, is checked
 before each decision: a stop means no bet, a drawdown tier lowers the stake multiplier.
+
+A purchase whose answer was lost is settled by `RaceEngine.reconcile`: each channel's history
+(the broker's, then each failover's) says which unknown tickets the venue has; what is proven
+absent is bought again through the next channel while the race's close is far enough away, or
+recorded missed with the reason (`keiba.execution.rebuy`); tickets found or adopted for races
+already official are settled at once when the engine knows the results.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -31,10 +37,12 @@ from keiba.common.config import ThemisConfig
 from keiba.common.errors import StorageError, one_line
 from keiba.common.money import Yen
 from keiba.execution import Broker, BrokerError, execute_decision
+from keiba.execution.channels import PRIMARY, Attempt, Channel
+from keiba.execution.rebuy import Closes, FollowUp, RebuyPolicy, follow_up
 from keiba.execution.reconcile import Reconciliation, reconcile_day
 from keiba.market.settlement import settle_ticket
 from keiba.monitor import Alert, AlertSink, BetOutcome, Monitor, Severity, apply_to_policy, deliver
-from keiba.themis import Bankroll, Decision, DecisionError, decide
+from keiba.themis import Bankroll, Bet, Decision, DecisionError, decide
 
 __all__ = [
     "PlacedBet",
@@ -42,6 +50,7 @@ __all__ = [
     "RaceInputs",
     "RaceOutcome",
     "RaceResult",
+    "Recovery",
     "SettledTicket",
     "Status",
     "ledger_bankroll",
@@ -126,6 +135,41 @@ class SettledTicket:
         return self.paid > 0 and not self.refund
 
 
+@dataclass
+class Recovery:
+    """What `RaceEngine.reconcile` found and did: each channel's reconciliation (rounds of
+    them when a purchase bought again was lost too), what was bought again or missed, and
+    the tickets settled because their race was already official."""
+
+    day: dt.date
+    reconciliations: list[tuple[str, Reconciliation]] = field(default_factory=list)
+    follow_ups: list[FollowUp] = field(default_factory=list)
+    settled: list[SettledTicket] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return any(r.failed for _, r in self.reconciliations)
+
+    @property
+    def changed(self) -> bool:
+        return any(r.changed for _, r in self.reconciliations) or any(
+            f.placed or f.refused or f.unknown or f.missed for f in self.follow_ups
+        )
+
+    def summary(self) -> str:
+        parts = [f"{name or 'primary'}: {r.summary()}" for name, r in self.reconciliations]
+        for f in self.follow_ups:
+            if f.placed or f.refused or f.unknown:
+                parts.append(
+                    f"bought again {len(f.placed)}, refused {len(f.refused)}, "
+                    f"unknown {len(f.unknown)}"
+                )
+            parts.extend(f"missed {ticket}: {why}" for ticket, why in f.missed)
+        if self.settled:
+            parts.append(f"{len(self.settled)} ticket(s) of official races settled")
+        return "; ".join(parts)
+
+
 def ledger_bankroll(ledger: Ledger, day: dt.date) -> Bankroll:
     """The account as Themis sees it before a race of `day`: the available balance, and what
     the day's races have staked and returned (read from the ledger; nothing is written)."""
@@ -157,10 +201,18 @@ class RaceEngine:
         max_odds_age: dt.timedelta | None = None,
         rule: str = "themis",
         alerts: Sequence[AlertSink] = (),
+        failover: Sequence[Channel] = (),
+        closes_at: Closes | None = None,
+        rebuy: RebuyPolicy | None = None,
+        results: Callable[[str], RaceResult | None] | None = None,
     ) -> None:
         self.policy = policy
         self.ledger = ledger
         self.broker = broker
+        self.channels = (Channel(PRIMARY, broker), *failover)
+        self.closes_at: Closes = closes_at or (lambda race_id: None)
+        self.rebuy = rebuy or RebuyPolicy()
+        self.results = results
         self.clock = clock
         self.monitor = monitor
         self.max_odds_age = max_odds_age
@@ -240,7 +292,7 @@ class RaceEngine:
     ) -> RaceOutcome:
         tickets = [
             Ticket(
-                f"{race.race_id}-{self.rule}-{b.bet_type.value}-{b.combination}",
+                self._ticket_id(race, b),
                 race.race_id,
                 b.bet_type.value,
                 b.combination,
@@ -264,19 +316,11 @@ class RaceEngine:
         except LedgerError as e:
             return RaceOutcome(race.race_id, Status.FAILED, str(e), decision, bankroll)
         except BrokerError as e:
-            reason = (
-                f"the broker failed: {one_line(e, 200)}; {len(tickets)} ticket(s) left reserved, "
-                "not sent again until the purchase history is checked"
-            )
+            reason = f"the broker failed: {one_line(e, 200)}"
             self._alert("engine.broker_failed", reason)
-            return RaceOutcome(race.race_id, Status.FAILED, reason, decision, bankroll)
-        by_id = {t.ticket_id: b for t, b in zip(tickets, decision.bets, strict=True)}
-        placed = tuple(
-            PlacedBet(t, by_id[t.ticket_id].probability, by_id[t.ticket_id].odds)
-            for t in executed.placed
-        )
-        for p in placed:
-            self._known[p.ticket.ticket_id] = (p.probability, p.odds)
+            recovery = self.reconcile(race.race_date)
+            return self._recovered(race, decision, bankroll, reason, recovery)
+        placed = self._placed(decision, tickets, executed.placed)
         refused = tuple(f"{s.ticket_id}: {s.reason}" for s in executed.refused)
         if not placed:
             reason = f"the broker refused every ticket ({refused[0]})"
@@ -284,20 +328,109 @@ class RaceEngine:
         reason = f"{len(placed)} ticket(s), {sum(p.ticket.stake for p in placed):,} yen"
         return RaceOutcome(race.race_id, Status.BOUGHT, reason, decision, bankroll, placed, refused)
 
+    def _recovered(
+        self,
+        race: RaceInputs,
+        decision: Decision,
+        bankroll: Bankroll,
+        failure: str,
+        recovery: Recovery,
+    ) -> RaceOutcome:
+        """The race's outcome once the histories said what a failed purchase left behind."""
+        rows = self.ledger.race_tickets(race.race_id)
+        bought = [_row_ticket(r) for r in rows if r["state"] == TicketState.PLACED.value]
+        originals = [
+            Ticket(
+                self._ticket_id(race, b),
+                race.race_id,
+                b.bet_type.value,
+                b.combination,
+                b.stake,
+                b.rule,
+            )
+            for b in decision.bets
+        ]
+        placed = self._placed(decision, originals, bought)
+        pending = [
+            r
+            for r in rows
+            if r["state"] in (TicketState.UNKNOWN.value, TicketState.SUBMITTING.value)
+        ]
+        reason = f"{failure}; {recovery.summary()}"
+        if pending:
+            reason += (
+                f"; {len(pending)} ticket(s) left reserved, not sent again until the purchase "
+                "history is checked"
+            )
+        status = Status.BOUGHT if placed else Status.FAILED
+        return RaceOutcome(race.race_id, status, reason, decision, bankroll, placed)
+
+    def _placed(
+        self, decision: Decision, tickets: Sequence[Ticket], bought: Sequence[Ticket]
+    ) -> tuple[PlacedBet, ...]:
+        """The bought tickets with what the decision knew of their intent (matched by root)."""
+        by_id = {t.ticket_id: b for t, b in zip(tickets, decision.bets, strict=True)}
+        placed = tuple(
+            PlacedBet(t, by_id[root].probability, by_id[root].odds)
+            for t in bought
+            if (root := Attempt.of(t.ticket_id).root) in by_id
+        )
+        for p in placed:
+            self._known[p.ticket.ticket_id] = (p.probability, p.odds)
+        return placed
+
+    def _ticket_id(self, race: RaceInputs, bet: Bet) -> str:
+        return f"{race.race_id}-{self.rule}-{bet.bet_type.value}-{bet.combination}"
+
     def _alert(self, kind: str, message: str) -> None:
         deliver(Alert(kind, Severity.CRITICAL, message, self.clock.now()), self.alerts)
 
     # --- settling -------------------------------------------------------------------------
 
-    def reconcile(self, day: dt.date) -> Reconciliation:
-        """Settle the day's unknown purchases from the venue's history (`reconcile_day`);
-        alerted when it could not, or when it found or adopted anything."""
-        result = reconcile_day(self.ledger, self.broker, day)
-        if result.failed:
-            self._alert("execution.not_reconciled", result.summary())
-        elif result.changed or result.unresolved:
-            self._alert("execution.reconciled", result.summary())
-        return result
+    def reconcile(self, day: dt.date) -> Recovery:
+        """Settle the day's unknown purchases from each channel's history (`reconcile_day`),
+        buy again what was proven absent or record it missed (`follow_up`), and settle what
+        was found or adopted for races already official; alerted when a history could not be
+        read, or when anything was found, adopted, bought again or missed."""
+        recovery = Recovery(day)
+        for _ in range(self.rebuy.max_rebuys + 1):
+            for channel in self.channels:
+                found = reconcile_day(self.ledger, channel.broker, day, channel=channel.name)
+                recovery.reconciliations.append((channel.name, found))
+            done = follow_up(
+                self.ledger,
+                self.channels,
+                day,
+                now=self.clock.now(),
+                closes_at=self.closes_at,
+                policy=self.rebuy,
+            )
+            recovery.follow_ups.append(done)
+            if not done.unknown:
+                break
+        recovery.settled = self._settle_official(day)
+        if recovery.failed:
+            self._alert("execution.not_reconciled", recovery.summary())
+        elif recovery.changed or any(r.unresolved for _, r in recovery.reconciliations):
+            self._alert("execution.reconciled", recovery.summary())
+        return recovery
+
+    def _settle_official(self, day: dt.date) -> list[SettledTicket]:
+        """Settle the day's placed tickets whose race already has its official result."""
+        if self.results is None:
+            return []
+        prefix = f"{day:%Y%m%d}"
+        races = {
+            str(t["race_id"])
+            for t in self.ledger.tickets()
+            if t["state"] == TicketState.PLACED.value and str(t["race_id"]).startswith(prefix)
+        }
+        settled: list[SettledTicket] = []
+        for race_id in sorted(races):
+            result = self.results(race_id)
+            if result is not None:
+                settled.extend(self._pay(race_id, result))
+        return settled
 
     def settle(self, race_id: str, result: RaceResult) -> list[SettledTicket]:
         """Pay the race's open tickets by JRA rules; a ticket already settled is left alone.
@@ -305,6 +438,9 @@ class RaceEngine:
         pending = (TicketState.UNKNOWN.value, TicketState.SUBMITTING.value)
         if any(t["state"] in pending for t in self.ledger.race_tickets(race_id)):
             self.reconcile(dt.date(int(race_id[:4]), int(race_id[4:6]), int(race_id[6:8])))
+        return self._pay(race_id, result)
+
+    def _pay(self, race_id: str, result: RaceResult) -> list[SettledTicket]:
         settled = []
         equity = self.equity()
         for row in self.ledger.open_tickets(race_id):
@@ -344,6 +480,18 @@ class RaceEngine:
     def equity(self) -> int:
         """Cash plus the stakes of tickets not yet settled (at cost)."""
         return int(self.ledger.balances().cash) + int(self.ledger.open_stakes())
+
+
+def _row_ticket(row: Mapping[str, Any]) -> Ticket:
+    return Ticket(
+        str(row["ticket_id"]),
+        str(row["race_id"]),
+        str(row["bet_type"]),
+        str(row["combination"]),
+        Yen(int(row["stake_yen"])),
+        str(row["rule"]),
+        row["decision_id"],
+    )
 
 
 def _decision_inputs(race: RaceInputs, bankroll: Bankroll, policy: ThemisConfig) -> dict[str, Any]:

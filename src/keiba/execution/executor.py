@@ -27,7 +27,7 @@ from keiba.bankroll import Ledger, Ticket
 from keiba.common.errors import KeibaError
 from keiba.execution.broker import Broker, BrokerError, PurchaseUnknown, Submission
 
-__all__ = ["ExecutionReport", "execute_decision"]
+__all__ = ["ExecutionReport", "execute_decision", "submit_reserved"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,13 @@ def execute_decision(
 ) -> ExecutionReport:
     """Record, reserve, submit, then commit and confirm (or release) each ticket."""
     ledger.record_decision(race_id, rule, inputs, output, tickets, decision_id=decision_id)
+    return submit_reserved(ledger, broker, decision_id, tickets)
+
+
+def submit_reserved(
+    ledger: Ledger, broker: Broker, decision_id: str, tickets: Sequence[Ticket]
+) -> ExecutionReport:
+    """Mark reserved tickets submitting, send them, and record each answer (steps 2 and 3)."""
     if not tickets:
         return ExecutionReport(decision_id, ())
     ids = [t.ticket_id for t in tickets]

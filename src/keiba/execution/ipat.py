@@ -89,6 +89,36 @@ def find_chromium(given: str | None = None) -> str:
     )
 
 
+_BROWSERS: dict[str, tuple[Any, Any, int]] = {}
+"""Chromium path → (Playwright, browser, brokers using it). Playwright's sync API runs once per
+thread, so the brokers of one process (the primary account and the failover's) share one
+browser, each in a context of its own."""
+
+
+def _browser(chromium: str) -> Any:
+    if chromium not in _BROWSERS:
+        from playwright.sync_api import sync_playwright
+
+        playwright = sync_playwright().start()
+        browser = playwright.chromium.launch(
+            executable_path=chromium, args=["--no-sandbox", "--headless=new"]
+        )
+        _BROWSERS[chromium] = (playwright, browser, 0)
+    playwright, browser, users = _BROWSERS[chromium]
+    _BROWSERS[chromium] = (playwright, browser, users + 1)
+    return browser
+
+
+def _release_browser(chromium: str) -> None:
+    playwright, browser, users = _BROWSERS[chromium]
+    if users > 1:
+        _BROWSERS[chromium] = (playwright, browser, users - 1)
+        return
+    del _BROWSERS[chromium]
+    browser.close()
+    playwright.stop()
+
+
 class IpatBroker:
     """Buys through IPAT's web pages with Playwright (sync API) in headless Chromium."""
 
@@ -121,7 +151,7 @@ class IpatBroker:
         self._check_ms = check_timeout_s * 1000
         self._chromium = chromium
         self._browser = browser
-        self._own: tuple[Any, Any] | None = None
+        self._own: str | None = None
         self._context: Any = None
         self._page: Any = None
         self._spent: dict[dt.date, int] = {}
@@ -165,10 +195,8 @@ class IpatBroker:
             self._context.close()
             self._context = self._page = None
         if self._own is not None:
-            playwright, browser = self._own
-            browser.close()
-            playwright.stop()
-            self._own = None
+            _release_browser(self._own)
+            self._own = self._browser = None
 
     def spent_yen(self, day: dt.date) -> int:
         """Stakes sent on `day` (JST) that were accepted or may have been."""
@@ -257,15 +285,8 @@ class IpatBroker:
         if self._page is not None:
             return self._page
         if self._browser is None:
-            from playwright.sync_api import sync_playwright
-
-            playwright = sync_playwright().start()
-            browser = playwright.chromium.launch(
-                executable_path=find_chromium(self._chromium),
-                args=["--no-sandbox", "--headless=new"],
-            )
-            self._own = (playwright, browser)
-            self._browser = browser
+            self._own = find_chromium(self._chromium)
+            self._browser = _browser(self._own)
         self._context = self._browser.new_context(locale="ja-JP")
         self._context.set_default_timeout(self._timeout_ms)
         self._context.set_default_navigation_timeout(self._timeout_ms)

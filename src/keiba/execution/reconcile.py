@@ -33,6 +33,7 @@ from keiba.bankroll import Ledger, Ticket
 from keiba.bankroll.schema import TicketState
 from keiba.common.errors import KeibaError, one_line
 from keiba.common.money import Yen
+from keiba.execution.channels import channel_of
 from keiba.execution.history import HistoryRow, find_tickets
 
 __all__ = ["ADOPTED_RULE", "HistoryFile", "HistorySource", "Reconciliation", "reconcile_day"]
@@ -117,9 +118,14 @@ def _ticket(row: dict[str, Any]) -> Ticket:
     )
 
 
-def _of_day(ledger: Ledger, day: dt.date) -> list[dict[str, Any]]:
+def _of_day(ledger: Ledger, day: dt.date, channel: str | None) -> list[dict[str, Any]]:
     prefix = f"{day:%Y%m%d}"
-    return [t for t in ledger.tickets() if str(t["race_id"]).startswith(prefix)]
+    return [
+        t
+        for t in ledger.tickets()
+        if str(t["race_id"]).startswith(prefix)
+        and (channel is None or channel_of(str(t["ticket_id"])) == channel)
+    ]
 
 
 def _unclaimed(rows: Sequence[HistoryRow], accepted: Sequence[dict[str, Any]]) -> list[HistoryRow]:
@@ -133,11 +139,12 @@ def _unclaimed(rows: Sequence[HistoryRow], accepted: Sequence[dict[str, Any]]) -
     return [r for r in rest if id(r) not in claimed]
 
 
-def _adopt(ledger: Ledger, row: HistoryRow, race_id: str) -> str:
+def _adopt(ledger: Ledger, row: HistoryRow, race_id: str, channel: str | None) -> str:
     """Record a ticket the venue has and the ledger lacks; returns its ticket id."""
-    decision_id = f"adopt-{row.receipt}"
+    suffix = f"@{channel}" if channel else ""
+    decision_id = f"adopt-{row.receipt}{suffix}"
     ticket = Ticket(
-        f"{decision_id}-t",
+        f"adopt-{row.receipt}-t{suffix}",
         race_id,
         row.bet_type.value,
         row.combination,
@@ -167,11 +174,14 @@ def reconcile_day(
     day: dt.date,
     *,
     resolve_race: RaceResolver | None = None,
+    channel: str | None = None,
 ) -> Reconciliation:
     """Settle every unknown purchase of the account's races on `day` from the venue's history,
-    and adopt what the venue has that the ledger lacks (see the module docstring)."""
+    and adopt what the venue has that the ledger lacks (see the module docstring). With
+    `channel`, only that channel's tickets are weighed against `source` (its own history),
+    and the tickets adopted from it carry its name (`keiba.execution.channels`)."""
     result = Reconciliation(day)
-    tickets = _of_day(ledger, day)
+    tickets = _of_day(ledger, day, channel)
     submitting = [t["ticket_id"] for t in tickets if t["state"] == TicketState.SUBMITTING.value]
     try:
         rows = source.history(day)
@@ -180,7 +190,7 @@ def reconcile_day(
         return result
     if submitting:
         ledger.mark_unknown(submitting, "still submitting when reconciled: the answer was lost")
-        tickets = _of_day(ledger, day)
+        tickets = _of_day(ledger, day, channel)
     accepted = [
         t for t in tickets if t["state"] in (TicketState.PLACED.value, TicketState.SETTLED.value)
     ]
@@ -192,12 +202,13 @@ def reconcile_day(
         ledger.mark_reconciled(ticket.ticket_id, row is not None, row.receipt if row else None)
         (result.present if row is not None else result.absent).append(ticket.ticket_id)
     used = {id(r) for r in found.values() if r is not None}
+    named = tickets if channel is None else _of_day(ledger, day, None)
     for row in (r for r in free if id(r) not in used):
-        race_id = _race_id(row, tickets, resolve_race)
+        race_id = _race_id(row, named, resolve_race)
         if race_id is None:
             result.unresolved.append(row)
         else:
-            result.adopted.append(_adopt(ledger, row, race_id))
+            result.adopted.append(_adopt(ledger, row, race_id, channel))
     return result
 
 
