@@ -7,6 +7,7 @@ the morning only cards and forecasts are known, in the afternoon every race has 
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from keiba.engine.live import live_race_inputs
 from keiba.model_training.pipeline import StoredModel, load_stored_model
 from keiba.model_training.starters import model_probabilities
 from keiba.themis import Bankroll, decide
-from race_morning import DATASET, DEPOSIT, Morning
+from race_morning import DATASET, DEPOSIT, Morning, settings
 
 POOLS = (BetType.WIN, BetType.PLACE)
 
@@ -148,9 +149,14 @@ def test_in_the_morning_every_race_is_listed_with_why_it_cannot_be_decided(
         assert race.starters == () and race.staked_yen == 0
 
 
-def test_a_race_without_odds_is_listed_beside_the_decided_ones(morning: Morning) -> None:
-    late = morning.at + dt.timedelta(hours=1)  # no other test reads this late
-    with open_dataset(morning.config) as warehouse:
+def test_a_race_without_odds_is_listed_beside_the_decided_ones(
+    morning: Morning, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"  # a copy: the shared morning is read by other tests
+    shutil.copytree(morning.home, home)
+    config = settings(home)
+    late = morning.at + dt.timedelta(hours=1)
+    with open_dataset(config) as warehouse:
         last = morning.day.races[-1].race_id
         card = warehouse.query("SELECT * FROM entries WHERE race_id = ?", [last])
         extra = f"{last[:-2]}13"
@@ -161,7 +167,7 @@ def test_a_race_without_odds_is_listed_beside_the_decided_ones(morning: Morning)
             ),
             replace=False,
         )
-    result = today_bets(morning.config, late)
+    result = today_bets(config, late)
     reasons = {r.race_id: r.undecided for r in result.races}
     assert len(reasons) == len(morning.day.races) + 1
     assert reasons.pop(extra) == "no win odds published yet (forecasts are not prices)"
