@@ -7,6 +7,13 @@ netkeiba source and the engine (`keiba.scheduler.handlers`). Every race ends bou
 skipped or failed, with the reason; the journal keeps that table, and a restarted run resumes
 it without repeating or losing a decision or a purchase.
 
+A day runs only the release in force for its dataset (`keiba.release`): the model version and
+the Themis policy promoted, read from the ledger database's audit chain; without one every race
+is skipped with the line that says how to promote. A simulated or replayed day (`auto_promote`)
+promotes the model store's latest model with the configured policy itself, audited as such.
+Before each decision the release guard may roll back to the release before (a drawdown tier
+reached soon after a promotion); the races after it run the restored release.
+
 What is plugged in is the only difference between a live day and a replayed one
 (`RaceDaySetup`): the clock and sleeper (wall clock, or simulated time that jumps to the next
 step), the collector's base URLs (netkeiba, or the local twin of a simulated day), the dataset,
@@ -39,13 +46,14 @@ from keiba.common.storage.object_store import ObjectStore
 from keiba.data_collector.http_client import FetchError, HttpClient
 from keiba.data_collector.netkeiba_pages import NetkeibaParseError
 from keiba.data_collector.race_day import ClockSkew, NetkeibaRaceDay
-from keiba.engine import RaceEngine
+from keiba.engine import RaceEngine, RaceInputs
 from keiba.execution import Broker, PaperBroker
 from keiba.execution.brokers import rebuy_policy
 from keiba.execution.channels import Channel
 from keiba.model_training.pipeline import StoredModel, check_model_dataset, load_stored_model
 from keiba.monitor import Alert, AlertSink, MemorySink, Monitor, Severity, deliver
 from keiba.monitor.monitor import sinks_from_config
+from keiba.release import GATES, NO_RELEASE, Release, ReleaseBook, ReleaseError, ReleaseGuard
 from keiba.scheduler import (
     Journal,
     RaceOutcome,
@@ -84,6 +92,9 @@ class RaceDaySetup:
     failover: list[Channel] = field(default_factory=list)
     """Channels tried, in order, for a purchase proven absent (`execution.failover`)."""
     extra_sinks: list[AlertSink] = field(default_factory=list)
+    auto_promote: str | None = None
+    """Set (`twin`, `replay`): with no release in force, the model store's latest model is
+    promoted with the configured policy, audited with this name as the reason."""
 
 
 @dataclass
@@ -99,6 +110,7 @@ class DayRun:
     model_version: str | None
     alerts: list[Alert]
     balance_yen: int
+    release_id: str | None = None
 
     def rows(self) -> list[dict[str, Any]]:
         """The outcome table: one row per race in post-time order."""
@@ -118,18 +130,80 @@ class DayRun:
         return out
 
 
-def _model(
-    setup: RaceDaySetup, warehouse: Warehouse, alerts: list[AlertSink], clock: Clock
-) -> tuple[StoredModel | None, str]:
-    """The latest stored model usable on this dataset, or None and why (alerted)."""
+def _auto_promote(setup: RaceDaySetup, book: ReleaseBook, stored: StoredModel) -> None:
+    """Promote the store's latest model with the configured policy (a simulated day's own)."""
+    dataset = setup.config.storage.dataset
+    gates: dict[str, Any] = {"figures": {}, "results": [], "automatic": setup.auto_promote}
+    release = Release.of(dataset, stored.model.version, setup.config.themis, gates)
+    reason = f"{setup.auto_promote} day: its own model, promoted without gates (paper only)"
+    book.promote(release, by=f"keiba run ({setup.auto_promote})", reason=reason, forced=GATES)
+
+
+def _release(
+    setup: RaceDaySetup, book: ReleaseBook, warehouse: Warehouse
+) -> tuple[Release, StoredModel]:
+    """The release in force on the day's dataset and its model. `ReleaseError`: none is in
+    force; `KeibaError`: its model cannot be used."""
+    dataset = setup.config.storage.dataset
+    current = book.in_force(dataset)
+    if current is None and not setup.auto_promote:
+        raise ReleaseError(NO_RELEASE.format(dataset=dataset))
     try:
-        stored = load_stored_model(setup.model_store)
+        version = current.release.model_version if current else None
+        stored = load_stored_model(setup.model_store, version)
         check_model_dataset(stored, warehouse)
     except KeibaError as e:
-        reason = f"no usable model: {e}"
-        deliver(Alert("race_day.no_model", Severity.CRITICAL, reason, clock.now()), alerts)
-        return None, reason
-    return stored, ""
+        raise KeibaError(f"no usable model: {e}") from e
+    if current is None:
+        _auto_promote(setup, book, stored)
+        current = book.in_force(dataset)
+        assert current is not None
+    return current.release, stored
+
+
+def _day_release(
+    setup: RaceDaySetup, book: ReleaseBook, warehouse: Warehouse, sinks: list[AlertSink]
+) -> tuple[Release | None, StoredModel | None, str]:
+    """The release the day starts with, or None and why (alerted)."""
+    try:
+        release, stored = _release(setup, book, warehouse)
+    except KeibaError as e:
+        kind = "race_day.no_release" if isinstance(e, ReleaseError) else "race_day.no_model"
+        deliver(Alert(kind, Severity.CRITICAL, str(e), setup.clock.now()), sinks)
+        return None, None, str(e)
+    return release, stored, ""
+
+
+class _Running:
+    """The release the day runs now: its engine settings and its model's inputs. Before each
+    decision the guard may restore the release before; the engine and inputs follow."""
+
+    def __init__(
+        self,
+        setup: RaceDaySetup,
+        warehouse: Warehouse,
+        engine: RaceEngine,
+        guard: ReleaseGuard,
+        pools: tuple[BetType, ...],
+    ) -> None:
+        self.setup, self.warehouse, self.engine, self.guard = setup, warehouse, engine, guard
+        self.pools = pools
+        self.model_version: str | None = None
+        self._inputs: RaceInputsAt | None = None
+
+    def run(self, release: Release, stored: StoredModel) -> None:
+        self.engine.policy = release.themis()
+        self.engine.release_id = release.release_id
+        self.model_version = stored.model.version
+        self._inputs = self.setup.inputs(self.warehouse, stored, self.pools)
+
+    def inputs_at(self, race_id: str, at: dt.datetime) -> RaceInputs:
+        restored = self.guard.check()
+        if restored is not None:
+            stored = load_stored_model(self.setup.model_store, restored.release.model_version)
+            self.run(restored.release, stored)
+        assert self._inputs is not None
+        return self._inputs(race_id, at)
 
 
 def _skew_alert(alerts: list[AlertSink], clock: Clock) -> Callable[[ClockSkew], None]:
@@ -293,11 +367,13 @@ def run_race_day(setup: RaceDaySetup, race_date: dt.date) -> DayRun:
                 if not races:
                     raise KeibaError(f"no races are listed for {race_date}")
                 plan = plan_day(race_date, races, config.race_day)
-            stored, why = _model(setup, warehouse, sinks, setup.clock)
-            pools = tuple(b for b in config.themis.bet_types if b in (BetType.WIN, BetType.PLACE))
+            book = ReleaseBook(ledger.engine, setup.clock)
+            release, stored, why = _day_release(setup, book, warehouse, sinks)
+            policy = release.themis() if release else config.themis
+            pools = tuple(b for b in policy.bet_types if b in (BetType.WIN, BetType.PLACE))
             monitor = Monitor.for_ledger(config.monitor, setup.clock, ledger, sinks)
             engine = RaceEngine(
-                config.themis,
+                policy,
                 ledger,
                 setup.broker,
                 setup.clock,
@@ -309,7 +385,19 @@ def run_race_day(setup: RaceDaySetup, race_date: dt.date) -> DayRun:
                 rebuy=rebuy_policy(config),
             )
             _reconcile_at_start(engine, ledger, race_date)
-            inputs = setup.inputs(warehouse, stored, pools) if stored is not None else None
+            guard = ReleaseGuard(
+                book,
+                config.storage.dataset,
+                ledger,
+                setup.clock,
+                config.release,
+                config.monitor,
+                sinks,
+            )
+            running = _Running(setup, warehouse, engine, guard, pools)
+            if release is not None and stored is not None:
+                running.run(release, stored)
+            inputs = running.inputs_at if release is not None else None
             handlers = EngineHandlers(
                 race_date, source, engine, warehouse, inputs, no_model_reason=why
             )
@@ -323,9 +411,10 @@ def run_race_day(setup: RaceDaySetup, race_date: dt.date) -> DayRun:
             str(setup.journal_path),
             setup.ledger_url,
             setup.account,
-            stored.model.version if stored else None,
+            running.model_version,
             list(memory.alerts),
             balance,
+            engine.release_id or None,
         )
     finally:
         warehouse.close()
