@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from keiba.app.race_day import DayRun, run_race_day
-from keiba.app.releases import promote
+from keiba.app.releases import promote, shadow
 from keiba.app.twin_day import TwinPrepared, prepare_twin, twin_setup
+from keiba.bankroll import Ledger
 from keiba.common.clock import JST, FixedClock
 from keiba.common.config import KeibaConfig, ThemisConfig, load_config
 from keiba.common.storage import FsspecObjectStore, create_ledger_engine
@@ -179,3 +180,24 @@ def test_a_promoted_release_is_what_the_day_runs(prepared: TwinPrepared) -> None
     for outcome in day.outcomes.values():
         assert outcome.outcome is Outcome.PASSED and "ev_below_threshold" in outcome.reason
         assert outcome.detail["release_id"] == event["release_id"]
+
+
+def test_a_shadow_decides_every_race_beside_the_release_and_never_buys(
+    prepared: TwinPrepared,
+) -> None:
+    clock = FixedClock(WEDNESDAY_NOON)
+    measure = _measured(GOOD)
+    strict = _release_config(prepared, ev_threshold=5.0)
+    in_force = promote(strict, clock=clock, model=None, reason="strict", measure_gates=measure)  # type: ignore[arg-type]
+    candidate = shadow(_release_config(prepared), clock=clock, model=None, reason="compare")
+    day, _ = play(prepared, auto_promote=None)
+    assert set(day.shadow) == set(day.outcomes)
+    for race_id, row in day.shadow.items():
+        assert day.outcomes[race_id].outcome is Outcome.PASSED
+        assert row["in_force"] == in_force["release_id"]
+        assert row["release_id"] == candidate["shadow"]["release_id"]
+    assert any(row["staked_yen"] > 0 for row in day.shadow.values())
+    engine = create_ledger_engine(day.ledger)
+    assert Ledger(engine, clock, day.account).tickets() == []
+    assert day.balance_yen == prepared.config.backtest.bankroll_yen
+    assert {r["shadow"] for r in day.rows()} <= {"decided", "passed"}

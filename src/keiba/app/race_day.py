@@ -12,7 +12,9 @@ the Themis policy promoted, read from the ledger database's audit chain; without
 is skipped with the line that says how to promote. A simulated or replayed day (`auto_promote`)
 promotes the model store's latest model with the configured policy itself, audited as such.
 Before each decision the release guard may roll back to the release before (a drawdown tier
-reached soon after a promotion); the races after it run the restored release.
+reached soon after a promotion); the races after it run the restored release. A candidate set to
+run in shadow (`keiba release shadow`) decides every race beside it at the same instant and buys
+nothing; its decisions go to `<journal>.shadow.jsonl` and beside the outcomes in the table.
 
 What is plugged in is the only difference between a live day and a replayed one
 (`RaceDaySetup`): the clock and sleeper (wall clock, or simulated time that jumps to the next
@@ -24,6 +26,7 @@ twin or a replay).
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
@@ -37,6 +40,7 @@ from keiba.common.bet_types import BetType
 from keiba.common.clock import JST, Clock
 from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError
+from keiba.common.ids import NetkeibaRaceId
 from keiba.common.logging import get_logger
 from keiba.common.schema import DatasetKind
 from keiba.common.secrets import secret_store_from_config
@@ -53,7 +57,15 @@ from keiba.execution.channels import Channel
 from keiba.model_training.pipeline import StoredModel, check_model_dataset, load_stored_model
 from keiba.monitor import Alert, AlertSink, MemorySink, Monitor, Severity, deliver
 from keiba.monitor.monitor import sinks_from_config
-from keiba.release import GATES, NO_RELEASE, Release, ReleaseBook, ReleaseError, ReleaseGuard
+from keiba.release import (
+    GATES,
+    NO_RELEASE,
+    Release,
+    ReleaseBook,
+    ReleaseError,
+    ReleaseGuard,
+    ReleaseShadow,
+)
 from keiba.scheduler import (
     Journal,
     RaceOutcome,
@@ -64,6 +76,7 @@ from keiba.scheduler import (
 )
 from keiba.scheduler.handlers import EngineHandlers, RaceInputsAt
 from keiba.scheduler.timeline import Plan
+from keiba.themis import Decision, DecisionError
 
 __all__ = ["DayRun", "RaceDaySetup", "SimulatedDay", "fund_paper_ledger", "run_race_day"]
 
@@ -111,6 +124,8 @@ class DayRun:
     alerts: list[Alert]
     balance_yen: int
     release_id: str | None = None
+    shadow: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """As `outcomes`: race → the shadow candidate's decision (`ReleaseShadow.row`), if one ran."""
 
     def rows(self) -> list[dict[str, Any]]:
         """The outcome table: one row per race in post-time order."""
@@ -125,9 +140,25 @@ class DayRun:
                     "reason": outcome.reason,
                     "tickets": len(tickets),
                     "staked_yen": sum(int(t.get("stake_yen", 0)) for t in tickets),
+                    **_shadow_columns(self.shadow, race_id),
                 }
             )
         return out
+
+
+def _by_plan_id(
+    rows: dict[str, dict[str, Any]], posts: dict[str, dt.datetime], race_date: dt.date
+) -> dict[str, dict[str, Any]]:
+    """Rows keyed by race key, keyed as the plan names its races."""
+    keys = {str(NetkeibaRaceId.parse(r).to_race_key(race_date)): r for r in posts}
+    return {keys[k]: row for k, row in rows.items() if k in keys}
+
+
+def _shadow_columns(shadow: dict[str, dict[str, Any]], race_id: str) -> dict[str, Any]:
+    if not shadow:
+        return {}
+    row = shadow.get(race_id) or {}
+    return {"shadow": row.get("status"), "shadow_staked_yen": row.get("staked_yen")}
 
 
 def _auto_promote(setup: RaceDaySetup, book: ReleaseBook, stored: StoredModel) -> None:
@@ -174,6 +205,20 @@ def _day_release(
     return release, stored, ""
 
 
+def _start_shadow(running: _Running, book: ReleaseBook, sinks: list[AlertSink]) -> None:
+    """Run the dataset's shadow candidate beside the release, if one is set and usable."""
+    candidate = book.shadow(running.setup.config.storage.dataset)
+    if candidate is None or candidate.release_id == running.engine.release_id:
+        return
+    try:
+        running.start_shadow(candidate)
+    except KeibaError as e:
+        reason = f"the shadow candidate {candidate.release_id} cannot run: {e}"
+        deliver(
+            Alert("race_day.no_shadow", Severity.WARNING, reason, running.engine.clock.now()), sinks
+        )
+
+
 class _Running:
     """The release the day runs now: its engine settings and its model's inputs. Before each
     decision the guard may restore the release before; the engine and inputs follow."""
@@ -190,6 +235,8 @@ class _Running:
         self.pools = pools
         self.model_version: str | None = None
         self._inputs: RaceInputsAt | None = None
+        self.shadow: tuple[ReleaseShadow, RaceInputsAt] | None = None
+        self.shadow_log = setup.journal_path.with_suffix(".shadow.jsonl")
 
     def run(self, release: Release, stored: StoredModel) -> None:
         self.engine.policy = release.themis()
@@ -203,7 +250,36 @@ class _Running:
             stored = load_stored_model(self.setup.model_store, restored.release.model_version)
             self.run(restored.release, stored)
         assert self._inputs is not None
-        return self._inputs(race_id, at)
+        inputs = self._inputs(race_id, at)
+        if self.shadow is not None:
+            self._decide_shadow(race_id, at, inputs.race_date)
+        return inputs
+
+    def start_shadow(self, candidate: Release) -> None:
+        stored = load_stored_model(self.setup.model_store, candidate.model_version)
+        check_model_dataset(stored, self.warehouse)
+        pools = tuple(b for b in candidate.themis().bet_types if b in (BetType.WIN, BetType.PLACE))
+        self.shadow = ReleaseShadow(candidate), self.setup.inputs(self.warehouse, stored, pools)
+
+    def _decide_shadow(self, race_id: str, at: dt.datetime, day: dt.date) -> None:
+        """The candidate's decision at the same instant, logged; it never touches the ledger."""
+        assert self.shadow is not None
+        shadow, inputs_at = self.shadow
+        try:
+            decision: Decision | str = shadow.decide(
+                inputs_at(race_id, at), self.engine.bankroll(day)
+            )
+        except (KeibaError, DecisionError) as e:
+            decision = str(e)
+        row = shadow.row(race_id, self.engine.release_id, decision)
+        with self.shadow_log.open("a", encoding="utf-8") as f:
+            f.write(json.dumps({**row, "at": at.isoformat()}) + "\n")
+
+    def shadow_rows(self) -> dict[str, dict[str, Any]]:
+        if not self.shadow_log.exists():
+            return {}
+        lines = self.shadow_log.read_text(encoding="utf-8").splitlines()
+        return {row["race_id"]: row for row in map(json.loads, lines)}
 
 
 def _skew_alert(alerts: list[AlertSink], clock: Clock) -> Callable[[ClockSkew], None]:
@@ -397,6 +473,7 @@ def run_race_day(setup: RaceDaySetup, race_date: dt.date) -> DayRun:
             running = _Running(setup, warehouse, engine, guard, pools)
             if release is not None and stored is not None:
                 running.run(release, stored)
+                _start_shadow(running, book, sinks)
             inputs = running.inputs_at if release is not None else None
             handlers = EngineHandlers(
                 race_date, source, engine, warehouse, inputs, no_model_reason=why
@@ -415,6 +492,7 @@ def run_race_day(setup: RaceDaySetup, race_date: dt.date) -> DayRun:
             list(memory.alerts),
             balance,
             engine.release_id or None,
+            _by_plan_id(running.shadow_rows(), posts, race_date),
         )
     finally:
         warehouse.close()

@@ -6,7 +6,8 @@ policy. `promote` measures its gates (`measure`: a walk-forward backtest over th
 fraction, the model's held-out ΔR²), judges them against the release in force
 (`keiba.release.gates`), refuses in the race-day freeze, and records the promotion in the
 configured ledger's audit chain. `--force` with a reason promotes past failed gates and the
-freeze; what was forced is recorded. `race_day_release` is how a race day finds what it runs.
+freeze; what was forced is recorded. `shadow` sets a candidate to run beside the release in
+force on race days, buying nothing.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ __all__ = [
     "promote",
     "race_day_posts",
     "rollback",
+    "shadow",
     "show_release",
 ]
 
@@ -241,6 +243,30 @@ def rollback(
     return _event_row(restored)
 
 
+def shadow(
+    config: KeibaConfig,
+    *,
+    model: str | None,
+    reason: str,
+    stop: bool = False,
+    by: str | None = None,
+    clock: Clock | None = None,
+) -> dict[str, Any]:
+    """Run the stored model `model` (default: the latest) with the configured policy in shadow
+    on the selected dataset's race days (it decides every race and buys nothing), or `stop`."""
+    if not reason.strip():
+        raise ReleaseError("a shadow needs a reason (--reason TEXT)")
+    dataset, who = config.storage.dataset, by or getpass.getuser()
+    with release_book(config, clock or SystemClock()) as book:
+        if stop:
+            stopped = book.stop_shadow(dataset, by=who, reason=reason)
+            return {"dataset": dataset, "stopped": stopped.release_id}
+        stored = _stored(config, FsspecObjectStore(config.object_store_url), model)
+        candidate = Release.of(dataset, stored.model.version, config.themis, {"shadow": True})
+        book.start_shadow(candidate, by=who, reason=reason)
+    return {"dataset": dataset, "shadow": candidate.to_dict()}
+
+
 def _event_row(event: ReleaseEvent) -> dict[str, Any]:
     return event.to_dict()
 
@@ -251,9 +277,11 @@ def list_releases(config: KeibaConfig, clock: Clock | None = None) -> dict[str, 
     with release_book(config, clock or SystemClock()) as book:
         events = book.events(dataset)
         current = book.in_force(dataset)
+        candidate = book.shadow(dataset)
     return {
         "dataset": dataset,
         "in_force": current.release.release_id if current else None,
+        "shadow": candidate.release_id if candidate else None,
         "events": [e.to_dict() for e in events],
     }
 

@@ -49,7 +49,7 @@ GROUPS: dict[str, str] = {
     "monitor": "The drawdown monitor: its state, and resuming a stop.",
     "bench": "Measure speed and memory: data pipeline, ledger, Themis.",
     "token": "The HTTP API's tokens: create (shown once), list, revoke.",
-    "release": "Releases: the model and policy a race day runs; promote, roll back, list.",
+    "release": "Releases: the model and policy a race day runs; promote, roll back, shadow.",
 }
 """Group name → help; each group is a Typer app filled by its command modules."""
 

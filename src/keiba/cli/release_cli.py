@@ -1,10 +1,11 @@
-"""`keiba release list|show|promote|rollback`: the releases of the selected dataset; parsing
+"""`keiba release list|show|promote|rollback|shadow`: the releases of the selected dataset; parsing
 and printing only (keiba.app.releases).
 
 Releases live in the audit chain of the ledger at `storage.ledger_url`. `promote` measures the
 candidate's gates (a walk-forward backtest, its Monte Carlo, the held-out ΔR², the policy's
 step) and refuses with one line per failed gate, or during the race-day freeze, unless
-`--force` (the reason is recorded with what was forced).
+`--force` (the reason is recorded with what was forced). `shadow` runs a candidate beside the
+release in force on race days: it decides every race and buys nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from keiba.app.releases import list_releases, promote, rollback, show_release
+from keiba.app.releases import list_releases, promote, rollback, shadow, show_release
 from keiba.cli.common import DatasetOption, JsonOption, config_of, jst, out, print_json
 from keiba.cli.console import err
 from keiba.release import PromotionRefused
@@ -31,7 +32,8 @@ def list_(ctx: typer.Context, dataset: DatasetOption = None, as_json: JsonOption
     if as_json:
         print_json(result)
         return
-    table = Table(title=f"Releases of {result['dataset']} (in force: {result['in_force']})")
+    title = f"Releases of {result['dataset']} (in force: {result['in_force']}"
+    table = Table(title=f"{title}, shadow: {result['shadow']})")
     for name in ("#", "time", "action", "release", "model", "by", "reason", "forced"):
         table.add_column(name)
     for e in result["events"]:
@@ -113,8 +115,35 @@ def rollback_(
         _print_event(event)
 
 
+def shadow_(
+    ctx: typer.Context,
+    reason: ReasonOption,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Model version (default: the latest).")
+    ] = None,
+    stop: Annotated[bool, typer.Option("--stop", help="Stop the shadow.")] = False,
+    by: ByOption = None,
+    dataset: DatasetOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run a model version with the configured policy in shadow on race days (buys nothing)."""
+    result = shadow(config_of(ctx, dataset=dataset), model=model, reason=reason, stop=stop, by=by)
+    if as_json:
+        print_json(result)
+    elif stop:
+        out.print(f"shadow {result['stopped']} stopped", highlight=False)
+    else:
+        candidate = result["shadow"]
+        out.print(
+            f"{candidate['release_id']} (model {candidate['model_version']}) runs in shadow on "
+            f"{result['dataset']}'s race days from the next one",
+            highlight=False,
+        )
+
+
 def register(groups: dict[str, typer.Typer]) -> None:
     groups["release"].command("list")(list_)
     groups["release"].command("show")(show)
     groups["release"].command("promote")(promote_)
     groups["release"].command("rollback")(rollback_)
+    groups["release"].command("shadow")(shadow_)

@@ -4,7 +4,8 @@ A release pairs a stored model version with a Themis policy for one dataset (`bo
 in force by a promotion and taken out by a rollback, both audited in the ledger database's hash
 chain; a live race day runs only the release in force. Before promotion a candidate passes its
 gates (`gates`), outside the race-day freeze (`freeze`); after promotion the guard rolls it back
-when the account's drawdown reaches a tier within a window (`guard`).
+when the account's drawdown reaches a tier within a window (`guard`). A candidate may run in
+shadow beside the release in force, deciding every race and buying nothing (`shadow`).
 """
 
 from keiba.release.book import (
@@ -12,6 +13,8 @@ from keiba.release.book import (
     PROMOTE,
     RELEASE_ACCOUNT,
     ROLLBACK,
+    SHADOW,
+    SHADOW_STOP,
     PromotionRefused,
     Release,
     ReleaseBook,
@@ -21,6 +24,7 @@ from keiba.release.book import (
 from keiba.release.freeze import freeze_reason
 from keiba.release.gates import GATES, GateFigures, GateResult, failed, judge
 from keiba.release.guard import AUTOMATIC, ReleaseGuard
+from keiba.release.shadow import ReleaseShadow
 
 __all__ = [
     "AUTOMATIC",
@@ -29,6 +33,8 @@ __all__ = [
     "PROMOTE",
     "RELEASE_ACCOUNT",
     "ROLLBACK",
+    "SHADOW",
+    "SHADOW_STOP",
     "GateFigures",
     "GateResult",
     "PromotionRefused",
@@ -37,6 +43,7 @@ __all__ = [
     "ReleaseError",
     "ReleaseEvent",
     "ReleaseGuard",
+    "ReleaseShadow",
     "failed",
     "freeze_reason",
     "judge",

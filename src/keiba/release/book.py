@@ -9,7 +9,8 @@ database's hash chain, under the account `releases`, carrying the whole release,
 why, and which gates were forced past. The release in force is read from that chain only, so it
 cannot change without a record `keiba audit verify` checks. Per dataset the releases in force
 form a stack: a promotion pushes a release, a rollback pops the top one and the release beneath
-is in force again.
+is in force again. A candidate may also be set to run in shadow (`shadow`), audited the same way,
+until it is stopped or promoted.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ __all__ = [
     "PROMOTE",
     "RELEASE_ACCOUNT",
     "ROLLBACK",
+    "SHADOW",
+    "SHADOW_STOP",
     "PromotionRefused",
     "Release",
     "ReleaseBook",
@@ -40,6 +43,8 @@ __all__ = [
 RELEASE_ACCOUNT = "releases"
 PROMOTE = "promote"
 ROLLBACK = "rollback"
+SHADOW = "shadow"
+SHADOW_STOP = "shadow_stop"
 NO_RELEASE = (
     "no release is promoted for dataset {dataset!r}: a race day runs only a promoted release "
     "(keiba release promote --reason TEXT)"
@@ -178,8 +183,34 @@ class ReleaseBook:
         standing = self.stack(dataset)
         return standing[-1] if standing else None
 
+    def shadow(self, dataset: str) -> Release | None:
+        """The candidate running in shadow on the dataset, or None."""
+        running: Release | None = None
+        for event in self.events(dataset):
+            if event.action == SHADOW:
+                running = event.release
+            elif event.action == SHADOW_STOP or (
+                event.action == PROMOTE and running is not None and event.release == running
+            ):
+                running = None
+        return running
+
+    def start_shadow(self, release: Release, *, by: str, reason: str) -> None:
+        """Run `release` in shadow on its dataset's race days (it buys nothing); audited."""
+        current = self.in_force(release.dataset)
+        previous = current.release.release_id if current else None
+        self._record(SHADOW, release, previous, by, reason, ())
+
+    def stop_shadow(self, dataset: str, *, by: str, reason: str) -> Release:
+        """Stop the dataset's shadow; audited."""
+        running = self.shadow(dataset)
+        if running is None:
+            raise ReleaseError(f"no candidate runs in shadow on dataset {dataset!r}")
+        self._record(SHADOW_STOP, running, None, by, reason, ())
+        return running
+
     def releases(self, dataset: str) -> list[Release]:
-        """Every release ever promoted on the dataset, first promotion first."""
+        """Every release ever promoted or shadowed on the dataset, first record first."""
         seen: dict[str, Release] = {}
         for event in self.events(dataset):
             seen.setdefault(event.release.release_id, event.release)
@@ -189,7 +220,7 @@ class ReleaseBook:
         for release in self.releases(dataset):
             if release.release_id == release_id:
                 return release
-        raise ReleaseError(f"no release {release_id!r} was ever promoted on dataset {dataset!r}")
+        raise ReleaseError(f"no release {release_id!r} was ever recorded on dataset {dataset!r}")
 
     def promote(
         self, release: Release, *, by: str, reason: str, forced: tuple[str, ...] = ()
