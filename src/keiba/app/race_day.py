@@ -12,9 +12,10 @@ the Themis policy promoted, read from the ledger database's audit chain; without
 is skipped with the line that says how to promote. A simulated or replayed day (`auto_promote`)
 promotes the model store's latest model with the configured policy itself, audited as such.
 Before each decision the release guard may roll back to the release before (a drawdown tier
-reached soon after a promotion); the races after it run the restored release. A candidate set to
-run in shadow (`keiba release shadow`) decides every race beside it at the same instant and buys
-nothing; its decisions go to `<journal>.shadow.jsonl` and beside the outcomes in the table.
+reached soon after a promotion); each decision runs the release in force at that moment. A
+candidate set to run in shadow (`keiba release shadow`) decides every race beside it at the same
+instant and buys nothing; its decisions go to `<journal>.shadow.jsonl` and beside the outcomes
+in the table.
 
 What is plugged in is the only difference between a live day and a replayed one
 (`RaceDaySetup`): the clock and sleeper (wall clock, or simulated time that jumps to the next
@@ -26,7 +27,6 @@ twin or a replay).
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from keiba.app.bankroll import checkpoint_exporter
+from keiba.app.day_release import DayRelease, day_release, start_shadow
 from keiba.bankroll import Ledger
 from keiba.bankroll.schema import TicketState
 from keiba.common.bet_types import BetType
@@ -50,21 +51,16 @@ from keiba.common.storage.object_store import ObjectStore
 from keiba.data_collector.http_client import FetchError, HttpClient
 from keiba.data_collector.netkeiba_pages import NetkeibaParseError
 from keiba.data_collector.race_day import ClockSkew, NetkeibaRaceDay
-from keiba.engine import RaceEngine, RaceInputs
+from keiba.engine import RaceEngine
 from keiba.execution import Broker, PaperBroker
 from keiba.execution.brokers import rebuy_policy
 from keiba.execution.channels import Channel
-from keiba.model_training.pipeline import StoredModel, check_model_dataset, load_stored_model
+from keiba.model_training.pipeline import StoredModel
 from keiba.monitor import Alert, AlertSink, MemorySink, Monitor, Severity, deliver
 from keiba.monitor.monitor import sinks_from_config
 from keiba.release import (
-    GATES,
-    NO_RELEASE,
-    Release,
     ReleaseBook,
-    ReleaseError,
     ReleaseGuard,
-    ReleaseShadow,
 )
 from keiba.scheduler import (
     Journal,
@@ -76,7 +72,6 @@ from keiba.scheduler import (
 )
 from keiba.scheduler.handlers import EngineHandlers, RaceInputsAt
 from keiba.scheduler.timeline import Plan
-from keiba.themis import Decision, DecisionError
 
 __all__ = ["DayRun", "RaceDaySetup", "SimulatedDay", "fund_paper_ledger", "run_race_day"]
 
@@ -159,127 +154,6 @@ def _shadow_columns(shadow: dict[str, dict[str, Any]], race_id: str) -> dict[str
         return {}
     row = shadow.get(race_id) or {}
     return {"shadow": row.get("status"), "shadow_staked_yen": row.get("staked_yen")}
-
-
-def _auto_promote(setup: RaceDaySetup, book: ReleaseBook, stored: StoredModel) -> None:
-    """Promote the store's latest model with the configured policy (a simulated day's own)."""
-    dataset = setup.config.storage.dataset
-    gates: dict[str, Any] = {"figures": {}, "results": [], "automatic": setup.auto_promote}
-    release = Release.of(dataset, stored.model.version, setup.config.themis, gates)
-    reason = f"{setup.auto_promote} day: its own model, promoted without gates (paper only)"
-    book.promote(release, by=f"keiba run ({setup.auto_promote})", reason=reason, forced=GATES)
-
-
-def _release(
-    setup: RaceDaySetup, book: ReleaseBook, warehouse: Warehouse
-) -> tuple[Release, StoredModel]:
-    """The release in force on the day's dataset and its model. `ReleaseError`: none is in
-    force; `KeibaError`: its model cannot be used."""
-    dataset = setup.config.storage.dataset
-    current = book.in_force(dataset)
-    if current is None and not setup.auto_promote:
-        raise ReleaseError(NO_RELEASE.format(dataset=dataset))
-    try:
-        version = current.release.model_version if current else None
-        stored = load_stored_model(setup.model_store, version)
-        check_model_dataset(stored, warehouse)
-    except KeibaError as e:
-        raise KeibaError(f"no usable model: {e}") from e
-    if current is None:
-        _auto_promote(setup, book, stored)
-        current = book.in_force(dataset)
-        assert current is not None
-    return current.release, stored
-
-
-def _day_release(
-    setup: RaceDaySetup, book: ReleaseBook, warehouse: Warehouse, sinks: list[AlertSink]
-) -> tuple[Release | None, StoredModel | None, str]:
-    """The release the day starts with, or None and why (alerted)."""
-    try:
-        release, stored = _release(setup, book, warehouse)
-    except KeibaError as e:
-        kind = "race_day.no_release" if isinstance(e, ReleaseError) else "race_day.no_model"
-        deliver(Alert(kind, Severity.CRITICAL, str(e), setup.clock.now()), sinks)
-        return None, None, str(e)
-    return release, stored, ""
-
-
-def _start_shadow(running: _Running, book: ReleaseBook, sinks: list[AlertSink]) -> None:
-    """Run the dataset's shadow candidate beside the release, if one is set and usable."""
-    candidate = book.shadow(running.setup.config.storage.dataset)
-    if candidate is None or candidate.release_id == running.engine.release_id:
-        return
-    try:
-        running.start_shadow(candidate)
-    except KeibaError as e:
-        reason = f"the shadow candidate {candidate.release_id} cannot run: {e}"
-        deliver(
-            Alert("race_day.no_shadow", Severity.WARNING, reason, running.engine.clock.now()), sinks
-        )
-
-
-class _Running:
-    """The release the day runs now: its engine settings and its model's inputs. Before each
-    decision the guard may restore the release before; the engine and inputs follow."""
-
-    def __init__(
-        self,
-        setup: RaceDaySetup,
-        warehouse: Warehouse,
-        engine: RaceEngine,
-        guard: ReleaseGuard,
-        pools: tuple[BetType, ...],
-    ) -> None:
-        self.setup, self.warehouse, self.engine, self.guard = setup, warehouse, engine, guard
-        self.pools = pools
-        self.model_version: str | None = None
-        self._inputs: RaceInputsAt | None = None
-        self.shadow: tuple[ReleaseShadow, RaceInputsAt] | None = None
-        self.shadow_log = setup.journal_path.with_suffix(".shadow.jsonl")
-
-    def run(self, release: Release, stored: StoredModel) -> None:
-        self.engine.policy = release.themis()
-        self.engine.release_id = release.release_id
-        self.model_version = stored.model.version
-        self._inputs = self.setup.inputs(self.warehouse, stored, self.pools)
-
-    def inputs_at(self, race_id: str, at: dt.datetime) -> RaceInputs:
-        restored = self.guard.check()
-        if restored is not None:
-            stored = load_stored_model(self.setup.model_store, restored.release.model_version)
-            self.run(restored.release, stored)
-        assert self._inputs is not None
-        inputs = self._inputs(race_id, at)
-        if self.shadow is not None:
-            self._decide_shadow(race_id, at, inputs.race_date)
-        return inputs
-
-    def start_shadow(self, candidate: Release) -> None:
-        stored = load_stored_model(self.setup.model_store, candidate.model_version)
-        check_model_dataset(stored, self.warehouse)
-        pools = tuple(b for b in candidate.themis().bet_types if b in (BetType.WIN, BetType.PLACE))
-        self.shadow = ReleaseShadow(candidate), self.setup.inputs(self.warehouse, stored, pools)
-
-    def _decide_shadow(self, race_id: str, at: dt.datetime, day: dt.date) -> None:
-        """The candidate's decision at the same instant, logged; it never touches the ledger."""
-        assert self.shadow is not None
-        shadow, inputs_at = self.shadow
-        try:
-            decision: Decision | str = shadow.decide(
-                inputs_at(race_id, at), self.engine.bankroll(day)
-            )
-        except (KeibaError, DecisionError) as e:
-            decision = str(e)
-        row = shadow.row(race_id, self.engine.release_id, decision)
-        with self.shadow_log.open("a", encoding="utf-8") as f:
-            f.write(json.dumps({**row, "at": at.isoformat()}) + "\n")
-
-    def shadow_rows(self) -> dict[str, dict[str, Any]]:
-        if not self.shadow_log.exists():
-            return {}
-        lines = self.shadow_log.read_text(encoding="utf-8").splitlines()
-        return {row["race_id"]: row for row in map(json.loads, lines)}
 
 
 def _skew_alert(alerts: list[AlertSink], clock: Clock) -> Callable[[ClockSkew], None]:
@@ -444,7 +318,7 @@ def run_race_day(setup: RaceDaySetup, race_date: dt.date) -> DayRun:
                     raise KeibaError(f"no races are listed for {race_date}")
                 plan = plan_day(race_date, races, config.race_day)
             book = ReleaseBook(ledger.engine, setup.clock)
-            release, stored, why = _day_release(setup, book, warehouse, sinks)
+            release, stored, why = day_release(setup, book, warehouse, sinks)
             policy = release.themis() if release else config.themis
             pools = tuple(b for b in policy.bet_types if b in (BetType.WIN, BetType.PLACE))
             monitor = Monitor.for_ledger(config.monitor, setup.clock, ledger, sinks)
@@ -470,10 +344,10 @@ def run_race_day(setup: RaceDaySetup, race_date: dt.date) -> DayRun:
                 config.monitor,
                 sinks,
             )
-            running = _Running(setup, warehouse, engine, guard, pools)
+            running = DayRelease(setup, warehouse, engine, guard, pools)
             if release is not None and stored is not None:
                 running.run(release, stored)
-                _start_shadow(running, book, sinks)
+                start_shadow(running, book, sinks)
             inputs = running.inputs_at if release is not None else None
             handlers = EngineHandlers(
                 race_date, source, engine, warehouse, inputs, no_model_reason=why

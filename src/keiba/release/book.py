@@ -236,7 +236,8 @@ class ReleaseBook:
         return event
 
     def rollback(self, dataset: str, *, by: str, reason: str) -> ReleaseEvent:
-        """Restore the release in force before the current one's promotion; audited."""
+        """Restore the release in force before the current one's promotion; audited. The
+        rollback's record: the restored release, the one it replaced as `previous_id`."""
         standing = self.stack(dataset)
         if len(standing) < 2:
             raise ReleaseError(
@@ -246,7 +247,7 @@ class ReleaseBook:
             )
         current, restored = standing[-1], standing[-2]
         self._record(ROLLBACK, restored.release, current.release.release_id, by, reason, ())
-        return restored
+        return self.events(dataset)[-1]
 
     def _record(
         self,

@@ -69,8 +69,8 @@ class ReleaseGuard:
         return peak_and_balance([opening, *after])
 
     def check(self) -> ReleaseEvent | None:
-        """Roll back if the release in force has reached the tier in its window; the restored
-        release's promotion, or None when nothing changed."""
+        """Roll back if the release in force has reached the tier in its window; the rollback's
+        record (naming the restored release), or None when nothing changed."""
         standing = self.book.stack(self.dataset)
         if len(standing) < 2:
             return None
