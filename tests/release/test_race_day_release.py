@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 
 from keiba.app.race_day import DayRun, run_race_day
-from keiba.app.releases import promote, shadow
+from keiba.app.releases import measure, promote, shadow
 from keiba.app.twin_day import TwinPrepared, prepare_twin, twin_setup
 from keiba.bankroll import Ledger
 from keiba.common.clock import JST, FixedClock
 from keiba.common.config import KeibaConfig, ThemisConfig, load_config
 from keiba.common.storage import FsspecObjectStore, create_ledger_engine
-from keiba.model_training.pipeline import StoredModel
+from keiba.model_training.pipeline import StoredModel, load_stored_model
 from keiba.monitor import MemorySink
-from keiba.release import GATES, GateFigures, PromotionRefused, ReleaseBook
+from keiba.release import GATES, GateFigures, PromotionRefused, ReleaseBook, judge
 from keiba.scheduler import Outcome
 from keiba.simulator import WorldConfig
 from keiba.simulator.netkeiba_twin_day import TwinDay
@@ -201,3 +201,29 @@ def test_a_shadow_decides_every_race_beside_the_release_and_never_buys(
     assert Ledger(engine, clock, day.account).tickets() == []
     assert day.balance_yen == prepared.config.backtest.bankroll_yen
     assert {r["shadow"] for r in day.rows()} <= {"decided", "passed"}
+
+
+def test_the_gates_figures_are_measured_through_the_backtest_and_the_evaluator(
+    prepared: TwinPrepared,
+) -> None:
+    config = _release_config(prepared)
+    config = config.model_copy(
+        update={
+            "release": config.release.model_copy(update={"backtest_days": 14}),
+            "backtest": config.backtest.model_copy(update={"min_history_days": 4}),
+        }
+    )
+    stored = load_stored_model(FsspecObjectStore(str(prepared.run_dir / "models")))
+    figures = measure(config, stored, config.themis)
+    assert figures.backtest is not None and figures.backtest["bets"] >= 0
+    assert figures.backtest["from"] < figures.backtest["to"] < prepared.day.date.isoformat()
+    assert figures.backtest["return_rate"] is None or isinstance(
+        figures.backtest["return_rate"], float
+    )
+    assert figures.monte_carlo is not None and figures.monte_carlo["kelly_fraction"] == 0.25
+    assert figures.delta_r2 is not None and figures.delta_r2["delta"] is None
+    assert "no race day after" in figures.delta_r2["why"]  # the twin's model saw every day
+    lines = [r.line for r in judge(figures, config.themis, None, config.release) if not r.passed]
+    assert any(
+        line.startswith("delta_r2: the held-out ΔR² was not measured (no race") for line in lines
+    )

@@ -91,11 +91,12 @@ def _backtest_figures(config: KeibaConfig, policy: ThemisConfig, clock: Clock) -
     run_dir = config.home / "releases" / config.storage.dataset / f"{clock.now():%Y%m%dT%H%M%S}"
     result = run_backtest(candidate, clock, first, last, run_dir=run_dir)
     themis = (result.result.get("metrics") or {}).get("themis") or {}
+    rate = themis.get("return_rate")
     return {
         "from": first.isoformat(),
         "to": last.isoformat(),
         "bets": int(themis.get("bets") or 0),
-        "return_rate": themis.get("return_rate"),
+        "return_rate": rate.get("value") if isinstance(rate, dict) else rate,
         "profit_yen": int(themis.get("profit_yen") or 0),
         "max_drawdown": (themis.get("max_drawdown") or {}).get("fraction"),
         "run": str(result.directory),
@@ -121,6 +122,7 @@ def _monte_carlo_figures(
     rows = [s for s in bundle.result.scenarios if s.fraction == policy.kelly_fraction]
     return {
         "p_drawdown": rows[0].p_drawdown[str(level)] if bundle.empirical and rows else None,
+        "simulated": bundle.source,
         "level": level,
         "kelly_fraction": policy.kelly_fraction,
         "seasons": config.release.mc_seasons,
@@ -129,8 +131,12 @@ def _monte_carlo_figures(
 
 
 def _delta_r2_figures(config: KeibaConfig, stored: StoredModel) -> dict[str, Any]:
+    """The model's ΔR² on the days after its combination period; why not, when it has none."""
     with open_dataset(config, read_only=True) as warehouse:
-        start, end = default_test_period(warehouse, stored)
+        try:
+            start, end = default_test_period(warehouse, stored)
+        except KeibaError as e:
+            return {"delta": None, "low": None, "high": None, "why": str(e)}
         scored = evaluate_version(
             config, warehouse, stored, start, end, evaluate=evaluate_frame, track=False
         )

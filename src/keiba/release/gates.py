@@ -63,8 +63,11 @@ def _backtest(figures: GateFigures, config: ReleaseConfig) -> GateResult:
 
 def _monte_carlo(figures: GateFigures, config: ReleaseConfig) -> GateResult:
     mc = figures.monte_carlo
-    if mc is None or mc.get("p_drawdown") is None:
+    if mc is None:
         return GateResult("monte_carlo", False, "monte_carlo: the Monte Carlo was not run")
+    if mc.get("p_drawdown") is None:
+        line = f"monte_carlo: nothing simulated ({mc.get('simulated') or 'no bets'})"
+        return GateResult("monte_carlo", False, line)
     p, level = float(mc["p_drawdown"]), mc.get("level", config.drawdown_level)
     text = f"P(drawdown > {float(level):.0%}) = {p:.3f} at Kelly {mc.get('kelly_fraction')}"
     if p > config.max_p_drawdown:
@@ -77,7 +80,8 @@ def _monte_carlo(figures: GateFigures, config: ReleaseConfig) -> GateResult:
 def _delta_r2(figures: GateFigures, in_force: Release | None) -> GateResult:
     mine = figures.delta_r2
     if mine is None or mine.get("high") is None:
-        return GateResult("delta_r2", False, "delta_r2: the held-out ΔR² was not measured")
+        why = f" ({mine['why']})" if mine and mine.get("why") else ""
+        return GateResult("delta_r2", False, f"delta_r2: the held-out ΔR² was not measured{why}")
     theirs = (in_force.gates.get("figures") or {}).get("delta_r2") if in_force else None
     if not theirs or theirs.get("delta") is None:
         return GateResult("delta_r2", True, f"delta_r2: {mine['delta']:+.4f}, nothing to compare")
