@@ -22,7 +22,7 @@ from keiba.common.config import KeibaConfig, ThemisConfig, load_config
 from keiba.common.storage import FsspecObjectStore, create_ledger_engine
 from keiba.model_training.pipeline import StoredModel, load_stored_model
 from keiba.monitor import MemorySink
-from keiba.release import GATES, GateFigures, PromotionRefused, ReleaseBook, judge
+from keiba.release import GATES, GateFigures, PromotionRefused, ReleaseBook, ReleaseError, judge
 from keiba.scheduler import Outcome
 from keiba.simulator import WorldConfig
 from keiba.simulator.netkeiba_twin_day import TwinDay
@@ -173,6 +173,8 @@ def test_a_promoted_release_is_what_the_day_runs(prepared: TwinPrepared) -> None
         measure_gates=_measured(GOOD),  # type: ignore[arg-type]
     )
     assert event["forced"] == [] and event["by"] == "ann"
+    with pytest.raises(ReleaseError, match="already in force"):
+        promote(config, clock=FixedClock(WEDNESDAY_NOON), model=None, reason="again")
     assert event["release"]["policy"]["ev_threshold"] == 5.0
     assert event["release"]["gates"]["figures"]["backtest"]["bets"] == 120
     day, _ = play(prepared, auto_promote=None)

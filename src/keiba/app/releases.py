@@ -63,12 +63,7 @@ __all__ = [
     "show_release",
 ]
 
-Progress = Callable[[str, int, int], None]
 Measure = Callable[[KeibaConfig, StoredModel, ThemisConfig], GateFigures]
-
-
-def _noop(_stage: str, _done: int, _total: int) -> None:
-    return None
 
 
 @contextmanager
@@ -212,21 +207,25 @@ def promote(
     measure_gates: Measure = measure,
 ) -> dict[str, Any]:
     """Promote the stored model `model` (default: the latest) with the configured policy on the
-    selected dataset, past its gates and the freeze (or `force`d, with the reason)."""
+    selected dataset, past its gates and the freeze (or `force`d, with the reason). In the
+    freeze, unforced, nothing is measured."""
     if not reason.strip():
         raise ReleaseError("a promotion needs a reason (--reason TEXT)")
     clock = clock or SystemClock()
     dataset = config.storage.dataset
     stored = _stored(config, FsspecObjectStore(config.object_store_url), model)
-    refusals = []
     frozen = _frozen(config, clock)
-    if frozen:
-        refusals.append(frozen)
+    if frozen and not force:
+        raise PromotionRefused([frozen])
     with release_book(config, clock) as book:
         current = book.in_force(dataset)
         in_force = current.release if current else None
+        candidate = Release.of(dataset, stored.model.version, config.themis)
+        if in_force is not None and in_force.release_id == candidate.release_id:
+            raise ReleaseError(f"release {candidate.release_id} is already in force on {dataset!r}")
         figures = measure_gates(config, stored, config.themis)
         results = judge(figures, config.themis, in_force, config.release)
+        refusals = [frozen] if frozen else []
         refusals += [r.line for r in failed(results)]
         if refusals and not force:
             raise PromotionRefused(refusals)
