@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from keiba.app.race_day import DayRun, run_race_day
+from keiba.app.race_day import DayRun, fund_paper_ledger, run_race_day
 from keiba.app.releases import measure, promote, shadow
 from keiba.app.twin_day import TwinPrepared, prepare_twin, twin_setup
 from keiba.bankroll import Ledger
@@ -22,7 +22,15 @@ from keiba.common.config import KeibaConfig, ThemisConfig, load_config
 from keiba.common.storage import FsspecObjectStore, create_ledger_engine
 from keiba.model_training.pipeline import StoredModel, load_stored_model
 from keiba.monitor import MemorySink
-from keiba.release import GATES, GateFigures, PromotionRefused, ReleaseBook, ReleaseError, judge
+from keiba.release import (
+    AUTOMATIC,
+    GATES,
+    GateFigures,
+    PromotionRefused,
+    ReleaseBook,
+    ReleaseError,
+    judge,
+)
 from keiba.scheduler import Outcome
 from keiba.simulator import WorldConfig
 from keiba.simulator.netkeiba_twin_day import TwinDay
@@ -228,4 +236,43 @@ def test_the_gates_figures_are_measured_through_the_backtest_and_the_evaluator(
     lines = [r.line for r in judge(figures, config.themis, None, config.release) if not r.passed]
     assert any(
         line.startswith("delta_r2: the held-out ΔR² was not measured (no race") for line in lines
+    )
+
+
+def test_a_loss_after_a_promotion_rolls_back_and_the_day_runs_the_release_before(
+    prepared: TwinPrepared,
+) -> None:
+    measure = _measured(GOOD)
+    hour = dt.timedelta(hours=1)
+    before = promote(
+        _release_config(prepared),
+        clock=FixedClock(WEDNESDAY_NOON),
+        model=None,
+        reason="first",
+        measure_gates=measure,  # type: ignore[arg-type]
+    )
+    promote(
+        _release_config(prepared, ev_threshold=1.15),
+        clock=FixedClock(WEDNESDAY_NOON + hour),
+        model=None,
+        reason="bolder",
+        measure_gates=measure,  # type: ignore[arg-type]
+    )
+    url, bankroll = f"sqlite:///{prepared.run_dir / 'ledger.sqlite'}", 1_000_000
+    start = dt.datetime.combine(prepared.day.date, dt.time(0), tzinfo=dt.UTC)
+    fund_paper_ledger(url, "paper", FixedClock(start), bankroll, "paper bankroll")
+    engine = create_ledger_engine(url)
+    Ledger(engine, FixedClock(WEDNESDAY_NOON + 2 * hour), "paper").adjust(
+        -bankroll // 4, "a bad week"
+    )
+    day, sink = play(prepared, auto_promote=None)
+    assert "release.rolled_back" in {a.kind for a in sink.alerts}
+    assert day.release_id == before["release_id"]
+    decided = [o for o in day.outcomes.values() if o.outcome in (Outcome.BOUGHT, Outcome.PASSED)]
+    assert decided and {o.detail["release_id"] for o in decided} == {before["release_id"]}
+    last = _book(prepared).events(prepared.config.storage.dataset)[-1]
+    assert (last.action, last.by, last.release.release_id) == (
+        "rollback",
+        AUTOMATIC,
+        before["release_id"],
     )
