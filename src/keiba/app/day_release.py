@@ -35,7 +35,12 @@ from keiba.themis import Decision, DecisionError
 if TYPE_CHECKING:
     from keiba.app.race_day import RaceDaySetup
 
-__all__ = ["DayRelease", "day_release", "start_shadow"]
+__all__ = ["DayRelease", "day_release", "pools", "start_shadow"]
+
+
+def pools(release: Release) -> tuple[BetType, ...]:
+    """The pools a race day reads odds of for the release's policy."""
+    return tuple(b for b in release.themis().bet_types if b in (BetType.WIN, BetType.PLACE))
 
 
 def _auto_promote(setup: RaceDaySetup, book: ReleaseBook, stored: StoredModel) -> None:
@@ -107,10 +112,8 @@ class DayRelease:
         warehouse: Warehouse,
         engine: RaceEngine,
         guard: ReleaseGuard,
-        pools: tuple[BetType, ...],
     ) -> None:
         self.setup, self.warehouse, self.engine, self.guard = setup, warehouse, engine, guard
-        self.pools = pools
         self.model_version: str | None = None
         self._inputs: RaceInputsAt | None = None
         self.shadow: tuple[ReleaseShadow, RaceInputsAt] | None = None
@@ -120,7 +123,7 @@ class DayRelease:
         self.engine.policy = release.themis()
         self.engine.release_id = release.release_id
         self.model_version = stored.model.version
-        self._inputs = self.setup.inputs(self.warehouse, stored, self.pools)
+        self._inputs = self.setup.inputs(self.warehouse, stored, pools(release))
 
     def inputs_at(self, race_id: str, at: dt.datetime) -> RaceInputs:
         self.guard.check()
@@ -138,8 +141,8 @@ class DayRelease:
     def start_shadow(self, candidate: Release) -> None:
         stored = load_stored_model(self.setup.model_store, candidate.model_version)
         check_model_dataset(stored, self.warehouse)
-        pools = tuple(b for b in candidate.themis().bet_types if b in (BetType.WIN, BetType.PLACE))
-        self.shadow = ReleaseShadow(candidate), self.setup.inputs(self.warehouse, stored, pools)
+        inputs_at = self.setup.inputs(self.warehouse, stored, pools(candidate))
+        self.shadow = ReleaseShadow(candidate), inputs_at
 
     def _decide_shadow(self, race_id: str, at: dt.datetime, day: dt.date) -> None:
         """The candidate's decision at the same instant, logged; it never touches the ledger."""

@@ -320,7 +320,6 @@ def run_race_day(setup: RaceDaySetup, race_date: dt.date) -> DayRun:
             book = ReleaseBook(ledger.engine, setup.clock)
             release, stored, why = day_release(setup, book, warehouse, sinks)
             policy = release.themis() if release else config.themis
-            pools = tuple(b for b in policy.bet_types if b in (BetType.WIN, BetType.PLACE))
             monitor = Monitor.for_ledger(config.monitor, setup.clock, ledger, sinks)
             engine = RaceEngine(
                 policy,
@@ -344,7 +343,7 @@ def run_race_day(setup: RaceDaySetup, race_date: dt.date) -> DayRun:
                 config.monitor,
                 sinks,
             )
-            running = DayRelease(setup, warehouse, engine, guard, pools)
+            running = DayRelease(setup, warehouse, engine, guard)
             if release is not None and stored is not None:
                 running.run(release, stored)
                 start_shadow(running, book, sinks)
