@@ -45,7 +45,7 @@ def list_(ctx: typer.Context, dataset: DatasetOption = None, as_json: JsonOption
             e["model_version"],
             e["by"],
             e["reason"],
-            ", ".join(e["forced"]),
+            str(len(e["forced"])) if e["forced"] else "",
         )
     out.print(table)
 
