@@ -27,6 +27,7 @@ from keiba.common.storage.datasets import open_dataset
 from keiba.engine.live import live_race_inputs
 from keiba.model_training.pipeline import StoredModel, load_stored_model
 from keiba.model_training.starters import model_probabilities
+from keiba.release import Release, ReleaseBook
 from keiba.themis import Bankroll, decide
 from race_morning import DATASET, DEPOSIT, Morning, settings
 
@@ -239,3 +240,25 @@ def test_bad_requests_are_one_clear_error(morning: Morning, tmp_path: Path) -> N
         today_bets(empty, at)
     with pytest.raises(KeibaError, match="no dataset 'other'"):
         today_bets(config.with_dataset("other"), at)
+
+
+def test_the_release_in_force_decides_and_without_one_a_note_says_so(
+    morning: Morning, afternoon: TodayBets, tmp_path: Path
+) -> None:
+    assert afternoon.release_id is None
+    assert any("no release is promoted" in n for n in afternoon.notes)
+    copy = tmp_path / "home"
+    shutil.copytree(morning.home, copy)
+    config = settings(copy)
+    version = stored(morning).model.version
+    release = Release.of(DATASET, version, config.themis.model_copy(update={"ev_threshold": 5.0}))
+    engine = create_ledger_engine(config.ledger_url)
+    try:
+        ReleaseBook(engine, FixedClock(morning.early)).promote(release, by="ann", reason="test")
+    finally:
+        engine.dispose()
+    result = today_bets(config, morning.at)
+    assert result.release_id == release.release_id
+    assert not any("no release is promoted" in n for n in result.notes)
+    assert sum(r.staked_yen for r in afternoon.races) > 0
+    assert sum(r.staked_yen for r in result.races) == 0

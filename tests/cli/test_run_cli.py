@@ -49,6 +49,7 @@ def test_a_twin_race_day_runs_to_its_end_and_runs_again_to_the_same_table(
     assert all(t["state"] == "settled" for t in tickets)
     assert sum(r["staked_yen"] for r in races) == sum(int(t["stake_yen"]) for t in tickets)
     assert day["balance_yen"] == int(ledger.balance())
+    assert day["release_id"].startswith("r-")  # the twin promoted its own model, audited
 
     again = keiba_process(home, "--config", str(config), "run", "--twin", "--json")
     assert again.code == 0, again.stderr
@@ -58,6 +59,7 @@ def test_a_twin_race_day_runs_to_its_end_and_runs_again_to_the_same_table(
     table = keiba_process(home, "--config", str(config), "run", "--twin")
     assert table.code == 0, table.stderr
     assert "36 races:" in table.stdout
+    assert f"release {day['release_id']}" in table.stdout
 
     dataset = Path(day["journal"]).parent.parent.name  # race-days/<dataset>/<date>/journal
     replay = ("run", "--replay", "--dataset", dataset, "--date", day["race_date"], "--json")

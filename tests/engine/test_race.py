@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from keiba.common.bet_types import BetType
 from keiba.common.clock import FixedClock
 from keiba.common.config import MonitorConfig, ThemisConfig
 from keiba.common.storage import create_ledger_engine
-from keiba.engine import RaceEngine, RaceInputs, RaceResult, Status
+from keiba.engine import RaceEngine, RaceInputs, RaceResult, Status, implicit_release_id
 from keiba.execution import PaperBroker, Submission
 from keiba.monitor import MemorySink, Monitor
 
@@ -261,3 +262,25 @@ def test_a_lost_answer_is_reconciled_from_the_venues_history_before_settling(
     assert ledger.balances().reserved == 0
     assert [a.kind for a in sink.alerts][-1] == "execution.reconciled"
     assert verify(ledger.engine).ok and not check_invariants(ledger.engine)
+
+
+def test_every_decision_names_its_release_and_a_replay_without_one_an_implicit_one(
+    tmp_path: Path,
+) -> None:
+    engine, ledger, _ = make_engine(tmp_path)
+    implicit = implicit_release_id("fm-test", POLICY)
+    assert implicit.startswith("implicit-")
+    assert implicit != implicit_release_id("fm-other", POLICY)
+    assert implicit != implicit_release_id(
+        "fm-test", POLICY.model_copy(update={"ev_threshold": 1.2})
+    )
+    assert engine.decide(race(1)).release_id == implicit
+    engine.release_id = "r-000000000001"
+    assert engine.decide(race(2)).release_id == "r-000000000001"
+    assert engine.decide(race(3, edge=False)).release_id == "r-000000000001"  # passed, named too
+    with ledger.engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT content FROM audit_log WHERE record_type = 'decision' ORDER BY seq"
+        ).all()
+    named = [json.loads(r[0])["payload"]["inputs_summary"]["release_id"] for r in rows]
+    assert named == [implicit, "r-000000000001"]

@@ -7,6 +7,16 @@ netkeiba source and the engine (`keiba.scheduler.handlers`). Every race ends bou
 skipped or failed, with the reason; the journal keeps that table, and a restarted run resumes
 it without repeating or losing a decision or a purchase.
 
+A day runs only the release in force for its dataset (`keiba.release`): the model version and
+the Themis policy promoted, read from the ledger database's audit chain; without one every race
+is skipped with the line that says how to promote. A simulated or replayed day (`auto_promote`)
+promotes the model store's latest model with the configured policy itself, audited as such.
+Before each decision the release guard may roll back to the release before (a drawdown tier
+reached soon after a promotion); each decision runs the release in force at that moment. A
+candidate set to run in shadow (`keiba release shadow`) decides every race beside it at the same
+instant and buys nothing; its decisions go to `<journal>.shadow.jsonl` and beside the outcomes
+in the table.
+
 What is plugged in is the only difference between a live day and a replayed one
 (`RaceDaySetup`): the clock and sleeper (wall clock, or simulated time that jumps to the next
 step), the collector's base URLs (netkeiba, or the local twin of a simulated day), the dataset,
@@ -24,12 +34,14 @@ from pathlib import Path
 from typing import Any
 
 from keiba.app.bankroll import checkpoint_exporter
+from keiba.app.day_release import DayRelease, day_release, start_shadow
 from keiba.bankroll import Ledger
 from keiba.bankroll.schema import TicketState
 from keiba.common.bet_types import BetType
 from keiba.common.clock import JST, Clock
 from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError
+from keiba.common.ids import NetkeibaRaceId
 from keiba.common.logging import get_logger
 from keiba.common.schema import DatasetKind
 from keiba.common.secrets import secret_store_from_config
@@ -43,9 +55,13 @@ from keiba.engine import RaceEngine
 from keiba.execution import Broker, PaperBroker
 from keiba.execution.brokers import rebuy_policy
 from keiba.execution.channels import Channel
-from keiba.model_training.pipeline import StoredModel, check_model_dataset, load_stored_model
+from keiba.model_training.pipeline import StoredModel
 from keiba.monitor import Alert, AlertSink, MemorySink, Monitor, Severity, deliver
 from keiba.monitor.monitor import sinks_from_config
+from keiba.release import (
+    ReleaseBook,
+    ReleaseGuard,
+)
 from keiba.scheduler import (
     Journal,
     RaceOutcome,
@@ -84,6 +100,9 @@ class RaceDaySetup:
     failover: list[Channel] = field(default_factory=list)
     """Channels tried, in order, for a purchase proven absent (`execution.failover`)."""
     extra_sinks: list[AlertSink] = field(default_factory=list)
+    auto_promote: str | None = None
+    """Set (`twin`, `replay`): with no release in force, the model store's latest model is
+    promoted with the configured policy, audited with this name as the reason."""
 
 
 @dataclass
@@ -99,6 +118,9 @@ class DayRun:
     model_version: str | None
     alerts: list[Alert]
     balance_yen: int
+    release_id: str | None = None
+    shadow: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """As `outcomes`: race → the shadow candidate's decision (`ReleaseShadow.row`), if one ran."""
 
     def rows(self) -> list[dict[str, Any]]:
         """The outcome table: one row per race in post-time order."""
@@ -113,23 +135,25 @@ class DayRun:
                     "reason": outcome.reason,
                     "tickets": len(tickets),
                     "staked_yen": sum(int(t.get("stake_yen", 0)) for t in tickets),
+                    **_shadow_columns(self.shadow, race_id),
                 }
             )
         return out
 
 
-def _model(
-    setup: RaceDaySetup, warehouse: Warehouse, alerts: list[AlertSink], clock: Clock
-) -> tuple[StoredModel | None, str]:
-    """The latest stored model usable on this dataset, or None and why (alerted)."""
-    try:
-        stored = load_stored_model(setup.model_store)
-        check_model_dataset(stored, warehouse)
-    except KeibaError as e:
-        reason = f"no usable model: {e}"
-        deliver(Alert("race_day.no_model", Severity.CRITICAL, reason, clock.now()), alerts)
-        return None, reason
-    return stored, ""
+def _by_plan_id(
+    rows: dict[str, dict[str, Any]], posts: dict[str, dt.datetime], race_date: dt.date
+) -> dict[str, dict[str, Any]]:
+    """Rows keyed by race key, keyed as the plan names its races."""
+    keys = {str(NetkeibaRaceId.parse(r).to_race_key(race_date)): r for r in posts}
+    return {keys[k]: row for k, row in rows.items() if k in keys}
+
+
+def _shadow_columns(shadow: dict[str, dict[str, Any]], race_id: str) -> dict[str, Any]:
+    if not shadow:
+        return {}
+    row = shadow.get(race_id) or {}
+    return {"shadow": row.get("status"), "shadow_staked_yen": row.get("staked_yen")}
 
 
 def _skew_alert(alerts: list[AlertSink], clock: Clock) -> Callable[[ClockSkew], None]:
@@ -293,11 +317,12 @@ def run_race_day(setup: RaceDaySetup, race_date: dt.date) -> DayRun:
                 if not races:
                     raise KeibaError(f"no races are listed for {race_date}")
                 plan = plan_day(race_date, races, config.race_day)
-            stored, why = _model(setup, warehouse, sinks, setup.clock)
-            pools = tuple(b for b in config.themis.bet_types if b in (BetType.WIN, BetType.PLACE))
+            book = ReleaseBook(ledger.engine, setup.clock)
+            release, stored, why = day_release(setup, book, warehouse, sinks)
+            policy = release.themis() if release else config.themis
             monitor = Monitor.for_ledger(config.monitor, setup.clock, ledger, sinks)
             engine = RaceEngine(
-                config.themis,
+                policy,
                 ledger,
                 setup.broker,
                 setup.clock,
@@ -309,7 +334,20 @@ def run_race_day(setup: RaceDaySetup, race_date: dt.date) -> DayRun:
                 rebuy=rebuy_policy(config),
             )
             _reconcile_at_start(engine, ledger, race_date)
-            inputs = setup.inputs(warehouse, stored, pools) if stored is not None else None
+            guard = ReleaseGuard(
+                book,
+                config.storage.dataset,
+                ledger,
+                setup.clock,
+                config.release,
+                config.monitor,
+                sinks,
+            )
+            running = DayRelease(setup, warehouse, engine, guard)
+            if release is not None and stored is not None:
+                running.run(release, stored)
+                start_shadow(running, book, sinks)
+            inputs = running.inputs_at if release is not None else None
             handlers = EngineHandlers(
                 race_date, source, engine, warehouse, inputs, no_model_reason=why
             )
@@ -323,9 +361,11 @@ def run_race_day(setup: RaceDaySetup, race_date: dt.date) -> DayRun:
             str(setup.journal_path),
             setup.ledger_url,
             setup.account,
-            stored.model.version if stored else None,
+            running.model_version,
             list(memory.alerts),
             balance,
+            engine.release_id or None,
+            _by_plan_id(running.shadow_rows(), posts, race_date),
         )
     finally:
         warehouse.close()

@@ -22,7 +22,7 @@ import datetime as dt
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from keiba.app.days import race_inputs_at
@@ -145,9 +145,10 @@ def replay_setup(
     with serve_answers(
         lambda path: recorded.answer(path, time.clock.now()), time.clock.now, name="recorded-day"
     ) as url:
-        yield simulated.setup(
+        setup = simulated.setup(
             time, url, result_source=recorded.result_source, broker=broker, sinks=sinks
         )
+        yield replace(setup, auto_promote="replay")
 
 
 def replay_day(config: KeibaConfig, race_date: dt.date, *, fresh: bool = False) -> DayRun:

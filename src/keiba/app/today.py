@@ -3,10 +3,12 @@
 The races of the day are those with a card in `entries` fetched at or before the instant (the
 latest card of each). Their features are built once, from those cards, as of the instant; then
 each race's inputs are read as the race day would read them at that instant
-(`keiba.engine.live.live_race_inputs`, with the latest stored model) and Themis decides them
-against the ledger account's bankroll as the engine would see it (its available balance and
-what the day's races have already staked). Nothing is bought and nothing is written to the
-ledger; the warehouse's `features` rows of the day are rebuilt, as the race day does.
+(`keiba.engine.live.live_race_inputs`, with the model of the dataset's release in force, its
+Themis policy too; with no release, the latest stored model and the configured policy, noted)
+and Themis decides them against the ledger account's bankroll as the engine would see it (its
+available balance and what the day's races have already staked). Nothing is bought and nothing
+is written to the ledger; the warehouse's `features` rows of the day are rebuilt, as the race
+day does.
 
 Each race comes back with its starters (model's, market's and combined probabilities, win
 odds, expected value, Themis's stake or the code of its reason for none) and Themis's tickets
@@ -38,11 +40,16 @@ from keiba.market.probabilities import market_probabilities
 from keiba.model_training.pipeline import StoredModel, check_model_dataset, load_stored_model
 from keiba.monitor.monitor import restore_state
 from keiba.predictor.probabilities import race_probabilities
+from keiba.release import ReleaseBook
 from keiba.themis import Bankroll, Bet, Decision, DecisionError, decide
 
 __all__ = ["Starter", "Ticket", "TodayBets", "TodayRace", "as_of", "today_bets", "today_bets_at"]
 
 STOPPED = "the drawdown monitor has stopped buying: the race day would buy none of these"
+UNRELEASED = (
+    "no release is promoted for dataset {dataset!r}: the latest model with the configured "
+    "policy; the race day would buy none of these (keiba release promote)"
+)
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,7 @@ class TodayBets:
     bankroll: Bankroll
     races: tuple[TodayRace, ...]
     notes: tuple[str, ...] = ()
+    release_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view; instants in JST."""
@@ -126,6 +134,7 @@ class TodayBets:
             "at": _jst(self.at),
             "dataset": self.dataset,
             "model_version": self.model_version,
+            "release_id": self.release_id,
             "account": self.account,
             "bankroll": {
                 "balance_yen": self.bankroll.balance_yen,
@@ -192,10 +201,23 @@ def _cards(warehouse: Warehouse, race_date: dt.date, at: dt.datetime) -> pl.Data
     return cards
 
 
-def _model(config: KeibaConfig, warehouse: Warehouse) -> StoredModel:
-    stored = load_stored_model(FsspecObjectStore(config.object_store_url))
+def _model(
+    config: KeibaConfig, warehouse: Warehouse, at: dt.datetime
+) -> tuple[StoredModel, KeibaConfig, str | None]:
+    """The release in force's model and the configuration with its policy, and its id; with
+    no release, the latest model and the configuration as it is."""
+    engine = create_ledger_engine(config.ledger_url)
+    try:
+        current = ReleaseBook(engine, FixedClock(at)).in_force(warehouse.dataset)
+    finally:
+        engine.dispose()
+    version = current.release.model_version if current else None
+    stored = load_stored_model(FsspecObjectStore(config.object_store_url), version)
     check_model_dataset(stored, warehouse)
-    return stored
+    if current is None:
+        return stored, config, None
+    config = config.model_copy(update={"themis": current.release.themis()})
+    return stored, config, current.release.release_id
 
 
 def _account(
@@ -372,15 +394,25 @@ def today_bets(
             cards = cards.filter(pl.col("race_id") == race_id)
             if cards.is_empty():
                 raise KeibaError(f"no card of race {race_id} fetched at or before {_shown(at)}")
-        stored = _model(config, warehouse)
+        stored, config, release_id = _model(config, warehouse, at)
         bankroll, stopped = _account(config, account, day, at)
         ids: Sequence[str] = cards["race_id"].unique(maintain_order=True).to_list()
         build_features_for_entries(warehouse, ids, at)
         races, notes = _decide_day(warehouse, cards, at, stored, bankroll, config)
         if stopped:
             notes = (STOPPED, *notes)
+        if release_id is None:
+            notes = (UNRELEASED.format(dataset=warehouse.dataset), *notes)
         return TodayBets(
-            day, at, warehouse.dataset, stored.model.version, account, bankroll, races, notes
+            day,
+            at,
+            warehouse.dataset,
+            stored.model.version,
+            account,
+            bankroll,
+            races,
+            notes,
+            release_id,
         )
 
 

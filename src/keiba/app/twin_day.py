@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from keiba.app.days import race_inputs_at
@@ -125,7 +125,8 @@ def twin_setup(
         first_post - dt.timedelta(minutes=config.race_day.watch_from_min + 5)
     )
     with serve_twin(day, time.clock, faults) as url:
-        yield simulated.setup(time, url, broker=broker, sinks=sinks)
+        setup = simulated.setup(time, url, broker=broker, sinks=sinks)
+        yield replace(setup, auto_promote="twin")
 
 
 def twin_day(config: KeibaConfig, race_date: dt.date | None) -> DayRun:

@@ -96,6 +96,7 @@ class RecordType(StrEnum):
     RELEASE = "release"
     SETTLEMENT = "settlement"
     MONITOR = "monitor"
+    PROMOTION = "promotion"
 
 
 def _default(value: Any) -> Any:

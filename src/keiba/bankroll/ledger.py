@@ -409,9 +409,17 @@ class Ledger:
         `monitor` and by the account named inside the hashed content (the `account` column is
         not covered by `verify`, the content is). Read-only: one snapshot, no write lock.
         """
+        return self._events(RecordType.MONITOR)
+
+    def promotions(self) -> list[dict[str, Any]]:
+        """The payloads of this account's `promotion` audit records (releases promoted and
+        rolled back), oldest first, read as `monitor_events` reads its records."""
+        return self._events(RecordType.PROMOTION)
+
+    def _events(self, record_type: RecordType) -> list[dict[str, Any]]:
         query = (
             select(audit_log.c.seq, audit_log.c.content)
-            .where(audit_log.c.record_type == RecordType.MONITOR.value)
+            .where(audit_log.c.record_type == record_type.value)
             .order_by(audit_log.c.seq)
         )
         found: list[dict[str, Any]] = []
@@ -466,6 +474,14 @@ class Ledger:
             raise LedgerError("a monitor record names its kind")
         with self._write() as w:
             return w.record(RecordType.MONITOR, {"kind": kind, **dict(payload)})
+
+    def record_promotion(self, payload: Mapping[str, Any]) -> int:
+        """Append a release's promotion or rollback to the audit chain (no money moves);
+        returns the record's sequence number."""
+        if not payload.get("action") or not payload.get("release_id"):
+            raise LedgerError("a promotion record names its action and release")
+        with self._write() as w:
+            return w.record(RecordType.PROMOTION, dict(payload))
 
     def record_decision(
         self,
@@ -863,5 +879,5 @@ def _with_decision(ticket: Ticket, decision_id: str) -> Ticket:
 
 def _summary(inputs: Mapping[str, Any]) -> dict[str, Any]:
     """The small, named inputs of a decision kept in clear (the rest only as a digest)."""
-    keep = ("model_version", "odds_as_of", "bankroll_yen", "policy")
+    keep = ("release_id", "model_version", "odds_as_of", "bankroll_yen", "policy")
     return {k: inputs[k] for k in keep if k in inputs}

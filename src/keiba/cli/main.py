@@ -2,11 +2,11 @@
 
 Commands are grouped like git or uv: `keiba data …`, `keiba model …`, `keiba bet …`,
 `keiba backtest …`, `keiba bankroll …`, `keiba audit …`, `keiba monitor …`, `keiba bench …`,
-plus `keiba run`, `keiba demo` and `keiba info`. Each command module parses, calls one
-keiba.app function and prints (a Rich table, or JSON with `--json`). A module is imported
-only when one of its commands is used: `keiba --help` lists them from `VERBS` and `GROUPS`
-without loading LightGBM, DuckDB or Polars. Every error is one line on stderr and a non-zero
-exit (keiba.cli.console.KeibaGroup).
+`keiba release …`, plus `keiba run`, `keiba demo` and `keiba info`. Each command module
+parses, calls one keiba.app function and prints (a Rich table, or JSON with `--json`). A module
+is imported only when one of its commands is used: `keiba --help` lists them from `VERBS` and
+`GROUPS` without loading LightGBM, DuckDB or Polars. Every error is one line on stderr and a
+non-zero exit (keiba.cli.console.KeibaGroup).
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ GROUPS: dict[str, str] = {
     "monitor": "The drawdown monitor: its state, and resuming a stop.",
     "bench": "Measure speed and memory: data pipeline, ledger, Themis.",
     "token": "The HTTP API's tokens: create (shown once), list, revoke.",
+    "release": "Releases: the model and policy a race day runs; promote, roll back, shadow.",
 }
 """Group name → help; each group is a Typer app filled by its command modules."""
 
@@ -62,6 +63,7 @@ GROUP_MODULES: dict[str, tuple[str, ...]] = {
     "monitor": ("monitor_cli",),
     "bench": ("bench_cli",),
     "token": ("serve_cli",),
+    "release": ("release_cli",),
 }
 """Group name → the modules whose `register(groups)` add its verbs, in the order listed."""
 

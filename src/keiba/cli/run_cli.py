@@ -68,6 +68,11 @@ def print_day(day: DayRun) -> None:
         f"staked {staked:,} yen; balance {day.balance_yen:,} yen (account {day.account})",
         highlight=False,
     )
+    if day.release_id:
+        out.print(f"release {day.release_id} (model {day.model_version})", highlight=False)
+    if day.shadow:
+        shadowed = sum(int(r.get("shadow_staked_yen") or 0) for r in rows)
+        out.print(f"shadow candidate would have staked {shadowed:,} yen", highlight=False)
     for alert in day.alerts:
         note(f"{alert.severity.value}: {alert.message}")
     out.print(f"Journal: {day.journal}", highlight=False)
@@ -129,6 +134,7 @@ def run(
             {
                 "race_date": day.race_date.isoformat(),
                 "model_version": day.model_version,
+                "release_id": day.release_id,
                 "balance_yen": day.balance_yen,
                 "account": day.account,
                 "journal": day.journal,

@@ -153,7 +153,10 @@ def print_today(result: dict[str, Any]) -> None:
         f"[bold]Races of {result['race_date']} as known at {jst(result['at'])}[/]",
         highlight=False,
     )
-    out.print(f"dataset {result['dataset']} · model {result['model_version']}", highlight=False)
+    release = f" · release {result['release_id']}" if result.get("release_id") else ""
+    out.print(
+        f"dataset {result['dataset']} · model {result['model_version']}{release}", highlight=False
+    )
     out.print(
         f"account {result['account']}: {bankroll['balance_yen']:,} yen available, "
         f"{bankroll['staked_today_yen']:,} yen staked today; nothing is bought",

@@ -54,6 +54,7 @@ __all__ = [
     "MonitorConfig",
     "OddsDriftConfig",
     "RaceDayConfig",
+    "ReleaseConfig",
     "SecretsConfig",
     "StorageConfig",
     "ThemisConfig",
@@ -498,6 +499,34 @@ class SecretsConfig(Section):
         return self
 
 
+class ReleaseConfig(Section):
+    """Releases (docs/releases.md): the gates a candidate passes before promotion, the race-day
+    freeze and the automatic rollback.
+
+    The walk-forward backtest covers the dataset's last `backtest_days` days and must return at
+    least `min_return_rate` on at least `min_bets` bets; the Monte Carlo of its bets
+    (`mc_seasons`, seeded by `mc_seed`) must keep P(max drawdown > `drawdown_level`) at most
+    `max_p_drawdown`; the EV threshold and the Kelly fraction move by at most `max_ev_step` and
+    `max_kelly_step` from the release in force. Promotions are refused from `freeze_before_min`
+    before a race day's first post until `freeze_after_min` after its last. Reaching the monitor's
+    tier `rollback_tier` within `rollback_window_days` of a promotion restores the release before.
+    """
+
+    backtest_days: int = Field(default=91, ge=7)
+    min_return_rate: float = Field(default=0.85, ge=0)
+    min_bets: int = Field(default=30, ge=1)
+    mc_seasons: int = Field(default=1_000, ge=100)
+    mc_seed: int = 0
+    drawdown_level: float = Field(default=0.3, gt=0, lt=1)
+    max_p_drawdown: float = Field(default=0.10, ge=0, le=1)
+    max_ev_step: float = Field(default=0.05, ge=0)
+    max_kelly_step: float = Field(default=0.05, ge=0)
+    freeze_before_min: int = Field(default=60, ge=0, le=24 * 60)
+    freeze_after_min: int = Field(default=30, ge=0, le=24 * 60)
+    rollback_tier: str = "warn"
+    rollback_window_days: int = Field(default=14, ge=0)
+
+
 class KeibaConfig(BaseSettings):
     """All sections. Build it with `load_config`, which also resolves the home directory."""
 
@@ -522,6 +551,7 @@ class KeibaConfig(BaseSettings):
     race_day: RaceDayConfig = RaceDayConfig()
     execution: ExecutionConfig = ExecutionConfig()
     secrets: SecretsConfig = SecretsConfig()
+    release: ReleaseConfig = ReleaseConfig()
 
     @classmethod
     def settings_customise_sources(

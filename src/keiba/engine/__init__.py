@@ -14,6 +14,7 @@ from keiba.engine.race import (
     RaceResult,
     SettledTicket,
     Status,
+    implicit_release_id,
     ledger_bankroll,
 )
 from keiba.engine.replay import ENGINE, Account, Replay, ReplayRace, Shadow, ShadowBet
@@ -32,5 +33,6 @@ __all__ = [
     "Shadow",
     "ShadowBet",
     "Status",
+    "implicit_release_id",
     "ledger_bankroll",
 ]

@@ -16,6 +16,12 @@ A purchase whose answer was lost is settled by `RaceEngine.reconcile`: each chan
 absent is bought again through the next channel while the race's close is far enough away, or
 recorded missed with the reason (`keiba.execution.rebuy`); tickets found or adopted for races
 already official are settled at once when the engine knows the results.
+
+The engine runs one release (`release_id`: the model version and Themis policy in force); every
+outcome and every decision recorded in the ledger carries its id. A caller may switch
+`policy` and `release_id` together between races (a rollback). A replay that runs no promoted
+release (the demo, a backtest) records an implicit one, named after the race's model version
+and the policy (`implicit_release_id`).
 """
 
 from __future__ import annotations
@@ -23,13 +29,14 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from keiba.bankroll import Ledger, LedgerError, Ticket
+from keiba.bankroll.audit import digest
 from keiba.bankroll.schema import TicketState
 from keiba.common.bet_types import BetType
 from keiba.common.clock import Clock
@@ -53,6 +60,7 @@ __all__ = [
     "Recovery",
     "SettledTicket",
     "Status",
+    "implicit_release_id",
     "ledger_bankroll",
 ]
 
@@ -106,6 +114,7 @@ class RaceOutcome:
     bankroll: Bankroll | None = None
     placed: tuple[PlacedBet, ...] = ()
     refused: tuple[str, ...] = ()
+    release_id: str = ""
 
     @property
     def staked_yen(self) -> int:
@@ -205,8 +214,10 @@ class RaceEngine:
         closes_at: Closes | None = None,
         rebuy: RebuyPolicy | None = None,
         results: Callable[[str], RaceResult | None] | None = None,
+        release_id: str = "",
     ) -> None:
         self.policy = policy
+        self.release_id = release_id
         self.ledger = ledger
         self.broker = broker
         self.channels = (Channel(PRIMARY, broker), *failover)
@@ -230,7 +241,14 @@ class RaceEngine:
         return ledger_bankroll(self.ledger, day)
 
     def decide(self, race: RaceInputs) -> RaceOutcome:
-        """Decide the race and buy what Themis chose; one decision id per race, ever."""
+        """Decide the race and buy what Themis chose; one decision id per race, ever. The
+        outcome names the release it ran under."""
+        return replace(self._decide_or_skip(race), release_id=self._release(race))
+
+    def _release(self, race: RaceInputs) -> str:
+        return self.release_id or implicit_release_id(race.model_version, self.policy)
+
+    def _decide_or_skip(self, race: RaceInputs) -> RaceOutcome:
         skipped = self._degraded(race)
         if skipped is not None:
             return RaceOutcome(race.race_id, Status.SKIPPED, skipped)
@@ -301,7 +319,7 @@ class RaceEngine:
             )
             for b in decision.bets
         ]
-        inputs = _decision_inputs(race, bankroll, policy)
+        inputs = _decision_inputs(race, bankroll, policy, self._release(race))
         try:
             executed = execute_decision(
                 self.ledger,
@@ -494,9 +512,18 @@ def _row_ticket(row: Mapping[str, Any]) -> Ticket:
     )
 
 
-def _decision_inputs(race: RaceInputs, bankroll: Bankroll, policy: ThemisConfig) -> dict[str, Any]:
+def implicit_release_id(model_version: str, policy: ThemisConfig) -> str:
+    """The release a decision records when the engine runs no promoted one."""
+    key = {"model_version": model_version, "policy": policy.model_dump(mode="json")}
+    return f"implicit-{digest(key)[:12]}"
+
+
+def _decision_inputs(
+    race: RaceInputs, bankroll: Bankroll, policy: ThemisConfig, release_id: str
+) -> dict[str, Any]:
     """What the audit record keeps of the decision's inputs."""
     return {
+        "release_id": release_id,
         "model_version": race.model_version,
         "probabilities": dict(race.probabilities),
         "odds": {b.value: dict(q) for b, q in race.offers.items()},

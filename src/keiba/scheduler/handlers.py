@@ -78,6 +78,7 @@ def _decided(outcome: RaceOutcome) -> DecideResult:
             for p in outcome.placed
         ],
         "refused": list(outcome.refused),
+        "release_id": outcome.release_id,
     }
     if outcome.decision is not None:
         detail["rejections"] = len(outcome.decision.rejections)

@@ -1,0 +1,99 @@
+"""The automatic rollback: a release that loses too much soon after its promotion is undone.
+
+`ReleaseGuard.check` is called before each race. Within `release.rollback_window_days` of the
+promotion in force, it measures the account's drawdown since that promotion (the cash at the
+promotion is the first peak; deposits and withdrawals move the peak as the monitor's do) and,
+when the monitor's tier `release.rollback_tier` is reached, rolls back to the release before,
+records it in the audit chain and sends a critical alert. The caller then runs the restored
+release (`RaceEngine.policy` and `release_id`, and the restored model's inputs).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from fractions import Fraction
+
+from keiba.bankroll import Ledger
+from keiba.common.clock import Clock
+from keiba.common.config import MonitorConfig, ReleaseConfig
+from keiba.common.errors import ConfigError
+from keiba.monitor import Alert, AlertSink, Severity, deliver
+from keiba.monitor.drawdown import assess_drawdown, peak_and_balance
+from keiba.release.book import ReleaseBook, ReleaseEvent
+
+__all__ = ["AUTOMATIC", "ReleaseGuard"]
+
+AUTOMATIC = "automatic rollback"
+
+
+def _utc(value: object) -> dt.datetime:
+    at = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)
+
+
+class ReleaseGuard:
+    """Rolls the dataset's release back when the account's drawdown since its promotion reaches
+    the configured tier within the configured window."""
+
+    def __init__(
+        self,
+        book: ReleaseBook,
+        dataset: str,
+        ledger: Ledger,
+        clock: Clock,
+        config: ReleaseConfig,
+        monitor: MonitorConfig,
+        alerts: Sequence[AlertSink] = (),
+    ) -> None:
+        tiers = [t for t in monitor.drawdown_tiers if t.name == config.rollback_tier]
+        if not tiers:
+            names = ", ".join(t.name for t in monitor.drawdown_tiers)
+            raise ConfigError(
+                f"release.rollback_tier {config.rollback_tier!r} is not a tier ({names})"
+            )
+        self.book, self.dataset, self.ledger, self.clock = book, dataset, ledger, clock
+        self.threshold = Fraction(repr(tiers[0].drawdown))
+        self.tiers = monitor.drawdown_tiers
+        self.window = dt.timedelta(days=config.rollback_window_days)
+        self.tier = config.rollback_tier
+        self.alerts = tuple(alerts)
+
+    def drawdown_since(self, promoted_at: dt.datetime) -> tuple[int, int]:
+        """(peak, balance) of the account's cash since `promoted_at`."""
+        entries = self.ledger.history()
+        before = [e for e in entries if _utc(e["created_at"]) <= promoted_at]
+        start = int(before[-1]["cash_after_yen"]) if before else 0
+        opening = {"kind": "deposit", "cash_yen": start, "cash_after_yen": start}
+        after = [e for e in entries if _utc(e["created_at"]) > promoted_at]
+        return peak_and_balance([opening, *after])
+
+    def check(self) -> ReleaseEvent | None:
+        """Roll back if the release in force has reached the tier in its window; the rollback's
+        record (naming the restored release), or None when nothing changed."""
+        standing = self.book.stack(self.dataset)
+        if len(standing) < 2:
+            return None
+        current = standing[-1]
+        promoted_at = _utc(current.at)
+        now = self.clock.now()
+        if now - promoted_at > self.window:
+            return None
+        peak, balance = self.drawdown_since(promoted_at)
+        state = assess_drawdown(peak, balance, self.tiers)
+        if peak <= 0 or Fraction(peak - balance, peak) < self.threshold:
+            return None
+        reason = (
+            f"drawdown {state.drawdown:.1%} since promoting {current.release.release_id} reached "
+            f"tier {self.tier!r} within {self.window.days} days"
+        )
+        restored = self.book.rollback(self.dataset, by=AUTOMATIC, reason=reason)
+        message = f"{reason}: rolled back to {restored.release.release_id}"
+        fields = {
+            "dataset": self.dataset,
+            "from": current.release.release_id,
+            "to": restored.release.release_id,
+            "drawdown": state.drawdown,
+        }
+        deliver(Alert("release.rolled_back", Severity.CRITICAL, message, now, fields), self.alerts)
+        return restored
