@@ -10,11 +10,19 @@ from typing import Any
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, settings
 
 import bq_emulator
 import gcs_emulator
 from contract_frames import contract_frame
 from keiba.common.schema import Column, table
+
+# Property tests draw the same examples on every run and every machine (derandomized), and a
+# machine busy with other work neither fails them on time (no deadline) nor on slow generation.
+settings.register_profile(
+    "keiba", derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("keiba")
 
 
 def _race(race_id: str, race_no: int, field_size: int) -> dict[str, Any]:
