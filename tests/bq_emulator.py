@@ -11,7 +11,6 @@ PyPI wheel (`duckdb-extension-spatial`). Both are locked development dependencie
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,9 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import pytest
 
-from gcs_emulator import in_ci
+from gcs_emulator import free_port, require_modules
 
 PROJECT = "keiba-test"
 UNAVAILABLE = "the BigQuery emulator (bqemulator) or google-cloud-bigquery is not installed"
@@ -36,21 +34,9 @@ duckdb.connect().execute(f"INSTALL '{next(root.rglob('*.duckdb_extension'))}'")
 
 def require() -> None:
     """Skip the test when the emulator cannot be imported; under CI=true, fail instead."""
-    try:
-        import bqemulator  # noqa: F401
-        import duckdb_extension_spatial  # noqa: F401
-        from google.cloud import bigquery  # noqa: F401
-    except ImportError as e:
-        message = f"{UNAVAILABLE} ({e}); run `make install`"
-        if in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    require_modules(
+        ("bqemulator", "duckdb_extension_spatial", "google.cloud.bigquery"), UNAVAILABLE
+    )
 
 
 def _wait(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -72,7 +58,7 @@ def running() -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="bqemu-") as home:
         env = {**os.environ, "HOME": home}
         subprocess.run([sys.executable, "-c", _INSTALL_SPATIAL], env=env, check=True)
-        port = _free_port()
+        port = free_port()
         log = Path(home) / "bqemulator.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
@@ -83,7 +69,7 @@ def running() -> Iterator[str]:
                     "--rest-host=127.0.0.1",
                     f"--rest-port={port}",
                     "--grpc-host=127.0.0.1",
-                    f"--grpc-port={_free_port()}",
+                    f"--grpc-port={free_port()}",
                     "--ephemeral",
                     f"--project={PROJECT}",
                     "--log-level=warning",

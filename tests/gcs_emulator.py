@@ -12,6 +12,7 @@ Storage does, so write-once behaviour is tested on the wire protocol a client re
 
 from __future__ import annotations
 
+import importlib
 import os
 import socket
 import tempfile
@@ -30,19 +31,24 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def require() -> None:
-    """Skip the test when the emulator cannot be imported; under CI=true, fail instead."""
+def require_modules(modules: tuple[str, ...], unavailable: str) -> None:
+    """Skip the test when one of `modules` cannot be imported; under CI=true, fail instead."""
     try:
-        import gcp_storage_emulator.server  # noqa: F401
-        import gcsfs  # noqa: F401
+        for module in modules:
+            importlib.import_module(module)
     except ImportError as e:
-        message = f"{UNAVAILABLE} ({e}); run `make install`"
+        message = f"{unavailable} ({e}); run `make install`"
         if in_ci():
             pytest.fail(message)
         pytest.skip(message)
 
 
-def _free_port() -> int:
+def require() -> None:
+    """Skip the test when the emulator cannot be imported; under CI=true, fail instead."""
+    require_modules(("gcp_storage_emulator.server", "gcsfs"), UNAVAILABLE)
+
+
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -94,10 +100,10 @@ def running(bucket: str) -> Iterator[str]:
     from gcp_storage_emulator.server import create_server
     from gcsfs.core import GCSFileSystem
 
-    port = _free_port()
+    port = free_port()
     server = create_server("127.0.0.1", port, in_memory=True, default_bucket=bucket)
     url = f"http://127.0.0.1:{port}"
-    nothing_there = _free_port()
+    nothing_there = free_port()
     with (
         tempfile.TemporaryDirectory(prefix="keiba-no-gcloud-") as no_gcloud,
         pytest.MonkeyPatch.context() as env,

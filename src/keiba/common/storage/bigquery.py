@@ -50,7 +50,9 @@ from keiba.common.storage.warehouse import (
     UNHASHED_COLUMNS,
     LoadResult,
     LoadSource,
-    refuse_other_kind,
+    check_columns,
+    check_load_frame,
+    incoming_kind,
 )
 
 __all__ = [
@@ -415,10 +417,7 @@ class BigQueryWarehouse:
     def add_quarantine(self, frame: pl.DataFrame) -> int:
         """Append rows to `quarantine`, skipping keys already stored; returns the rows added."""
         t = table("quarantine")
-        if list(frame.columns) != list(t.column_names):
-            raise StorageError(
-                f"frame for 'quarantine' has columns {frame.columns}, expected {t.column_names}"
-            )
+        check_columns(t, frame)
         if frame.is_empty():
             return 0
         self.ensure_schema()
@@ -453,15 +452,7 @@ class BigQueryWarehouse:
 
     def _claim(self, frames: Mapping[str, pl.DataFrame], source: LoadSource | None) -> list[str]:
         stored = self.kind()
-        truth = frames["true_probabilities"].height if "true_probabilities" in frames else 0
-        inferred: DatasetKind = "simulated" if truth else (stored or "real")
-        kind = source.kind if source is not None else inferred
-        if kind == "real" and truth:
-            raise StorageError(
-                f"true probabilities exist only in simulated data; {truth} rows of them came "
-                f"with real races for the dataset {self.dataset!r}"
-            )
-        refuse_other_kind(self.dataset, stored, kind)
+        kind = incoming_kind(self.dataset, stored, frames, source)
         if stored is None and any(frame.height for frame in frames.values()):
             at = "NULL" if source is None else _timestamp(source.at)
             return [f"INSERT INTO dataset_info VALUES ('{self.dataset}', '{kind}', {at})"]
@@ -476,13 +467,7 @@ class BigQueryWarehouse:
     def _load_table(
         self, t: Table, frame: pl.DataFrame, result: LoadResult, staged: list[str]
     ) -> list[str]:
-        scope = LOAD_SCOPES.get(t.name)
-        if scope is None:
-            raise StorageError(f"table {t.name!r} cannot be loaded by scope")
-        if list(frame.columns) != list(t.column_names):
-            raise StorageError(
-                f"frame for {t.name!r} has columns {frame.columns}, expected {t.column_names}"
-            )
+        scope = check_load_frame(t, frame)
         frame = _utc(
             frame.with_columns(
                 pl.lit(self.dataset, dtype=pl.String).alias(c.name) for c in t.stamped

@@ -50,8 +50,11 @@ __all__ = [
     "LoadResult",
     "LoadSource",
     "Warehouse",
+    "check_columns",
+    "check_load_frame",
     "check_load_kind",
     "duckdb_problem",
+    "incoming_kind",
     "lock_holder",
     "refuse_other_kind",
 ]
@@ -187,6 +190,44 @@ def _dataset_of(path: Path | None) -> str:
 def _rows(frames: Mapping[str, pl.DataFrame], name: str) -> int:
     frame = frames.get(name)
     return 0 if frame is None else frame.height
+
+
+def incoming_kind(
+    dataset: str,
+    stored: DatasetKind | None,
+    frames: Mapping[str, pl.DataFrame],
+    source: LoadSource | None,
+) -> DatasetKind:
+    """The kind of the races a load brings: `source.kind`, else simulated if true probabilities
+    come with them, else the dataset's own (real for a new one). Refuses real races with true
+    probabilities, and races of the other kind than the dataset's (`DatasetKindError`)."""
+    truth = _rows(frames, "true_probabilities")
+    inferred: DatasetKind = "simulated" if truth else (stored or "real")
+    kind = source.kind if source is not None else inferred
+    if kind == "real" and truth:
+        raise StorageError(
+            f"true probabilities exist only in simulated data; {truth} rows of them came "
+            f"with real races for the dataset {dataset!r}"
+        )
+    refuse_other_kind(dataset, stored, kind)
+    return kind
+
+
+def check_load_frame(t: Table, frame: pl.DataFrame) -> tuple[str, ...]:
+    """The scope `t` is loaded by, once `frame` has exactly `t`'s columns; else StorageError."""
+    scope = LOAD_SCOPES.get(t.name)
+    if scope is None:
+        raise StorageError(f"table {t.name!r} cannot be loaded by scope")
+    check_columns(t, frame)
+    return scope
+
+
+def check_columns(t: Table, frame: pl.DataFrame) -> None:
+    """StorageError unless `frame` has exactly the columns of table `t`, in order."""
+    if list(frame.columns) != list(t.column_names):
+        raise StorageError(
+            f"frame for {t.name!r} has columns {frame.columns}, expected {t.column_names}"
+        )
 
 
 class DuckDBWarehouse:
@@ -382,10 +423,7 @@ class DuckDBWarehouse:
         one row (the first `seen_at`). Duplicates within `frame` are collapsed the same way.
         """
         t = table("quarantine")
-        if list(frame.columns) != list(t.column_names):
-            raise StorageError(
-                f"frame for 'quarantine' has columns {frame.columns}, expected {t.column_names}"
-            )
+        check_columns(t, frame)
         if frame.is_empty():
             return 0
         self.ensure_schema()
@@ -431,15 +469,7 @@ class DuckDBWarehouse:
     def _claim(self, frames: Mapping[str, pl.DataFrame], source: LoadSource | None) -> None:
         """Check the incoming kind against the dataset's; record it on the first load."""
         stored = self.kind()
-        truth = _rows(frames, "true_probabilities")
-        inferred: DatasetKind = "simulated" if truth else (stored or "real")
-        kind = source.kind if source is not None else inferred
-        if kind == "real" and truth:
-            raise StorageError(
-                f"true probabilities exist only in simulated data; {truth} rows of them came "
-                f"with real races for the dataset {self.dataset!r}"
-            )
-        refuse_other_kind(self.dataset, stored, kind)
+        kind = incoming_kind(self.dataset, stored, frames, source)
         if stored is None and any(frame.height for frame in frames.values()):
             self._con.execute(
                 "INSERT INTO dataset_info VALUES (?, ?, ?)",
@@ -454,13 +484,7 @@ class DuckDBWarehouse:
         )
 
     def _load_table(self, t: Table, frame: pl.DataFrame, result: LoadResult) -> None:
-        scope = LOAD_SCOPES.get(t.name)
-        if scope is None:
-            raise StorageError(f"table {t.name!r} cannot be loaded by scope")
-        if list(frame.columns) != list(t.column_names):
-            raise StorageError(
-                f"frame for {t.name!r} has columns {frame.columns}, expected {t.column_names}"
-            )
+        scope = check_load_frame(t, frame)
         stamps = {"dataset": self.dataset}
         frame = frame.with_columns(
             pl.lit(stamps[c.name], dtype=pl.String).alias(c.name) for c in t.stamped
