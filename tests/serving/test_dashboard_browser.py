@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import uvicorn
@@ -51,6 +52,12 @@ class Live:
     operator: str
     day: dt.date
     race_id: str
+    early: dt.datetime
+    """The server's clock: the race day's morning."""
+    at: dt.datetime
+    """The race page is read as known then (the afternoon's odds)."""
+    closes: list[dt.datetime]
+    """The day's races' closes, as the journal plans them."""
 
     def token(self, role: Role) -> str:
         return self.operator if role is Role.OPERATOR else self.viewer
@@ -82,7 +89,7 @@ def live(morning: Morning, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     home = tmp_path_factory.mktemp("dashboard") / "home"
     config, _ = served_home(morning, home)
     _bets(config, morning)
-    clock = FixedClock(morning.at)
+    clock = FixedClock(morning.early)
     store = TokenStore(tokens_path(home), clock.now)
     _, viewer = store.create("viewer", Role.VIEWER)
     _, operator = store.create("operator", Role.OPERATOR)
@@ -99,8 +106,11 @@ def live(morning: Morning, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
         time.sleep(0.05)
     try:
+        lead = dt.timedelta(seconds=config.race_day.close_lead_s)
+        closes = [r.post_time - lead for r in morning.day.races[:3]]
         yield Live(f"http://127.0.0.1:{port}", viewer, operator, day_of(morning),
-                   morning.day.races[6].race_id)  # fmt: skip
+                   morning.day.races[6].race_id, morning.early, morning.at,
+                   closes)  # fmt: skip
     finally:
         server.should_exit = True
         thread.join(timeout=15)
@@ -165,7 +175,10 @@ def login(tab: Tab, live: Live, role: Role, page: str = "index.html") -> None:
 
 
 def visit(tab: Tab, live: Live, page: str) -> None:
-    query = {"index.html": f"?date={live.day}", "race.html": f"?race={live.race_id}"}
+    query = {
+        "index.html": f"?date={live.day}",
+        "race.html": f"?race={live.race_id}&at={quote(live.at.isoformat())}",
+    }
     tab.page.goto(f"{live.base}/dashboard/{page}{query.get(page, '')}")
     tab.page.wait_for_selector("body[data-ready=true]")
 
@@ -185,6 +198,11 @@ def ink(tab: Tab, chart: str, colour: tuple[int, int, int]) -> int:
         }""",
         [chart, list(colour)],
     ))  # fmt: skip
+
+
+def time_left(left: dt.timedelta) -> str:
+    minutes = int(left.total_seconds() // 60)
+    return f"{minutes // 60} h {minutes % 60} min"
 
 
 def japanese(text: str) -> bool:
@@ -210,7 +228,11 @@ def test_a_viewer_sees_every_page_drawn_and_no_operator_control(browser: Any, li
         page.wait_for_function("document.querySelector('#timeline a').textContent.includes('歳')")
         loaded = "document.fonts.load('16px keiba-ja', '東京競馬').then((found) => found.length)"
         assert page.evaluate(loaded) == 1  # the Japanese fallback font is reachable under the CSP
-        assert page.locator("#timeline [data-closes]").first.inner_text() != ""
+        # counted from the server's clock (08:30 on the race day), not the browser's
+        left = page.locator("#timeline [data-closes]").all_inner_texts()
+        for shown, closes in zip(left, live.closes, strict=True):
+            to_close = closes - live.early
+            assert shown in (time_left(to_close), time_left(to_close - dt.timedelta(seconds=59)))
         assert page.locator("#who").inner_text() == "viewer (viewer)"
 
         visit(tab, live, "race.html")
@@ -228,6 +250,7 @@ def test_a_viewer_sees_every_page_drawn_and_no_operator_control(browser: Any, li
 
         visit(tab, live, "models.html")
         assert page.locator("#models tbody tr").count() >= 1
+        assert " – " in page.locator("#models tbody td:nth-child(2)").first.inner_text()
         assert ink(tab, "#models-chart", COLOURS["combined"]) > 10
 
         visit(tab, live, "alerts.html")

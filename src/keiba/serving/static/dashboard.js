@@ -461,6 +461,14 @@
 
   const DELTA = /^(.*_)?delta_r2_([a-z]+)$/;
 
+  function trainedOn(periods) {
+    if (!periods) return "—";
+    const span = (from, to) => (from && to ? `${from} – ${to}` : null);
+    const parts = [span(periods.train_from, periods.train_to),
+      span(periods.combine_from, periods.combine_to) && `combined ${span(periods.combine_from, periods.combine_to)}`];
+    return parts.filter(Boolean).join(", ") || JSON.stringify(periods);
+  }
+
   async function pageModels() {
     const versions = await allPages("/models");
     const runs = (await Promise.all(versions.map(async (v) =>
@@ -476,8 +484,10 @@
     const names = [...new Set(points.map((p) => p.series))].sort();
     const xs = [...new Set(points.map((p) => p.t))];
     const palette = [COLOURS.combined, COLOURS.model, COLOURS.market, COLOURS.cash];
+    const day = 86400;
     chart($("#models-chart"), {
       tzDate,
+      scales: { x: { range: (u, lo, hi) => (hi - lo < day ? [lo - day, hi + day] : [lo, hi]) } },
       series: [{}, ...names.map((n, i) => ({ label: `ΔR² ${n}`, stroke: palette[i % palette.length],
         width: 2, spanGaps: true, points: { show: true, size: 8, fill: palette[i % palette.length] } }))],
     }, [xs, ...names.map((n) => xs.map((x) => {
@@ -486,7 +496,7 @@
     }))]);
     table($("#models"), [
       { label: "version", value: (v) => `${v.version}${v.latest ? " (latest)" : ""}` },
-      { label: "trained on", value: (v) => JSON.stringify((v.periods || {}).train || v.periods || "") },
+      { label: "trained on", value: (v) => trainedOn(v.periods) },
       ...names.map((n) => ({ label: `ΔR² ${n}`, num: true, value: (v) => {
         const p = points.filter((q) => q.version === v.version && q.series === n).pop();
         return p ? p.value.toFixed(4) : "—";
