@@ -287,7 +287,7 @@ def test_the_bets_filter_and_export_as_csv(browser: Any, live: Live, tmp_path: P
         tab.context.close()
 
 
-def test_the_operator_pauses_the_day_and_a_viewer_sees_it_live(browser: Any, live: Live) -> None:
+def test_the_operator_acts_and_a_viewer_sees_the_pause_live(browser: Any, live: Live) -> None:
     watcher, operator = open_tab(browser), open_tab(browser)
     try:
         login(watcher, live, Role.VIEWER)
@@ -305,6 +305,15 @@ def test_the_operator_pauses_the_day_and_a_viewer_sees_it_live(browser: Any, liv
         resume.locator("input").fill("feed back")
         resume.locator("button").click()
         watcher.page.wait_for_selector("#running")
+        operator.page.click("#approve")
+        operator.page.wait_for_selector("#manual-body :text('approved by operator')")
+        visit(operator, live, "alerts.html")
+        resume = operator.page.locator("#operator form.action")
+        resume.locator("input").fill("drawdown reviewed")
+        resume.locator("button").click()
+        operator.page.wait_for_selector("#buying:text-is('on')")
+        newest = operator.page.locator("#events tbody tr").first.inner_text()
+        assert newest.split("\t")[1] == "resume" and "drawdown reviewed" in newest
         clean(watcher)
         clean(operator)
     finally:

@@ -514,9 +514,7 @@
     ));
   }
 
-  async function pageAlerts(me) {
-    const [monitor, events] = await Promise.all([api("/monitor"), allPages("/monitor/events")]);
-    renderMonitor(monitor);
+  async function renderEvents() {
     table($("#events"), [
       { label: "seq", num: true, value: (e) => e.seq },
       { label: "kind", value: (e) => el("span", { class: `badge ${e.tier || e.kind}` }, e.kind) },
@@ -525,12 +523,19 @@
         const { seq, kind, recorded_at: _, ...rest } = e;
         return el("pre", {}, JSON.stringify(rest));
       } },
-    ], events);
+    ], await allPages("/monitor/events"));
+  }
+
+  async function pageAlerts(me) {
+    const monitor = await api("/monitor");
+    renderMonitor(monitor);
+    await renderEvents();
     if (me.role === "operator" && monitor.stopped) {
       showOperator([el("p", {}, "Buying is stopped by the monitor."),
         actionForm("Resume buying", async (reason) => {
           await api("/monitor/resume", { method: "POST", body: { reason } });
           renderMonitor(await api("/monitor"));
+          await renderEvents();
           $("#operator").hidden = true;
         })]);
     }
