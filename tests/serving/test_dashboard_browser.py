@@ -34,6 +34,7 @@ from keiba.common.money import Yen
 from keiba.common.storage import create_ledger_engine
 from keiba.serving.app import ServeSettings, create_app
 from keiba.serving.auth import FailureThrottle, Role, TokenStore, tokens_path
+from keiba.serving.dashboard import StreamSlots
 from race_morning import ACCOUNT, DEPOSIT, Morning
 
 pytestmark = pytest.mark.slow
@@ -58,6 +59,7 @@ class Live:
     """The race page is read as known then (the afternoon's odds)."""
     closes: list[dt.datetime]
     """The day's races' closes, as the journal plans them."""
+    streams: StreamSlots
 
     def token(self, role: Role) -> str:
         return self.operator if role is Role.OPERATOR else self.viewer
@@ -96,7 +98,8 @@ def live(morning: Morning, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     settings = ServeSettings(config, store, ACCOUNT, throttle=FailureThrottle(limit=1_000_000),
                              clock=clock, stream_interval_s=0.2)  # fmt: skip
     port = _free_port()
-    config_ = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
+    app = create_app(settings)
+    config_ = uvicorn.Config(app, host="127.0.0.1", port=port,
                              log_level="warning", timeout_graceful_shutdown=1)  # fmt: skip
     server = uvicorn.Server(config_)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -110,7 +113,7 @@ def live(morning: Morning, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         closes = [r.post_time - lead for r in morning.day.races[:3]]
         yield Live(f"http://127.0.0.1:{port}", viewer, operator, day_of(morning),
                    morning.day.races[6].race_id, morning.early, morning.at,
-                   closes)  # fmt: skip
+                   closes, app.state.streams)  # fmt: skip
     finally:
         server.should_exit = True
         thread.join(timeout=15)
@@ -352,3 +355,16 @@ def test_at_a_phones_width_nothing_overflows(browser: Any, live: Live) -> None:
         clean(tab)
     finally:
         tab.context.close()
+
+
+def test_a_closed_page_gives_its_live_stream_back(browser: Any, live: Live) -> None:
+    tab = open_tab(browser)
+    try:
+        login(tab, live, Role.VIEWER)
+        assert live.streams.open >= 1
+    finally:
+        tab.context.close()
+    deadline = time.monotonic() + 20
+    while live.streams.open and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert live.streams.open == 0

@@ -94,11 +94,14 @@ def test_streams_are_bounded_and_give_their_slot_back(served: Served) -> None:
         slots = client.app.state.streams  # type: ignore[attr-defined]
         assert client.get("/events", headers=served.auth(Role.VIEWER)).status_code == 200
         assert slots.open == 0
-        assert slots.take()
+        give_back = slots.take()
+        assert give_back is not None and slots.take() is None
         refused = client.get("/events", headers=served.auth(Role.VIEWER))
         assert refused.status_code == 503 and refused.headers["retry-after"] == "30"
         assert refused.json() == {"error": "too many live streams are open"}
-        slots.give_back()
+        give_back()
+        give_back()
+        assert slots.open == 0
 
 
 def test_whoami_names_the_token_and_its_role(served: Served) -> None:

@@ -25,6 +25,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import StreamingResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.background import BackgroundTask
 from starlette.responses import Response
 from starlette.types import Scope
 
@@ -72,16 +73,22 @@ class StreamSlots:
         self.open = 0
         self._lock = threading.Lock()
 
-    def take(self) -> bool:
+    def take(self) -> Callable[[], None] | None:
+        """A slot, as the function that gives it back (once, however often it is called),
+        or None when all are taken."""
         with self._lock:
             if self.open >= self.limit:
-                return False
+                return None
             self.open += 1
-            return True
+        given_back = threading.Event()
 
-    def give_back(self) -> None:
-        with self._lock:
-            self.open -= 1
+        def give_back() -> None:
+            with self._lock:
+                if not given_back.is_set():
+                    given_back.set()
+                    self.open -= 1
+
+        return give_back
 
 
 def _state(race: dict[str, Any]) -> str:
@@ -171,11 +178,14 @@ def _routes(app: FastAPI) -> None:
         settings: ServeSettings = request.app.state.settings
         slots: StreamSlots = request.app.state.streams
         day = date or settings.clock.now().astimezone(JST).date()
-        if not slots.take():
+        give_back = slots.take()
+        if give_back is None:
             raise HTTPException(503, "too many live streams are open", {"Retry-After": "30"})
+        # the stream gives its slot back when it ends; the task also when it never began
         return StreamingResponse(
-            _day_events(request, settings, day, slots.give_back),
+            _day_events(request, settings, day, give_back),
             media_type="text/event-stream",
+            background=BackgroundTask(give_back),
         )
 
 
