@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from urllib.parse import quote
 import pytest
 import uvicorn
 from served_home import day_of, served_home
+from test_serve_process import free_port
 
 from keiba.bankroll import Ledger, Ticket
 from keiba.common.clock import FixedClock
@@ -80,12 +80,6 @@ def _bets(config: KeibaConfig, morning: Morning) -> None:
         engine.dispose()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def live(morning: Morning, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     home = tmp_path_factory.mktemp("dashboard") / "home"
@@ -97,7 +91,7 @@ def live(morning: Morning, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     _, operator = store.create("operator", Role.OPERATOR)
     settings = ServeSettings(config, store, ACCOUNT, throttle=FailureThrottle(limit=1_000_000),
                              clock=clock, stream_interval_s=0.2)  # fmt: skip
-    port = _free_port()
+    port = free_port()
     app = create_app(settings)
     config_ = uvicorn.Config(app, host="127.0.0.1", port=port,
                              log_level="warning", timeout_graceful_shutdown=1)  # fmt: skip
