@@ -22,6 +22,8 @@ def served(morning: Morning, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     _, viewer = store.create("viewer", Role.VIEWER)
     _, operator = store.create("operator", Role.OPERATOR)
     throttle = FailureThrottle(limit=1_000_000)
-    settings = ServeSettings(config, store, ACCOUNT, throttle=throttle, clock=clock)
+    settings = ServeSettings(
+        config, store, ACCOUNT, throttle=throttle, clock=clock, stream_interval_s=0, stream_polls=2
+    )
     with TestClient(create_app(settings)) as client:
         yield Served(home, config, morning, client, settings, viewer, operator, run_id)

@@ -31,6 +31,8 @@ def cases(s: Served) -> dict[tuple[str, str], Case]:
     v, o = Role.VIEWER, Role.OPERATOR
     return {
         ("GET", "/health"): Case(v, "/health"),
+        ("GET", "/whoami"): Case(v, "/whoami"),
+        ("GET", "/events"): Case(v, f"/events?date={day}"),
         ("GET", "/ready"): Case(v, "/ready"),
         ("GET", "/openapi.json"): Case(v, "/openapi.json"),
         ("GET", "/races"): Case(v, f"/races?date={day}"),

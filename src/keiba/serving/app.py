@@ -10,6 +10,7 @@ every response carries the security headers and none carries CORS headers.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -54,6 +55,12 @@ class ServeSettings:
     trusted_proxy: bool = False
     """A proxy in front appends each client's address to X-Forwarded-For (Cloud Run)."""
     clock: Clock = field(default_factory=SystemClock)
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    """How a live stream waits between its reads of the journal."""
+    stream_interval_s: float = 2.0
+    stream_polls: int = 150
+    """A live stream ends after this many reads (the dashboard opens the next one)."""
+    max_streams: int = 16
     reads: ServingReads = field(init=False)
 
     def __post_init__(self) -> None:
@@ -61,7 +68,8 @@ class ServeSettings:
 
 
 class SecurityHeaders:
-    """Adds `SECURITY_HEADERS` to every HTTP response (a plain ASGI middleware)."""
+    """Adds `SECURITY_HEADERS` to every HTTP response (a plain ASGI middleware); a response
+    that says how it may be cached (the dashboard's static files) keeps its own say."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -74,7 +82,10 @@ class SecurityHeaders:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *self.headers]
+                given = list(message.get("headers", []))
+                kept = any(k.lower() == b"cache-control" for k, _ in given)
+                added = [h for h in self.headers if not (kept and h[0] == b"cache-control")]
+                message["headers"] = [*given, *added]
             await send(message)
 
         await self.app(scope, receive, with_headers)
@@ -171,6 +182,7 @@ def _handlers(app: FastAPI) -> None:
 
 def create_app(settings: ServeSettings) -> FastAPI:
     """The API for `settings`; its routes are `keiba.serving.routes`."""
+    from keiba.serving.dashboard import register_dashboard
     from keiba.serving.routes import register
 
     @asynccontextmanager
@@ -189,6 +201,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     app.state.settings = settings
     _handlers(app)
     register(app)
+    register_dashboard(app)
 
     @app.get("/openapi.json", tags=["meta"], response_model=dict[str, Any])
     def openapi(_: Annotated[Principal, Depends(require(Role.VIEWER))]) -> dict[str, Any]:

@@ -36,6 +36,11 @@ class Health(Body):
     status: str
 
 
+class WhoAmI(Body):
+    name: str
+    role: str
+
+
 class Ready(Body):
     status: str
     checks: dict[str, str]

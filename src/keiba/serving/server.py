@@ -95,6 +95,7 @@ def serve(settings: ServeSettings, binding: Binding) -> None:
         ssl_keyfile=str(binding.tls_key) if binding.tls_key else None,
         proxy_headers=False,  # the app reads X-Forwarded-For itself, and only when trusted
         server_header=False,
+        timeout_graceful_shutdown=5,  # the dashboard's live streams would hold it for minutes
         access_log=False,
         log_level="warning",
     )
