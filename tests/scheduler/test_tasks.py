@@ -7,10 +7,10 @@ import base64
 import json
 
 import pytest
-from cloud_tasks_twin import CloudTasksTwin, running
 from google.cloud.tasks_v2 import HttpMethod
 from scheduler_fakes import DAY, at, race
 
+from cloud_tasks_twin import CloudTasksTwin, running
 from keiba.common.config import RaceDayConfig
 from keiba.common.errors import ConfigError, KeibaError
 from keiba.scheduler import plan_day
@@ -19,7 +19,11 @@ from keiba.scheduler.tasks import CloudTasksQueue, decide_tasks, task_id
 QUEUE = "projects/p/locations/asia-northeast1/queues/keiba-decide"
 SERVICE = "https://keiba-api-123.asia-northeast1.run.app"
 INVOKER = "keiba-decide-invoker@p.iam.gserviceaccount.com"
-RACES = [race("202603020201", "10:05"), race("202603020202", "10:35"), race("202609030211", "15:25")]
+RACES = [
+    race("202603020201", "10:05"),
+    race("202603020202", "10:35"),
+    race("202609030211", "15:25"),
+]
 
 
 def queue(url: str) -> CloudTasksQueue:

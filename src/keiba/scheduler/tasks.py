@@ -66,9 +66,8 @@ def decide_tasks(plan: Plan, dataset: str) -> list[DecideTask]:
         if step.kind is not StepKind.DECIDE:
             continue
         key = str(NetkeibaRaceId.parse(step.race_id).to_race_key(plan.race_date))
-        tasks.append(
-            DecideTask(task_id(StepKind.DECIDE.value, dataset, key), key, step.due, decide_path(key))
-        )
+        name = task_id(StepKind.DECIDE.value, dataset, key)
+        tasks.append(DecideTask(name, key, step.due, decide_path(key)))
     return tasks
 
 
