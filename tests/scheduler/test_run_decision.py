@@ -65,7 +65,10 @@ def test_a_blocked_decision_is_put_off_and_a_killed_one_is_resumed(tmp_path: Pat
     handlers = FakeHandlers(time)
     handlers.plan(A.race_id, StepKind.DECIDE, [BlockedError("u", 429), Killed()])
     assert decide(tmp_path, time, handlers) is None  # no outcome yet: the caller retries
-    time.sleep(60)  # the retry Cloud Tasks makes after its back-off
+    time.sleep(30)
+    assert decide(tmp_path, time, handlers) is None  # still in the back-off: nothing is run
+    assert len(handlers.of(StepKind.DECIDE)) == 1
+    time.sleep(30)  # the retry Cloud Tasks makes after its back-off
     with pytest.raises(Killed):
         decide(tmp_path, time, handlers)
     handlers.plan(A.race_id, StepKind.DECIDE, [DecideResult("bought", "from the ledger")])
@@ -78,6 +81,13 @@ def test_a_blocked_decision_is_put_off_and_a_killed_one_is_resumed(tmp_path: Pat
     states = [journal.state(s.step_id) for s in plan.steps if s.kind is StepKind.DECIDE]
     journal.close()
     assert StepState.DONE in states
+
+
+def test_a_call_before_the_decision_time_decides_nothing(tmp_path: Path) -> None:
+    time = SimulatedTime(at("09:56"))
+    handlers = FakeHandlers(time)
+    assert decide(tmp_path, time, handlers) is None
+    assert handlers.calls == []
 
 
 def test_a_race_not_in_the_plan_is_a_key_error(tmp_path: Path) -> None:

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from keiba.app.days import live_setup
-from keiba.app.race_day import RaceDaySetup, decide_race, plan_race_day
+from keiba.app.race_day import NoRacesError, RaceDaySetup, decide_race, plan_race_day
 from keiba.app.serving import NotFoundError
 from keiba.common.clock import JST
 from keiba.common.config import KeibaConfig
 from keiba.common.errors import ConfigError
 from keiba.common.ids import RaceKey
+from keiba.common.logging import get_logger
 from keiba.scheduler import RaceOutcome
 from keiba.scheduler.tasks import CloudTasksQueue, TaskQueue, decide_tasks
 
@@ -32,6 +33,8 @@ __all__ = [
     "enqueue_live_day",
     "queue_from_config",
 ]
+
+log = get_logger(__name__)
 
 SetupFor = Callable[[dt.date], RaceDaySetup]
 """The race day's setup for a date (`live_setup` for the configured account, by default)."""
@@ -64,8 +67,13 @@ def queue_from_config(config: KeibaConfig) -> CloudTasksQueue:
 def enqueue_day(
     config: KeibaConfig, race_date: dt.date, setup: RaceDaySetup, queue: TaskQueue
 ) -> DayTasks:
-    """Plan the day and put one task per race on `queue`; twice, nothing new is created."""
-    plan = plan_race_day(setup, race_date)
+    """Plan the day and put one task per race on `queue`; twice, nothing new is created. A day
+    whose race list lists no race queues nothing."""
+    try:
+        plan = plan_race_day(setup, race_date)
+    except NoRacesError:
+        log.info("tasks.no_races", race_date=race_date.isoformat())
+        return DayTasks(race_date, str(getattr(queue, "queue", "")), [])
     rows = []
     for task in decide_tasks(plan, config.storage.dataset):
         created = queue.create(task)

@@ -76,6 +76,7 @@ from keiba.scheduler.timeline import Plan
 
 __all__ = [
     "DayRun",
+    "NoRacesError",
     "RaceDaySetup",
     "SimulatedDay",
     "decide_race",
@@ -294,6 +295,10 @@ def _closes(plan: Plan, close_lead_s: int) -> Callable[[str], dt.datetime | None
     return closes.get
 
 
+class NoRacesError(KeibaError):
+    """The race list of the day lists no race (not a race day)."""
+
+
 @dataclass
 class _Running:
     """A race day ready to run its steps: what `run_race_day` and `decide_race` share."""
@@ -318,7 +323,7 @@ def _plan(journal: Journal, source: NetkeibaRaceDay, setup: RaceDaySetup, day: d
     except (FetchError, NetkeibaParseError) as e:
         raise KeibaError(f"cannot plan the race day {day}: {e}") from e
     if not races:
-        raise KeibaError(f"no races are listed for {day}")
+        raise NoRacesError(f"no races are listed for {day}")
     return plan_day(day, races, setup.config.race_day)
 
 

@@ -197,9 +197,10 @@ class _Day:
 
     def decide(self, race_id: str) -> RaceOutcome | None:
         """One race's decision, now: the outcome the journal holds if it has one; else a
-        decision found started is resumed, or the race's next planned one is taken as when
-        due, after its latest due card step (the card as it stands). None while the race has
-        no outcome yet (a blocked source: the decision was put off)."""
+        decision found started is resumed, or the race's next planned one, if due, is taken
+        as the loop takes it, after its latest due card step (the card as it stands). None
+        while the race has no outcome yet (its decision is not due, or was put off by a
+        blocked source)."""
         done = self.journal.outcomes().get(race_id)
         if done is not None:
             return done
@@ -212,6 +213,8 @@ class _Day:
             if not decisions:
                 raise KeyError(race_id)
             now = self.clock.now()
+            if decisions[0].due > now:
+                return None  # not due yet (a decision put off by a block is due after it)
             cards = [s for s in mine if s.kind in _CARDS and s.due <= now <= s.deadline]
             taken = [*cards[-1:], decisions[0]]
             # a block met here puts off this race's steps only; the others have tasks of their own
@@ -436,8 +439,9 @@ def run_decision(
     task makes at the race's decision time), and return the race's outcome.
 
     The plan is recorded unless it already is. A race that already has an outcome is not
-    decided again: its outcome is returned. None when the race has no outcome yet (the source
-    blocked the decision, which is put off); `KeyError` for a race the plan does not have.
+    decided again: its outcome is returned. None when the race has no outcome yet (its
+    decision is not due yet, or a blocked source put it off); `KeyError` for a race the plan
+    does not have.
     """
     recorded = journal.record_plan(plan, clock.now())
     return _Day(recorded, journal, handlers, clock, sleeper, alerts).decide(race_id)

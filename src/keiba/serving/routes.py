@@ -248,13 +248,14 @@ def _decide(app: FastAPI) -> None:
     def decide(request: Request, who: Decider, race_id: RaceId) -> dict[str, Any]:
         """Decide the race now (a queued task's call at its decision time): card, odds,
         Themis, the purchase, journal and ledger, as the race day does. Called again, it buys
-        nothing and answers the recorded outcome. 503 while the decision is put off."""
+        nothing and answers the recorded outcome. 503 before the decision is due, or while a
+        block of the source puts it off."""
         s = _settings(request)
         assert s.decide is not None
         with s.decide_lock, s.reads.exclusive():
             outcome = decide_live_race(s.decide, race_id)
         if outcome is None:
-            raise BusyError(f"the decision of {race_id} is put off (the source is blocked)")
+            raise BusyError(f"race {race_id} is not decided yet: not due, or put off by a block")
         log.info("serve.decided", race_id=race_id, by=who.name, outcome=outcome.outcome.value)
         return {"race_id": race_id, "outcome": outcome.outcome.value, "reason": outcome.reason}
 
