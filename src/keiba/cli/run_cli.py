@@ -4,7 +4,9 @@ Live, on the wall clock, against netkeiba (the collector's base URLs), buying on
 configured ledger account; `--twin`: a simulated world's day, served by a local twin of the
 site on loopback and played in simulated time, with its own dataset, model, ledger and journal;
 or `--replay`: a day that was run before, replayed in simulated time from the pages it
-recorded. Each can be stopped and run again: it resumes from its journal.
+recorded. Each can be stopped and run again: it resumes from its journal. `--enqueue` runs no
+race: it records the live day's plan and puts one named task per race on the Cloud Tasks
+queue, which calls `keiba serve --decide` at each race's decision time.
 """
 
 from __future__ import annotations
