@@ -83,6 +83,20 @@ def test_a_blocked_decision_is_put_off_and_a_killed_one_is_resumed(tmp_path: Pat
     assert StepState.DONE in states
 
 
+def test_a_card_step_killed_mid_way_is_resumed_and_the_race_decided(tmp_path: Path) -> None:
+    time = SimulatedTime(at("09:57"))
+    handlers = FakeHandlers(time)
+    handlers.plan(A.race_id, StepKind.WEIGHTS, [Killed()])
+    with pytest.raises(Killed):
+        decide(tmp_path, time, handlers)
+    outcome = decide(tmp_path, time, handlers)
+    assert outcome is not None and outcome.outcome is Outcome.PASSED
+    assert [(c.kind, c.interrupted) for c in handlers.calls[1:]] == [
+        (StepKind.WEIGHTS, True),
+        (StepKind.DECIDE, False),
+    ]
+
+
 def test_a_call_before_the_decision_time_decides_nothing(tmp_path: Path) -> None:
     time = SimulatedTime(at("09:56"))
     handlers = FakeHandlers(time)

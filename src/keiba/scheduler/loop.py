@@ -207,7 +207,7 @@ class _Day:
         started = [s for s in self.journal.interrupted() if s.race_id == race_id]
         for step in started:
             self._run(step, interrupted=True)
-        if not started:
+        if not any(s.kind is StepKind.DECIDE for s in started):
             mine = sorted((s for _, s in self.queue if s.race_id == race_id), key=lambda s: s.order)
             decisions = [s for s in mine if s.kind is StepKind.DECIDE]
             if not decisions:
@@ -215,7 +215,8 @@ class _Day:
             now = self.clock.now()
             if decisions[0].due > now:
                 return None  # not due yet (a decision put off by a block is due after it)
-            cards = [s for s in mine if s.kind in _CARDS and s.due <= now <= s.deadline]
+            due_cards = [s for s in mine if s.kind in _CARDS and s.due <= now <= s.deadline]
+            cards = [] if started else due_cards  # a resumed card step has just read the card
             taken = [*cards[-1:], decisions[0]]
             # a block met here puts off this race's steps only; the others have tasks of their own
             self.queue = [(s.order, s) for s in mine if s not in taken]
