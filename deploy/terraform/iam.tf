@@ -1,7 +1,7 @@
 # One service account per job and one for the service; each has exactly the roles in
 # local.grants, on the narrowest resource that works (a bucket, the dataset, a queue).
 locals {
-  jobs_and_service = ["collect", "features", "train", "evaluate", "backtest", "audit-export", "api", "mlflow"]
+  jobs_and_service = ["collect", "features", "train", "evaluate", "backtest", "enqueue", "audit-export", "api", "mlflow"]
 
   grants = {
     collect = {
@@ -34,6 +34,16 @@ locals {
       state   = ["roles/storage.objectUser"]
       dataset = ["roles/bigquery.dataViewer"]
     }
+    # Reads the day's race list and puts one task per race on the queue, each carrying the
+    # tasks account's OIDC token (hence serviceAccountUser on that account only).
+    enqueue = {
+      project = ["roles/bigquery.jobUser"]
+      data    = ["roles/storage.objectCreator", "roles/storage.objectViewer"]
+      state   = ["roles/storage.objectUser"]
+      dataset = ["roles/bigquery.dataEditor"]
+      queue   = ["roles/cloudtasks.enqueuer"]
+      tasks   = ["roles/iam.serviceAccountUser"]
+    }
     audit-export = {
       audit = ["roles/storage.objectCreator", "roles/storage.objectViewer"]
     }
@@ -41,9 +51,7 @@ locals {
       project = ["roles/bigquery.jobUser"]
       data    = ["roles/storage.objectCreator", "roles/storage.objectViewer"]
       state   = ["roles/storage.objectUser"]
-      dataset = ["roles/bigquery.dataViewer"]
-      queue   = ["roles/cloudtasks.enqueuer"]
-      tasks   = ["roles/iam.serviceAccountUser"]
+      dataset = ["roles/bigquery.dataEditor"]
     }
     mlflow = {
       project = ["roles/cloudsql.client"]
@@ -138,7 +146,7 @@ resource "google_cloud_tasks_queue_iam_member" "runtime" {
   member   = "serviceAccount:${google_service_account.runtime[each.value.identity].email}"
 }
 
-# The service creates tasks that carry the tasks account's OIDC token.
+# The enqueue job creates tasks that carry the tasks account's OIDC token.
 resource "google_service_account_iam_member" "runtime_acts_as_tasks" {
   for_each           = local.grants_on["tasks"]
   service_account_id = google_service_account.tasks.name

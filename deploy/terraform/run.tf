@@ -1,7 +1,19 @@
 # Cloud Run jobs: one image, one command each; their home (KEIBA_HOME) is the state bucket,
 # their object store the data bucket. The audit job's store is the audit bucket, and it keeps
 # no home: it reads the ledger and writes one checkpoint.
+data "google_project" "this" {
+  project_id = var.project_id
+}
+
 locals {
+  # The service's URL, known before it exists: the enqueue job's target and the audience of
+  # the tasks' OIDC tokens, which the service checks.
+  api_url = "https://keiba-api-${data.google_project.this.number}.${var.region}.run.app"
+  tasks_env = {
+    KEIBA_TASKS__QUEUE         = google_cloud_tasks_queue.decide.id
+    KEIBA_TASKS__TARGET_URL    = local.api_url
+    KEIBA_TASKS__INVOKER_EMAIL = google_service_account.tasks.email
+  }
   yesterday = "$(date -d yesterday +%F)"
   run_jobs = {
     collect = {
@@ -46,6 +58,15 @@ locals {
       cpu     = "2"
       memory  = "4Gi"
       timeout = "10800s"
+      store   = "gs://${google_storage_bucket.data.name}"
+      home    = "/mnt/state"
+    }
+    enqueue = {
+      command = ["/bin/sh", "-c", "exec keiba run --date \"$(date +%F)\" --enqueue"]
+      args    = []
+      cpu     = "1"
+      memory  = "2Gi"
+      timeout = "600s"
       store   = "gs://${google_storage_bucket.data.name}"
       home    = "/mnt/state"
     }
@@ -136,6 +157,13 @@ resource "google_cloud_run_v2_job" "job" {
             value = google_cloud_run_v2_service.mlflow[0].uri
           }
         }
+        dynamic "env" {
+          for_each = each.key == "enqueue" ? local.tasks_env : {}
+          content {
+            name  = env.key
+            value = env.value
+          }
+        }
         dynamic "volume_mounts" {
           for_each = each.value.home == "/mnt/state" ? ["state"] : []
           content {
@@ -166,8 +194,9 @@ resource "google_cloud_run_v2_job" "job" {
   depends_on = [google_project_service.api]
 }
 
-# The race-day API: decide-and-buy per race, called by Cloud Tasks. Needs an HTTP entrypoint in
-# the image (later work), hence off by default.
+# The race-day API: decide-and-buy per race (POST /races/{race_id}/decide), called by Cloud
+# Tasks with an ID token of the tasks account, which may do nothing else. One instance: the
+# race day's journal and warehouse have one writer, and decisions are taken one at a time.
 resource "google_cloud_run_v2_service" "api" {
   count               = var.deploy_api ? 1 : 0
   project             = var.project_id
@@ -180,11 +209,15 @@ resource "google_cloud_run_v2_service" "api" {
     service_account = google_service_account.runtime["api"].email
     scaling {
       min_instance_count = 0
-      max_instance_count = 2
+      max_instance_count = 1
     }
     containers {
       image = var.image
-      args  = ["serve", "--port", "8080"]
+      args = [
+        "serve", "--host", "0.0.0.0", "--port", "8080", "--trusted-proxy", "--decide",
+        "--google-audience", local.api_url,
+        "--google-decider", google_service_account.tasks.email,
+      ]
       resources {
         limits = { cpu = "1", memory = "2Gi" }
       }

@@ -6,6 +6,7 @@ locals {
     features     = "30 7 * * *" # every day 07:30: features and predictions of the coming races
     train        = "0 3 * * 1"  # Mondays 03:00: retrain on everything up to the weekend
     evaluate     = "0 5 * * 1"  # Mondays 05:00: score the new model
+    enqueue      = "0 8 * * *"  # every day 08:00: the day's races on the keiba-decide queue
     audit-export = "30 23 * * *"
   }
 }
@@ -52,8 +53,10 @@ resource "google_cloud_tasks_queue" "decide" {
     max_dispatches_per_second = 2
   }
 
-  # A race's sales close minutes after its decision: retry briefly, never for long. Buying
-  # twice is prevented by the ledger's idempotency keys, not by the queue.
+  # One named task per race (decide-<dataset>-<race>), so a day queued twice is queued once.
+  # A race's sales close minutes after its decision: retry briefly, never for long. The
+  # service answers 2xx once the race is decided (bought, passed, skipped or failed) and 5xx
+  # only for what a retry may cure; a retried call finds the decision in the journal.
   retry_config {
     max_attempts       = 3
     max_retry_duration = "90s"

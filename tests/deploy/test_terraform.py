@@ -19,7 +19,7 @@ from keiba.common.config import KeibaConfig
 from keiba.common.storage.bigquery import DATASET_LABEL, bigquery_dataset_id
 
 STACK = Path(__file__).resolve().parents[2] / "deploy" / "terraform"
-JOBS = {"collect", "features", "train", "evaluate", "backtest", "audit-export"}
+JOBS = {"collect", "features", "train", "evaluate", "backtest", "enqueue", "audit-export"}
 
 # Every role of every identity, by scope: the stack's grants must be exactly these.
 GRANTS = {
@@ -53,14 +53,20 @@ GRANTS = {
         "state": ["roles/storage.objectUser"],
         "dataset": ["roles/bigquery.dataViewer"],
     },
-    "audit-export": {"audit": ["roles/storage.objectCreator", "roles/storage.objectViewer"]},
-    "api": {
+    "enqueue": {
         "project": ["roles/bigquery.jobUser"],
         "data": ["roles/storage.objectCreator", "roles/storage.objectViewer"],
         "state": ["roles/storage.objectUser"],
-        "dataset": ["roles/bigquery.dataViewer"],
+        "dataset": ["roles/bigquery.dataEditor"],
         "queue": ["roles/cloudtasks.enqueuer"],
         "tasks": ["roles/iam.serviceAccountUser"],
+    },
+    "audit-export": {"audit": ["roles/storage.objectCreator", "roles/storage.objectViewer"]},
+    "api": {  # decides races: loads cards and odds, builds features
+        "project": ["roles/bigquery.jobUser"],
+        "data": ["roles/storage.objectCreator", "roles/storage.objectViewer"],
+        "state": ["roles/storage.objectUser"],
+        "dataset": ["roles/bigquery.dataEditor"],
     },
     "mlflow": {"project": ["roles/cloudsql.client"], "mlflow": ["roles/storage.objectUser"]},
 }
@@ -270,7 +276,7 @@ def test_every_resource_is_in_the_projects_variable(stack: dict[str, Any]) -> No
 def test_the_containers_set_only_configuration_keiba_knows(stack: dict[str, Any]) -> None:
     names = set(re.findall(r'name\s*=\s*"(KEIBA_[A-Z_]+)"', stack["text"]))
     assert "KEIBA_STORAGE__OBJECT_STORE_URL" in names
-    names |= set(stack["locals"]["warehouse_env"])
+    names |= set(stack["locals"]["warehouse_env"]) | set(stack["locals"]["tasks_env"])
     sections = {
         name: set(field.annotation.model_fields)  # type: ignore[union-attr]
         for name, field in KeibaConfig.model_fields.items()
@@ -279,3 +285,32 @@ def test_the_containers_set_only_configuration_keiba_knows(stack: dict[str, Any]
     for name in names - {"KEIBA_HOME"}:
         section, _, key = name.removeprefix("KEIBA_").lower().partition("__")
         assert key in sections.get(section, set()), name
+
+
+def test_each_race_is_a_task_the_service_alone_accepts(stack: dict[str, Any]) -> None:
+    """The enqueue job queues the day as the tasks account; that account may only invoke the
+    service, whose decide route accepts it (and only it) as a decider, for the URL's audience."""
+    assert stack["locals"]["schedules"]["enqueue"].endswith("* * *")
+    enqueue = stack["locals"]["run_jobs"]["enqueue"]
+    assert "keiba run --date" in enqueue["command"][-1] and "--enqueue" in enqueue["command"][-1]
+    tasks_env = stack["locals"]["tasks_env"]
+    assert tasks_env["KEIBA_TASKS__QUEUE"] == "${google_cloud_tasks_queue.decide.id}"
+    assert tasks_env["KEIBA_TASKS__INVOKER_EMAIL"] == "${google_service_account.tasks.email}"
+    assert tasks_env["KEIBA_TASKS__TARGET_URL"] == "${local.api_url}"
+    assert stack["locals"]["api_url"].startswith("https://keiba-api-")
+    queue_grants = _of(stack, "google_cloud_tasks_queue_iam_member")["runtime"]
+    assert queue_grants["name"] == "${google_cloud_tasks_queue.decide.name}"
+    acts_as = _of(stack, "google_service_account_iam_member")["runtime_acts_as_tasks"]
+    assert acts_as["service_account_id"] == "${google_service_account.tasks.name}"
+    holders = {i for i, scopes in GRANTS.items() if "queue" in scopes or "tasks" in scopes}
+    assert holders == {"enqueue"}
+    invoke = _of(stack, "google_cloud_run_v2_service_iam_member")["tasks_invoke_api"]
+    assert invoke["role"] == "roles/run.invoker"
+    assert invoke["member"] == "serviceAccount:${google_service_account.tasks.email}"
+    service = _of(stack, "google_cloud_run_v2_service")["api"]["template"][0]
+    args = service["containers"][0]["args"]
+    assert "--decide" in args and "--trusted-proxy" in args
+    assert args[args.index("--google-audience") + 1] == "${local.api_url}"
+    assert args[args.index("--google-decider") + 1] == "${google_service_account.tasks.email}"
+    assert "--google-operator" not in args
+    assert service["scaling"][0]["max_instance_count"] == 1

@@ -69,11 +69,21 @@ from keiba.scheduler import (
     plan_day,
     races_from_list,
     run_day,
+    run_decision,
 )
 from keiba.scheduler.handlers import EngineHandlers, RaceInputsAt
 from keiba.scheduler.timeline import Plan
 
-__all__ = ["DayRun", "RaceDaySetup", "SimulatedDay", "fund_paper_ledger", "run_race_day"]
+__all__ = [
+    "DayRun",
+    "NoRacesError",
+    "RaceDaySetup",
+    "SimulatedDay",
+    "decide_race",
+    "fund_paper_ledger",
+    "plan_race_day",
+    "run_race_day",
+]
 
 log = get_logger(__name__)
 
@@ -285,8 +295,56 @@ def _closes(plan: Plan, close_lead_s: int) -> Callable[[str], dt.datetime | None
     return closes.get
 
 
-def run_race_day(setup: RaceDaySetup, race_date: dt.date) -> DayRun:
-    """Plan (or resume) and run the race day; returns the outcome of every race."""
+class NoRacesError(KeibaError):
+    """The race list of the day lists no race (not a race day)."""
+
+
+@dataclass
+class _Running:
+    """A race day ready to run its steps: what `run_race_day` and `decide_race` share."""
+
+    plan: Plan
+    journal: Journal
+    handlers: EngineHandlers
+    sinks: list[AlertSink]
+    memory: MemorySink
+    ledger: Ledger
+    engine: RaceEngine
+    release: DayRelease
+
+
+def _plan(journal: Journal, source: NetkeibaRaceDay, setup: RaceDaySetup, day: dt.date) -> Plan:
+    """The journal's plan, or the day's planned from its race list."""
+    plan = journal.plan()
+    if plan is not None:
+        return plan
+    try:
+        races = races_from_list(source.race_list(day))
+    except (FetchError, NetkeibaParseError) as e:
+        raise KeibaError(f"cannot plan the race day {day}: {e}") from e
+    if not races:
+        raise NoRacesError(f"no races are listed for {day}")
+    return plan_day(day, races, setup.config.race_day)
+
+
+def _source(
+    setup: RaceDaySetup, warehouse: Warehouse, client: HttpClient, sinks: list[AlertSink]
+) -> NetkeibaRaceDay:
+    race_day = setup.config.race_day
+    return NetkeibaRaceDay(
+        warehouse,
+        FsspecObjectStore(setup.config.object_store_url),
+        client,
+        setup.clock,
+        max_clock_skew=dt.timedelta(seconds=race_day.max_clock_skew_s),
+        on_clock_skew=_skew_alert(sinks, setup.clock),
+        kind=setup.kind,
+    )
+
+
+@contextmanager
+def _running(setup: RaceDaySetup, race_date: dt.date) -> Iterator[_Running]:
+    """Plan (or resume) the day and build its engine and step handlers."""
     config = setup.config
     memory = MemorySink()
     webhook = sinks_from_config(config.monitor, secret_store_from_config(config))
@@ -299,24 +357,8 @@ def run_race_day(setup: RaceDaySetup, race_date: dt.date) -> DayRun:
             _ledger(setup) as ledger,
             HttpClient(config.collector, setup.clock, setup.sleeper) as client,
         ):
-            source = NetkeibaRaceDay(
-                warehouse,
-                FsspecObjectStore(config.object_store_url),
-                client,
-                setup.clock,
-                max_clock_skew=dt.timedelta(seconds=config.race_day.max_clock_skew_s),
-                on_clock_skew=_skew_alert(sinks, setup.clock),
-                kind=setup.kind,
-            )
-            plan = journal.plan()
-            if plan is None:
-                try:
-                    races = races_from_list(source.race_list(race_date))
-                except (FetchError, NetkeibaParseError) as e:
-                    raise KeibaError(f"cannot plan the race day {race_date}: {e}") from e
-                if not races:
-                    raise KeibaError(f"no races are listed for {race_date}")
-                plan = plan_day(race_date, races, config.race_day)
+            source = _source(setup, warehouse, client, sinks)
+            plan = _plan(journal, source, setup, race_date)
             book = ReleaseBook(ledger.engine, setup.clock)
             release, stored, why = day_release(setup, book, warehouse, sinks)
             policy = release.themis() if release else config.themis
@@ -351,9 +393,20 @@ def run_race_day(setup: RaceDaySetup, race_date: dt.date) -> DayRun:
             handlers = EngineHandlers(
                 race_date, source, engine, warehouse, inputs, no_model_reason=why
             )
-            outcomes = run_day(plan, journal, handlers, setup.clock, setup.sleeper, alerts=sinks)
-            balance = int(ledger.balance())
-        posts = {r.race_id: r.post_time for r in plan.races}
+            yield _Running(plan, journal, handlers, sinks, memory, ledger, engine, running)
+    finally:
+        warehouse.close()
+        journal.close()
+
+
+def run_race_day(setup: RaceDaySetup, race_date: dt.date) -> DayRun:
+    """Plan (or resume) and run the race day; returns the outcome of every race."""
+    with _running(setup, race_date) as day:
+        outcomes = run_day(
+            day.plan, day.journal, day.handlers, setup.clock, setup.sleeper, alerts=day.sinks
+        )
+        balance = int(day.ledger.balance())
+        posts = {r.race_id: r.post_time for r in day.plan.races}
         return DayRun(
             race_date,
             outcomes,
@@ -361,12 +414,29 @@ def run_race_day(setup: RaceDaySetup, race_date: dt.date) -> DayRun:
             str(setup.journal_path),
             setup.ledger_url,
             setup.account,
-            running.model_version,
-            list(memory.alerts),
+            day.release.model_version,
+            list(day.memory.alerts),
             balance,
-            engine.release_id or None,
-            _by_plan_id(running.shadow_rows(), posts, race_date),
+            day.engine.release_id or None,
+            _by_plan_id(day.release.shadow_rows(), posts, race_date),
         )
-    finally:
-        warehouse.close()
-        journal.close()
+
+
+def plan_race_day(setup: RaceDaySetup, race_date: dt.date) -> Plan:
+    """The day's plan, recorded in its journal (planned from the race list the first time)."""
+    setup.journal_path.parent.mkdir(parents=True, exist_ok=True)
+    with closing(Journal(setup.journal_path)) as journal, closing(open_dataset(setup.config)) as wh:
+        with HttpClient(setup.config.collector, setup.clock, setup.sleeper) as client:
+            source = _source(setup, wh, client, [MemorySink()])
+            plan = _plan(journal, source, setup, race_date)
+        return journal.record_plan(plan, setup.clock.now())
+
+
+def decide_race(setup: RaceDaySetup, race_date: dt.date, race_id: str) -> RaceOutcome | None:
+    """One race's decision now, through the race day's engine and journal (`run_decision`):
+    its outcome, the recorded one if it was decided before; None while it is put off."""
+    with _running(setup, race_date) as day:
+        return run_decision(
+            day.plan, day.journal, day.handlers, setup.clock, setup.sleeper, race_id,
+            alerts=day.sinks,
+        )  # fmt: skip

@@ -25,7 +25,7 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -191,6 +191,10 @@ class ServingReads:
                         "process (a race day writes it); try again later"
                     ) from None
                 raise
+
+    def exclusive(self) -> AbstractContextManager[None]:
+        """The warehouse held against this server's reads while a race is decided (it writes)."""
+        return self._warehouse()
 
     def _cached(
         self, key: tuple[Any, ...], files: tuple[Path, ...] | None, compute: Callable[[], T]

@@ -4,7 +4,9 @@ Live, on the wall clock, against netkeiba (the collector's base URLs), buying on
 configured ledger account; `--twin`: a simulated world's day, served by a local twin of the
 site on loopback and played in simulated time, with its own dataset, model, ledger and journal;
 or `--replay`: a day that was run before, replayed in simulated time from the pages it
-recorded. Each can be stopped and run again: it resumes from its journal.
+recorded. Each can be stopped and run again: it resumes from its journal. `--enqueue` runs no
+race: it records the live day's plan and puts one named task per race on the Cloud Tasks
+queue, which calls `keiba serve --decide` at each race's decision time.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import typer
 from rich.table import Table
 
 from keiba.app.days import live_day
+from keiba.app.decide_tasks import DayTasks, enqueue_live_day
 from keiba.app.race_day import DayRun
 from keiba.app.recorded_day import replay_day
 from keiba.app.twin_day import twin_day
@@ -30,7 +33,7 @@ from keiba.cli.common import (
     print_json,
 )
 
-__all__ = ["print_day", "run"]
+__all__ = ["print_day", "print_tasks", "run"]
 
 _STYLES = {"bought": "green", "passed": "", "skipped": "yellow", "failed": "red"}
 
@@ -78,6 +81,22 @@ def print_day(day: DayRun) -> None:
     out.print(f"Journal: {day.journal}", highlight=False)
 
 
+def print_tasks(day: DayTasks, as_json: bool) -> None:
+    """Each race's task, when it runs, and whether it was queued now or already."""
+    if as_json:
+        print_json({"race_date": day.race_date.isoformat(), "queue": day.queue, "tasks": day.rows})
+        return
+    table = Table(title=f"Decisions of {day.race_date} on {day.queue}")
+    for column in ("race", "decides at", "task", "state"):
+        table.add_column(column, overflow="fold")
+    for row in day.rows:
+        state = "queued" if row["created"] else "already queued"
+        table.add_row(row["race_id"], row["schedule_time"][11:19], row["task"], state)
+    out.print(table)
+    created = sum(1 for r in day.rows if r["created"])
+    out.print(f"{len(day.rows)} races: {created} queued now", highlight=False)
+
+
 def run(
     ctx: typer.Context,
     date: RaceDateOption = None,
@@ -98,6 +117,14 @@ def run(
             "ledger of its own; resumes a stopped replay.",
         ),
     ] = False,
+    enqueue: Annotated[
+        bool,
+        typer.Option(
+            "--enqueue",
+            help="With --date: plan the live day and put one named task per race on the Cloud "
+            "Tasks queue (tasks section), due at its decision time; run twice, it adds nothing.",
+        ),
+    ] = False,
     fresh: Annotated[
         bool, typer.Option("--fresh", help="With --replay: start the replay over.")
     ] = False,
@@ -113,6 +140,11 @@ def run(
     busiest day.
     """
     config = config_of(ctx, {}, dataset=dataset)
+    if enqueue:
+        if twin or replay or date is None:
+            raise typer.BadParameter("queue a live day: --date only", param_hint="--enqueue")
+        print_tasks(enqueue_live_day(config, account, date), as_json)
+        return
     if fresh and not replay:
         raise typer.BadParameter("only a replay can start over", param_hint="--fresh")
     if twin:

@@ -52,6 +52,22 @@ def serve(
         list[str] | None,
         typer.Option("--google-operator", help="E-mail with the operator role."),
     ] = None,
+    google_decider: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--google-decider",
+            help="E-mail that may only decide races (the Cloud Tasks invoker account).",
+        ),
+    ] = None,
+    decide: Annotated[
+        bool,
+        typer.Option(
+            "--decide",
+            envvar="KEIBA_SERVE_DECIDE",
+            help="Serve POST /races/{race_id}/decide: decide and buy a race of the live race "
+            "day now (what a queued task calls).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the HTTP API, authenticated by tokens (keiba token create)."""
     from keiba.serving.auth import Role
@@ -62,12 +78,14 @@ def serve(
     check_binding(binding)
     roles = dict.fromkeys(google_viewer or [], Role.VIEWER)
     roles |= dict.fromkeys(google_operator or [], Role.OPERATOR)
+    roles |= dict.fromkeys(google_decider or [], Role.DECIDER)
     settings = settings_for(
         config_of(ctx),
         account,
         google_audience=google_audience,
         google_roles=roles,
         trusted_proxy=trusted_proxy,
+        decide=decide,
     )
     scheme = "https" if tls_cert else "http"
     out.print(f"serving on {scheme}://{host}:{port} (account {account})", highlight=False)

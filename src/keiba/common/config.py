@@ -57,6 +57,7 @@ __all__ = [
     "ReleaseConfig",
     "SecretsConfig",
     "StorageConfig",
+    "TasksConfig",
     "ThemisConfig",
     "load_config",
     "resolve_home",
@@ -499,6 +500,22 @@ class SecretsConfig(Section):
         return self
 
 
+class TasksConfig(Section):
+    """The race day on Cloud Tasks (docs/deploy-gcp.md): one named task per race on `queue`
+    (`projects/P/locations/L/queues/Q`), each a POST to the service at `target_url` with an
+    OIDC token minted for `invoker_email` (audience `audience`, default the target's origin).
+    `endpoint` replaces Google's API address (`http://` only on loopback: a local twin).
+    """
+
+    queue: str | None = Field(
+        default=None, pattern=r"^projects/[^/]+/locations/[^/]+/queues/[A-Za-z0-9-]+$"
+    )
+    target_url: str | None = None
+    invoker_email: str | None = None
+    audience: str | None = None
+    endpoint: str | None = None
+
+
 class ReleaseConfig(Section):
     """Releases (docs/releases.md): the gates a candidate passes before promotion, the race-day
     freeze and the automatic rollback.
@@ -552,6 +569,7 @@ class KeibaConfig(BaseSettings):
     execution: ExecutionConfig = ExecutionConfig()
     secrets: SecretsConfig = SecretsConfig()
     release: ReleaseConfig = ReleaseConfig()
+    tasks: TasksConfig = TasksConfig()
 
     @classmethod
     def settings_customise_sources(

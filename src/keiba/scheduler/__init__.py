@@ -26,6 +26,7 @@ from keiba.scheduler.loop import (
     StepResult,
     live_sleep,
     run_day,
+    run_decision,
 )
 from keiba.scheduler.timeline import (
     Plan,
@@ -62,5 +63,6 @@ __all__ = [
     "poll_times",
     "races_from_list",
     "run_day",
+    "run_decision",
     "step_id",
 ]

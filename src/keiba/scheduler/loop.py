@@ -48,6 +48,7 @@ __all__ = [
     "StepResult",
     "live_sleep",
     "run_day",
+    "run_decision",
 ]
 
 Sleeper = Callable[[float], None]
@@ -134,6 +135,8 @@ def _hhmm(at: dt.datetime) -> str:
     return f"{at.astimezone(JST):%H:%M:%S}"
 
 
+_CARDS = (StepKind.CARD, StepKind.WEIGHTS)
+
 _SETTLE_NOTES = {
     SettleStatus.NOT_YET: "result not yet official",
     SettleStatus.INQUIRY: "審議: stewards' inquiry pending",
@@ -173,19 +176,55 @@ class _Day:
             step = self._next(now)
             if step is None:
                 self.sleeper((self.queue[0][1].due - now).total_seconds())
-            elif step.kind is StepKind.DECIDE and (pause := self.journal.pause()).paused:
-                why = f"the day is paused by {pause.operator}: {pause.reason}"
-                self._end(step, StepState.SKIPPED, why, now)
-            elif now > step.deadline:
-                self._end(
-                    step,
-                    StepState.SKIPPED,
-                    f"late: started {_hhmm(now)}, deadline {_hhmm(step.deadline)}",
-                    now,
-                )
             else:
-                self._run(step, interrupted=False)
+                self._take(step, now)
         return self._outcomes()
+
+    def _take(self, step: Step, now: dt.datetime) -> None:
+        """Run a due step, unless the day is paused (a decision) or its deadline has passed."""
+        if step.kind is StepKind.DECIDE and (pause := self.journal.pause()).paused:
+            why = f"the day is paused by {pause.operator}: {pause.reason}"
+            self._end(step, StepState.SKIPPED, why, now)
+        elif now > step.deadline:
+            self._end(
+                step,
+                StepState.SKIPPED,
+                f"late: started {_hhmm(now)}, deadline {_hhmm(step.deadline)}",
+                now,
+            )
+        else:
+            self._run(step, interrupted=False)
+
+    def decide(self, race_id: str) -> RaceOutcome | None:
+        """One race's decision, now: the outcome the journal holds if it has one; else a
+        decision found started is resumed, or the race's next planned one, if due, is taken
+        as the loop takes it, after its latest due card step (the card as it stands). None
+        while the race has no outcome yet (its decision is not due, or was put off by a
+        blocked source)."""
+        done = self.journal.outcomes().get(race_id)
+        if done is not None:
+            return done
+        started = [s for s in self.journal.interrupted() if s.race_id == race_id]
+        for step in started:
+            self._run(step, interrupted=True)
+        if not any(s.kind is StepKind.DECIDE for s in started):
+            mine = sorted((s for _, s in self.queue if s.race_id == race_id), key=lambda s: s.order)
+            decisions = [s for s in mine if s.kind is StepKind.DECIDE]
+            if not decisions:
+                raise KeyError(race_id)
+            now = self.clock.now()
+            if decisions[0].due > now:
+                return None  # not due yet (a decision put off by a block is due after it)
+            due_cards = [s for s in mine if s.kind in _CARDS and s.due <= now <= s.deadline]
+            cards = [] if started else due_cards  # a resumed card step has just read the card
+            taken = [*cards[-1:], decisions[0]]
+            # a block met here puts off this race's steps only; the others have tasks of their own
+            self.queue = [(s.order, s) for s in mine if s not in taken]
+            heapq.heapify(self.queue)
+            if cards:
+                self._run(cards[-1], interrupted=False)
+            self._take(decisions[0], self.clock.now())
+        return self.journal.outcomes().get(race_id)
 
     def _next(self, now: dt.datetime) -> Step | None:
         """The due step that goes first: by priority, so a decision never waits behind polls."""
@@ -385,3 +424,25 @@ def run_day(
     """
     recorded = journal.record_plan(plan, clock.now())
     return _Day(recorded, journal, handlers, clock, sleeper, alerts).run()
+
+
+def run_decision(
+    plan: Plan,
+    journal: Journal,
+    handlers: StepHandlers,
+    clock: Clock,
+    sleeper: Sleeper,
+    race_id: str,
+    *,
+    alerts: Iterable[AlertSink] = (),
+) -> RaceOutcome | None:
+    """Run one race's decision now, as the loop runs it when it comes due (the call a queued
+    task makes at the race's decision time), and return the race's outcome.
+
+    The plan is recorded unless it already is. A race that already has an outcome is not
+    decided again: its outcome is returned. None when the race has no outcome yet (its
+    decision is not due yet, or a blocked source put it off); `KeyError` for a race the plan
+    does not have.
+    """
+    recorded = journal.record_plan(plan, clock.now())
+    return _Day(recorded, journal, handlers, clock, sleeper, alerts).decide(race_id)

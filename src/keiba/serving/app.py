@@ -11,6 +11,7 @@ every response carries the security headers and none carries CORS headers.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from keiba.app.decide_tasks import SetupFor
 from keiba.app.serving import BusyError, ConflictError, NotFoundError, ServingReads
 from keiba.common.clock import Clock, SystemClock
 from keiba.common.config import KeibaConfig
@@ -61,7 +63,10 @@ class ServeSettings:
     stream_polls: int = 150
     """A live stream ends after this many reads (the dashboard opens the next one)."""
     max_streams: int = 16
+    decide: SetupFor | None = None
+    """With it, `POST /races/{race_id}/decide` decides a race with the day's setup it gives."""
     reads: ServingReads = field(init=False)
+    decide_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.reads = ServingReads(self.config)

@@ -55,9 +55,13 @@ class TokenError(KeibaError):
 class Role(StrEnum):
     VIEWER = "viewer"
     OPERATOR = "operator"
+    DECIDER = "decider"
+    """The account a queued task calls with: it may decide a race, and nothing else."""
 
     def allows(self, needed: Role) -> bool:
-        """An operator may do what a viewer may, and more."""
+        """An operator may do what a viewer or a decider may, and more."""
+        if self is Role.DECIDER:
+            return needed is Role.DECIDER
         return self is Role.OPERATOR or needed is Role.VIEWER
 
 

@@ -302,3 +302,11 @@ class ResumeResult(Body):
     drawdown: float
     tier: str | None
     tier_stops_buying: bool
+
+
+class Decided(Body):
+    """A race's decision: bought, passed, skipped or failed, and why."""
+
+    race_id: str
+    outcome: str
+    reason: str

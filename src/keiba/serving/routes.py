@@ -13,6 +13,9 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, FastAPI, Path, Query, Request
 
 from keiba.app import serving as reads
+from keiba.app.decide_tasks import decide_live_race
+from keiba.app.serving import BusyError
+from keiba.common.logging import get_logger
 from keiba.serving import models as m
 from keiba.serving.app import ServeSettings, require
 from keiba.serving.auth import Principal, Role
@@ -20,9 +23,11 @@ from keiba.serving.auth import Principal, Role
 __all__ = ["MAX_LIMIT", "register"]
 
 MAX_LIMIT = 500
+log = get_logger(__name__)
 T = TypeVar("T")
 
 Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
+Decider = Annotated[Principal, Depends(require(Role.DECIDER))]
 Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")]
 Offset = Annotated[int, Query(ge=0, description="Items to skip")]
@@ -238,6 +243,30 @@ def _results(app: FastAPI) -> None:
         return reads.backtest_report(_settings(request).config, run_id)
 
 
+def _decide(app: FastAPI) -> None:
+    @app.post("/races/{race_id}/decide", response_model=m.Decided, tags=["race day"])
+    def decide(request: Request, who: Decider, race_id: RaceId) -> dict[str, Any]:
+        """Decide the race now (a queued task's call at its decision time): card, odds,
+        Themis, the purchase, journal and ledger, as the race day does. Called again, it buys
+        nothing and answers the recorded outcome. 503 before the decision is due, or while a
+        block of the source puts it off."""
+        s = _settings(request)
+        assert s.decide is not None
+        with s.decide_lock, s.reads.exclusive():
+            outcome = decide_live_race(s.decide, race_id)
+        if outcome is None:
+            raise BusyError(f"race {race_id} is not decided yet: not due, or put off by a block")
+        log.info("serve.decided", race_id=race_id, by=who.name, outcome=outcome.outcome.value)
+        return {"race_id": race_id, "outcome": outcome.outcome.value, "reason": outcome.reason}
+
+
 def register(app: FastAPI) -> None:
     for part in (_meta, _races, _day, _ledger, _monitor, _manual, _results):
         part(app)
+    if _settings_of(app).decide is not None:
+        _decide(app)
+
+
+def _settings_of(app: FastAPI) -> ServeSettings:
+    settings: ServeSettings = app.state.settings
+    return settings

@@ -11,8 +11,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
+from keiba.app.days import live_setup
 from keiba.common.clock import SystemClock
 from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError
@@ -66,20 +68,26 @@ def settings_for(
     google_audience: str | None = None,
     google_roles: Mapping[str, Role] | None = None,
     trusted_proxy: bool = False,
+    decide: bool = False,
 ) -> ServeSettings:
-    """The server's settings: the home's tokens, and Google ID tokens when an audience is set."""
+    """The server's settings: the home's tokens, and Google ID tokens when an audience is set;
+    with `decide`, the decide route on the live race day of `account`."""
     clock = SystemClock()
     google = None
     if google_audience:
         if not google_roles:
             raise ServeError(
-                "Google ID tokens need at least one --google-viewer or --google-operator"
+                "Google ID tokens need at least one --google-viewer, --google-operator or "
+                "--google-decider"
             )
         google = GoogleIdTokens(google_audience, google_roles)
     store = home_tokens(config.home)
-    return ServeSettings(
+    settings = ServeSettings(
         config, store, account, google=google, clock=clock, trusted_proxy=trusted_proxy
     )
+    if decide:
+        settings.decide = partial(live_setup, config, account)
+    return settings
 
 
 def serve(settings: ServeSettings, binding: Binding) -> None:
