@@ -135,10 +135,11 @@ def test_a_load_records_its_kind_and_source(tiny_world, new_warehouse) -> None:
     at = dt.datetime(2020, 1, 6, 9, tzinfo=JST)
     with new_warehouse() as w:
         assert w.kind() is None
-        w.load(tiny_world, LoadSource("real", "netkeiba", at))
+        source = "C:\\races\\it's\n2018"  # any text: a path may hold quotes and backslashes
+        w.load(tiny_world, LoadSource("real", source, at))
         assert w.kind() == "real"
         loads = w.query("SELECT loaded_at, source, kind FROM dataset_loads")
-        assert loads.rows() == [(at, "netkeiba", "real")]
+        assert loads.rows() == [(at, source, "real")]
         with pytest.raises(DatasetKindError, match="holds real races and these are simulated"):
             w.load(tiny_world, LoadSource("simulated", "a world", at))
 

@@ -20,6 +20,7 @@ bits of a float aggregate here as it does on DuckDB.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import functools
 import io
@@ -459,10 +460,13 @@ class BigQueryWarehouse:
         return []
 
     def _record(self, source: LoadSource, result: LoadResult) -> str:
+        """The load's row in `dataset_loads`. The source names a path, which may hold any
+        text: it travels base64-encoded, so nothing in it can end the literal."""
         counts = [result.rows_written.get(c.name, 0) for c in DATASET_LOADS.columns[3:]]
-        name = source.name.replace("\\", "\\\\").replace("'", "\\'")
-        values = ", ".join([_timestamp(source.at), f"'{name}'", f"'{source.kind}'"])
-        return f"INSERT INTO dataset_loads VALUES ({values}, {', '.join(map(str, counts))})"
+        name = base64.b64encode(source.name.encode()).decode("ascii")
+        values = [_timestamp(source.at), f"SAFE_CONVERT_BYTES_TO_STRING(FROM_BASE64('{name}'))"]
+        values += [f"'{source.kind}'", *map(str, counts)]
+        return f"INSERT INTO dataset_loads VALUES ({', '.join(values)})"
 
     def _load_table(
         self, t: Table, frame: pl.DataFrame, result: LoadResult, staged: list[str]
