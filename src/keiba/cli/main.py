@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import typer
 
 from keiba.cli.console import Context, KeibaGroup, out
+from keiba.common.logging import configure_logging
 
 __all__ = ["GROUPS", "GROUP_MODULES", "VERBS", "app"]
 
@@ -173,6 +174,9 @@ def main(
     ] = False,
 ) -> None:
     ctx.obj = Context(home, config, log_level.value if log_level else None)
+    # Log events go to stderr from the start, so that a command which never reads the
+    # configuration (some benchmarks) keeps stdout for its output; reading it reconfigures.
+    configure_logging(log_level.value if log_level else "info")
 
 
 if __name__ == "__main__":
