@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import uuid
 from pathlib import Path
 
 import duckdb
@@ -152,3 +153,27 @@ def test_a_warehouse_mixing_kinds_from_before_datasets_must_be_reimported(
 def test_a_file_name_that_is_no_dataset_name_is_refused(tmp_path) -> None:
     with pytest.raises(StorageError, match="not a dataset name"):
         DuckDBWarehouse(tmp_path / "My Data.duckdb")
+
+
+def test_a_bigquery_dataset_must_exist_to_be_opened_so(
+    tiny_world, tmp_path: Path, bq_emulator_url: str
+) -> None:
+    prefix = f"d{uuid.uuid4().hex[:10]}_"
+    config = load_config(
+        None,
+        tmp_path,
+        {
+            "storage": {
+                "warehouse": "bigquery",
+                "bigquery_project": "keiba-test",
+                "bigquery_endpoint": bq_emulator_url,
+                "bigquery_dataset_prefix": prefix,
+            }
+        },
+    )
+    with open_dataset(config, "a") as w:
+        w.load(tiny_world, LoadSource("real", "a", AT))
+    with open_dataset(config, "a", must_exist=True) as w:
+        assert _counts(w)["races"] == 2
+    with pytest.raises(KeibaError, match=r"no dataset 'b' in BigQuery .*\(datasets: a\)"):
+        open_dataset(config, "b", must_exist=True)

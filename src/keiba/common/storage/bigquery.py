@@ -62,6 +62,7 @@ __all__ = [
     "bigquery_client",
     "bigquery_dataset_id",
     "bigquery_datasets",
+    "keiba_datasets",
     "transpile",
 ]
 
@@ -88,11 +89,17 @@ def bigquery_datasets(project: str, prefix: str, endpoint: str | None = None) ->
     """The keiba datasets in `project` (BigQuery datasets labelled with their keiba name)."""
     client = bigquery_client(project, endpoint=endpoint)
     try:
-        listed = list(client.list_datasets(retry=_RETRY))
-    except google_errors.GoogleAPIError as e:
-        raise StorageError(f"cannot list the datasets of {project}: {_message(e)}") from e
+        return keiba_datasets(client, prefix)
     finally:
         client.close()  # type: ignore[no-untyped-call]
+
+
+def keiba_datasets(client: bigquery.Client, prefix: str) -> list[str]:
+    """The keiba datasets `client` sees in its project, listed with that client."""
+    try:
+        listed = list(client.list_datasets(retry=_RETRY))
+    except google_errors.GoogleAPIError as e:
+        raise StorageError(f"cannot list the datasets of {client.project}: {_message(e)}") from e
     names = {
         (item.labels or {}).get(DATASET_LABEL, "")
         for item in listed

@@ -119,14 +119,22 @@ def open_duckdb_dataset(
 
 def _open_bigquery(config: KeibaConfig, name: str, *, must_exist: bool) -> Warehouse:
     # imported when used: the BigQuery client takes a second to import
-    from keiba.common.storage.bigquery import BigQueryWarehouse, bigquery_client
+    from keiba.common.storage.bigquery import BigQueryWarehouse, bigquery_client, keiba_datasets
 
     storage = config.storage
     assert storage.bigquery_project is not None  # the configuration insists
-    if must_exist and name not in _bigquery_names(config):
-        raise _missing(config, name)
+    client = bigquery_client(storage.bigquery_project, endpoint=storage.bigquery_endpoint)
+    if must_exist:
+        try:
+            exists = name in keiba_datasets(client, storage.bigquery_dataset_prefix)
+        except BaseException:
+            client.close()  # type: ignore[no-untyped-call]
+            raise
+        if not exists:
+            client.close()  # type: ignore[no-untyped-call]
+            raise _missing(config, name)
     return BigQueryWarehouse(
-        bigquery_client(storage.bigquery_project, endpoint=storage.bigquery_endpoint),
+        client,
         dataset=name,
         prefix=storage.bigquery_dataset_prefix,
         location=storage.bigquery_location,
