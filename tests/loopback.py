@@ -1,11 +1,17 @@
-"""A real HTTP server on 127.0.0.1 for tests: start it with a handler class, get its base URL."""
+"""A real HTTP server on 127.0.0.1 for tests: start it with a handler class, get its base URL;
+or serve a JSON API from one function, as the twins of Google's REST APIs do."""
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+JsonAnswer = tuple[int, dict[str, Any]]
+"""An HTTP status and the JSON body to send with it."""
 
 
 @contextmanager
@@ -20,3 +26,40 @@ def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def google_error(code: int, status: str, message: str) -> JsonAnswer:
+    """An error as Google's REST APIs send one."""
+    return code, {"error": {"code": code, "message": message, "status": status}}
+
+
+@contextmanager
+def serving_json(
+    answer: Callable[[str, str, Mapping[str, str], dict[str, Any]], JsonAnswer],
+) -> Iterator[str]:
+    """Serve a JSON API: `answer(method, path, headers, body)` for every GET and POST (the
+    body parsed from JSON, `{}` when there is none); yields the base URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self._reply("GET")
+
+        def do_POST(self) -> None:
+            self._reply("POST")
+
+        def _reply(self, method: str) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            body = json.loads(self.rfile.read(length) or b"{}")
+            status, reply = answer(method, self.path, dict(self.headers.items()), body)
+            raw = json.dumps(reply).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=UTF-8")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    with serving(Handler) as url:
+        yield url

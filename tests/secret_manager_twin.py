@@ -8,16 +8,14 @@ PERMISSION_DENIED). It records every request's path and Authorization header.
 from __future__ import annotations
 
 import base64
-import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 
 import google_crc32c
 
-from loopback import serving
+from loopback import JsonAnswer, google_error, serving_json
 
 _ACCESS = re.compile(r"/v1/projects/([^/]+)/secrets/([^/]+)/versions/([^/:]+):access")
 
@@ -36,18 +34,20 @@ class SecretManagerTwin:
     def add(self, project: str, secret: str, value: bytes) -> None:
         self.versions.setdefault((project, secret), []).append(value)
 
-    def answer(self, path: str) -> tuple[int, dict[str, object]]:
+    def answer(self, path: str) -> JsonAnswer:
         match = _ACCESS.fullmatch(path.split("?")[0])
         if match is None:
-            return _error(404, "NOT_FOUND", f"no such method: {path}")
+            return google_error(404, "NOT_FOUND", f"no such method: {path}")
         project, secret, version = match.groups()
         key = (project, secret)
         if key in self.denied:
-            return _error(403, "PERMISSION_DENIED", "Permission denied on resource")
+            return google_error(403, "PERMISSION_DENIED", "Permission denied on resource")
         values = self.versions.get(key, [])
         number = len(values) if version == "latest" else int(version)
         if not 1 <= number <= len(values):
-            return _error(404, "NOT_FOUND", f"Secret [{secret}] not found or has no versions.")
+            return google_error(
+                404, "NOT_FOUND", f"Secret [{secret}] not found or has no versions."
+            )
         data = values[number - 1]
         checksum = google_crc32c.value(data) + (1 if key in self.corrupt else 0)
         name = f"projects/{project}/secrets/{secret}/versions/{number}"
@@ -57,27 +57,15 @@ class SecretManagerTwin:
         return 200, {"name": name, "payload": payload}
 
 
-def _error(code: int, status: str, message: str) -> tuple[int, dict[str, object]]:
-    return code, {"error": {"code": code, "message": message, "status": status}}
-
-
 @contextmanager
 def running(twin: SecretManagerTwin) -> Iterator[str]:
     """Serve `twin` on a free loopback port; yields its base URL."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            twin.requests.append((self.path.split("?")[0], self.headers.get("Authorization")))
-            status, body = twin.answer(self.path)
-            raw = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
+    def answer(method: str, path: str, headers: Mapping[str, str], _body: object) -> JsonAnswer:
+        twin.requests.append((path.split("?")[0], headers.get("Authorization")))
+        if method != "GET":
+            return google_error(404, "NOT_FOUND", f"no such method: {method} {path}")
+        return twin.answer(path)
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    with serving(Handler) as url:
+    with serving_json(answer) as url:
         yield url
