@@ -195,7 +195,8 @@ resource "google_cloud_run_v2_job" "job" {
 }
 
 # The race-day API: decide-and-buy per race (POST /races/{race_id}/decide), called by Cloud
-# Tasks with an ID token of the tasks account, which may do nothing else. One instance: the
+# Tasks with an ID token of the tasks account, which may do nothing else; and the raw pages
+# stored in the data bucket, delivered by Eventarc (events.tf) to POST /events/raw-page. One instance: the
 # race day's journal and warehouse have one writer, and decisions are taken one at a time.
 resource "google_cloud_run_v2_service" "api" {
   count               = var.deploy_api ? 1 : 0
@@ -213,10 +214,11 @@ resource "google_cloud_run_v2_service" "api" {
     }
     containers {
       image = var.image
+      # The ID tokens' audiences: KEIBA_SERVE_GOOGLE_AUDIENCE below.
       args = [
         "serve", "--host", "0.0.0.0", "--port", "8080", "--trusted-proxy", "--decide",
-        "--google-audience", local.api_url,
         "--google-decider", google_service_account.tasks.email,
+        "--ingest-events", "--google-ingester", google_service_account.events.email,
       ]
       resources {
         limits = { cpu = "1", memory = "2Gi" }
@@ -228,6 +230,12 @@ resource "google_cloud_run_v2_service" "api" {
       env {
         name  = "KEIBA_HOME"
         value = "/mnt/state"
+      }
+      # Cloud Tasks' tokens name local.api_url; Eventarc's name the service's URL it resolves,
+      # which may be the other one (var.api_extra_audiences). Separated by spaces.
+      env {
+        name  = "KEIBA_SERVE_GOOGLE_AUDIENCE"
+        value = join(" ", concat([local.api_url], var.api_extra_audiences))
       }
       env {
         name  = "KEIBA_STORAGE__OBJECT_STORE_URL"

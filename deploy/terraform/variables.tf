@@ -41,6 +41,16 @@ variable "deploy_api" {
   default     = false
 }
 
+variable "api_extra_audiences" {
+  description = "Other audiences the race-day service accepts in Google ID tokens, e.g. its URL as `gcloud run services describe keiba-api --format='value(status.url)'` prints it, when Eventarc's tokens name that one."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for url in var.api_extra_audiences : can(regex("^https://[a-z0-9.-]+$", url))])
+    error_message = "An audience is a service's https:// URL without a path."
+  }
+}
+
 variable "deploy_mlflow" {
   description = "Deploy MLflow's tracking server as a Cloud Run service behind IAM (it needs the Cloud SQL instance and the mlflow-backend-uri secret's value)."
   type        = bool

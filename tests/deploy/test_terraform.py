@@ -14,7 +14,9 @@ from typing import Any
 
 import hcl2
 import pytest
+import typer
 
+from keiba.cli.serve_cli import serve
 from keiba.common.config import KeibaConfig
 from keiba.common.storage.bigquery import DATASET_LABEL, bigquery_dataset_id
 
@@ -78,6 +80,8 @@ OTHER_ROLES = {
     "roles/artifactregistry.writer",
     "roles/iam.serviceAccountUser",
     "roles/iam.workloadIdentityUser",
+    "roles/eventarc.eventReceiver",
+    "roles/pubsub.publisher",
 }
 
 
@@ -282,7 +286,18 @@ def test_the_containers_set_only_configuration_keiba_knows(stack: dict[str, Any]
         for name, field in KeibaConfig.model_fields.items()
         if hasattr(field.annotation, "model_fields")
     }
+    serve_envvars = {
+        p.envvar
+        for p in typer.main.get_command_from_info(
+            typer.models.CommandInfo(callback=serve),
+            pretty_exceptions_short=True,
+            rich_markup_mode=None,
+        ).params
+    }
     for name in names - {"KEIBA_HOME"}:
+        if name.startswith("KEIBA_SERVE_"):
+            assert name in serve_envvars, name
+            continue
         section, _, key = name.removeprefix("KEIBA_").lower().partition("__")
         assert key in sections.get(section, set()), name
 
@@ -310,7 +325,50 @@ def test_each_race_is_a_task_the_service_alone_accepts(stack: dict[str, Any]) ->
     service = _of(stack, "google_cloud_run_v2_service")["api"]["template"][0]
     args = service["containers"][0]["args"]
     assert "--decide" in args and "--trusted-proxy" in args
-    assert args[args.index("--google-audience") + 1] == "${local.api_url}"
+    assert "--google-audience" not in args  # from the environment, below
+    audiences = {e["name"]: e.get("value") for e in service["containers"][0]["env"]}
+    assert audiences["KEIBA_SERVE_GOOGLE_AUDIENCE"] == (
+        '${join(" ", concat([local.api_url], var.api_extra_audiences))}'
+    )
     assert args[args.index("--google-decider") + 1] == "${google_service_account.tasks.email}"
     assert "--google-operator" not in args
     assert service["scaling"][0]["max_instance_count"] == 1
+
+
+def test_a_stored_raw_page_reaches_the_service_as_an_event(stack: dict[str, Any]) -> None:
+    """Eventarc delivers the data bucket's finalized objects to the service's event route, as
+    an account that may receive events and invoke that service, and nothing else; the service
+    gives that account (only) the ingester role."""
+    (trigger,) = _of(stack, "google_eventarc_trigger").values()
+    assert trigger["count"] == "${var.deploy_api ? 1 : 0}"
+    criteria = {c["attribute"]: c["value"] for c in trigger["matching_criteria"]}
+    assert criteria == {
+        "type": "google.cloud.storage.object.v1.finalized",
+        "bucket": "${google_storage_bucket.data.name}",
+    }
+    assert trigger["location"] == "${lower(var.location)}"  # the bucket's location
+    run = trigger["destination"][0]["cloud_run_service"][0]
+    assert run["service"] == "${google_cloud_run_v2_service.api[0].name}"
+    assert run["path"] == "/events/raw-page"
+    account = "${google_service_account.events.email}"
+    assert trigger["service_account"] == account
+    members = [
+        (kind, name, body["role"])
+        for (kind, name), body in stack["resources"].items()
+        if kind.endswith("_iam_member") and body.get("member") == f"serviceAccount:{account}"
+    ]
+    assert sorted(members) == [
+        ("google_cloud_run_v2_service_iam_member", "events_invoke_api", "roles/run.invoker"),
+        ("google_project_iam_member", "events_receiver", "roles/eventarc.eventReceiver"),
+    ]
+    invoke = _of(stack, "google_cloud_run_v2_service_iam_member")["events_invoke_api"]
+    assert invoke["name"] == "${google_cloud_run_v2_service.api[0].name}"
+    publisher = _of(stack, "google_project_iam_member")["gcs_publishes_events"]
+    assert publisher["role"] == "roles/pubsub.publisher"
+    assert publisher["member"] == (
+        "serviceAccount:${data.google_storage_project_service_account.gcs.email_address}"
+    )
+    args = _of(stack, "google_cloud_run_v2_service")["api"]["template"][0]["containers"][0]["args"]
+    assert "--ingest-events" in args
+    assert args[args.index("--google-ingester") + 1] == account
+    assert args.count("--google-ingester") == 1
