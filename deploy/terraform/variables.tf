@@ -51,14 +51,36 @@ variable "api_extra_audiences" {
   }
 }
 
+variable "sweep_tasks" {
+  description = "How many tasks of keiba-sweep share a sweep of backtests (they run in parallel)."
+  type        = number
+  default     = 4
+  validation {
+    condition     = var.sweep_tasks >= 1 && var.sweep_tasks <= 100
+    error_message = "sweep_tasks is 1 to 100."
+  }
+}
+
 variable "deploy_mlflow" {
   description = "Deploy MLflow's tracking server as a Cloud Run service behind IAM (it needs the Cloud SQL instance and the mlflow-backend-uri secret's value)."
   type        = bool
   default     = false
 }
 
+variable "deploy_cloudsql" {
+  description = "Create the Cloud SQL PostgreSQL instance of the ledger and MLflow, their databases, users and URLs (in Secret Manager), and mount it on the ledger's users."
+  type        = bool
+  default     = false
+}
+
+variable "cloudsql_tier" {
+  description = "The Cloud SQL machine type (Enterprise edition): db-f1-micro is the smallest shared-core one."
+  type        = string
+  default     = "db-f1-micro"
+}
+
 variable "mlflow_cloud_sql_instance" {
-  description = "The Cloud SQL instance (PROJECT:REGION:NAME) holding MLflow's PostgreSQL database."
+  description = "The Cloud SQL instance (PROJECT:REGION:NAME) holding MLflow's PostgreSQL database, without deploy_cloudsql."
   type        = string
   default     = ""
   validation {

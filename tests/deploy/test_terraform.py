@@ -21,7 +21,16 @@ from keiba.common.config import KeibaConfig
 from keiba.common.storage.bigquery import DATASET_LABEL, bigquery_dataset_id
 
 STACK = Path(__file__).resolve().parents[2] / "deploy" / "terraform"
-JOBS = {"collect", "features", "train", "evaluate", "backtest", "enqueue", "audit-export"}
+JOBS = {
+    "collect",
+    "features",
+    "train",
+    "evaluate",
+    "backtest",
+    "sweep",
+    "enqueue",
+    "audit-export",
+}
 
 # Every role of every identity, by scope: the stack's grants must be exactly these.
 GRANTS = {
@@ -52,6 +61,12 @@ GRANTS = {
     "backtest": {
         "project": ["roles/bigquery.jobUser"],
         "data": ["roles/storage.objectViewer"],
+        "state": ["roles/storage.objectUser"],
+        "dataset": ["roles/bigquery.dataViewer"],
+    },
+    "sweep": {  # writes its points and report under sweeps/, each once
+        "project": ["roles/bigquery.jobUser"],
+        "data": ["roles/storage.objectCreator", "roles/storage.objectViewer"],
         "state": ["roles/storage.objectUser"],
         "dataset": ["roles/bigquery.dataViewer"],
     },
@@ -216,7 +231,11 @@ def test_secrets_have_no_values_in_code(stack: dict[str, Any]) -> None:
         "ledger-url",
         "mlflow-backend-uri",
     }
-    assert not _of(stack, "google_secret_manager_secret_version")
+    # the only versions the stack writes: Cloud SQL's URLs, with passwords it generates
+    versions = _of(stack, "google_secret_manager_secret_version")
+    assert set(versions) == {"sql_url"}
+    assert "random_password.sql[each.key].result" in versions["sql_url"]["secret_data"]
+    assert not re.search(r"password\s*=\s*\"", stack["text"])
     assert set(stack["locals"]["secret_readers"]) == set(secrets)
     assert stack["locals"]["secret_readers"]["ipat-credentials"] == ["api"]
     assert stack["locals"]["secret_readers"]["mlflow-backend-uri"] == ["mlflow"]
@@ -372,3 +391,76 @@ def test_a_stored_raw_page_reaches_the_service_as_an_event(stack: dict[str, Any]
     assert "--ingest-events" in args
     assert args[args.index("--google-ingester") + 1] == account
     assert args.count("--google-ingester") == 1
+
+
+def test_a_sweep_of_backtests_fans_out_as_job_tasks(stack: dict[str, Any]) -> None:
+    """keiba-sweep runs `keiba backtest sweep` as var.sweep_tasks tasks (each reads its share
+    from Cloud Run's CLOUD_RUN_TASK_INDEX/COUNT); every other job is one task."""
+    jobs = stack["locals"]["run_jobs"]
+    sweep = jobs["sweep"]
+    assert sweep["args"] == ["backtest", "sweep", "--grid", "/mnt/state/sweeps/grid.json"]
+    assert sweep["home"] == "/mnt/state" and sweep["tasks"] == "${var.sweep_tasks}"
+    assert {name for name, job in jobs.items() if job["tasks"] != 1} == {"sweep"}
+    job = _of(stack, "google_cloud_run_v2_job")["job"]
+    assert job["template"][0]["task_count"] == "${each.value.tasks}"
+    assert stack["variable"]["sweep_tasks"]["default"] > 1
+    assert "sweep" not in stack["locals"]["schedules"]  # started by hand, with its grid
+    # the sweep writes objects once: create and read, never replace or delete
+    assert GRANTS["sweep"]["data"] == ["roles/storage.objectCreator", "roles/storage.objectViewer"]
+
+
+def test_cloud_sql_holds_the_ledger_and_mlflow_behind_the_connector(stack: dict[str, Any]) -> None:
+    """deploy_cloudsql: one PostgreSQL instance without authorized networks, backed up; a
+    database and a user per use; the URLs in Secret Manager; the connector mounted on, and
+    roles/cloudsql.client granted to, exactly the ledger's readers (and MLflow's server)."""
+    assert stack["variable"]["deploy_cloudsql"]["default"] is False
+    instance = _of(stack, "google_sql_database_instance")["keiba"]
+    assert instance["count"] == "${var.deploy_cloudsql ? 1 : 0}"
+    assert instance["database_version"].startswith("POSTGRES_")
+    assert instance["deletion_protection"] is True
+    settings = instance["settings"][0]
+    assert settings["edition"] == "ENTERPRISE" and settings["tier"] == "${var.cloudsql_tier}"
+    assert settings["deletion_protection_enabled"] is True
+    backups = settings["backup_configuration"][0]
+    assert backups["enabled"] is True and backups["point_in_time_recovery_enabled"] is True
+    network = settings["ip_configuration"][0]
+    assert "authorized_networks" not in network and network["ssl_mode"] == "ENCRYPTED_ONLY"
+    assert stack["locals"]["sql_databases"] == {"ledger": "keiba", "mlflow": "mlflow"}
+    users = _of(stack, "google_sql_user")["user"]
+    assert users["password"] == "${random_password.sql[each.key].result}"
+    version = _of(stack, "google_secret_manager_secret_version")["sql_url"]
+    assert version["for_each"] == (
+        '${var.deploy_cloudsql ? {ledger = "ledger-url", mlflow = "mlflow-backend-uri"} : {}}'
+    )
+    assert "?host=/cloudsql/%s" in version["secret_data"]
+
+    assert stack["locals"]["ledger_users"] == '${local.secret_readers["ledger-url"]}'
+    clients = _of(stack, "google_project_iam_member")["cloudsql_client"]
+    assert clients["role"] == "roles/cloudsql.client"
+    assert clients["for_each"] == "${var.deploy_cloudsql ? toset(local.ledger_users) : toset([])}"
+    assert GRANTS["mlflow"]["project"] == ["roles/cloudsql.client"]
+    holders = {i for i, scopes in GRANTS.items() if "roles/cloudsql.client" in str(scopes)}
+    assert holders == {"mlflow"}  # the others only with deploy_cloudsql, above
+
+    ledger_readers = set(stack["locals"]["secret_readers"]["ledger-url"])
+    assert ledger_readers == {"api", "audit-export"}
+    job = _of(stack, "google_cloud_run_v2_job")["job"]["template"][0]["template"][0]
+    uses = '${var.deploy_cloudsql && contains(local.ledger_users, each.key) ? ["cloudsql"] : []}'
+    (mount,) = [
+        m
+        for m in job["containers"][0]["dynamic"]
+        if "volume_mounts" in m and m["volume_mounts"]["content"][0]["name"] == "cloudsql"
+    ]
+    assert mount["volume_mounts"]["for_each"] == uses
+    assert mount["volume_mounts"]["content"][0]["mount_path"] == "/cloudsql"
+    (volume,) = [v for v in job["dynamic"] if v["volumes"]["content"][0]["name"] == "cloudsql"]
+    assert volume["volumes"]["for_each"] == uses
+    sql = volume["volumes"]["content"][0]["cloud_sql_instance"][0]
+    assert sql["instances"] == ["${local.sql_instance}"]
+    api = _of(stack, "google_cloud_run_v2_service")["api"]["template"][0]
+    (api_volume,) = api["dynamic"]
+    assert api_volume["volumes"]["content"][0]["cloud_sql_instance"][0] == sql
+    mlflow = _of(stack, "google_cloud_run_v2_service")["mlflow"]["template"][0]
+    assert mlflow["volumes"][0]["cloud_sql_instance"][0]["instances"] == [
+        "${local.mlflow_sql_instance}"
+    ]
