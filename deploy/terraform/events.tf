@@ -3,6 +3,10 @@
 # with an ID token of keiba-events, the only account the service gives the ingester role.
 # Cloud Storage events can be filtered by bucket, not by prefix: the service loads the raw
 # pages' index records (raw-data/netkeiba-index/) and acknowledges every other object.
+locals {
+  raw_page_events = var.deploy_api && var.raw_page_events
+}
+
 resource "google_service_account" "events" {
   project      = var.project_id
   account_id   = "keiba-events"
@@ -15,21 +19,21 @@ data "google_storage_project_service_account" "gcs" {
 }
 
 resource "google_project_iam_member" "gcs_publishes_events" {
-  count   = var.deploy_api ? 1 : 0
+  count   = local.raw_page_events ? 1 : 0
   project = var.project_id
   role    = "roles/pubsub.publisher"
   member  = "serviceAccount:${data.google_storage_project_service_account.gcs.email_address}"
 }
 
 resource "google_project_iam_member" "events_receiver" {
-  count   = var.deploy_api ? 1 : 0
+  count   = local.raw_page_events ? 1 : 0
   project = var.project_id
   role    = "roles/eventarc.eventReceiver"
   member  = "serviceAccount:${google_service_account.events.email}"
 }
 
 resource "google_cloud_run_v2_service_iam_member" "events_invoke_api" {
-  count    = var.deploy_api ? 1 : 0
+  count    = local.raw_page_events ? 1 : 0
   project  = var.project_id
   location = var.region
   name     = google_cloud_run_v2_service.api[0].name
@@ -38,7 +42,7 @@ resource "google_cloud_run_v2_service_iam_member" "events_invoke_api" {
 }
 
 resource "google_eventarc_trigger" "raw_page" {
-  count           = var.deploy_api ? 1 : 0
+  count           = local.raw_page_events ? 1 : 0
   project         = var.project_id
   name            = "keiba-raw-page"
   location        = lower(var.location) # a bucket's events are routed in the bucket's location

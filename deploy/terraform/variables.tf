@@ -61,6 +61,12 @@ variable "sweep_tasks" {
   }
 }
 
+variable "raw_page_events" {
+  description = "With deploy_api: load every raw page stored in the data bucket when it lands (an Eventarc trigger), whoever stored it; the collect job loads its own pages either way."
+  type        = bool
+  default     = true
+}
+
 variable "deploy_mlflow" {
   description = "Deploy MLflow's tracking server as a Cloud Run service behind IAM (it needs the Cloud SQL instance and the mlflow-backend-uri secret's value)."
   type        = bool

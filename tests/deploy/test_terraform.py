@@ -359,7 +359,8 @@ def test_a_stored_raw_page_reaches_the_service_as_an_event(stack: dict[str, Any]
     an account that may receive events and invoke that service, and nothing else; the service
     gives that account (only) the ingester role."""
     (trigger,) = _of(stack, "google_eventarc_trigger").values()
-    assert trigger["count"] == "${var.deploy_api ? 1 : 0}"
+    assert trigger["count"] == "${local.raw_page_events ? 1 : 0}"
+    assert stack["locals"]["raw_page_events"] == "${var.deploy_api && var.raw_page_events}"
     criteria = {c["attribute"]: c["value"] for c in trigger["matching_criteria"]}
     assert criteria == {
         "type": "google.cloud.storage.object.v1.finalized",
