@@ -17,10 +17,17 @@ from cli_runner import keiba
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keiba.app.backtest_sweep import MAX_POINTS, load_grid, share, with_settings
+from keiba.app.backtest_sweep import (
+    MAX_POINTS,
+    load_grid,
+    run_sweep_task,
+    share,
+    with_settings,
+)
 from keiba.common.clock import FixedClock
-from keiba.common.config import load_config
+from keiba.common.config import KeibaConfig, load_config
 from keiba.common.errors import ConfigError
+from keiba.common.storage.object_store import FsspecObjectStore
 from keiba.evaluator.main_job import SAMPLE_DATASET, load_sample_dataset
 
 CLOCK_AT = dt.datetime(2026, 11, 21, 12, tzinfo=dt.UTC)
@@ -49,6 +56,7 @@ def _report(store: Path, done: dict[str, Any]) -> bytes:
     return (store / "sweeps" / done["sweep_id"] / "report.json").read_bytes()
 
 
+@pytest.mark.slow
 def test_tasks_share_the_sweep_and_merge_what_one_task_makes(tmp_path: Path) -> None:
     home = tmp_path / "home"
     load_sample_dataset(load_config(None, home), FixedClock(CLOCK_AT))
@@ -78,6 +86,42 @@ def test_tasks_share_the_sweep_and_merge_what_one_task_makes(tmp_path: Path) -> 
     assert themis[0]["bets"] > 0 and themis[0] != themis[1]  # the settings took effect
     assert all(p["audit_ok"] for p in report["points"])
     assert "overfits" in report["caveats"][0]
+
+
+def _figures(config: KeibaConfig, date_from: dt.date, date_to: dt.date) -> dict[str, Any]:
+    """A stand-in for a backtest's result: figures that depend on the settings it was given."""
+    t = config.themis
+    bets = int(100 / t.ev_threshold * t.kelly_fraction) + (date_to - date_from).days
+    return {
+        "races": 40,
+        "metrics": {"themis": {"bets": bets, "staked_yen": bets * 100}},
+        "ledger": {"audit_ok": True},
+    }
+
+
+def test_three_tasks_on_cloud_storage_merge_what_one_task_makes(
+    gcs_emulator_url: str, gcs_root: str, tmp_path: Path
+) -> None:
+    """The split and the merge on the Cloud Storage emulator (write-once objects, listings),
+    the backtests replaced by a stand-in."""
+    spec = load_grid(
+        json.dumps({**GRID, "grid": {"themis.ev_threshold": [1.0, 1.1, 1.2, 1.3, 1.5]}}), "g"
+    )
+    config = load_config(None, tmp_path / "home")
+    alone = FsspecObjectStore(f"{gcs_root}/alone")
+    single = run_sweep_task(config, spec, 0, 1, store=alone, run_point=_figures)
+    assert single["ran"] == [0, 1, 2, 3, 4] and single["report"]
+    shared = FsspecObjectStore(f"{gcs_root}/shared")
+    done = [run_sweep_task(config, spec, k, 3, store=shared, run_point=_figures) for k in (2, 0, 1)]
+    assert [d["ran"] for d in done] == [[2], [0, 3], [1, 4]]
+    assert [d["report"] is not None for d in done] == [False, False, True]
+    key = f"sweeps/{single['sweep_id']}/report.json"
+    assert shared.get(key) == alone.get(key)
+    again = run_sweep_task(config, spec, 1, 3, store=shared, run_point=_figures)
+    assert again["ran"] == [] and again["report"] is not None  # the report is written once
+    report = json.loads(shared.get(key))
+    bets = [p["strategies"][0]["bets"] for p in report["points"]]
+    assert bets == sorted(bets, reverse=True) and len(set(bets)) == 5
 
 
 @given(points=st.integers(0, 60), count=st.integers(1, 9))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,9 +87,8 @@ class Events:
             }
 
 
-@pytest.fixture
-def events(gcs_emulator_url: str, gcs_root: str, tmp_path: Path) -> Iterator[Events]:
-    config = load_config(home=tmp_path / "home")
+@contextmanager
+def _serving(config: KeibaConfig, gcs_root: str) -> Iterator[Events]:
     storage = config.storage.model_copy(update={"object_store_url": gcs_root})
     config = config.model_copy(update={"storage": storage})
     clock = FixedClock(FETCHED + dt.timedelta(minutes=1))
@@ -104,7 +104,36 @@ def events(gcs_emulator_url: str, gcs_root: str, tmp_path: Path) -> Iterator[Eve
         yield Events(client, config, store, bucket, prefix, ingester, viewer)
 
 
+@pytest.fixture
+def events(gcs_emulator_url: str, gcs_root: str, tmp_path: Path) -> Iterator[Events]:
+    with _serving(load_config(home=tmp_path / "home"), gcs_root) as served:
+        yield served
+
+
 def test_a_stored_page_is_loaded_once(events: Events) -> None:
+    _loaded_once(events)
+
+
+@pytest.mark.slow
+def test_a_stored_page_is_loaded_once_into_bigquery(
+    gcs_emulator_url: str, gcs_root: str, bq_emulator_url: str, tmp_path: Path
+) -> None:
+    """The cloud profile: the page goes to the BigQuery emulator's dataset, once."""
+    config = load_config(home=tmp_path / "home")
+    storage = config.storage.model_copy(
+        update={
+            "warehouse": "bigquery",
+            "bigquery_project": "keiba-test",
+            "bigquery_endpoint": bq_emulator_url,
+            "bigquery_dataset_prefix": f"ev{tmp_path.name[-8:].replace('-', '_')}_",
+        }
+    )
+    with _serving(config.model_copy(update={"storage": storage}), gcs_root) as served:
+        _loaded_once(served)
+        assert not (served.config.home / "warehouse").exists()
+
+
+def _loaded_once(events: Events) -> None:
     record = events.store_page(fixture("race_result_202602010607.html"), PageKind.RESULT)
     first = events.post(record)
     assert first.status_code == 200, first.text
