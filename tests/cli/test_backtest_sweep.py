@@ -119,6 +119,8 @@ def test_three_tasks_on_cloud_storage_merge_what_one_task_makes(
     assert shared.get(key) == alone.get(key)
     again = run_sweep_task(config, spec, 1, 3, store=shared, run_point=_figures)
     assert again["ran"] == [] and again["report"] is not None  # the report is written once
+    later = run_sweep_task(config, spec, 1, 3, execution="e2", store=shared, run_point=_figures)
+    assert later["ran"] == [1, 4] and later["sweep_id"] != single["sweep_id"]  # a new run
     report = json.loads(shared.get(key))
     bets = [p["strategies"][0]["bets"] for p in report["points"]]
     assert bets == sorted(bets, reverse=True) and len(set(bets)) == 5
@@ -148,7 +150,8 @@ def test_bad_grids_and_settings_are_one_line(tmp_path: Path) -> None:
     for point, reason in (
         ({"themis.ev_threshold": 0.5}, "ev_threshold"),
         ({"themis.no_such_key": 1}, "no_such_key"),
-        ({"nowhere.key": 1}, "no such section"),
+        ({"nowhere.key": 1}, "cannot set nowhere"),
+        ({"storage.object_store_url": "/elsewhere"}, "cannot set storage"),
     ):
         with pytest.raises(ConfigError, match=reason):
             with_settings(config, point)

@@ -11,7 +11,8 @@ order), numbered from 0. Task `k` of `n` (a Cloud Run job's `CLOUD_RUN_TASK_INDE
 `CLOUD_RUN_TASK_COUNT`) runs points k, k+n, k+2n, … each as a whole walk-forward backtest of
 the selected dataset with those settings, and writes the point's summary to the object store
 (`sweeps/<sweep id>/points/<i>.json`). The sweep id is a digest of the grid and the dataset,
-so the tasks agree on it without talking to each other. A task that finds every point
+and of the execution (Cloud Run's `CLOUD_RUN_EXECUTION`), so the tasks agree on it without
+talking to each other. A task that finds every point
 present writes the merged report (`sweeps/<sweep id>/report.json`), the same bytes whichever
 task writes it; a task run again (Cloud Run retries a failed one) skips the points present.
 """
@@ -41,6 +42,8 @@ __all__ = ["MAX_POINTS", "SweepGrid", "load_grid", "run_sweep_task", "sweep_repo
 
 MAX_POINTS = 1000
 PREFIX = "sweeps"
+SWEPT = ("themis", "backtest", "monitor", "model", "release")
+"""The sections a sweep may set: those that shape a backtest's decisions and model."""
 
 RunPoint = Callable[[KeibaConfig, dt.date, dt.date], Mapping[str, Any]]
 """Runs one backtest; its result.json."""
@@ -66,8 +69,9 @@ class SweepGrid:
             "grid": {k: self.settings[k] for k in sorted(self.settings)},
         }
 
-    def sweep_id(self, dataset: str) -> str:
-        canonical = json.dumps({"dataset": dataset, **self.to_json()}, sort_keys=True)
+    def sweep_id(self, dataset: str, execution: str | None) -> str:
+        named = {"dataset": dataset, "execution": execution, **self.to_json()}
+        canonical = json.dumps(named, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
@@ -105,8 +109,8 @@ def with_settings(config: KeibaConfig, point: Mapping[str, Any]) -> KeibaConfig:
     update = {}
     for name, values in sections.items():
         current = getattr(config, name, None)
-        if not isinstance(current, BaseModel) or name not in type(config).model_fields:
-            raise ConfigError(f"a sweep cannot set {name}.*: no such section")
+        if name not in SWEPT or not isinstance(current, BaseModel):
+            raise ConfigError(f"a sweep cannot set {name}.*: it sets {', '.join(SWEPT)}")
         try:
             update[name] = type(current).model_validate({**current.model_dump(), **values})
         except ValidationError as e:
@@ -157,7 +161,7 @@ def _point_key(sweep_id: str, index: int) -> str:
 
 
 def sweep_report(
-    store: ObjectStore, spec: SweepGrid, sweep_id: str, dataset: str
+    store: ObjectStore, spec: SweepGrid, sweep_id: str, dataset: str, execution: str | None
 ) -> dict[str, Any] | None:
     """The merged report when every point is present, else None."""
     total = len(spec.points())
@@ -168,6 +172,7 @@ def sweep_report(
     return {
         "sweep_id": sweep_id,
         "dataset": dataset,
+        "execution": execution,
         **spec.to_json(),
         "points": points,
         "caveats": [
@@ -184,16 +189,21 @@ def run_sweep_task(
     index: int,
     count: int,
     *,
+    execution: str | None = None,
     store: ObjectStore | None = None,
     run_point: RunPoint = _backtest,
 ) -> dict[str, Any]:
-    """Run task `index` of `count`'s points (those not present yet) and merge when all are."""
+    """Run task `index` of `count`'s points (those not present yet) and merge when all are.
+
+    `execution` names the run (Cloud Run's `CLOUD_RUN_EXECUTION`, the same for every task and
+    retry of one execution): without it, the same grid on the same dataset is the same sweep,
+    and points done before are not run again, whatever has changed since."""
     points = spec.points()
     mine = share(len(points), index, count)
     configs = {i: with_settings(config, points[i]) for i in mine}  # every setting checked first
     store = store or FsspecObjectStore(config.object_store_url)
     dataset = config.storage.dataset
-    sweep_id = spec.sweep_id(dataset)
+    sweep_id = spec.sweep_id(dataset, execution)
     ran, present = [], []
     for i in mine:
         key = _point_key(sweep_id, i)
@@ -204,13 +214,14 @@ def run_sweep_task(
         text = json.dumps(_summary(i, points[i], result), sort_keys=True, ensure_ascii=False)
         _write_once(store, key, text.encode())
         ran.append(i)
-    report = sweep_report(store, spec, sweep_id, dataset)
+    report = sweep_report(store, spec, sweep_id, dataset, execution)
     written = None
     if report is not None:
         text = json.dumps(report, sort_keys=True, ensure_ascii=False)
         written = _write_once(store, f"{PREFIX}/{sweep_id}/report.json", text.encode())
     return {
         "sweep_id": sweep_id,
+        "execution": execution,
         "task": index,
         "tasks": count,
         "points": len(points),

@@ -139,6 +139,15 @@ def sweep(
             help="How many tasks share the sweep.",
         ),
     ] = 1,
+    execution: Annotated[
+        str | None,
+        typer.Option(
+            "--execution",
+            envvar="CLOUD_RUN_EXECUTION",
+            help="Names this run of the sweep (the same for all its tasks); without it a grid "
+            "run again on the dataset reuses the points done before.",
+        ),
+    ] = None,
     dataset: DatasetOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -152,7 +161,7 @@ def sweep(
         raise KeibaError(f"the grid {grid} is not UTF-8 text") from None
     spec = load_grid(text, str(grid))
     config = config_of(ctx, dataset=dataset)
-    done = run_sweep_task(config, spec, task_index, task_count)
+    done = run_sweep_task(config, spec, task_index, task_count, execution=execution)
     if as_json:
         print_json(done)
         return
