@@ -164,3 +164,6 @@ def test_bad_grids_and_settings_are_one_line(tmp_path: Path) -> None:
     done = keiba(tmp_path / "home", "backtest", "sweep", "--grid", str(grid))
     assert done.code != 0 and "ev_threshold" in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    missing = keiba(tmp_path / "home", "backtest", "sweep", "--grid", str(tmp_path / "none"))
+    assert missing.code != 0 and "cannot read the grid" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -232,3 +233,16 @@ def test_serving_events_needs_a_cloud_storage_store(tmp_path: Path, gcs_root: st
     storage = config.storage.model_copy(update={"object_store_url": gcs_root})
     cloud = config.model_copy(update={"storage": storage})
     assert settings_for(cloud, "main", ingest_events=True).ingest_events
+
+
+def test_the_command_refuses_events_without_cloud_storage(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from keiba.cli.main import app
+
+    env = {k: None for k in os.environ if k.startswith("KEIBA_")}
+    done = CliRunner().invoke(
+        app, ["--home", str(tmp_path / "home"), "serve", "--ingest-events"], env=env
+    )
+    assert done.exit_code == 1, done.stdout
+    assert "Cloud Storage" in done.stderr and len(done.stderr.strip().splitlines()) == 1
