@@ -1,7 +1,7 @@
 # One service account per job and one for the service; each has exactly the roles in
 # local.grants, on the narrowest resource that works (a bucket, the dataset, a queue).
 locals {
-  jobs_and_service = ["collect", "features", "train", "evaluate", "backtest", "enqueue", "audit-export", "api", "mlflow"]
+  jobs_and_service = ["collect", "features", "train", "evaluate", "backtest", "sweep", "enqueue", "audit-export", "api", "mlflow"]
 
   grants = {
     collect = {
@@ -31,6 +31,13 @@ locals {
     backtest = {
       project = ["roles/bigquery.jobUser"]
       data    = ["roles/storage.objectViewer"]
+      state   = ["roles/storage.objectUser"]
+      dataset = ["roles/bigquery.dataViewer"]
+    }
+    # Writes each point and the merged report under sweeps/, once each (never replaces).
+    sweep = {
+      project = ["roles/bigquery.jobUser"]
+      data    = ["roles/storage.objectCreator", "roles/storage.objectViewer"]
       state   = ["roles/storage.objectUser"]
       dataset = ["roles/bigquery.dataViewer"]
     }

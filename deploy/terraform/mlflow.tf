@@ -78,7 +78,7 @@ resource "google_cloud_run_v2_service" "mlflow" {
     volumes {
       name = "cloudsql"
       cloud_sql_instance {
-        instances = [var.mlflow_cloud_sql_instance]
+        instances = [local.mlflow_sql_instance]
       }
     }
   }
@@ -86,12 +86,12 @@ resource "google_cloud_run_v2_service" "mlflow" {
   lifecycle {
     ignore_changes = [template[0].containers[0].image]
     precondition {
-      condition     = var.mlflow_cloud_sql_instance != ""
-      error_message = "deploy_mlflow needs mlflow_cloud_sql_instance."
+      condition     = local.mlflow_sql_instance != ""
+      error_message = "deploy_mlflow needs deploy_cloudsql or mlflow_cloud_sql_instance."
     }
   }
 
-  depends_on = [google_project_service.api]
+  depends_on = [google_project_service.api, google_secret_manager_secret_version.sql_url]
 }
 
 # Calling the server needs roles/run.invoker; nobody else has it.

@@ -32,3 +32,8 @@ output "decide_queue" {
   description = "The Cloud Tasks queue of per-race decide-and-buy calls."
   value       = google_cloud_tasks_queue.decide.id
 }
+
+output "cloudsql_instance" {
+  description = "The Cloud SQL instance of the ledger and MLflow (PROJECT:REGION:NAME; null without deploy_cloudsql)."
+  value       = var.deploy_cloudsql ? google_sql_database_instance.keiba[0].connection_name : null
+}

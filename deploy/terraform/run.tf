@@ -24,6 +24,7 @@ locals {
       timeout = "3600s"
       store   = "gs://${google_storage_bucket.data.name}"
       home    = "/mnt/state"
+      tasks   = 1
     }
     features = {
       command = []
@@ -33,6 +34,7 @@ locals {
       timeout = "1800s"
       store   = "gs://${google_storage_bucket.data.name}"
       home    = "/mnt/state"
+      tasks   = 1
     }
     train = {
       command = []
@@ -42,6 +44,7 @@ locals {
       timeout = "3600s"
       store   = "gs://${google_storage_bucket.data.name}"
       home    = "/mnt/state"
+      tasks   = 1
     }
     evaluate = {
       command = []
@@ -51,6 +54,7 @@ locals {
       timeout = "1800s"
       store   = "gs://${google_storage_bucket.data.name}"
       home    = "/mnt/state"
+      tasks   = 1
     }
     backtest = {
       command = ["/bin/sh", "-c", "exec keiba backtest run --from \"$(date -d '1 year ago' +%F)\" --to \"${local.yesterday}\""]
@@ -60,6 +64,20 @@ locals {
       timeout = "10800s"
       store   = "gs://${google_storage_bucket.data.name}"
       home    = "/mnt/state"
+      tasks   = 1
+    }
+    # A sweep of backtests over the grid in the state bucket (sweeps/grid.json): each task takes
+    # its share of the points (CLOUD_RUN_TASK_INDEX of CLOUD_RUN_TASK_COUNT); the last to
+    # finish merges them into sweeps/<id>/report.json in the data bucket.
+    sweep = {
+      command = []
+      args    = ["backtest", "sweep", "--grid", "/mnt/state/sweeps/grid.json"]
+      cpu     = "2"
+      memory  = "4Gi"
+      timeout = "10800s"
+      store   = "gs://${google_storage_bucket.data.name}"
+      home    = "/mnt/state"
+      tasks   = var.sweep_tasks
     }
     enqueue = {
       command = ["/bin/sh", "-c", "exec keiba run --date \"$(date +%F)\" --enqueue"]
@@ -69,6 +87,7 @@ locals {
       timeout = "600s"
       store   = "gs://${google_storage_bucket.data.name}"
       home    = "/mnt/state"
+      tasks   = 1
     }
     audit-export = {
       command = []
@@ -78,6 +97,7 @@ locals {
       timeout = "600s"
       store   = "gs://${google_storage_bucket.audit.name}"
       home    = "/tmp/keiba"
+      tasks   = 1
     }
   }
 }
@@ -90,7 +110,7 @@ resource "google_cloud_run_v2_job" "job" {
   deletion_protection = false
 
   template {
-    task_count = 1
+    task_count = each.value.tasks
     template {
       service_account = google_service_account.runtime[each.key].email
       timeout         = each.value.timeout
@@ -171,6 +191,14 @@ resource "google_cloud_run_v2_job" "job" {
             mount_path = "/mnt/state"
           }
         }
+        # The ledger's PostgreSQL, through the Cloud SQL connector (ledger-url's host).
+        dynamic "volume_mounts" {
+          for_each = var.deploy_cloudsql && contains(local.ledger_users, each.key) ? ["cloudsql"] : []
+          content {
+            name       = "cloudsql"
+            mount_path = "/cloudsql"
+          }
+        }
       }
 
       dynamic "volumes" {
@@ -183,6 +211,15 @@ resource "google_cloud_run_v2_job" "job" {
           }
         }
       }
+      dynamic "volumes" {
+        for_each = var.deploy_cloudsql && contains(local.ledger_users, each.key) ? ["cloudsql"] : []
+        content {
+          name = "cloudsql"
+          cloud_sql_instance {
+            instances = [local.sql_instance]
+          }
+        }
+      }
     }
   }
 
@@ -191,11 +228,12 @@ resource "google_cloud_run_v2_job" "job" {
     ignore_changes = [template[0].template[0].containers[0].image]
   }
 
-  depends_on = [google_project_service.api]
+  depends_on = [google_project_service.api, google_secret_manager_secret_version.sql_url]
 }
 
 # The race-day API: decide-and-buy per race (POST /races/{race_id}/decide), called by Cloud
-# Tasks with an ID token of the tasks account, which may do nothing else. One instance: the
+# Tasks with an ID token of the tasks account, which may do nothing else; and the raw pages
+# stored in the data bucket, delivered by Eventarc (events.tf) to POST /events/raw-page. One instance: the
 # race day's journal and warehouse have one writer, and decisions are taken one at a time.
 resource "google_cloud_run_v2_service" "api" {
   count               = var.deploy_api ? 1 : 0
@@ -213,10 +251,11 @@ resource "google_cloud_run_v2_service" "api" {
     }
     containers {
       image = var.image
+      # The ID tokens' audiences: KEIBA_SERVE_GOOGLE_AUDIENCE below.
       args = [
         "serve", "--host", "0.0.0.0", "--port", "8080", "--trusted-proxy", "--decide",
-        "--google-audience", local.api_url,
         "--google-decider", google_service_account.tasks.email,
+        "--ingest-events", "--google-ingester", google_service_account.events.email,
       ]
       resources {
         limits = { cpu = "1", memory = "2Gi" }
@@ -228,6 +267,12 @@ resource "google_cloud_run_v2_service" "api" {
       env {
         name  = "KEIBA_HOME"
         value = "/mnt/state"
+      }
+      # Cloud Tasks' tokens name local.api_url; Eventarc's name the service's URL it resolves,
+      # which may be the other one (var.api_extra_audiences). Separated by spaces.
+      env {
+        name  = "KEIBA_SERVE_GOOGLE_AUDIENCE"
+        value = join(" ", concat([local.api_url], var.api_extra_audiences))
       }
       env {
         name  = "KEIBA_STORAGE__OBJECT_STORE_URL"
@@ -271,6 +316,13 @@ resource "google_cloud_run_v2_service" "api" {
         name       = "state"
         mount_path = "/mnt/state"
       }
+      dynamic "volume_mounts" {
+        for_each = var.deploy_cloudsql ? ["cloudsql"] : []
+        content {
+          name       = "cloudsql"
+          mount_path = "/cloudsql"
+        }
+      }
     }
     volumes {
       name = "state"
@@ -279,13 +331,22 @@ resource "google_cloud_run_v2_service" "api" {
         read_only = false
       }
     }
+    dynamic "volumes" {
+      for_each = var.deploy_cloudsql ? ["cloudsql"] : []
+      content {
+        name = "cloudsql"
+        cloud_sql_instance {
+          instances = [local.sql_instance]
+        }
+      }
+    }
   }
 
   lifecycle {
     ignore_changes = [template[0].containers[0].image]
   }
 
-  depends_on = [google_project_service.api]
+  depends_on = [google_project_service.api, google_secret_manager_secret_version.sql_url]
 }
 
 # Only Cloud Tasks (its account) may call the service: no public access.

@@ -41,14 +41,52 @@ variable "deploy_api" {
   default     = false
 }
 
+variable "api_extra_audiences" {
+  description = "Other audiences the race-day service accepts in Google ID tokens, e.g. its URL as `gcloud run services describe keiba-api --format='value(status.url)'` prints it, when Eventarc's tokens name that one."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for url in var.api_extra_audiences : can(regex("^https://[a-z0-9.-]+$", url))])
+    error_message = "An audience is a service's https:// URL without a path."
+  }
+}
+
+variable "sweep_tasks" {
+  description = "How many tasks of keiba-sweep share a sweep of backtests (they run in parallel)."
+  type        = number
+  default     = 4
+  validation {
+    condition     = var.sweep_tasks >= 1 && var.sweep_tasks <= 100
+    error_message = "sweep_tasks is 1 to 100."
+  }
+}
+
+variable "raw_page_events" {
+  description = "With deploy_api: load every raw page stored in the data bucket when it lands (an Eventarc trigger), whoever stored it; the collect job loads its own pages either way."
+  type        = bool
+  default     = true
+}
+
 variable "deploy_mlflow" {
   description = "Deploy MLflow's tracking server as a Cloud Run service behind IAM (it needs the Cloud SQL instance and the mlflow-backend-uri secret's value)."
   type        = bool
   default     = false
 }
 
+variable "deploy_cloudsql" {
+  description = "Create the Cloud SQL PostgreSQL instance of the ledger and MLflow, their databases, users and URLs (in Secret Manager), and mount it on the ledger's users."
+  type        = bool
+  default     = false
+}
+
+variable "cloudsql_tier" {
+  description = "The Cloud SQL machine type (Enterprise edition): db-f1-micro is the smallest shared-core one."
+  type        = string
+  default     = "db-f1-micro"
+}
+
 variable "mlflow_cloud_sql_instance" {
-  description = "The Cloud SQL instance (PROJECT:REGION:NAME) holding MLflow's PostgreSQL database."
+  description = "The Cloud SQL instance (PROJECT:REGION:NAME) holding MLflow's PostgreSQL database, without deploy_cloudsql."
   type        = string
   default     = ""
   validation {

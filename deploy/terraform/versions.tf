@@ -6,6 +6,10 @@ terraform {
       source  = "hashicorp/google"
       version = "~> 6.0"
     }
+    random = {
+      source  = "hashicorp/random"
+      version = "~> 3.6"
+    }
   }
   # The state lives in a bucket made once by hand (docs/deploy-gcp.md, step 2):
   #   terraform init -backend-config="bucket=PROJECT-tfstate"

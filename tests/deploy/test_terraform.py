@@ -14,12 +14,23 @@ from typing import Any
 
 import hcl2
 import pytest
+import typer
 
+from keiba.cli.serve_cli import serve
 from keiba.common.config import KeibaConfig
 from keiba.common.storage.bigquery import DATASET_LABEL, bigquery_dataset_id
 
 STACK = Path(__file__).resolve().parents[2] / "deploy" / "terraform"
-JOBS = {"collect", "features", "train", "evaluate", "backtest", "enqueue", "audit-export"}
+JOBS = {
+    "collect",
+    "features",
+    "train",
+    "evaluate",
+    "backtest",
+    "sweep",
+    "enqueue",
+    "audit-export",
+}
 
 # Every role of every identity, by scope: the stack's grants must be exactly these.
 GRANTS = {
@@ -53,6 +64,12 @@ GRANTS = {
         "state": ["roles/storage.objectUser"],
         "dataset": ["roles/bigquery.dataViewer"],
     },
+    "sweep": {  # writes its points and report under sweeps/, each once
+        "project": ["roles/bigquery.jobUser"],
+        "data": ["roles/storage.objectCreator", "roles/storage.objectViewer"],
+        "state": ["roles/storage.objectUser"],
+        "dataset": ["roles/bigquery.dataViewer"],
+    },
     "enqueue": {
         "project": ["roles/bigquery.jobUser"],
         "data": ["roles/storage.objectCreator", "roles/storage.objectViewer"],
@@ -78,6 +95,8 @@ OTHER_ROLES = {
     "roles/artifactregistry.writer",
     "roles/iam.serviceAccountUser",
     "roles/iam.workloadIdentityUser",
+    "roles/eventarc.eventReceiver",
+    "roles/pubsub.publisher",
 }
 
 
@@ -212,7 +231,11 @@ def test_secrets_have_no_values_in_code(stack: dict[str, Any]) -> None:
         "ledger-url",
         "mlflow-backend-uri",
     }
-    assert not _of(stack, "google_secret_manager_secret_version")
+    # the only versions the stack writes: Cloud SQL's URLs, with passwords it generates
+    versions = _of(stack, "google_secret_manager_secret_version")
+    assert set(versions) == {"sql_url"}
+    assert "random_password.sql[each.key].result" in versions["sql_url"]["secret_data"]
+    assert not re.search(r"password\s*=\s*\"", stack["text"])
     assert set(stack["locals"]["secret_readers"]) == set(secrets)
     assert stack["locals"]["secret_readers"]["ipat-credentials"] == ["api"]
     assert stack["locals"]["secret_readers"]["mlflow-backend-uri"] == ["mlflow"]
@@ -282,7 +305,18 @@ def test_the_containers_set_only_configuration_keiba_knows(stack: dict[str, Any]
         for name, field in KeibaConfig.model_fields.items()
         if hasattr(field.annotation, "model_fields")
     }
+    serve_envvars = {
+        p.envvar
+        for p in typer.main.get_command_from_info(
+            typer.models.CommandInfo(callback=serve),
+            pretty_exceptions_short=True,
+            rich_markup_mode=None,
+        ).params
+    }
     for name in names - {"KEIBA_HOME"}:
+        if name.startswith("KEIBA_SERVE_"):
+            assert name in serve_envvars, name
+            continue
         section, _, key = name.removeprefix("KEIBA_").lower().partition("__")
         assert key in sections.get(section, set()), name
 
@@ -310,7 +344,124 @@ def test_each_race_is_a_task_the_service_alone_accepts(stack: dict[str, Any]) ->
     service = _of(stack, "google_cloud_run_v2_service")["api"]["template"][0]
     args = service["containers"][0]["args"]
     assert "--decide" in args and "--trusted-proxy" in args
-    assert args[args.index("--google-audience") + 1] == "${local.api_url}"
+    assert "--google-audience" not in args  # from the environment, below
+    audiences = {e["name"]: e.get("value") for e in service["containers"][0]["env"]}
+    assert audiences["KEIBA_SERVE_GOOGLE_AUDIENCE"] == (
+        '${join(" ", concat([local.api_url], var.api_extra_audiences))}'
+    )
     assert args[args.index("--google-decider") + 1] == "${google_service_account.tasks.email}"
     assert "--google-operator" not in args
     assert service["scaling"][0]["max_instance_count"] == 1
+
+
+def test_a_stored_raw_page_reaches_the_service_as_an_event(stack: dict[str, Any]) -> None:
+    """Eventarc delivers the data bucket's finalized objects to the service's event route, as
+    an account that may receive events and invoke that service, and nothing else; the service
+    gives that account (only) the ingester role."""
+    (trigger,) = _of(stack, "google_eventarc_trigger").values()
+    assert trigger["count"] == "${local.raw_page_events ? 1 : 0}"
+    assert stack["locals"]["raw_page_events"] == "${var.deploy_api && var.raw_page_events}"
+    criteria = {c["attribute"]: c["value"] for c in trigger["matching_criteria"]}
+    assert criteria == {
+        "type": "google.cloud.storage.object.v1.finalized",
+        "bucket": "${google_storage_bucket.data.name}",
+    }
+    assert trigger["location"] == "${lower(var.location)}"  # the bucket's location
+    run = trigger["destination"][0]["cloud_run_service"][0]
+    assert run["service"] == "${google_cloud_run_v2_service.api[0].name}"
+    assert run["path"] == "/events/raw-page"
+    account = "${google_service_account.events.email}"
+    assert trigger["service_account"] == account
+    members = [
+        (kind, name, body["role"])
+        for (kind, name), body in stack["resources"].items()
+        if kind.endswith("_iam_member") and body.get("member") == f"serviceAccount:{account}"
+    ]
+    assert sorted(members) == [
+        ("google_cloud_run_v2_service_iam_member", "events_invoke_api", "roles/run.invoker"),
+        ("google_project_iam_member", "events_receiver", "roles/eventarc.eventReceiver"),
+    ]
+    invoke = _of(stack, "google_cloud_run_v2_service_iam_member")["events_invoke_api"]
+    assert invoke["name"] == "${google_cloud_run_v2_service.api[0].name}"
+    publisher = _of(stack, "google_project_iam_member")["gcs_publishes_events"]
+    assert publisher["role"] == "roles/pubsub.publisher"
+    assert publisher["member"] == (
+        "serviceAccount:${data.google_storage_project_service_account.gcs.email_address}"
+    )
+    args = _of(stack, "google_cloud_run_v2_service")["api"]["template"][0]["containers"][0]["args"]
+    assert "--ingest-events" in args
+    assert args[args.index("--google-ingester") + 1] == account
+    assert args.count("--google-ingester") == 1
+
+
+def test_a_sweep_of_backtests_fans_out_as_job_tasks(stack: dict[str, Any]) -> None:
+    """keiba-sweep runs `keiba backtest sweep` as var.sweep_tasks tasks (each reads its share
+    from Cloud Run's CLOUD_RUN_TASK_INDEX/COUNT); every other job is one task."""
+    jobs = stack["locals"]["run_jobs"]
+    sweep = jobs["sweep"]
+    assert sweep["args"] == ["backtest", "sweep", "--grid", "/mnt/state/sweeps/grid.json"]
+    assert sweep["home"] == "/mnt/state" and sweep["tasks"] == "${var.sweep_tasks}"
+    assert {name for name, job in jobs.items() if job["tasks"] != 1} == {"sweep"}
+    job = _of(stack, "google_cloud_run_v2_job")["job"]
+    assert job["template"][0]["task_count"] == "${each.value.tasks}"
+    assert stack["variable"]["sweep_tasks"]["default"] > 1
+    assert "sweep" not in stack["locals"]["schedules"]  # started by hand, with its grid
+    # the sweep writes objects once: create and read, never replace or delete
+    assert GRANTS["sweep"]["data"] == ["roles/storage.objectCreator", "roles/storage.objectViewer"]
+
+
+def test_cloud_sql_holds_the_ledger_and_mlflow_behind_the_connector(stack: dict[str, Any]) -> None:
+    """deploy_cloudsql: one PostgreSQL instance without authorized networks, backed up; a
+    database and a user per use; the URLs in Secret Manager; the connector mounted on, and
+    roles/cloudsql.client granted to, exactly the ledger's readers (and MLflow's server)."""
+    assert stack["variable"]["deploy_cloudsql"]["default"] is False
+    instance = _of(stack, "google_sql_database_instance")["keiba"]
+    assert instance["count"] == "${var.deploy_cloudsql ? 1 : 0}"
+    assert instance["database_version"].startswith("POSTGRES_")
+    assert instance["deletion_protection"] is True
+    settings = instance["settings"][0]
+    assert settings["edition"] == "ENTERPRISE" and settings["tier"] == "${var.cloudsql_tier}"
+    assert settings["deletion_protection_enabled"] is True
+    backups = settings["backup_configuration"][0]
+    assert backups["enabled"] is True and backups["point_in_time_recovery_enabled"] is True
+    network = settings["ip_configuration"][0]
+    assert "authorized_networks" not in network and network["ssl_mode"] == "ENCRYPTED_ONLY"
+    assert stack["locals"]["sql_databases"] == {"ledger": "keiba", "mlflow": "mlflow"}
+    users = _of(stack, "google_sql_user")["user"]
+    assert users["password"] == "${random_password.sql[each.key].result}"
+    version = _of(stack, "google_secret_manager_secret_version")["sql_url"]
+    assert version["for_each"] == (
+        '${var.deploy_cloudsql ? {ledger = "ledger-url", mlflow = "mlflow-backend-uri"} : {}}'
+    )
+    assert "?host=/cloudsql/%s" in version["secret_data"]
+
+    assert stack["locals"]["ledger_users"] == '${local.secret_readers["ledger-url"]}'
+    clients = _of(stack, "google_project_iam_member")["cloudsql_client"]
+    assert clients["role"] == "roles/cloudsql.client"
+    assert clients["for_each"] == "${var.deploy_cloudsql ? toset(local.ledger_users) : toset([])}"
+    assert GRANTS["mlflow"]["project"] == ["roles/cloudsql.client"]
+    holders = {i for i, scopes in GRANTS.items() if "roles/cloudsql.client" in str(scopes)}
+    assert holders == {"mlflow"}  # the others only with deploy_cloudsql, above
+
+    ledger_readers = set(stack["locals"]["secret_readers"]["ledger-url"])
+    assert ledger_readers == {"api", "audit-export"}
+    job = _of(stack, "google_cloud_run_v2_job")["job"]["template"][0]["template"][0]
+    uses = '${var.deploy_cloudsql && contains(local.ledger_users, each.key) ? ["cloudsql"] : []}'
+    (mount,) = [
+        m
+        for m in job["containers"][0]["dynamic"]
+        if "volume_mounts" in m and m["volume_mounts"]["content"][0]["name"] == "cloudsql"
+    ]
+    assert mount["volume_mounts"]["for_each"] == uses
+    assert mount["volume_mounts"]["content"][0]["mount_path"] == "/cloudsql"
+    (volume,) = [v for v in job["dynamic"] if v["volumes"]["content"][0]["name"] == "cloudsql"]
+    assert volume["volumes"]["for_each"] == uses
+    sql = volume["volumes"]["content"][0]["cloud_sql_instance"][0]
+    assert sql["instances"] == ["${local.sql_instance}"]
+    api = _of(stack, "google_cloud_run_v2_service")["api"]["template"][0]
+    (api_volume,) = api["dynamic"]
+    assert api_volume["volumes"]["content"][0]["cloud_sql_instance"][0] == sql
+    mlflow = _of(stack, "google_cloud_run_v2_service")["mlflow"]["template"][0]
+    assert mlflow["volumes"][0]["cloud_sql_instance"][0]["instances"] == [
+        "${local.mlflow_sql_instance}"
+    ]

@@ -259,3 +259,22 @@ def test_an_unexpected_failure_is_a_500_without_its_detail(
     assert answer.json() == {"error": "internal error: see the server's log"}
     assert "secret detail" not in answer.text
     assert answer.headers["x-content-type-options"] == "nosniff"
+
+
+def test_an_ingesters_google_token_posts_events_only_and_any_audience_named_counts(
+    tmp_path: Path, store: TokenStore, signer: tuple[Any, bytes]
+) -> None:
+    """A Cloud Run service has two URLs; an Eventarc trigger's token names one of them."""
+    key, pem = signer
+    audiences = ["https://keiba.example", "https://keiba-abc-an.a.run.app"]
+    roles = {"events@example.com": Role.INGESTER}
+    google = GoogleIdTokens(audiences, roles, request=Certs(pem))
+    client = app_client(tmp_path, store, google=google)
+    for audience in audiences:
+        token = id_token(key, email="events@example.com", aud=audience)
+        answer = client.get("/health", headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 403, audience  # authenticated, but no viewer
+    other = id_token(key, email="events@example.com", aud="https://other.example")
+    assert client.get("/health", headers={"Authorization": f"Bearer {other}"}).status_code == 401
+    assert Role.INGESTER.allows(Role.INGESTER) and not Role.INGESTER.allows(Role.DECIDER)
+    assert Role.OPERATOR.allows(Role.INGESTER) and not Role.VIEWER.allows(Role.INGESTER)

@@ -1,4 +1,6 @@
-"""`keiba backtest run`: replay a period through the live code path (keiba.app.backtests)."""
+"""`keiba backtest run`: replay a period through the live code path (keiba.app.backtests);
+`keiba backtest sweep`: backtests over a grid of settings, shared among a job's tasks
+(keiba.app.backtest_sweep)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from keiba.app.backtest_sweep import load_grid, run_sweep_task
 from keiba.app.backtests import backtest as run_backtest
 from keiba.cli.common import (
     DatasetOption,
@@ -31,7 +34,8 @@ class BacktestSource(StrEnum):
 
 
 def register(groups: dict[str, typer.Typer]) -> None:
-    """Add `backtest run` to the `keiba` command."""
+    """Add `backtest run` and `backtest sweep` to the `keiba` command."""
+    groups["backtest"].command("sweep")(sweep)
 
     @groups["backtest"].command("run")
     def backtest(
@@ -106,3 +110,67 @@ def register(groups: dict[str, typer.Typer]) -> None:
         out.print(f"run: {summary['directory']}", highlight=False)
         if "report_path" in summary:
             out.print(f"report: {summary['report_path']}", highlight=False)
+
+
+def sweep(
+    ctx: typer.Context,
+    grid: Annotated[
+        Path,
+        typer.Option(
+            "--grid",
+            help='JSON: {"from": DAY, "to": DAY, "grid": {"section.key": [values, …]}}.',
+        ),
+    ],
+    task_index: Annotated[
+        int,
+        typer.Option(
+            "--task-index",
+            envvar="CLOUD_RUN_TASK_INDEX",
+            min=0,
+            help="This task's number, from 0 (a Cloud Run job task's own).",
+        ),
+    ] = 0,
+    task_count: Annotated[
+        int,
+        typer.Option(
+            "--task-count",
+            envvar="CLOUD_RUN_TASK_COUNT",
+            min=1,
+            help="How many tasks share the sweep.",
+        ),
+    ] = 1,
+    execution: Annotated[
+        str | None,
+        typer.Option(
+            "--execution",
+            envvar="CLOUD_RUN_EXECUTION",
+            help="Names this run of the sweep (the same for all its tasks); without it a grid "
+            "run again on the dataset reuses the points done before.",
+        ),
+    ] = None,
+    dataset: DatasetOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Backtest every point of a grid of settings (this task's share of them); the task that
+    finds every point done writes the merged report into the object store."""
+    try:
+        text = grid.read_text(encoding="utf-8")
+    except OSError as e:
+        raise KeibaError(f"cannot read the grid {grid}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise KeibaError(f"the grid {grid} is not UTF-8 text") from None
+    spec = load_grid(text, str(grid))
+    config = config_of(ctx, dataset=dataset)
+    done = run_sweep_task(config, spec, task_index, task_count, execution=execution)
+    if as_json:
+        print_json(done)
+        return
+    out.print(
+        f"sweep {done['sweep_id']}: task {task_index} of {task_count} ran points "
+        f"{done['ran'] or 'none'}, found {done['present'] or 'none'} done",
+        highlight=False,
+    )
+    if done["report"]:
+        out.print(f"report: {done['report']}", highlight=False)
+    else:
+        out.print("the report is written by the task that finishes last", highlight=False)

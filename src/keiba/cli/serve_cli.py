@@ -38,11 +38,12 @@ def serve(
         ),
     ] = False,
     google_audience: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             "--google-audience",
             envvar="KEIBA_SERVE_GOOGLE_AUDIENCE",
-            help="Accept Google-signed ID tokens for this audience too.",
+            help="Accept Google-signed ID tokens for this audience too (repeat for several: "
+            "a Cloud Run service's URLs).",
         ),
     ] = None,
     google_viewer: Annotated[
@@ -59,6 +60,22 @@ def serve(
             help="E-mail that may only decide races (the Cloud Tasks invoker account).",
         ),
     ] = None,
+    google_ingester: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--google-ingester",
+            help="E-mail that may only post Cloud Storage events (the Eventarc trigger's account).",
+        ),
+    ] = None,
+    ingest_events: Annotated[
+        bool,
+        typer.Option(
+            "--ingest-events",
+            envvar="KEIBA_SERVE_INGEST_EVENTS",
+            help="Serve POST /events/raw-page: a raw page stored in Cloud Storage (Eventarc's "
+            "event) is loaded into the warehouse.",
+        ),
+    ] = False,
     decide: Annotated[
         bool,
         typer.Option(
@@ -79,6 +96,7 @@ def serve(
     roles = dict.fromkeys(google_viewer or [], Role.VIEWER)
     roles |= dict.fromkeys(google_operator or [], Role.OPERATOR)
     roles |= dict.fromkeys(google_decider or [], Role.DECIDER)
+    roles |= dict.fromkeys(google_ingester or [], Role.INGESTER)
     settings = settings_for(
         config_of(ctx),
         account,
@@ -86,6 +104,7 @@ def serve(
         google_roles=roles,
         trusted_proxy=trusted_proxy,
         decide=decide,
+        ingest_events=ingest_events,
     )
     scheme = "https" if tls_cert else "http"
     out.print(f"serving on {scheme}://{host}:{port} (account {account})", highlight=False)

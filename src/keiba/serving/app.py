@@ -65,8 +65,11 @@ class ServeSettings:
     max_streams: int = 16
     decide: SetupFor | None = None
     """With it, `POST /races/{race_id}/decide` decides a race with the day's setup it gives."""
+    ingest_events: bool = False
+    """Serve `POST /events/raw-page`: Eventarc's Cloud Storage events, raw pages loaded."""
     reads: ServingReads = field(init=False)
-    decide_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+    write_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+    """Held while a request writes the warehouse (a decision, a page's load): one at a time."""
 
     def __post_init__(self) -> None:
         self.reads = ServingReads(self.config)

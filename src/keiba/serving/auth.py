@@ -57,11 +57,13 @@ class Role(StrEnum):
     OPERATOR = "operator"
     DECIDER = "decider"
     """The account a queued task calls with: it may decide a race, and nothing else."""
+    INGESTER = "ingester"
+    """The account Eventarc delivers Cloud Storage events with: it may post them, nothing else."""
 
     def allows(self, needed: Role) -> bool:
-        """An operator may do what a viewer or a decider may, and more."""
-        if self is Role.DECIDER:
-            return needed is Role.DECIDER
+        """An operator may do what a viewer, a decider or an ingester may, and more."""
+        if self in (Role.DECIDER, Role.INGESTER):
+            return needed is self
         return self is Role.OPERATOR or needed is Role.VIEWER
 
 
@@ -215,11 +217,12 @@ class _CachedRequest:
 
 
 class GoogleIdTokens:
-    """Google-signed ID tokens for `audience`; the verified e-mail's role from `roles`."""
+    """Google-signed ID tokens for `audience` (one, or any of several); the verified e-mail's
+    role from `roles`."""
 
     def __init__(
         self,
-        audience: str,
+        audience: str | list[str],
         roles: Mapping[str, Role],
         *,
         request: Any = None,

@@ -310,3 +310,12 @@ class Decided(Body):
     race_id: str
     outcome: str
     reason: str
+
+
+class RawPageEvent(Body):
+    """What a Cloud Storage event did: the page loaded or quarantined, or the object ignored."""
+
+    object: str
+    outcome: str
+    reason: str | None
+    ingest: dict[str, Any] | None

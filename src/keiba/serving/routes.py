@@ -11,9 +11,11 @@ from collections.abc import Sequence
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 
 from keiba.app import serving as reads
 from keiba.app.decide_tasks import decide_live_race
+from keiba.app.raw_events import ingest_stored_object, parse_storage_event
 from keiba.app.serving import BusyError
 from keiba.common.logging import get_logger
 from keiba.serving import models as m
@@ -29,6 +31,7 @@ T = TypeVar("T")
 Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
 Decider = Annotated[Principal, Depends(require(Role.DECIDER))]
 Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
+Ingester = Annotated[Principal, Depends(require(Role.INGESTER))]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")]
 Offset = Annotated[int, Query(ge=0, description="Items to skip")]
 Day = Annotated[dt.date, Path(description="The race day, YYYY-MM-DD")]
@@ -252,7 +255,7 @@ def _decide(app: FastAPI) -> None:
         block of the source puts it off."""
         s = _settings(request)
         assert s.decide is not None
-        with s.decide_lock, s.reads.exclusive():
+        with s.write_lock, s.reads.exclusive():
             outcome = decide_live_race(s.decide, race_id)
         if outcome is None:
             raise BusyError(f"race {race_id} is not decided yet: not due, or put off by a block")
@@ -260,11 +263,32 @@ def _decide(app: FastAPI) -> None:
         return {"race_id": race_id, "outcome": outcome.outcome.value, "reason": outcome.reason}
 
 
+def _events(app: FastAPI) -> None:
+    @app.post("/events/raw-page", response_model=m.RawPageEvent, tags=["race day"])
+    async def raw_page(request: Request, who: Ingester) -> dict[str, Any]:
+        """A Cloud Storage object finalized (Eventarc's CloudEvent, binary mode): a raw page's
+        index record is loaded into the warehouse, other objects of the bucket are ignored.
+        Delivered again, it changes nothing."""
+        s = _settings(request)
+        stored = parse_storage_event(request.headers, await request.body())
+
+        def ingest() -> dict[str, Any]:
+            with s.write_lock, s.reads.exclusive():
+                return ingest_stored_object(s.config, stored, s.clock)
+
+        done = await run_in_threadpool(ingest)
+        log.info("serve.event", event_id=stored.event_id, by=who.name, outcome=done["outcome"])
+        return done
+
+
 def register(app: FastAPI) -> None:
     for part in (_meta, _races, _day, _ledger, _monitor, _manual, _results):
         part(app)
-    if _settings_of(app).decide is not None:
+    settings = _settings_of(app)
+    if settings.decide is not None:
         _decide(app)
+    if settings.ingest_events:
+        _events(app)
 
 
 def _settings_of(app: FastAPI) -> ServeSettings:

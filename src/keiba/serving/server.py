@@ -65,20 +65,22 @@ def settings_for(
     config: KeibaConfig,
     account: str,
     *,
-    google_audience: str | None = None,
+    google_audience: str | list[str] | None = None,
     google_roles: Mapping[str, Role] | None = None,
     trusted_proxy: bool = False,
     decide: bool = False,
+    ingest_events: bool = False,
 ) -> ServeSettings:
     """The server's settings: the home's tokens, and Google ID tokens when an audience is set;
-    with `decide`, the decide route on the live race day of `account`."""
+    with `decide`, the decide route on the live race day of `account`; with `ingest_events`,
+    the route of Cloud Storage events (the object store must be in Cloud Storage)."""
     clock = SystemClock()
     google = None
     if google_audience:
         if not google_roles:
             raise ServeError(
-                "Google ID tokens need at least one --google-viewer, --google-operator or "
-                "--google-decider"
+                "Google ID tokens need at least one --google-viewer, --google-operator, "
+                "--google-decider or --google-ingester"
             )
         google = GoogleIdTokens(google_audience, google_roles)
     store = home_tokens(config.home)
@@ -87,6 +89,12 @@ def settings_for(
     )
     if decide:
         settings.decide = partial(live_setup, config, account)
+    if ingest_events and not config.object_store_url.startswith("gs://"):
+        raise ServeError(
+            "--ingest-events needs the object store in Cloud Storage "
+            "(storage.object_store_url: gs://BUCKET/PREFIX)"
+        )
+    settings.ingest_events = ingest_events
     return settings
 
 
