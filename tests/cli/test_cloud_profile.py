@@ -1,6 +1,6 @@
-"""The cloud profile on emulators: import → features → train → predict → evaluate with the
-warehouse on BigQuery and the object store on Cloud Storage, against the embedded profile on the
-same data.
+"""The cloud profile on emulators: import → features → train → evaluate → predict → backtest
+with the warehouse on BigQuery and the object store on Cloud Storage, against the embedded
+profile on the same data.
 
 The features agree to 1e-6, not to the bit: BigQuery averages exact decimals as NUMERIC (nine
 decimals) where DuckDB averages them as doubles. A model trained on slightly different floats
@@ -54,7 +54,17 @@ def _pipeline(home: Path, world: Path) -> dict[str, Any]:
     predicted = _ok(
         home, "model", "predict", "--dataset", "sim", "--from", evaluated["test_period"][0]
     )
-    return {"import": imported, "train": trained, "evaluate": evaluated, "predict": predicted}
+    first, last = evaluated["test_period"]
+    backtest = _ok(
+        home, "backtest", "run", "--dataset", "sim", "--from", first, "--to", last, "--no-report"
+    )
+    return {
+        "import": imported,
+        "train": trained,
+        "evaluate": evaluated,
+        "predict": predicted,
+        "backtest": backtest,
+    }
 
 
 @pytest.mark.slow
@@ -97,6 +107,8 @@ def test_the_cloud_profile_gives_the_embedded_figures(
     assert scores["p_market"] == local["evaluate"]["scores"]["p_market"]
     assert 0 < scores["p_model"]["pseudo_r2"] < 1 and 0 < scores["p_combined"]["pseudo_r2"] < 1
     assert remote["predict"]["rows"] == local["predict"]["rows"] > 0
+    assert remote["backtest"]["races"] == local["backtest"]["races"] > 0
+    assert "BigQuery dataset keiba-test." in remote["backtest"]["data_source"]
     status = _ok(cloud, "data", "status")
     assert status["warehouse_dir"] == "BigQuery project keiba-test"
     assert [(d["name"], d["races"]) for d in status["datasets"]] == [("sim", 288)]

@@ -22,7 +22,7 @@ import polars as pl
 
 from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError
-from keiba.common.storage.datasets import open_dataset
+from keiba.common.storage.datasets import open_dataset, warehouse_location
 from keiba.market.probabilities import market_probabilities
 from keiba.themis import Bankroll, Quote, decide
 
@@ -100,7 +100,8 @@ def _read_race(config: KeibaConfig, race_id: str) -> tuple[pl.DataFrame, pl.Data
             [race_id],
         )
     if runners.height == 0:
-        raise KeibaError(f"no starters for race {race_id} in {config.duckdb_path}")
+        where = warehouse_location(config, config.storage.dataset)
+        raise KeibaError(f"no starters for race {race_id} in {where}")
     return runners, odds
 
 

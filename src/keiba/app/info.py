@@ -11,6 +11,7 @@ from typing import Any
 
 from keiba.common.config import KeibaConfig, resolve_home
 from keiba.common.errors import ConfigError
+from keiba.common.storage.datasets import warehouse_location
 from keiba.common.storage.ledger_db import shown
 
 __all__ = ["gather_info", "keiba_version", "version_and_home"]
@@ -50,7 +51,7 @@ def gather_info(config: KeibaConfig, config_path: str | None = None) -> dict[str
         "home_exists": config.home.is_dir(),
         "config_file": config_path or _config_file(config),
         "dataset": config.storage.dataset,
-        "warehouse": str(config.duckdb_path),
+        "warehouse": warehouse_location(config, config.storage.dataset),
         "ledger": shown(config.ledger_url),
         "object_store": config.object_store_url,
         "mlflow_tracking": config.model.tracking_uri or f"sqlite:///{local_mlflow}",

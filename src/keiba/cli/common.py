@@ -144,9 +144,12 @@ def note(text: str) -> None:
 def exit_if_quarantined(config: Any, quarantined: int) -> None:
     """Exit 1 saying where the quarantined records are, when a load set any aside."""
     if quarantined:
+        from keiba.common.storage.datasets import warehouse_location
+
+        where = warehouse_location(config, config.storage.dataset)
         err.print(
             f"[bold red]{quarantined:,} record(s) quarantined[/]: see `keiba data status "
-            f"{config.storage.dataset}` and the quarantine table in {config.duckdb_path}",
+            f"{config.storage.dataset}` and the quarantine table in {where}",
             highlight=False,
         )
         raise typer.Exit(1)

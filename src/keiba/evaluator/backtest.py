@@ -41,7 +41,7 @@ from keiba.common.clock import Clock
 from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError
 from keiba.common.logging import get_logger
-from keiba.common.storage.datasets import open_dataset
+from keiba.common.storage.datasets import open_dataset, warehouse_location
 from keiba.engine import ENGINE
 from keiba.engine.recorded import priced_races, race_results, replay_races
 from keiba.evaluator.backtest_frames import (
@@ -139,11 +139,12 @@ def run_backtest(
     directory = run_dir or config.home / "backtests" / _run_id(clock, date_from, date_to)
     if (directory / "result.json").exists() or (directory / "ledger.sqlite").exists():
         raise KeibaError(f"{directory} already holds a backtest run; choose another directory")
+    where = warehouse_location(config, config.storage.dataset)
     no_races = KeibaError(
-        f"the dataset {config.storage.dataset!r} ({config.duckdb_path}) holds no races: import "
+        f"the dataset {config.storage.dataset!r} ({where}) holds no races: import "
         "data into it first (keiba data import …) or run `keiba backtest run --source sample`"
     )
-    if not config.duckdb_path.exists():
+    if config.storage.warehouse == "duckdb" and not config.duckdb_path.exists():
         raise no_races
     warehouse = open_dataset(config, must_exist=True)
     try:
@@ -250,7 +251,7 @@ def run_backtest(
         "run_id": directory.name,
         "created_at": clock.now().isoformat(),
         "period": {"from": date_from.isoformat(), "to": date_to.isoformat()},
-        "data_source": f"dataset {dataset['name']} ({dataset['kind']}, {config.duckdb_path})",
+        "data_source": f"dataset {dataset['name']} ({dataset['kind']}, {where})",
         "dataset": dataset,
         "odds_source": "snapshots"
         if set(frame["odds_source"].unique()) == {"snapshot"}

@@ -40,7 +40,7 @@ from keiba.common.storage import (
     FsspecObjectStore,
     Warehouse,
 )
-from keiba.common.storage.datasets import drop_dataset, open_dataset
+from keiba.common.storage.datasets import drop_dataset, open_dataset, warehouse_location
 from keiba.data_collector.canonical import import_canonical, write_canonical
 from keiba.engine import ENGINE
 from keiba.engine.recorded import priced_races, race_results, replay_races
@@ -179,7 +179,7 @@ def _simulated_world(config: KeibaConfig) -> tuple[Path, str]:
 
 def _holds_only(config: KeibaConfig, source: str) -> bool:
     """Whether the selected dataset is missing, empty, or holds nothing but loads of `source`."""
-    if not config.duckdb_path.exists():
+    if config.storage.warehouse == "duckdb" and not config.duckdb_path.exists():
         return True
     with open_dataset(config) as warehouse:
         warehouse.ensure_schema()
@@ -219,7 +219,8 @@ def _demo_data(config: KeibaConfig, clock: Clock) -> tuple[KeibaConfig, str]:
     """Load the demo's data; the config selecting the dataset it runs on, and what it is."""
     source = config.demo.source
     if source == "warehouse":
-        return config, f"dataset {config.storage.dataset} ({config.duckdb_path})"
+        where = warehouse_location(config, config.storage.dataset)
+        return config, f"dataset {config.storage.dataset} ({where})"
     selected = config.with_dataset(DEMO_DATASETS[source])
     if source == "simulated":
         return selected, _load_simulated_world(selected, clock)
