@@ -7,9 +7,9 @@ with a viewer token made by `keiba token create`, and `clients` concurrent httpx
 send `rate` requests per second in all, for `seconds`, taking the read routes in turn (after
 one untimed request to each, which opens its store and fills its cache). Each
 route's median and 99th-percentile latency, errors and requests per second are reported,
-with the server's CPU time per request (from /proc, on Linux) and the load generator's own: the
-latencies include the generator's work and anything else the machine runs, the server's CPU
-time does not.
+with the server's CPU time per request (from /proc, on Linux) and the load generator's own, and
+the machine's one-minute load average as the load began and ended: the latencies include the
+generator's work and anything else the machine runs, the server's CPU time does not.
 
 A race's decision (`/races/{race_id}`) is left out: it scores the race with the model and
 Themis, which is what `keiba bench day` times.
@@ -151,6 +151,14 @@ def _routes(day: dt.date) -> list[str]:
     ]
 
 
+def _warm(base: str, token: str, routes: list[str]) -> None:
+    """One untimed request to each route: it opens its store and fills its cache."""
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=base, headers=headers, timeout=120) as http:
+        for route in routes:
+            http.get(route).raise_for_status()
+
+
 async def _load(
     base: str, token: str, routes: list[str], clients: int, rate: float, seconds: float
 ) -> dict[str, list[tuple[float, str]]]:
@@ -190,6 +198,7 @@ def _stats(samples: dict[str, list[tuple[float, str]]], seconds: float) -> list[
                 "rps": round(len(found) / seconds, 1),
                 "p50_ms": round(float(np.percentile(times, 50)), 2) if len(times) else None,
                 "p99_ms": round(float(np.percentile(times, 99)), 2) if len(times) else None,
+                "max_ms": round(float(times.max()), 2) if len(times) else None,
             }
         )
     return rows
@@ -216,10 +225,13 @@ def bench_serve(
         )
         token = json.loads(made.stdout)["token"]
         with _server(home, env) as (base, pid):
+            _warm(base, token, _routes(day))
             say(f"{clients} clients, {rate:g} requests/s for {seconds:g} s")
+            load_before = os.getloadavg()[0]
             cpu_before, own_before = _cpu_seconds(pid), time.process_time()
             samples = asyncio.run(_load(base, token, _routes(day), clients, rate, seconds))
             cpu_after, own_after = _cpu_seconds(pid), time.process_time()
+            load_after = os.getloadavg()[0]
         with open_dataset(config, read_only=True) as warehouse:
             races = int(warehouse.query("SELECT count(*) AS n FROM races")["n"][0])
     every = [x for found in samples.values() for x in found]
@@ -235,6 +247,7 @@ def bench_serve(
         "clients": clients,
         "target_rps": rate,
         "seconds": seconds,
+        "load_average_1min": [round(load_before, 2), round(load_after, 2)],
         "server_cpu_ms_per_request": cpu,
         "client_cpu_ms_per_request": round(1000 * (own_after - own_before) / max(1, len(every)), 2),
         "routes": _stats(samples, seconds),
@@ -245,5 +258,6 @@ def bench_serve(
             "rps": round(len(every) / seconds, 1),
             "p50_ms": round(float(np.percentile(times, 50)), 2),
             "p99_ms": round(float(np.percentile(times, 99)), 2),
+            "max_ms": round(float(times.max()), 2),
         },
     }

@@ -196,14 +196,16 @@ def bench_serve(
         title=f"keiba bench serve: {report['races']:,} races, {clients} clients, "
         f"{rate:g} req/s for {seconds:g} s, {report['machine']['cpus']} CPUs"
     )
-    for column in ("route", "requests", "errors", "req/s", "p50 (ms)", "p99 (ms)"):
+    for column in ("route", "requests", "errors", "req/s", "p50 (ms)", "p99 (ms)", "max (ms)"):
         table.add_column(column, justify="left" if column == "route" else "right")
     for r in [*report["routes"], {"route": "all", **report["all"]}]:
         table.add_row(
             r["route"], f"{r['requests']:,}", str(r["errors"]), f"{r['rps']:.1f}",
-            f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}",
+            f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}", f"{r['max_ms']:.1f}",
         )  # fmt: skip
     out.print(table)
+    before, after = report["load_average_1min"]
+    out.print(f"load average (1 min): {before:.2f} → {after:.2f}", highlight=False)
     if report["server_cpu_ms_per_request"] is not None:
         note = (
             f"CPU per request: server {report['server_cpu_ms_per_request']:.2f} ms, "
