@@ -199,6 +199,8 @@ class ServingReads:
         self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._cache_size = cache_size
         self._filling: dict[tuple[Any, ...], Future[Any]] = {}
+        self.waiting = 0
+        """Reads now waiting for an answer another read is filling."""
         self._filled_kinds: set[str] = set()
         self._ledger_engine: Engine | None = None
         path = config.duckdb_path
@@ -250,7 +252,7 @@ class ServingReads:
             if filling is None:
                 filling = self._filling[full] = Future()
         if not mine:
-            return filling.result()  # type: ignore[no-any-return]
+            return self._wait(filling)
         try:
             value = compute()
         except BaseException as e:
@@ -269,6 +271,15 @@ class ServingReads:
         if first and self.on_first_fill is not None:
             self.on_first_fill()
         return value
+
+    def _wait(self, filling: Future[T]) -> T:
+        with self._cache_lock:
+            self.waiting += 1
+        try:
+            return filling.result()
+        finally:
+            with self._cache_lock:
+                self.waiting -= 1
 
     @contextmanager
     def _ledger(self, account: str) -> Iterator[Ledger]:
