@@ -158,3 +158,40 @@ def test_the_monitor_and_entries_show_a_ledger_write_at_once(served: Served) -> 
     assert served.client.get("/monitor", headers=viewer).json()["monitor_records"] == records + 1
     latest = served.client.get("/ledger/entries?limit=1", headers=viewer).json()["items"][0]
     assert latest["seq"] > newest["seq"] and latest["kind"] == "deposit"
+
+
+def test_a_new_backtest_run_or_model_version_is_in_the_next_list(served: Served) -> None:
+    import json
+    import shutil
+
+    viewer = served.auth(Role.VIEWER)
+    runs = served.home / "backtests"
+    _aged(runs, *runs.rglob("*"))
+    before = served.client.get("/backtests", headers=viewer).json()["items"]
+    assert served.client.get("/backtests", headers=viewer).json()["items"] == before  # kept
+    run = runs / "20990101T000000Z"
+    run.mkdir()
+    (run / "result.json").write_text(json.dumps({"period": ["2098-01-01", "2098-12-31"]}))
+    try:
+        listed = served.client.get("/backtests", headers=viewer).json()["items"]
+        assert [r["run_id"] for r in listed] == [run.name] + [r["run_id"] for r in before]
+        _aged(runs, run, run / "result.json")
+        assert served.client.get("/backtests", headers=viewer).json()["items"] == listed
+        (run / "result.json").write_text(json.dumps({"period": ["2097-01-01", "2097-12-31"]}))
+        _aged(run / "result.json")  # rewritten in place: only the file's own time tells
+        changed = served.client.get("/backtests", headers=viewer).json()["items"][0]
+        assert changed["period"] == ["2097-01-01", "2097-12-31"]
+    finally:
+        shutil.rmtree(run)
+    models = Path(served.config.object_store_url) / "models"
+    _aged(models, *models.rglob("*"))
+    versions = served.client.get("/models", headers=viewer).json()["items"]
+    added = models / "zz-added"
+    added.mkdir()
+    (added / "training.json").write_text(json.dumps({"dataset": {"name": "x"}}))
+    try:
+        listed = served.client.get("/models", headers=viewer).json()["items"]
+        assert [v["version"] for v in listed] == ["zz-added"] + [v["version"] for v in versions]
+    finally:
+        shutil.rmtree(added)
+    assert served.client.get("/models", headers=viewer).json()["items"] == versions

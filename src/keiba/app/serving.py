@@ -21,6 +21,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import os
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -159,6 +160,17 @@ def _sqlite_files(path: Path) -> tuple[Path, ...]:
     return (path, Path(f"{path}-wal"))
 
 
+def _folder_files(root: Path, names: tuple[str, ...], *more: str) -> tuple[Path, ...]:
+    """`root`, the files `more` in it, each folder in it and the files `names` in each: what
+    changes when a folder (a backtest run, a model version) is added, removed or written."""
+    try:
+        folders = sorted(Path(e.path) for e in os.scandir(root) if e.is_dir())
+    except (FileNotFoundError, NotADirectoryError):
+        folders = []
+    inside = (f / name for f in folders for name in names)
+    return (root, *(root / m for m in more), *folders, *inside)
+
+
 class NotKept(Exception):
     """Asked for a kept answer only (`only_kept`) and this one has to be read first."""
 
@@ -179,7 +191,8 @@ def only_kept() -> Iterator[None]:
 
 class ServingReads:
     """The reads of one server, each kept until the files it came from change (the dataset's,
-    the ledger's when it is SQLite, the day's journal's). One read at a time fills an answer:
+    the ledger's when it is SQLite, the day's journal's, the model versions' in a local object
+    store, the backtest runs'). One read at a time fills an answer:
     requests arriving meanwhile for the same answer wait for it instead of reading again. The
     warehouse is opened one request at a time in this process: DuckDB refuses a read-only and
     a writing connection to one file in one process. `on_first_fill` is called after the first
@@ -366,6 +379,21 @@ class ServingReads:
         """The day's plan from its journal (`day_plan`)."""
         files = _sqlite_files(journal_path(self.config.home, day))
         return self._cached(("plan", day), files, lambda: day_plan(self.config, day))
+
+    def models(self) -> list[dict[str, Any]]:
+        """`model_versions`, kept while the object store is a local folder."""
+        root = self.config.object_store_url
+        files = None
+        if "://" not in root or root.startswith("file://"):
+            models = Path(root.removeprefix("file://")) / "models"
+            files = _folder_files(models, ("training.json", "combination.json"), "latest.json")
+        return self._cached(("models",), files, lambda: model_versions(self.config))
+
+    def backtests(self) -> list[dict[str, Any]]:
+        """`backtest_runs`."""
+        runs = self.config.home / "backtests"
+        files = _folder_files(runs, ("result.json", "report.html"))
+        return self._cached(("backtests",), files, lambda: backtest_runs(self.config))
 
 
 def readiness(config: KeibaConfig) -> dict[str, Any]:

@@ -229,11 +229,11 @@ def _manual(app: FastAPI) -> None:
 
 def _results(app: FastAPI) -> None:
     @app.get("/models", response_model=m.Page[m.ModelVersion], tags=["models"])
-    def models(
+    async def models(
         request: Request, _: Viewer, limit: Limit = 100, offset: Offset = 0
     ) -> dict[str, Any]:
         """The stored model versions, newest first."""
-        return _page(reads.model_versions(_settings(request).config), limit, offset)
+        return _page(await _kept(_settings(request).reads.models), limit, offset)
 
     @app.get(
         "/models/{version}/evaluations", response_model=list[m.ModelEvaluation], tags=["models"]
@@ -245,11 +245,11 @@ def _results(app: FastAPI) -> None:
         return reads.model_evaluations(_settings(request).config, version)
 
     @app.get("/backtests", response_model=m.Page[m.BacktestRun], tags=["backtests"])
-    def backtests(
+    async def backtests(
         request: Request, _: Viewer, limit: Limit = 100, offset: Offset = 0
     ) -> dict[str, Any]:
         """The backtest runs, newest first."""
-        return _page(reads.backtest_runs(_settings(request).config), limit, offset)
+        return _page(await _kept(_settings(request).reads.backtests), limit, offset)
 
     @app.get("/backtests/{run_id}", response_model=m.BacktestReport, tags=["backtests"])
     def backtest(
