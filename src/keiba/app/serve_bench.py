@@ -11,6 +11,10 @@ with the server's CPU time per request (from /proc, on Linux) and the load gener
 the machine's one-minute load average as the load began and ended: the latencies include the
 generator's work and anything else the machine runs, the server's CPU time does not.
 
+With a baseline (another checkout's `src` folder), that code's server is timed first on the same
+home under the same load, then this one's: the two runs differ only in the server's code and
+in what else the machine did meanwhile.
+
 A race's decision (`/races/{race_id}`) is left out: it scores the race with the model and
 Themis, which is what `keiba bench day` times.
 """
@@ -204,10 +208,53 @@ def _stats(samples: dict[str, list[tuple[float, str]]], seconds: float) -> list[
     return rows
 
 
-def bench_serve(
-    years: int, seed: int, clients: int, rate: float, seconds: float, tickets: int, say: Say
+def _timed(
+    home: Path, env: dict[str, str], token: str, day: dt.date, load: tuple[int, float, float]
 ) -> dict[str, Any]:
-    """Serve a fresh home holding a `years`-season world and time its read routes."""
+    """One server on `home`, warmed, then timed under `load` (clients, rate, seconds)."""
+    clients, rate, seconds = load
+    with _server(home, env) as (base, pid):
+        _warm(base, token, _routes(day))
+        load_before = os.getloadavg()[0]
+        cpu_before, own_before = _cpu_seconds(pid), time.process_time()
+        samples = asyncio.run(_load(base, token, _routes(day), clients, rate, seconds))
+        cpu_after, own_after = _cpu_seconds(pid), time.process_time()
+        load_after = os.getloadavg()[0]
+    every = [x for found in samples.values() for x in found]
+    cpu = None
+    if cpu_before is not None and cpu_after is not None and every:
+        cpu = round(1000 * (cpu_after - cpu_before) / len(every), 2)
+    times = np.array([t for t, _ in every]) * 1000
+    return {
+        "load_average_1min": [round(load_before, 2), round(load_after, 2)],
+        "server_cpu_ms_per_request": cpu,
+        "client_cpu_ms_per_request": round(1000 * (own_after - own_before) / max(1, len(every)), 2),
+        "routes": _stats(samples, seconds),
+        "all": {
+            "requests": len(every),
+            "errors": sum(outcome != "200" for _, outcome in every),
+            "error_kinds": dict(Counter(o for _, o in every if o != "200")),
+            "rps": round(len(every) / seconds, 1),
+            "p50_ms": round(float(np.percentile(times, 50)), 2),
+            "p99_ms": round(float(np.percentile(times, 99)), 2),
+            "max_ms": round(float(times.max()), 2),
+        },
+    }
+
+
+def bench_serve(
+    years: int,
+    seed: int,
+    clients: int,
+    rate: float,
+    seconds: float,
+    tickets: int,
+    say: Say,
+    baseline: Path | None = None,
+) -> dict[str, Any]:
+    """Serve a fresh home holding a `years`-season world and time its read routes; with
+    `baseline` (another checkout's `src` folder), time that code's server first, on the same
+    home under the same load, and report it under `"baseline"`."""
     with tempfile.TemporaryDirectory(prefix="keiba-bench-serve-") as folder:
         home = Path(folder) / "home"
         config = load_config(None, home, {"storage": {"dataset": DATASET}})
@@ -224,22 +271,18 @@ def bench_serve(
             check=True,
         )
         token = json.loads(made.stdout)["token"]
-        with _server(home, env) as (base, pid):
-            _warm(base, token, _routes(day))
-            say(f"{clients} clients, {rate:g} requests/s for {seconds:g} s")
-            load_before = os.getloadavg()[0]
-            cpu_before, own_before = _cpu_seconds(pid), time.process_time()
-            samples = asyncio.run(_load(base, token, _routes(day), clients, rate, seconds))
-            cpu_after, own_after = _cpu_seconds(pid), time.process_time()
-            load_after = os.getloadavg()[0]
+        load = (clients, rate, seconds)
+        before = None
+        if baseline is not None:
+            say(f"the baseline's server: {clients} clients, {rate:g} requests/s for {seconds:g} s")
+            paths = [str(baseline), *filter(None, [env.get("PYTHONPATH")])]
+            theirs = {**env, "PYTHONPATH": os.pathsep.join(paths)}
+            before = _timed(home, theirs, token, day, load)
+        say(f"{clients} clients, {rate:g} requests/s for {seconds:g} s")
+        timed = _timed(home, env, token, day, load)
         with open_dataset(config, read_only=True) as warehouse:
             races = int(warehouse.query("SELECT count(*) AS n FROM races")["n"][0])
-    every = [x for found in samples.values() for x in found]
-    cpu = None
-    if cpu_before is not None and cpu_after is not None and every:
-        cpu = round(1000 * (cpu_after - cpu_before) / len(every), 2)
-    times = np.array([t for t, _ in every]) * 1000
-    return {
+    found = {
         "years": years,
         "races": races,
         "race_day": day.isoformat(),
@@ -247,17 +290,8 @@ def bench_serve(
         "clients": clients,
         "target_rps": rate,
         "seconds": seconds,
-        "load_average_1min": [round(load_before, 2), round(load_after, 2)],
-        "server_cpu_ms_per_request": cpu,
-        "client_cpu_ms_per_request": round(1000 * (own_after - own_before) / max(1, len(every)), 2),
-        "routes": _stats(samples, seconds),
-        "all": {
-            "requests": len(every),
-            "errors": sum(outcome != "200" for _, outcome in every),
-            "error_kinds": dict(Counter(o for _, o in every if o != "200")),
-            "rps": round(len(every) / seconds, 1),
-            "p50_ms": round(float(np.percentile(times, 50)), 2),
-            "p99_ms": round(float(np.percentile(times, 99)), 2),
-            "max_ms": round(float(times.max()), 2),
-        },
+        **timed,
     }
+    if before is not None:
+        found["baseline"] = {"src": str(baseline), **before}
+    return found
