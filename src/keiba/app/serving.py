@@ -265,7 +265,7 @@ class ServingReads:
             if filling is None:
                 filling = self._filling[full] = Future()
         if not mine:
-            return self._wait(filling)
+            return self._wait(filling)  # type: ignore[no-any-return]
         try:
             value = compute()
         except BaseException as e:
