@@ -215,6 +215,7 @@ class ServingReads:
         self.waiting = 0
         """Reads now waiting for an answer another read is filling."""
         self._filled_kinds: set[str] = set()
+        self._engine_lock = threading.Lock()
         self._ledger_engine: Engine | None = None
         path = config.duckdb_path
         self._dataset_files = (path, Path(f"{path}.wal"))
@@ -296,7 +297,7 @@ class ServingReads:
 
     @contextmanager
     def _ledger(self, account: str) -> Iterator[Ledger]:
-        with self._cache_lock:
+        with self._engine_lock:  # not the cache's: opening a database takes a while
             if self._ledger_engine is None:
                 self._ledger_engine = create_ledger_engine(self.config.ledger_url)
             engine = self._ledger_engine
