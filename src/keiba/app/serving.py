@@ -3,7 +3,7 @@ and returns what they give.
 
 Reads go through the functions the commands use (`keiba.app.today`, `.bankroll`,
 `.monitoring`, `.backtests`) or read the same stores read-only: the warehouse (DuckDB, opened
-read-only per request and closed again), the ledger, the race-day journals, the object store's
+read-only per read and closed again), the ledger, the race-day journals, the object store's
 models and MLflow's runs, and the backtest run directories. DuckDB lets one process write a
 file and no other process open it meanwhile, so while `keiba run` holds the dataset the
 warehouse reads raise `BusyError`; the ledger and the journals stay readable (SQLite in WAL
@@ -192,11 +192,11 @@ def only_kept() -> Iterator[None]:
 class ServingReads:
     """The reads of one server, each kept until the files it came from change (the dataset's,
     the ledger's when it is SQLite, the day's journal's, the model versions' in a local object
-    store, the backtest runs'). One read at a time fills an answer:
-    requests arriving meanwhile for the same answer wait for it instead of reading again. The
-    warehouse is opened one request at a time in this process: DuckDB refuses a read-only and
-    a writing connection to one file in one process. `on_first_fill` is called after the first
-    answer of each kind of read has been kept (the server settles its heap then)."""
+    store, the backtest runs'). One read at a time fills an answer: requests arriving meanwhile
+    for the same answer wait for it instead of reading again. The warehouse is opened one
+    request at a time in this process: DuckDB refuses a read-only and a writing connection to
+    one file in one process. `on_first_fill` is called after the first answer of each kind of
+    read has been kept (the server settles its heap then)."""
 
     def __init__(
         self,
