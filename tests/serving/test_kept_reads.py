@@ -195,3 +195,31 @@ def test_a_new_backtest_run_or_model_version_is_in_the_next_list(served: Served)
     finally:
         shutil.rmtree(added)
     assert served.client.get("/models", headers=viewer).json()["items"] == versions
+
+
+def test_a_token_revoked_by_another_process_is_refused_on_the_next_request(
+    tmp_path: Path,
+) -> None:
+    import datetime as dt
+
+    from served_home import TestClient
+
+    from keiba.common.clock import FixedClock
+    from keiba.serving.app import ServeSettings, create_app
+    from keiba.serving.auth import TokenStore
+
+    path = tmp_path / "tokens.sqlite"
+    now = FixedClock(dt.datetime(2026, 3, 1, tzinfo=dt.UTC)).now
+    served_store, command_store = TokenStore(path, now), TokenStore(path, now)
+    _, token = command_store.create("dashboard", Role.VIEWER)
+    client = TestClient(
+        create_app(ServeSettings(load_config(None, tmp_path / "home"), served_store))
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+    _aged(path)
+    assert client.get("/health", headers=headers).status_code == 200
+    assert client.get("/health", headers=headers).status_code == 200  # the tokens kept
+    command_store.revoke("dashboard")  # as `keiba token revoke` does, in its own process
+    assert client.get("/health", headers=headers).status_code == 401
+    _aged(path)
+    assert client.get("/health", headers=headers).status_code == 401
