@@ -9,18 +9,19 @@ alert.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from keiba.bankroll import Ledger
 from keiba.common.clock import SystemClock
-from keiba.common.config import KeibaConfig
+from keiba.common.config import DrawdownTierConfig, KeibaConfig
 from keiba.common.errors import KeibaError
 from keiba.common.secrets import secret_store_from_config
 from keiba.common.storage import create_ledger_engine
 from keiba.monitor import Monitor, assess_drawdown, peak_and_balance, restore_state
 from keiba.monitor.monitor import sinks_from_config
 
-__all__ = ["MonitorCommandError", "monitor_status", "resume_buying"]
+__all__ = ["MonitorCommandError", "monitor_report", "monitor_status", "resume_buying"]
 
 
 class MonitorCommandError(KeibaError):
@@ -34,9 +35,20 @@ def _open_ledger(config: KeibaConfig, account: str) -> Ledger:
 
 def monitor_status(config: KeibaConfig, account: str, last: int) -> dict[str, Any]:
     """Balance, peak, drawdown and tier, the latched stop, and the `last` monitor records."""
-    ledger = _open_ledger(config, account)
+    engine = create_ledger_engine(config.ledger_url)
+    try:
+        ledger = Ledger.existing(engine, SystemClock(), account)
+        return monitor_report(ledger, config.monitor.drawdown_tiers, last)
+    finally:
+        engine.dispose()
+
+
+def monitor_report(
+    ledger: Ledger, tiers: Sequence[DrawdownTierConfig], last: int
+) -> dict[str, Any]:
+    """`monitor_status` of an open ledger, with the drawdown tiers of the configuration."""
     peak, balance = peak_and_balance(ledger.history())
-    state = assess_drawdown(peak, balance, config.monitor.drawdown_tiers)
+    state = assess_drawdown(peak, balance, tiers)
     events = ledger.monitor_events()
     restored = restore_state(events)
     return {
@@ -52,7 +64,7 @@ def monitor_status(config: KeibaConfig, account: str, last: int) -> dict[str, An
         "stopped_by": None if restored.stop_record is None else dict(restored.stop_record),
         "last_resume": None if restored.last_resume is None else dict(restored.last_resume),
         "monitor_records": len(events),
-        "last_records": [dict(e) for e in events[-last:]],
+        "last_records": [dict(e) for e in events[-last:]] if last > 0 else [],
     }
 
 

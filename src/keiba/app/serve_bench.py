@@ -3,13 +3,17 @@
 A fresh temporary home gets a simulated world (`years` seasons, the same world as `keiba bench
 data`), a funded ledger account with `tickets` bets placed and settled, and a race-day journal
 for the world's last day. `keiba serve` then runs as its own process on a free loopback port
-with a viewer token made by `keiba token create`, and `clients` concurrent httpx clients
+with a viewer token made by `keiba token create`, and `clients` concurrent aiohttp clients
 send `rate` requests per second in all, for `seconds`, taking the read routes in turn (after
 one untimed request to each, which opens its store and fills its cache). Each
 route's median and 99th-percentile latency, errors and requests per second are reported,
-with the server's CPU time per request (from /proc, on Linux) and the load generator's own: the
-latencies include the generator's work and anything else the machine runs, the server's CPU
-time does not.
+with the server's CPU time per request (from /proc, on Linux) and the load generator's own, and
+the machine's one-minute load average as the load began and ended: the latencies include the
+generator's work and anything else the machine runs, the server's CPU time does not.
+
+With a baseline (another checkout's `src` folder), that code's server is timed first on the same
+home under the same load, then this one's: the two runs differ only in the server's code and
+in what else the machine did meanwhile.
 
 A race's decision (`/races/{race_id}`) is left out: it scores the race with the model and
 Themis, which is what `keiba bench day` times.
@@ -32,6 +36,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import numpy as np
 
@@ -151,28 +156,43 @@ def _routes(day: dt.date) -> list[str]:
     ]
 
 
+def _warm(base: str, token: str, routes: list[str]) -> None:
+    """One untimed request to each route: it opens its store and fills its cache."""
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=base, headers=headers, timeout=120) as http:
+        for route in routes:
+            http.get(route).raise_for_status()
+
+
 async def _load(
     base: str, token: str, routes: list[str], clients: int, rate: float, seconds: float
 ) -> dict[str, list[tuple[float, str]]]:
-    """Each client sends one request every clients/rate seconds, taking the routes in turn."""
+    """Each client sends one request every clients/rate seconds, taking the routes in turn.
+    aiohttp sends them: it spends a sixth of httpx's CPU per request, which on a small machine
+    the server would otherwise wait for."""
     found: dict[str, list[tuple[float, str]]] = {r: [] for r in routes}
     interval = clients / rate
     headers = {"Authorization": f"Bearer {token}"}
-    limits = httpx.Limits(max_connections=clients)
 
-    async def client(n: int, http: httpx.AsyncClient, t0: float) -> None:
+    async def client(n: int, http: aiohttp.ClientSession, t0: float) -> None:
         for i in range(int(seconds / interval)):
             due = t0 + n * interval / clients + i * interval
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
             route = routes[(n + i * clients) % len(routes)]
             began = time.perf_counter()
             try:
-                outcome = str((await http.get(route)).status_code)
-            except httpx.HTTPError as e:
+                async with http.get(route) as answer:
+                    await answer.read()
+                    outcome = str(answer.status)
+            except (aiohttp.ClientError, TimeoutError) as e:
                 outcome = type(e).__name__
             found[route].append((time.perf_counter() - began, outcome))
 
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=30) as http:
+    connector = aiohttp.TCPConnector(limit=clients)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(
+        base, headers=headers, connector=connector, timeout=timeout
+    ) as http:
         t0 = time.perf_counter()
         await asyncio.gather(*(client(n, http, t0) for n in range(clients)))
     return found
@@ -190,15 +210,59 @@ def _stats(samples: dict[str, list[tuple[float, str]]], seconds: float) -> list[
                 "rps": round(len(found) / seconds, 1),
                 "p50_ms": round(float(np.percentile(times, 50)), 2) if len(times) else None,
                 "p99_ms": round(float(np.percentile(times, 99)), 2) if len(times) else None,
+                "max_ms": round(float(times.max()), 2) if len(times) else None,
             }
         )
     return rows
 
 
-def bench_serve(
-    years: int, seed: int, clients: int, rate: float, seconds: float, tickets: int, say: Say
+def _timed(
+    home: Path, env: dict[str, str], token: str, day: dt.date, load: tuple[int, float, float]
 ) -> dict[str, Any]:
-    """Serve a fresh home holding a `years`-season world and time its read routes."""
+    """One server on `home`, warmed, then timed under `load` (clients, rate, seconds)."""
+    clients, rate, seconds = load
+    with _server(home, env) as (base, pid):
+        _warm(base, token, _routes(day))
+        load_before = os.getloadavg()[0]
+        cpu_before, own_before = _cpu_seconds(pid), time.process_time()
+        samples = asyncio.run(_load(base, token, _routes(day), clients, rate, seconds))
+        cpu_after, own_after = _cpu_seconds(pid), time.process_time()
+        load_after = os.getloadavg()[0]
+    every = [x for found in samples.values() for x in found]
+    cpu = None
+    if cpu_before is not None and cpu_after is not None and every:
+        cpu = round(1000 * (cpu_after - cpu_before) / len(every), 2)
+    times = np.array([t for t, _ in every]) * 1000
+    return {
+        "load_average_1min": [round(load_before, 2), round(load_after, 2)],
+        "server_cpu_ms_per_request": cpu,
+        "client_cpu_ms_per_request": round(1000 * (own_after - own_before) / max(1, len(every)), 2),
+        "routes": _stats(samples, seconds),
+        "all": {
+            "requests": len(every),
+            "errors": sum(outcome != "200" for _, outcome in every),
+            "error_kinds": dict(Counter(o for _, o in every if o != "200")),
+            "rps": round(len(every) / seconds, 1),
+            "p50_ms": round(float(np.percentile(times, 50)), 2),
+            "p99_ms": round(float(np.percentile(times, 99)), 2),
+            "max_ms": round(float(times.max()), 2),
+        },
+    }
+
+
+def bench_serve(
+    years: int,
+    seed: int,
+    clients: int,
+    rate: float,
+    seconds: float,
+    tickets: int,
+    say: Say,
+    baseline: Path | None = None,
+) -> dict[str, Any]:
+    """Serve a fresh home holding a `years`-season world and time its read routes; with
+    `baseline` (another checkout's `src` folder), time that code's server first, on the same
+    home under the same load, and report it under `"baseline"`."""
     with tempfile.TemporaryDirectory(prefix="keiba-bench-serve-") as folder:
         home = Path(folder) / "home"
         config = load_config(None, home, {"storage": {"dataset": DATASET}})
@@ -215,19 +279,18 @@ def bench_serve(
             check=True,
         )
         token = json.loads(made.stdout)["token"]
-        with _server(home, env) as (base, pid):
-            say(f"{clients} clients, {rate:g} requests/s for {seconds:g} s")
-            cpu_before, own_before = _cpu_seconds(pid), time.process_time()
-            samples = asyncio.run(_load(base, token, _routes(day), clients, rate, seconds))
-            cpu_after, own_after = _cpu_seconds(pid), time.process_time()
+        load = (clients, rate, seconds)
+        before = None
+        if baseline is not None:
+            say(f"the baseline's server: {clients} clients, {rate:g} requests/s for {seconds:g} s")
+            paths = [str(baseline), *filter(None, [env.get("PYTHONPATH")])]
+            theirs = {**env, "PYTHONPATH": os.pathsep.join(paths)}
+            before = _timed(home, theirs, token, day, load)
+        say(f"{clients} clients, {rate:g} requests/s for {seconds:g} s")
+        timed = _timed(home, env, token, day, load)
         with open_dataset(config, read_only=True) as warehouse:
             races = int(warehouse.query("SELECT count(*) AS n FROM races")["n"][0])
-    every = [x for found in samples.values() for x in found]
-    cpu = None
-    if cpu_before is not None and cpu_after is not None and every:
-        cpu = round(1000 * (cpu_after - cpu_before) / len(every), 2)
-    times = np.array([t for t, _ in every]) * 1000
-    return {
+    found = {
         "years": years,
         "races": races,
         "race_day": day.isoformat(),
@@ -235,15 +298,8 @@ def bench_serve(
         "clients": clients,
         "target_rps": rate,
         "seconds": seconds,
-        "server_cpu_ms_per_request": cpu,
-        "client_cpu_ms_per_request": round(1000 * (own_after - own_before) / max(1, len(every)), 2),
-        "routes": _stats(samples, seconds),
-        "all": {
-            "requests": len(every),
-            "errors": sum(outcome != "200" for _, outcome in every),
-            "error_kinds": dict(Counter(o for _, o in every if o != "200")),
-            "rps": round(len(every) / seconds, 1),
-            "p50_ms": round(float(np.percentile(times, 50)), 2),
-            "p99_ms": round(float(np.percentile(times, 99)), 2),
-        },
+        **timed,
     }
+    if before is not None:
+        found["baseline"] = {"src": str(baseline), **before}
+    return found

@@ -3,7 +3,7 @@ and returns what they give.
 
 Reads go through the functions the commands use (`keiba.app.today`, `.bankroll`,
 `.monitoring`, `.backtests`) or read the same stores read-only: the warehouse (DuckDB, opened
-read-only per request and closed again), the ledger, the race-day journals, the object store's
+read-only per read and closed again), the ledger, the race-day journals, the object store's
 models and MLflow's runs, and the backtest run directories. DuckDB lets one process write a
 file and no other process open it meanwhile, so while `keiba run` holds the dataset the
 warehouse reads raise `BusyError`; the ledger and the journals stay readable (SQLite in WAL
@@ -21,11 +21,14 @@ import datetime as dt
 import hashlib
 import io
 import json
+import os
 import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,7 +37,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from keiba.app.backtests import strategy_summaries
 from keiba.app.bankroll import balance_status
-from keiba.app.monitoring import monitor_status, resume_buying
+from keiba.app.monitoring import monitor_report, monitor_status, resume_buying
 from keiba.app.today import today_bets
 from keiba.bankroll import Ledger
 from keiba.common.clock import Clock, SystemClock
@@ -50,12 +53,14 @@ __all__ = [
     "BusyError",
     "ConflictError",
     "NotFoundError",
+    "NotKept",
     "ServingReads",
     "approve_manual_tickets",
     "day_plan",
     "manual_tickets",
     "model_evaluations",
     "model_versions",
+    "only_kept",
     "pause_day",
     "readiness",
     "record_operator_action",
@@ -155,29 +160,72 @@ def _sqlite_files(path: Path) -> tuple[Path, ...]:
     return (path, Path(f"{path}-wal"))
 
 
+def _folder_files(root: Path, names: tuple[str, ...], *more: str) -> tuple[Path, ...]:
+    """`root`, the files `more` in it, each folder in it and the files `names` in each: what
+    changes when a folder (a backtest run, a model version) is added, removed or written."""
+    try:
+        folders = sorted(Path(e.path) for e in os.scandir(root) if e.is_dir())
+    except (FileNotFoundError, NotADirectoryError):
+        folders = []
+    inside = (f / name for f in folders for name in names)
+    return (root, *(root / m for m in more), *folders, *inside)
+
+
+class NotKept(Exception):
+    """Asked for a kept answer only (`only_kept`) and this one has to be read first."""
+
+
+_ONLY_KEPT: ContextVar[bool] = ContextVar("only_kept", default=False)
+
+
+@contextmanager
+def only_kept() -> Iterator[None]:
+    """Within the block, a read whose answer is not kept raises `NotKept` instead of reading
+    its store (an event loop answers what it has and hands the rest to a worker thread)."""
+    token = _ONLY_KEPT.set(True)
+    try:
+        yield
+    finally:
+        _ONLY_KEPT.reset(token)
+
+
 class ServingReads:
     """The reads of one server, each kept until the files it came from change (the dataset's,
-    the ledger's when it is SQLite, the day's journal's). The warehouse is opened one request
-    at a time in this process: DuckDB refuses a read-only and a writing connection to one
-    file in one process."""
+    the ledger's when it is SQLite, the day's journal's, the model versions' in a local object
+    store, the backtest runs'). One read at a time fills an answer: requests arriving meanwhile
+    for the same answer wait for it instead of reading again. The warehouse is opened one
+    request at a time in this process: DuckDB refuses a read-only and a writing connection to
+    one file in one process. `on_first_fill` is called after the first answer of each kind of
+    read has been kept (the server settles its heap then)."""
 
-    def __init__(self, config: KeibaConfig, *, cache_size: int = 256) -> None:
+    def __init__(
+        self,
+        config: KeibaConfig,
+        *,
+        cache_size: int = 256,
+        on_first_fill: Callable[[], None] | None = None,
+    ) -> None:
         self.config = config
+        self.on_first_fill = on_first_fill
         self._db_lock = threading.Lock()
         self._cache_lock = threading.Lock()
         self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._cache_size = cache_size
+        self._filling: dict[tuple[Any, ...], Future[Any]] = {}
+        self.waiting = 0
+        """Reads now waiting for an answer another read is filling."""
+        self._filled_kinds: set[str] = set()
+        self._engine_lock = threading.Lock()
         self._ledger_engine: Engine | None = None
-
-    def _dataset_files(self) -> tuple[Path, ...]:
-        path = self.config.duckdb_path
-        return (path, Path(f"{path}.wal"))
-
-    def _ledger_files(self) -> tuple[Path, ...] | None:
-        url = self.config.ledger_url
-        if not url.startswith("sqlite:///"):
-            return None  # another server's database: read every time
-        return _sqlite_files(Path(url.removeprefix("sqlite:///")))
+        path = config.duckdb_path
+        self._dataset_files = (path, Path(f"{path}.wal"))
+        url = config.ledger_url
+        # another server's database is read every time
+        self._ledger_files = (
+            _sqlite_files(Path(url.removeprefix("sqlite:///")))
+            if url.startswith("sqlite:///")
+            else None
+        )
 
     @contextmanager
     def _warehouse(self) -> Iterator[None]:
@@ -200,6 +248,12 @@ class ServingReads:
         self, key: tuple[Any, ...], files: tuple[Path, ...] | None, compute: Callable[[], T]
     ) -> T:
         stamp = None if files is None else files_stamp(*files)
+        if _ONLY_KEPT.get():
+            if stamp is None:
+                raise NotKept
+            with self._cache_lock:
+                if (*key, stamp) not in self._cache:
+                    raise NotKept
         if stamp is None:
             return compute()
         full = (*key, stamp)
@@ -207,16 +261,43 @@ class ServingReads:
             if full in self._cache:
                 self._cache.move_to_end(full)
                 return self._cache[full]  # type: ignore[no-any-return]
-        value = compute()
+            filling = self._filling.get(full)
+            mine = filling is None
+            if filling is None:
+                filling = self._filling[full] = Future()
+        if not mine:
+            return self._wait(filling)  # type: ignore[no-any-return]
+        try:
+            value = compute()
+        except BaseException as e:
+            with self._cache_lock:
+                del self._filling[full]
+            filling.set_exception(e)
+            raise
         with self._cache_lock:
             self._cache[full] = value
+            del self._filling[full]
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
+            first = str(key[0]) not in self._filled_kinds
+            self._filled_kinds.add(str(key[0]))
+        filling.set_result(value)
+        if first and self.on_first_fill is not None:
+            self.on_first_fill()
         return value
+
+    def _wait(self, filling: Future[T]) -> T:
+        with self._cache_lock:
+            self.waiting += 1
+        try:
+            return filling.result()
+        finally:
+            with self._cache_lock:
+                self.waiting -= 1
 
     @contextmanager
     def _ledger(self, account: str) -> Iterator[Ledger]:
-        with self._cache_lock:
+        with self._engine_lock:  # not the cache's: opening a database takes a while
             if self._ledger_engine is None:
                 self._ledger_engine = create_ledger_engine(self.config.ledger_url)
             engine = self._ledger_engine
@@ -233,7 +314,7 @@ class ServingReads:
             with self._warehouse(), open_dataset(self.config, read_only=True) as warehouse:
                 return _races_of(warehouse, day)
 
-        return self._cached(("races", day), self._dataset_files(), read)
+        return self._cached(("races", day), self._dataset_files, read)
 
     def race(self, race_id: str, at: dt.datetime, account: str) -> dict[str, Any]:
         """The race as `keiba bet today --race` shows it at `at`: its latest odds, the model's,
@@ -256,7 +337,7 @@ class ServingReads:
             with self._ledger(account) as ledger:
                 return balance_status(ledger)
 
-        return self._cached(("balance", account), self._ledger_files(), read)
+        return self._cached(("balance", account), self._ledger_files, read)
 
     def entries(self, account: str) -> list[dict[str, Any]]:
         """The account's ledger entries, oldest first."""
@@ -265,7 +346,7 @@ class ServingReads:
             with self._ledger(account) as ledger:
                 return ledger.history()
 
-        return self._cached(("entries", account), self._ledger_files(), read)
+        return self._cached(("entries", account), self._ledger_files, read)
 
     def tickets(self, account: str, state: str | None) -> list[dict[str, Any]]:
         """The account's tickets (all, or those in `state`), oldest first."""
@@ -274,7 +355,7 @@ class ServingReads:
             with self._ledger(account) as ledger:
                 return [r for r in ledger.tickets() if state is None or r["state"] == state]
 
-        return self._cached(("tickets", account, state), self._ledger_files(), read)
+        return self._cached(("tickets", account, state), self._ledger_files, read)
 
     def monitor_events(self, account: str) -> list[dict[str, Any]]:
         """Every monitor record of the account's audit chain (tiers, stops, resumes, operator
@@ -284,17 +365,36 @@ class ServingReads:
             with self._ledger(account) as ledger:
                 return ledger.monitor_events()
 
-        return self._cached(("events", account), self._ledger_files(), read)
+        return self._cached(("events", account), self._ledger_files, read)
 
     def monitor_state(self, account: str) -> dict[str, Any]:
         """`keiba monitor status`'s report."""
-        read = lambda: monitor_status(self.config, account, last=0)  # noqa: E731
-        return self._cached(("monitor", account), self._ledger_files(), read)
+
+        def read() -> dict[str, Any]:
+            with self._ledger(account) as ledger:
+                return monitor_report(ledger, self.config.monitor.drawdown_tiers, last=0)
+
+        return self._cached(("monitor", account), self._ledger_files, read)
 
     def plan(self, day: dt.date) -> dict[str, Any]:
         """The day's plan from its journal (`day_plan`)."""
         files = _sqlite_files(journal_path(self.config.home, day))
         return self._cached(("plan", day), files, lambda: day_plan(self.config, day))
+
+    def models(self) -> list[dict[str, Any]]:
+        """`model_versions`, kept while the object store is a local folder."""
+        root = self.config.object_store_url
+        files = None
+        if "://" not in root or root.startswith("file://"):
+            models = Path(root.removeprefix("file://")) / "models"
+            files = _folder_files(models, ("training.json", "combination.json"), "latest.json")
+        return self._cached(("models",), files, lambda: model_versions(self.config))
+
+    def backtests(self) -> list[dict[str, Any]]:
+        """`backtest_runs`."""
+        runs = self.config.home / "backtests"
+        files = _folder_files(runs, ("result.json", "report.html"))
+        return self._cached(("backtests",), files, lambda: backtest_runs(self.config))
 
 
 def readiness(config: KeibaConfig) -> dict[str, Any]:

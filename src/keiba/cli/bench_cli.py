@@ -177,33 +177,52 @@ def bench_serve(
     rate: Annotated[float, typer.Option(help="Requests per second, in all.", min=1)] = 200.0,
     seconds: Annotated[float, typer.Option(help="How long to send.", min=1)] = 30.0,
     tickets: Annotated[int, typer.Option(help="Bets in the served ledger.", min=0)] = 2000,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            help="Another checkout's src folder: its server is timed first, on the same home "
+            "under the same load."
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Serve a simulated home with `keiba serve` and time its read routes under load."""
     from keiba.app.serve_bench import bench_serve as run
 
     config_of(ctx)
+    if baseline is not None and not (baseline / "keiba" / "__init__.py").is_file():
+        raise typer.BadParameter(f"{baseline} holds no keiba package", param_hint="--baseline")
 
     def say(step: str) -> None:
         if not as_json:
             err.print(f"[dim]{step}…[/]")
 
-    report = {"machine": machine(), **run(years, seed, clients, rate, seconds, tickets, say)}
+    found = run(years, seed, clients, rate, seconds, tickets, say, baseline)
+    report = {"machine": machine(), **found}
     if as_json:
         print_json(report)
         return
+    if "baseline" in report:
+        _serve_table(f"the baseline ({baseline})", report["baseline"], clients, rate, seconds)
+    _serve_table(f"{report['races']:,} races", report, clients, rate, seconds)
+
+
+def _serve_table(
+    title: str, report: dict[str, Any], clients: int, rate: float, seconds: float
+) -> None:
     table = Table(
-        title=f"keiba bench serve: {report['races']:,} races, {clients} clients, "
-        f"{rate:g} req/s for {seconds:g} s, {report['machine']['cpus']} CPUs"
+        title=f"keiba bench serve: {title}, {clients} clients, {rate:g} req/s for {seconds:g} s"
     )
-    for column in ("route", "requests", "errors", "req/s", "p50 (ms)", "p99 (ms)"):
+    for column in ("route", "requests", "errors", "req/s", "p50 (ms)", "p99 (ms)", "max (ms)"):
         table.add_column(column, justify="left" if column == "route" else "right")
     for r in [*report["routes"], {"route": "all", **report["all"]}]:
         table.add_row(
             r["route"], f"{r['requests']:,}", str(r["errors"]), f"{r['rps']:.1f}",
-            f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}",
+            f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}", f"{r['max_ms']:.1f}",
         )  # fmt: skip
     out.print(table)
+    before, after = report["load_average_1min"]
+    out.print(f"load average (1 min): {before:.2f} → {after:.2f}", highlight=False)
     if report["server_cpu_ms_per_request"] is not None:
         note = (
             f"CPU per request: server {report['server_cpu_ms_per_request']:.2f} ms, "

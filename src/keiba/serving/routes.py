@@ -2,12 +2,14 @@
 
 Viewers read; operators also act (resume after a monitor stop, pause and resume the day,
 approve a manual ticket list), each action written to the audit chain by the function it calls.
+The reads the server keeps (`ServingReads`) are answered in the event loop when their answer is
+kept, and read in a worker thread when it is not; every other route runs in a worker thread.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Path, Query, Request
@@ -16,7 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from keiba.app import serving as reads
 from keiba.app.decide_tasks import decide_live_race
 from keiba.app.raw_events import ingest_stored_object, parse_storage_event
-from keiba.app.serving import BusyError
+from keiba.app.serving import BusyError, NotKept, only_kept
 from keiba.common.logging import get_logger
 from keiba.serving import models as m
 from keiba.serving.app import ServeSettings, require
@@ -43,6 +45,16 @@ def _settings(request: Request) -> ServeSettings:
     return settings
 
 
+async def _kept(read: Callable[[], T]) -> T:
+    """`read()` at once when the server keeps its answer, else in a worker thread (it reads a
+    store, which the event loop must not wait for)."""
+    try:
+        with only_kept():
+            return read()
+    except NotKept:
+        return await run_in_threadpool(read)
+
+
 def _page(items: Sequence[T], limit: int, offset: int) -> dict[str, Any]:
     end = offset + limit
     return {
@@ -56,7 +68,7 @@ def _page(items: Sequence[T], limit: int, offset: int) -> dict[str, Any]:
 
 def _meta(app: FastAPI) -> None:
     @app.get("/health", response_model=m.Health, tags=["meta"])
-    def health(_: Viewer) -> dict[str, Any]:
+    async def health(_: Viewer) -> dict[str, Any]:
         """The server answers."""
         return {"status": "ok"}
 
@@ -68,7 +80,7 @@ def _meta(app: FastAPI) -> None:
 
 def _races(app: FastAPI) -> None:
     @app.get("/races", response_model=m.Page[m.Race], tags=["races"])
-    def races(
+    async def races(
         request: Request,
         _: Viewer,
         date: Annotated[dt.date, Query(description="The race day, YYYY-MM-DD")],
@@ -77,7 +89,7 @@ def _races(app: FastAPI) -> None:
     ) -> dict[str, Any]:
         """The day's races with their runners and names."""
         s = _settings(request)
-        return _page(s.reads.races(date), limit, offset)
+        return _page(await _kept(lambda: s.reads.races(date)), limit, offset)
 
     @app.get("/races/{race_id}", response_model=m.RaceDecision, tags=["races"])
     def race(
@@ -97,7 +109,7 @@ def _races(app: FastAPI) -> None:
 
 def _day(app: FastAPI) -> None:
     @app.get("/days/{day}/plan", response_model=m.DayPlan, tags=["race day"])
-    def plan(
+    async def plan(
         request: Request,
         _: Viewer,
         day: Day,
@@ -105,7 +117,8 @@ def _day(app: FastAPI) -> None:
     ) -> dict[str, Any]:
         """The day's plan from its journal: each race's outcome and step counts (its steps
         with `steps=true`), and whether the day is paused."""
-        plan = _settings(request).reads.plan(day)
+        reads = _settings(request).reads
+        plan = await _kept(lambda: reads.plan(day))
         if steps:
             return plan
         return {**plan, "races": [{**r, "steps": []} for r in plan["races"]]}
@@ -129,13 +142,13 @@ def _day(app: FastAPI) -> None:
 
 def _ledger(app: FastAPI) -> None:
     @app.get("/bankroll", response_model=m.Balance, tags=["ledger"])
-    def bankroll(request: Request, _: Viewer) -> dict[str, Any]:
+    async def bankroll(request: Request, _: Viewer) -> dict[str, Any]:
         """The account's cash, reserved and available yen."""
         s = _settings(request)
-        return s.reads.balance(s.account)
+        return await _kept(lambda: s.reads.balance(s.account))
 
     @app.get("/ledger/entries", response_model=m.LedgerPage, tags=["ledger"])
-    def entries(
+    async def entries(
         request: Request,
         _: Viewer,
         limit: Limit = 100,
@@ -143,7 +156,7 @@ def _ledger(app: FastAPI) -> None:
     ) -> dict[str, Any]:
         """The account's ledger entries, newest first."""
         s = _settings(request)
-        rows = s.reads.entries(s.account)
+        rows = await _kept(lambda: s.reads.entries(s.account))
         if before_seq is not None:
             rows = [r for r in rows if int(r["seq"]) < before_seq]
         more = len(rows) > limit
@@ -155,7 +168,7 @@ def _ledger(app: FastAPI) -> None:
         }
 
     @app.get("/ledger/tickets", response_model=m.Page[m.LedgerTicket], tags=["ledger"])
-    def tickets(
+    async def tickets(
         request: Request,
         _: Viewer,
         state: Annotated[str | None, Query(max_length=20)] = None,
@@ -164,32 +177,32 @@ def _ledger(app: FastAPI) -> None:
     ) -> dict[str, Any]:
         """The account's bets (tickets), oldest first; `state` selects one state."""
         s = _settings(request)
-        return _page(s.reads.tickets(s.account, state), limit, offset)
+        return _page(await _kept(lambda: s.reads.tickets(s.account, state)), limit, offset)
 
     @app.get("/ledger/settlements", response_model=m.Page[m.LedgerTicket], tags=["ledger"])
-    def settlements(
+    async def settlements(
         request: Request, _: Viewer, limit: Limit = 100, offset: Offset = 0
     ) -> dict[str, Any]:
         """The account's settled tickets with their payouts, oldest first."""
         s = _settings(request)
-        return _page(s.reads.tickets(s.account, "settled"), limit, offset)
+        return _page(await _kept(lambda: s.reads.tickets(s.account, "settled")), limit, offset)
 
 
 def _monitor(app: FastAPI) -> None:
     @app.get("/monitor", response_model=m.MonitorState, tags=["monitor"])
-    def monitor(request: Request, _: Viewer) -> dict[str, Any]:
+    async def monitor(request: Request, _: Viewer) -> dict[str, Any]:
         """Drawdown, tier, and whether the monitor has stopped buying."""
         s = _settings(request)
-        return s.reads.monitor_state(s.account)
+        return await _kept(lambda: s.reads.monitor_state(s.account))
 
     @app.get("/monitor/events", response_model=m.Page[m.MonitorEvent], tags=["monitor"])
-    def events(
+    async def events(
         request: Request, _: Viewer, limit: Limit = 100, offset: Offset = 0
     ) -> dict[str, Any]:
         """The monitor's records and alerts in the audit chain (tiers, stops, resumes,
         operator actions), newest first."""
         s = _settings(request)
-        found = list(reversed(s.reads.monitor_events(s.account)))
+        found = list(reversed(await _kept(lambda: s.reads.monitor_events(s.account))))
         return _page(found, limit, offset)
 
     @app.post("/monitor/resume", response_model=m.ResumeResult, tags=["monitor"])
@@ -216,11 +229,11 @@ def _manual(app: FastAPI) -> None:
 
 def _results(app: FastAPI) -> None:
     @app.get("/models", response_model=m.Page[m.ModelVersion], tags=["models"])
-    def models(
+    async def models(
         request: Request, _: Viewer, limit: Limit = 100, offset: Offset = 0
     ) -> dict[str, Any]:
         """The stored model versions, newest first."""
-        return _page(reads.model_versions(_settings(request).config), limit, offset)
+        return _page(await _kept(_settings(request).reads.models), limit, offset)
 
     @app.get(
         "/models/{version}/evaluations", response_model=list[m.ModelEvaluation], tags=["models"]
@@ -232,11 +245,11 @@ def _results(app: FastAPI) -> None:
         return reads.model_evaluations(_settings(request).config, version)
 
     @app.get("/backtests", response_model=m.Page[m.BacktestRun], tags=["backtests"])
-    def backtests(
+    async def backtests(
         request: Request, _: Viewer, limit: Limit = 100, offset: Offset = 0
     ) -> dict[str, Any]:
         """The backtest runs, newest first."""
-        return _page(reads.backtest_runs(_settings(request).config), limit, offset)
+        return _page(await _kept(_settings(request).reads.backtests), limit, offset)
 
     @app.get("/backtests/{run_id}", response_model=m.BacktestReport, tags=["backtests"])
     def backtest(
