@@ -44,7 +44,7 @@ from keiba.common.clock import Clock, SystemClock
 from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError, StorageError
 from keiba.common.storage import FsspecObjectStore, create_ledger_engine
-from keiba.common.storage.datasets import open_dataset
+from keiba.common.storage.datasets import dataset_names, open_dataset
 from keiba.common.storage.warehouse import Warehouse
 from keiba.execution.manual import MANUAL_COLUMNS
 from keiba.scheduler import Journal, journal_path
@@ -218,7 +218,10 @@ class ServingReads:
         self._engine_lock = threading.Lock()
         self._ledger_engine: Engine | None = None
         path = config.duckdb_path
-        self._dataset_files = (path, Path(f"{path}.wal"))
+        # a BigQuery dataset has no file to watch: it is read every time
+        self._dataset_files = (
+            (path, Path(f"{path}.wal")) if config.storage.warehouse == "duckdb" else None
+        )
         url = config.ledger_url
         # another server's database is read every time
         self._ledger_files = (
@@ -399,7 +402,11 @@ class ServingReads:
 
 def readiness(config: KeibaConfig) -> dict[str, Any]:
     """Whether the ledger answers and the selected dataset exists."""
-    checks = {"dataset": "ok" if config.duckdb_path.exists() else "missing"}
+    try:
+        known = config.storage.dataset in dataset_names(config)
+        checks = {"dataset": "ok" if known else "missing"}
+    except StorageError:
+        checks = {"dataset": "unreachable"}
     engine = create_ledger_engine(config.ledger_url)
     try:
         with engine.connect():
