@@ -7,7 +7,8 @@ fraction, the model's held-out ΔR²), judges them against the release in force
 (`keiba.release.gates`), refuses in the race-day freeze, and records the promotion in the
 configured ledger's audit chain. `--force` with a reason promotes past failed gates and the
 freeze; what was forced is recorded. `shadow` sets a candidate to run beside the release in
-force on race days, buying nothing.
+force on race days, buying nothing; `canary` sets one to decide and buy a share of the races
+under its own stake caps, refused in the freeze as a promotion is, unless forced.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from keiba.model_training.pipeline import (
 )
 from keiba.release import (
     NO_RELEASE,
+    CanarySettings,
     GateFigures,
     PromotionRefused,
     Release,
@@ -54,6 +56,7 @@ from keiba.scheduler.journal import Journal, journal_path
 
 __all__ = [
     "Measure",
+    "canary",
     "list_releases",
     "measure",
     "promote",
@@ -188,12 +191,12 @@ def _stored(config: KeibaConfig, store: ObjectStore, version: str | None) -> Sto
     return stored
 
 
-def _frozen(config: KeibaConfig, clock: Clock) -> str | None:
+def _frozen(config: KeibaConfig, clock: Clock, what: str = "promotions") -> str | None:
     now = clock.now()
     day = now.astimezone(JST).date()
     with open_dataset(config, read_only=True) as warehouse:
         posts = race_day_posts(config, warehouse, day)
-    return freeze_reason(now, posts, config.release)
+    return freeze_reason(now, posts, config.release, what)
 
 
 def promote(
@@ -272,6 +275,40 @@ def shadow(
     return {"dataset": dataset, "shadow": candidate.to_dict()}
 
 
+def canary(
+    config: KeibaConfig,
+    *,
+    model: str | None,
+    reason: str,
+    settings: CanarySettings | None = None,
+    stop: bool = False,
+    force: bool = False,
+    by: str | None = None,
+    clock: Clock | None = None,
+) -> dict[str, Any]:
+    """Run the stored model `model` (default: the latest) with the configured policy as a canary
+    on the selected dataset (`settings`: its share of races and stake caps), or `stop` it. A
+    start in the race-day freeze is refused unless `force`d; what was forced is recorded."""
+    if not reason.strip():
+        raise ReleaseError("a canary needs a reason (--reason TEXT)")
+    clock = clock or SystemClock()
+    dataset, who = config.storage.dataset, by or getpass.getuser()
+    if stop:
+        with release_book(config, clock) as book:
+            return _event_row(book.stop_canary(dataset, by=who, reason=reason))
+    if settings is None:
+        raise ReleaseError("a canary needs its share and its stake caps")
+    stored = _stored(config, FsspecObjectStore(config.object_store_url), model)
+    frozen = _frozen(config, clock, "canary starts")
+    if frozen and not force:
+        raise PromotionRefused([frozen], what="canary")
+    candidate = Release.of(dataset, stored.model.version, config.themis, {"canary": True})
+    forced = (frozen,) if frozen else ()
+    with release_book(config, clock) as book:
+        event = book.start_canary(candidate, settings, by=who, reason=reason, forced=forced)
+    return {**_event_row(event), "release": candidate.to_dict()}
+
+
 def _event_row(event: ReleaseEvent) -> dict[str, Any]:
     return event.to_dict()
 
@@ -283,10 +320,14 @@ def list_releases(config: KeibaConfig, clock: Clock | None = None) -> dict[str, 
         events = book.events(dataset)
         current = book.in_force(dataset)
         candidate = book.shadow(dataset)
+        running = book.canary(dataset)
     return {
         "dataset": dataset,
         "in_force": current.release.release_id if current else None,
         "shadow": candidate.release_id if candidate else None,
+        "canary": {"release_id": running.release.release_id, **running.settings.to_dict()}
+        if running
+        else None,
         "events": [e.to_dict() for e in events],
     }
 
