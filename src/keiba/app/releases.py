@@ -1,14 +1,15 @@
 """Releases from configuration: what `keiba release …` does once its options are parsed.
 
 A candidate is a stored model version of the selected dataset with the configured Themis
-policy. `promote` measures its gates (`measure`: a walk-forward backtest over the dataset's last
-`release.backtest_days`, a Monte Carlo of that backtest's own bets at the policy's Kelly
-fraction, the model's held-out ΔR²), judges them against the release in force
-(`keiba.release.gates`), refuses in the race-day freeze, and records the promotion in the
-configured ledger's audit chain. `--force` with a reason promotes past failed gates and the
-freeze; what was forced is recorded. `shadow` sets a candidate to run beside the release in
-force on race days, buying nothing; `canary` sets one to decide and buy a share of the races
-under its own stake caps, refused in the freeze as a promotion is, unless forced.
+policy. `promote` measures its gates (`measure`: a backtest replaying that stored model through
+the engine over the dataset's last `release.backtest_days` after its training period, a Monte
+Carlo of that backtest's own bets at the policy's Kelly fraction, the model's held-out ΔR²),
+judges them against the release in force (`keiba.release.gates`), refuses in the race-day
+freeze, and records the promotion in the configured ledger's audit chain. `--force` with a
+reason promotes past failed gates and the freeze; what was forced is recorded. `shadow` sets a
+candidate to run beside the release in force on race days, buying nothing; `canary` sets one to
+decide and buy a share of the races under its own stake caps, refused in the freeze as a
+promotion is, unless forced.
 """
 
 from __future__ import annotations
@@ -79,20 +80,38 @@ def release_book(config: KeibaConfig, clock: Clock) -> Iterator[ReleaseBook]:
         engine.dispose()
 
 
-def _backtest_figures(config: KeibaConfig, policy: ThemisConfig, clock: Clock) -> dict[str, Any]:
+def _backtest_figures(
+    config: KeibaConfig, stored: StoredModel, policy: ThemisConfig, clock: Clock
+) -> dict[str, Any]:
+    """The candidate's stored model replayed through the backtest's engine on the dataset's last
+    `release.backtest_days` days, the days it trained on clipped; why not, when none is left."""
     with open_dataset(config, read_only=True) as warehouse:
         last = warehouse.query("SELECT max(race_date) AS d FROM races")["d"][0]
     if last is None:
         raise KeibaError(f"dataset {config.storage.dataset!r} holds no races to backtest")
     first = last - dt.timedelta(days=config.release.backtest_days - 1)
-    candidate = config.model_copy(update={"themis": policy})
-    run_dir = config.home / "releases" / config.storage.dataset / f"{clock.now():%Y%m%dT%H%M%S}"
-    result = run_backtest(candidate, clock, first, last, run_dir=run_dir)
-    themis = (result.result.get("metrics") or {}).get("themis") or {}
-    rate = themis.get("return_rate")
-    return {
+    figures: dict[str, Any] = {
         "from": first.isoformat(),
         "to": last.isoformat(),
+        "model_version": stored.model.version,
+        "bets": 0,
+        "return_rate": None,
+    }
+    candidate = config.model_copy(update={"themis": policy})
+    run_dir = config.home / "releases" / config.storage.dataset / f"{clock.now():%Y%m%dT%H%M%S}"
+    try:
+        result = run_backtest(candidate, clock, first, last, run_dir=run_dir, stored=stored)
+    except KeibaError as e:
+        return {**figures, "why": str(e)}
+    themis = (result.result.get("metrics") or {}).get("themis") or {}
+    rate = themis.get("return_rate")
+    replayed = result.result.get("replayed") or {}
+    return {
+        **figures,
+        "from": replayed.get("from", figures["from"]),
+        "requested_from": first.isoformat(),
+        "clipped_days": replayed.get("clipped_days", 0),
+        "replayed": replayed.get("note"),
         "bets": int(themis.get("bets") or 0),
         "return_rate": rate.get("value") if isinstance(rate, dict) else rate,
         "profit_yen": int(themis.get("profit_yen") or 0),
@@ -148,12 +167,15 @@ def _delta_r2_figures(config: KeibaConfig, stored: StoredModel) -> dict[str, Any
     }
 
 
-def measure(config: KeibaConfig, stored: StoredModel, policy: ThemisConfig) -> GateFigures:
-    """The gates' figures of a candidate (minutes: a walk-forward backtest trains models)."""
-    backtest = _backtest_figures(config, policy, SystemClock())
+def measure(
+    config: KeibaConfig, stored: StoredModel, policy: ThemisConfig, clock: Clock | None = None
+) -> GateFigures:
+    """The gates' figures of a candidate: its stored model replayed, never retrained."""
+    backtest = _backtest_figures(config, stored, policy, clock or SystemClock())
+    run = backtest.get("run")
     return GateFigures(
         backtest=backtest,
-        monte_carlo=_monte_carlo_figures(config, Path(backtest["run"]), policy),
+        monte_carlo=_monte_carlo_figures(config, Path(run), policy) if run else None,
         delta_r2=_delta_r2_figures(config, stored),
     )
 
