@@ -9,15 +9,18 @@ never buys) and the configured policy as the candidate (which buys on this day).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import statistics
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from keiba.app.release_report import compare
 from keiba.app.releases import canary, promote, shadow
 from keiba.app.twin_day import TwinPrepared
 from keiba.bankroll import Ledger
+from keiba.cli.main import app
 from keiba.common.clock import FixedClock
 from keiba.common.ids import NetkeibaRaceId
 from keiba.common.storage import create_ledger_engine
@@ -209,32 +212,46 @@ def test_canary_races_buy_the_candidate_within_its_caps_and_the_others_the_relea
 def test_a_canary_on_part_of_the_day_leaves_the_other_races_to_the_release_in_force(
     prepared: TwinPrepared,
 ) -> None:
-    in_force = _strict_in_force(prepared)
-    candidate = _candidate_id(prepared)
+    """The configured policy in force (it buys on this day), the strict one as the canary (it
+    never buys): the release in force decides the races the canary does not select; the one it
+    selects (on this day, the race the release in force would have bought) is decided by the
+    canary, decided by the release in force in shadow only, and bought by no one."""
+    config = release_config(prepared)
+    in_force = promote(
+        config, clock=CLOCK, model=None, reason="in force", measure_gates=measured(GOOD)
+    )  # type: ignore[arg-type]
+    strict = release_config(prepared, ev_threshold=5.0)
+    candidate = Release.of(
+        config.storage.dataset, in_force["model_version"], strict.themis
+    ).release_id
     keys = sorted(_race_key(prepared, r.netkeiba_id) for r in prepared.day.races)
     # the smallest share that selects exactly one of the day's races, found by the public rule
     share = next(
         s / 1000 for s in range(1, 1001) if sum(selects(candidate, k, s / 1000) for k in keys) == 1
     )
     chosen = {k for k in keys if selects(candidate, k, share)}
-    canary(
-        release_config(prepared),
-        clock=CLOCK,
-        model=None,
-        reason="try",
-        settings=CanarySettings(share, 1_000, 2_000),
+    started = canary(
+        strict, clock=CLOCK, model=None, reason="try", settings=CanarySettings(share, 1_000, 2_000)
     )
+    assert started["release_id"] == candidate
     day, _ = play(prepared, auto_promote=None)
     assert {_race_key(prepared, r) for r in day.canary} == chosen
+    ledger = Ledger(create_ledger_engine(day.ledger), CLOCK, day.account)
     for race_id, outcome in day.outcomes.items():
         key = _race_key(prepared, race_id)
-        if outcome.outcome not in (Outcome.BOUGHT, Outcome.PASSED):
-            continue
+        assert outcome.outcome in (Outcome.BOUGHT, Outcome.PASSED)
+        tickets = ledger.race_tickets(key)
         if key in chosen:
             assert outcome.detail["release_id"] == candidate and outcome.detail["canary"] is True
+            assert outcome.outcome is Outcome.PASSED and tickets == []
+            assert day.canary[race_id]["in_force"] == in_force["release_id"]
         else:
             assert outcome.detail["release_id"] == in_force["release_id"]
-            assert "canary" not in outcome.detail and outcome.outcome is Outcome.PASSED
+            assert "canary" not in outcome.detail
+            assert len(tickets) == len(outcome.detail["tickets"])
+            assert len({t["decision_id"] for t in tickets}) <= 1  # one decision bought a race
+    # the release in force would have bought the canary's race: it decided it in shadow only
+    assert sum(row["staked_yen"] for row in day.canary.values()) > 0
 
 
 def test_the_report_equals_a_recomputation_from_the_ledger_and_the_payouts(
@@ -290,6 +307,17 @@ def test_the_report_equals_a_recomputation_from_the_ledger_and_the_payouts(
     assert staked > 0
     assert shadowed["totals"]["candidate"]["staked_yen"] == staked
     assert shadowed["totals"]["candidate"]["returned_yen"] == returned
+    journal = str(prepared.run_dir / "journal.sqlite")
+    home, dataset = str(prepared.config.home), prepared.config.storage.dataset
+    args = ["--home", home, "release", "compare", "--dataset", dataset, "--journal", journal]
+    date = ["--date", prepared.day.date.isoformat()]
+    printed = CliRunner().invoke(app, [*args, *date, "--json"])
+    assert printed.exit_code == 0, printed.output
+    assert json.loads(printed.stdout) == json.loads(json.dumps(report))
+    table = CliRunner().invoke(app, [*args, *date])
+    assert table.exit_code == 0, table.output
+    assert f"canary {part['release_id']}" in table.stdout
+    assert max(len(line) for line in table.stdout.splitlines()) <= 80
 
 
 def test_a_drawdown_while_a_canary_runs_ends_it_audited_and_alerted(prepared: TwinPrepared) -> None:

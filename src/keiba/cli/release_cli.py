@@ -45,7 +45,8 @@ def list_(ctx: typer.Context, dataset: DatasetOption = None, as_json: JsonOption
         print_json(result)
         return
     title = f"Releases of {result['dataset']} (in force: {result['in_force']}"
-    table = Table(title=f"{title}, shadow: {result['shadow']})")
+    running = result["canary"]["release_id"] if result["canary"] else None
+    table = Table(title=f"{title}, shadow: {result['shadow']}, canary: {running})")
     for name in ("#", "time", "action", "release", "model", "by", "reason", "forced"):
         table.add_column(name)
     for e in result["events"]:
