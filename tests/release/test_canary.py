@@ -36,7 +36,6 @@ from keiba.release import (
     selects,
 )
 from keiba.scheduler import Outcome
-from keiba.themis import Bankroll, decide
 
 from .twin_release import (
     GOOD,
@@ -97,26 +96,6 @@ def test_a_canary_needs_a_share_in_the_interval_and_caps_in_hundreds() -> None:
         CanarySettings(0.5, 150, 5_000)
     with pytest.raises(ReleaseError, match="exceeds its day cap"):
         CanarySettings(0.5, 1_000, 500)
-
-
-def test_the_callers_cap_binds_the_race_budget_and_is_named_in_the_rule() -> None:
-    probabilities = {1: 0.5, 2: 0.3, 3: 0.2}
-    odds = {1: 3.0, 2: 4.0, 3: 6.0}
-    free = decide(probabilities, odds, Bankroll(1_000_000), _policy())
-    assert sum(b.stake for b in free.bets) > 300
-    capped = decide(
-        probabilities, odds, Bankroll(1_000_000, cap_yen=300, cap_name="canary-cap"), _policy()
-    )
-    assert 0 < sum(b.stake for b in capped.bets) <= 300
-    assert all("+canary-cap" in b.rule for b in capped.bets)
-    loose = decide(probabilities, odds, Bankroll(1_000_000, cap_yen=10**9), _policy())
-    assert [b.stake for b in loose.bets] == [b.stake for b in free.bets]
-
-
-def _policy() -> Any:
-    from keiba.common.config import ThemisConfig
-
-    return ThemisConfig()
 
 
 # --- the book and the freeze --------------------------------------------------------------
