@@ -186,6 +186,15 @@ def test_canary_races_buy_the_candidate_within_its_caps_and_the_others_the_relea
     assert sum(int(t["stake_yen"]) for t in ledger.tickets()) == staked
     assert len({t["race_id"] for t in ledger.tickets()}) == len(bought)  # one decision a race
     assert any("+canary-cap" in str(t["rule"]) for t in ledger.tickets())
+    with ledger.engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT content FROM audit_log WHERE record_type = 'decision' ORDER BY seq"
+        ).all()
+    summaries = [json.loads(r[0])["payload"]["inputs_summary"] for r in rows]
+    assert len(summaries) == len(bought)
+    for summary in summaries:  # the audited decision names the canary and the cap it ran under
+        assert summary["release_id"] == candidate
+        assert 0 <= summary["canary"]["cap_yen"] <= 200
 
 
 def test_a_canary_on_part_of_the_day_leaves_the_other_races_to_the_release_in_force(
