@@ -151,12 +151,12 @@ class DayRelease:
         self.guard.check_canary()
         book, dataset = self.guard.book, self.setup.config.storage.dataset
         current = book.in_force(dataset)
-        if current is not None and current.release.release_id != self.engine.release_id:
+        assert self.release is not None
+        if current is not None and current.release.release_id != self.release.release_id:
             stored = load_stored_model(self.setup.model_store, current.release.model_version)
             check_model_dataset(stored, self.warehouse)
             self.run(current.release, stored)
         assert self._inputs is not None
-        assert self.release is not None
         self._use(self.release)
         canary = self._canary_for(book.canary(dataset), race_id)
         if canary is not None:
