@@ -124,6 +124,22 @@ def test_a_canary_start_in_the_freeze_is_refused_unless_forced_and_audited(
     stopped = canary(config, clock=saturday, model=None, reason="enough", stop=True, by="bob")
     assert (stopped["action"], stopped["by"], stopped["reason"]) == (CANARY_STOP, "bob", "enough")
     assert book_of(prepared).canary(config.storage.dataset) is None
+    # the command, on the wall clock (forced: it may be a race day's freeze when this runs)
+    env = {
+        "KEIBA_STORAGE__LEDGER_URL": config.storage.ledger_url,
+        "KEIBA_STORAGE__OBJECT_STORE_URL": config.object_store_url,
+    }
+    home = ["--home", str(config.home), "release"]
+    start = [*home, "canary", "--dataset", config.storage.dataset, "--reason", "cli", "--force"]
+    said = CliRunner().invoke(
+        app, [*start, "--share", "0.25", "--race-cap", "1000", "--day-cap", "3000"], env=env
+    )
+    assert said.exit_code == 0, said.output
+    assert "runs as a canary on 25% of the races, at most 1,000 yen a race and 3,000" in said.stdout
+    ended = CliRunner().invoke(app, [*start[:-1], "--stop"], env=env)
+    assert ended.exit_code == 0, ended.output
+    assert ended.stdout.startswith("canary r-") and "ended" in ended.stdout
+    assert book_of(prepared).canary(config.storage.dataset) is None
 
 
 def test_a_promotion_or_a_rollback_ends_the_canary_with_a_record(prepared: TwinPrepared) -> None:
