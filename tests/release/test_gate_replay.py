@@ -8,13 +8,16 @@ replays each on the days after their combination period.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import polars as pl
 import pytest
+from typer.testing import CliRunner
 
 from keiba.app.releases import measure, promote
 from keiba.app.twin_day import TwinPrepared
+from keiba.cli.main import app
 from keiba.common.bet_types import BetType
 from keiba.common.clock import FixedClock
 from keiba.common.config import KeibaConfig
@@ -104,6 +107,26 @@ def test_the_release_record_says_what_the_gate_replayed_and_clipped(
     assert "left out" in figures["replayed"] and figures["clipped_days"] >= 7
     recorded = book_of(prepared).find(config.storage.dataset, event["release_id"])
     assert recorded.gates["figures"]["backtest"]["replayed"] == figures["replayed"]
+
+
+def test_the_backtest_command_replays_a_stored_model_and_refuses_an_unknown_one_in_a_line(
+    prepared: TwinPrepared, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _gate_config(prepared)
+    stored = _train_early(config, prepared)
+    monkeypatch.setattr(backtest, "train_window", _no_training)
+    home, dataset = str(config.home), config.storage.dataset
+    env = {"KEIBA_STORAGE__OBJECT_STORE_URL": config.object_store_url}
+    run = ["--home", home, "backtest", "run", "--dataset", dataset, "--no-report", "--json"]
+    period = ["--from", "2000-01-01", "--to", "2100-01-01", "--model", stored.model.version]
+    done = CliRunner().invoke(app, [*run, *period], env=env)
+    assert done.exit_code == 0, done.output
+    result = json.loads(done.stdout)
+    assert result["replayed"]["model_version"] == stored.model.version
+    assert result["replayed"]["from"] > stored.periods.combine_to.isoformat()
+    assert result["schedule"][0]["model_version"] == stored.model.version
+    refused = CliRunner().invoke(app, [*run, *period[:-1], "fm-nonesuch"], env=env)
+    assert refused.exit_code == 1 and len(refused.output.strip().splitlines()) == 1
 
 
 def test_a_model_that_trained_on_every_day_is_not_replayed_and_the_gate_says_why(
