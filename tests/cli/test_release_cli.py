@@ -64,3 +64,24 @@ def test_without_a_release_show_says_how_to_promote(keiba: Callable[..., str]) -
     said = keiba("release", "show", code=1)
     assert "keiba release promote" in said and len(said.strip().splitlines()) == 1
     assert "no model" in keiba("release", "promote", "--reason", "try", code=1)
+
+
+def test_a_canary_refuses_bad_settings_and_a_stop_with_none_running_in_one_line(
+    keiba: Callable[..., str], promoted: None
+) -> None:
+    assert json.loads(keiba("release", "list", "--json"))["canary"] is None
+    for args, said in (
+        (("--share", "0.5", "--race-cap", "1000", "--day-cap", "500"), "exceeds its day cap"),
+        (("--share", "1.5", "--race-cap", "1000", "--day-cap", "5000"), "share is in (0, 1]"),
+        (("--share", "0.5", "--race-cap", "150", "--day-cap", "5000"), "multiple of 100"),
+        (("--stop",), "no canary runs"),
+    ):
+        refused = keiba("release", "canary", "--reason", "try", *args, code=1)
+        assert said in refused and len(refused.strip().splitlines()) == 1
+    missing = keiba("release", "canary", "--reason", "try", "--share", "0.5", code=2)
+    assert "--race-cap" in missing
+
+
+def test_compare_without_the_days_journal_says_so_in_one_line(keiba: Callable[..., str]) -> None:
+    said = keiba("release", "compare", "--date", "2026-06-20", code=1)
+    assert "no journal for 2026-06-20" in said and len(said.strip().splitlines()) == 1

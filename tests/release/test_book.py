@@ -12,7 +12,7 @@ from keiba.bankroll.audit import verify
 from keiba.common.clock import FixedClock
 from keiba.common.config import ThemisConfig
 from keiba.common.storage import create_ledger_engine
-from keiba.release import Release, ReleaseBook, ReleaseError
+from keiba.release import CanarySettings, Release, ReleaseBook, ReleaseError
 
 AT = dt.datetime(2026, 6, 24, 3, 0, tzinfo=dt.UTC)
 
@@ -71,3 +71,31 @@ def test_reading_an_empty_book_writes_nothing(engine: Engine) -> None:
     assert book.events("sim") == [] and book.releases("sim") == []
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM audit_log").scalar_one() == 0
+
+
+def test_a_canary_needs_a_release_in_force_runs_alone_and_its_records_verify(
+    engine: Engine,
+) -> None:
+    book = ReleaseBook(engine, FixedClock(AT))
+    first, candidate = (
+        Release.of("sim", "fm-1", ThemisConfig()),
+        Release.of("sim", "fm-2", ThemisConfig()),
+    )
+    settings = CanarySettings(0.25, 1_000, 5_000)
+    with pytest.raises(ReleaseError, match="none is on 'sim'"):
+        book.start_canary(candidate, settings, by="ann", reason="try")
+    book.promote(first, by="ann", reason="first")
+    with pytest.raises(ReleaseError, match="already in force"):
+        book.start_canary(first, settings, by="ann", reason="try")
+    started = book.start_canary(candidate, settings, by="ann", reason="try")
+    assert (started.action, started.by, started.previous_id) == ("canary", "ann", first.release_id)
+    running = book.canary("sim")
+    assert running is not None and running.release == candidate and running.settings == settings
+    assert book.canary("real") is None
+    with pytest.raises(ReleaseError, match="already runs"):
+        book.start_canary(Release.of("sim", "fm-3", ThemisConfig()), settings, by="bob", reason="x")
+    assert running.cap_left(0) == 1_000 and running.cap_left(4_500) == 500
+    assert running.cap_left(5_000) == 0 and running.cap_left(9_000) == 0
+    stopped = book.stop_canary("sim", by="bob", reason="enough")
+    assert (stopped.action, stopped.by, stopped.reason) == ("canary_stop", "bob", "enough")
+    assert book.canary("sim") is None and verify(engine).ok

@@ -245,3 +245,18 @@ def test_the_ticket_cap_tag_does_not_outlive_the_race_scaling() -> None:
 def test_the_ticket_cap_is_exact_when_it_binds() -> None:
     (at_cap,) = allocate([0.5], [None], Bankroll(123_456), CAPS)
     assert (at_cap.stake, at_cap.binding) == (2_400, ("ticket-cap",))
+
+
+def test_a_callers_cap_binds_the_race_budget_only_when_smaller_and_is_named_in_the_rule() -> None:
+    market = {BetType.WIN: _market(WIN)[BetType.WIN]}
+    free = decide(WIN, market, Bankroll(1_000_000), GENEROUS)
+    assert sum(b.stake for b in free.bets) > 1_000
+    capped = decide(WIN, market, Bankroll(1_000_000, cap_yen=1_050, cap_name="mine"), GENEROUS)
+    assert 0 < sum(b.stake for b in capped.bets) <= 1_000  # the cap in whole 100-yen units
+    assert all("+mine" in b.rule for b in capped.bets), [b.rule for b in capped.bets]
+    loose = decide(WIN, market, Bankroll(1_000_000, cap_yen=10**9, cap_name="mine"), GENEROUS)
+    assert [(b.combination, b.stake, b.rule) for b in loose.bets] == [
+        (b.combination, b.stake, b.rule) for b in free.bets
+    ]
+    with pytest.raises(DecisionError, match=r"bankroll\.cap_yen"):
+        decide(WIN, market, Bankroll(1_000_000, cap_yen=-100), GENEROUS)

@@ -17,6 +17,8 @@ from typing import Any
 from keiba.app.replay import run_backtest, run_demo
 from keiba.common.clock import SystemClock
 from keiba.common.config import KeibaConfig
+from keiba.common.storage import FsspecObjectStore
+from keiba.common.storage.datasets import open_dataset
 from keiba.evaluator.backtest_frames import BacktestRun, latest_run
 from keiba.evaluator.backtest_monte_carlo import GROWTH_CAP, empirical_sample
 from keiba.evaluator.backtest_report import (
@@ -29,6 +31,7 @@ from keiba.evaluator.backtest_report import (
 from keiba.evaluator.main_job import MainJobSummary, load_sample_dataset
 from keiba.evaluator.monte_carlo import MonteCarloParams, parse_floats
 from keiba.evaluator.monte_carlo import simulate as simulate_seasons
+from keiba.model_training.pipeline import check_model_dataset, load_stored_model
 
 __all__ = ["backtest", "demo", "report", "simulate", "strategy_summaries"]
 
@@ -51,13 +54,20 @@ def backtest(
     run_dir: Path | None,
     with_report: bool,
     progress: Progress,
+    model: str | None = None,
 ) -> dict[str, Any]:
     """The walk-forward backtest of the selected dataset (`sample`: of the shipped 2018 JRA
-    season); its result.json, its directory and, `with_report`, the report's path."""
+    season); its result.json, its directory and, `with_report`, the report's path. `model`: that
+    stored version replayed on the days after its training, nothing retrained."""
     if sample:
         config = load_sample_dataset(config, SystemClock())
+    stored = None
+    if model is not None:
+        stored = load_stored_model(FsspecObjectStore(config.object_store_url), model)
+        with open_dataset(config, read_only=True) as warehouse:
+            check_model_dataset(stored, warehouse)
     result = run_backtest(
-        config, SystemClock(), date_from, date_to, progress=progress, run_dir=run_dir
+        config, SystemClock(), date_from, date_to, progress=progress, run_dir=run_dir, stored=stored
     )
     summary = dict(result.result)
     summary["directory"] = str(result.directory)

@@ -6,23 +6,33 @@ latest model is promoted with the configured policy, audited as such. `DayReleas
 day runs: before each decision the guard may roll back and the release in force is read again,
 the engine's policy and release id and the model's inputs follow it; a shadow candidate decides
 beside it at the same instant, buying nothing, into `<journal>.shadow.jsonl`.
+
+A canary (`keiba release canary`) is read again before each decision too. On a race its hash
+selects, the engine runs the candidate (its policy, its release id, its model's inputs, marked as
+a canary and capped by the canary's race cap and what its day cap has left); the release in
+force decides the same race at the same instant in shadow, buying nothing, into
+`<journal>.canary.jsonl`, so the two can be compared. Exactly one decision is bought per race:
+the engine's, whichever release it ran.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from keiba.bankroll.schema import TicketState
 from keiba.common.bet_types import BetType
 from keiba.common.errors import KeibaError
 from keiba.common.storage import Warehouse
-from keiba.engine import RaceEngine, RaceInputs
+from keiba.engine import Canary, RaceEngine, RaceInputs
 from keiba.model_training.pipeline import StoredModel, check_model_dataset, load_stored_model
 from keiba.monitor import Alert, AlertSink, Severity, deliver
 from keiba.release import (
     GATES,
     NO_RELEASE,
+    CanaryRun,
     Release,
     ReleaseBook,
     ReleaseError,
@@ -35,7 +45,7 @@ from keiba.themis import Decision, DecisionError
 if TYPE_CHECKING:
     from keiba.app.race_day import RaceDaySetup
 
-__all__ = ["DayRelease", "day_release", "pools", "start_shadow"]
+__all__ = ["DayRelease", "day_release", "log_rows", "pools", "start_shadow"]
 
 
 def pools(release: Release) -> tuple[BetType, ...]:
@@ -118,25 +128,108 @@ class DayRelease:
         self._inputs: RaceInputsAt | None = None
         self.shadow: tuple[ReleaseShadow, RaceInputsAt] | None = None
         self.shadow_log = setup.journal_path.with_suffix(".shadow.jsonl")
+        self.canary_log = setup.journal_path.with_suffix(".canary.jsonl")
+        self.release: Release | None = None
+        self._canary: tuple[CanaryRun, RaceInputsAt] | None = None
+        self._canary_failed: str | None = None
 
     def run(self, release: Release, stored: StoredModel) -> None:
-        self.engine.policy = release.themis()
-        self.engine.release_id = release.release_id
+        self.release = release
+        self._use(release)
         self.model_version = stored.model.version
         self._inputs = self.setup.inputs(self.warehouse, stored, pools(release))
 
+    def _use(self, release: Release, canary: Canary | None = None) -> None:
+        self.engine.policy = release.themis()
+        self.engine.release_id = release.release_id
+        self.engine.canary = canary
+
     def inputs_at(self, race_id: str, at: dt.datetime) -> RaceInputs:
+        """The race's inputs for the engine's decision, the engine set to the release that
+        decides it: the canary's on a race it selects, the release in force's otherwise."""
         self.guard.check()
-        current = self.guard.book.in_force(self.setup.config.storage.dataset)
-        if current is not None and current.release.release_id != self.engine.release_id:
+        self.guard.check_canary()
+        book, dataset = self.guard.book, self.setup.config.storage.dataset
+        current = book.in_force(dataset)
+        assert self.release is not None
+        if current is not None and current.release.release_id != self.release.release_id:
             stored = load_stored_model(self.setup.model_store, current.release.model_version)
             check_model_dataset(stored, self.warehouse)
             self.run(current.release, stored)
         assert self._inputs is not None
-        inputs = self._inputs(race_id, at)
+        self._use(self.release)
+        canary = self._canary_for(book.canary(dataset), race_id)
+        if canary is not None:
+            inputs = self._canary_inputs(canary, race_id, at)
+        else:
+            inputs = self._inputs(race_id, at)
         if self.shadow is not None:
             self._decide_shadow(race_id, at, inputs.race_date)
         return inputs
+
+    def _canary_for(
+        self, running: CanaryRun | None, race_id: str
+    ) -> tuple[CanaryRun, RaceInputsAt] | None:
+        """The canary and its model's inputs when it runs this race; its model loaded once."""
+        assert self.release is not None
+        if running is None or running.release.release_id == self.release.release_id:
+            return None
+        if not running.selects(race_id):
+            return None
+        if self._canary is None or self._canary[0] != running:
+            candidate = running.release
+            try:
+                stored = load_stored_model(self.setup.model_store, candidate.model_version)
+                check_model_dataset(stored, self.warehouse)
+            except KeibaError as e:
+                self._canary_unusable(candidate.release_id, str(e))
+                return None
+            self._canary = running, self.setup.inputs(self.warehouse, stored, pools(candidate))
+        return self._canary
+
+    def _canary_unusable(self, release_id: str, why: str) -> None:
+        if self._canary_failed == release_id:
+            return
+        self._canary_failed = release_id
+        reason = f"the canary {release_id} cannot run ({why}): the release in force decides"
+        alert = Alert("race_day.no_canary", Severity.WARNING, reason, self.engine.clock.now())
+        deliver(alert, self.guard.alerts)
+
+    def _canary_inputs(
+        self, canary: tuple[CanaryRun, RaceInputsAt], race_id: str, at: dt.datetime
+    ) -> RaceInputs:
+        """The candidate's inputs, the engine set to buy its decision under the canary's caps;
+        the release in force decides the race in shadow first, at the same instant."""
+        running, inputs_at = canary
+        assert self._inputs is not None
+        assert self.release is not None
+        inputs = inputs_at(race_id, at)
+        in_force = ReleaseShadow(self.release)
+        try:
+            decision: Decision | str = in_force.decide(
+                self._inputs(race_id, at), self.engine.bankroll(inputs.race_date)
+            )
+        except (KeibaError, DecisionError) as e:
+            decision = str(e)
+        row = in_force.row(race_id, running.release.release_id, decision)
+        row = {**row, "canary": running.release.release_id, "in_force": self.release.release_id}
+        with self.canary_log.open("a", encoding="utf-8") as f:
+            f.write(json.dumps({**row, "at": at.isoformat()}) + "\n")
+        staked = self._canary_staked(running, inputs.race_date)
+        self._use(running.release, Canary(running.cap_left(staked)))
+        return inputs
+
+    def _canary_staked(self, running: CanaryRun, day: dt.date) -> int:
+        """What the day's races the canary selects have staked (every ticket not released)."""
+        gone = {TicketState.REJECTED.value, TicketState.ABSENT.value, TicketState.RELEASED.value}
+        prefix = f"{day:%Y%m%d}"
+        return sum(
+            int(t["stake_yen"])
+            for t in self.engine.ledger.tickets()
+            if str(t["race_id"]).startswith(prefix)
+            and t["state"] not in gone
+            and running.selects(str(t["race_id"]))
+        )
 
     def start_shadow(self, candidate: Release) -> None:
         stored = load_stored_model(self.setup.model_store, candidate.model_version)
@@ -154,12 +247,22 @@ class DayRelease:
             )
         except (KeibaError, DecisionError) as e:
             decision = str(e)
-        row = shadow.row(race_id, self.engine.release_id, decision)
+        assert self.release is not None
+        row = shadow.row(race_id, self.release.release_id, decision)
         with self.shadow_log.open("a", encoding="utf-8") as f:
             f.write(json.dumps({**row, "at": at.isoformat()}) + "\n")
 
     def shadow_rows(self) -> dict[str, dict[str, Any]]:
-        if not self.shadow_log.exists():
-            return {}
-        lines = self.shadow_log.read_text(encoding="utf-8").splitlines()
-        return {row["race_id"]: row for row in map(json.loads, lines)}
+        return log_rows(self.shadow_log)
+
+    def canary_rows(self) -> dict[str, dict[str, Any]]:
+        return log_rows(self.canary_log)
+
+
+def log_rows(path: Path) -> dict[str, dict[str, Any]]:
+    """A shadow or canary log's rows by race id (the last row of a race, if it was decided
+    again after a restart)."""
+    if not path.exists():
+        return {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return {row["race_id"]: row for row in map(json.loads, lines)}

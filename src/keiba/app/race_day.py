@@ -15,7 +15,8 @@ Before each decision the release guard may roll back to the release before (a dr
 reached soon after a promotion); each decision runs the release in force at that moment. A
 candidate set to run in shadow (`keiba release shadow`) decides every race beside it at the same
 instant and buys nothing; its decisions go to `<journal>.shadow.jsonl` and beside the outcomes
-in the table.
+in the table. A canary (`keiba release canary`) decides and buys the races its hash selects, the
+release in force deciding those in shadow into `<journal>.canary.jsonl`.
 
 What is plugged in is the only difference between a live day and a replayed one
 (`RaceDaySetup`): the clock and sleeper (wall clock, or simulated time that jumps to the next
@@ -131,6 +132,8 @@ class DayRun:
     release_id: str | None = None
     shadow: dict[str, dict[str, Any]] = field(default_factory=dict)
     """As `outcomes`: race → the shadow candidate's decision (`ReleaseShadow.row`), if one ran."""
+    canary: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Race → the release in force's decision in shadow on each race a canary ran."""
 
     def rows(self) -> list[dict[str, Any]]:
         """The outcome table: one row per race in post-time order."""
@@ -146,6 +149,7 @@ class DayRun:
                     "tickets": len(tickets),
                     "staked_yen": sum(int(t.get("stake_yen", 0)) for t in tickets),
                     **_shadow_columns(self.shadow, race_id),
+                    **_canary_columns(self.canary, race_id),
                 }
             )
         return out
@@ -164,6 +168,15 @@ def _shadow_columns(shadow: dict[str, dict[str, Any]], race_id: str) -> dict[str
         return {}
     row = shadow.get(race_id) or {}
     return {"shadow": row.get("status"), "shadow_staked_yen": row.get("staked_yen")}
+
+
+def _canary_columns(canary: dict[str, dict[str, Any]], race_id: str) -> dict[str, Any]:
+    if not canary:
+        return {}
+    row = canary.get(race_id)
+    if row is None:
+        return {"ran": "in force", "in_force_staked_yen": None}
+    return {"ran": "canary", "in_force_staked_yen": row.get("staked_yen")}
 
 
 def _skew_alert(alerts: list[AlertSink], clock: Clock) -> Callable[[ClockSkew], None]:
@@ -419,6 +432,7 @@ def run_race_day(setup: RaceDaySetup, race_date: dt.date) -> DayRun:
             balance,
             day.engine.release_id or None,
             _by_plan_id(day.release.shadow_rows(), posts, race_date),
+            _by_plan_id(day.release.canary_rows(), posts, race_date),
         )
 
 

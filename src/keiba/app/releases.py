@@ -1,13 +1,15 @@
 """Releases from configuration: what `keiba release …` does once its options are parsed.
 
 A candidate is a stored model version of the selected dataset with the configured Themis
-policy. `promote` measures its gates (`measure`: a walk-forward backtest over the dataset's last
-`release.backtest_days`, a Monte Carlo of that backtest's own bets at the policy's Kelly
-fraction, the model's held-out ΔR²), judges them against the release in force
-(`keiba.release.gates`), refuses in the race-day freeze, and records the promotion in the
-configured ledger's audit chain. `--force` with a reason promotes past failed gates and the
-freeze; what was forced is recorded. `shadow` sets a candidate to run beside the release in
-force on race days, buying nothing.
+policy. `promote` measures its gates (`measure`: a backtest replaying that stored model through
+the engine over the dataset's last `release.backtest_days` after its training period, a Monte
+Carlo of that backtest's own bets at the policy's Kelly fraction, the model's held-out ΔR²),
+judges them against the release in force (`keiba.release.gates`), refuses in the race-day
+freeze, and records the promotion in the configured ledger's audit chain. `--force` with a
+reason promotes past failed gates and the freeze; what was forced is recorded. `shadow` sets a
+candidate to run beside the release in force on race days, buying nothing; `canary` sets one to
+decide and buy a share of the races under its own stake caps, refused in the freeze as a
+promotion is, unless forced.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from keiba.model_training.pipeline import (
 )
 from keiba.release import (
     NO_RELEASE,
+    CanarySettings,
     GateFigures,
     PromotionRefused,
     Release,
@@ -54,6 +57,7 @@ from keiba.scheduler.journal import Journal, journal_path
 
 __all__ = [
     "Measure",
+    "canary",
     "list_releases",
     "measure",
     "promote",
@@ -76,20 +80,38 @@ def release_book(config: KeibaConfig, clock: Clock) -> Iterator[ReleaseBook]:
         engine.dispose()
 
 
-def _backtest_figures(config: KeibaConfig, policy: ThemisConfig, clock: Clock) -> dict[str, Any]:
+def _backtest_figures(
+    config: KeibaConfig, stored: StoredModel, policy: ThemisConfig, clock: Clock
+) -> dict[str, Any]:
+    """The candidate's stored model replayed through the backtest's engine on the dataset's last
+    `release.backtest_days` days, the days it trained on clipped; why not, when none is left."""
     with open_dataset(config, read_only=True) as warehouse:
         last = warehouse.query("SELECT max(race_date) AS d FROM races")["d"][0]
     if last is None:
         raise KeibaError(f"dataset {config.storage.dataset!r} holds no races to backtest")
     first = last - dt.timedelta(days=config.release.backtest_days - 1)
-    candidate = config.model_copy(update={"themis": policy})
-    run_dir = config.home / "releases" / config.storage.dataset / f"{clock.now():%Y%m%dT%H%M%S}"
-    result = run_backtest(candidate, clock, first, last, run_dir=run_dir)
-    themis = (result.result.get("metrics") or {}).get("themis") or {}
-    rate = themis.get("return_rate")
-    return {
+    figures: dict[str, Any] = {
         "from": first.isoformat(),
         "to": last.isoformat(),
+        "model_version": stored.model.version,
+        "bets": 0,
+        "return_rate": None,
+    }
+    candidate = config.model_copy(update={"themis": policy})
+    run_dir = config.home / "releases" / config.storage.dataset / f"{clock.now():%Y%m%dT%H%M%S}"
+    try:
+        result = run_backtest(candidate, clock, first, last, run_dir=run_dir, stored=stored)
+    except KeibaError as e:
+        return {**figures, "why": str(e)}
+    themis = (result.result.get("metrics") or {}).get("themis") or {}
+    rate = themis.get("return_rate")
+    replayed = result.result.get("replayed") or {}
+    return {
+        **figures,
+        "from": replayed.get("from", figures["from"]),
+        "requested_from": first.isoformat(),
+        "clipped_days": replayed.get("clipped_days", 0),
+        "replayed": replayed.get("note"),
         "bets": int(themis.get("bets") or 0),
         "return_rate": rate.get("value") if isinstance(rate, dict) else rate,
         "profit_yen": int(themis.get("profit_yen") or 0),
@@ -145,12 +167,15 @@ def _delta_r2_figures(config: KeibaConfig, stored: StoredModel) -> dict[str, Any
     }
 
 
-def measure(config: KeibaConfig, stored: StoredModel, policy: ThemisConfig) -> GateFigures:
-    """The gates' figures of a candidate (minutes: a walk-forward backtest trains models)."""
-    backtest = _backtest_figures(config, policy, SystemClock())
+def measure(
+    config: KeibaConfig, stored: StoredModel, policy: ThemisConfig, clock: Clock | None = None
+) -> GateFigures:
+    """The gates' figures of a candidate: its stored model replayed, never retrained."""
+    backtest = _backtest_figures(config, stored, policy, clock or SystemClock())
+    run = backtest.get("run")
     return GateFigures(
         backtest=backtest,
-        monte_carlo=_monte_carlo_figures(config, Path(backtest["run"]), policy),
+        monte_carlo=_monte_carlo_figures(config, Path(run), policy) if run else None,
         delta_r2=_delta_r2_figures(config, stored),
     )
 
@@ -188,12 +213,12 @@ def _stored(config: KeibaConfig, store: ObjectStore, version: str | None) -> Sto
     return stored
 
 
-def _frozen(config: KeibaConfig, clock: Clock) -> str | None:
+def _frozen(config: KeibaConfig, clock: Clock, what: str = "promotions") -> str | None:
     now = clock.now()
     day = now.astimezone(JST).date()
     with open_dataset(config, read_only=True) as warehouse:
         posts = race_day_posts(config, warehouse, day)
-    return freeze_reason(now, posts, config.release)
+    return freeze_reason(now, posts, config.release, what)
 
 
 def promote(
@@ -272,6 +297,40 @@ def shadow(
     return {"dataset": dataset, "shadow": candidate.to_dict()}
 
 
+def canary(
+    config: KeibaConfig,
+    *,
+    model: str | None,
+    reason: str,
+    settings: CanarySettings | None = None,
+    stop: bool = False,
+    force: bool = False,
+    by: str | None = None,
+    clock: Clock | None = None,
+) -> dict[str, Any]:
+    """Run the stored model `model` (default: the latest) with the configured policy as a canary
+    on the selected dataset (`settings`: its share of races and stake caps), or `stop` it. A
+    start in the race-day freeze is refused unless `force`d; what was forced is recorded."""
+    if not reason.strip():
+        raise ReleaseError("a canary needs a reason (--reason TEXT)")
+    clock = clock or SystemClock()
+    dataset, who = config.storage.dataset, by or getpass.getuser()
+    if stop:
+        with release_book(config, clock) as book:
+            return _event_row(book.stop_canary(dataset, by=who, reason=reason))
+    if settings is None:
+        raise ReleaseError("a canary needs its share and its stake caps")
+    stored = _stored(config, FsspecObjectStore(config.object_store_url), model)
+    frozen = _frozen(config, clock, "canary starts")
+    if frozen and not force:
+        raise PromotionRefused([frozen], what="canary")
+    candidate = Release.of(dataset, stored.model.version, config.themis, {"canary": True})
+    forced = (frozen,) if frozen else ()
+    with release_book(config, clock) as book:
+        event = book.start_canary(candidate, settings, by=who, reason=reason, forced=forced)
+    return {**_event_row(event), "release": candidate.to_dict()}
+
+
 def _event_row(event: ReleaseEvent) -> dict[str, Any]:
     return event.to_dict()
 
@@ -283,10 +342,14 @@ def list_releases(config: KeibaConfig, clock: Clock | None = None) -> dict[str, 
         events = book.events(dataset)
         current = book.in_force(dataset)
         candidate = book.shadow(dataset)
+        running = book.canary(dataset)
     return {
         "dataset": dataset,
         "in_force": current.release.release_id if current else None,
         "shadow": candidate.release_id if candidate else None,
+        "canary": {"release_id": running.release.release_id, **running.settings.to_dict()}
+        if running
+        else None,
         "events": [e.to_dict() for e in events],
     }
 

@@ -30,6 +30,7 @@ from keiba.evaluator.baselines import baselines
 from keiba.evaluator.main_job import MainJobSummary
 from keiba.evaluator.replay_setup import ReplayFactory, ReplaySetup
 from keiba.execution import PaperBroker
+from keiba.model_training.pipeline import StoredModel
 from keiba.monitor import MemorySink, Monitor
 
 __all__ = [
@@ -141,8 +142,10 @@ def run_backtest(
     *,
     progress: Progress = _noop,
     run_dir: Path | None = None,
+    stored: StoredModel | None = None,
 ) -> BacktestResult:
-    """`keiba backtest run`: the walk-forward backtest with the backtest's engine."""
+    """`keiba backtest run`: the walk-forward backtest with the backtest's engine; with
+    `stored`, that model replayed on the races after its training instead (a release's gate)."""
     return backtest.run_backtest(
         config,
         clock,
@@ -151,4 +154,5 @@ def run_backtest(
         setup=backtest_preset(config),
         progress=progress,
         run_dir=run_dir,
+        stored=stored,
     )

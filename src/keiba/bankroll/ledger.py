@@ -879,5 +879,5 @@ def _with_decision(ticket: Ticket, decision_id: str) -> Ticket:
 
 def _summary(inputs: Mapping[str, Any]) -> dict[str, Any]:
     """The small, named inputs of a decision kept in clear (the rest only as a digest)."""
-    keep = ("release_id", "model_version", "odds_as_of", "bankroll_yen", "policy")
+    keep = ("release_id", "canary", "model_version", "odds_as_of", "bankroll_yen", "policy")
     return {k: inputs[k] for k in keep if k in inputs}

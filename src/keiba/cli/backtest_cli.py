@@ -72,10 +72,19 @@ def register(groups: dict[str, typer.Typer]) -> None:
         report: Annotated[
             bool, typer.Option("--report/--no-report", help="Write the HTML report too.")
         ] = True,
+        model: Annotated[
+            str | None,
+            typer.Option(
+                "--model",
+                help="Replay this stored model version on the days after its training instead "
+                "of retraining monthly (what a release's gate runs).",
+            ),
+        ] = None,
         dataset: DatasetOption = None,
         as_json: JsonOption = False,
     ) -> None:
-        """Walk-forward backtest: monthly retraining, Themis, paper broker, own ledger."""
+        """Walk-forward backtest: monthly retraining (or one stored model replayed), Themis,
+        paper broker, own ledger."""
         overrides: dict[str, Any] = {}
         if bankroll is not None:
             overrides["bankroll_yen"] = bankroll
@@ -93,6 +102,8 @@ def register(groups: dict[str, typer.Typer]) -> None:
         sample = source is BacktestSource.SAMPLE
         if sample and dataset is not None:
             raise KeibaError("--dataset applies to --source warehouse, not sample")
+        if sample and model is not None:
+            raise KeibaError("--model applies to --source warehouse, not sample")
         with progress_bar(not as_json) as progress:
             summary = run_backtest(
                 config,
@@ -102,6 +113,7 @@ def register(groups: dict[str, typer.Typer]) -> None:
                 run_dir=out_dir,
                 with_report=report,
                 progress=progress,
+                model=model,
             )
         if as_json:
             print_json(summary)

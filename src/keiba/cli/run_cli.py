@@ -76,6 +76,13 @@ def print_day(day: DayRun) -> None:
     if day.shadow:
         shadowed = sum(int(r.get("shadow_staked_yen") or 0) for r in rows)
         out.print(f"shadow candidate would have staked {shadowed:,} yen", highlight=False)
+    if day.canary:
+        by_canary = sum(r["staked_yen"] for r in rows if r.get("ran") == "canary")
+        out.print(
+            f"canary ran {len(day.canary)} races, staked {by_canary:,} yen "
+            "(keiba release compare for the release in force on them)",
+            highlight=False,
+        )
     for alert in day.alerts:
         note(f"{alert.severity.value}: {alert.message}")
     out.print(f"Journal: {day.journal}", highlight=False)

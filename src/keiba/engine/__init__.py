@@ -7,6 +7,8 @@ in the warehouse). `Replay` runs recorded races in the order their decisions and
 """
 
 from keiba.engine.race import (
+    CANARY_CAP,
+    Canary,
     PlacedBet,
     RaceEngine,
     RaceInputs,
@@ -20,8 +22,10 @@ from keiba.engine.race import (
 from keiba.engine.replay import ENGINE, Account, Replay, ReplayRace, Shadow, ShadowBet
 
 __all__ = [
+    "CANARY_CAP",
     "ENGINE",
     "Account",
+    "Canary",
     "PlacedBet",
     "RaceEngine",
     "RaceInputs",

@@ -21,7 +21,9 @@ The engine runs one release (`release_id`: the model version and Themis policy i
 outcome and every decision recorded in the ledger carries its id. A caller may switch
 `policy` and `release_id` together between races (a rollback). A replay that runs no promoted
 release (the demo, a backtest) records an implicit one, named after the race's model version
-and the policy (`implicit_release_id`).
+and the policy (`implicit_release_id`). A caller running a canary sets `canary` before the
+race's decision: the outcome and the decision record are marked, and the race's stake is capped
+(`Canary.cap_yen`, named `canary-cap` in a bet's rule when it binds).
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ from keiba.monitor import Alert, AlertSink, BetOutcome, Monitor, Severity, apply
 from keiba.themis import Bankroll, Bet, Decision, DecisionError, decide
 
 __all__ = [
+    "CANARY_CAP",
+    "Canary",
     "PlacedBet",
     "RaceEngine",
     "RaceInputs",
@@ -87,6 +91,20 @@ class RaceInputs:
     scratched: frozenset[int] = frozenset()
 
 
+CANARY_CAP = "canary-cap"
+
+
+@dataclass(frozen=True)
+class Canary:
+    """The next decision runs a canary release: `cap_yen` is what the race may stake in all
+    (the smaller of the canary's race cap and what its day cap has left)."""
+
+    cap_yen: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {"cap_yen": self.cap_yen}
+
+
 class Status(StrEnum):
     BOUGHT = "bought"
     PASSED = "passed"
@@ -115,6 +133,7 @@ class RaceOutcome:
     placed: tuple[PlacedBet, ...] = ()
     refused: tuple[str, ...] = ()
     release_id: str = ""
+    canary: bool = False
 
     @property
     def staked_yen(self) -> int:
@@ -218,6 +237,7 @@ class RaceEngine:
     ) -> None:
         self.policy = policy
         self.release_id = release_id
+        self.canary: Canary | None = None
         self.ledger = ledger
         self.broker = broker
         self.channels = (Channel(PRIMARY, broker), *failover)
@@ -243,7 +263,8 @@ class RaceEngine:
     def decide(self, race: RaceInputs) -> RaceOutcome:
         """Decide the race and buy what Themis chose; one decision id per race, ever. The
         outcome names the release it ran under."""
-        return replace(self._decide_or_skip(race), release_id=self._release(race))
+        outcome = self._decide_or_skip(race)
+        return replace(outcome, release_id=self._release(race), canary=self.canary is not None)
 
     def _release(self, race: RaceInputs) -> str:
         return self.release_id or implicit_release_id(race.model_version, self.policy)
@@ -274,6 +295,8 @@ class RaceEngine:
                 return RaceOutcome(race.race_id, Status.SKIPPED, f"monitor: {reasons}")
             policy = apply_to_policy(policy, report)
         bankroll = self.bankroll(race.race_date)
+        if self.canary is not None:
+            bankroll = replace(bankroll, cap_yen=max(self.canary.cap_yen, 0), cap_name=CANARY_CAP)
         try:
             decision = decide(
                 dict(race.probabilities),
@@ -320,6 +343,8 @@ class RaceEngine:
             for b in decision.bets
         ]
         inputs = _decision_inputs(race, bankroll, policy, self._release(race))
+        if self.canary is not None:
+            inputs["canary"] = self.canary.to_dict()
         try:
             executed = execute_decision(
                 self.ledger,

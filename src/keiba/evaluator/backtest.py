@@ -22,6 +22,12 @@ caller (`keiba.app.replay`). Everything lands in a run directory (`backtest_fram
 
 The backtest runs on one dataset, the selected one (`storage.dataset`): every model it trains
 learns from that dataset's races only, and the run records the dataset's name and kind.
+
+Given a stored model (`stored`: a release's gate), nothing is trained: that model and its market
+stage price every race of the period through the same engine, and only the races after its
+training period (the last day of its combination period) are replayed; the days before are
+clipped, and the run says so (`replayed`). A period with no race day after the training is
+refused.
 """
 
 from __future__ import annotations
@@ -52,9 +58,10 @@ from keiba.evaluator.backtest_frames import (
 from keiba.evaluator.backtest_metrics import all_metrics
 from keiba.evaluator.bet_list import label_bets, warehouse_names
 from keiba.evaluator.replay_setup import ReplayFactory
-from keiba.evaluator.walk_forward import WindowModel, plan_windows, train_window
+from keiba.evaluator.walk_forward import Window, WindowModel, plan_windows, train_window
 from keiba.feature_engineering import build_features
 from keiba.market.fields import incomplete_races
+from keiba.model_training.pipeline import StoredModel
 from keiba.predictor.probabilities import race_probabilities
 
 __all__ = ["ACCOUNT", "BacktestResult", "run_backtest"]
@@ -75,7 +82,13 @@ class BacktestResult:
     result: dict[str, Any]
 
 
-def _caveats(frame: pl.DataFrame, config: KeibaConfig, incomplete: int, windows: int) -> list[str]:
+def _caveats(
+    frame: pl.DataFrame,
+    config: KeibaConfig,
+    incomplete: int,
+    windows: int,
+    replayed: dict[str, Any] | None = None,
+) -> list[str]:
     races = frame.unique("race_id")
     by_source = dict(races.group_by("odds_source").len().iter_rows())
     drift = config.backtest.odds_drift
@@ -104,15 +117,62 @@ def _caveats(frame: pl.DataFrame, config: KeibaConfig, incomplete: int, windows:
             f"{incomplete:,} races in the period lack rows for some declared runners (runners "
             "that did not finish are missing from the source); they are neither bet nor scored."
         )
-    caveats.append(
-        f"The model was trained {'once' if windows == 1 else f'{windows} times'}, each time on "
-        "every race day before its test month; the first months learn from little history."
-    )
+    if replayed is not None:
+        caveats.append(f"{replayed['note'][0].upper()}{replayed['note'][1:]}.")
+    else:
+        caveats.append(
+            f"The model was trained {'once' if windows == 1 else f'{windows} times'}, each time "
+            "on every race day before its test month; the first months learn from little history."
+        )
     caveats.append(
         "Baselines bet on the same races with their own in-memory accounts; only the Themis "
         "strategy runs the monitor (drawdown tiers) and the real ledger."
     )
     return caveats
+
+
+def _replayed_window(
+    days: list[dt.date], stored: StoredModel, date_from: dt.date, date_to: dt.date
+) -> tuple[Window, dict[str, Any]]:
+    """The one window a stored model is replayed on: the period's race days after its training
+    period; what was clipped, for the run's record."""
+    periods, version = stored.periods, stored.model.version
+    tested = sorted(d for d in set(days) if date_from <= d <= date_to)
+    after = [d for d in tested if d > periods.combine_to]
+    if not after:
+        raise KeibaError(
+            f"model {version} was trained on race days up to {periods.combine_to} (its "
+            f"combination period's end): no race day between {date_from} and {date_to} comes "
+            "after it to replay"
+        )
+    window = Window(
+        after[0],
+        after[-1],
+        periods.train_from,
+        periods.train_to,
+        periods.valid_from,
+        periods.combine_from,
+        periods.combine_to,
+    )
+    clipped = len(tested) - len(after)
+    replayed = {
+        "model_version": version,
+        "requested_from": date_from.isoformat(),
+        "from": after[0].isoformat(),
+        "to": after[-1].isoformat(),
+        "trained_to": periods.combine_to.isoformat(),
+        "clipped_days": clipped,
+        "note": (
+            f"the stored model {version} was replayed, not retrained; "
+            + (
+                f"{clipped} race day(s) from {date_from} to {periods.combine_to}, which it "
+                "trained on, were left out"
+                if clipped
+                else "every race day of the period is after its training"
+            )
+        ),
+    }
+    return window, replayed
 
 
 def _run_id(clock: Clock, date_from: dt.date, date_to: dt.date) -> str:
@@ -128,11 +188,13 @@ def run_backtest(
     setup: ReplayFactory,
     progress: Progress = _noop,
     run_dir: Path | None = None,
+    stored: StoredModel | None = None,
 ) -> BacktestResult:
     """Replay [date_from, date_to] from the warehouse under `config.home`; write a run dir.
 
     `setup` builds the engine the races are replayed through (`keiba.app.replay`), its ledger
-    in the run directory and its clock an hour before the first decision."""
+    in the run directory and its clock an hour before the first decision. With `stored`, that
+    model is replayed on the period's races after its training, and nothing is trained."""
     started = time.perf_counter()
     timings: dict[str, float] = {}
     bt = config.backtest
@@ -152,13 +214,18 @@ def run_backtest(
             raise no_races
         dataset = {"name": warehouse.dataset, "kind": warehouse.kind()}
         days = list(warehouse.query("SELECT DISTINCT race_date FROM races")["race_date"])
-        windows = plan_windows(
-            days,
-            date_from,
-            date_to,
-            min_history_days=bt.min_history_days,
-            combine_share=bt.combine_share,
-        )
+        replayed: dict[str, Any] | None = None
+        if stored is None:
+            windows = plan_windows(
+                days,
+                date_from,
+                date_to,
+                min_history_days=bt.min_history_days,
+                combine_share=bt.combine_share,
+            )
+        else:
+            window, replayed = _replayed_window(days, stored, date_from, date_to)
+            windows = [window]
         progress("features", 0, 1)
         build_features(warehouse)
         progress("features", 1, 1)
@@ -169,7 +236,11 @@ def run_backtest(
         unpredicted = 0
         for i, window in enumerate(windows):
             progress("training", i, len(windows))
-            wm: WindowModel = train_window(warehouse, window, config.model, bt)
+            wm: WindowModel = (
+                train_window(warehouse, window, config.model, bt)
+                if stored is None
+                else WindowModel(window, stored.model, stored.combination)
+            )
             priced = priced_races(warehouse, window.test_from, window.test_to, bt)
             frame = race_probabilities(wm.model, wm.combination, warehouse, priced.frame).frame
             priced_count = frame["race_id"].n_unique()
@@ -261,6 +332,7 @@ def run_backtest(
         "start_yen": rig.start_yen,
         "policy": rig.engine.policy.model_dump(mode="json"),
         "schedule": schedule,
+        "replayed": replayed,
         "races": len(races),
         "races_incomplete": incomplete,
         "races_unpredicted": unpredicted,
@@ -280,7 +352,7 @@ def run_backtest(
             "audit_ok": audit.ok,
             "final_balance_yen": balance,
         },
-        "caveats": _caveats(frame, config, incomplete, len(windows))
+        "caveats": _caveats(frame, config, incomplete, len(windows), replayed)
         + (
             ["The races are simulated, not real JRA races: the money says nothing about JRA."]
             if dataset["kind"] == "simulated"

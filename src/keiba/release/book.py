@@ -10,7 +10,8 @@ why, and which gates were forced past. The release in force is read from that ch
 cannot change without a record `keiba audit verify` checks. Per dataset the releases in force
 form a stack: a promotion pushes a release, a rollback pops the top one and the release beneath
 is in force again. A candidate may also be set to run in shadow (`shadow`), audited the same way,
-until it is stopped or promoted.
+until it is stopped or promoted, or as a canary on a share of the races (`canary`) until it is
+stopped; a promotion or a rollback while a canary runs ends it first, with a record of its own.
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ from keiba.bankroll import Ledger, LedgerError
 from keiba.bankroll.audit import digest
 from keiba.common.clock import Clock
 from keiba.common.config import ThemisConfig
-from keiba.common.errors import KeibaError
+from keiba.release.canary import CanaryRun, CanarySettings
+from keiba.release.errors import PromotionRefused, ReleaseError
 
 __all__ = [
+    "CANARY",
+    "CANARY_STOP",
     "NO_RELEASE",
     "PROMOTE",
     "RELEASE_ACCOUNT",
@@ -45,22 +49,12 @@ PROMOTE = "promote"
 ROLLBACK = "rollback"
 SHADOW = "shadow"
 SHADOW_STOP = "shadow_stop"
+CANARY = "canary"
+CANARY_STOP = "canary_stop"
 NO_RELEASE = (
     "no release is promoted for dataset {dataset!r}: a race day runs only a promoted release "
     "(keiba release promote --reason TEXT)"
 )
-
-
-class ReleaseError(KeibaError):
-    """A release cannot be promoted, found or rolled back; the message says why."""
-
-
-class PromotionRefused(ReleaseError):
-    """A promotion refused by its gates or the freeze: one line per reason in `lines`."""
-
-    def __init__(self, lines: list[str]) -> None:
-        super().__init__("promotion refused: " + "; ".join(lines))
-        self.lines = list(lines)
 
 
 @dataclass(frozen=True)
@@ -122,6 +116,8 @@ class ReleaseEvent:
     forced: tuple[str, ...]
     seq: int
     at: str
+    canary: dict[str, Any] | None = None
+    """A canary's start: its share and caps."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -134,6 +130,7 @@ class ReleaseEvent:
             "forced": list(self.forced),
             "seq": self.seq,
             "at": self.at,
+            "canary": self.canary,
         }
 
 
@@ -164,6 +161,7 @@ class ReleaseBook:
                     tuple(p.get("forced") or ()),
                     int(p["seq"]),
                     str(p["recorded_at"]),
+                    p.get("canary"),
                 )
             )
         return found
@@ -209,6 +207,67 @@ class ReleaseBook:
         self._record(SHADOW_STOP, running, None, by, reason, ())
         return running
 
+    def canary(self, dataset: str) -> CanaryRun | None:
+        """The canary running on the dataset, or None."""
+        running: CanaryRun | None = None
+        for event in self.events(dataset):
+            if event.action == CANARY and event.canary is not None:
+                settings = CanarySettings.from_dict(event.canary)
+                running = CanaryRun(event.release, settings, event.at)
+            elif event.action == CANARY_STOP:
+                running = None
+        return running
+
+    def start_canary(
+        self,
+        release: Release,
+        settings: CanarySettings,
+        *,
+        by: str,
+        reason: str,
+        forced: tuple[str, ...] = (),
+    ) -> ReleaseEvent:
+        """Run `release` as a canary on a share of its dataset's races; audited."""
+        if not reason.strip():
+            raise ReleaseError("a canary needs a reason")
+        current = self.in_force(release.dataset)
+        if current is None:
+            raise ReleaseError(
+                f"a canary runs beside the release in force; none is on {release.dataset!r}"
+            )
+        if current.release.release_id == release.release_id:
+            raise ReleaseError(f"release {release.release_id} is already in force")
+        running = self.canary(release.dataset)
+        if running is not None:
+            raise ReleaseError(
+                f"the canary {running.release.release_id} already runs on {release.dataset!r}: "
+                "stop it first (keiba release canary --stop)"
+            )
+        self._record(
+            CANARY,
+            release,
+            current.release.release_id,
+            by,
+            reason,
+            forced,
+            {"canary": settings.to_dict()},
+        )
+        return self.events(release.dataset)[-1]
+
+    def stop_canary(self, dataset: str, *, by: str, reason: str) -> ReleaseEvent:
+        """End the dataset's canary; audited."""
+        running = self.canary(dataset)
+        if running is None:
+            raise ReleaseError(f"no canary runs on dataset {dataset!r}")
+        if not reason.strip():
+            raise ReleaseError("stopping a canary needs a reason")
+        self._record(CANARY_STOP, running.release, None, by, reason, ())
+        return self.events(dataset)[-1]
+
+    def _end_canary(self, dataset: str, by: str, why: str) -> None:
+        if self.canary(dataset) is not None:
+            self.stop_canary(dataset, by=by, reason=why)
+
     def releases(self, dataset: str) -> list[Release]:
         """Every release ever promoted or shadowed on the dataset, first record first."""
         seen: dict[str, Release] = {}
@@ -228,6 +287,10 @@ class ReleaseBook:
         """Put `release` in force (the gates are the caller's); audited."""
         if not reason.strip():
             raise ReleaseError("a promotion needs a reason")
+        running = self.canary(release.dataset)
+        if running is not None:
+            why = f"ended by the promotion of {release.release_id}: {reason.strip()}"
+            self._end_canary(release.dataset, by, why)
         current = self.in_force(release.dataset)
         previous = current.release.release_id if current else None
         self._record(PROMOTE, release, previous, by, reason, forced)
@@ -246,6 +309,7 @@ class ReleaseBook:
                 else f"no release is in force on dataset {dataset!r}"
             )
         current, restored = standing[-1], standing[-2]
+        self._end_canary(dataset, by, f"ended by a rollback: {reason.strip()}")
         self._record(ROLLBACK, restored.release, current.release.release_id, by, reason, ())
         return self.events(dataset)[-1]
 
@@ -257,10 +321,12 @@ class ReleaseBook:
         by: str,
         reason: str,
         forced: tuple[str, ...],
+        extra: dict[str, Any] | None = None,
     ) -> None:
         ledger = Ledger(self._engine, self._clock, account=RELEASE_ACCOUNT)
         ledger.record_promotion(
             {
+                **(extra or {}),
                 "action": action,
                 "dataset": release.dataset,
                 "release_id": release.release_id,

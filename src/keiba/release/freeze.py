@@ -28,10 +28,13 @@ def _usual_posts(day: dt.date) -> list[dt.datetime]:
 
 
 def freeze_reason(
-    now: dt.datetime, posts: Sequence[dt.datetime], config: ReleaseConfig
+    now: dt.datetime,
+    posts: Sequence[dt.datetime],
+    config: ReleaseConfig,
+    what: str = "promotions",
 ) -> str | None:
-    """Why a promotion at `now` is refused (the freeze around the JRA race day of `now`'s date
-    in JST, whose post times are `posts`), or None."""
+    """Why a promotion (or what `what` names: a canary's start) at `now` is refused (the freeze
+    around the JRA race day of `now`'s date in JST, whose post times are `posts`), or None."""
     day = now.astimezone(JST).date()
     todays = [p for p in posts if p.astimezone(JST).date() == day]
     known = bool(todays)
@@ -45,7 +48,7 @@ def freeze_reason(
     source = "its race list" if known else "JRA's usual hours, no card known"
     return (
         f"race-day freeze: {day} races from {min(todays).astimezone(JST):%H:%M} to "
-        f"{max(todays).astimezone(JST):%H:%M} JST ({source}); promotions are refused from "
+        f"{max(todays).astimezone(JST):%H:%M} JST ({source}); {what} are refused from "
         f"{start.astimezone(JST):%H:%M} to {end.astimezone(JST):%H:%M} JST unless forced "
         "with a reason"
     )

@@ -1,8 +1,9 @@
 """The gates a candidate release passes before promotion, judged from its figures.
 
-The figures are measured elsewhere (`keiba.app.releases`): a walk-forward backtest of the
-candidate on the dataset's most recent days, a Monte Carlo of that backtest's own bets at the
-candidate's Kelly fraction, and the candidate model's held-out ΔR² interval against the market.
+The figures are measured elsewhere (`keiba.app.releases`): a backtest replaying the candidate's
+stored model through the engine on the dataset's most recent days after its training, a Monte
+Carlo of that backtest's own bets at the candidate's Kelly fraction, and the candidate model's
+held-out ΔR² interval against the market.
 `judge` turns them, the candidate's policy and the release in force into one verdict per gate;
 a failed gate's line says what was measured and what the limit is. Every figure and verdict is
 kept on the release record.
@@ -27,7 +28,8 @@ class GateFigures:
     """What was measured of a candidate; None where it was not measured."""
 
     backtest: Mapping[str, Any] | None = None
-    """`bets`, `return_rate`, `profit_yen`, `max_drawdown`, `from`, `to`."""
+    """`bets`, `return_rate`, `profit_yen`, `max_drawdown`, `from`, `to`, `model_version`
+    (the stored model replayed), `replayed` (what was clipped), or `why` it could not run."""
     monte_carlo: Mapping[str, Any] | None = None
     """`p_drawdown` (P(max drawdown > `level`)), `level`, `kelly_fraction`, `seasons`, `seed`."""
     delta_r2: Mapping[str, Any] | None = None
@@ -50,13 +52,15 @@ class GateResult:
 def _backtest(figures: GateFigures, config: ReleaseConfig) -> GateResult:
     bt = figures.backtest
     if bt is None:
-        return GateResult("backtest", False, "backtest: the walk-forward backtest was not run")
+        return GateResult("backtest", False, "backtest: the backtest was not run")
+    if bt.get("why"):
+        return GateResult("backtest", False, f"backtest: not run ({bt['why']})")
     bets, rate = int(bt.get("bets") or 0), bt.get("return_rate")
     if bets < config.min_bets:
-        line = f"backtest: {bets} bets in the walk-forward backtest, at least {config.min_bets}"
+        line = f"backtest: {bets} bets in the gate's backtest, at least {config.min_bets}"
         return GateResult("backtest", False, line)
     if rate is None or float(rate) < config.min_return_rate:
-        line = f"backtest: return rate {rate} in the walk-forward backtest, at least "
+        line = f"backtest: return rate {rate} in the gate's backtest, at least "
         return GateResult("backtest", False, line + f"{config.min_return_rate}")
     return GateResult("backtest", True, f"backtest: {bets} bets, return rate {float(rate):.3f}")
 

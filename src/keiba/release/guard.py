@@ -6,6 +6,12 @@ promotion is the first peak; deposits and withdrawals move the peak as the monit
 when the monitor's tier `release.rollback_tier` is reached, rolls back to the release before,
 records it in the audit chain and sends a critical alert. The caller then runs the restored
 release (`RaceEngine.policy` and `release_id`, and the restored model's inputs).
+
+`check_canary` does the same for a canary: when the account's drawdown since the canary started
+reaches the same tier (whatever the time since: a canary runs until it is ended), the canary is
+stopped, audited by `automatic rollback`, and a critical alert `release.canary_ended` is sent;
+the release in force decides every race again. A rollback of the release in force ends a
+running canary too (`ReleaseBook.rollback`).
 """
 
 from __future__ import annotations
@@ -67,6 +73,36 @@ class ReleaseGuard:
         opening = {"kind": "deposit", "cash_yen": start, "cash_after_yen": start}
         after = [e for e in entries if _utc(e["created_at"]) > promoted_at]
         return peak_and_balance([opening, *after])
+
+    def _reached(self, since: dt.datetime) -> float | None:
+        """The drawdown since `since` when it reaches the tier, else None."""
+        peak, balance = self.drawdown_since(since)
+        if peak <= 0 or Fraction(peak - balance, peak) < self.threshold:
+            return None
+        return assess_drawdown(peak, balance, self.tiers).drawdown
+
+    def check_canary(self) -> ReleaseEvent | None:
+        """End the running canary if the account's drawdown since it started reached the tier;
+        the stop's record, or None when nothing changed."""
+        running = self.book.canary(self.dataset)
+        if running is None:
+            return None
+        drawdown = self._reached(_utc(running.started_at))
+        if drawdown is None:
+            return None
+        candidate = running.release.release_id
+        reason = (
+            f"drawdown {drawdown:.1%} since the canary {candidate} started reached tier "
+            f"{self.tier!r}"
+        )
+        stopped = self.book.stop_canary(self.dataset, by=AUTOMATIC, reason=reason)
+        fields = {"dataset": self.dataset, "canary": candidate, "drawdown": drawdown}
+        alert = Alert(
+            "release.canary_ended", Severity.CRITICAL, f"{reason}: canary ended",
+            self.clock.now(), fields,
+        )  # fmt: skip
+        deliver(alert, self.alerts)
+        return stopped
 
     def check(self) -> ReleaseEvent | None:
         """Roll back if the release in force has reached the tier in its window; the rollback's

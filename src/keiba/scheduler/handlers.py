@@ -80,6 +80,8 @@ def _decided(outcome: RaceOutcome) -> DecideResult:
         "refused": list(outcome.refused),
         "release_id": outcome.release_id,
     }
+    if outcome.canary:
+        detail["canary"] = True
     if outcome.decision is not None:
         detail["rejections"] = len(outcome.decision.rejections)
     return DecideResult(_OUTCOMES[outcome.status], outcome.reason, detail)

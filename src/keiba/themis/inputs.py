@@ -75,13 +75,17 @@ class Bankroll:
     """The account as the decision sees it: balance and what today has already used.
 
     `day_start_yen` is the balance at the start of the day, the base of the daily cap (the
-    current balance when not given). Nothing here is read from anywhere: the caller passes it.
+    current balance when not given). `cap_yen` is a limit of the caller's on what this race may
+    stake in all (a canary's cap), named `cap_name` in a bet's rule when it binds. Nothing here
+    is read from anywhere: the caller passes it.
     """
 
     balance_yen: int
     staked_today_yen: int = 0
     tickets_today: int = 0
     day_start_yen: int | None = None
+    cap_yen: int | None = None
+    cap_name: str = "caller-cap"
 
     @property
     def day_base_yen(self) -> int:
@@ -159,6 +163,8 @@ def _bankroll(bankroll: int | Bankroll) -> Bankroll:
         ]
         if account.day_start_yen is not None:
             fields.append(("bankroll.day_start_yen", account.day_start_yen))
+        if account.cap_yen is not None:
+            fields.append(("bankroll.cap_yen", account.cap_yen))
     for field, value in fields:
         if not _is_int(value):
             raise DecisionError(field, value, "must be a whole number of yen")

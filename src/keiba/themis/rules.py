@@ -4,10 +4,11 @@
 multiplier scaled) and applies, in order:
 
 1. the ticket cap (`max_ticket_fraction`) on each fraction;
-2. the race budget: the race cap (`max_race_fraction` of the balance, `max_race_yen`) and what
+2. the race budget: the race cap (`max_race_fraction` of the balance, `max_race_yen`), what
    is left of the day's cap (`max_day_fraction` of the day's starting balance, `max_day_yen`,
-   minus what was staked today) — if the tickets want more, all are scaled down together, so
-   the Kelly proportions survive;
+   minus what was staked today) and the caller's cap (`Bankroll.cap_yen`, a canary's), the
+   smallest binding — if the tickets want more, all are scaled down together, so the Kelly
+   proportions survive;
 3. each stake rounded *down* to the unit (100 yen), then clipped in integer yen to the ticket
    cap, the own-impact optimum (Isaacs) where the pool is known, and what the race budget has
    left (largest first): no cap can be exceeded by rounding;
@@ -82,12 +83,18 @@ def _cap(amount: int, fraction: float, absolute: int | None, unit: int) -> int:
 
 
 def budget(bankroll: Bankroll, policy: ThemisConfig) -> tuple[int, str]:
-    """Yen this race may use and the cap that sets it (`race-cap` or `day-cap`)."""
+    """Yen this race may use and the cap that sets it (`race-cap`, `day-cap`, or the caller's
+    `cap_name` when its `cap_yen` is below both)."""
     unit = policy.unit_yen
     race = _cap(bankroll.balance_yen, policy.max_race_fraction, policy.max_race_yen, unit)
     day_cap = _cap(bankroll.day_base_yen, policy.max_day_fraction, policy.max_day_yen, unit)
     day = int(round_down_to_unit(day_cap - bankroll.staked_today_yen, unit))
-    return (race, "race-cap") if race <= day else (day, "day-cap")
+    found = (race, "race-cap") if race <= day else (day, "day-cap")
+    if bankroll.cap_yen is not None:
+        caller = int(round_down_to_unit(bankroll.cap_yen, unit))
+        if caller < found[0]:
+            return caller, bankroll.cap_name
+    return found
 
 
 def allocate(
