@@ -260,3 +260,14 @@ def test_a_callers_cap_binds_the_race_budget_only_when_smaller_and_is_named_in_t
     ]
     with pytest.raises(DecisionError, match=r"bankroll\.cap_yen"):
         decide(WIN, market, Bankroll(1_000_000, cap_yen=-100), GENEROUS)
+
+
+@settings(max_examples=40, deadline=None)
+@given(races(), st.integers(10**5, 10**8), st.integers(0, 10**6))
+def test_a_callers_cap_is_never_exceeded_and_never_loosens_the_others(race, bankroll, cap) -> None:
+    win, market = race
+    free = decide(win, market, bankroll, GENEROUS)
+    capped = decide(win, market, Bankroll(bankroll, cap_yen=cap, cap_name="mine"), GENEROUS)
+    assert capped.total_stake <= cap
+    assert capped.total_stake <= free.total_stake
+    assert all(b.stake > 0 and b.stake % 100 == 0 for b in capped.bets)
