@@ -554,6 +554,7 @@ def _polish(
     z = np.append(np.where(near > 0, near, 0.0), max(0.0, 1.0 - float(np.sum(near[near > 0]))))
     free = z > 0
     free[-1] = True
+    _join(free, z, _gains(pi, full, columns, z))
     listed, active = free.copy(), _narrowed(full, columns, free)
     factored, last = None, math.inf
     for _ in range(POLISH_STEPS):
@@ -581,13 +582,8 @@ def _polish(
             continue
         if decrement < SETTLED:  # the last full step, then the tickets outside that should join
             z = z + dz
-            gain = _gains(pi, full, columns, z)
-            joining = ~free & (gain > gain[-1] + KKT_SLACK)
-            if not np.any(joining):
+            if not _join(free, z, _gains(pi, full, columns, z)):
                 return z[:-1]
-            free |= joining
-            z[joining] = JOIN_SHARE
-            z[-1] -= JOIN_SHARE * int(np.sum(joining))
             listed, active = free.copy(), _narrowed(full, columns, free)
             factored, last = None, math.inf
             continue
@@ -598,6 +594,18 @@ def _polish(
             t *= 0.5
         z = z + t * dz
     return None
+
+
+def _join(free: NDArray[np.bool_], z: FloatArray, gain: FloatArray) -> bool:
+    """Free the tickets held at zero whose marginal gain beats the cash's (ν), each at a tiny
+    stake taken from the cash; whether any joined."""
+    joining = ~free & (gain > gain[-1] + KKT_SLACK)
+    if not np.any(joining):
+        return False
+    free |= joining
+    z[joining] = JOIN_SHARE
+    z[-1] -= JOIN_SHARE * int(np.sum(joining))
+    return True
 
 
 def _narrowed(full: _Columns, columns: NDArray[np.intp], free: NDArray[np.bool_]) -> _Columns:
