@@ -314,6 +314,8 @@ def _size(
         return np.where(edge > 0, edge / (odds - 1.0), 0.0), ["single-kelly"] * k
     present = np.unique(kinds).tolist()
     joint = sizing == "joint" and (len(present) > 1 or not _EXCLUSIVE_KIND[present[0]])
+    if joint and near is not None:  # the previous round's optimum is the start
+        return payoffs.joint(chosen, near > 0, near), ["joint-kelly"] * k
     fractions, sizers = np.zeros(k), [""] * k
     for kind in present:
         members = np.flatnonzero(kinds == kind)
@@ -329,8 +331,7 @@ def _size(
         for j in members.tolist():
             sizers[j] = name
     if joint:
-        start = fractions > 0 if near is None else near > 0
-        return payoffs.joint(chosen, start, near), ["joint-kelly"] * k
+        return payoffs.joint(chosen, fractions > 0, near), ["joint-kelly"] * k
     return fractions, sizers
 
 
@@ -396,11 +397,7 @@ def _size_and_allocate(
     while True:
         exclusive_only = bool(np.all(_EXCLUSIVE_KIND[offers.kind[chosen]]))
         single = exclusive_only and np.unique(offers.kind[chosen]).size <= 1
-        needed = policy.torigami_guard or not (
-            policy.sizing == "independent"
-            or (policy.sizing == "per_pool" and exclusive_only)
-            or single
-        )
+        needed = policy.torigami_guard or (policy.sizing == "per_pool" and not exclusive_only)
         payoff = payoffs.of(chosen) if needed else _NO_PAYOFF
         full, sizers = _size(
             offers,

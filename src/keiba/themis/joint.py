@@ -71,6 +71,10 @@ GAP = 1e-15
 """Stop when the complementarity z·s per variable is below this (the objective is then within
 about n·GAP of the optimum)."""
 
+HANDOFF = 1e-9
+"""A cold start's interior-point steps stop at this complementarity per variable, and
+Newton's method as an active-set method over the tickets it has identified takes the last."""
+
 KKT_SLACK = 1e-10
 """A ticket outside the active set joins it when its marginal gain exceeds ν by more."""
 
@@ -466,8 +470,9 @@ def _mehrotra(point: _Point, solve, r_d: FloatArray) -> _Point:  # type: ignore[
     return point.step(*direction(corrector, r_c), share=0.995)
 
 
-def _interior_point(pi: FloatArray, cols: _Columns, point: _Point) -> _Point:
-    """Mehrotra predictor–corrector from `point` to the optimum over the active columns."""
+def _interior_point(pi: FloatArray, cols: _Columns, point: _Point, gap: float = GAP) -> _Point:
+    """Mehrotra predictor–corrector from `point` to the optimum over the active columns (or,
+    with a larger `gap`, to where the complementarity per variable is below it)."""
     n = point.z.size
     for _ in range(100):
         w = cols.r @ point.z
@@ -475,7 +480,7 @@ def _interior_point(pi: FloatArray, cols: _Columns, point: _Point) -> _Point:
         gain = cols.rt @ y
         r_d = point.s + gain - point.nu  # residual of ∇φ − s + ν1 = 0, with ∇φ = −gain
         mu = float(point.z @ point.s) / n
-        if (mu < GAP and float(np.max(np.abs(r_d) / (1.0 + gain))) < 1e-9) or mu < FLOOR:
+        if (mu < gap and float(np.max(np.abs(r_d) / (1.0 + gain))) < 1e-9) or mu < FLOOR:
             break
         solve = _newton_solver(cols, y / w, point.s / point.z)
         point = _mehrotra(point, solve, r_d)
@@ -552,6 +557,8 @@ def _polish(
     if np.any(np.bincount(outcomes, minlength=full.r.shape[0])[outcomes] > 1):
         return None
     z = np.append(np.where(near > 0, near, 0.0), max(0.0, 1.0 - float(np.sum(near[near > 0]))))
+    if z[-1] <= 0:
+        return None
     free = z > 0
     free[-1] = True
     _join(free, z, _gains(pi, full, columns, z))
@@ -673,7 +680,18 @@ def _solve(
         keep = np.zeros_like(allowed)
         keep[columns[active]] = True
         cols = full.subset(keep)
-        point = _interior_point(pi, cols, _start(pi, cols, None if near is None else near[active]))
+        point = _start(pi, cols, None if near is None else near[active])
+        point = _interior_point(pi, cols, point, HANDOFF)
+        # the last steps by Newton's method over the tickets the interior point has
+        # identified (z > s: clearly inside the optimum's support), with the optimality
+        # conditions checked on every ticket
+        x = np.zeros(k)
+        x[active] = np.where(point.z[:-1] > point.s[:-1], point.z[:-1], 0.0)
+        polished = _polish(pi, full, columns, x) if np.any(x > 0) else None
+        if polished is not None:
+            polished[polished < ZERO] = 0.0
+            return polished
+        point = _interior_point(pi, cols, point)
         x = np.zeros(k)
         x[active] = point.z[:-1]
         z = np.zeros(allowed.size + 1)
