@@ -171,7 +171,8 @@ def _codes(race: Race, orders: exotics.FinishOrders, policy: ThemisConfig):  # t
     p = np.full(len(offers), np.nan)
     out = _scratched_number(race)
     enabled = set(policy.bet_types)
-    for kind, bet in enumerate(BET_TYPES):
+    for kind in np.unique(offers.kind).tolist():
+        bet = BET_TYPES[kind]
         rows = np.flatnonzero((offers.kind == kind) & (out == 0))
         if rows.size == 0:
             continue
@@ -462,7 +463,7 @@ def decide(
     rejections = screened.rejections
     notes: list[str] = []
     ranged = (BET_TYPES.index(BetType.PLACE), BET_TYPES.index(BetType.QUINELLA_PLACE))
-    if np.isin(offers.kind, ranged).any():
+    if np.any((offers.kind == ranged[0]) | (offers.kind == ranged[1])):
         notes.append("place and wide are decided at the low end of their odds range")
     chosen, p_all = screened.candidates, screened.probability
     stop = _account_stop(account, policy) if chosen.size else None
