@@ -71,7 +71,7 @@ GAP = 1e-15
 """Stop when the complementarity z·s per variable is below this (the objective is then within
 about n·GAP of the optimum)."""
 
-HANDOFF = 1e-9
+HANDOFF = 1e-12
 """A cold start's interior-point steps stop at this complementarity per variable, and
 Newton's method as an active-set method over the tickets it has identified takes the last."""
 
@@ -472,7 +472,8 @@ def _mehrotra(point: _Point, solve, r_d: FloatArray) -> _Point:  # type: ignore[
 
 def _interior_point(pi: FloatArray, cols: _Columns, point: _Point, gap: float = GAP) -> _Point:
     """Mehrotra predictor–corrector from `point` to the optimum over the active columns (or,
-    with a larger `gap`, to where the complementarity per variable is below it)."""
+    with a larger `gap`, to where the complementarity per variable is below it, however
+    large the residual: Newton's method takes over from there)."""
     n = point.z.size
     for _ in range(100):
         w = cols.r @ point.z
@@ -480,7 +481,9 @@ def _interior_point(pi: FloatArray, cols: _Columns, point: _Point, gap: float = 
         gain = cols.rt @ y
         r_d = point.s + gain - point.nu  # residual of ∇φ − s + ν1 = 0, with ∇φ = −gain
         mu = float(point.z @ point.s) / n
-        if (mu < gap and float(np.max(np.abs(r_d) / (1.0 + gain))) < 1e-9) or mu < FLOOR:
+        if mu < FLOOR or (
+            mu < gap and (gap > GAP or float(np.max(np.abs(r_d) / (1.0 + gain))) < 1e-9)
+        ):
             break
         solve = _newton_solver(cols, y / w, point.s / point.z)
         point = _mehrotra(point, solve, r_d)
