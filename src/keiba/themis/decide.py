@@ -421,7 +421,12 @@ def _size_and_allocate(
         chosen = np.delete(chosen, dropped)
         near = None if near is None else np.delete(near, dropped)
     positive = np.flatnonzero(fractions > 0)
-    caps = [_own_impact(offers, int(chosen[j]), float(p_all[chosen[j]]), policy) for j in positive]
+    caps: list[float | None] = [None] * positive.size
+    if policy.own_impact:  # only the quotes that carry their pool, of exclusive bet types
+        rows = chosen[positive]
+        pooled = (offers.pool_yen[rows] >= 0) & _EXCLUSIVE_KIND[offers.kind[rows]]
+        for j in np.flatnonzero(pooled).tolist():
+            caps[j] = _own_impact(offers, int(rows[j]), float(p_all[rows[j]]), policy)
     allocations = [Allocation(Yen(0), ())] * chosen.size
     for j, a in zip(
         positive.tolist(),
