@@ -397,7 +397,6 @@ def _size_and_allocate(
     scale = policy.kelly_fraction * policy.stake_multiplier
     while True:
         exclusive_only = bool(np.all(_EXCLUSIVE_KIND[offers.kind[chosen]]))
-        single = exclusive_only and np.unique(offers.kind[chosen]).size <= 1
         needed = policy.torigami_guard or (policy.sizing == "per_pool" and not exclusive_only)
         payoff = payoffs.of(chosen) if needed else _NO_PAYOFF
         full, sizers = _size(

@@ -622,7 +622,7 @@ def _narrowed(full: _Columns, columns: NDArray[np.intp], free: NDArray[np.bool_]
     """The split of `full` narrowed to the free ones of `columns` (`free`: theirs, cash last)."""
     keep = np.zeros(full.r.shape[1] - 1, dtype=bool)
     keep[columns[free[:-1]]] = True
-    return full.subset(keep)
+    return full if np.all(keep) else full.subset(keep)
 
 
 def _gains(pi: FloatArray, full: _Columns, columns: NDArray[np.intp], z: FloatArray) -> FloatArray:
@@ -682,7 +682,7 @@ def _solve(
     for _ in range(k + 1):
         keep = np.zeros_like(allowed)
         keep[columns[active]] = True
-        cols = full.subset(keep)
+        cols = full if np.all(keep) else full.subset(keep)
         point = _start(pi, cols, None if near is None else near[active])
         point = _interior_point(pi, cols, point, HANDOFF)
         # the last steps by Newton's method over the tickets the interior point has
