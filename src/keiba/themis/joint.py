@@ -6,7 +6,9 @@ more column of R (it returns 1 everywhere) this is the log-optimal portfolio on 
 z = (x, c) ≥ 0, 1ᵀz = 1, whose optimality conditions are (Rᵀy)_j ≤ ν for every ticket, with
 equality where z_j > 0, y = π/w the marginal value of wealth in each outcome.
 
-Mehrotra's predictor–corrector follows these conditions in about twenty steps. Each step solves
+Mehrotra's predictor–corrector follows these conditions to a complementarity of 1e-12 in a dozen
+to sixteen steps, and Newton's method as an active-set method (below) takes the last steps over
+the tickets it has identified, the conditions checked on every ticket. Each step solves
 one linear system with the matrix RᵀDR + diag(s/z), D = π/w², three ways: a ticket that wins
 in one outcome only (a trifecta; most candidates of a full race) is eliminated exactly, outcome
 by outcome (Sherman–Morrison); tickets no two of which win together (the trios, usually) form
@@ -21,7 +23,8 @@ shrunk by the tickets the solve left at zero. A race's problem is split once (`J
 and narrowed to any subset of its tickets by filtering those lists. A problem that differs
 from a solved one by a few tickets (a race sized again without the tickets rounding dropped)
 starts from that optimum with Newton's method as an active-set method over the tickets in the
-optimum only, which settles in a few steps.
+optimum only (and those whose marginal gain already beats the cash's there), which settles in a
+few steps.
 
 Every step is deterministic (fixed order; dense algebra on one BLAS thread): the same inputs
 give the same fractions on any number of cores.
