@@ -16,6 +16,8 @@ def test_bench_themis_reports_ratios_against_the_previous_engine(tmp_path: Path)
     assert full["quotes_per_race"] == 6396
     assert full["speed_ratio_median"] > 0 and full["largest_objective_difference"] < 1e-9
     assert set(full["no_ev_screen"]) == {"median_ms", "p99_ms", "max_ms"}
+    collector = full["cpu_time"]["garbage_collection"]
+    assert collector["total_ms"] >= 0 and collector["p99_ms_without"] <= full["cpu_time"]["max_ms"]
     kelly = report["single_pool_kelly"]
     assert kelly["largest_stake_difference_slsqp"] < 1e-4
     assert kelly["penaltyblog"] == "not installed" or kelly["penaltyblog"]["ratio"] > 0

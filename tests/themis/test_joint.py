@@ -1,6 +1,7 @@
 """The interior-point joint Kelly against references, and the re-sizing after rounding and caps."""
 
 import math
+from unittest.mock import patch
 
 import numpy as np
 import pytest
@@ -10,8 +11,11 @@ from scipy import optimize, sparse
 
 from keiba.common.bet_types import BetType
 from keiba.common.config import ThemisConfig
-from keiba.themis import Reason, decide, joint_kelly, legacy, simultaneous_kelly
+from keiba.themis import Reason, decide, joint, joint_kelly, legacy, simultaneous_kelly
+from keiba.themis.bench import FRAMES_18, synthetic_race
+from keiba.themis.decide import _payoff, _screen
 from keiba.themis.exotics import combination_probabilities, finish_orders, ticket_keys
+from keiba.themis.inputs import validate
 from keiba.themis.joint import JointKelly, _Columns, _newton_solver, solve_joint_kelly
 from thread_counts import outputs_by_blas_threads
 
@@ -154,6 +158,57 @@ def test_a_prepared_problem_solves_any_subset_of_its_tickets(problem, seed: int)
         assert _expected_log(x, pi, payoff[:, columns]) == pytest.approx(best, abs=1e-9)
     direct = solve_joint_kelly(pi, sparse.csc_matrix(payoff[:, columns]), start)
     assert _expected_log(direct, pi, payoff[:, columns]) == pytest.approx(best, abs=1e-9)
+
+
+def _handed_over_and_to_the_end(pi: np.ndarray, payoff) -> tuple[np.ndarray, np.ndarray, bool]:  # type: ignore[no-untyped-def]
+    """The joint optimum with the hand-over to Newton's method, without it (the interior point
+    run to the end), and whether the hand-over answered the cold solve."""
+    answered: list[bool] = []
+    polish = joint._polish
+
+    def recorded(*args):  # type: ignore[no-untyped-def]
+        result = polish(*args)
+        answered.append(result is not None)
+        return result
+
+    with patch.object(joint, "_polish", recorded):
+        handed_over = joint_kelly(pi, payoff)
+    with patch.object(joint, "_polish", lambda *args: None):
+        to_the_end = joint_kelly(pi, payoff)
+    return handed_over, to_the_end, bool(answered and answered[0])
+
+
+@settings(max_examples=15, deadline=None)
+@given(full_races())
+def test_newton_takes_over_from_the_interior_point_at_the_same_optimum(problem) -> None:
+    """A cold solve stops the interior-point method early and lets Newton's active-set method
+    finish over the tickets it identified (or, where that does not settle, runs the interior
+    point on): the same expected log wealth, to 1e-9, as running the interior point to the
+    end."""
+    pi, payoff = problem
+    handed_over, to_the_end, _ = _handed_over_and_to_the_end(pi, payoff)
+    assert np.all(handed_over >= 0) and handed_over.sum() <= 1.0
+    assert _expected_log(handed_over, pi, payoff) == pytest.approx(
+        _expected_log(to_the_end, pi, payoff), abs=1e-9
+    )
+
+
+def test_a_full_race_is_finished_by_newtons_method() -> None:
+    """Eight pools, 18 runners, hundreds of candidates: the hand-over answers, at the
+    optimum of the interior point run to the end."""
+    model, market = synthetic_race(np.random.default_rng(7))
+    policy = ThemisConfig()
+    race = validate(model, market, 10_000_000, policy, FRAMES_18)
+    orders = finish_orders(race.win, policy.exotic_gamma, policy.exotic_delta)
+    chosen = _screen(race, orders, policy).candidates
+    payoff = _payoff(orders, race.offers, chosen, race.frames)
+    pi = orders.probabilities
+    handed_over, to_the_end, answered = _handed_over_and_to_the_end(pi, payoff)
+    assert answered and chosen.size > 500 and np.sum(handed_over > 0) > 100
+    dense = payoff.toarray()
+    assert _expected_log(handed_over, pi, dense) == pytest.approx(
+        _expected_log(to_the_end, pi, dense), abs=1e-9
+    )
 
 
 _SAME_ON_ANY_THREADS = """

@@ -171,7 +171,8 @@ def _codes(race: Race, orders: exotics.FinishOrders, policy: ThemisConfig):  # t
     p = np.full(len(offers), np.nan)
     out = _scratched_number(race)
     enabled = set(policy.bet_types)
-    for kind, bet in enumerate(BET_TYPES):
+    for kind in np.unique(offers.kind).tolist():
+        bet = BET_TYPES[kind]
         rows = np.flatnonzero((offers.kind == kind) & (out == 0))
         if rows.size == 0:
             continue
@@ -314,6 +315,8 @@ def _size(
         return np.where(edge > 0, edge / (odds - 1.0), 0.0), ["single-kelly"] * k
     present = np.unique(kinds).tolist()
     joint = sizing == "joint" and (len(present) > 1 or not _EXCLUSIVE_KIND[present[0]])
+    if joint and near is not None:  # the previous round's optimum is the start
+        return payoffs.joint(chosen, near > 0, near), ["joint-kelly"] * k
     fractions, sizers = np.zeros(k), [""] * k
     for kind in present:
         members = np.flatnonzero(kinds == kind)
@@ -329,8 +332,7 @@ def _size(
         for j in members.tolist():
             sizers[j] = name
     if joint:
-        start = fractions > 0 if near is None else near > 0
-        return payoffs.joint(chosen, start, near), ["joint-kelly"] * k
+        return payoffs.joint(chosen, fractions > 0, near), ["joint-kelly"] * k
     return fractions, sizers
 
 
@@ -395,12 +397,7 @@ def _size_and_allocate(
     scale = policy.kelly_fraction * policy.stake_multiplier
     while True:
         exclusive_only = bool(np.all(_EXCLUSIVE_KIND[offers.kind[chosen]]))
-        single = exclusive_only and np.unique(offers.kind[chosen]).size <= 1
-        needed = policy.torigami_guard or not (
-            policy.sizing == "independent"
-            or (policy.sizing == "per_pool" and exclusive_only)
-            or single
-        )
+        needed = policy.torigami_guard or (policy.sizing == "per_pool" and not exclusive_only)
         payoff = payoffs.of(chosen) if needed else _NO_PAYOFF
         full, sizers = _size(
             offers,
@@ -423,7 +420,12 @@ def _size_and_allocate(
         chosen = np.delete(chosen, dropped)
         near = None if near is None else np.delete(near, dropped)
     positive = np.flatnonzero(fractions > 0)
-    caps = [_own_impact(offers, int(chosen[j]), float(p_all[chosen[j]]), policy) for j in positive]
+    caps: list[float | None] = [None] * positive.size
+    if policy.own_impact:  # only the quotes that carry their pool, of exclusive bet types
+        rows = chosen[positive]
+        pooled = (offers.pool_yen[rows] >= 0) & _EXCLUSIVE_KIND[offers.kind[rows]]
+        for j in np.flatnonzero(pooled).tolist():
+            caps[j] = _own_impact(offers, int(rows[j]), float(p_all[rows[j]]), policy)
     allocations = [Allocation(Yen(0), ())] * chosen.size
     for j, a in zip(
         positive.tolist(),
@@ -465,7 +467,7 @@ def decide(
     rejections = screened.rejections
     notes: list[str] = []
     ranged = (BET_TYPES.index(BetType.PLACE), BET_TYPES.index(BetType.QUINELLA_PLACE))
-    if np.isin(offers.kind, ranged).any():
+    if np.any((offers.kind == ranged[0]) | (offers.kind == ranged[1])):
         notes.append("place and wide are decided at the low end of their odds range")
     chosen, p_all = screened.candidates, screened.probability
     stop = _account_stop(account, policy) if chosen.size else None

@@ -76,7 +76,8 @@ def _exact(fraction: float) -> Fraction:
 
 
 def _cap(amount: int, fraction: float, absolute: int | None, unit: int) -> int:
-    exact = math.floor(amount * _exact(fraction))
+    ratio = _exact(fraction)
+    exact = amount * ratio.numerator // ratio.denominator
     if absolute is not None:
         exact = min(exact, absolute)
     return int(round_down_to_unit(exact, unit))
