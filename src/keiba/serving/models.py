@@ -312,6 +312,18 @@ class Decided(Body):
     reason: str
 
 
+class Settled(Body):
+    """A race's settlement: `settled` (the official result paid the race's tickets),
+    `failed` (no official result by the deadline: the race's outcome is failed) or `nothing`
+    (no settlement is planned for it), why, and what was paid."""
+
+    race_id: str
+    state: str
+    reason: str
+    tickets: int = Field(description="Tickets settled by the official result")
+    paid_yen: int = Field(description="Paid to the account for them (refunds included)")
+
+
 class RawPageEvent(Body):
     """What a Cloud Storage event did: the page loaded or quarantined, or the object ignored."""
 
