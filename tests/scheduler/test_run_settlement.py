@@ -29,6 +29,7 @@ from keiba.scheduler import (
 
 A = race("202603020201", "10:05")  # decide 09:57; settle from 10:15, deadline 11:05, every 120 s
 B = race("202610020201", "09:58")
+C = race("202609020201", "10:25")  # decide 10:17, deadline 10:20:30
 CONFIG = RaceDayConfig(blocked_backoff_s=600)
 NOT_YET, INQUIRY = SettleResult(SettleStatus.NOT_YET), SettleResult(SettleStatus.INQUIRY)
 PAID = SettleResult(SettleStatus.OFFICIAL, {"settled": [{"ticket_id": "t1"}], "paid_yen": 500})
@@ -41,7 +42,7 @@ def _journal(tmp_path: Path) -> Journal:
 def settle(
     tmp_path: Path, time: SimulatedTime, handlers: FakeHandlers, race_id: str = A.race_id
 ) -> RaceSettlement:
-    plan = plan_day(DAY, [A, B], CONFIG)
+    plan = plan_day(DAY, [A, B, C], CONFIG)
     journal = _journal(tmp_path)
     try:
         return run_settlement(plan, journal, handlers, time.clock, time.sleep, race_id)
@@ -54,7 +55,7 @@ def bought(tmp_path: Path, time: SimulatedTime, handlers: FakeHandlers) -> None:
     handlers.plan(A.race_id, StepKind.DECIDE, [DecideResult("bought", "1 ticket")])
     journal = _journal(tmp_path)
     try:
-        plan = plan_day(DAY, [A, B], CONFIG)
+        plan = plan_day(DAY, [A, B, C], CONFIG)
         outcome = run_decision(plan, journal, handlers, time.clock, time.sleep, A.race_id)
     finally:
         journal.close()
@@ -164,6 +165,13 @@ def test_a_blocked_source_is_not_asked_again_before_its_pause_ends(tmp_path: Pat
     time.sleep(540)  # the pause ends at 10:25: the try planned for 10:27 may be taken
     assert settle(tmp_path, time, handlers).state is Settlement.SETTLED
     assert [c.now for c in handlers.of(StepKind.SETTLE)] == [at("10:15"), at("10:25")]
+    journal = _journal(tmp_path)
+    plan = journal.plan()
+    assert plan is not None
+    decide_c = next(s for s in plan.steps if s.race_id == C.race_id and s.kind is StepKind.DECIDE)
+    assert journal.state(decide_c.step_id) is StepState.PLANNED  # C's own task decides it
+    assert journal.outcomes()[C.race_id] is None
+    journal.close()
 
 
 def test_a_try_killed_mid_way_is_resumed(tmp_path: Path) -> None:
@@ -208,3 +216,18 @@ def test_a_race_not_in_the_plan_is_a_key_error(tmp_path: Path) -> None:
     time = SimulatedTime(at("10:15"))
     with pytest.raises(KeyError):
         settle(tmp_path, time, FakeHandlers(time), "202605020201")
+
+
+def test_a_block_met_by_a_resumed_try_puts_off_no_other_race(tmp_path: Path) -> None:
+    time = SimulatedTime(at("10:15"))
+    handlers = FakeHandlers(time)
+    handlers.plan(A.race_id, StepKind.SETTLE, [Killed(), BlockedError("u", 403)])
+    with pytest.raises(Killed):
+        settle(tmp_path, time, handlers)
+    assert settle(tmp_path, time, handlers).state is Settlement.PENDING
+    journal = _journal(tmp_path)
+    plan = journal.plan()
+    assert plan is not None
+    states = {s.kind: journal.state(s.step_id) for s in plan.steps if s.race_id == C.race_id}
+    journal.close()
+    assert states[StepKind.DECIDE] is StepState.PLANNED

@@ -237,6 +237,9 @@ class _Day:
         done = self.journal.outcomes().get(race_id)
         if done is not None:
             return done
+        # a block met here puts off this race's steps only; the others have tasks of their own
+        self.queue = [entry for entry in self.queue if entry[1].race_id == race_id]
+        heapq.heapify(self.queue)
         started = [s for s in self.journal.interrupted() if s.race_id == race_id]
         for step in started:
             self._run(step, interrupted=True)
@@ -251,7 +254,6 @@ class _Day:
             due_cards = [s for s in mine if s.kind in _CARDS and s.due <= now <= s.deadline]
             cards = [] if started else due_cards  # a resumed card step has just read the card
             taken = [*cards[-1:], decisions[0]]
-            # a block met here puts off this race's steps only; the others have tasks of their own
             self.queue = [(s.order, s) for s in mine if s not in taken]
             heapq.heapify(self.queue)
             if cards:
@@ -278,11 +280,12 @@ class _Day:
             )
         last = steps[-1]
         state = self.journal.state(last.step_id)
+        # a block met here puts off this race's steps only; the others have tasks of their own
+        self.queue = [(s.order, s) for _, s in self.queue if s.race_id == race_id and s != last]
+        heapq.heapify(self.queue)
         if state is StepState.STARTED:
             self._run(last, interrupted=True)
         elif state is StepState.PLANNED and self._ready_at(last, steps[0]) <= now:
-            self.queue = [(s.order, s) for _, s in self.queue if s.race_id == race_id and s != last]
-            heapq.heapify(self.queue)
             self._take(last, now)
         return self._settlement(race_id)
 
