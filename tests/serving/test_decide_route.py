@@ -230,9 +230,12 @@ def test_the_routes_are_in_the_openapi_schema_for_the_decider_only(served: Serve
     assert settle["responses"]["200"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Settled"
     }
+    assert settle["responses"]["503"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorBody"
+    }
     assert "/races/{race_id}/decide" in schema["paths"]
-    day = served.prepared.day.date
     race = served.prepared.day.races[0].race_id
+    as_viewer = {"Authorization": f"Bearer {served.viewer}"}
     for step in ("decide", "settle"):
         assert served.client.post(f"/races/{race}/{step}").status_code == 401
-    assert day.isoformat().replace("-", "") == race[:8]
+        assert served.client.post(f"/races/{race}/{step}", headers=as_viewer).status_code == 403

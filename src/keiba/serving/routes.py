@@ -278,7 +278,12 @@ def _decide(app: FastAPI) -> None:
 
 
 def _settle(app: FastAPI) -> None:
-    @app.post("/races/{race_id}/settle", response_model=m.Settled, tags=["race day"])
+    @app.post(
+        "/races/{race_id}/settle",
+        response_model=m.Settled,
+        responses={503: {"model": m.ErrorBody, "description": "Not due or not official yet"}},
+        tags=["race day"],
+    )
     def settle(request: Request, who: Decider, race_id: RaceId) -> dict[str, Any]:
         """Settle the race now (a queued task's call after the race, retried by the queue):
         its next try at the official result, and once official its tickets paid in the
