@@ -5,8 +5,9 @@ configured ledger account; `--twin`: a simulated world's day, served by a local 
 site on loopback and played in simulated time, with its own dataset, model, ledger and journal;
 or `--replay`: a day that was run before, replayed in simulated time from the pages it
 recorded. Each can be stopped and run again: it resumes from its journal. `--enqueue` runs no
-race: it records the live day's plan and puts one named task per race on the Cloud Tasks
-queue, which calls `keiba serve --decide` at each race's decision time.
+race: it records the live day's plan and puts two named tasks per race on the Cloud Tasks
+queues, which call `keiba serve --decide` at the race's decision time and, until its result is
+official, after the race to settle it.
 """
 
 from __future__ import annotations

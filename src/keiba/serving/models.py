@@ -9,7 +9,7 @@ cursor instead (`before_seq`).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -318,7 +318,7 @@ class Settled(Body):
     (no settlement is planned for it), why, and what was paid."""
 
     race_id: str
-    state: str
+    state: Literal["settled", "failed", "nothing"]
     reason: str
     tickets: int = Field(description="Tickets settled by the official result")
     paid_yen: int = Field(description="Paid to the account for them (refunds included)")
