@@ -41,8 +41,8 @@ locals {
       state   = ["roles/storage.objectUser"]
       dataset = ["roles/bigquery.dataViewer"]
     }
-    # Reads the day's race list and puts one task per race on the queue, each carrying the
-    # tasks account's OIDC token (hence serviceAccountUser on that account only).
+    # Reads the day's race list and puts two tasks per race on the queues (decide, settle),
+    # each carrying the tasks account's OIDC token (serviceAccountUser on that account only).
     enqueue = {
       project = ["roles/bigquery.jobUser"]
       data    = ["roles/storage.objectCreator", "roles/storage.objectViewer"]
@@ -149,6 +149,15 @@ resource "google_cloud_tasks_queue_iam_member" "runtime" {
   project  = var.project_id
   location = var.region
   name     = google_cloud_tasks_queue.decide.name
+  role     = each.value.role
+  member   = "serviceAccount:${google_service_account.runtime[each.value.identity].email}"
+}
+
+resource "google_cloud_tasks_queue_iam_member" "settle" {
+  for_each = local.grants_on["queue"]
+  project  = var.project_id
+  location = var.region
+  name     = google_cloud_tasks_queue.settle.name
   role     = each.value.role
   member   = "serviceAccount:${google_service_account.runtime[each.value.identity].email}"
 }

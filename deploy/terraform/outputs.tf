@@ -33,6 +33,11 @@ output "decide_queue" {
   value       = google_cloud_tasks_queue.decide.id
 }
 
+output "settle_queue" {
+  description = "The Cloud Tasks queue of per-race settlement calls (retried until official)."
+  value       = google_cloud_tasks_queue.settle.id
+}
+
 output "cloudsql_instance" {
   description = "The Cloud SQL instance of the ledger and MLflow (PROJECT:REGION:NAME; null without deploy_cloudsql)."
   value       = var.deploy_cloudsql ? google_sql_database_instance.keiba[0].connection_name : null

@@ -11,6 +11,7 @@ locals {
   api_url = "https://keiba-api-${data.google_project.this.number}.${var.region}.run.app"
   tasks_env = {
     KEIBA_TASKS__QUEUE         = google_cloud_tasks_queue.decide.id
+    KEIBA_TASKS__SETTLE_QUEUE  = google_cloud_tasks_queue.settle.id
     KEIBA_TASKS__TARGET_URL    = local.api_url
     KEIBA_TASKS__INVOKER_EMAIL = google_service_account.tasks.email
   }
@@ -231,8 +232,9 @@ resource "google_cloud_run_v2_job" "job" {
   depends_on = [google_project_service.api, google_secret_manager_secret_version.sql_url]
 }
 
-# The race-day API: decide-and-buy per race (POST /races/{race_id}/decide), called by Cloud
-# Tasks with an ID token of the tasks account, which may do nothing else; and the raw pages
+# The race-day API: decide-and-buy per race (POST /races/{race_id}/decide) and its settlement
+# (POST /races/{race_id}/settle), called by Cloud Tasks with an ID token of the tasks account,
+# which may do nothing else; and the raw pages
 # stored in the data bucket, delivered by Eventarc (events.tf) to POST /events/raw-page. One instance: the
 # race day's journal and warehouse have one writer, and decisions are taken one at a time.
 resource "google_cloud_run_v2_service" "api" {

@@ -1,12 +1,13 @@
 # Cloud Scheduler starts the daily and weekly jobs (Japan time); Cloud Tasks calls the service
-# once per race, at its decision time (a named task is refused as a duplicate).
+# per race at its decision time, and after the race until its tickets are settled (a named
+# task is refused as a duplicate).
 locals {
   schedules = {
     collect      = "0 6 * * *"  # every day 06:00: yesterday's races, results and payouts
     features     = "30 7 * * *" # every day 07:30: features and predictions of the coming races
     train        = "0 3 * * 1"  # Mondays 03:00: retrain on everything up to the weekend
     evaluate     = "0 5 * * 1"  # Mondays 05:00: score the new model
-    enqueue      = "0 8 * * *"  # every day 08:00: the day's races on the keiba-decide queue
+    enqueue      = "0 8 * * *"  # every day 08:00: the day's races on keiba-decide and keiba-settle
     audit-export = "30 23 * * *"
   }
 }
@@ -62,6 +63,33 @@ resource "google_cloud_tasks_queue" "decide" {
     max_retry_duration = "90s"
     min_backoff        = "5s"
     max_backoff        = "30s"
+  }
+
+  depends_on = [google_project_service.api]
+}
+
+resource "google_cloud_tasks_queue" "settle" {
+  project  = var.project_id
+  name     = "keiba-settle"
+  location = var.region
+
+  rate_limits {
+    max_concurrent_dispatches = 4
+    max_dispatches_per_second = 2
+  }
+
+  # One named task per race (settle-<dataset>-<race>), first due a few minutes after post
+  # (race_day.settle_first_min). The service answers 503 until the result is official, and
+  # 200 once the race's tickets are settled, or once race_day.settle_give_up_min has passed
+  # (the race is then recorded as failed). A result is official some 10-20 minutes after
+  # post, later after a stewards' inquiry (審議); a retried call is cheap and settles nothing
+  # twice. Back-off 60 s doubling to 5 min; 30 attempts and 3 h outlast the give-up time
+  # (1 h by default) with room for an instance busy deciding the next races.
+  retry_config {
+    max_attempts       = 30
+    max_retry_duration = "10800s"
+    min_backoff        = "60s"
+    max_backoff        = "300s"
   }
 
   depends_on = [google_project_service.api]

@@ -17,7 +17,7 @@ import pytest
 import typer
 
 from keiba.cli.serve_cli import serve
-from keiba.common.config import KeibaConfig
+from keiba.common.config import KeibaConfig, RaceDayConfig
 from keiba.common.storage.bigquery import DATASET_LABEL, bigquery_dataset_id
 
 STACK = Path(__file__).resolve().parents[2] / "deploy" / "terraform"
@@ -290,6 +290,22 @@ def test_daily_and_weekly_schedules_in_japan_time(stack: dict[str, Any]) -> None
     assert queue["retry_config"][0]["max_retry_duration"] == "90s"
 
 
+def _seconds(duration: str) -> int:
+    assert duration.endswith("s"), duration
+    return int(duration.removesuffix("s"))
+
+
+def test_settlement_is_retried_until_results_are_official(stack: dict[str, Any]) -> None:
+    """The settle queue retries long enough for the give-up time of settlement (and an
+    inquiry); its back-off never hammers the service."""
+    retry = _of(stack, "google_cloud_tasks_queue")["settle"]["retry_config"][0]
+    give_up_s = RaceDayConfig().settle_give_up_min * 60
+    assert _seconds(retry["max_retry_duration"]) >= 2 * give_up_s
+    assert retry["max_attempts"] * _seconds(retry["max_backoff"]) >= give_up_s
+    assert _seconds(retry["min_backoff"]) >= 30
+    assert _seconds(retry["max_backoff"]) <= 600
+
+
 def test_every_resource_is_in_the_projects_variable(stack: dict[str, Any]) -> None:
     for (kind, name), body in stack["resources"].items():
         if "project" in body:
@@ -329,11 +345,17 @@ def test_each_race_is_a_task_the_service_alone_accepts(stack: dict[str, Any]) ->
     assert "keiba run --date" in enqueue["command"][-1] and "--enqueue" in enqueue["command"][-1]
     tasks_env = stack["locals"]["tasks_env"]
     assert tasks_env["KEIBA_TASKS__QUEUE"] == "${google_cloud_tasks_queue.decide.id}"
+    assert tasks_env["KEIBA_TASKS__SETTLE_QUEUE"] == "${google_cloud_tasks_queue.settle.id}"
     assert tasks_env["KEIBA_TASKS__INVOKER_EMAIL"] == "${google_service_account.tasks.email}"
     assert tasks_env["KEIBA_TASKS__TARGET_URL"] == "${local.api_url}"
     assert stack["locals"]["api_url"].startswith("https://keiba-api-")
-    queue_grants = _of(stack, "google_cloud_tasks_queue_iam_member")["runtime"]
-    assert queue_grants["name"] == "${google_cloud_tasks_queue.decide.name}"
+    queues = _of(stack, "google_cloud_tasks_queue")
+    assert set(queues) == {"decide", "settle"}
+    grants = _of(stack, "google_cloud_tasks_queue_iam_member").values()
+    granted = {g["name"] for g in grants}
+    assert granted == {f"${{google_cloud_tasks_queue.{q}.name}}" for q in queues}
+    for grant in grants:  # every queue's tasks are created by the enqueue job's account only
+        assert grant["for_each"] == '${local.grants_on["queue"]}'
     acts_as = _of(stack, "google_service_account_iam_member")["runtime_acts_as_tasks"]
     assert acts_as["service_account_id"] == "${google_service_account.tasks.name}"
     holders = {i for i, scopes in GRANTS.items() if "queue" in scopes or "tasks" in scopes}

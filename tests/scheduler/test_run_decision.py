@@ -24,8 +24,14 @@ A = race("202603020201", "10:05")  # decide 09:57, deadline 10:00:30
 B = race("202610020201", "09:58")
 
 
-def decide(tmp_path: Path, time: SimulatedTime, handlers: FakeHandlers, race_id: str = A.race_id):
-    plan = plan_day(DAY, [A, B], RaceDayConfig(blocked_backoff_s=60))
+def decide(
+    tmp_path: Path,
+    time: SimulatedTime,
+    handlers: FakeHandlers,
+    race_id: str = A.race_id,
+    backoff_s: int = 60,
+):
+    plan = plan_day(DAY, [A, B], RaceDayConfig(blocked_backoff_s=backoff_s))
     journal = Journal(tmp_path / "day.sqlite")
     try:
         return run_decision(plan, journal, handlers, time.clock, time.sleep, race_id)
@@ -108,3 +114,16 @@ def test_a_race_not_in_the_plan_is_a_key_error(tmp_path: Path) -> None:
     time = SimulatedTime(at("09:57"))
     with pytest.raises(KeyError):
         decide(tmp_path, time, FakeHandlers(time), "202605020201")
+
+
+def test_a_block_met_by_a_resumed_decision_puts_off_no_other_race(tmp_path: Path) -> None:
+    time = SimulatedTime(at("09:50"))  # B's decision
+    handlers = FakeHandlers(time)
+    handlers.plan(B.race_id, StepKind.DECIDE, [Killed(), BlockedError("u", 403)])
+    with pytest.raises(Killed):
+        decide(tmp_path, time, handlers, B.race_id, 900)
+    lost = decide(tmp_path, time, handlers, B.race_id, 900)  # paused past both deadlines
+    assert lost is not None and lost.outcome is Outcome.SKIPPED
+    time.sleep(7 * 60)  # 09:57: A's own task decides it
+    outcome = decide(tmp_path, time, handlers, backoff_s=900)
+    assert outcome is not None and outcome.outcome is Outcome.PASSED

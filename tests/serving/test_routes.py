@@ -9,9 +9,10 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi.routing import APIRoute
-from served_home import Served
+from served_home import ACCOUNT, Served, TestClient
 
-from keiba.serving.auth import Role
+from keiba.serving.app import ServeSettings, create_app
+from keiba.serving.auth import FailureThrottle, Role
 
 
 @dataclass(frozen=True)
@@ -110,3 +111,44 @@ def test_every_route_answers_its_role_and_the_operator(served: Served) -> None:
         assert answer.status_code == 200, (key, answer.text)
         if case.role is Role.VIEWER:
             assert call(served, case, Role.OPERATOR).status_code == 200, key
+
+
+TASK_ROUTES = {
+    ("POST", "/races/{race_id}/decide"): Role.DECIDER,
+    ("POST", "/races/{race_id}/settle"): Role.DECIDER,
+    ("POST", "/events/raw-page"): Role.INGESTER,
+}
+"""The routes `--decide` and `--ingest-events` add, and the role each needs."""
+
+
+def test_every_route_of_the_tasks_and_events_needs_its_role(served: Served) -> None:
+    """Served with `--decide` and `--ingest-events`: the routes beyond the cases above are the
+    queued tasks' and Eventarc's, and a viewer is refused by each (no token: 401)."""
+
+    def no_day(day: object) -> Any:
+        raise AssertionError(f"no race day is to be set up for {day}")
+
+    settings = ServeSettings(
+        served.config,
+        served.settings.tokens,
+        ACCOUNT,
+        throttle=FailureThrottle(limit=1_000_000),
+        clock=served.settings.clock,
+        decide=no_day,
+        ingest_events=True,
+    )
+    race_id = served.morning.day.races[0].race_id
+    with TestClient(create_app(settings)) as client:
+        table = {
+            (method, route.path)
+            for route in client.app.routes  # type: ignore[attr-defined]
+            if isinstance(route, APIRoute)
+            for method in route.methods
+        }
+        assert table - set(cases(served)) == set(TASK_ROUTES)
+        for (method, path), role in TASK_ROUTES.items():
+            url = path.replace("{race_id}", race_id)
+            assert client.request(method, url).status_code == 401, path
+            answer = client.request(method, url, headers=served.auth(Role.VIEWER))
+            assert answer.status_code == 403, path
+            assert answer.json() == {"error": f"this needs the {role.value} role"}

@@ -66,11 +66,13 @@ from keiba.release import (
 from keiba.scheduler import (
     Journal,
     RaceOutcome,
+    RaceSettlement,
     SimulatedTime,
     plan_day,
     races_from_list,
     run_day,
     run_decision,
+    run_settlement,
 )
 from keiba.scheduler.handlers import EngineHandlers, RaceInputsAt
 from keiba.scheduler.timeline import Plan
@@ -84,6 +86,7 @@ __all__ = [
     "fund_paper_ledger",
     "plan_race_day",
     "run_race_day",
+    "settle_race",
 ]
 
 log = get_logger(__name__)
@@ -451,6 +454,16 @@ def decide_race(setup: RaceDaySetup, race_date: dt.date, race_id: str) -> RaceOu
     its outcome, the recorded one if it was decided before; None while it is put off."""
     with _running(setup, race_date) as day:
         return run_decision(
+            day.plan, day.journal, day.handlers, setup.clock, setup.sleeper, race_id,
+            alerts=day.sinks,
+        )  # fmt: skip
+
+
+def settle_race(setup: RaceDaySetup, race_date: dt.date, race_id: str) -> RaceSettlement:
+    """One race's next settlement try now, through the race day's engine, journal and ledger
+    (`run_settlement`): where its settlement stands afterwards."""
+    with _running(setup, race_date) as day:
+        return run_settlement(
             day.plan, day.journal, day.handlers, setup.clock, setup.sleeper, race_id,
             alerts=day.sinks,
         )  # fmt: skip

@@ -81,7 +81,12 @@ class ConflictError(KeibaError):
 
 
 class BusyError(KeibaError):
-    """The warehouse is held by another process (a race day); try again later."""
+    """Not now: the warehouse is held by another process (a race day), or what was asked is
+    not ready yet; try again in `retry_after_s` seconds."""
+
+    def __init__(self, message: str, retry_after_s: int = 30) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1, retry_after_s)
 
 
 def _day_of(race_id: str) -> dt.date:

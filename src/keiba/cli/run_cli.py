@@ -5,8 +5,9 @@ configured ledger account; `--twin`: a simulated world's day, served by a local 
 site on loopback and played in simulated time, with its own dataset, model, ledger and journal;
 or `--replay`: a day that was run before, replayed in simulated time from the pages it
 recorded. Each can be stopped and run again: it resumes from its journal. `--enqueue` runs no
-race: it records the live day's plan and puts one named task per race on the Cloud Tasks
-queue, which calls `keiba serve --decide` at each race's decision time.
+race: it records the live day's plan and puts two named tasks per race on the Cloud Tasks
+queues, which call `keiba serve --decide` at the race's decision time and, until its result is
+official, after the race to settle it.
 """
 
 from __future__ import annotations
@@ -89,19 +90,29 @@ def print_day(day: DayRun) -> None:
 
 
 def print_tasks(day: DayTasks, as_json: bool) -> None:
-    """Each race's task, when it runs, and whether it was queued now or already."""
+    """Each race's tasks, when they run, and whether they were queued now or already."""
     if as_json:
-        print_json({"race_date": day.race_date.isoformat(), "queue": day.queue, "tasks": day.rows})
+        print_json(
+            {
+                "race_date": day.race_date.isoformat(),
+                "queue": day.queue,
+                "settle_queue": day.settle_queue,
+                "tasks": day.rows,
+            }
+        )
         return
-    table = Table(title=f"Decisions of {day.race_date} on {day.queue}")
-    for column in ("race", "decides at", "task", "state"):
+    queues = day.queue if day.settle_queue == day.queue else f"{day.queue}, {day.settle_queue}"
+    table = Table(title=f"Decisions and settlements of {day.race_date} on {queues}")
+    for column in ("race", "step", "at", "task", "state"):
         table.add_column(column, overflow="fold")
     for row in day.rows:
         state = "queued" if row["created"] else "already queued"
-        table.add_row(row["race_id"], row["schedule_time"][11:19], row["task"], state)
+        at = row["schedule_time"][11:19]
+        table.add_row(row["race_id"], row["step"], at, row["task"], state)
     out.print(table)
     created = sum(1 for r in day.rows if r["created"])
-    out.print(f"{len(day.rows)} races: {created} queued now", highlight=False)
+    races = len({r["race_id"] for r in day.rows})
+    out.print(f"{races} races, {len(day.rows)} tasks: {created} queued now", highlight=False)
 
 
 def run(
@@ -128,8 +139,9 @@ def run(
         bool,
         typer.Option(
             "--enqueue",
-            help="With --date: plan the live day and put one named task per race on the Cloud "
-            "Tasks queue (tasks section), due at its decision time; run twice, it adds nothing.",
+            help="With --date: plan the live day and put two named tasks per race on the Cloud "
+            "Tasks queues (tasks section): its decision, due at its decision time, and its "
+            "settlement, due at its first settlement try; run twice, it adds nothing.",
         ),
     ] = False,
     fresh: Annotated[

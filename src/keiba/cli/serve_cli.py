@@ -57,7 +57,7 @@ def serve(
         list[str] | None,
         typer.Option(
             "--google-decider",
-            help="E-mail that may only decide races (the Cloud Tasks invoker account).",
+            help="E-mail that may only decide and settle races (the Cloud Tasks invoker account).",
         ),
     ] = None,
     google_ingester: Annotated[
@@ -81,8 +81,9 @@ def serve(
         typer.Option(
             "--decide",
             envvar="KEIBA_SERVE_DECIDE",
-            help="Serve POST /races/{race_id}/decide: decide and buy a race of the live race "
-            "day now (what a queued task calls).",
+            help="Serve POST /races/{race_id}/decide and /settle: decide and buy a race of "
+            "the live race day now, or settle it once its result is official (what queued "
+            "tasks call).",
         ),
     ] = False,
 ) -> None:

@@ -500,16 +500,20 @@ class SecretsConfig(Section):
         return self
 
 
+_QUEUE = r"^projects/[^/]+/locations/[^/]+/queues/[A-Za-z0-9-]+$"
+
+
 class TasksConfig(Section):
-    """The race day on Cloud Tasks (docs/deploy-gcp.md): one named task per race on `queue`
-    (`projects/P/locations/L/queues/Q`), each a POST to the service at `target_url` with an
-    OIDC token minted for `invoker_email` (audience `audience`, default the target's origin).
-    `endpoint` replaces Google's API address (`http://` only on loopback: a local twin).
+    """The race day on Cloud Tasks (docs/deploy-gcp.md): per race a named decide task on
+    `queue` and a named settle task on `settle_queue` (both `projects/P/locations/L/queues/Q`;
+    without `settle_queue`, on `queue`, whose retries must then last until results are
+    official), each a POST to the service at `target_url` with an OIDC token minted for
+    `invoker_email` (audience `audience`, default the target's origin). `endpoint` replaces
+    Google's API address (`http://` only on loopback: a local twin).
     """
 
-    queue: str | None = Field(
-        default=None, pattern=r"^projects/[^/]+/locations/[^/]+/queues/[A-Za-z0-9-]+$"
-    )
+    queue: str | None = Field(default=None, pattern=_QUEUE)
+    settle_queue: str | None = Field(default=None, pattern=_QUEUE)
     target_url: str | None = None
     invoker_email: str | None = None
     audience: str | None = None

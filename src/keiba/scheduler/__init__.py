@@ -18,6 +18,8 @@ from keiba.scheduler.journal import (
 )
 from keiba.scheduler.loop import (
     DecideResult,
+    RaceSettlement,
+    Settlement,
     SettleResult,
     SettleStatus,
     SimulatedTime,
@@ -27,6 +29,7 @@ from keiba.scheduler.loop import (
     live_sleep,
     run_day,
     run_decision,
+    run_settlement,
 )
 from keiba.scheduler.timeline import (
     Plan,
@@ -47,9 +50,11 @@ __all__ = [
     "Pause",
     "Plan",
     "RaceOutcome",
+    "RaceSettlement",
     "RaceSlot",
     "SettleResult",
     "SettleStatus",
+    "Settlement",
     "SimulatedTime",
     "Step",
     "StepContext",
@@ -64,5 +69,6 @@ __all__ = [
     "races_from_list",
     "run_day",
     "run_decision",
+    "run_settlement",
     "step_id",
 ]

@@ -312,6 +312,17 @@ class Journal:
             rows = conn.execute(select(_steps.c.step_id, _steps.c.state))
             return {r.step_id: StepState(r.state) for r in rows}
 
+    def detail(self, step_id: str) -> dict[str, Any]:
+        """What a step's end recorded beside its state (empty: nothing)."""
+        with reading(self._engine) as conn:
+            row = conn.execute(
+                select(_steps.c.detail).where(_steps.c.step_id == step_id)
+            ).one_or_none()
+        if row is None:
+            raise JournalError(f"no step {step_id} in the journal")
+        found: dict[str, Any] = json.loads(row.detail or "{}")
+        return found
+
     def history(self, step_id: str) -> list[tuple[StepState, str | None]]:
         """A step's state changes in order, each with its reason."""
         with reading(self._engine) as conn:

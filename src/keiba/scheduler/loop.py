@@ -16,7 +16,9 @@ and owns only time and failure:
 - while the operator has paused the day (`Journal.set_paused`), a decision that comes due is
   skipped with the pause's reason; polls and settlements go on.
 
-At the end every race has an outcome; `run_day` returns them.
+At the end every race has an outcome; `run_day` returns them. `run_decision` and
+`run_settlement` run one race's decision or its next settlement try by themselves (a queued
+task's call), through the same path.
 """
 
 from __future__ import annotations
@@ -40,8 +42,10 @@ from keiba.scheduler.timeline import Plan, RaceSlot, Step, StepKind, step_id
 
 __all__ = [
     "DecideResult",
+    "RaceSettlement",
     "SettleResult",
     "SettleStatus",
+    "Settlement",
     "SimulatedTime",
     "StepContext",
     "StepHandlers",
@@ -49,6 +53,7 @@ __all__ = [
     "live_sleep",
     "run_day",
     "run_decision",
+    "run_settlement",
 ]
 
 Sleeper = Callable[[float], None]
@@ -103,6 +108,33 @@ class SettleResult:
     detail: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
 
+class Settlement(StrEnum):
+    """Where a race's settlement stands, as `run_settlement` leaves it."""
+
+    SETTLED = "settled"
+    """The result was official and the race's tickets were settled."""
+    PENDING = "pending"
+    """Not official yet (or 審議): a further try is planned."""
+    NOT_DUE = "not_due"
+    """The race's first settlement try is not due yet."""
+    FAILED = "failed"
+    """No official result by the deadline: the race's outcome is failed."""
+    NOTHING = "nothing"
+    """The race has no settlement step (its plan has none)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RaceSettlement:
+    """A race's settlement: where it stands, why, what the official try settled (`detail`),
+    and when a further call is worth it (`retry_at`, while pending or not due)."""
+
+    race_id: str
+    state: Settlement
+    reason: str
+    detail: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    retry_at: dt.datetime | None = None
+
+
 class StepHandlers(Protocol):
     """The race-day work, one method per step kind. The engine implements it.
 
@@ -137,6 +169,7 @@ def _hhmm(at: dt.datetime) -> str:
 
 _CARDS = (StepKind.CARD, StepKind.WEIGHTS)
 
+_OFFICIAL = "official"
 _SETTLE_NOTES = {
     SettleStatus.NOT_YET: "result not yet official",
     SettleStatus.INQUIRY: "審議: stewards' inquiry pending",
@@ -204,6 +237,9 @@ class _Day:
         done = self.journal.outcomes().get(race_id)
         if done is not None:
             return done
+        # a block met here puts off this race's steps only; the others have tasks of their own
+        self.queue = [entry for entry in self.queue if entry[1].race_id == race_id]
+        heapq.heapify(self.queue)
         started = [s for s in self.journal.interrupted() if s.race_id == race_id]
         for step in started:
             self._run(step, interrupted=True)
@@ -218,13 +254,70 @@ class _Day:
             due_cards = [s for s in mine if s.kind in _CARDS and s.due <= now <= s.deadline]
             cards = [] if started else due_cards  # a resumed card step has just read the card
             taken = [*cards[-1:], decisions[0]]
-            # a block met here puts off this race's steps only; the others have tasks of their own
             self.queue = [(s.order, s) for s in mine if s not in taken]
             heapq.heapify(self.queue)
             if cards:
                 self._run(cards[-1], interrupted=False)
             self._take(decisions[0], self.clock.now())
         return self.journal.outcomes().get(race_id)
+
+    def settle(self, race_id: str) -> RaceSettlement:
+        """One race's next settlement try, now, as the loop runs it: a try found started is
+        resumed; else the race's planned one is taken once its first try is due. A further try
+        is taken as soon as it is asked for (the caller's retries set the pace), but not before
+        the pause of a blocked source ends. A race settled before is not settled again."""
+        steps = self._settle_steps(race_id)
+        if not steps:
+            return RaceSettlement(race_id, Settlement.NOTHING, "no settlement is planned")
+        now = self.clock.now()
+        if steps[0].due > now:
+            return RaceSettlement(
+                race_id,
+                Settlement.NOT_DUE,
+                f"first try at {_hhmm(steps[0].due)}",
+                _EMPTY,
+                steps[0].due,
+            )
+        last = steps[-1]
+        state = self.journal.state(last.step_id)
+        # a block met here puts off this race's steps only; the others have tasks of their own
+        self.queue = [(s.order, s) for _, s in self.queue if s.race_id == race_id and s != last]
+        heapq.heapify(self.queue)
+        if state is StepState.STARTED:
+            self._run(last, interrupted=True)
+        elif state is StepState.PLANNED and self._ready_at(last, steps[0]) <= now:
+            self._take(last, now)
+        return self._settlement(race_id)
+
+    def _settle_steps(self, race_id: str) -> list[Step]:
+        """The race's settlement tries in the journal, in order (`KeyError`: no such race)."""
+        plan = self.journal.plan()
+        assert plan is not None
+        plan.race(race_id)
+        return [s for s in plan.steps if s.race_id == race_id and s.kind is StepKind.SETTLE]
+
+    def _ready_at(self, step: Step, first: Step) -> dt.datetime:
+        """When a planned try may be taken: the first when due, a further one from when the
+        try before it ended (its due time less the retry interval: a block's pause included)."""
+        if step == first:
+            return step.due
+        return step.due - dt.timedelta(seconds=self.config.settle_retry_s)
+
+    def _settlement(self, race_id: str) -> RaceSettlement:
+        """Where the race's settlement stands, from the journal."""
+        steps = self._settle_steps(race_id)
+        last = steps[-1]
+        state, reason = self.journal.history(last.step_id)[-1]
+        if state is StepState.DONE and reason == _OFFICIAL:
+            detail = self.journal.detail(last.step_id)
+            return RaceSettlement(race_id, Settlement.SETTLED, _OFFICIAL, detail)
+        if state in (StepState.PLANNED, StepState.STARTED):
+            before = self.journal.history(steps[-2].step_id)[-1][1] if len(steps) > 1 else None
+            why = f"{before or 'not settled yet'}; next try at {_hhmm(last.due)}"
+            return RaceSettlement(race_id, Settlement.PENDING, why, _EMPTY, last.due)
+        outcome = self.journal.outcomes().get(race_id)
+        why = outcome.reason if outcome is not None else reason or "not settled"
+        return RaceSettlement(race_id, Settlement.FAILED, why)
 
     def _next(self, now: dt.datetime) -> Step | None:
         """The due step that goes first: by priority, so a decision never waits behind polls."""
@@ -283,7 +376,7 @@ class _Day:
         elif isinstance(result, SettleResult) and result.status is not SettleStatus.OFFICIAL:
             self._end(step, StepState.DONE, _SETTLE_NOTES[result.status], at, result.detail)
         elif isinstance(result, SettleResult):
-            self.journal.finish(step, StepState.DONE, "official", at, detail=result.detail)
+            self.journal.finish(step, StepState.DONE, _OFFICIAL, at, detail=result.detail)
         else:
             self.journal.finish(step, StepState.DONE, result.note or None, at, detail=result.detail)
 
@@ -318,7 +411,13 @@ class _Day:
             heapq.heappush(self.queue, (follow_up.order, follow_up))
 
     def _settle_again(self, step: Step, after: dt.datetime) -> Step | None:
-        due = max(after, step.due) + dt.timedelta(seconds=self.config.settle_retry_s)
+        """The next try, `settle_retry_s` after this one ended (or a block's pause): from the
+        time it ended, not its due time, since a queued call may run a try before it is due
+        (and always in a later second than this one's, which names it)."""
+        due = max(
+            after + dt.timedelta(seconds=self.config.settle_retry_s),
+            step.due + dt.timedelta(seconds=1),
+        )
         if due > step.deadline:
             return None
         return Step(
@@ -446,3 +545,26 @@ def run_decision(
     """
     recorded = journal.record_plan(plan, clock.now())
     return _Day(recorded, journal, handlers, clock, sleeper, alerts).decide(race_id)
+
+
+def run_settlement(
+    plan: Plan,
+    journal: Journal,
+    handlers: StepHandlers,
+    clock: Clock,
+    sleeper: Sleeper,
+    race_id: str,
+    *,
+    alerts: Iterable[AlertSink] = (),
+) -> RaceSettlement:
+    """Run one race's next settlement try now, as the loop runs it (the call a queued task
+    makes after the race, retried by the queue until it is settled), and say where the race's
+    settlement stands.
+
+    The plan is recorded unless it already is. A try not official plans the next one, and the
+    last before the deadline records the race as failed, as in the loop; a race settled before
+    is answered from the journal and never settled again. `KeyError` for a race the plan does
+    not have.
+    """
+    recorded = journal.record_plan(plan, clock.now())
+    return _Day(recorded, journal, handlers, clock, sleeper, alerts).settle(race_id)

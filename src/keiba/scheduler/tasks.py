@@ -1,12 +1,15 @@
-"""One named Cloud Tasks task per race: the race's decision, due at its decision time.
+"""Named Cloud Tasks tasks per race: its decision, due at its decision time, and its
+settlement, due at its first settlement try.
 
 On Google Cloud a race day is not one long process. `decide_tasks` turns the day's plan into
-one `DecideTask` per race, scheduled when the plan's `decide` step is due (close less the
+one `RaceTask` per race, scheduled when the plan's `decide` step is due (close less the
 decision lead) and named after the dataset, the race and the step (`decide-<dataset>-<race>`),
 so putting the day on the queue twice creates nothing new: the queue refuses a second task of
-the same name, which `TaskQueue.create` reports as "already queued". `CloudTasksQueue` puts
-them on a Cloud Tasks queue (the official client over its REST transport) as HTTP POSTs to the
-service's decide route with an OIDC token for the service, signed as the invoker account.
+the same name, which `TaskQueue.create` reports as "already queued". `settle_tasks` does the
+same for the first `settle` step (`settle-<dataset>-<race>`); the queue's retries, not more
+tasks, bring the further tries. `CloudTasksQueue` puts them on a Cloud Tasks queue (the
+official client over its REST transport) as HTTP POSTs to the service's decide or settle route
+with an OIDC token for the service, signed as the invoker account.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -24,10 +28,12 @@ from keiba.scheduler.timeline import Plan, StepKind
 
 __all__ = [
     "CloudTasksQueue",
-    "DecideTask",
+    "RaceTask",
     "TaskQueue",
     "decide_path",
     "decide_tasks",
+    "settle_path",
+    "settle_tasks",
     "task_id",
 ]
 
@@ -46,9 +52,14 @@ def decide_path(race_key: str) -> str:
     return f"/races/{race_key}/decide"
 
 
+def settle_path(race_key: str) -> str:
+    """The service's route that settles one race (the 16-digit race key)."""
+    return f"/races/{race_key}/settle"
+
+
 @dataclass(frozen=True, slots=True)
-class DecideTask:
-    """A race's decision on the queue: its id, when it runs, and the route it calls."""
+class RaceTask:
+    """A race's decision or settlement on the queue: its id, when it runs, the route it calls."""
 
     task_id: str
     race_key: str
@@ -59,22 +70,32 @@ class DecideTask:
         return json.dumps({"race_id": self.race_key}).encode()
 
 
-def decide_tasks(plan: Plan, dataset: str) -> list[DecideTask]:
-    """One task per race of the plan, due when its `decide` step is due."""
-    tasks = []
+def _tasks(plan: Plan, dataset: str, kind: StepKind, path: Callable[[str], str]) -> list[RaceTask]:
+    """One task per race, due when its first step of `kind` is due."""
+    tasks: dict[str, RaceTask] = {}
     for step in plan.steps:
-        if step.kind is not StepKind.DECIDE:
+        if step.kind is not kind or step.race_id in tasks:
             continue
         key = str(NetkeibaRaceId.parse(step.race_id).to_race_key(plan.race_date))
-        name = task_id(StepKind.DECIDE.value, dataset, key)
-        tasks.append(DecideTask(name, key, step.due, decide_path(key)))
-    return tasks
+        name = task_id(kind.value, dataset, key)
+        tasks[step.race_id] = RaceTask(name, key, step.due, path(key))
+    return list(tasks.values())
+
+
+def decide_tasks(plan: Plan, dataset: str) -> list[RaceTask]:
+    """One task per race of the plan, due when its `decide` step is due."""
+    return _tasks(plan, dataset, StepKind.DECIDE, decide_path)
+
+
+def settle_tasks(plan: Plan, dataset: str) -> list[RaceTask]:
+    """One task per race of the plan, due when its first `settle` try is due."""
+    return _tasks(plan, dataset, StepKind.SETTLE, settle_path)
 
 
 class TaskQueue(Protocol):
     """Where tasks are put; a task whose name is already taken is not created again."""
 
-    def create(self, task: DecideTask) -> bool:
+    def create(self, task: RaceTask) -> bool:
         """True when the task was created, False when one of its name already exists."""
         ...
 
@@ -101,7 +122,7 @@ class CloudTasksQueue:
             raise ConfigError(f"a queue is projects/P/locations/L/queues/Q, not {queue!r}")
         target = urlsplit(target_url)
         if target.scheme != "https" and target.hostname not in LOOPBACK_HOSTS:
-            raise ConfigError(f"the decide target {target_url} must be https")
+            raise ConfigError(f"the tasks' target {target_url} must be https")
         if endpoint is not None and endpoint.startswith("http://"):
             if urlsplit(endpoint).hostname not in LOOPBACK_HOSTS:
                 raise ConfigError(f"the Cloud Tasks endpoint {endpoint} must be https")
@@ -128,7 +149,7 @@ class CloudTasksQueue:
             )
         return self._client
 
-    def request(self, task: DecideTask) -> dict[str, Any]:
+    def request(self, task: RaceTask) -> dict[str, Any]:
         """The task as Cloud Tasks receives it."""
         return {
             "name": f"{self.queue}/tasks/{task.task_id}",
@@ -145,7 +166,7 @@ class CloudTasksQueue:
             },
         }
 
-    def create(self, task: DecideTask) -> bool:
+    def create(self, task: RaceTask) -> bool:
         from google.api_core import exceptions as api
         from google.auth import exceptions as auth
 

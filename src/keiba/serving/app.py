@@ -64,7 +64,8 @@ class ServeSettings:
     """A live stream ends after this many reads (the dashboard opens the next one)."""
     max_streams: int = 16
     decide: SetupFor | None = None
-    """With it, `POST /races/{race_id}/decide` decides a race with the day's setup it gives."""
+    """With it, `POST /races/{race_id}/decide` decides a race and `POST /races/{race_id}/settle`
+    settles it, with the day's setup it gives."""
     ingest_events: bool = False
     """Serve `POST /events/raw-page`: Eventarc's Cloud Storage events, raw pages loaded."""
     reads: ServingReads = field(init=False)
@@ -175,7 +176,7 @@ def _handlers(app: FastAPI) -> None:
 
     @app.exception_handler(BusyError)
     async def busy(_: Request, e: BusyError) -> JSONResponse:
-        return _error(503, str(e), {"Retry-After": "30"})
+        return _error(503, str(e), {"Retry-After": str(e.retry_after_s)})
 
     @app.exception_handler(KeibaError)
     async def refused(_: Request, e: KeibaError) -> JSONResponse:

@@ -56,7 +56,7 @@ class Role(StrEnum):
     VIEWER = "viewer"
     OPERATOR = "operator"
     DECIDER = "decider"
-    """The account a queued task calls with: it may decide a race, and nothing else."""
+    """The account a queued task calls with: it may decide and settle a race, nothing else."""
     INGESTER = "ingester"
     """The account Eventarc delivers Cloud Storage events with: it may post them, nothing else."""
 

@@ -9,7 +9,7 @@ cursor instead (`before_seq`).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -310,6 +310,18 @@ class Decided(Body):
     race_id: str
     outcome: str
     reason: str
+
+
+class Settled(Body):
+    """A race's settlement: `settled` (the official result paid the race's tickets),
+    `failed` (no official result by the deadline: the race's outcome is failed) or `nothing`
+    (no settlement is planned for it), why, and what was paid."""
+
+    race_id: str
+    state: Literal["settled", "failed", "nothing"]
+    reason: str
+    tickets: int = Field(description="Tickets settled by the official result")
+    paid_yen: int = Field(description="Paid to the account for them (refunds included)")
 
 
 class RawPageEvent(Body):

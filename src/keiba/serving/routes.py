@@ -16,10 +16,11 @@ from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from keiba.app import serving as reads
-from keiba.app.decide_tasks import decide_live_race
+from keiba.app.decide_tasks import decide_live_race, settle_live_race
 from keiba.app.raw_events import ingest_stored_object, parse_storage_event
 from keiba.app.serving import BusyError, NotKept, only_kept
 from keiba.common.logging import get_logger
+from keiba.scheduler import RaceSettlement, Settlement
 from keiba.serving import models as m
 from keiba.serving.app import ServeSettings, require
 from keiba.serving.auth import Principal, Role
@@ -276,6 +277,42 @@ def _decide(app: FastAPI) -> None:
         return {"race_id": race_id, "outcome": outcome.outcome.value, "reason": outcome.reason}
 
 
+def _settle(app: FastAPI) -> None:
+    @app.post(
+        "/races/{race_id}/settle",
+        response_model=m.Settled,
+        responses={503: {"model": m.ErrorBody, "description": "Not due or not official yet"}},
+        tags=["race day"],
+    )
+    def settle(request: Request, who: Decider, race_id: RaceId) -> dict[str, Any]:
+        """Settle the race now (a queued task's call after the race, retried by the queue):
+        its next try at the official result, and once official its tickets paid in the
+        ledger, as the race day does. 200 once settled, failed (no official result by the
+        deadline) or with nothing to settle; called again, it settles nothing and answers
+        the same. 503 with Retry-After before the first try is due, and while the result is
+        not official (or under inquiry)."""
+        s = _settings(request)
+        assert s.decide is not None
+        with s.write_lock, s.reads.exclusive():
+            done = settle_live_race(s.decide, race_id)
+        if done.state in (Settlement.PENDING, Settlement.NOT_DUE):
+            wait = 30 if done.retry_at is None else (done.retry_at - s.clock.now()).total_seconds()
+            raise BusyError(f"race {race_id} is not settled yet: {done.reason}", int(wait))
+        log.info("serve.settled", race_id=race_id, by=who.name, state=done.state.value)
+        return _settled(race_id, done)
+
+
+def _settled(race_id: str, done: RaceSettlement) -> dict[str, Any]:
+    tickets = done.detail.get("settled", [])
+    return {
+        "race_id": race_id,
+        "state": done.state.value,
+        "reason": done.reason,
+        "tickets": len(tickets),
+        "paid_yen": int(done.detail.get("paid_yen", 0)),
+    }
+
+
 def _events(app: FastAPI) -> None:
     @app.post("/events/raw-page", response_model=m.RawPageEvent, tags=["race day"])
     async def raw_page(request: Request, who: Ingester) -> dict[str, Any]:
@@ -300,6 +337,7 @@ def register(app: FastAPI) -> None:
     settings = _settings_of(app)
     if settings.decide is not None:
         _decide(app)
+        _settle(app)
     if settings.ingest_events:
         _events(app)
 

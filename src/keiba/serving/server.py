@@ -78,8 +78,9 @@ def settings_for(
     ingest_events: bool = False,
 ) -> ServeSettings:
     """The server's settings: the home's tokens, and Google ID tokens when an audience is set;
-    with `decide`, the decide route on the live race day of `account`; with `ingest_events`,
-    the route of Cloud Storage events (the object store must be in Cloud Storage)."""
+    with `decide`, the decide and settle routes on the live race day of `account`; with
+    `ingest_events`, the route of Cloud Storage events (the object store must be in Cloud
+    Storage)."""
     clock = SystemClock()
     google = None
     if google_audience:
