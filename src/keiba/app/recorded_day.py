@@ -13,7 +13,8 @@ The replay touches nothing of the recorded day. It runs in
 (account `paper`, funded with `backtest.bankroll_yen`). It uses the configured model store's
 latest model, or the model of the twin's run of that day when there is one
 (`<home>/race-days/<dataset>/<date>/models`). Stopped, it resumes from its journal; `fresh`
-starts it over.
+starts it over. As its simulated clock advances it records where it stands in its journal
+(`Journal.set_clock`), so `keiba serve --replay` can follow it from another process.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from keiba.app.days import race_inputs_at
-from keiba.app.race_day import DayRun, RaceDaySetup, SimulatedDay, run_race_day
+from keiba.app.race_day import DayRun, RaceDaySetup, SimulatedDay, Sleeper, run_race_day
 from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError
 from keiba.common.loopback import serve_answers
@@ -40,8 +41,16 @@ from keiba.execution import Broker
 from keiba.feature_engineering import HISTORY_KEY_TABLE, HISTORY_TABLE
 from keiba.model_training.pipeline import LATEST_KEY
 from keiba.monitor import AlertSink
+from keiba.scheduler import Journal, SimulatedTime
 
-__all__ = ["REPLAY_ACCOUNT", "ReplayPrepared", "prepare_replay", "replay_day", "replay_setup"]
+__all__ = [
+    "REPLAY_ACCOUNT",
+    "ReplayPrepared",
+    "prepare_replay",
+    "replay_day",
+    "replay_dir",
+    "replay_setup",
+]
 
 REPLAY_ACCOUNT = "paper"
 
@@ -89,6 +98,11 @@ def _model_store(config: KeibaConfig, race_date: dt.date) -> ObjectStore:
     return FsspecObjectStore(config.object_store_url)
 
 
+def replay_dir(config: KeibaConfig, race_date: dt.date) -> Path:
+    """Where the selected dataset's replay of `race_date` runs."""
+    return config.home / "race-days" / config.storage.dataset / race_date.isoformat() / "replay"
+
+
 def prepare_replay(
     config: KeibaConfig, race_date: dt.date, *, fresh: bool = False
 ) -> ReplayPrepared:
@@ -105,7 +119,7 @@ def prepare_replay(
             f"no pages were recorded for {race_date} in dataset {name!r}: a day is recorded "
             "by running it (`keiba run --date`)"
         )
-    run_dir = config.home / "race-days" / name / race_date.isoformat() / "replay"
+    run_dir = replay_dir(config, race_date)
     if fresh:
         shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -142,13 +156,30 @@ def replay_setup(
     start = recorded.first_fetch
     assert start is not None  # prepare_replay refuses a day without pages
     time = simulated.time_from(start)
-    with serve_answers(
-        lambda path: recorded.answer(path, time.clock.now()), time.clock.now, name="recorded-day"
-    ) as url:
+    prepared.run_dir.mkdir(parents=True, exist_ok=True)
+    with (
+        closing(Journal(simulated.journal)) as journal,
+        serve_answers(
+            lambda path: recorded.answer(path, time.clock.now()),
+            time.clock.now,
+            name="recorded-day",
+        ) as url,
+    ):
         setup = simulated.setup(
             time, url, result_source=recorded.result_source, broker=broker, sinks=sinks
         )
-        yield replace(setup, auto_promote="replay")
+        yield replace(setup, sleeper=_recording(time, journal), auto_promote="replay")
+
+
+def _recording(time: SimulatedTime, journal: Journal) -> Sleeper:
+    """The simulated sleeper, recording in the journal where the clock stands after each step."""
+    journal.set_clock(time.clock.now())
+
+    def sleep(seconds: float) -> None:
+        time.sleep(seconds)
+        journal.set_clock(time.clock.now())
+
+    return sleep
 
 
 def replay_day(config: KeibaConfig, race_date: dt.date, *, fresh: bool = False) -> DayRun:

@@ -9,7 +9,9 @@ as bought, passed (Themis bought nothing: its reasons) or skipped (a degraded mo
 The bankroll Themis sees is read from the ledger every time (its available balance, and what the
 day's races have staked and returned: race ids begin with their date), so a restarted process
 decides with the same numbers as the one that stopped. The monitor, when given, is checked
-before each decision: a stop means no bet, a drawdown tier lowers the stake multiplier.
+before each decision: a stop means no bet until an operator resumes (from any process: the
+monitor follows the ledger's resume records while stopped), a drawdown tier lowers the stake
+multiplier.
 
 A purchase whose answer was lost is settled by `RaceEngine.reconcile`: each channel's history
 (the broker's, then each failover's) says which unknown tickets the venue has; what is proven
@@ -283,6 +285,8 @@ class RaceEngine:
     def _decide(self, race: RaceInputs) -> RaceOutcome:
         policy = self.policy
         if self.monitor is not None:
+            if self.monitor.stopped:  # an operator may have resumed from another process
+                self.monitor.follow(self.ledger.monitor_events())
             report = self.monitor.check(
                 peak_yen=self.peak,
                 balance_yen=self.equity(),
