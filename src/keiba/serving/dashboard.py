@@ -35,6 +35,7 @@ from keiba.app.serving import NotFoundError
 from keiba.common.clock import JST
 from keiba.common.errors import InvalidRaceIdError
 from keiba.common.ids import NetkeibaRaceId
+from keiba.scheduler import StepState
 from keiba.serving import models as m
 from keiba.serving.app import ServeSettings, require
 from keiba.serving.auth import Principal, Role
@@ -99,7 +100,7 @@ def _state(race: dict[str, Any]) -> str:
     if race["outcome"]:
         return str(race["outcome"])
     counts: dict[str, int] = race["step_counts"]
-    return "waiting" if set(counts) <= {"pending"} else "running"
+    return "waiting" if set(counts) <= {StepState.PLANNED.value} else "running"
 
 
 def _race_key(netkeiba_id: str, day: dt.date) -> str | None:
