@@ -17,10 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from keiba.app.race_day import DayRun, run_race_day
-from keiba.app.recorded_day import ReplayPrepared, replay_setup
+from keiba.app.race_day import DayRun, fund_paper_ledger, run_race_day
+from keiba.app.recorded_day import REPLAY_ACCOUNT, ReplayPrepared, replay_setup
+from keiba.app.serving import day_plan
 from keiba.app.twin_day import TwinPrepared, prepare_twin, twin_setup
+from keiba.bankroll import Ledger
+from keiba.common.clock import FixedClock
 from keiba.common.config import KeibaConfig, load_config
+from keiba.common.storage import create_ledger_engine
+from keiba.serving.app import ServeSettings
 from keiba.simulator import WorldConfig
 from keiba.simulator.netkeiba_twin_day import TwinDay
 
@@ -149,3 +154,27 @@ def start_replay(prepared: ReplayPrepared, race_date: dt.date, gate: Gate) -> Re
     thread = threading.Thread(target=run, name="replay", daemon=True)
     thread.start()
     return Replaying(thread, gate, result)
+
+
+def inject_stop(prepared_config: KeibaConfig, run_dir: Path, at: dt.datetime) -> None:
+    """The replay's paper ledger opened as the replay opens it, with a latched drawdown stop."""
+    url = f"sqlite:///{run_dir / 'ledger.sqlite'}"
+    clock = FixedClock(at)
+    fund_paper_ledger(url, REPLAY_ACCOUNT, clock, prepared_config.backtest.bankroll_yen, "paper")
+    engine = create_ledger_engine(url)
+    try:
+        ledger = Ledger.existing(engine, clock, REPLAY_ACCOUNT)
+        ledger.record_monitor_event("drawdown_tier", {"tier": "stop", "stop_buying": True})
+    finally:
+        engine.dispose()
+
+
+def held_by_the_monitor(settings: ServeSettings, day: dt.date) -> bool:
+    """A race was skipped by the monitor and the stop is still latched: the test's replay
+    waits for the operator here (a real one would skip race after race meanwhile)."""
+    assert settings.replay is not None
+    if not settings.replay.journal.exists():
+        return False
+    plan = day_plan(settings.config, day, settings.replay.journal)
+    skipped = any((r["reason"] or "").startswith("monitor: ") for r in plan["races"])
+    return skipped and bool(settings.reads.monitor_state(settings.account)["stopped"])

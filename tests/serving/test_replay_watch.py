@@ -11,22 +11,19 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from replayed_day import PATIENCE_S, Gate, recorded_day, start_replay
+from replayed_day import PATIENCE_S, Gate, held_by_the_monitor, inject_stop, start_replay
 from served_home import TestClient
 
-from keiba.app.race_day import fund_paper_ledger
 from keiba.app.recorded_day import REPLAY_ACCOUNT, prepare_replay
 from keiba.app.serving import day_plan
-from keiba.bankroll import Ledger
 from keiba.bankroll.audit import verify
-from keiba.common.clock import JST, FixedClock
+from keiba.common.clock import JST
 from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError
 from keiba.common.storage import create_ledger_engine
@@ -37,24 +34,6 @@ from keiba.serving.server import ServeError, settings_for
 
 pytestmark = pytest.mark.slow
 Headers = dict[str, str]
-
-
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, KeibaConfig, dt.date]:
-    home = tmp_path_factory.mktemp("recorded") / "home"
-    config, day = recorded_day(home)
-    return home, config, day
-
-
-@pytest.fixture
-def home(
-    recorded: tuple[Path, KeibaConfig, dt.date], tmp_path: Path
-) -> tuple[KeibaConfig, dt.date]:
-    """A fresh copy of the recorded home: its replay touches no other test."""
-    original, config, day = recorded
-    copy = tmp_path / "home"
-    shutil.copytree(original, copy)
-    return config.model_copy(update={"home": copy}), day
 
 
 def frames(text: str) -> list[dict[str, Any]]:
@@ -80,8 +59,10 @@ def bearer(token: str) -> Headers:
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_serving_a_replay_needs_one_and_never_decides(home: tuple[KeibaConfig, dt.date]) -> None:
-    config, day = home
+def test_serving_a_replay_needs_one_and_never_decides(
+    replay_home: tuple[KeibaConfig, dt.date],
+) -> None:
+    config, day = replay_home
     with pytest.raises(KeibaError, match=f"there is no replay of {day}"):
         settings_for(config, "main", replay=day)
     prepare_replay(config, day)
@@ -90,9 +71,9 @@ def test_serving_a_replay_needs_one_and_never_decides(home: tuple[KeibaConfig, d
 
 
 def test_the_stream_follows_the_replay_as_it_runs_on_the_replays_clock(
-    home: tuple[KeibaConfig, dt.date],
+    replay_home: tuple[KeibaConfig, dt.date],
 ) -> None:
-    config, day = home
+    config, day = replay_home
     prepared = prepare_replay(config, day)
     settings = settings_for(config, "main", replay=day)
     assert settings.account == REPLAY_ACCOUNT and settings.replay is not None
@@ -151,34 +132,10 @@ def _steps(journal: Path) -> list[Step]:
         opened.close()
 
 
-def inject_stop(prepared_config: KeibaConfig, run_dir: Path, at: dt.datetime) -> None:
-    """The replay's paper ledger opened as the replay opens it, with a latched drawdown stop."""
-    url = f"sqlite:///{run_dir / 'ledger.sqlite'}"
-    clock = FixedClock(at)
-    fund_paper_ledger(url, REPLAY_ACCOUNT, clock, prepared_config.backtest.bankroll_yen, "paper")
-    engine = create_ledger_engine(url)
-    try:
-        ledger = Ledger.existing(engine, clock, REPLAY_ACCOUNT)
-        ledger.record_monitor_event("drawdown_tier", {"tier": "stop", "stop_buying": True})
-    finally:
-        engine.dispose()
-
-
-def held_by_the_monitor(settings: ServeSettings, day: dt.date) -> bool:
-    """A race was skipped by the monitor and the stop is still latched: the test's replay
-    waits for the operator here (a real one would skip race after race meanwhile)."""
-    assert settings.replay is not None
-    if not settings.replay.journal.exists():
-        return False
-    plan = day_plan(settings.config, day, settings.replay.journal)
-    skipped = any((r["reason"] or "").startswith("monitor: ") for r in plan["races"])
-    return skipped and bool(settings.reads.monitor_state(settings.account)["stopped"])
-
-
 def test_an_operator_resumes_a_replay_the_monitor_stopped(
-    home: tuple[KeibaConfig, dt.date],
+    replay_home: tuple[KeibaConfig, dt.date],
 ) -> None:
-    config, day = home
+    config, day = replay_home
     prepared = prepare_replay(config, day)
     assert prepared.recorded.first_fetch is not None
     inject_stop(prepared.config, prepared.run_dir, prepared.recorded.first_fetch)
