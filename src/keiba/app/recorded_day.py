@@ -14,7 +14,8 @@ The replay touches nothing of the recorded day. It runs in
 latest model, or the model of the twin's run of that day when there is one
 (`<home>/race-days/<dataset>/<date>/models`). Stopped, it resumes from its journal; `fresh`
 starts it over. As its simulated clock advances it records where it stands in its journal
-(`Journal.set_clock`), so `keiba serve --replay` can follow it from another process.
+(`Journal.set_clock`), so `keiba serve --replay` can follow it from another process. It runs as
+fast as it can, or at a pace (simulated seconds per wall second) for someone to watch.
 """
 
 from __future__ import annotations
@@ -41,12 +42,13 @@ from keiba.execution import Broker
 from keiba.feature_engineering import HISTORY_KEY_TABLE, HISTORY_TABLE
 from keiba.model_training.pipeline import LATEST_KEY
 from keiba.monitor import AlertSink
-from keiba.scheduler import Journal, SimulatedTime
+from keiba.scheduler import Journal, SimulatedTime, live_sleep
 
 __all__ = [
     "REPLAY_ACCOUNT",
     "ReplayPrepared",
     "prepare_replay",
+    "recording_sleeper",
     "replay_day",
     "replay_dir",
     "replay_setup",
@@ -140,9 +142,12 @@ def replay_setup(
     *,
     broker: Broker | None = None,
     sinks: list[AlertSink] | None = None,
+    pace: float | None = None,
+    wait: Sleeper = live_sleep,
 ) -> Iterator[RaceDaySetup]:
     """The recorded pages served on a simulated clock that starts where the recorded day did
-    (or where the replay's journal stopped), and the race day's setup pointing at them."""
+    (or where the replay's journal stopped), and the race day's setup pointing at them; with
+    `pace`, that many simulated seconds to a wall second (`recording_sleeper`)."""
     recorded = prepared.recorded
     simulated = SimulatedDay(
         prepared.config,
@@ -168,22 +173,46 @@ def replay_setup(
         setup = simulated.setup(
             time, url, result_source=recorded.result_source, broker=broker, sinks=sinks
         )
-        yield replace(setup, sleeper=_recording(time, journal), auto_promote="replay")
+        sleeper = recording_sleeper(time, journal, pace, wait)
+        yield replace(setup, sleeper=sleeper, auto_promote="replay")
 
 
-def _recording(time: SimulatedTime, journal: Journal) -> Sleeper:
-    """The simulated sleeper, recording in the journal where the clock stands after each step."""
+def recording_sleeper(
+    time: SimulatedTime, journal: Journal, pace: float | None = None, wait: Sleeper = live_sleep
+) -> Sleeper:
+    """The simulated sleeper, recording in the journal where the clock stands after each move.
+
+    Without `pace` the clock jumps at once. With it, each `pace` simulated seconds take a wall
+    second (`wait`), in moves of at most one wall second, so someone watching sees the clock
+    go round."""
     journal.set_clock(time.clock.now())
 
     def sleep(seconds: float) -> None:
-        time.sleep(seconds)
-        journal.set_clock(time.clock.now())
+        if pace is None:
+            time.sleep(seconds)
+            journal.set_clock(time.clock.now())
+            return
+        left = max(seconds, 0.0)
+        while True:
+            move = min(left, pace)
+            if move > 0:
+                wait(move / pace)
+            time.sleep(move)
+            journal.set_clock(time.clock.now())
+            left -= move
+            if left <= 0:
+                return
 
     return sleep
 
 
-def replay_day(config: KeibaConfig, race_date: dt.date, *, fresh: bool = False) -> DayRun:
-    """Replay the selected dataset's recorded day `race_date` (resumed unless `fresh`)."""
+def replay_day(
+    config: KeibaConfig, race_date: dt.date, *, fresh: bool = False, pace: float | None = None
+) -> DayRun:
+    """Replay the selected dataset's recorded day `race_date` (resumed unless `fresh`), as fast
+    as it can or, with `pace`, that many simulated seconds to a wall second."""
+    if pace is not None and pace <= 0:
+        raise KeibaError(f"a replay's pace is simulated seconds per wall second, above 0: {pace}")
     prepared = prepare_replay(config, race_date, fresh=fresh)
-    with replay_setup(prepared) as setup:
+    with replay_setup(prepared, pace=pace) as setup:
         return run_race_day(setup, race_date)
