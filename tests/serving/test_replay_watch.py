@@ -27,6 +27,7 @@ from keiba.common.clock import JST
 from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError
 from keiba.common.storage import create_ledger_engine
+from keiba.model_training.pipeline import LATEST_KEY
 from keiba.scheduler import Journal, Step, StepKind
 from keiba.serving.app import ServeSettings, create_app
 from keiba.serving.auth import FailureThrottle, Role
@@ -59,15 +60,21 @@ def bearer(token: str) -> Headers:
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_serving_a_replay_needs_one_and_never_decides(
+def test_serving_a_replay_needs_one_never_decides_and_lists_its_model(
     replay_home: tuple[KeibaConfig, dt.date],
 ) -> None:
     config, day = replay_home
     with pytest.raises(KeibaError, match=f"there is no replay of {day}"):
         settings_for(config, "main", replay=day)
-    prepare_replay(config, day)
+    prepared = prepare_replay(config, day)
     with pytest.raises(ServeError, match="cannot serve a replay"):
         settings_for(config, "main", replay=day, decide=True)
+    latest = json.loads(prepared.model_store.get(LATEST_KEY))["version"]
+    with served(settings_for(config, "main", replay=day)) as (client, viewer, _):
+        models = client.get("/models", headers=viewer).json()["items"]
+        other_day = client.get(f"/days/{day + dt.timedelta(days=1)}/plan", headers=viewer)
+    assert [(m["version"], m["latest"]) for m in models] == [(latest, True)]
+    assert other_day.status_code == 404 and "watches the replay of" in other_day.json()["error"]
 
 
 def test_the_stream_follows_the_replay_as_it_runs_on_the_replays_clock(

@@ -47,6 +47,7 @@ from keiba.scheduler import Journal, SimulatedTime, live_sleep
 __all__ = [
     "REPLAY_ACCOUNT",
     "ReplayPrepared",
+    "model_store_url",
     "prepare_replay",
     "recording_sleeper",
     "replay_day",
@@ -91,13 +92,17 @@ def _history_copy(config: KeibaConfig, race_date: dt.date, target_dir: Path) -> 
         return copy.kind() or "real"
 
 
+def model_store_url(config: KeibaConfig, race_date: dt.date) -> str:
+    """Where the replay of `race_date` takes its model: the twin's run of that day's store when
+    there is one, else the configured object store."""
+    twin = config.home / "race-days" / config.storage.dataset / race_date.isoformat() / "models"
+    if FsspecObjectStore(str(twin)).exists(LATEST_KEY):
+        return str(twin)
+    return config.object_store_url
+
+
 def _model_store(config: KeibaConfig, race_date: dt.date) -> ObjectStore:
-    twin_models = FsspecObjectStore(
-        str(config.home / "race-days" / config.storage.dataset / race_date.isoformat() / "models")
-    )
-    if twin_models.exists(LATEST_KEY):
-        return twin_models
-    return FsspecObjectStore(config.object_store_url)
+    return FsspecObjectStore(model_store_url(config, race_date))
 
 
 def replay_dir(config: KeibaConfig, race_date: dt.date) -> Path:

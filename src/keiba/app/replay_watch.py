@@ -5,7 +5,7 @@ A replay (`keiba run --replay --date D`, `keiba.app.recorded_day`) runs in
 `<home>/race-days/<dataset>/<date>/replay/` with its own journal, paper ledger (account
 `paper`), object store and copy of the dataset, on a simulated clock that jumps from step to
 step. `replay_watch` points a server at those files: its configuration reads the replay's
-dataset copy, object store and ledger, its journal is the replay's, and its clock is the
+dataset copy, ledger and model store, its journal is the replay's, and its clock is the
 replay's (`ReplayClock`: where the replay last recorded its clock in its journal), so every
 time the server shows or stamps — the countdown to each close, an operator's action — is the
 replay's. The replay runs in another process; the server only reads its files, and writes
@@ -19,7 +19,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from keiba.app.recorded_day import REPLAY_ACCOUNT, replay_dir
+from keiba.app.recorded_day import REPLAY_ACCOUNT, model_store_url, replay_dir
 from keiba.app.serving import NotFoundError
 from keiba.common.clock import JST
 from keiba.common.config import KeibaConfig
@@ -46,7 +46,7 @@ class ReplayWatch:
     """A replay as a server serves it."""
 
     config: KeibaConfig
-    """The replay's dataset copy, object store and paper ledger."""
+    """The replay's dataset copy, paper ledger and the object store of its model."""
     account: str
     dataset: str
     race_date: dt.date
@@ -79,7 +79,7 @@ def replay_watch(config: KeibaConfig, race_date: dt.date) -> ReplayWatch:
     storage = config.storage.model_copy(
         update={
             "warehouse_dir": run_dir / "warehouse",
-            "object_store_url": str(run_dir / "objects"),
+            "object_store_url": model_store_url(config, race_date),  # its models
             "ledger_url": f"sqlite:///{run_dir / 'ledger.sqlite'}",
         }
     )
