@@ -79,6 +79,7 @@ class Gate:
         self._cond = threading.Condition()
         self._allowed = 0
         self._waiting = False
+        self.done = False
 
     def wrap(self, sleep: Callable[[float], None]) -> Callable[[float], None]:
         def gated(seconds: float) -> None:
@@ -116,7 +117,11 @@ class Gate:
             self.free = True
             self._cond.notify_all()
 
-    done = False
+    def end(self, failed: BaseException | None) -> None:
+        """The replay has ended (with what it raised)."""
+        with self._cond:
+            self.done, self.failed = True, failed
+            self._cond.notify_all()
 
 
 @dataclass
@@ -140,16 +145,15 @@ def start_replay(prepared: ReplayPrepared, race_date: dt.date, gate: Gate) -> Re
     result: list[DayRun] = []
 
     def run() -> None:
+        failed = None
         try:
             with replay_setup(prepared) as setup:
                 result.append(run_race_day(replace(setup, sleeper=gate.wrap(setup.sleeper)),
                                            race_date))  # fmt: skip
-        except BaseException as e:
-            gate.failed = e
+        except BaseException as e:  # handed to the test
+            failed = e
         finally:
-            with gate._cond:
-                gate.done = True
-                gate._cond.notify_all()
+            gate.end(failed)
 
     thread = threading.Thread(target=run, name="replay", daemon=True)
     thread.start()

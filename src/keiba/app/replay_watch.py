@@ -59,6 +59,10 @@ class ReplayWatch:
             raise NotFoundError(
                 f"this server watches the replay of {self.race_date}: there is no journal of {day}"
             )
+        if not self.journal.exists():
+            raise NotFoundError(
+                f"the replay of {day} has not planned its day yet (keiba run --replay --date {day})"
+            )
         return self.journal
 
     def banner(self) -> dict[str, str]:
