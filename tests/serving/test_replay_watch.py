@@ -11,14 +11,19 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import signal
+import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from replayed_day import PATIENCE_S, Gate, held_by_the_monitor, inject_stop, start_replay
 from served_home import TestClient
+from test_serve_process import KEIBA, free_port, keiba
 
 from keiba.app.recorded_day import REPLAY_ACCOUNT, prepare_replay
 from keiba.app.serving import day_plan
@@ -28,7 +33,7 @@ from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError
 from keiba.common.storage import create_ledger_engine
 from keiba.model_training.pipeline import LATEST_KEY
-from keiba.scheduler import Journal, Step, StepKind
+from keiba.scheduler import Journal, Step, StepKind, recorded_clock
 from keiba.serving.app import ServeSettings, create_app
 from keiba.serving.auth import FailureThrottle, Role
 from keiba.serving.server import ServeError, settings_for
@@ -180,3 +185,82 @@ def test_an_operator_resumes_a_replay_the_monitor_stopped(
     assert resume["operator"] == "operator" and resume["reason"] == "reviewed"
     assert dt.datetime.fromisoformat(resume["at"]) == at  # stamped on the replay's clock
     assert verify(create_ledger_engine(settings.config.ledger_url)).ok
+
+
+def first_event(client: httpx.Client) -> dict[str, Any]:
+    with client.stream("GET", "/events") as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data: "):
+                found: dict[str, Any] = json.loads(line.removeprefix("data: "))
+                return found
+    raise AssertionError("the stream sent no event")
+
+
+@contextmanager
+def serve_process(home: Path, *args: str) -> Iterator[str]:
+    """`keiba serve ARGS` in a process of its own on a free loopback port: its base URL."""
+    port = free_port()
+    log = (home.parent / "serve.log").open("wb")
+    process = subprocess.Popen([*KEIBA, "--home", str(home), "serve", *args, "--port", str(port)],
+                               stdout=log, stderr=log)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + PATIENCE_S
+        while True:
+            try:
+                httpx.get(f"{base}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, (home.parent / "serve.log").read_text()
+                assert time.monotonic() < deadline, "keiba serve did not start"
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+        log.close()
+
+
+def test_keiba_serve_replay_reads_a_running_replay_from_its_own_process(
+    replay_home: tuple[KeibaConfig, dt.date],
+) -> None:
+    config, day = replay_home
+    prepared = prepare_replay(config, day)
+    gate = Gate()
+    replaying = start_replay(prepared, day, gate)
+    gate.step(0)
+    journal = prepared.run_dir / "journal.sqlite"
+    while not _planned(journal):
+        gate.step()
+    made = keiba(config.home, "token", "create", "--name", "v", "--role", "viewer", "--json")
+    headers = bearer(json.loads(made)["token"])
+    args = ("--replay", "--date", str(day), "--dataset", config.storage.dataset)
+    with (
+        serve_process(config.home, *args) as base,
+        httpx.Client(base_url=base, headers=headers, timeout=30) as client,
+    ):
+        early = first_event(client)
+        assert early["now"] == early["replay"]["clock"]
+        assert dt.datetime.fromisoformat(early["now"]) == recorded_clock(journal)
+        assert {r["state"] for r in early["races"]} == {"waiting"}
+        run = replaying.join()
+        late = first_event(client)
+        plan = client.get(f"/days/{day}/plan").json()
+        balance = client.get("/bankroll").json()
+    assert (
+        dt.datetime.fromisoformat(late["now"])
+        == recorded_clock(journal)
+        > dt.datetime.fromisoformat(early["now"])
+    )
+    outcomes = {k: o.outcome.value for k, o in run.outcomes.items()}
+    assert {r["race_id"]: r["state"] for r in late["races"]} == outcomes
+    assert {r["race_id"]: r["outcome"] for r in plan["races"]} == outcomes
+    assert balance["account"] == REPLAY_ACCOUNT and balance["cash_yen"] == run.balance_yen
+
+
+def _planned(journal: Path) -> bool:
+    opened = Journal(journal)
+    try:
+        return opened.plan() is not None
+    finally:
+        opened.close()
