@@ -169,6 +169,10 @@ def test_an_operator_resumes_a_replay_the_monitor_stopped(
         assert first["outcome"] == "skipped" and first["reason"].startswith("monitor: ")
         assert all(r["outcome"] is None for r in rest)  # the replay waits for the operator
         at = settings.clock.now()
+        for action, paused in (("pause", True), ("resume", False)):  # the replay's journal
+            done = client.post(f"/days/{day}/{action}", headers=operator, json={"reason": "look"})
+            assert done.status_code == 200 and done.json()["paused"] is paused, done.text
+            assert _paused(prepared.run_dir / "journal.sqlite") is paused
 
         answer = client.post("/monitor/resume", headers=operator, json={"reason": "reviewed"})
         assert answer.status_code == 200, answer.text
@@ -181,6 +185,7 @@ def test_an_operator_resumes_a_replay_the_monitor_stopped(
             assert not outcome.reason.startswith("monitor: ")
     kinds = [(e["kind"], e.get("action")) for e in events]
     assert ("operator", "resume_buying") in kinds and ("resume", None) in kinds
+    assert {("operator", "pause_day"), ("operator", "resume_day")} <= set(kinds)
     resume = next(e for e in events if e["kind"] == "resume")
     assert resume["operator"] == "operator" and resume["reason"] == "reviewed"
     assert dt.datetime.fromisoformat(resume["at"]) == at  # stamped on the replay's clock
@@ -262,5 +267,13 @@ def _planned(journal: Path) -> bool:
     opened = Journal(journal)
     try:
         return opened.plan() is not None
+    finally:
+        opened.close()
+
+
+def _paused(journal: Path) -> bool:
+    opened = Journal(journal)
+    try:
+        return opened.pause().paused
     finally:
         opened.close()
