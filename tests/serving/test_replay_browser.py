@@ -114,6 +114,7 @@ def test_a_viewer_watches_the_replay_and_an_operator_resumes_it(
     watcher = open_tab(browser)
     operator = open_tab(browser)
     try:
+        watcher.page.clock.install()  # the browser's own time, moved on below
         login(watcher, w, Role.VIEWER, "index.html")  # no date: the replay's, from its clock
         page = watcher.page
         banner = page.locator("#replay-banner").inner_text()
@@ -127,6 +128,8 @@ def test_a_viewer_watches_the_replay_and_an_operator_resumes_it(
         closes = [r["post_time"] - lead for r in plan["races"]]
         shown = page.locator("#timeline [data-closes]").all_inner_texts()
         assert shown == [time_left(c, now) for c in closes]  # counted on the replay's clock
+        page.clock.fast_forward("10:00")  # ten minutes of wall time: the replay's stands still
+        assert page.locator("#timeline [data-closes]").all_inner_texts() == shown
         before = states(watcher)
         assert set(before.values()) <= {"waiting", "running"} and len(before) == 3
         page.evaluate("window.__notReloaded = true")
