@@ -166,7 +166,6 @@ def replay_setup(
     start = recorded.first_fetch
     assert start is not None  # prepare_replay refuses a day without pages
     time = simulated.time_from(start)
-    prepared.run_dir.mkdir(parents=True, exist_ok=True)
     with (
         closing(Journal(simulated.journal)) as journal,
         serve_answers(
