@@ -79,6 +79,7 @@ def test_a_live_race_day_needs_its_date(tmp_path: Path) -> None:
 def test_a_replay_needs_a_recorded_day(tmp_path: Path) -> None:
     assert "a replay needs the recorded day" in keiba(tmp_path, "run", "--replay").stderr
     assert "only a replay can start over" in keiba(tmp_path, "run", "--fresh").stderr
+    assert "only a replay keeps a pace" in keiba(tmp_path, "run", "--pace", "60").stderr
     never = keiba(tmp_path, "run", "--replay", "--date", "2026-06-28")
     assert never.code == 1
     assert never.stderr.strip().splitlines() == [

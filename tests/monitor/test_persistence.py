@@ -190,3 +190,36 @@ def test_a_stop_reached_again_after_a_resume_is_recorded_and_survives_a_restart(
     assert _check(monitor, ledger, clock).stop_buying  # in this process, still latched
     ledger, restarted, _ = process()
     assert restarted.stopped and restarted.tier == "warn"  # and after a restart too
+
+
+def test_a_running_monitor_follows_a_resume_written_by_another_process(
+    process: Callable[..., tuple[Ledger, Monitor, MemorySink]], clock: FixedClock
+) -> None:
+    ledger, running, _ = process()
+    ledger.deposit(1_000_000)
+    ledger.adjust(-400_000, "loss")
+    assert _check(running, ledger, clock).stop_buying and running.stopped
+    assert not running.follow(ledger.monitor_events())  # nothing resumed it yet
+    assert running.stopped
+
+    _, operator, _ = process()  # `keiba monitor resume`, or the server, elsewhere
+    operator.resume("alice", "reviewed")
+    assert running.follow(ledger.monitor_events()) and not running.stopped
+    assert not running.follow(ledger.monitor_events())  # once
+
+    # still in the stopping tier: the next check stops (and records) again, and that stop is
+    # not lifted by the resume already followed, nor by the monitor's own resume
+    assert _check(running, ledger, clock).stop_buying
+    assert not running.follow(ledger.monitor_events()) and running.stopped
+    running.resume("bob", "again")
+    running._audit = _Failing()  # the next stop's record is lost: the stop must still hold
+    assert _check(running, ledger, clock).stop_buying and running.stopped
+    assert not running.follow(ledger.monitor_events()) and running.stopped
+    _, operator, _ = process()
+    operator.resume("carol", "third look")
+    assert running.follow(ledger.monitor_events()) and not running.stopped
+
+
+class _Failing:
+    def record(self, kind: str, payload: object) -> None:
+        raise OSError("disk full")

@@ -21,6 +21,7 @@ from keiba.scheduler import (
     StepState,
     journal_path,
     plan_day,
+    recorded_clock,
 )
 
 RACES = [race("202603020201", "10:05"), race("202610020201", "09:50")]
@@ -128,3 +129,20 @@ def test_a_file_that_is_not_a_journal_is_named(tmp_path: Path) -> None:
         JournalError, match=r"cannot open the race-day journal .*2026-06-28\.sqlite"
     ):
         Journal(path)
+
+
+def test_the_clock_is_recorded_for_a_reader_elsewhere(tmp_path: Path) -> None:
+    path = journal_path(tmp_path, DAY)
+    assert recorded_clock(path) is None  # no journal: nothing is created to say so
+    assert not path.exists()
+    journal = Journal(path)
+    try:
+        assert journal.clock() is None and recorded_clock(path) is None
+        journal.set_clock(at("09:00"))
+        journal.set_clock(at("09:05"))
+        assert journal.clock() == at("09:05") == recorded_clock(path)
+    finally:
+        journal.close()
+    before_the_clock = tmp_path / "old.sqlite"
+    sqlite3.connect(before_the_clock).close()  # a journal from before the clock was kept
+    assert recorded_clock(before_the_clock) is None

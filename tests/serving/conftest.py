@@ -2,15 +2,40 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from replayed_day import recorded_day
 from served_home import ACCOUNT, Served, TestClient, served_home
 
 from keiba.common.clock import FixedClock
+from keiba.common.config import KeibaConfig
 from keiba.serving.app import ServeSettings, create_app
 from keiba.serving.auth import FailureThrottle, Role, TokenStore, tokens_path
 from race_morning import Morning
+
+
+@pytest.fixture(scope="session")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, KeibaConfig, dt.date]:
+    """A home in which a three-race twin day was played, and so recorded
+    (`replayed_day.recorded_day`): its configuration and date."""
+    home = tmp_path_factory.mktemp("recorded") / "home"
+    config, day = recorded_day(home)
+    return home, config, day
+
+
+@pytest.fixture
+def replay_home(
+    recorded: tuple[Path, KeibaConfig, dt.date], tmp_path: Path
+) -> tuple[KeibaConfig, dt.date]:
+    """A fresh copy of the recorded home: a replay in it touches no other test."""
+    original, config, day = recorded
+    copy = tmp_path / "home"
+    shutil.copytree(original, copy)
+    return config.model_copy(update={"home": copy}), day
 
 
 @pytest.fixture(scope="module")

@@ -108,6 +108,7 @@ def test_whoami_names_the_token_and_its_role(served: Served) -> None:
     assert served.client.get("/whoami", headers=served.auth(Role.VIEWER)).json() == {
         "name": "viewer",
         "role": "viewer",
+        "replay": None,  # the live day is served
     }
     me = served.client.get("/whoami", headers=served.auth(Role.OPERATOR)).json()
     assert me["role"] == "operator"

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from keiba.bankroll import Ledger
-from keiba.common.clock import SystemClock
+from keiba.common.clock import Clock, SystemClock
 from keiba.common.config import DrawdownTierConfig, KeibaConfig
 from keiba.common.errors import KeibaError
 from keiba.common.secrets import secret_store_from_config
@@ -28,9 +28,9 @@ class MonitorCommandError(KeibaError):
     """A monitor command that cannot do what was asked (no such account, nothing latched)."""
 
 
-def _open_ledger(config: KeibaConfig, account: str) -> Ledger:
+def _open_ledger(config: KeibaConfig, account: str, clock: Clock) -> Ledger:
     """The account's ledger; refuses an account that does not exist (opening one writes)."""
-    return Ledger.existing(create_ledger_engine(config.ledger_url), SystemClock(), account)
+    return Ledger.existing(create_ledger_engine(config.ledger_url), clock, account)
 
 
 def monitor_status(config: KeibaConfig, account: str, last: int) -> dict[str, Any]:
@@ -68,14 +68,18 @@ def monitor_report(
     }
 
 
-def resume_buying(config: KeibaConfig, account: str, operator: str, reason: str) -> dict[str, Any]:
-    """Lift the account's latched drawdown stop; refuses when none is latched."""
+def resume_buying(
+    config: KeibaConfig, account: str, operator: str, reason: str, clock: Clock | None = None
+) -> dict[str, Any]:
+    """Lift the account's latched drawdown stop, at `clock`'s time (default: the wall clock;
+    a replay's server gives the replay's); refuses when none is latched."""
     if not operator.strip() or not reason.strip():
         raise MonitorCommandError("resuming needs a non-empty --operator and --reason")
-    ledger = _open_ledger(config, account)
+    clock = clock or SystemClock()
+    ledger = _open_ledger(config, account, clock)
     monitor = Monitor.for_ledger(
         config.monitor,
-        SystemClock(),
+        clock,
         ledger,
         sinks_from_config(config.monitor, secret_store_from_config(config)),
         base_stake_multiplier=config.themis.stake_multiplier,

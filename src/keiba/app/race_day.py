@@ -390,6 +390,7 @@ def _running(setup: RaceDaySetup, race_date: dt.date) -> Iterator[_Running]:
                 failover=setup.failover,
                 closes_at=_closes(plan, config.race_day.close_lead_s),
                 rebuy=rebuy_policy(config),
+                follow_resumes=True,  # `keiba monitor resume`, the server's /monitor/resume
             )
             _reconcile_at_start(engine, ledger, race_date)
             guard = ReleaseGuard(

@@ -13,7 +13,9 @@ The replay touches nothing of the recorded day. It runs in
 (account `paper`, funded with `backtest.bankroll_yen`). It uses the configured model store's
 latest model, or the model of the twin's run of that day when there is one
 (`<home>/race-days/<dataset>/<date>/models`). Stopped, it resumes from its journal; `fresh`
-starts it over.
+starts it over. As its simulated clock advances it records where it stands in its journal
+(`Journal.set_clock`), so `keiba serve --replay` can follow it from another process. It runs as
+fast as it can, or at a pace (simulated seconds per wall second) for someone to watch.
 """
 
 from __future__ import annotations
@@ -21,12 +23,12 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from keiba.app.days import race_inputs_at
-from keiba.app.race_day import DayRun, RaceDaySetup, SimulatedDay, run_race_day
+from keiba.app.race_day import DayRun, RaceDaySetup, SimulatedDay, Sleeper, run_race_day
 from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError
 from keiba.common.loopback import serve_answers
@@ -40,8 +42,18 @@ from keiba.execution import Broker
 from keiba.feature_engineering import HISTORY_KEY_TABLE, HISTORY_TABLE
 from keiba.model_training.pipeline import LATEST_KEY
 from keiba.monitor import AlertSink
+from keiba.scheduler import Journal, SimulatedTime, live_sleep
 
-__all__ = ["REPLAY_ACCOUNT", "ReplayPrepared", "prepare_replay", "replay_day", "replay_setup"]
+__all__ = [
+    "REPLAY_ACCOUNT",
+    "ReplayPrepared",
+    "model_store_url",
+    "prepare_replay",
+    "recording_sleeper",
+    "replay_day",
+    "replay_dir",
+    "replay_setup",
+]
 
 REPLAY_ACCOUNT = "paper"
 
@@ -80,13 +92,22 @@ def _history_copy(config: KeibaConfig, race_date: dt.date, target_dir: Path) -> 
         return copy.kind() or "real"
 
 
+def model_store_url(config: KeibaConfig, race_date: dt.date) -> str:
+    """Where the replay of `race_date` takes its model: the twin's run of that day's store when
+    there is one, else the configured object store."""
+    twin = config.home / "race-days" / config.storage.dataset / race_date.isoformat() / "models"
+    if FsspecObjectStore(str(twin)).exists(LATEST_KEY):
+        return str(twin)
+    return config.object_store_url
+
+
 def _model_store(config: KeibaConfig, race_date: dt.date) -> ObjectStore:
-    twin_models = FsspecObjectStore(
-        str(config.home / "race-days" / config.storage.dataset / race_date.isoformat() / "models")
-    )
-    if twin_models.exists(LATEST_KEY):
-        return twin_models
-    return FsspecObjectStore(config.object_store_url)
+    return FsspecObjectStore(model_store_url(config, race_date))
+
+
+def replay_dir(config: KeibaConfig, race_date: dt.date) -> Path:
+    """Where the selected dataset's replay of `race_date` runs."""
+    return config.home / "race-days" / config.storage.dataset / race_date.isoformat() / "replay"
 
 
 def prepare_replay(
@@ -105,7 +126,7 @@ def prepare_replay(
             f"no pages were recorded for {race_date} in dataset {name!r}: a day is recorded "
             "by running it (`keiba run --date`)"
         )
-    run_dir = config.home / "race-days" / name / race_date.isoformat() / "replay"
+    run_dir = replay_dir(config, race_date)
     if fresh:
         shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -126,9 +147,12 @@ def replay_setup(
     *,
     broker: Broker | None = None,
     sinks: list[AlertSink] | None = None,
+    pace: float | None = None,
+    wait: Sleeper = live_sleep,
 ) -> Iterator[RaceDaySetup]:
     """The recorded pages served on a simulated clock that starts where the recorded day did
-    (or where the replay's journal stopped), and the race day's setup pointing at them."""
+    (or where the replay's journal stopped), and the race day's setup pointing at them; with
+    `pace`, that many simulated seconds to a wall second (`recording_sleeper`)."""
     recorded = prepared.recorded
     simulated = SimulatedDay(
         prepared.config,
@@ -142,17 +166,57 @@ def replay_setup(
     start = recorded.first_fetch
     assert start is not None  # prepare_replay refuses a day without pages
     time = simulated.time_from(start)
-    with serve_answers(
-        lambda path: recorded.answer(path, time.clock.now()), time.clock.now, name="recorded-day"
-    ) as url:
+    with (
+        closing(Journal(simulated.journal)) as journal,
+        serve_answers(
+            lambda path: recorded.answer(path, time.clock.now()),
+            time.clock.now,
+            name="recorded-day",
+        ) as url,
+    ):
         setup = simulated.setup(
             time, url, result_source=recorded.result_source, broker=broker, sinks=sinks
         )
-        yield replace(setup, auto_promote="replay")
+        sleeper = recording_sleeper(time, journal, pace, wait)
+        yield replace(setup, sleeper=sleeper, auto_promote="replay")
 
 
-def replay_day(config: KeibaConfig, race_date: dt.date, *, fresh: bool = False) -> DayRun:
-    """Replay the selected dataset's recorded day `race_date` (resumed unless `fresh`)."""
+def recording_sleeper(
+    time: SimulatedTime, journal: Journal, pace: float | None = None, wait: Sleeper = live_sleep
+) -> Sleeper:
+    """The simulated sleeper, recording in the journal where the clock stands after each move.
+
+    Without `pace` the clock jumps at once. With it, each `pace` simulated seconds take a wall
+    second (`wait`), in moves of at most one wall second, so someone watching sees the clock
+    go round."""
+    journal.set_clock(time.clock.now())
+
+    def sleep(seconds: float) -> None:
+        if pace is None:
+            time.sleep(seconds)
+            journal.set_clock(time.clock.now())
+            return
+        left = max(seconds, 0.0)
+        while True:
+            move = min(left, pace)
+            if move > 0:
+                wait(move / pace)
+            time.sleep(move)
+            journal.set_clock(time.clock.now())
+            left -= move
+            if left <= 0:
+                return
+
+    return sleep
+
+
+def replay_day(
+    config: KeibaConfig, race_date: dt.date, *, fresh: bool = False, pace: float | None = None
+) -> DayRun:
+    """Replay the selected dataset's recorded day `race_date` (resumed unless `fresh`), as fast
+    as it can or, with `pace`, that many simulated seconds to a wall second."""
+    if pace is not None and pace <= 0:
+        raise KeibaError(f"a replay's pace is simulated seconds per wall second, above 0: {pace}")
     prepared = prepare_replay(config, race_date, fresh=fresh)
-    with replay_setup(prepared) as setup:
+    with replay_setup(prepared, pace=pace) as setup:
         return run_race_day(setup, race_date)

@@ -209,9 +209,14 @@ class ServingReads:
         *,
         cache_size: int = 256,
         on_first_fill: Callable[[], None] | None = None,
+        journals: Callable[[dt.date], Path] | None = None,
     ) -> None:
         self.config = config
         self.on_first_fill = on_first_fill
+        self.journal_of: Callable[[dt.date], Path] = journals or (
+            lambda day: journal_path(config.home, day)
+        )
+        """Where a day's journal is: the live day's, or a replay's (`keiba.app.replay_watch`)."""
         self._db_lock = threading.Lock()
         self._cache_lock = threading.Lock()
         self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
@@ -386,8 +391,9 @@ class ServingReads:
 
     def plan(self, day: dt.date) -> dict[str, Any]:
         """The day's plan from its journal (`day_plan`)."""
-        files = _sqlite_files(journal_path(self.config.home, day))
-        return self._cached(("plan", day), files, lambda: day_plan(self.config, day))
+        journal = self.journal_of(day)
+        files = _sqlite_files(journal)
+        return self._cached(("plan", day), files, lambda: day_plan(self.config, day, journal))
 
     def models(self) -> list[dict[str, Any]]:
         """`model_versions`, kept while the object store is a local folder."""
@@ -428,8 +434,8 @@ def readiness(config: KeibaConfig) -> dict[str, Any]:
 
 
 @contextmanager
-def _journal(config: KeibaConfig, day: dt.date) -> Iterator[Journal]:
-    path = journal_path(config.home, day)
+def _journal(config: KeibaConfig, day: dt.date, path: Path | None) -> Iterator[Journal]:
+    path = path or journal_path(config.home, day)
     if not path.exists():
         raise NotFoundError(f"no race-day journal for {day} (keiba run --date {day} writes it)")
     journal = Journal(path)
@@ -439,9 +445,10 @@ def _journal(config: KeibaConfig, day: dt.date) -> Iterator[Journal]:
         journal.close()
 
 
-def day_plan(config: KeibaConfig, day: dt.date) -> dict[str, Any]:
-    """The day's plan from its journal: each race's steps and outcome, and the pause state."""
-    with _journal(config, day) as journal:
+def day_plan(config: KeibaConfig, day: dt.date, journal_file: Path | None = None) -> dict[str, Any]:
+    """The day's plan from its journal (the live day's, or the one at `journal_file`): each
+    race's steps and outcome, and the pause state."""
+    with _journal(config, day, journal_file) as journal:
         plan = journal.plan()
         outcomes = journal.outcomes()
         pause = journal.pause()
@@ -510,7 +517,7 @@ def resume_after_stop(
     record_operator_action(
         config, account, clock, "resume_buying", {"operator": operator, "reason": reason}
     )
-    return resume_buying(config, account, operator, reason)
+    return resume_buying(config, account, operator, reason, clock)
 
 
 def pause_day(
@@ -522,16 +529,18 @@ def pause_day(
     paused: bool,
     operator: str,
     reason: str,
+    journal_file: Path | None = None,
 ) -> dict[str, Any]:
-    """Pause the race day (no decision until resumed) or resume it, in the day's journal."""
+    """Pause the race day (no decision until resumed) or resume it, in the day's journal (the
+    live day's, or the one at `journal_file`)."""
     action = "pause_day" if paused else "resume_day"
-    with _journal(config, day) as journal:
+    with _journal(config, day, journal_file) as journal:
         if journal.pause().paused == paused:
             raise ConflictError(f"the day {day} is already {'paused' if paused else 'running'}")
         payload = {"operator": operator, "reason": reason, "race_date": day.isoformat()}
         record_operator_action(config, account, clock, action, payload)
         journal.set_paused(paused, operator, reason, clock.now())
-    return day_plan(config, day)
+    return day_plan(config, day, journal_file)
 
 
 # --- manual tickets ------------------------------------------------------------------------------

@@ -147,6 +147,15 @@ def run(
     fresh: Annotated[
         bool, typer.Option("--fresh", help="With --replay: start the replay over.")
     ] = False,
+    pace: Annotated[
+        float | None,
+        typer.Option(
+            "--pace",
+            min=1.0,
+            help="With --replay: simulated seconds per wall second (60: a minute a second), "
+            "to watch it with keiba serve --replay; default as fast as it can.",
+        ),
+    ] = None,
     account: Annotated[
         str, typer.Option("--account", help="Ledger account to buy with (live).")
     ] = "main",
@@ -166,6 +175,8 @@ def run(
         return
     if fresh and not replay:
         raise typer.BadParameter("only a replay can start over", param_hint="--fresh")
+    if pace is not None and not replay:
+        raise typer.BadParameter("only a replay keeps a pace", param_hint="--pace")
     if twin:
         if dataset is not None:
             raise typer.BadParameter("--twin keeps a dataset of its own", param_hint="--dataset")
@@ -175,7 +186,7 @@ def run(
     elif replay:
         if date is None:
             raise typer.BadParameter("a replay needs the recorded day", param_hint="--date")
-        day = replay_day(config, date, fresh=fresh)
+        day = replay_day(config, date, fresh=fresh, pace=pace)
     else:
         if date is None:
             raise typer.BadParameter("a live race day needs its date", param_hint="--date")

@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from keiba.cli.common import JsonOption, config_of, jst, out, print_json
+from keiba.cli.common import (
+    DatasetOption,
+    JsonOption,
+    RaceDateOption,
+    config_of,
+    jst,
+    out,
+    print_json,
+)
 
 if TYPE_CHECKING:
     from keiba.serving.auth import TokenStore
@@ -86,6 +94,16 @@ def serve(
             "tasks call).",
         ),
     ] = False,
+    replay: Annotated[
+        bool,
+        typer.Option(
+            "--replay",
+            help="With --date: serve the replay of that day (keiba run --replay) instead of "
+            "the live day: its races, paper ledger, monitor and clock.",
+        ),
+    ] = False,
+    date: RaceDateOption = None,
+    dataset: DatasetOption = None,
 ) -> None:
     """Serve the HTTP API, authenticated by tokens (keiba token create)."""
     from keiba.serving.auth import Role
@@ -98,17 +116,27 @@ def serve(
     roles |= dict.fromkeys(google_operator or [], Role.OPERATOR)
     roles |= dict.fromkeys(google_decider or [], Role.DECIDER)
     roles |= dict.fromkeys(google_ingester or [], Role.INGESTER)
+    if replay and date is None:
+        raise typer.BadParameter("a replay is named by its day", param_hint="--date")
+    if replay and account != "main":
+        raise typer.BadParameter("a replay buys with its own paper account", param_hint="--account")
+    if not replay and (date is not None or dataset is not None):
+        raise typer.BadParameter("only with --replay", param_hint="--date / --dataset")
     settings = settings_for(
-        config_of(ctx),
+        config_of(ctx, dataset=dataset),
         account,
         google_audience=google_audience,
         google_roles=roles,
         trusted_proxy=trusted_proxy,
         decide=decide,
         ingest_events=ingest_events,
+        replay=date if replay else None,
     )
     scheme = "https" if tls_cert else "http"
-    out.print(f"serving on {scheme}://{host}:{port} (account {account})", highlight=False)
+    what = f"account {settings.account}"
+    if settings.replay is not None:
+        what = f"the replay of {date}, dataset {settings.replay.dataset}, {what}"
+    out.print(f"serving on {scheme}://{host}:{port} ({what})", highlight=False)
     run(settings, binding)
 
 

@@ -9,7 +9,9 @@ as bought, passed (Themis bought nothing: its reasons) or skipped (a degraded mo
 The bankroll Themis sees is read from the ledger every time (its available balance, and what the
 day's races have staked and returned: race ids begin with their date), so a restarted process
 decides with the same numbers as the one that stopped. The monitor, when given, is checked
-before each decision: a stop means no bet, a drawdown tier lowers the stake multiplier.
+before each decision: a stop means no bet until an operator resumes (on a race day from any
+process, `follow_resumes`: the monitor follows the ledger's resume records while stopped), a
+drawdown tier lowers the stake multiplier.
 
 A purchase whose answer was lost is settled by `RaceEngine.reconcile`: each channel's history
 (the broker's, then each failover's) says which unknown tickets the venue has; what is proven
@@ -234,6 +236,7 @@ class RaceEngine:
         rebuy: RebuyPolicy | None = None,
         results: Callable[[str], RaceResult | None] | None = None,
         release_id: str = "",
+        follow_resumes: bool = False,
     ) -> None:
         self.policy = policy
         self.release_id = release_id
@@ -246,6 +249,9 @@ class RaceEngine:
         self.results = results
         self.clock = clock
         self.monitor = monitor
+        self.follow_resumes = follow_resumes
+        """While stopped, look for a resume written by another process before each decision
+        (a race day's operator); a backtest has none to look for."""
         self.max_odds_age = max_odds_age
         self.rule = rule
         self.alerts = tuple(alerts)
@@ -283,6 +289,8 @@ class RaceEngine:
     def _decide(self, race: RaceInputs) -> RaceOutcome:
         policy = self.policy
         if self.monitor is not None:
+            if self.follow_resumes and self.monitor.stopped:
+                self.monitor.follow(self.ledger.monitor_events())
             report = self.monitor.check(
                 peak_yen=self.peak,
                 balance_yen=self.equity(),

@@ -132,6 +132,13 @@ def restore_state(events: Iterable[Mapping[str, Any]]) -> RestoredState:
     return RestoredState(tier, stop_record is not None, stop_record, last_resume)
 
 
+def _seq(record: Mapping[str, Any] | None) -> int | None:
+    """The audit sequence number of a record read from the ledger (None: none, or unnumbered)."""
+    if record is None or record.get("seq") is None:
+        return None
+    return int(record["seq"])
+
+
 def apply_to_policy(policy: ThemisConfig, report: MonitorReport) -> ThemisConfig:
     """The policy with the report's stake multiplier (never raises it above the policy's)."""
     multiplier = min(policy.stake_multiplier, report.stake_multiplier)
@@ -179,6 +186,9 @@ class Monitor:
         self._base = base_stake_multiplier
         self._tier: str | None = None
         self._latched = False
+        self._resumed_seq: int | None = None
+        self._resumed_here = False
+        """A resume of this monitor's own is in the records, its number not yet read."""
         self._active: dict[str, str] = {}
 
     @classmethod
@@ -222,7 +232,24 @@ class Monitor:
         """
         state = restore_state(events)
         self._tier, self._latched = state.tier, state.stopped
+        self._resumed_seq = _seq(state.last_resume)
         _log.info("monitor_restored", tier=state.tier, stopped=state.stopped)
+
+    def follow(self, events: Iterable[Mapping[str, Any]]) -> bool:
+        """Lift the latch when the records hold a resume newer than any this monitor has seen
+        and no stop after it: an operator resumed from another process (`keiba monitor
+        resume`, the server). Never latches, and a stop whose record could not be written
+        still holds. True when it lifted the latch."""
+        state = restore_state(events)
+        seq = _seq(state.last_resume)
+        if self._resumed_here:  # the last resume may be this monitor's own: not news
+            self._resumed_seq, self._resumed_here = seq, False
+        newer = seq is not None and (self._resumed_seq is None or seq > self._resumed_seq)
+        if not (self._latched and newer and not state.stopped):
+            return False
+        self._latched, self._resumed_seq = False, seq
+        _log.info("monitor_resumed_elsewhere", seq=seq)
+        return True
 
     def check(
         self,
@@ -313,6 +340,7 @@ class Monitor:
             alerts,
         )
         self._latched = False
+        self._resumed_here = True
         alerts.append(
             Alert(
                 "drawdown.resumed",

@@ -15,6 +15,7 @@ from keiba.scheduler.journal import (
     RaceOutcome,
     StepState,
     journal_path,
+    recorded_clock,
 )
 from keiba.scheduler.loop import (
     DecideResult,
@@ -67,6 +68,7 @@ __all__ = [
     "plan_day",
     "poll_times",
     "races_from_list",
+    "recorded_clock",
     "run_day",
     "run_decision",
     "run_settlement",

@@ -3,7 +3,8 @@
 It keeps the day's races and steps (due times, deadlines), every state change of every step
 (planned → started → done | skipped | failed, each with its reason and time) and each race's
 final outcome (bought, passed, skipped or failed, with a reason and a JSON detail), and the
-operator's pauses: while the day is paused the loop makes no decision. Writes are
+operator's pauses: while the day is paused the loop makes no decision. A simulated day also
+records where its clock stands, so that another process can follow it. Writes are
 transactions that take the write lock at BEGIN (WAL mode), and a step's end, its race's outcome
 and a follow-up step are written together, so a crash never leaves one without the other.
 
@@ -15,8 +16,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -56,6 +58,7 @@ __all__ = [
     "RaceOutcome",
     "StepState",
     "journal_path",
+    "recorded_clock",
 ]
 
 
@@ -152,11 +155,30 @@ _pauses = Table(
     Column("reason", Text, nullable=False),
     Column("at", String, nullable=False),
 )
+_clock = Table(
+    "clock",
+    _metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", String, nullable=False),
+)
 
 
 def journal_path(home: Path, race_date: dt.date) -> Path:
     """Where a day's journal lives under the home directory."""
     return home / "race-days" / f"{race_date.isoformat()}.sqlite"
+
+
+def recorded_clock(path: Path) -> dt.datetime | None:
+    """The clock a day's journal at `path` last recorded (`Journal.set_clock`), read without
+    creating or writing anything; None when there is no journal or no clock in it yet."""
+    if not path.exists():
+        return None
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            row = db.execute("SELECT at FROM clock WHERE id = 1").fetchone()
+    except sqlite3.Error:  # a journal being created, or one from before the clock was kept
+        return None
+    return None if row is None else dt.datetime.fromisoformat(str(row[0]))
 
 
 def _ts(at: dt.datetime) -> str:
@@ -414,6 +436,20 @@ class Journal:
                 ],
             )
         return self.pause()
+
+    def set_clock(self, at: dt.datetime) -> None:
+        """Record where the day's clock stands (a simulated day's, as it advances), for a
+        reader in another process."""
+        with self._write() as conn:
+            done = conn.execute(update(_clock).where(_clock.c.id == 1).values(at=_ts(at)))
+            if done.rowcount == 0:
+                conn.execute(insert(_clock), [{"id": 1, "at": _ts(at)}])
+
+    def clock(self) -> dt.datetime | None:
+        """The day's clock as last recorded by `set_clock` (None: never recorded)."""
+        with reading(self._engine) as conn:
+            at = conn.execute(select(_clock.c.at).where(_clock.c.id == 1)).scalar()
+        return None if at is None else dt.datetime.fromisoformat(str(at))
 
     def set_outcome(self, outcome: RaceOutcome, at: dt.datetime) -> None:
         with self._write() as conn:

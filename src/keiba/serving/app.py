@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keiba.app.decide_tasks import SetupFor
+from keiba.app.replay_watch import ReplayWatch
 from keiba.app.serving import BusyError, ConflictError, NotFoundError, ServingReads
 from keiba.common.clock import Clock, SystemClock
 from keiba.common.config import KeibaConfig
@@ -68,12 +69,16 @@ class ServeSettings:
     settles it, with the day's setup it gives."""
     ingest_events: bool = False
     """Serve `POST /events/raw-page`: Eventarc's Cloud Storage events, raw pages loaded."""
+    replay: ReplayWatch | None = None
+    """Set: the server serves this replay (its journal, ledger and clock) instead of the live
+    day; `config`, `account` and `clock` are the replay's."""
     reads: ServingReads = field(init=False)
     write_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
     """Held while a request writes the warehouse (a decision, a page's load): one at a time."""
 
     def __post_init__(self) -> None:
-        self.reads = ServingReads(self.config)
+        journals = self.replay.journal_of if self.replay is not None else None
+        self.reads = ServingReads(self.config, journals=journals)
 
 
 class SecurityHeaders:

@@ -6,6 +6,8 @@ pasted into the login page. `GET /whoami` tells a page the token's name and role
 page shows no operator controls). `GET /events` streams the day's race states as server-sent
 events: the server reads the day's journal every `stream_interval_s` and sends an event when
 something changed (a comment line otherwise, which also tells it when the client has gone).
+Serving a replay, the stream reads the replay's journal, written by the replay's process, and
+its clock is part of what changes: each event carries where the replay's clock stands.
 A stream ends after `stream_polls` polls (the page opens a new one, so a revoked token stops
 it) and at most `max_streams` are open at once.
 """
@@ -33,6 +35,7 @@ from keiba.app.serving import NotFoundError
 from keiba.common.clock import JST
 from keiba.common.errors import InvalidRaceIdError
 from keiba.common.ids import NetkeibaRaceId
+from keiba.scheduler import StepState
 from keiba.serving import models as m
 from keiba.serving.app import ServeSettings, require
 from keiba.serving.auth import Principal, Role
@@ -97,7 +100,7 @@ def _state(race: dict[str, Any]) -> str:
     if race["outcome"]:
         return str(race["outcome"])
     counts: dict[str, int] = race["step_counts"]
-    return "waiting" if set(counts) <= {"pending"} else "running"
+    return "waiting" if set(counts) <= {StepState.PLANNED.value} else "running"
 
 
 def _race_key(netkeiba_id: str, day: dt.date) -> str | None:
@@ -113,7 +116,10 @@ def day_snapshot(settings: ServeSettings, day: dt.date) -> dict[str, Any]:
     try:
         plan = settings.reads.plan(day)
     except NotFoundError as e:
-        return {"race_date": day.isoformat(), "planned": False, "paused": False, "error": str(e)}
+        found = {"race_date": day.isoformat(), "planned": False, "paused": False, "error": str(e)}
+        if settings.replay is not None:
+            found["replay"] = settings.replay.banner()
+        return found
     close_lead = dt.timedelta(seconds=settings.config.race_day.close_lead_s)
     races = [
         {
@@ -130,6 +136,8 @@ def day_snapshot(settings: ServeSettings, day: dt.date) -> dict[str, Any]:
     ]
     keep = ("planned", "paused", "paused_by", "pause_reason", "pause_at")
     found = {"race_date": day.isoformat(), **{k: plan[k] for k in keep}, "races": races}
+    if settings.replay is not None:  # its clock moves only as the replay runs: part of the news
+        found["replay"] = {**settings.replay.banner(), "clock": settings.clock.now()}
     encoded: dict[str, Any] = jsonable_encoder(found)
     return encoded
 
@@ -159,9 +167,12 @@ async def _day_events(
 
 def _routes(app: FastAPI) -> None:
     @app.get("/whoami", response_model=m.WhoAmI, tags=["meta"])
-    def whoami(who: Viewer) -> dict[str, Any]:
-        """The token's name and role (the dashboard shows operators their controls)."""
-        return {"name": who.name, "role": who.role.value}
+    def whoami(request: Request, who: Viewer) -> dict[str, Any]:
+        """The token's name and role (the dashboard shows operators their controls), and the
+        replay served, if it is one (the dashboard shows a banner)."""
+        replay = request.app.state.settings.replay
+        banner = None if replay is None else replay.banner()
+        return {"name": who.name, "role": who.role.value, "replay": banner}
 
     @app.get(
         "/events",

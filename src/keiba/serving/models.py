@@ -36,9 +36,16 @@ class Health(Body):
     status: str
 
 
+class ReplayBanner(Body):
+    dataset: str
+    race_date: str
+
+
 class WhoAmI(Body):
     name: str
     role: str
+    replay: ReplayBanner | None = None
+    """Set when the server serves a replayed day instead of the live one."""
 
 
 class Ready(Body):

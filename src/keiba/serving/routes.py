@@ -129,16 +129,18 @@ def _day(app: FastAPI) -> None:
         """Pause the day: no decision is made until it is resumed (polls and settling go on)."""
         s = _settings(request)
         return reads.pause_day(
-            s.config, s.account, s.clock, day, paused=True, operator=who.name, reason=body.reason
-        )
+            s.config, s.account, s.clock, day, paused=True, operator=who.name, reason=body.reason,
+            journal_file=s.reads.journal_of(day),
+        )  # fmt: skip
 
     @app.post("/days/{day}/resume", response_model=m.DayPlan, tags=["race day"])
     def resume(request: Request, who: Operator, day: Day, body: m.Reason) -> dict[str, Any]:
         """Resume a paused day."""
         s = _settings(request)
         return reads.pause_day(
-            s.config, s.account, s.clock, day, paused=False, operator=who.name, reason=body.reason
-        )
+            s.config, s.account, s.clock, day, paused=False, operator=who.name, reason=body.reason,
+            journal_file=s.reads.journal_of(day),
+        )  # fmt: skip
 
 
 def _ledger(app: FastAPI) -> None:

@@ -13,6 +13,7 @@ request for a fraction of a second every few seconds under load.
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import ipaddress
 from collections.abc import Mapping
@@ -21,7 +22,8 @@ from functools import partial
 from pathlib import Path
 
 from keiba.app.days import live_setup
-from keiba.common.clock import SystemClock
+from keiba.app.replay_watch import replay_watch
+from keiba.common.clock import Clock, SystemClock
 from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError
 from keiba.serving.app import ServeSettings, create_app
@@ -76,12 +78,19 @@ def settings_for(
     trusted_proxy: bool = False,
     decide: bool = False,
     ingest_events: bool = False,
+    replay: dt.date | None = None,
 ) -> ServeSettings:
     """The server's settings: the home's tokens, and Google ID tokens when an audience is set;
     with `decide`, the decide and settle routes on the live race day of `account`; with
     `ingest_events`, the route of Cloud Storage events (the object store must be in Cloud
-    Storage)."""
-    clock = SystemClock()
+    Storage); with `replay`, the selected dataset's replay of that day instead of the live day
+    (its ledger, journal and clock)."""
+    if replay is not None and (decide or ingest_events):
+        raise ServeError(
+            "--decide and --ingest-events act on the live day: they cannot serve a replay"
+        )
+    watch = None if replay is None else replay_watch(config, replay)
+    clock: Clock = SystemClock() if watch is None else watch.clock
     google = None
     if google_audience:
         if not google_roles:
@@ -91,9 +100,12 @@ def settings_for(
             )
         google = GoogleIdTokens(google_audience, google_roles)
     store = home_tokens(config.home)
+    if watch is not None:
+        config, account = watch.config, watch.account
     settings = ServeSettings(
-        config, store, account, google=google, clock=clock, trusted_proxy=trusted_proxy
-    )
+        config, store, account, google=google, clock=clock, trusted_proxy=trusted_proxy,
+        replay=watch,
+    )  # fmt: skip
     if decide:
         settings.decide = partial(live_setup, config, account)
     if ingest_events and not config.object_store_url.startswith("gs://"):

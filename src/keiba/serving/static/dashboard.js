@@ -182,7 +182,10 @@
 
   // --- today -------------------------------------------------------------------------------------
 
-  const today = { offset: 0, day: null, names: {} };
+  // serving a replay, the countdown is counted on the replay's clock as the server last read
+  // it (`replayNow`), which moves only as the replay runs; live, on the server's clock
+  const today = { offset: 0, replayNow: null, day: null, names: {} };
+  const hms = new Intl.DateTimeFormat("ja-JP", { ...JST, hour: "2-digit", minute: "2-digit", second: "2-digit" });
 
   function renderDayBar(day) {
     const bar = $("#day-bar");
@@ -194,12 +197,18 @@
     } else if (day.planned) {
       parts.push(el("span", { id: "running" }, "running"));
     }
-    parts.push(el("span", { class: "note" }, "live"));
+    if (day.replay && day.replay.clock) {
+      parts.push(el("span", { class: "note" }, "replay clock ",
+        el("time", { id: "replay-clock", datetime: day.replay.clock }, hms.format(new Date(day.replay.clock)))));
+    } else {
+      parts.push(el("span", { class: "note" }, day.replay ? "replay not started" : "live"));
+    }
     bar.replaceChildren(...parts);
   }
 
   function timeLeft(iso) {
-    const ms = Date.parse(iso) - (Date.now() + today.offset);
+    const now = today.replayNow === null ? Date.now() + today.offset : today.replayNow;
+    const ms = Date.parse(iso) - now;
     if (ms <= 0) return "closed";
     const m = Math.floor(ms / 60000);
     return m >= 60 ? `${Math.floor(m / 60)} h ${m % 60} min` : `${m} min ${Math.floor(ms / 1000) % 60} s`;
@@ -223,6 +232,7 @@
   function onDay(event, day) {
     if (event !== "day") return;
     today.offset = Date.parse(day.now) - Date.now();
+    today.replayNow = day.replay ? Date.parse(day.now) : null;
     today.day = day;
     renderDayBar(day);
     renderTimeline(day);
@@ -558,6 +568,13 @@
     });
   }
 
+  function replayBanner(replay) {
+    const banner = el("p", { id: "replay-banner", class: "replay", role: "note" },
+      el("b", {}, "Replay"), ` of ${replay.race_date}, dataset ${replay.dataset}: `,
+      "a recorded day played again on its own clock and paper ledger; nothing here is live.");
+    $("main").prepend(banner);
+  }
+
   const PAGES = { today: pageToday, race: pageRace, bankroll: pageBankroll, bets: pageBets,
     models: pageModels, alerts: pageAlerts };
 
@@ -570,6 +587,7 @@
       const me = await api("/whoami");
       $("#who").textContent = `${me.name} (${me.role})`;
       document.body.dataset.role = me.role;
+      if (me.replay) replayBanner(me.replay);
       await PAGES[PAGE](me);
       document.body.dataset.ready = "true";
     } catch (e) {
