@@ -182,8 +182,8 @@ def evaluate_frame(
     """Score market, model and combination (and truth, if present) on the same races.
 
     `frame`: a row per starter with race_id, horse_no, won, p_market, p_model, p_combined,
-    optionally p_true and p_knowable, surface and race_class. Races lacking any compared probability for any
-    starter, or without a winner, are left out of everything.
+    optionally p_true and p_knowable, surface and race_class. Races lacking any compared
+    probability for any starter, or without a winner, are left out of everything.
     """
     for column in ("race_id", "horse_no", "won", "p_market", "p_model", "p_combined"):
         if column not in frame.columns:
