@@ -4,7 +4,6 @@ the day is caught. The ratings are checked against what they mean, too."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import polars as pl
 import pytest
