@@ -199,7 +199,7 @@ class _Day:
 
     @property
     def rated(self) -> np.ndarray:
-        return self.finishers[self.race] > 0
+        return np.asarray(self.finishers[self.race] > 0)
 
     def padded(self, values: np.ndarray, fill: float) -> np.ndarray:
         out = np.full((self.finishers.size, self.width), fill)

@@ -33,7 +33,7 @@ __all__ = ["FormIntegral"]
 
 _HERMITE_NODES = 64
 _TABLE_STEP = 0.005
-_GRID_STEP = 0.05
+_GRID_STEP = 0.1
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class FormIntegral:
         logits = np.where(starts, scale * strength, -np.inf)
         top = logits.max(axis=1, keepdims=True)
         a = np.where(starts, logits - top, 0.0)
-        width = math.log(a.shape[1]) + 20.0 + 7.0 * self.tau
+        width = math.log(a.shape[1]) + 14.0 + 7.0 * self.tau
         x = np.arange(-6.0 - 7.0 * self.tau, width, _GRID_STEP)
         shifted = x[None, None, :] - a[:, :, None]
         log_cdf = np.where(starts[:, :, None], np.interp(shifted, self.y, self.log_cdf), 0.0)
