@@ -39,7 +39,7 @@ COUNT_FEATURES = {
     "field_front_runners",
     "rating_starts",
 }
-PRIOR_FEATURES = {"rating_horse_sd", "rating_total", "rating_logp"}
+PRIOR_FEATURES = {"rating_horse_sd", "rating_total", "rating_logp", "rating_market_logp"}
 """Ratings without history are the prior's: sd 1, strength 0, every starter equally likely."""
 PRE_RACE_FEATURES = {
     "weight_carried_kg",
@@ -175,6 +175,7 @@ def test_debut_runners_have_null_history_and_zero_counts(
     assert (first_day["rating_total"] == 0.0).all()
     uniform = -first_day["field_size"].log()
     assert (first_day["rating_logp"] - uniform).abs().max() < 1e-8  # type: ignore[operator]
+    assert (first_day["rating_market_logp"] - uniform).abs().max() < 1e-8  # type: ignore[operator]
     # A horse debuting later: null history while others in its race have some.
     later = features.filter(
         (pl.col("horse_starts") == 0) & (pl.col("race_date") > race_days(world)[0])

@@ -85,8 +85,13 @@ def test_a_winner_rises_and_the_beaten_fall() -> None:
             "surface": ["turf"] * 3 + ["dirt"] * 3,
             "distance_m": [1600] * 6,
             "finish_pos": [1, 2, 3, None, None, None],
+            "win_odds": [8.0, 2.0, 4.0, None, None, None],
         },
-        schema_overrides={"trainer_key": pl.String, "finish_pos": pl.Int64},
+        schema_overrides={
+            "trainer_key": pl.String,
+            "finish_pos": pl.Int64,
+            "win_odds": pl.Float64,
+        },
     )
     second = rating_features(starts).filter(pl.col("race_id") == "r2").sort("horse_no")
     horse = second["rating_horse"].to_numpy()
@@ -96,6 +101,9 @@ def test_a_winner_rises_and_the_beaten_fall() -> None:
     assert second["apt_surface"].null_count() == 3  # the horses never ran on dirt
     assert second["apt_distance"].to_numpy()[0] > 0
     assert second["rating_starts"].to_list() == [1.0, 1.0, 1.0]
+    market = second["rating_market"].to_numpy()  # the public preferred b, then c, then a
+    assert market[1] > 0 > market[0] and market[1] > market[2] > market[0]
+    assert second["rating_market_logp"].exp().sum() == pytest.approx(1.0)
 
 
 def test_the_passage_is_the_same_whatever_the_order_of_the_rows(world: Frames) -> None:

@@ -761,7 +761,8 @@ def history_sql(*, cards: bool = False, until: bool = False) -> str:
 
 def starts_sql(*, cards: bool = False, until: bool = False, before: bool = False) -> str:
     """Every starter with what the `rating` group reads: race_id, horse_no, day_no, the horse,
-    jockey and trainer keys, surface, distance_m and finish_pos (null without a result), by
+    jockey and trainer keys, surface, distance_m, finish_pos (null without a result) and the
+    final win odds (null without a result), by
     day, race and horse number. Parameters: with `cards` and `until`, the instant after which
     no card is read; with `before`, a date: only starts on or before it."""
     where = "race_date <= ?" if before else ""
@@ -770,7 +771,7 @@ def starts_sql(*, cards: bool = False, until: bool = False, before: bool = False
         f"{_with(stages)}\n"
         "SELECT race_id, CAST(horse_no AS BIGINT) AS horse_no, day_no, horse_key, jockey_key,\n"
         "  trainer_key, surface, distance_m,\n"
-        "  CASE WHEN status = 'finished' THEN finish_pos END AS finish_pos\n"
+        "  CASE WHEN status = 'finished' THEN finish_pos END AS finish_pos, win_odds\n"
         "FROM starts ORDER BY day_no, race_id, horse_no"
     )
 

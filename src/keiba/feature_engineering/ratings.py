@@ -23,7 +23,7 @@ every sum runs in that order.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import polars as pl
@@ -45,6 +45,10 @@ RATING_DESCRIPTIONS: dict[str, str] = {
     "(this band weighted 1, the neighbouring bands ½)",
     "apt_distance_gap": "log of this distance over the distance of the horse's past starts, "
     "weighted towards its best (by e^(2·surprise))",
+    "rating_market": "the horse's market rating: its past races' final-odds log-probabilities "
+    "against its fields', filtered; null before its first priced start",
+    "rating_market_logp": "log of the win probability the market ratings give the runner in "
+    "this field (unrated horses at the prior, 0)",
 }
 RATING_COLUMNS: tuple[str, ...] = tuple(RATING_DESCRIPTIONS)
 
@@ -52,6 +56,9 @@ PRIOR_VARIANCE = {"horse": 1.0, "jockey": 0.25, "trainer": 0.16}
 """Variance of a new entity's rating (log-strength units)."""
 DRIFT_PER_DAY = {"horse": 0.09 / 365, "jockey": 0.01 / 365, "trainer": 0.01 / 365}
 """How much a rating's variance grows per day without a race (capped at the prior)."""
+MARKET_NOISE_VARIANCE = 0.2
+"""Variance of one race's market log-probability around the horse's relative strength (the
+day's form and the public's own noise)."""
 STAGE_POWERS = (1.0, 0.81, 0.65)
 """Discount of the finishing-order likelihood for 1st, 2nd, and 3rd and later places."""
 DISTANCE_BANDS = np.array([1250.0, 1450.0, 1650.0, 1850.0, 2100.0, 2500.0, 3000.0])
@@ -113,6 +120,7 @@ class RatingState:
         self.band_n = np.zeros((horses, DISTANCE_BANDS.size))
         self.dist_weight = np.zeros(horses)
         self.dist_log_sum = np.zeros(horses)
+        self.market = _Ratings.of("horse", horses)
 
     def total(self, day: _Day) -> np.ndarray:
         """Each row's strength: the sum of its known entities' ratings."""
@@ -136,11 +144,8 @@ class RatingState:
             at = np.maximum(codes, 0)
             out[f"rating_{kind}"] = np.where((codes >= 0) & (r.starts[at] > 0), r.mean[at], np.nan)
         total = self.total(day)
-        logits = day.padded(total, -np.inf)
-        top = logits.max(axis=1, keepdims=True)
-        norm = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
         out["rating_total"] = total
-        out["rating_logp"] = total - norm[day.race]
+        out["rating_logp"] = _log_softmax(day, total)
         out["rating_starts"] = h.starts[horse].astype(np.float64)
         s = self.surface_n[horse, day.surface]
         out["apt_surface"] = np.where(
@@ -154,6 +159,9 @@ class RatingState:
             near_sum += np.where(ok, weight * self.band_sum[horse, b], 0.0)
             near_n += np.where(ok, weight * self.band_n[horse, b], 0.0)
         out["apt_distance"] = np.where(near_n > 0, near_sum / np.maximum(near_n, 1e-12), np.nan)
+        m = self.market
+        out["rating_market"] = np.where(m.starts[horse] > 0, m.mean[horse], np.nan)
+        out["rating_market_logp"] = _log_softmax(day, m.mean[horse])
         w = self.dist_weight[horse]
         out["apt_distance_gap"] = np.where(
             w > 0, day.log_distance - self.dist_log_sum[horse] / np.maximum(w, 1e-12), np.nan
@@ -176,6 +184,33 @@ class RatingState:
         weight = np.exp(2.0 * g)
         np.add.at(self.dist_weight, horse, weight)
         np.add.at(self.dist_log_sum, horse, weight * day.log_distance[done])
+        self._learn_market(day)
+
+    def _learn_market(self, day: _Day) -> None:
+        """A Kalman step per horse of every race priced for all its starters: the horse's
+        market log-probability against the field's mean measures its rating against theirs."""
+        log_q = day.log_market
+        priced = np.bincount(day.race, weights=np.isfinite(log_q), minlength=day.finishers.size)
+        starters = np.bincount(day.race, minlength=day.finishers.size)
+        whole = (priced == starters) & (day.finishers > 0)
+        rows = whole[day.race]
+        if not rows.any():
+            return
+        horse = day.codes["horse"]
+        m = self.market
+        y = np.where(rows, log_q, 0.0)
+        r = m.mean[horse]
+        counts = np.maximum(starters, 1)
+        y_mean = np.bincount(day.race, weights=y, minlength=starters.size) / counts
+        r_mean = np.bincount(day.race, weights=r, minlength=starters.size) / counts
+        error = (y - y_mean[day.race]) - (r - r_mean[day.race])
+        h, e = horse[rows], error[rows]
+        var = m.variance_on(h, day.day)
+        gain = var / (var + MARKET_NOISE_VARIANCE)
+        m.mean[h] += gain * e
+        m.var[h] = var * (1.0 - gain)
+        m.last[h] = day.day
+        m.starts[h] += 1
 
 
 @dataclass(frozen=True)
@@ -190,6 +225,8 @@ class _Day:
     surface: np.ndarray
     band: np.ndarray
     log_distance: np.ndarray
+    log_market: np.ndarray
+    """The start's market log-probability from its final odds (−inf without odds)."""
     finishers: np.ndarray
     """Per race: starters with a finishing position (0 for a race without a result)."""
 
@@ -205,6 +242,14 @@ class _Day:
         out = np.full((self.finishers.size, self.width), fill)
         out[self.race, self.slot] = values
         return out
+
+
+def _log_softmax(day: _Day, values: np.ndarray) -> np.ndarray:
+    """Each row's value less the log-sum-exp of its race's values."""
+    logits = day.padded(values, -np.inf)
+    top = logits.max(axis=1, keepdims=True)
+    norm = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
+    return np.asarray(values - norm[day.race])
 
 
 def _surprise(day: _Day, total: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -264,8 +309,10 @@ def _passage(starts: pl.DataFrame, *, learn_first: bool) -> pl.DataFrame:
     bounds = _day_bounds(frame["day_no"].to_numpy())
     race_codes = _codes(frame["race_id"])
     finished = frame["finish_pos"].is_not_null().to_numpy()
+    log_market = _market_log_probabilities(frame)
     for start, end in bounds:
         day = _day_of(frame, start, end, codes, surface, band, distance, race_codes, finished)
+        day = replace(day, log_market=log_market[start:end])
         if learn_first:
             state.learn(day)
         for name, values in state.features(day).items():
@@ -283,6 +330,13 @@ def _ordered(starts: pl.DataFrame) -> pl.DataFrame:
     return starts.with_columns(
         pl.col("horse_no").cast(pl.Int64), pl.col("day_no").cast(pl.Int64)
     ).sort(["day_no", "race_id", "finish_pos", "horse_no"], nulls_last=True)
+
+
+def _market_log_probabilities(frame: pl.DataFrame) -> np.ndarray:
+    """log((1/odds) / Σ 1/odds over the race) of each start; −inf where it has no odds."""
+    inverse = pl.when(pl.col("win_odds") > 1).then(1.0 / pl.col("win_odds"))
+    q = frame.select((inverse / inverse.sum().over("race_id")).log().fill_null(-np.inf))
+    return q.to_series().to_numpy().astype(np.float64)
 
 
 def _day_bounds(day_no: np.ndarray) -> list[tuple[int, int]]:
@@ -319,5 +373,6 @@ def _day_of(
         surface=surface[rows],
         band=band[rows],
         log_distance=np.log(distance[rows]),
+        log_market=np.zeros(0),
         finishers=finishers,
     )
