@@ -99,10 +99,13 @@ def test_demo_runs_end_to_end_and_writes_a_report(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     scores = summary["scores"]
-    assert set(scores) == {"p_market", "p_model", "p_combined", "p_true"}
+    assert set(scores) == {"p_market", "p_model", "p_combined", "p_true", "p_knowable"}
     races = {s["races"] for s in scores.values()}
     assert len(races) == 1 and races.pop() > 300  # all judged on the same races
     assert scores["p_true"]["log_loss"] < scores["p_market"]["log_loss"]
+    # the day's form is worth something: the past can know less than the truth
+    assert scores["p_true"]["log_loss"] < scores["p_knowable"]["log_loss"]
+    assert scores["p_knowable"]["log_loss"] < scores["p_model"]["log_loss"]
     assert scores["p_model"]["pseudo_r2"] > 0
     assert summary["staked_yen"] % 100 == 0
     assert summary["final_bankroll_yen"] == (

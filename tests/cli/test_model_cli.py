@@ -129,3 +129,13 @@ def test_walk_forward_years_must_be_years(tmp_path: Path) -> None:
     assert backwards.returncode == 2 and "in order" in backwards.stderr
     unknown = keiba(tmp_path, "model", "walk-forward", "--years", "2019", "--without", "luck")
     assert unknown.returncode == 2 and "'luck' is not a feature group" in unknown.stderr
+
+
+def test_tune_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
+    bad = keiba(tmp_path, "model", "tune", "--years", "2019-20x")
+    assert bad.returncode == 2 and "'2019-20x' is not a year or a range YYYY-YYYY" in bad.stderr
+    zero = keiba(tmp_path, "model", "tune", "--years", "2019", "--trials", "0")
+    assert zero.returncode == 2 and "--trials" in zero.stderr
+    missing = keiba(tmp_path, "model", "tune", "--years", "2019", "--dataset", "nothing")
+    assert missing.returncode != 0 and "Traceback" not in missing.stderr
+    assert missing.stderr.strip().count("\n") == 0, missing.stderr

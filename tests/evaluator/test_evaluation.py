@@ -104,11 +104,17 @@ def test_races_missing_a_probability_are_left_out_of_everything() -> None:
 def test_truth_is_scored_when_present_and_the_dict_is_json_ready() -> None:
     import json
 
-    frame = tiny().with_columns(p_true=pl.Series([0.6, 0.2, 0.2, 0.3, 0.3, 0.4]))
+    frame = tiny().with_columns(
+        p_true=pl.Series([0.6, 0.2, 0.2, 0.3, 0.3, 0.4]),
+        p_knowable=pl.Series([0.5, 0.25, 0.25, 0.3, 0.35, 0.35]),
+    )
     e = evaluate_frame(frame, resamples=10)
     assert e.scores["p_true"].log_loss == pytest.approx((-math.log(0.6) - math.log(0.4)) / 2)
+    assert e.scores["p_knowable"].log_loss == pytest.approx((-math.log(0.5) - math.log(0.35)) / 2)
     data = json.loads(json.dumps(e.to_dict()))
-    assert set(data["scores"]) == {"p_market", "p_model", "p_combined", "p_true"}
+    assert set(data["scores"]) == {"p_market", "p_model", "p_combined", "p_true", "p_knowable"}
+    old_world = evaluate_frame(frame.with_columns(p_knowable=None), resamples=10)
+    assert set(old_world.scores) == {"p_market", "p_model", "p_combined", "p_true"}
     assert data["delta_r2_vs_market"]["p_combined"]["resamples"] == 10
 
 

@@ -37,7 +37,10 @@ COUNT_FEATURES = {
     "jockey_rides_30d",
     "pair_rides_365d",
     "field_front_runners",
+    "rating_starts",
 }
+PRIOR_FEATURES = {"rating_horse_sd", "rating_total", "rating_logp", "rating_market_logp"}
+"""Ratings without history are the prior's: sd 1, strength 0, every starter equally likely."""
 PRE_RACE_FEATURES = {
     "weight_carried_kg",
     "weight_carried_kg_rank",
@@ -54,7 +57,9 @@ PRE_RACE_FEATURES = {
     "class_level",
 }
 HISTORY_FEATURES = [
-    c for c in FEATURE_COLUMNS if c not in COUNT_FEATURES and c not in PRE_RACE_FEATURES
+    c
+    for c in FEATURE_COLUMNS
+    if c not in COUNT_FEATURES and c not in PRE_RACE_FEATURES and c not in PRIOR_FEATURES
 ]
 RESULT_COLUMNS = {
     "finish_pos": None,
@@ -166,6 +171,11 @@ def test_debut_runners_have_null_history_and_zero_counts(
         assert first_day[column].null_count() == first_day.height, column
     for column in COUNT_FEATURES:
         assert (first_day[column] == 0).all(), column
+    assert (first_day["rating_horse_sd"] == 1.0).all()
+    assert (first_day["rating_total"] == 0.0).all()
+    uniform = -first_day["field_size"].log()
+    assert (first_day["rating_logp"] - uniform).abs().max() < 1e-8  # type: ignore[operator]
+    assert (first_day["rating_market_logp"] - uniform).abs().max() < 1e-8  # type: ignore[operator]
     # A horse debuting later: null history while others in its race have some.
     later = features.filter(
         (pl.col("horse_starts") == 0) & (pl.col("race_date") > race_days(world)[0])

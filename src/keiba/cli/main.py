@@ -56,7 +56,7 @@ GROUPS: dict[str, str] = {
 
 GROUP_MODULES: dict[str, tuple[str, ...]] = {
     "data": ("data_cli", "collect_cli"),
-    "model": ("model_cli", "walk_forward_cli", "decide"),
+    "model": ("model_cli", "walk_forward_cli", "tune_cli", "decide"),
     "bet": ("decide", "today_cli"),
     "backtest": ("backtest_cli", "report_cli", "simulate_cli"),
     "bankroll": ("bankroll_cli",),

@@ -42,6 +42,7 @@ _NAMES = {
     "p_model": "model",
     "p_combined": "model + market",
     "p_true": "true probabilities",
+    "p_knowable": "knowable from the past",
 }
 
 

@@ -272,9 +272,19 @@ TRUE_PROBABILITIES = Table(
         RACE_ID,
         HORSE_NO,
         Column("p_true", LogicalType.FLOAT, minimum=0.0, maximum=1.0),
+        Column(
+            "p_knowable",
+            LogicalType.FLOAT,
+            nullable=True,
+            minimum=0.0,
+            maximum=1.0,
+            description="the true win probability with the day's form integrated out: the "
+            "best a model of past races can know (null in worlds written before it existed)",
+        ),
     ),
     key=("race_id", "horse_no"),
-    description="simulated worlds only: each runner's true win probability",
+    description="simulated worlds only: each runner's true win probability, and the part of "
+    "it knowable from the past",
 )
 
 DATASET_INFO = Table(

@@ -283,9 +283,15 @@ def _check_rows(file: CanonicalFile, frame: pl.DataFrame, problems: _Problems) -
                 problems.add(int(row), "combination", str(e))
 
 
+_LATER_COLUMNS = {("true_probabilities", "p_knowable")}
+"""Nullable columns added to the contract later: a file written before them may lack them."""
+
+
 def _read_one(file: CanonicalFile) -> pl.DataFrame:
     raw = _read_raw(file)
     expected = list(file.table.column_names)
+    later = [c for c in expected if (file.table.name, c) in _LATER_COLUMNS]
+    raw = raw.with_columns(pl.lit(None, pl.String).alias(c) for c in later if c not in raw.columns)
     missing = [c for c in expected if c not in raw.columns]
     extra = [c for c in raw.columns if c not in expected]
     if missing:

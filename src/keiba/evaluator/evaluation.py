@@ -3,7 +3,7 @@ the same races.
 
 `evaluate_frame` scores a frame (from `keiba.market.fields.market_frame`, with the model's
 columns added) holding `p_market`, `p_model` and `p_combined` (and
-`p_true` for a simulated world) on exactly the same races:
+`p_true` and `p_knowable` for a simulated world) on exactly the same races:
 
 - winner log-loss, pseudo-R² and Brier score of each;
 - ΔR² of the combination (and of the model) minus the market, with a race-level bootstrap 95%
@@ -47,6 +47,7 @@ NAMES = {
     "p_model": "model",
     "p_combined": "model + market",
     "p_true": "true probabilities",
+    "p_knowable": "knowable from the past",
 }
 _BREAKDOWNS = ("surface", "race_class")
 
@@ -181,15 +182,16 @@ def evaluate_frame(
     """Score market, model and combination (and truth, if present) on the same races.
 
     `frame`: a row per starter with race_id, horse_no, won, p_market, p_model, p_combined,
-    optionally p_true, surface and race_class. Races lacking any compared probability for any
-    starter, or without a winner, are left out of everything.
+    optionally p_true and p_knowable, surface and race_class. Races lacking any compared
+    probability for any starter, or without a winner, are left out of everything.
     """
     for column in ("race_id", "horse_no", "won", "p_market", "p_model", "p_combined"):
         if column not in frame.columns:
             raise KeibaError(f"the evaluation frame has no {column!r} column")
     columns = ["p_market", "p_model", "p_combined"]
-    if "p_true" in frame.columns and frame["p_true"].is_not_null().any():
-        columns.append("p_true")
+    columns += [
+        c for c in ("p_true", "p_knowable") if c in frame.columns and frame[c].is_not_null().any()
+    ]
     same = common_races(frame, columns)
     same = same.filter((pl.col("won") > 0).any().over("race_id"))
     if same.is_empty():

@@ -323,9 +323,9 @@ def run_main_job(
         frame = _with_truth(warehouse, frame).with_columns(
             pl.lit(model.version).alias("model_version")
         )
-        compared = ["p_market", "p_model", "p_combined"] + (
-            ["p_true"] if frame["p_true"].is_not_null().any() else []
-        )
+        compared = ["p_market", "p_model", "p_combined"] + [
+            c for c in ("p_true", "p_knowable") if frame[c].is_not_null().any()
+        ]
         same = common_races(frame, compared)
         scores = {name: score(same, name) for name in compared}
         deltas = {
@@ -409,9 +409,11 @@ def _demo_timing(config: KeibaConfig) -> BacktestConfig:
 
 
 def _with_truth(warehouse: Warehouse, frame: pl.DataFrame) -> pl.DataFrame:
-    """`frame` with the simulated world's true probabilities (`p_true`, null for real races)."""
+    """`frame` with the simulated world's true probabilities (`p_true`, `p_knowable`: null for
+    real races)."""
     truth = warehouse.query(
-        "SELECT race_id, CAST(horse_no AS BIGINT) AS horse_no, p_true FROM true_probabilities "
+        "SELECT race_id, CAST(horse_no AS BIGINT) AS horse_no, p_true, p_knowable "
+        "FROM true_probabilities "
         "WHERE race_id IN (SELECT unnest(?))",
         [frame["race_id"].unique().to_list()],
     )

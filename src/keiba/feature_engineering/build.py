@@ -29,7 +29,9 @@ from keiba.feature_engineering.definitions import (
     feature_sql,
     history_digest_sql,
     history_sql,
+    starts_sql,
 )
+from keiba.feature_engineering.ratings import RATING_COLUMNS, rating_features
 
 __all__ = [
     "ENTRIES_TABLE",
@@ -68,8 +70,10 @@ def build_features(warehouse: Warehouse) -> int:
     without a result yet are covered by their latest card, if the warehouse has cards.
     """
     warehouse.ensure_schema()
-    sql = feature_sql(cards=warehouse.has_table(ENTRIES_TABLE))
-    frame = _conform(warehouse.query(sql, deterministic=True))
+    cards = warehouse.has_table(ENTRIES_TABLE)
+    frame = warehouse.query(feature_sql(cards=cards), deterministic=True)
+    ratings = rating_features(warehouse.query(starts_sql(cards=cards)))
+    frame = _conform(frame.join(ratings, on=["race_id", "horse_no"], how="left"))
     warehouse.write_table(FEATURES_TABLE, frame)
     return frame.height
 
@@ -94,7 +98,15 @@ def build_features_for_entries(
         _keep_history(warehouse, day, cards, params)
         history = HISTORY_TABLE
     sql = feature_sql(cards=cards, until=cards, races=True, history=history)
-    frame = _conform(warehouse.query(sql, [*params, list(race_ids)], deterministic=True))
+    frame = warehouse.query(sql, [*params, list(race_ids)], deterministic=True)
+    if frame.height:
+        last = frame["race_date"].max()
+        starts = warehouse.query(starts_sql(cards=cards, until=cards, before=True), [*params, last])
+        ratings = rating_features(starts).filter(pl.col("race_id").is_in(list(race_ids)))
+        frame = frame.join(ratings, on=["race_id", "horse_no"], how="left")
+    else:
+        frame = frame.with_columns(pl.lit(None, pl.Float64).alias(c) for c in RATING_COLUMNS)
+    frame = _conform(frame)
     warehouse.write_table(FEATURES_TABLE, frame, replace_by="race_id")
     return frame.height
 

@@ -3,7 +3,9 @@
 The query is a chain of named CTE stages (`STAGES`) followed by a final SELECT of the named
 features (`FEATURES`). To extend the set, add a stage (if new history is needed) and features
 that read it, each in a group (`FEATURE_GROUPS`: form, speed, market, pace, moves, weight,
-profile, draw, race, jockey, trainer, field), and bump `FEATURE_VERSION`.
+profile, draw, race, jockey, trainer, field), and bump `FEATURE_VERSION`. One group, `rating`,
+is a sequential pass over the starts that SQL cannot express: `keiba.feature_engineering.
+ratings` computes it in Python from the rows of `starts_sql`, and the builds join it on.
 
 A race is known by its result (`runners`) or, before it is run, by its card (`entries`, the
 latest card: its runners less the scratched and excluded). Both give a starter the same
@@ -47,11 +49,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from keiba.feature_engineering.ratings import RATING_COLUMNS
+
 __all__ = [
     "FEATURES",
     "FEATURE_COLUMNS",
     "FEATURE_GROUPS",
     "FEATURE_VERSION",
+    "SQL_FEATURE_COLUMNS",
     "STAGES",
     "STARTED_SQL",
     "Feature",
@@ -60,9 +65,10 @@ __all__ = [
     "feature_sql",
     "history_digest_sql",
     "history_sql",
+    "starts_sql",
 ]
 
-FEATURE_VERSION = "v2"
+FEATURE_VERSION = "v3"
 
 STARTED_SQL = "status NOT IN ('scratched', 'excluded')"
 """A declared runner that started (scratched and excluded runners never ran)."""
@@ -676,11 +682,16 @@ STAGES: tuple[Stage, ...] = (
 """The history stages of a build over `runners` alone (see `feature_sql` for the variants)."""
 DIGITS = 9
 """Decimal places every feature is rounded to (far below any meaningful difference)."""
-FEATURE_COLUMNS: tuple[str, ...] = tuple(f.name for f in FEATURES)
-"""The model inputs, in order (all DOUBLE)."""
+SQL_FEATURE_COLUMNS: tuple[str, ...] = tuple(f.name for f in FEATURES)
+"""The columns `feature_sql` computes, in order (all DOUBLE)."""
+FEATURE_COLUMNS: tuple[str, ...] = (*SQL_FEATURE_COLUMNS, *RATING_COLUMNS)
+"""The model inputs, in order (all DOUBLE): the SQL features, then the `rating` group's."""
 FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
-    group: tuple(f.name for f in FEATURES if f.group == group)
-    for group in dict.fromkeys(f.group for f in FEATURES)
+    **{
+        group: tuple(f.name for f in FEATURES if f.group == group)
+        for group in dict.fromkeys(f.group for f in FEATURES)
+    },
+    "rating": RATING_COLUMNS,
 }
 """Each group's feature columns, groups in the order of their first feature."""
 
@@ -746,6 +757,23 @@ def history_sql(*, cards: bool = False, until: bool = False) -> str:
     TABLE)` with these rows stored in TABLE gives D's races the values of a full build."""
     stages = (*_starts_stages(cards, cards and until, "race_date < ?"), *_results_stages())
     return f"{_with(stages)}\nSELECT * FROM results ORDER BY race_id, horse_no"
+
+
+def starts_sql(*, cards: bool = False, until: bool = False, before: bool = False) -> str:
+    """Every starter with what the `rating` group reads: race_id, horse_no, day_no, the horse,
+    jockey and trainer keys, surface, distance_m, finish_pos (null without a result) and the
+    final win odds (null without a result), by
+    day, race and horse number. Parameters: with `cards` and `until`, the instant after which
+    no card is read; with `before`, a date: only starts on or before it."""
+    where = "race_date <= ?" if before else ""
+    stages = _starts_stages(cards, cards and until, where)
+    return (
+        f"{_with(stages)}\n"
+        "SELECT race_id, CAST(horse_no AS BIGINT) AS horse_no, day_no, horse_key, jockey_key,\n"
+        "  trainer_key, surface, distance_m,\n"
+        "  CASE WHEN status = 'finished' THEN finish_pos END AS finish_pos, win_odds\n"
+        "FROM starts ORDER BY day_no, race_id, horse_no"
+    )
 
 
 def history_digest_sql(*, cards: bool = False, until: bool = False) -> str:

@@ -26,10 +26,14 @@ COMPLETE_FIELDS_SQL = """
 
 def market_frame(warehouse: Warehouse, date_from: dt.date, date_to: dt.date) -> pl.DataFrame:
     """Starters of complete races dated in [date_from, date_to]: race_id, horse_no, race_date,
-    surface, race_class, win_odds_final, p_true (null unless simulated), won (1/k for a k-way
-    dead heat) and p_market; sorted by race_id and horse_no."""
+    surface, race_class, win_odds_final, p_true and p_knowable (null unless simulated), won
+    (1/k for a k-way dead heat) and p_market; sorted by race_id and horse_no."""
     has_truth = warehouse.has_table("true_probabilities")
-    truth = "t.p_true" if has_truth else "CAST(NULL AS DOUBLE) AS p_true"
+    truth = (
+        "t.p_true, t.p_knowable"
+        if has_truth
+        else "CAST(NULL AS DOUBLE) AS p_true, CAST(NULL AS DOUBLE) AS p_knowable"
+    )
     join = "LEFT JOIN true_probabilities t USING (race_id, horse_no)" if has_truth else ""
     frame = warehouse.query(
         f"""

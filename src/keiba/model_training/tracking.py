@@ -23,7 +23,7 @@ from keiba.common.errors import KeibaError
 if TYPE_CHECKING:
     from keiba.model_training.model import TrainedModel
 
-__all__ = ["TrackedRun", "Tracking", "log_run", "tracking_of"]
+__all__ = ["TrackedRun", "Tracking", "add_to_run", "log_run", "tracking_of"]
 
 
 @dataclass(frozen=True)
@@ -127,5 +127,34 @@ def log_run(
                     )
                     model_uri = str(info.model_uri)
             return TrackedRun(run.info.run_id, experiment_id, tracking.uri, model_uri)
+        except (MlflowException, OSError) as e:
+            raise KeibaError(f"MLflow tracking at {tracking.uri} failed: {e}") from e
+
+
+def add_to_run(
+    tracking: Tracking,
+    run_id: str,
+    *,
+    params: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, float] | None = None,
+    dicts: Mapping[str, Any] | None = None,
+) -> None:
+    """Log more parameters, metrics and JSON artefacts to a finished run (a search's parent run
+    gets its best trial once every trial is logged). MLflow failures are a `KeibaError`."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"mlflow(\.|$)")
+        from mlflow.exceptions import MlflowException
+        from mlflow.tracking import MlflowClient
+
+        try:
+            client = MlflowClient(tracking_uri=tracking.uri)
+            for key, value in (params or {}).items():
+                client.log_param(run_id, key, _clean(value))
+            for key, value in (metrics or {}).items():
+                if math.isfinite(float(value)):
+                    client.log_metric(run_id, key, float(value))
+            for name, data in (dicts or {}).items():
+                client.log_dict(run_id, data, name)
         except (MlflowException, OSError) as e:
             raise KeibaError(f"MLflow tracking at {tracking.uri} failed: {e}") from e

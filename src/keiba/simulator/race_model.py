@@ -30,6 +30,7 @@ __all__ = [
     "RaceOutcome",
     "StrengthInputs",
     "finishing_orders",
+    "mean_strengths",
     "resolve_outcome",
     "strengths",
     "win_probabilities",
@@ -63,6 +64,12 @@ class StrengthInputs:
 
 
 def strengths(inputs: StrengthInputs, form_noise: float, rng: np.random.Generator) -> FloatArray:
+    """Today's strengths: the mean strengths plus the day's form, N(0, form_noise²)."""
+    return mean_strengths(inputs) + rng.normal(0.0, form_noise, inputs.ability.size)
+
+
+def mean_strengths(inputs: StrengthInputs) -> FloatArray:
+    """Strengths without the day's form: all that could be known before the race."""
     x = inputs
     jump = x.surface == JUMP
     sign = np.where(x.surface == TURF, 1.0, -1.0)
@@ -92,7 +99,6 @@ def strengths(inputs: StrengthInputs, form_noise: float, rng: np.random.Generato
         - 0.045 * (x.weight_kg - 55.0)
         + fresh
         + swing
-        + rng.normal(0.0, form_noise, x.ability.size)
     )
     return np.asarray(total, dtype=np.float64)
 

@@ -28,6 +28,7 @@ from keiba.simulator.entries import (
     venue_pools,
     weights_carried,
 )
+from keiba.simulator.knowable import FormIntegral
 from keiba.simulator.population import (
     BoolArray,
     FloatArray,
@@ -44,8 +45,8 @@ from keiba.simulator.race_model import (
     SCRATCHED,
     StrengthInputs,
     finishing_orders,
+    mean_strengths,
     resolve_outcome,
-    strengths,
     win_probabilities,
 )
 
@@ -128,6 +129,7 @@ class Season:
         self.planner = planner
         self.rng = rng
         self.records = SeasonRecords()
+        self.form_integral = FormIntegral.of(config.strength_scale, config.form_noise)
 
     def race_date(self, date: dt.date, days: tuple[RaceDay, ...], record: bool) -> None:
         """Run every race of `date`; keep what happened if `record`."""
@@ -139,15 +141,13 @@ class Season:
         debut = self.horses.runs[card.runner] == 0
         since = np.where(debut, -1, today - self.horses.last_run_day[card.runner])
         new_weight, change = self._body_weights(card, since, debut)
-        strength = strengths(
-            self._strength_inputs(card, fields, today, since, change),
-            self.config.form_noise,
-            self.rng,
-        )
+        mean = mean_strengths(self._strength_inputs(card, fields, today, since, change))
+        strength = mean + self.rng.normal(0.0, self.config.form_noise, mean.size)
         p, outcome = self._run(card, strength)
         self._update(today, date.year, fields, card, outcome, new_weight)
         if record:
-            self._record(fields, card, outcome, p, new_weight, change, debut)
+            knowable = self._knowable(card, mean)
+            self._record(fields, card, outcome, (p, knowable), new_weight, change, debut)
 
     def _enter(self, date: dt.date, days: tuple[RaceDay, ...], today: int) -> list[Field]:
         horses = self.horses
@@ -239,14 +239,16 @@ class Season:
             body_weight_change=change,
         )
 
+    def _knowable(self, card: _Card, mean: FloatArray) -> FloatArray:
+        """Each starter's win probability with the day's form integrated out."""
+        padded, started, cells = _padded(card, mean)
+        p = self.form_integral.probabilities(padded, started, self.config.strength_scale)
+        return np.asarray(p[cells], dtype=np.float64)
+
     def _run(self, card: _Card, strength: FloatArray) -> tuple[FloatArray, _Outcome]:
         """True probabilities and results of every race of the day (as a padded matrix)."""
-        config, races = self.config, card.sizes.size
-        padded = np.zeros((races, _WIDTH))
-        started = np.zeros((races, _WIDTH), dtype=bool)
-        cells = (card.race_of, card.horse_no - 1)
-        padded[cells] = strength
-        started[cells] = card.status == FINISHED
+        config = self.config
+        padded, started, cells = _padded(card, strength)
         p = win_probabilities(padded, started, config.strength_scale)
         orders = finishing_orders(p, config.harville_gamma, config.harville_delta, self.rng)
         outcome = _Outcome.empty(card.runner.size)
@@ -273,7 +275,7 @@ class Season:
         fields: list[Field],
         card: _Card,
         outcome: _Outcome,
-        p_true: FloatArray,
+        truth: tuple[FloatArray, FloatArray],
         new_weight: IntArray,
         change: IntArray,
         debut: BoolArray,
@@ -300,7 +302,8 @@ class Season:
                 "run_order": outcome.run_order,
                 "tied": outcome.tied,
                 "demoted": outcome.demoted,
-                "p_true": p_true,
+                "p_true": truth[0],
+                "p_knowable": truth[1],
                 "style": horses.style[runner],
             }
         )
@@ -405,3 +408,16 @@ def _numbered(fields: list[Field]) -> list[Field]:
                 f = dataclasses.replace(f, spec=dataclasses.replace(f.spec, race_no=number))
             out.append(f)
     return out
+
+
+def _padded(
+    card: _Card, values: FloatArray
+) -> tuple[FloatArray, BoolArray, tuple[IntArray, IntArray]]:
+    """`values` as rows of races padded to 18 columns, the starters' mask, and their cells."""
+    races = card.sizes.size
+    padded = np.zeros((races, _WIDTH))
+    started = np.zeros((races, _WIDTH), dtype=bool)
+    cells = (card.race_of, card.horse_no - 1)
+    padded[cells] = values
+    started[cells] = card.status == FINISHED
+    return padded, started, cells

@@ -220,6 +220,7 @@ def build_tables(
             "race_id": race_ids.gather(starter_race),
             "horse_no": starter_no,
             "p_true": records.runner("p_true")[starts],
+            "p_knowable": records.runner("p_knowable")[starts],
         },
     )
     return SimulatedWorld(races, runners, payouts, odds, truth)

@@ -194,3 +194,26 @@ def test_forget_from_keeps_only_the_races_before_the_day(tiny_world, tmp_path) -
         assert deleted >= 2 + 8 + 4 + 4 + 2
         reloaded = w.load(_next_day(tiny_world))  # the load's own bookkeeping forgot them too
         assert reloaded.new["races"] == 2 and reloaded.rows_written["runners"] == 8
+
+
+def test_bigquery_gives_a_table_from_before_the_knowable_probabilities_the_column(
+    bq_emulator_url,
+) -> None:
+    from google.cloud import bigquery
+
+    from keiba.common.storage.bigquery import BigQueryWarehouse, bigquery_client
+
+    client = bigquery_client(bq_emulator.PROJECT, endpoint=bq_emulator_url)
+    dataset = f"{bq_emulator.PROJECT}.l_older"
+    client.create_dataset(dataset, exists_ok=True)
+    old = [
+        bigquery.SchemaField("race_id", "STRING", mode="REQUIRED"),
+        bigquery.SchemaField("horse_no", "INT64", mode="REQUIRED"),
+        bigquery.SchemaField("p_true", "FLOAT64", mode="REQUIRED"),
+    ]
+    client.create_table(bigquery.Table(f"{dataset}.true_probabilities", schema=old))
+    with BigQueryWarehouse(client, dataset="older", prefix="l_") as w:
+        w.ensure_schema()
+    stored = client.get_table(f"{dataset}.true_probabilities")
+    assert [f.name for f in stored.schema] == ["race_id", "horse_no", "p_true", "p_knowable"]
+    assert stored.schema[-1].mode == "NULLABLE"

@@ -290,10 +290,20 @@ class BigQueryWarehouse:
                 spec.time_partitioning = bigquery.TimePartitioning(field=t.partition_by)
             if t.cluster_by:
                 spec.clustering_fields = list(t.cluster_by)
-            self._call(
+            made = self._call(
                 functools.partial(self._client.create_table, spec, exists_ok=True, retry=_RETRY)
             )
+            self._add_later_columns(made, spec.schema)
         self._schema_ready = True
+
+    def _add_later_columns(self, found: Any, wanted: list[bigquery.SchemaField]) -> None:
+        """Give a table made before a nullable column joined the contract that column."""
+        have = {f.name for f in found.schema}
+        missing = [f for f in wanted if f.name not in have]
+        if not missing:
+            return
+        found.schema = [*found.schema, *missing]
+        self._call(functools.partial(self._client.update_table, found, ["schema"], retry=_RETRY))
 
     def _call(self, action: Any) -> Any:
         try:

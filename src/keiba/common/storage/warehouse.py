@@ -271,6 +271,10 @@ class DuckDBWarehouse:
         for t in WAREHOUSE_TABLES:
             self._con.execute(duckdb_ddl(t))
         self._migrate()
+        # a warehouse from before the knowable probabilities: the column, null for old rows
+        self._con.execute(
+            "ALTER TABLE true_probabilities ADD COLUMN IF NOT EXISTS p_knowable DOUBLE"
+        )
         self._schema_ready = True
 
     def _migrate(self) -> None:
