@@ -217,3 +217,10 @@ def test_bigquery_gives_a_table_from_before_the_knowable_probabilities_the_colum
     stored = client.get_table(f"{dataset}.true_probabilities")
     assert [f.name for f in stored.schema] == ["race_id", "horse_no", "p_true", "p_knowable"]
     assert stored.schema[-1].mode == "NULLABLE"
+
+
+def test_duckdb_draws_no_progress_bar_on_stdout(tmp_path) -> None:
+    """A long query would otherwise draw DuckDB's bar on stdout, before a command's JSON."""
+    with DuckDBWarehouse(tmp_path / "w.duckdb") as w:
+        shown = w.query("SELECT current_setting('enable_progress_bar') AS shown")["shown"][0]
+    assert shown is False

@@ -252,6 +252,8 @@ class DuckDBWarehouse:
         except duckdb.Error as e:
             raise StorageError(f"cannot open the warehouse {path}: {duckdb_problem(e)}") from e
         self._con.execute("SET TimeZone = 'UTC'")
+        # DuckDB draws a progress bar on stdout for a long query: stdout is the commands' (JSON)
+        self._con.execute("SET enable_progress_bar = false")
         # nothing but this object touches the connection: once seen, these stay true
         self._schema_ready = False
         self._kind: DatasetKind | None = None
