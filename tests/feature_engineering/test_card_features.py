@@ -24,6 +24,7 @@ from keiba.feature_engineering import (
     build_features_for_entries,
     read_features,
 )
+from keiba.feature_engineering.ratings import RATING_COLUMNS
 
 Frames = dict[str, pl.DataFrame]
 CARD_LEAD = dt.timedelta(minutes=30)
@@ -308,3 +309,20 @@ def test_a_build_stopped_while_storing_the_history_leaves_no_key_behind(world: F
         assert warehouse.query(f"SELECT * FROM {HISTORY_KEY_TABLE}").height == 1
         got = features_on(warehouse, day)
     assert_same(got, features_of(changed).filter(pl.col("race_date") == day))
+
+
+def test_a_features_table_of_another_version_is_built_again_before_a_few_races(
+    world: Frames, full: pl.DataFrame
+) -> None:
+    day = days_of(world)[-1]
+    targets = races_on(world, day)
+    with warehouse_with_cards(world, cards_of(world, targets)) as warehouse:
+        build_features(warehouse)
+        older = warehouse.query("SELECT * FROM features").drop(RATING_COLUMNS)
+        warehouse.write_table("features", older)  # as an earlier version left it
+        latest_card = world["races"]["post_time"].max()
+        assert isinstance(latest_card, dt.datetime)
+        build_features_for_entries(warehouse, targets, latest_card)
+        after = warehouse.query("SELECT * FROM features ORDER BY race_id, horse_no")
+    assert after.columns == full.columns
+    assert_same(after, full)

@@ -107,8 +107,18 @@ def build_features_for_entries(
     else:
         frame = frame.with_columns(pl.lit(None, pl.Float64).alias(c) for c in RATING_COLUMNS)
     frame = _conform(frame)
+    if _stored_columns(warehouse) not in (None, frame.columns):
+        # written by another feature version: every race's rows are built again, in this one
+        build_features(warehouse)
     warehouse.write_table(FEATURES_TABLE, frame, replace_by="race_id")
     return frame.height
+
+
+def _stored_columns(warehouse: Warehouse) -> list[str] | None:
+    """The columns of the stored `features` table; None when there is none."""
+    if not warehouse.has_table(FEATURES_TABLE):
+        return None
+    return warehouse.query(f"SELECT * FROM {FEATURES_TABLE} LIMIT 0").columns
 
 
 def _race_day(warehouse: Warehouse, race_ids: Sequence[str], cards: bool) -> dt.date | None:
