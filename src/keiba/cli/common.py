@@ -27,6 +27,7 @@ __all__ = [
     "JsonOption",
     "KeibaGroup",
     "RaceDateOption",
+    "TrackingOption",
     "config_of",
     "err",
     "exit_if_quarantined",
@@ -39,6 +40,13 @@ __all__ = [
 ]
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+TrackingOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tracking-uri",
+        help="MLflow tracking URI (default: model.tracking_uri, else a local store under home).",
+    ),
+]
 DatasetOption = Annotated[
     str | None,
     typer.Option(

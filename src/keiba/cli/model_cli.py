@@ -16,6 +16,7 @@ from keiba.app.models import evaluate_model, predict, train
 from keiba.cli.common import (
     DatasetOption,
     JsonOption,
+    TrackingOption,
     config_of,
     note,
     out,
@@ -26,13 +27,6 @@ from keiba.cli.common import (
 
 __all__ = ["register"]
 
-TrackingOption = Annotated[
-    str | None,
-    typer.Option(
-        "--tracking-uri",
-        help="MLflow tracking URI (default: model.tracking_uri, else a local store under home).",
-    ),
-]
 ModelOption = Annotated[
     str | None, typer.Option("--model", help="Model version (default: the latest trained).")
 ]

@@ -12,7 +12,15 @@ import typer
 from rich.table import Table
 
 from keiba.app.tuning import SEARCH_SPACE, tune_model, write_model_params
-from keiba.cli.common import DatasetOption, JsonOption, config_of, out, print_json, progress_bar
+from keiba.cli.common import (
+    DatasetOption,
+    JsonOption,
+    TrackingOption,
+    config_of,
+    out,
+    print_json,
+    progress_bar,
+)
 from keiba.cli.walk_forward_cli import parse_years
 
 __all__ = ["register"]
@@ -40,14 +48,7 @@ def tune(
             "absent); <home>/keiba.yaml is read by every command.",
         ),
     ] = None,
-    tracking_uri: Annotated[
-        str | None,
-        typer.Option(
-            "--tracking-uri",
-            help="MLflow tracking URI (default: model.tracking_uri, else a local store under "
-            "home).",
-        ),
-    ] = None,
+    tracking_uri: TrackingOption = None,
     dataset: DatasetOption = None,
     as_json: JsonOption = False,
 ) -> None:

@@ -11,7 +11,15 @@ import typer
 from rich.table import Table
 
 from keiba.app.walk_forward import run_walk_forward_years
-from keiba.cli.common import DatasetOption, JsonOption, config_of, out, print_json, progress_bar
+from keiba.cli.common import (
+    DatasetOption,
+    JsonOption,
+    TrackingOption,
+    config_of,
+    out,
+    print_json,
+    progress_bar,
+)
 from keiba.feature_engineering import FEATURE_GROUPS
 
 __all__ = ["parse_groups", "parse_years", "register"]
@@ -70,14 +78,7 @@ def walk_forward(
         ),
     ] = None,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples of races.", min=10)] = 1000,
-    tracking_uri: Annotated[
-        str | None,
-        typer.Option(
-            "--tracking-uri",
-            help="MLflow tracking URI (default: model.tracking_uri, else a local store under "
-            "home).",
-        ),
-    ] = None,
+    tracking_uri: TrackingOption = None,
     dataset: DatasetOption = None,
     as_json: JsonOption = False,
 ) -> None:
