@@ -213,11 +213,18 @@ def _without_repeats(entries: pl.DataFrame) -> pl.DataFrame:
 
 
 def _write_entries(warehouse: Warehouse, incoming: pl.DataFrame) -> int:
+    """Add the cards to `entries`, replacing only the rows of the races they are cards of (in
+    one transaction), so two writers of other races' cards never undo each other's; a table
+    without every column of today's is written again whole, once."""
     if incoming.is_empty():
         return 0
     count = incoming.height
-    if warehouse.has_table("entries"):
-        stored = warehouse.query("SELECT * FROM entries").with_columns(
+    exists = warehouse.has_table("entries")
+    whole = not exists or _entry_columns(warehouse) != list(ENTRIES_COLUMNS)
+    if exists:
+        races = incoming["race_id"].unique().sort().to_list()
+        sql, params = ("SELECT * FROM entries", []) if whole else (_ENTRIES_OF_RACES, [races])
+        stored = warehouse.query(sql, params).with_columns(
             pl.col("as_of").dt.convert_time_zone("UTC")
         )
         fetched = incoming.select("race_id", "as_of").unique()
@@ -228,8 +235,18 @@ def _write_entries(warehouse: Warehouse, incoming: pl.DataFrame) -> int:
         ).select(list(ENTRIES_COLUMNS))
         incoming = pl.concat([stored.cast(ENTRIES_COLUMNS), incoming])  # type: ignore[arg-type]
     entries = _without_repeats(incoming).sort("race_id", "as_of", "horse_no")
-    warehouse.write_table("entries", entries, replace=True)
+    if whole:
+        warehouse.write_table("entries", entries, replace=True)
+    else:
+        warehouse.write_table("entries", entries, replace_by="race_id")
     return count
+
+
+_ENTRIES_OF_RACES = "SELECT * FROM entries WHERE race_id IN (SELECT unnest(?))"
+
+
+def _entry_columns(warehouse: Warehouse) -> list[str]:
+    return warehouse.query("SELECT * FROM entries LIMIT 0").columns
 
 
 class _KnownDates:
