@@ -309,6 +309,12 @@ def test_the_operator_acts_and_a_viewer_sees_the_pause_live(browser: Any, live: 
         resume.locator("input").fill("drawdown reviewed")
         resume.locator("button").click()
         operator.page.wait_for_selector("#buying:text-is('on')")
+        # the operator's record comes first, the resume right after: the table may show one
+        # refresh between them before the next
+        # the operator's record is written first, the resume right after: the table may show
+        # one refresh between the two before the next
+        newest_kind = "document.querySelector('#events tbody tr')?.children[1]?.textContent"
+        operator.page.wait_for_function(f"() => ({newest_kind} || '').trim() === 'resume'")
         newest = operator.page.locator("#events tbody tr").first.inner_text()
         assert newest.split("\t")[1] == "resume" and "drawdown reviewed" in newest
         clean(watcher)
