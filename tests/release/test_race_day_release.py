@@ -150,7 +150,7 @@ def test_a_loss_after_a_promotion_rolls_back_and_the_day_runs_the_release_before
         measure_gates=measure,  # type: ignore[arg-type]
     )
     promote(
-        release_config(prepared, ev_threshold=1.15),
+        release_config(prepared, ev_threshold=1.04),
         clock=FixedClock(WEDNESDAY_NOON + hour),
         model=None,
         reason="bolder",
