@@ -575,14 +575,32 @@
     $("main").prepend(banner);
   }
 
+  const NAV = [
+    ["today", "index.html", "今日", "today"],
+    ["bankroll", "bankroll.html", "資金", "bankroll"],
+    ["bets", "bets.html", "馬券", "bets"],
+    ["models", "models.html", "モデル", "models"],
+    ["alerts", "alerts.html", "警告", "alerts"],
+  ];
+
+  function header() {
+    const links = NAV.map(([page, href, ja, en]) =>
+      el("a", { href: withDate(href), "aria-current": page === PAGE ? "page" : null },
+        `${ja} `, el("span", {}, en)));
+    $("header").replaceChildren(
+      el("a", { class: "brand", href: "index.html" }, "keiba"),
+      el("nav", {}, links),
+      el("span", { id: "who" }),
+      el("button", { type: "button", id: "logout", onclick: () => toLogin() }, "Log out"));
+  }
+
   const PAGES = { today: pageToday, race: pageRace, bankroll: pageBankroll, bets: pageBets,
     models: pageModels, alerts: pageAlerts };
 
   async function start() {
     if (PAGE === "login") return pageLogin();
     if (!token()) return toLogin();
-    for (const a of document.querySelectorAll("header nav a")) a.href = withDate(a.getAttribute("href"));
-    $("#logout").addEventListener("click", () => toLogin());
+    header();
     try {
       const me = await api("/whoami");
       $("#who").textContent = `${me.name} (${me.role})`;
