@@ -41,16 +41,7 @@ SETTINGS = {
 
 
 def _config(home: Path, **sections: dict[str, object]) -> KeibaConfig:
-    config = load_config(home=home)
-    merged = {**SETTINGS, **sections}
-    return config.model_copy(
-        update={
-            name: getattr(config, name).model_validate(
-                {**getattr(config, name).model_dump(), **values}
-            )
-            for name, values in merged.items()
-        }
-    )
+    return load_config(None, home, {**SETTINGS, **sections})
 
 
 @pytest.fixture(scope="module")

@@ -40,15 +40,7 @@ SATURDAY_NOON = dt.datetime(2031, 1, 11, 12, 0, tzinfo=JST)
 
 
 def _config(home: Path) -> KeibaConfig:
-    config = load_config(home=home)
-    return config.model_copy(
-        update={
-            name: getattr(config, name).model_validate(
-                {**getattr(config, name).model_dump(), **values}
-            )
-            for name, values in SETTINGS.items()
-        }
-    )
+    return load_config(None, home, SETTINGS)
 
 
 @pytest.fixture(scope="module")
