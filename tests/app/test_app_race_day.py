@@ -211,3 +211,31 @@ def test_a_broker_that_fails_leaves_the_tickets_reserved_and_alerts(
     engine = create_ledger_engine(day.ledger)
     tickets = Ledger(engine, FixedNow(), day.account).tickets()
     assert tickets and {t["state"] for t in tickets} == {"unknown"}
+
+
+def test_a_day_with_the_process_to_itself_settles_its_heap_before_and_after_its_first_decision(
+    prepared: TwinPrepared, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import keiba.app.race_day as race_day_module
+    from keiba.engine import RaceEngine
+
+    events: list[str] = []
+    decide = RaceEngine.decide
+
+    def deciding(engine: RaceEngine, *args: object, **kwargs: object) -> object:
+        events.append("decide")
+        return decide(engine, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(race_day_module, "settle_heap", lambda: events.append("settle"))
+    monkeypatch.setattr(RaceEngine, "decide", deciding)
+    sink = MemorySink()
+    with twin_setup(prepared, sinks=[sink]) as setup:
+        run_race_day(setup, prepared.day.date)
+    assert events.count("settle") == 0  # a day sharing its process (tests, the demo) does not
+    events.clear()
+    prepared = replace(prepared, run_dir=prepared.run_dir.parent / "second")
+    with twin_setup(prepared, sinks=[sink]) as setup:
+        run_race_day(replace(setup, settle_heap=True), prepared.day.date)
+    assert events[:3] == ["settle", "decide", "settle"], events
+    assert events.count("settle") == 2
+    assert events.count("decide") == len(prepared.day.races)

@@ -9,6 +9,7 @@ the twin's) gets a race's inputs at decision time.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 from keiba.app.race_day import DayRun, RaceDaySetup, run_race_day
 from keiba.common.bet_types import BetType
@@ -62,4 +63,5 @@ def live_setup(config: KeibaConfig, account: str, race_date: dt.date) -> RaceDay
 
 def live_day(config: KeibaConfig, account: str, race_date: dt.date) -> DayRun:
     """`keiba run --date D`: the live race day, run (or resumed from its journal) to its end."""
-    return run_race_day(live_setup(config, account, race_date), race_date)
+    setup = replace(live_setup(config, account, race_date), settle_heap=True)
+    return run_race_day(setup, race_date)

@@ -42,6 +42,7 @@ from keiba.common.bet_types import BetType
 from keiba.common.clock import JST, Clock
 from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError
+from keiba.common.heap import settle_heap
 from keiba.common.ids import NetkeibaRaceId
 from keiba.common.logging import get_logger
 from keiba.common.schema import DatasetKind
@@ -117,6 +118,10 @@ class RaceDaySetup:
     auto_promote: str | None = None
     """Set (`twin`, `replay`): with no release in force, the model store's latest model is
     promoted with the configured policy, audited with this name as the reason."""
+    settle_heap: bool = False
+    """The day has the process to itself (`keiba run`): its heap is settled (`settle_heap`)
+    once the day is set up and again after its first decision, so no full collection of
+    everything the process imported pauses a decision near its close."""
 
 
 @dataclass
@@ -408,8 +413,16 @@ def _running(setup: RaceDaySetup, race_date: dt.date) -> Iterator[_Running]:
                 start_shadow(running, book, sinks)
             inputs = running.inputs_at if release is not None else None
             handlers = EngineHandlers(
-                race_date, source, engine, warehouse, inputs, no_model_reason=why
+                race_date,
+                source,
+                engine,
+                warehouse,
+                inputs,
+                no_model_reason=why,
+                after_first_decision=settle_heap if setup.settle_heap else None,
             )
+            if setup.settle_heap:
+                settle_heap()
             yield _Running(plan, journal, handlers, sinks, memory, ledger, engine, running)
     finally:
         warehouse.close()

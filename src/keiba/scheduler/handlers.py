@@ -99,6 +99,7 @@ class EngineHandlers:
         inputs_at: RaceInputsAt | None,
         *,
         no_model_reason: str = "no usable model",
+        after_first_decision: Callable[[], None] | None = None,
     ) -> None:
         self.race_date = race_date
         self.source = source
@@ -106,6 +107,7 @@ class EngineHandlers:
         self.warehouse = warehouse
         self.inputs_at = inputs_at
         self.no_model_reason = no_model_reason
+        self.after_first_decision = after_first_decision
 
     def _race(self, ctx: StepContext) -> tuple[NetkeibaRaceId, str]:
         netkeiba = NetkeibaRaceId.parse(ctx.step.race_id)
@@ -145,7 +147,11 @@ class EngineHandlers:
         if now > ctx.step.deadline:
             late = (now - ctx.step.deadline).total_seconds()
             return DecideResult("skipped", f"inputs ready {late:.0f} s after the submit deadline")
-        return _decided(self.engine.decide(inputs))
+        decided = _decided(self.engine.decide(inputs))
+        if self.after_first_decision is not None:  # once: its caches are filled by now
+            self.after_first_decision()
+            self.after_first_decision = None
+        return decided
 
     def _already_decided(self, race_id: str) -> DecideResult | None:
         """What the ledger holds of a decision the process made before it stopped."""

@@ -6,7 +6,7 @@ terminates TLS (`trusted_proxy`, as on Cloud Run); only then is the client addre
 appends to X-Forwarded-For believed (for throttling).
 
 The server settles its heap before it listens and after the first answer of each kind of read
-(`_settle_heap`): what a process imports and keeps for its life is then exempt from Python's
+(`settle_heap`): what a process imports and keeps for its life is then exempt from Python's
 cyclic garbage collector, whose full collections would otherwise walk all of it, stopping every
 request for a fraction of a second every few seconds under load.
 """
@@ -14,7 +14,6 @@ request for a fraction of a second every few seconds under load.
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from keiba.app.replay_watch import replay_watch
 from keiba.common.clock import Clock, SystemClock
 from keiba.common.config import KeibaConfig
 from keiba.common.errors import KeibaError
+from keiba.common.heap import settle_heap
 from keiba.serving.app import ServeSettings, create_app
 from keiba.serving.auth import GoogleIdTokens, Role, home_tokens
 
@@ -117,21 +117,14 @@ def settings_for(
     return settings
 
 
-def _settle_heap() -> None:
-    """Collect the garbage there is, then exempt every object left from later collections
-    (objects freed by their last reference are freed all the same)."""
-    gc.collect()
-    gc.freeze()
-
-
 def serve(settings: ServeSettings, binding: Binding) -> None:
     """Serve until interrupted."""
     import uvicorn
 
     check_binding(binding)
     app = create_app(settings)
-    settings.reads.on_first_fill = _settle_heap
-    _settle_heap()
+    settings.reads.on_first_fill = settle_heap
+    settle_heap()
     uvicorn.run(
         app,
         host=binding.host,
