@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,45 @@ def test_the_best_parameters_are_merged_into_the_config_train_reads(tmp_path: Pa
     with pytest.raises(ConfigError, match="does not hold a mapping"):
         write_model_params(config_file, best)
     assert yaml.safe_load(config_file.read_text("utf-8")) == ["not a mapping"]
+
+
+def test_writing_the_best_parameters_keeps_the_file_s_comments_order_and_mode(
+    tmp_path: Path,
+) -> None:
+    config_file = tmp_path / "keiba.yaml"
+    original = (
+        "# my racing home\n"
+        "themis:\n"
+        "  kelly_fraction: 0.1  # a quarter was too much for me\n"
+        "model:\n"
+        "  seed: 3\n"
+        "  learning_rate: 0.05  # the old one\n"
+    )
+    config_file.write_text(original, "utf-8")
+    config_file.chmod(0o640)
+    write_model_params(config_file, {"learning_rate": 0.07, "num_leaves": 15})
+    text = config_file.read_text("utf-8")
+    assert text.startswith("# my racing home\nthemis:\n  kelly_fraction: 0.1  # a quarter")
+    assert "learning_rate: 0.07  # the old one" in text
+    assert yaml.safe_load(text) == {
+        "themis": {"kelly_fraction": 0.1},
+        "model": {"seed": 3, "learning_rate": 0.07, "num_leaves": 15},
+    }
+    assert config_file.stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["keiba.yaml"]  # no file left beside it
+
+
+def test_a_config_file_that_cannot_be_replaced_is_left_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config_file = tmp_path / "keiba.yaml"
+    config_file.write_text("model:\n  seed: 3\n", "utf-8")
+
+    def full_disk(source: str, target: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(ConfigError, match=r"cannot write .*No space left"):
+        write_model_params(config_file, {"num_leaves": 15})
+    assert config_file.read_text("utf-8") == "model:\n  seed: 3\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["keiba.yaml"]

@@ -18,13 +18,19 @@ scores flattering.
 
 from __future__ import annotations
 
+import io
 import logging
+import os
+import stat
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.error import YAMLError
 
 from keiba.common.config import BacktestConfig, KeibaConfig, ModelConfig
 from keiba.common.errors import ConfigError
@@ -192,23 +198,44 @@ def _log_trial(
 
 
 def write_model_params(path: Path, params: dict[str, Any]) -> None:
-    """Merge `params` into the `model:` section of the YAML file at `path` (created if absent;
-    every other key is kept, comments are not)."""
-    data: dict[str, Any] = {}
+    """Merge `params` into the `model:` section of the YAML file at `path` (created if absent).
+    The file is edited round trip: every other key, the comments and the order stay as they
+    were. It is replaced at once (a new file renamed over it), never left half-written."""
+    document = YAML()  # round trip
+    data: Any = CommentedMap()
     if path.exists():
         try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as e:
+            loaded = document.load(path.read_text(encoding="utf-8"))
+        except (OSError, YAMLError) as e:
             raise ConfigError(f"cannot read {path}: {e}") from e
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path} does not hold a mapping of configuration sections")
-        data = loaded or {}
-    section = data.get("model") or {}
+        data = CommentedMap() if loaded is None else loaded
+    section = data.get("model")
+    if section is None:
+        data["model"] = section = CommentedMap()
     if not isinstance(section, dict):
         raise ConfigError(f"the model section of {path} is not a mapping")
-    data["model"] = {**section, **params}
+    section.update(params)
+    text = io.StringIO()
+    document.dump(data, text)
+    _replace(path, text.getvalue())
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write `text` to a new file beside `path` (with its permissions) and rename it over."""
+    written: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), "utf-8")
+        with tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False
+        ) as new:
+            written = new.name
+            new.write(text)
+        if path.exists():
+            os.chmod(written, stat.S_IMODE(path.stat().st_mode))
+        os.replace(written, path)
     except OSError as e:
+        if written is not None:
+            Path(written).unlink(missing_ok=True)
         raise ConfigError(f"cannot write {path}: {e}") from e
