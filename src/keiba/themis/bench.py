@@ -15,7 +15,10 @@
    difference in stakes.
 
 Times are wall times with, alongside, the CPU time of the deciding thread (`cpu_time`): on a
-shared machine the wall time includes the waits for a core, and the CPU time does not.
+shared machine the wall time includes the waits for a core, and the CPU time does not. The
+full decisions are timed as a race day makes them: after a first decision, with the process's
+heap settled (`keiba.common.heap`), so a collection pauses a call only for what the decisions
+themselves left behind.
 Seeded: the same arguments give the same instances.
 """
 
@@ -38,6 +41,7 @@ from scipy import optimize
 
 from keiba.common.bet_types import BetType
 from keiba.common.config import ThemisConfig
+from keiba.common.heap import settle_heap
 from keiba.themis import legacy
 from keiba.themis.decide import EXCLUSIVE, _payoff, _screen, decide
 from keiba.themis.exotics import combination_probabilities, finish_orders
@@ -225,8 +229,10 @@ def _full_decisions(races: int, seed: int, reference: bool) -> dict[str, Any]:
     policy, open_ = ThemisConfig(), ThemisConfig(ev_screen=False)
     ours, old, unscreened = _Clock(), _Clock(), _Clock()
     bets, candidates, quotes, gaps = [], [], [], []
-    for _ in range(races):
-        model, market = synthetic_race(rng)
+    instances = [synthetic_race(rng) for _ in range(races)]
+    decide(*instances[0], 10_000_000, policy, frames=FRAMES_18)  # as a race day's first
+    settle_heap()  # as the race-day process does after its first decision
+    for model, market in instances:
         decision = ours(decide, model, market, 10_000_000, policy, frames=FRAMES_18)
         bets.append(len(decision.bets))
         quotes.append(sum(len(q) for q in market.values()))
