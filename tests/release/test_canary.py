@@ -21,7 +21,8 @@ from keiba.app.releases import canary, promote, shadow
 from keiba.app.twin_day import TwinPrepared
 from keiba.bankroll import Ledger
 from keiba.cli.main import app
-from keiba.common.clock import FixedClock
+from keiba.common.clock import JST, FixedClock
+from keiba.common.config import ThemisConfig
 from keiba.common.ids import NetkeibaRaceId
 from keiba.common.storage import create_ledger_engine
 from keiba.common.storage.datasets import open_dataset
@@ -29,6 +30,7 @@ from keiba.release import (
     AUTOMATIC,
     CANARY,
     CANARY_STOP,
+    CanaryRun,
     CanarySettings,
     PromotionRefused,
     Release,
@@ -96,6 +98,35 @@ def test_a_canary_needs_a_share_in_the_interval_and_caps_in_hundreds() -> None:
         CanarySettings(0.5, 150, 5_000)
     with pytest.raises(ReleaseError, match="exceeds its day cap"):
         CanarySettings(0.5, 1_000, 500)
+
+
+def test_the_day_cap_counts_only_what_the_canary_s_races_staked_since_it_started() -> None:
+    release = Release.of("sim", "m-1", ThemisConfig())
+    day = dt.date(2031, 1, 11)
+    races = [f"20310111{v:02d}{r:02d}" for v in range(1, 4) for r in range(1, 13)]
+    share = 0.5
+    mine = [r for r in races if selects(release.release_id, r, share)]
+    other = next(r for r in races if not selects(release.release_id, r, share))
+    run = CanaryRun(release, CanarySettings(share, 1_000, 5_000), "2031-01-11T03:00:00+00:00")
+    before = dt.datetime(2031, 1, 11, 2, 59, tzinfo=dt.UTC)
+    after_naive = dt.datetime(2031, 1, 11, 3, 0)  # SQLite gives back the ledger's UTC naive
+    after_jst = dt.datetime(2031, 1, 11, 12, 30, tzinfo=JST)
+
+    def ticket(race: str, stake: int, at: dt.datetime, state: str = "placed") -> dict[str, Any]:
+        return {"race_id": race, "stake_yen": stake, "reserved_at": at, "state": state}
+
+    tickets = [
+        ticket(mine[0], 700, before),  # the release in force bought it before the canary
+        ticket(mine[1], 300, after_naive),
+        ticket(mine[2], 200, after_jst, "settled"),
+        ticket(mine[2], 400, after_jst, "rejected"),
+        ticket(mine[3], 100, after_jst, "absent"),
+        ticket(other, 900, after_jst),  # a race the canary does not run
+        ticket(mine[4].replace("20310111", "20310112"), 800, after_jst),  # another day
+    ]
+    assert run.staked(tickets, day) == 500
+    assert run.cap_left(run.staked(tickets, day)) == 1_000
+    assert run.cap_left(4_500) == 500 and run.cap_left(5_200) == 0
 
 
 # --- the book and the freeze --------------------------------------------------------------

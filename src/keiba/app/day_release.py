@@ -22,7 +22,6 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from keiba.bankroll.schema import TicketState
 from keiba.common.bet_types import BetType
 from keiba.common.errors import KeibaError
 from keiba.common.storage import Warehouse
@@ -215,21 +214,9 @@ class DayRelease:
         row = {**row, "canary": running.release.release_id, "in_force": self.release.release_id}
         with self.canary_log.open("a", encoding="utf-8") as f:
             f.write(json.dumps({**row, "at": at.isoformat()}) + "\n")
-        staked = self._canary_staked(running, inputs.race_date)
+        staked = running.staked(self.engine.ledger.tickets(), inputs.race_date)
         self._use(running.release, Canary(running.cap_left(staked)))
         return inputs
-
-    def _canary_staked(self, running: CanaryRun, day: dt.date) -> int:
-        """What the day's races the canary selects have staked (every ticket not released)."""
-        gone = {TicketState.REJECTED.value, TicketState.ABSENT.value, TicketState.RELEASED.value}
-        prefix = f"{day:%Y%m%d}"
-        return sum(
-            int(t["stake_yen"])
-            for t in self.engine.ledger.tickets()
-            if str(t["race_id"]).startswith(prefix)
-            and t["state"] not in gone
-            and running.selects(str(t["race_id"]))
-        )
 
     def start_shadow(self, candidate: Release) -> None:
         stored = load_stored_model(self.setup.model_store, candidate.model_version)

@@ -4,16 +4,21 @@ A race runs the canary when a stable hash of (the candidate's release id, the ra
 below the share, so the choice is reproducible, independent of the order races are decided in,
 and the same for any process that asks. On its races the candidate's decision is the one bought,
 its stake capped by the canary's own race and day caps (integer yen; the day cap counts what the
-canary's races of the day have staked) on top of its policy's caps; the release in force decides
-the others, and decides the canary's races too, in shadow, so the two can be compared.
+canary's races of the day have staked since it started: tickets the release in force bought on
+those races earlier that day are not the canary's) on top of its policy's caps; the release in
+force decides the others, and decides the canary's races too, in shadow, so the two can be
+compared.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from keiba.bankroll.schema import TicketState
 from keiba.release.errors import ReleaseError
 
 if TYPE_CHECKING:
@@ -22,6 +27,16 @@ if TYPE_CHECKING:
 __all__ = ["CanaryRun", "CanarySettings", "selects"]
 
 _SCALE = 2**64
+_NOT_STAKED = frozenset(
+    s.value for s in (TicketState.REJECTED, TicketState.ABSENT, TicketState.RELEASED)
+)
+
+
+def _utc(value: object) -> dt.datetime:
+    """An instant from the ledger or the release book (ISO text or a datetime; naive is UTC,
+    as the ledger writes it)."""
+    at = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)
 
 
 def selects(release_id: str, race_id: str, share: float) -> bool:
@@ -72,6 +87,20 @@ class CanaryRun:
 
     def selects(self, race_id: str) -> bool:
         return selects(self.release.release_id, race_id, self.settings.share)
+
+    def staked(self, tickets: Iterable[Mapping[str, Any]], day: dt.date) -> int:
+        """What the canary has staked on `day`: the tickets of the day's races it selects,
+        reserved since it started, in any state but refused, proven absent or released."""
+        since = _utc(self.started_at)
+        prefix = f"{day:%Y%m%d}"
+        return sum(
+            int(t["stake_yen"])
+            for t in tickets
+            if str(t["race_id"]).startswith(prefix)
+            and t["state"] not in _NOT_STAKED
+            and _utc(t["reserved_at"]) >= since
+            and self.selects(str(t["race_id"]))
+        )
 
     def cap_left(self, staked_today_yen: int) -> int:
         """What the next canary race may stake: the race cap, or what the day cap has left."""
