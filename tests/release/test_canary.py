@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import statistics
 from typing import Any
 
@@ -23,6 +24,7 @@ from keiba.bankroll import Ledger
 from keiba.cli.main import app
 from keiba.common.clock import JST, FixedClock
 from keiba.common.config import ThemisConfig
+from keiba.common.errors import KeibaError
 from keiba.common.ids import NetkeibaRaceId
 from keiba.common.storage import create_ledger_engine
 from keiba.common.storage.datasets import open_dataset
@@ -38,6 +40,7 @@ from keiba.release import (
     selects,
 )
 from keiba.scheduler import Outcome
+from keiba.scheduler.journal import journal_path
 
 from .twin_release import (
     GOOD,
@@ -353,6 +356,61 @@ def test_the_report_equals_a_recomputation_from_the_ledger_and_the_payouts(
     assert table.exit_code == 0, table.output
     assert f"canary {part['release_id']}" in table.stdout
     assert max(len(line) for line in table.stdout.splitlines()) <= 80
+
+
+def test_a_range_of_days_sums_the_days_run_and_refuses_to_mix_candidates(
+    prepared: TwinPrepared,
+) -> None:
+    _strict_in_force(prepared)
+    settings = CanarySettings(1.0, 10_000, 30_000)
+    canary(release_config(prepared), clock=CLOCK, model=None, reason="try", settings=settings)
+    play(prepared, auto_promote=None)
+    config, day = prepared.config, prepared.day.date
+    single = compare(config, day, journal=prepared.run_dir / "journal.sqlite")
+    assert single["canary"] is not None
+    home_journal = journal_path(config.home, day)
+    home_journal.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", ".canary.jsonl"):
+        source = (prepared.run_dir / "journal.sqlite").with_suffix(suffix or ".sqlite")
+        shutil.copy(source, home_journal.with_suffix(suffix or ".sqlite"))
+    week = compare(config, day - dt.timedelta(days=3), until=day + dt.timedelta(days=3))
+    assert week["days"] == [day.isoformat()]  # the days not run here are skipped
+    assert week["canary"] == single["canary"] and week["journal"] is None
+    # a second day whose canary was another release: the sums would mix them
+    later = journal_path(config.home, day + dt.timedelta(days=7))
+    later.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(home_journal, later)
+    lines = home_journal.with_suffix(".canary.jsonl").read_text("utf-8").splitlines()
+    stamp, later_stamp = f"{day:%Y%m%d}", f"{day + dt.timedelta(days=7):%Y%m%d}"
+    moved = [
+        {**row, "race_id": row["race_id"].replace(stamp, later_stamp, 1)}
+        for row in map(json.loads, lines)
+    ]
+    log = later.with_suffix(".canary.jsonl")
+    log.write_text("".join(json.dumps({**r, "canary": "r-0"}) + "\n" for r in moved), "utf-8")
+    with pytest.raises(KeibaError, match="canary compared changes within the range"):
+        compare(config, day, until=day + dt.timedelta(days=7))
+    # the same canary on both days (the second without its results yet): their sum
+    log.write_text("".join(json.dumps(r) + "\n" for r in moved), "utf-8")
+    both = compare(config, day, until=day + dt.timedelta(days=7))
+    assert both["canary"] is not None and len(both["days"]) == 2
+    one, two = single["canary"]["totals"], both["canary"]["totals"]
+    for side in ("in_force", "candidate"):
+        assert two[side]["races"] == 2 * one[side]["races"]
+        assert two[side]["staked_yen"] == 2 * one[side]["staked_yen"]
+        assert two[side]["settled_races"] == one[side]["settled_races"]
+        assert two[side]["profit_yen"] == one[side]["profit_yen"]
+    with pytest.raises(KeibaError, match="journal names one day"):
+        compare(config, day, journal=home_journal, until=day)
+    with pytest.raises(KeibaError, match=r"ends .* before it starts"):
+        compare(config, day, until=day - dt.timedelta(days=1))
+    with pytest.raises(KeibaError, match="no race day from"):
+        compare(config, day + dt.timedelta(days=1), until=day + dt.timedelta(days=6))
+    args = ["--home", str(config.home), "release", "compare", "--dataset"]
+    args += [config.storage.dataset, "--date", day.isoformat(), "--until", day.isoformat()]
+    printed = CliRunner().invoke(app, [*args, "--json"])
+    assert printed.exit_code == 0, printed.output
+    assert json.loads(printed.stdout)["canary"] == json.loads(json.dumps(single["canary"]))
 
 
 def test_a_drawdown_while_a_canary_runs_ends_it_audited_and_alerted(prepared: TwinPrepared) -> None:

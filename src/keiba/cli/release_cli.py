@@ -12,6 +12,7 @@ shadow and canary beside the release in force, race by race.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,6 +28,7 @@ from keiba.cli.common import (
     config_of,
     jst,
     out,
+    parse_date,
     print_json,
 )
 from keiba.cli.console import err
@@ -247,17 +249,30 @@ def compare_(
         Path | None,
         typer.Option("--journal", help="The day's journal (default: the home directory's)."),
     ] = None,
+    until: Annotated[
+        dt.date | None,
+        typer.Option(
+            "--until",
+            metavar="YYYY-MM-DD",
+            parser=parse_date,
+            help="Sum every day from --date to this one run in the home directory.",
+        ),
+    ] = None,
     dataset: DatasetOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """A day's shadow and canary against the release in force on the same races: tickets,
-    stake, and once settled what each returned at the official payouts (default: today)."""
-    report = compare(config_of(ctx, dataset=dataset), date, journal)
+    stake, and once settled what each returned at the official payouts (default: today);
+    with --until, the sum of a range of days."""
+    report = compare(config_of(ctx, dataset=dataset), date, journal, until=until)
     if as_json:
         print_json(report)
         return
     if report["shadow"] is None and report["canary"] is None:
-        out.print(f"no shadow and no canary ran on {report['date']}", highlight=False)
+        when = report["date"]
+        if report["until"] != when:
+            when = f"{when} … {report['until']}"
+        out.print(f"no shadow and no canary ran on {when}", highlight=False)
         return
     for name in ("shadow", "canary"):
         part = report[name]
