@@ -223,3 +223,29 @@ def test_a_token_revoked_by_another_process_is_refused_on_the_next_request(
     assert client.get("/health", headers=headers).status_code == 401
     _aged(path)
     assert client.get("/health", headers=headers).status_code == 401
+
+
+def test_a_ledger_file_written_anew_in_its_place_is_read_not_the_removed_one(
+    tmp_path: Path,
+) -> None:
+    """A replay run afresh removes its paper ledger and writes a new one: a server watching it
+    reads the new file, not the one its open connections still hold."""
+    import datetime as dt
+
+    from keiba.app.race_day import fund_paper_ledger
+    from keiba.common.clock import FixedClock
+
+    config = load_config(None, tmp_path / "home")
+    config.home.mkdir(parents=True, exist_ok=True)
+    clock = FixedClock(dt.datetime(2031, 1, 11, 9, tzinfo=dt.UTC))
+    fund_paper_ledger(config.ledger_url, "main", clock, 100_000, "first")
+    reads = ServingReads(config)
+    try:
+        assert reads.balance("main")["cash_yen"] == 100_000
+        ledger_file = Path(config.ledger_url.removeprefix("sqlite:///"))
+        for stale in (ledger_file, *ledger_file.parent.glob(f"{ledger_file.name}-*")):
+            stale.unlink()
+        fund_paper_ledger(config.ledger_url, "main", clock, 50_000, "afresh")
+        assert reads.balance("main")["cash_yen"] == 50_000
+    finally:
+        reads.close()

@@ -227,6 +227,7 @@ class ServingReads:
         self._filled_kinds: set[str] = set()
         self._engine_lock = threading.Lock()
         self._ledger_engine: Engine | None = None
+        self._ledger_opened: tuple[int, int] | None = None
         path = config.duckdb_path
         # a BigQuery dataset has no file to watch: it is read every time
         self._dataset_files = (
@@ -311,10 +312,26 @@ class ServingReads:
     @contextmanager
     def _ledger(self, account: str) -> Iterator[Ledger]:
         with self._engine_lock:  # not the cache's: opening a database takes a while
+            identity = self._ledger_identity()
+            if self._ledger_engine is not None and identity != self._ledger_opened:
+                self._ledger_engine.dispose()  # a new file in its place (a replay run afresh)
+                self._ledger_engine = None
             if self._ledger_engine is None:
                 self._ledger_engine = create_ledger_engine(self.config.ledger_url)
+                self._ledger_opened = identity
             engine = self._ledger_engine
         yield Ledger.existing(engine, SystemClock(), account)
+
+    def _ledger_identity(self) -> tuple[int, int] | None:
+        """Which file a SQLite ledger is (device, inode): its connections read the file they
+        opened, so a file removed and written anew must be opened again."""
+        if self._ledger_files is None:
+            return None
+        try:
+            found = os.stat(self._ledger_files[0])
+        except OSError:
+            return None
+        return found.st_dev, found.st_ino
 
     def close(self) -> None:
         if self._ledger_engine is not None:
