@@ -83,11 +83,12 @@ resource "google_cloud_tasks_queue" "settle" {
   # 200 once the race's tickets are settled, or once race_day.settle_give_up_min has passed
   # (the race is then recorded as failed). A result is official some 10-20 minutes after
   # post, later after a stewards' inquiry (審議); a retried call is cheap and settles nothing
-  # twice. Back-off 60 s doubling to 5 min; 30 attempts and 3 h outlast the give-up time
-  # (1 h by default) with room for an instance busy deciding the next races.
+  # twice. Back-off 60 s doubling to 5 min, attempts unlimited for 25 h: the queue outlasts
+  # any give-up time the configuration accepts (1 h by default, at most 24 h), so it is
+  # always the service that ends a race's settlement, never the queue.
   retry_config {
-    max_attempts       = 30
-    max_retry_duration = "10800s"
+    max_attempts       = -1
+    max_retry_duration = "90000s"
     min_backoff        = "60s"
     max_backoff        = "300s"
   }
