@@ -113,11 +113,23 @@ def test_walk_forward_by_year_on_a_two_season_world(tmp_path: Path) -> None:
     assert year["test_from"].startswith("2016") and year["combine_to"].startswith("2015")
     assert result["mlflow"]["run_id"] and (home / "mlflow" / "mlflow.db").exists()
     table = keiba(
-        home, "model", "walk-forward", "--years", "2016", "--resamples", "50", "--without", "draw"
+        home,
+        "model",
+        "walk-forward",
+        "--years",
+        "2016",
+        "--resamples",
+        "50",
+        "--without",
+        "draw",
+        "--stage",
+        "band",
     )
     assert table.returncode == 0, table.stderr[-3000:]
     assert "Pooled 95% interval" in table.stdout
     assert "Without each feature group" in table.stdout and "│ draw " in table.stdout
+    assert "The band stage against the plain one" in table.stdout
+    assert "Pooled 95% interval of the band stage against the plain one" in table.stdout
     lines = [line for line in table.stdout.splitlines() if not line.startswith("MLflow run: ")]
     assert max(len(line) for line in lines) <= 80  # the run's path is printed whole
 
@@ -129,6 +141,8 @@ def test_walk_forward_years_must_be_years(tmp_path: Path) -> None:
     assert backwards.returncode == 2 and "in order" in backwards.stderr
     unknown = keiba(tmp_path, "model", "walk-forward", "--years", "2019", "--without", "luck")
     assert unknown.returncode == 2 and "'luck' is not a feature group" in unknown.stderr
+    stage = keiba(tmp_path, "model", "walk-forward", "--years", "2019", "--stage", "luck")
+    assert stage.returncode == 2 and "'luck' is not a market stage" in stage.stderr
 
 
 def test_tune_refuses_bad_input_in_one_line(tmp_path: Path) -> None:

@@ -108,3 +108,38 @@ def test_an_unknown_group_is_refused() -> None:
     frames = make_world(seed=11, n_days=10)
     with warehouse_of(frames) as warehouse, pytest.raises(ValueError, match="unknown feature"):
         walk_forward_years(warehouse, [2021], ModelConfig(), BacktestConfig(), without=["nonsense"])
+
+
+def test_a_richer_stage_is_scored_against_the_plain_one_fitted_on_the_same_races() -> None:
+    frames = make_world(seed=11, n_days=70, start=dt.date(2020, 10, 3), races_per_venue=4)
+    config = ModelConfig(num_boost_round=20, num_leaves=7)
+    with warehouse_of(frames) as warehouse:
+        build_features(warehouse)
+        plain = walk_forward_years(warehouse, [2021, 2022], config, BacktestConfig(), resamples=50)
+        field = walk_forward_years(
+            warehouse, [2021, 2022], config, BacktestConfig(), resamples=50, stage="field"
+        )
+    assert (plain.stage, field.stage) == ("plain", "field")
+    for mine, theirs in zip(field.rows(), plain.rows(), strict=True):
+        assert mine["stage"] == "field" and "versus_plain" not in theirs
+        # the baseline is the plain walk-forward's own combination, race for race
+        assert mine["plain_r2"] == theirs["combined_r2"]
+        assert mine["plain_delta_r2"] == theirs["delta_r2"]
+        assert mine["market_r2"] == theirs["market_r2"] and mine["races"] == theirs["races"]
+        assert mine["versus_plain"] == pytest.approx(mine["combined_r2"] - mine["plain_r2"])
+        assert mine["versus_plain_low"] <= mine["versus_plain"] <= mine["versus_plain_high"]
+        assert mine["versus_plain"] != 0.0  # another stage: other probabilities
+    for mine, theirs in zip(field.years, plain.years, strict=True):
+        assert mine.model.plain == theirs.model.combination
+        assert mine.model.combination.stage == "field"
+        assert set(mine.model.combination.extra) == {"alpha_field", "beta_field"}
+        assert mine.row()["beta_field"] == mine.model.combination.extra["beta_field"]
+        assert theirs.model.plain is None
+    metrics = field.metrics()
+    assert {"y2021_versus_plain", "y2022_beta_field", "pooled_versus_plain_low"} <= set(metrics)
+
+
+def test_an_unknown_stage_is_refused() -> None:
+    frames = make_world(seed=11, n_days=10)
+    with warehouse_of(frames) as warehouse, pytest.raises(KeibaError, match="unknown market stage"):
+        walk_forward_years(warehouse, [2021], ModelConfig(), BacktestConfig(), stage="curvy")

@@ -28,11 +28,13 @@ def run_walk_forward_years(
     without: Sequence[str] = (),
     tracking_uri: str | None = None,
     resamples: int = 1000,
+    stage: str = "plain",
     progress: Callable[[str, int, int], None] = lambda _s, _d, _t: None,
 ) -> dict[str, Any]:
-    """The yearly walk-forward of the selected dataset, logged to MLflow; its result as a dict
-    (`rows`: one per year and the pooled one; `ablations`: one per group left out; `years`,
-    `pooled`: the full evaluations)."""
+    """The yearly walk-forward of the selected dataset with the market stage `stage`, logged to
+    MLflow; its result as a dict (`rows`: one per year and the pooled one, with a richer stage
+    also the plain one's scores and the paired ΔR² against it; `ablations`: one per group left
+    out; `years`, `pooled`: the full evaluations)."""
     with open_dataset(config, must_exist=True) as warehouse:
         progress("features", 0, 1)
         build_features(warehouse)
@@ -44,6 +46,7 @@ def run_walk_forward_years(
             config.backtest,
             without=without,
             resamples=resamples,
+            stage=stage,
             progress=progress,
         )
         dataset = dataset_record(warehouse)
@@ -59,6 +62,7 @@ def run_walk_forward_years(
             "years": ",".join(str(y) for y in ordered),
             "feature_version": FEATURE_VERSION,
             "resamples": resamples,
+            "stage": stage,
             "without": ",".join(dict.fromkeys(without)),
             "dataset": str(dataset["name"]),
             "dataset_kind": str(dataset["kind"]),

@@ -21,6 +21,7 @@ from keiba.cli.common import (
     progress_bar,
 )
 from keiba.feature_engineering import FEATURE_GROUPS
+from keiba.model_training.combination import STAGES
 
 __all__ = ["parse_groups", "parse_years", "register"]
 
@@ -78,6 +79,16 @@ def walk_forward(
         ),
     ] = None,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples of races.", min=10)] = 1000,
+    stage: Annotated[
+        str,
+        typer.Option(
+            "--stage",
+            metavar="NAME",
+            help="The market stage: plain (c ∝ f^α q^β), field (α, β linear in the log of the "
+            "field size) or band (α, β linear in the log of the market probability); a stage "
+            "other than plain is also compared with plain, race by race.",
+        ),
+    ] = "plain",
     tracking_uri: TrackingOption = None,
     dataset: DatasetOption = None,
     as_json: JsonOption = False,
@@ -85,6 +96,11 @@ def walk_forward(
     """Score each test year with a model trained on the years before it (the market stage fitted
     on the year before); ΔR² against the market per year and pooled, with bootstrap intervals.
     With --without, the pooled ΔR² of the full feature set against the set without each group."""
+    if stage not in STAGES:
+        raise typer.BadParameter(
+            f"{stage!r} is not a market stage; the stages are {', '.join(STAGES)}",
+            param_hint="--stage",
+        )
     test_years = parse_years(years)
     groups = parse_groups(without or [])
     config = config_of(ctx, dataset=dataset)
@@ -95,6 +111,7 @@ def walk_forward(
             without=groups,
             tracking_uri=tracking_uri,
             resamples=resamples,
+            stage=stage,
             progress=progress,
         )
     if as_json:
@@ -124,10 +141,33 @@ def _print(result: dict[str, Any]) -> None:
         else "not above zero: no evidence the model adds to the market"
     )
     out.print(f"Pooled 95% interval {verdict}.", highlight=False)
+    if result["stage"] != "plain":
+        _print_versus_plain(result["stage"], result["rows"])
     if result["ablations"]:
         _print_ablations(result["ablations"])
     mlflow = result["mlflow"]
     out.print(f"MLflow run: {mlflow['run_id']} in {mlflow['tracking_uri']}", highlight=False)
+
+
+def _print_versus_plain(stage: str, rows: list[dict[str, Any]]) -> None:
+    table = Table(title=f"The {stage} stage against the plain one (ΔR² = {stage} − plain, paired)")
+    for column in ("year", "plain", stage, "ΔR²", "95% interval"):
+        table.add_column(column, justify="left" if column == "year" else "right")
+    for row in rows:
+        table.add_row(
+            str(row["year"]),
+            f"{row['plain_r2']:.4f}",
+            f"{row['combined_r2']:.4f}",
+            f"{row['versus_plain']:+.4f}",
+            f"{row['versus_plain_low']:+.4f} to {row['versus_plain_high']:+.4f}",
+        )
+    out.print(table)
+    pooled = rows[-1]
+    verdict = "above zero" if pooled["versus_plain_low"] > 0 else "not above zero"
+    out.print(
+        f"Pooled 95% interval of the {stage} stage against the plain one {verdict}.",
+        highlight=False,
+    )
 
 
 def _print_ablations(rows: list[dict[str, Any]]) -> None:

@@ -95,6 +95,8 @@ class WindowModel:
     window: Window
     model: TrainedModel
     combination: MarketCombination
+    plain: MarketCombination | None = None
+    """The plain stage fitted on the same races, when `combination` is a richer one."""
 
     def to_dict(self, races: int) -> dict[str, Any]:
         return {
@@ -116,9 +118,10 @@ def train_window(
     progress: Callable[[str], None] = lambda _s: None,
     *,
     feature_names: Sequence[str] | None = None,
+    stage: str = "plain",
 ) -> WindowModel:
-    """Train the window's model (on `feature_names`, default all) and fit its market stage on
-    its combine period."""
+    """Train the window's model (on `feature_names`, default all) and fit its market stage
+    (`stage`, and the plain one beside a richer one) on its combine period."""
     day = dt.timedelta(days=1)
     progress(f"training for {window.test_from:%Y-%m}")
     train = training_frame(warehouse, window.train_from, window.valid_from - day)
@@ -129,5 +132,7 @@ def train_window(
         train, valid if valid.height else None, model_config, feature_names=feature_names
     )
     combine = priced_races(warehouse, window.combine_from, window.combine_to, backtest).frame
-    combination = fit_combination(model_probabilities(model, warehouse, combine).frame)
-    return WindowModel(window, model, combination)
+    frame = model_probabilities(model, warehouse, combine).frame
+    combination = fit_combination(frame, stage=stage)
+    plain = None if stage == "plain" else fit_combination(frame)
+    return WindowModel(window, model, combination, plain)

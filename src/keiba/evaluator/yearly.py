@@ -14,13 +14,18 @@ same years are run again with the models trained without that group's columns, a
 combined log-likelihood of the full set is compared with the reduced set's, race by race: ΔR²
 (full − without) with a bootstrap interval over the same race resamples as the ΔR² against the
 market. A positive ΔR² whose interval excludes zero is what the group adds to the rest.
+
+A richer market stage (`stage`, one of `keiba.model_training.combination.STAGES`) is fitted on
+the same year Y−1 with the same model, beside the plain one: each year and the pool then also
+give the plain stage's scores and the paired ΔR² of the richer stage against the plain one,
+race by race, with a bootstrap interval over the same race resamples.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -38,6 +43,7 @@ from keiba.evaluator.walk_forward import (
     train_window,
 )
 from keiba.feature_engineering import FEATURE_COLUMNS, columns_without
+from keiba.model_training.combination import STAGES
 from keiba.model_training.pipeline import scored_frame
 
 __all__ = ["Ablation", "YearResult", "YearlyWalkForward", "plan_years", "walk_forward_years"]
@@ -85,14 +91,56 @@ class YearResult:
     year: int
     model: WindowModel
     evaluation: Evaluation
+    versus_plain: dict[str, float] = field(default_factory=dict)
+    """With a richer stage: the plain stage's scores and the paired ΔR² (`_versus_plain`)."""
 
     def row(self) -> dict[str, Any]:
-        return _row(str(self.year), self.evaluation) | {
-            "alpha": self.model.combination.alpha,
-            "beta": self.model.combination.beta,
-            **self.model.window.to_dict(),
-            "model_version": self.model.model.version,
-        }
+        combination = self.model.combination
+        plain = self.model.plain
+        return (
+            _row(str(self.year), self.evaluation)
+            | self.versus_plain
+            | {
+                "stage": combination.stage,
+                "alpha": combination.alpha,
+                "beta": combination.beta,
+                **combination.extra,
+                **(
+                    {"plain_alpha": plain.alpha, "plain_beta": plain.beta}
+                    if plain is not None
+                    else {}
+                ),
+                **self.model.window.to_dict(),
+                "model_version": self.model.model.version,
+            }
+        )
+
+
+def _versus_plain(frame: pl.DataFrame, evaluation: Evaluation, resamples: int) -> dict[str, float]:
+    """The plain stage (`p_plain`) on the races `evaluation` scored: its pseudo-R², its ΔR²
+    against the market, and the richer stage's (`p_combined`) ΔR² against it, paired race by
+    race, each with its 95% bootstrap interval (the evaluation's race resamples)."""
+    columns = ["p_market", "p_model", "p_combined", "p_plain"]
+    columns += [c for c in ("p_true", "p_knowable") if c in evaluation.scores]
+    same = common_races(frame, columns).filter((pl.col("won") > 0).any().over("race_id"))
+    plain = score(same, "p_plain")
+    if plain.races != evaluation.races:
+        raise KeibaError(
+            f"the plain stage scores {plain.races} races and the evaluation {evaluation.races}"
+        )
+    market, market_low, market_high = delta_r2_interval(
+        same, "p_plain", "p_market", resamples=resamples
+    )
+    delta, low, high = delta_r2_interval(same, "p_combined", "p_plain", resamples=resamples)
+    return {
+        "plain_r2": plain.pseudo_r2,
+        "plain_delta_r2": market,
+        "plain_delta_r2_low": market_low,
+        "plain_delta_r2_high": market_high,
+        "versus_plain": delta,
+        "versus_plain_low": low,
+        "versus_plain_high": high,
+    }
 
 
 def _row(label: str, evaluation: Evaluation) -> dict[str, Any]:
@@ -139,15 +187,21 @@ class YearlyWalkForward:
     years: list[YearResult]
     pooled: Evaluation
     ablations: list[Ablation]
+    stage: str = "plain"
+    pooled_versus_plain: dict[str, float] = field(default_factory=dict)
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per year, then the pooled row (year `pooled`)."""
-        return [y.row() for y in self.years] + [_row("pooled", self.pooled)]
+        pooled = _row("pooled", self.pooled) | self.pooled_versus_plain | {"stage": self.stage}
+        return [y.row() for y in self.years] + [pooled]
 
     def metrics(self) -> dict[str, float]:
         out: dict[str, float] = {}
         for year in self.years:
             out |= year.evaluation.metrics(prefix=f"y{year.year}_")
+            out |= {f"y{year.year}_{k}": v for k, v in year.versus_plain.items()}
+            out |= {f"y{year.year}_{k}": v for k, v in year.model.combination.extra.items()}
+        out |= {f"pooled_{k}": v for k, v in self.pooled_versus_plain.items()}
         for a in self.ablations:
             out |= {
                 f"without_{a.group}_{k}": float(v)
@@ -158,6 +212,7 @@ class YearlyWalkForward:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "stage": self.stage,
             "rows": self.rows(),
             "ablations": [a.row() for a in self.ablations],
             "years": {str(y.year): y.evaluation.to_dict() for y in self.years},
@@ -172,19 +227,24 @@ def _run_years(
     backtest: BacktestConfig,
     feature_names: Sequence[str],
     progress: Callable[[int], None],
+    stage: str,
 ) -> tuple[list[WindowModel], pl.DataFrame]:
-    """Each window's model and its test year's scored frame, pooled (rows of every year);
-    `progress(i)` before the i-th window."""
+    """Each window's model and its test year's scored frame, pooled (rows of every year; with
+    a richer stage, the plain stage's probabilities as `p_plain`); `progress(i)` before the
+    i-th window."""
     models, frames = [], []
     for i, window in enumerate(windows):
         progress(i)
-        model = train_window(warehouse, window, model_config, backtest, feature_names=feature_names)
-        models.append(model)
-        frames.append(
-            scored_frame(
-                warehouse, model.model, model.combination, window.test_from, window.test_to
-            )
+        model = train_window(
+            warehouse, window, model_config, backtest, feature_names=feature_names, stage=stage
         )
+        models.append(model)
+        frame = scored_frame(
+            warehouse, model.model, model.combination, window.test_from, window.test_to
+        )
+        if model.plain is not None:
+            frame = frame.with_columns(model.plain.apply(frame).alias("p_plain"))
+        frames.append(frame)
     return models, pl.concat(frames, how="diagonal_relaxed")
 
 
@@ -228,10 +288,14 @@ def walk_forward_years(
     *,
     without: Sequence[str] = (),
     resamples: int = 1000,
+    stage: str = "plain",
     progress: Callable[[str, int, int], None] = lambda _s, _d, _t: None,
 ) -> YearlyWalkForward:
-    """Train, combine and score each test year (features must be built); pool the years; then,
-    for each group in `without`, the same without that group's features (an `Ablation`)."""
+    """Train, combine (with the market stage `stage`; a richer one is also compared with the
+    plain one) and score each test year (features must be built); pool the years; then, for
+    each group in `without`, the same without that group's features (an `Ablation`)."""
+    if stage not in STAGES:
+        raise KeibaError(f"unknown market stage {stage!r}; the stages are {', '.join(STAGES)}")
     reduced = {group: columns_without([group]) for group in dict.fromkeys(without)}
     days = list(warehouse.query("SELECT DISTINCT race_date FROM races")["race_date"])
     windows = plan_years(days, years, combine_share=backtest.combine_share)
@@ -243,12 +307,15 @@ def walk_forward_years(
         backtest,
         FEATURE_COLUMNS,
         lambda i: progress("years", i, total),
+        stage,
     )
+    richer = stage != "plain"
     results = []
     for window, model in zip(windows, models, strict=True):
         frame = pooled.filter(pl.col("race_date").is_between(window.test_from, window.test_to))
         evaluation = evaluate_frame(frame, resamples=resamples)
-        results.append(YearResult(window.test_from.year, model, evaluation))
+        versus = _versus_plain(frame, evaluation, resamples) if richer else {}
+        results.append(YearResult(window.test_from.year, model, evaluation, versus))
     ablations = []
     for k, (group, names) in enumerate(reduced.items()):
         done = len(windows) * (1 + k)
@@ -256,7 +323,9 @@ def walk_forward_years(
         def step(i: int, done: int = done) -> None:
             progress("years", done + i, total)
 
-        _, frame = _run_years(warehouse, windows, model_config, backtest, names, step)
+        _, frame = _run_years(warehouse, windows, model_config, backtest, names, step, stage)
         ablations.append(_ablation(group, len(names), pooled, frame, resamples))
     progress("years", total, total)
-    return YearlyWalkForward(results, evaluate_frame(pooled, resamples=resamples), ablations)
+    evaluation = evaluate_frame(pooled, resamples=resamples)
+    versus = _versus_plain(pooled, evaluation, resamples) if richer else {}
+    return YearlyWalkForward(results, evaluation, ablations, stage, versus)
