@@ -39,7 +39,12 @@ from keiba.common.storage.object_store import ObjectStore
 from keiba.common.storage.warehouse import DuckDBWarehouse
 from keiba.data_collector.recorded import RecordedDay
 from keiba.execution import Broker
-from keiba.feature_engineering import HISTORY_KEY_TABLE, HISTORY_TABLE
+from keiba.feature_engineering import (
+    HISTORY_KEY_TABLE,
+    HISTORY_TABLE,
+    RATINGS_KEY_TABLE,
+    RATINGS_TABLE,
+)
 from keiba.model_training.pipeline import LATEST_KEY
 from keiba.monitor import AlertSink
 from keiba.scheduler import Journal, SimulatedTime, live_sleep
@@ -84,7 +89,9 @@ def _history_copy(config: KeibaConfig, race_date: dt.date, target_dir: Path) -> 
         for path in files:
             shutil.copy2(path, partial / path.name)
         with DuckDBWarehouse(partial / target.name, dataset=name) as copy:
-            copy.forget_from(race_date, drop=(HISTORY_TABLE, HISTORY_KEY_TABLE))
+            copy.forget_from(
+                race_date, drop=(HISTORY_TABLE, HISTORY_KEY_TABLE, RATINGS_TABLE, RATINGS_KEY_TABLE)
+            )
         for path in partial.iterdir():
             path.rename(target_dir / path.name)
         partial.rmdir()

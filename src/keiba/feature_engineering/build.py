@@ -10,14 +10,20 @@ Races of one day share their history: the per-start measures of every earlier da
 (`history_sql`) are kept in table `feature_history`, with what they were computed from in
 `feature_history_key` (the day, the query, and a digest of every earlier start). A build for
 that day's races reads them instead of recomputing them; any change to an earlier start,
-result or card changes the digest, and the history is computed afresh.
+result or card changes the digest, and the history is computed afresh. The `rating` group's
+state after every earlier day (`ratings.rating_state`) is kept the same way, in
+`feature_ratings` keyed in `feature_ratings_key` (the day, the query, the same digest, the
+feature version and a digest of the ratings' code): a build of the day's races reads only the
+day's starts and their ratings from it. Neither holds anything of the day itself, so what a
+build of the day's races reads is the same whichever of them ran, and whether they had
+results, before it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import polars as pl
 
@@ -31,12 +37,25 @@ from keiba.feature_engineering.definitions import (
     history_sql,
     starts_sql,
 )
-from keiba.feature_engineering.ratings import RATING_COLUMNS, rating_features
+from keiba.feature_engineering.ratings import (
+    CODE_DIGEST,
+    RATING_COLUMNS,
+    RatingState,
+    day_rating_features,
+    rating_features,
+    rating_state,
+    state_frame,
+    state_of,
+)
 
 __all__ = [
     "ENTRIES_TABLE",
     "FEATURES_TABLE",
+    "HISTORY_KEY_TABLE",
+    "HISTORY_TABLE",
     "KEY_COLUMNS",
+    "RATINGS_KEY_TABLE",
+    "RATINGS_TABLE",
     "build_features",
     "build_features_for_entries",
     "read_features",
@@ -48,6 +67,8 @@ ENTRIES_TABLE = "entries"
 KEY_COLUMNS: tuple[str, ...] = ("race_id", "horse_no", "race_date", "feature_version", "as_of")
 HISTORY_TABLE = "feature_history"
 HISTORY_KEY_TABLE = "feature_history_key"
+RATINGS_TABLE = "feature_ratings"
+RATINGS_KEY_TABLE = "feature_ratings_key"
 
 
 def _conform(frame: pl.DataFrame) -> pl.DataFrame:
@@ -93,16 +114,17 @@ def build_features_for_entries(
     cards = warehouse.has_table(ENTRIES_TABLE)
     params: list[object] = [as_of.astimezone(dt.UTC)] if cards else []
     day = _race_day(warehouse, race_ids, cards)
-    history = None
+    digest = None
     if day is not None:
-        _keep_history(warehouse, day, cards, params)
-        history = HISTORY_TABLE
+        digest = warehouse.query(history_digest_sql(cards=cards, until=cards), [*params, day])
+        _keep_history(warehouse, day, cards, params, digest)
+    history = None if day is None else HISTORY_TABLE
     sql = feature_sql(cards=cards, until=cards, races=True, history=history)
     frame = warehouse.query(sql, [*params, list(race_ids)], deterministic=True)
     if frame.height:
-        last = frame["race_date"].max()
-        starts = warehouse.query(starts_sql(cards=cards, until=cards, before=True), [*params, last])
-        ratings = rating_features(starts).filter(pl.col("race_id").is_in(list(race_ids)))
+        last: dt.date = frame["race_date"].max()  # type: ignore[assignment]  # a Date column
+        ratings = _ratings_of_day(warehouse, last, cards, params, digest)
+        ratings = ratings.filter(pl.col("race_id").is_in(list(race_ids)))
         frame = frame.join(ratings, on=["race_id", "horse_no"], how="left")
     else:
         frame = frame.with_columns(pl.lit(None, pl.Float64).alias(c) for c in RATING_COLUMNS)
@@ -133,11 +155,62 @@ def _race_day(warehouse: Warehouse, race_ids: Sequence[str], cards: bool) -> dt.
     return found["race_date"][0] if found.height == 1 else None
 
 
-def _keep_history(warehouse: Warehouse, day: dt.date, cards: bool, params: list[object]) -> None:
-    """Make `feature_history` hold the history of the races of `day`, unless it already does."""
-    digest = warehouse.query(history_digest_sql(cards=cards, until=cards), [*params, day])
+def _keep_history(
+    warehouse: Warehouse, day: dt.date, cards: bool, params: list[object], digest: pl.DataFrame
+) -> None:
+    """Make `feature_history` hold the history of the races of `day`, unless it already does
+    (`digest`: `history_digest_sql`'s row for the day)."""
     sql = history_sql(cards=cards, until=cards)
-    key = pl.DataFrame(
+    _keep(
+        warehouse,
+        (HISTORY_TABLE, HISTORY_KEY_TABLE),
+        _key(day, sql, digest),
+        lambda: warehouse.query(sql, [*params, day], deterministic=True),
+    )
+
+
+def _ratings_of_day(
+    warehouse: Warehouse,
+    day: dt.date,
+    cards: bool,
+    params: list[object],
+    digest: pl.DataFrame | None,
+) -> pl.DataFrame:
+    """The `rating` features of the starts on `day` (the last day of the build's races): from
+    the state of the ratings before the day, kept for the day, when `digest` (the day's
+    `history_digest_sql` row) is given; else from a passage over every start up to the day."""
+    if digest is None:
+        sql = starts_sql(cards=cards, until=cards, dates="<=")
+        return rating_features(warehouse.query(sql, [*params, day]))
+    state = _kept_ratings(warehouse, day, cards, params, digest)
+    today = warehouse.query(starts_sql(cards=cards, until=cards, dates="="), [*params, day])
+    return day_rating_features(state, today)
+
+
+def _kept_ratings(
+    warehouse: Warehouse, day: dt.date, cards: bool, params: list[object], digest: pl.DataFrame
+) -> RatingState:
+    """The ratings' state after every day before `day`, from `feature_ratings` if it holds
+    that state (by its key), else computed and kept there."""
+    sql = starts_sql(cards=cards, until=cards, dates="<")
+    key = _key(day, sql, digest).with_columns(
+        feature_version=pl.lit(FEATURE_VERSION), code_sha256=pl.lit(CODE_DIGEST)
+    )
+    computed = _keep(
+        warehouse,
+        (RATINGS_TABLE, RATINGS_KEY_TABLE),
+        key,
+        lambda: state_frame(rating_state(warehouse.query(sql, [*params, day]))),
+    )
+    if computed is None:
+        computed = warehouse.query(f"SELECT * FROM {RATINGS_TABLE}")
+    return state_of(computed)
+
+
+def _key(day: dt.date, sql: str, digest: pl.DataFrame) -> pl.DataFrame:
+    """What a kept table of `day` is computed from: the day, its query and the digest of every
+    start before the day."""
+    return pl.DataFrame(
         {
             "race_date": [day],
             "query_sha256": [hashlib.sha256(sql.encode()).hexdigest()],
@@ -145,15 +218,28 @@ def _keep_history(warehouse: Warehouse, day: dt.date, cards: bool, params: list[
             "digest": [str(digest["digest"][0])],
         }
     )
-    if warehouse.has_table(HISTORY_KEY_TABLE) and warehouse.has_table(HISTORY_TABLE):
-        stored = warehouse.query(f"SELECT * FROM {HISTORY_KEY_TABLE}")
-        if stored.height == 1 and stored.cast(key.schema).equals(key):
-            return
+
+
+def _keep(
+    warehouse: Warehouse,
+    tables: tuple[str, str],
+    key: pl.DataFrame,
+    compute: Callable[[], pl.DataFrame],
+) -> pl.DataFrame | None:
+    """Make the first of `tables` hold `compute()`'s rows, keyed by `key` in the second,
+    unless the stored key is `key`; the rows computed, or None when the stored ones are kept."""
+    table, key_table = tables
+    if warehouse.has_table(key_table) and warehouse.has_table(table):
+        stored = warehouse.query(f"SELECT * FROM {key_table}")
+        same = stored.columns == key.columns and stored.height == 1
+        if same and stored.cast(key.schema).equals(key):
+            return None
     # the key goes first and comes back last: a build stopped in between leaves no key
-    warehouse.write_table(HISTORY_KEY_TABLE, key.clear())
-    rows = warehouse.query(sql, [*params, day], deterministic=True)
-    warehouse.write_table(HISTORY_TABLE, rows)
-    warehouse.write_table(HISTORY_KEY_TABLE, key)
+    warehouse.write_table(key_table, key.clear())
+    rows = compute()
+    warehouse.write_table(table, rows)
+    warehouse.write_table(key_table, key)
+    return rows
 
 
 def read_features(

@@ -759,13 +759,15 @@ def history_sql(*, cards: bool = False, until: bool = False) -> str:
     return f"{_with(stages)}\nSELECT * FROM results ORDER BY race_id, horse_no"
 
 
-def starts_sql(*, cards: bool = False, until: bool = False, before: bool = False) -> str:
+def starts_sql(*, cards: bool = False, until: bool = False, dates: str = "") -> str:
     """Every starter with what the `rating` group reads: race_id, horse_no, day_no, the horse,
     jockey and trainer keys, surface, distance_m, finish_pos (null without a result) and the
-    final win odds (null without a result), by
-    day, race and horse number. Parameters: with `cards` and `until`, the instant after which
-    no card is read; with `before`, a date: only starts on or before it."""
-    where = "race_date <= ?" if before else ""
+    final win odds (null without a result), by day, race and horse number. Parameters: with
+    `cards` and `until`, the instant after which no card is read; with `dates` (a comparison:
+    "<", "<=" or "="), a date: only starts whose date compares so to it."""
+    if dates not in ("", "<", "<=", "="):
+        raise ValueError(f"not a comparison of dates: {dates!r}")
+    where = f"race_date {dates} ?" if dates else ""
     stages = _starts_stages(cards, cards and until, where)
     return (
         f"{_with(stages)}\n"

@@ -18,17 +18,34 @@ are read and update nothing. The passage is sequential, which SQL cannot express
 in Python over the starts the warehouse returns (`starts_sql`, the same query on DuckDB and
 BigQuery); it is deterministic: rows are processed in (day, race, finishing order) order and
 every sum runs in that order.
+
+The state after a run of days (`rating_state`) is all a later day's features need:
+`day_rating_features` reads one day's rows from it, with the values the whole passage gives
+them. `state_frame` and `state_of` turn it into rows and back, so a race day's builds can keep
+the state of the days before it in the warehouse (`keiba.feature_engineering.build`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-__all__ = ["RATING_COLUMNS", "RATING_DESCRIPTIONS", "RatingState", "rating_features"]
+__all__ = [
+    "CODE_DIGEST",
+    "RATING_COLUMNS",
+    "RATING_DESCRIPTIONS",
+    "RatingState",
+    "day_rating_features",
+    "rating_features",
+    "rating_state",
+    "state_frame",
+    "state_of",
+]
 
 RATING_DESCRIPTIONS: dict[str, str] = {
     "rating_horse": "the horse's rating (log-strength) before the day; null before its first "
@@ -65,6 +82,11 @@ DISTANCE_BANDS = np.array([1250.0, 1450.0, 1650.0, 1850.0, 2100.0, 2500.0, 3000.
 """Upper edges of the distance bands of the distance aptitude (metres; the last is open)."""
 SURFACES = ("turf", "dirt", "jump")
 _ENTITIES = ("horse", "jockey", "trainer")
+_NUMBERS = {"mean": "mean", "var": "variance", "last": "last_day", "starts": "starts"}
+"""A rating's arrays and the names of their stored columns."""
+CODE_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+"""A digest of this module's code: a stored state (`state_frame`) is read back only by the code
+that stored it."""
 
 
 @dataclass
@@ -109,9 +131,15 @@ class _Ratings:
 
 
 class RatingState:
-    """Ratings and aptitude sums of every horse, jockey and trainer, day after day."""
+    """Ratings and aptitude sums of every horse, jockey and trainer, day after day.
 
-    def __init__(self, sizes: dict[str, int]) -> None:
+    `keys[kind]` are the sorted keys of the entities of a kind: the code of an entity is its
+    key's position. `sizes` (by default one per key, at least one) leaves room for more, at the
+    prior."""
+
+    def __init__(self, keys: dict[str, np.ndarray], sizes: dict[str, int] | None = None) -> None:
+        self.keys = keys
+        sizes = sizes or {kind: max(keys[kind].size, 1) for kind in _ENTITIES}
         self.ratings = {kind: _Ratings.of(kind, sizes[kind]) for kind in _ENTITIES}
         horses = sizes["horse"]
         self.surface_sum = np.zeros((horses, len(SURFACES)))
@@ -121,6 +149,37 @@ class RatingState:
         self.dist_weight = np.zeros(horses)
         self.dist_log_sum = np.zeros(horses)
         self.market = _Ratings.of("horse", horses)
+
+    def parts(self) -> list[tuple[str, str, np.ndarray]]:
+        """Every per-entity array (one per column of a 2-D one) as (kind, stored column name,
+        the array or a view of it)."""
+        parts = [
+            (kind, column, getattr(self.ratings[kind], name))
+            for kind in _ENTITIES
+            for name, column in _NUMBERS.items()
+        ]
+        parts += [("horse", f"market_{c}", getattr(self.market, n)) for n, c in _NUMBERS.items()]
+        for name, labels in (("surface", SURFACES), ("band", range(DISTANCE_BANDS.size))):
+            for i, label in enumerate(labels):
+                parts += [
+                    ("horse", f"{name}_{part}_{label}", getattr(self, f"{name}_{part}")[:, i])
+                    for part in ("sum", "n")
+                ]
+        parts += [("horse", name, getattr(self, name)) for name in ("dist_weight", "dist_log_sum")]
+        return parts
+
+    def coded(self, keys: dict[str, pl.Series]) -> tuple[RatingState, dict[str, np.ndarray]]:
+        """The codes of `keys` (−1 for none), and a copy of the state with room for the keys it
+        has not seen (after its own, at the prior): the state to read rows with those keys."""
+        codes = {kind: _lookup(self.keys[kind], keys[kind]) for kind in _ENTITIES}
+        sizes = {
+            kind: max(int(codes[kind].max(initial=-1)) + 1, self.ratings[kind].mean.size)
+            for kind in _ENTITIES
+        }
+        grown = RatingState(self.keys, sizes)
+        for (_, _, mine), (_, _, theirs) in zip(self.parts(), grown.parts(), strict=True):
+            theirs[: mine.shape[0]] = mine
+        return grown, codes
 
     def total(self, day: _Day) -> np.ndarray:
         """Each row's strength: the sum of its known entities' ratings."""
@@ -275,14 +334,30 @@ def _surprise(day: _Day, total: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return grad[day.race, day.slot], info[day.race, day.slot]
 
 
-def _codes(values: pl.Series) -> np.ndarray:
-    """Integer codes of the keys (−1 for null), in sorted key order."""
+def _codes(values: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes of the keys (−1 for null or empty), in sorted key order, and the keys."""
     keys = values.fill_null("").to_numpy().astype(str)
     uniques, inverse = np.unique(keys, return_inverse=True)
     codes = inverse.astype(np.int64)
     if uniques.size and uniques[0] == "":
         codes -= 1
-    return np.where(values.is_null().to_numpy(), -1, codes)
+        uniques = uniques[1:]
+    return np.where(values.is_null().to_numpy(), -1, codes), uniques
+
+
+def _lookup(known: np.ndarray, values: pl.Series) -> np.ndarray:
+    """Codes of the keys among the sorted `known` ones; keys not among them are coded after
+    them, in sorted order; −1 for null or empty."""
+    keys = values.fill_null("").to_numpy().astype(str)
+    found = np.zeros(keys.size, dtype=bool)
+    at = np.zeros(keys.size, dtype=np.int64)
+    if known.size:
+        at = np.minimum(np.searchsorted(known, keys), known.size - 1)
+        found = known[at] == keys
+    none = keys == ""
+    new = np.unique(keys[~found & ~none])
+    codes = np.where(found, at, known.size + np.searchsorted(new, keys))
+    return np.where(none, -1, codes).astype(np.int64)
 
 
 def rating_features(starts: pl.DataFrame) -> pl.DataFrame:
@@ -291,34 +366,62 @@ def rating_features(starts: pl.DataFrame) -> pl.DataFrame:
     return _passage(starts, learn_first=False)
 
 
+def rating_state(starts: pl.DataFrame) -> RatingState:
+    """The state after learning every day of `starts` (the rows of `starts_sql`): what the
+    features of a later day are read from (`day_rating_features`)."""
+    frame = _ordered(starts)
+    codes, keys = _coded(frame)
+    return _run(_Rows.of(frame, codes), RatingState(keys), None, learn_first=False)
+
+
+def day_rating_features(state: RatingState, starts: pl.DataFrame) -> pl.DataFrame:
+    """The `rating` features of one day's starts (every start of that day: the rows of
+    `starts_sql` on the day) read from `state`, the state after every earlier day
+    (`rating_state`): the rows `rating_features` gives them from every start up to the day."""
+    frame = _ordered(starts)
+    if frame["day_no"].n_unique() > 1:
+        raise ValueError("the starts of one day only are read from a state")
+    grown, codes = state.coded({kind: frame[f"{kind}_key"] for kind in _ENTITIES})
+    rows = _Rows.of(frame, codes)
+    columns = {name: np.full(frame.height, np.nan) for name in RATING_COLUMNS}
+    if frame.height:
+        for name, values in grown.features(rows.day(0, frame.height)).items():
+            columns[name][:] = values
+    return _feature_frame(frame, columns)
+
+
 def _passage(starts: pl.DataFrame, *, learn_first: bool) -> pl.DataFrame:
     """The day-by-day passage; `learn_first` (a leak, for tests only) reads each day's rows
     after learning from its results."""
     frame = _ordered(starts)
-    codes = {kind: _codes(frame[f"{kind}_key"]) for kind in _ENTITIES}
-    sizes = {kind: max(int(codes[kind].max(initial=-1)) + 1, 1) for kind in _ENTITIES}
-    state = RatingState(sizes)
-    surface = (
-        frame["surface"]
-        .replace_strict({s: i for i, s in enumerate(SURFACES)}, default=1, return_dtype=pl.Int64)
-        .to_numpy()
-    )
-    distance = frame["distance_m"].cast(pl.Float64).to_numpy()
-    band = np.searchsorted(DISTANCE_BANDS, distance, side="left").clip(0, DISTANCE_BANDS.size - 1)
+    codes, keys = _coded(frame)
     columns = {name: np.full(frame.height, np.nan) for name in RATING_COLUMNS}
-    bounds = _day_bounds(frame["day_no"].to_numpy())
-    race_codes = _codes(frame["race_id"])
-    finished = frame["finish_pos"].is_not_null().to_numpy()
-    log_market = _market_log_probabilities(frame)
-    for start, end in bounds:
-        day = _day_of(frame, start, end, codes, surface, band, distance, race_codes, finished)
-        day = replace(day, log_market=log_market[start:end])
+    _run(_Rows.of(frame, codes), RatingState(keys), columns, learn_first=learn_first)
+    return _feature_frame(frame, columns)
+
+
+def _run(
+    rows: _Rows,
+    state: RatingState,
+    columns: dict[str, np.ndarray] | None,
+    *,
+    learn_first: bool,
+) -> RatingState:
+    """Each day in turn: its rows' features into `columns` (unless None), then its results
+    into `state`; the state after the last day."""
+    for start, end in _day_bounds(rows.day_no):
+        day = rows.day(start, end)
         if learn_first:
             state.learn(day)
-        for name, values in state.features(day).items():
-            columns[name][start:end] = values
+        if columns is not None:
+            for name, values in state.features(day).items():
+                columns[name][start:end] = values
         if not learn_first:
             state.learn(day)
+    return state
+
+
+def _feature_frame(frame: pl.DataFrame, columns: dict[str, np.ndarray]) -> pl.DataFrame:
     out = frame.select("race_id", "horse_no").with_columns(
         pl.Series(name, np.round(values, 9)).fill_nan(None) for name, values in columns.items()
     )
@@ -332,11 +435,10 @@ def _ordered(starts: pl.DataFrame) -> pl.DataFrame:
     ).sort(["day_no", "race_id", "finish_pos", "horse_no"], nulls_last=True)
 
 
-def _market_log_probabilities(frame: pl.DataFrame) -> np.ndarray:
-    """log((1/odds) / Σ 1/odds over the race) of each start; −inf where it has no odds."""
-    inverse = pl.when(pl.col("win_odds") > 1).then(1.0 / pl.col("win_odds"))
-    q = frame.select((inverse / inverse.sum().over("race_id")).log().fill_null(-np.inf))
-    return q.to_series().to_numpy().astype(np.float64)
+def _coded(frame: pl.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The entities' codes of the rows and their keys, by kind."""
+    coded = {kind: _codes(frame[f"{kind}_key"]) for kind in _ENTITIES}
+    return {k: c for k, (c, _) in coded.items()}, {k: keys for k, (_, keys) in coded.items()}
 
 
 def _day_bounds(day_no: np.ndarray) -> list[tuple[int, int]]:
@@ -347,32 +449,93 @@ def _day_bounds(day_no: np.ndarray) -> list[tuple[int, int]]:
     return list(itertools.pairwise(edges))
 
 
-def _day_of(
-    frame: pl.DataFrame,
-    start: int,
-    end: int,
-    codes: dict[str, np.ndarray],
-    surface: np.ndarray,
-    band: np.ndarray,
-    distance: np.ndarray,
-    race_codes: np.ndarray,
-    finished: np.ndarray,
-) -> _Day:
-    rows = slice(start, end)
-    races = race_codes[rows]
-    first = np.flatnonzero(np.r_[True, races[1:] != races[:-1]])
-    race = np.cumsum(np.r_[True, races[1:] != races[:-1]]) - 1
-    slot = np.arange(end - start) - first[race]
-    finishers = np.bincount(race, weights=finished[rows]).astype(np.int64)
-    return _Day(
-        day=int(frame["day_no"][start]),
-        race=race,
-        slot=slot,
-        width=int(slot.max()) + 1,
-        codes={kind: c[rows] for kind, c in codes.items()},
-        surface=surface[rows],
-        band=band[rows],
-        log_distance=np.log(distance[rows]),
-        log_market=np.zeros(0),
-        finishers=finishers,
-    )
+@dataclass(frozen=True)
+class _Rows:
+    """The ordered starts as arrays, one element a row, which each day is cut from."""
+
+    day_no: np.ndarray
+    race: np.ndarray
+    codes: dict[str, np.ndarray]
+    surface: np.ndarray
+    band: np.ndarray
+    distance: np.ndarray
+    finished: np.ndarray
+    odds: np.ndarray
+
+    @classmethod
+    def of(cls, frame: pl.DataFrame, codes: dict[str, np.ndarray]) -> _Rows:
+        surfaces = {s: i for i, s in enumerate(SURFACES)}
+        distance = frame["distance_m"].cast(pl.Float64).to_numpy()
+        band = np.searchsorted(DISTANCE_BANDS, distance, side="left")
+        return cls(
+            day_no=frame["day_no"].to_numpy(),
+            race=_codes(frame["race_id"])[0],
+            codes=codes,
+            surface=frame["surface"]
+            .replace_strict(surfaces, default=1, return_dtype=pl.Int64)
+            .to_numpy(),
+            band=band.clip(0, DISTANCE_BANDS.size - 1),
+            distance=distance,
+            finished=frame["finish_pos"].is_not_null().to_numpy(),
+            odds=frame["win_odds"].cast(pl.Float64).fill_null(np.nan).to_numpy(),
+        )
+
+    def day(self, start: int, end: int) -> _Day:
+        """The day of rows `start` to `end` (one day's, in order)."""
+        rows = slice(start, end)
+        races = self.race[rows]
+        new_race = np.r_[True, races[1:] != races[:-1]]
+        first = np.flatnonzero(new_race)
+        race = np.cumsum(new_race) - 1
+        slot = np.arange(end - start) - first[race]
+        return _Day(
+            day=int(self.day_no[start]),
+            race=race,
+            slot=slot,
+            width=int(slot.max()) + 1,
+            codes={kind: c[rows] for kind, c in self.codes.items()},
+            surface=self.surface[rows],
+            band=self.band[rows],
+            log_distance=np.log(self.distance[rows]),
+            log_market=_log_market(race, self.odds[rows]),
+            finishers=np.bincount(race, weights=self.finished[rows]).astype(np.int64),
+        )
+
+
+def _log_market(race: np.ndarray, odds: np.ndarray) -> np.ndarray:
+    """log((1/odds) / Σ 1/odds over the race) of each start; −inf where it has no odds. The
+    race's sum runs in row order."""
+    priced = odds > 1.0
+    inverse = np.divide(1.0, odds, out=np.zeros_like(odds), where=priced)
+    total = np.bincount(race, weights=inverse)[race]
+    share = np.divide(inverse, total, out=np.ones_like(odds), where=priced)
+    return np.where(priced, np.log(share), -np.inf)
+
+
+def state_frame(state: RatingState) -> pl.DataFrame:
+    """The state as rows, one per entity: kind, key, then its numbers (the horses' aptitudes
+    and market rating in columns that are null for jockeys and trainers); `state_of` reads it
+    back."""
+    frames = []
+    for kind in _ENTITIES:
+        n = state.keys[kind].size
+        columns: dict[str, pl.Series] = {
+            "kind": pl.Series([kind] * n, dtype=pl.String),
+            "key": pl.Series(state.keys[kind].tolist(), dtype=pl.String),
+        }
+        for of, column, values in state.parts():
+            if of == kind:
+                columns[column] = pl.Series(values[:n])
+        frames.append(pl.DataFrame(columns))
+    return pl.concat(frames, how="diagonal")
+
+
+def state_of(frame: pl.DataFrame) -> RatingState:
+    """The state `state_frame` wrote (its rows in any order)."""
+    parts = {kind: frame.filter(pl.col("kind") == kind) for kind in _ENTITIES}
+    keys = {kind: part["key"].to_numpy().astype(str) for kind, part in parts.items()}
+    orders = {kind: np.argsort(k, kind="stable") for kind, k in keys.items()}
+    state = RatingState({kind: keys[kind][orders[kind]] for kind in _ENTITIES})
+    for kind, column, values in state.parts():
+        values[: keys[kind].size] = parts[kind][column].to_numpy()[orders[kind]]
+    return state
