@@ -13,10 +13,9 @@ that day's races reads them instead of recomputing them; any change to an earlie
 result or card changes the digest, and the history is computed afresh. The `rating` group's
 state after every earlier day (`ratings.rating_state`) is kept the same way, in
 `feature_ratings` keyed in `feature_ratings_key` (the day, the query, the same digest, the
-feature version and a digest of the ratings' code): a build of the day's races reads only the
-day's starts and their ratings from it. Neither holds anything of the day itself, so what a
-build of the day's races reads is the same whichever of them ran, and whether they had
-results, before it.
+feature version and a digest of the ratings' code): a build of the day's races passes over
+the day's starts alone, from that state. Neither holds anything of the day itself: the results
+of the day's earlier races, loaded during the day, change neither, and no build reads them.
 """
 
 from __future__ import annotations
