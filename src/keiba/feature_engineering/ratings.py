@@ -375,9 +375,10 @@ def rating_state(starts: pl.DataFrame) -> RatingState:
 
 
 def day_rating_features(state: RatingState, starts: pl.DataFrame) -> pl.DataFrame:
-    """The `rating` features of one day's starts (every start of that day: the rows of
-    `starts_sql` on the day) read from `state`, the state after every earlier day
-    (`rating_state`): the rows `rating_features` gives them from every start up to the day."""
+    """The `rating` features of one day's starts read from `state`, the state after every
+    earlier day (`rating_state`): the rows `rating_features` gives them from every start up to
+    the day. `starts` are every start of the day (the rows of `starts_sql` on the day), not a
+    few races': the day's widest field sets how the fields' sums are grouped, to the bit."""
     frame = _ordered(starts)
     if frame["day_no"].n_unique() > 1:
         raise ValueError("the starts of one day only are read from a state")
