@@ -1,6 +1,7 @@
 """The `rating` group's state kept for a race day: the day's builds read it instead of passing
 over every earlier start, their features equal the full passage's exactly, and a state is read
-only for the day, the history, the feature version and the code it was computed from."""
+only for the day, the history, the feature version and the code it was computed from. BigQuery
+(the emulator) gives the state back to the bit."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_series_equal
 
+import bq_emulator
 from feature_engineering.synthetic import RecordingWarehouse, make_world
 from feature_engineering.test_card_features import (
     StoppingWarehouse,
@@ -19,7 +21,8 @@ from feature_engineering.test_card_features import (
     up_to,
     warehouse_with_cards,
 )
-from keiba.common.storage import DuckDBWarehouse
+from keiba.common.schema import CONTRACT_TABLES
+from keiba.common.storage.warehouse import Warehouse
 from keiba.feature_engineering import (
     ENTRIES_TABLE,
     RATINGS_KEY_TABLE,
@@ -47,7 +50,7 @@ def world() -> Frames:
     return make_world(seed=5, n_days=14, scratch_rate=0.08)
 
 
-def built(warehouse: DuckDBWarehouse | RecordingWarehouse, day: dt.date) -> pl.DataFrame:
+def built(warehouse: Warehouse, day: dt.date) -> pl.DataFrame:
     return warehouse.query(
         f"SELECT race_id, horse_no, {', '.join(RATING_COLUMNS)} FROM features "
         "WHERE race_date = ? ORDER BY race_id, horse_no",
@@ -55,9 +58,7 @@ def built(warehouse: DuckDBWarehouse | RecordingWarehouse, day: dt.date) -> pl.D
     )
 
 
-def full_passage(
-    warehouse: DuckDBWarehouse | RecordingWarehouse, day: dt.date, at: dt.datetime
-) -> pl.DataFrame:
+def full_passage(warehouse: Warehouse, day: dt.date, at: dt.datetime) -> pl.DataFrame:
     """The rating features of `day`'s starters from a passage over every start up to the day,
     as the warehouse stands (cards read as of `at`): no state kept."""
     starts = warehouse.query(starts_sql(cards=True, until=True, dates="<="), [at, day])
@@ -71,9 +72,7 @@ def assert_exactly(got: pl.DataFrame, want: pl.DataFrame) -> None:
         assert_series_equal(got[column], want[column], check_exact=True)
 
 
-def build_one_by_one(
-    warehouse: DuckDBWarehouse | RecordingWarehouse, race_ids: list[str], at: dt.datetime
-) -> None:
+def build_one_by_one(warehouse: Warehouse, race_ids: list[str], at: dt.datetime) -> None:
     for race_id in race_ids:
         build_features_for_entries(warehouse, [race_id], at)
 
@@ -214,3 +213,23 @@ def test_newcomers_of_the_day_are_read_at_the_prior_from_a_stored_state() -> Non
     assert got["rating_horse"].is_null().to_list() == [True, False, False, True]
     with pytest.raises(ValueError, match="one day"):
         day_rating_features(kept, starts)
+
+
+def test_a_kept_state_reads_back_from_bigquery_to_the_bit(bq_emulator_url: str) -> None:
+    from keiba.common.storage.bigquery import BigQueryWarehouse, bigquery_client
+
+    world = make_world(seed=5, n_days=8, scratch_rate=0.08)
+    day = days_of(world)[-2]
+    race_ids = races_on(world, day)
+    cards = cards_of(world, race_ids)
+    at = last_card(cards)
+    frames = up_to(world, day)
+    client = bigquery_client(bq_emulator.PROJECT, endpoint=bq_emulator_url)
+    with BigQueryWarehouse(client, dataset="kept_ratings", prefix="k_") as warehouse:
+        warehouse.load({t.name: frames[t.name] for t in CONTRACT_TABLES if t.name in frames})
+        warehouse.write_table(ENTRIES_TABLE, cards)
+        build_one_by_one(warehouse, race_ids[:3], at)  # the first keeps the state, two read it
+        got = built(warehouse, day)
+        want = full_passage(warehouse, day, at).filter(pl.col("race_id").is_in(race_ids[:3]))
+        assert warehouse.query(f"SELECT race_date FROM {RATINGS_KEY_TABLE}").height == 1
+    assert_exactly(got, want)
