@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -213,7 +214,7 @@ def test_a_broker_that_fails_leaves_the_tickets_reserved_and_alerts(
     assert tickets and {t["state"] for t in tickets} == {"unknown"}
 
 
-def test_a_day_with_the_process_to_itself_settles_its_heap_before_and_after_its_first_decision(
+def test_a_day_prepares_its_features_and_with_the_process_to_itself_settles_its_heap(
     prepared: TwinPrepared, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import keiba.app.race_day as race_day_module
@@ -226,16 +227,24 @@ def test_a_day_with_the_process_to_itself_settles_its_heap_before_and_after_its_
         events.append("decide")
         return decide(engine, *args, **kwargs)  # type: ignore[arg-type]
 
+    prepare = race_day_module.prepare_race_day
+
+    def preparing(*args: Any) -> None:
+        events.append("prepare")
+        prepare(*args)
+
     monkeypatch.setattr(race_day_module, "settle_heap", lambda: events.append("settle"))
+    monkeypatch.setattr(race_day_module, "prepare_race_day", preparing)
     monkeypatch.setattr(RaceEngine, "decide", deciding)
     sink = MemorySink()
     with twin_setup(prepared, sinks=[sink]) as setup:
         run_race_day(setup, prepared.day.date)
     assert events.count("settle") == 0  # a day sharing its process (tests, the demo) does not
+    assert events[:2] == ["prepare", "decide"]  # the day's features prepared before it decides
     events.clear()
     prepared = replace(prepared, run_dir=prepared.run_dir.parent / "second")
     with twin_setup(prepared, sinks=[sink]) as setup:
         run_race_day(replace(setup, settle_heap=True), prepared.day.date)
-    assert events[:3] == ["settle", "decide", "settle"], events
+    assert events[:4] == ["prepare", "settle", "decide", "settle"], events
     assert events.count("settle") == 2
     assert events.count("decide") == len(prepared.day.races)

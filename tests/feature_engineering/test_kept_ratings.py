@@ -25,9 +25,11 @@ from keiba.common.schema import CONTRACT_TABLES
 from keiba.common.storage.warehouse import Warehouse
 from keiba.feature_engineering import (
     ENTRIES_TABLE,
+    HISTORY_KEY_TABLE,
     RATINGS_KEY_TABLE,
     RATINGS_TABLE,
     build_features_for_entries,
+    prepare_race_day,
 )
 from keiba.feature_engineering.definitions import starts_sql
 from keiba.feature_engineering.ratings import (
@@ -233,3 +235,22 @@ def test_a_kept_state_reads_back_from_bigquery_to_the_bit(bq_emulator_url: str) 
         want = full_passage(warehouse, day, at).filter(pl.col("race_id").is_in(race_ids[:3]))
         assert warehouse.query(f"SELECT race_date FROM {RATINGS_KEY_TABLE}").height == 1
     assert_exactly(got, want)
+
+
+def test_a_race_day_prepared_at_its_start_builds_its_races_from_what_it_kept(
+    world: Frames,
+) -> None:
+    day = days_of(world)[-2]
+    race_ids = races_on(world, day)
+    cards = cards_of(world, race_ids)
+    at = last_card(cards)
+    with warehouse_with_cards(up_to(world, day), cards) as inner:
+        warehouse = RecordingWarehouse(inner)
+        prepare_race_day(warehouse, day, at - dt.timedelta(hours=2))
+        assert warehouse.statements.count(STATE_SQL) == 1
+        history = warehouse.query(f"SELECT race_date FROM {HISTORY_KEY_TABLE}")
+        assert history["race_date"].to_list() == [day]
+        prepare_race_day(warehouse, day, at - dt.timedelta(hours=1))  # kept: nothing again
+        build_one_by_one(warehouse, race_ids, at)
+        assert warehouse.statements.count(STATE_SQL) == 1  # no decision passed over history
+        assert_exactly(built(warehouse, day), full_passage(warehouse, day, at))

@@ -57,6 +57,7 @@ from keiba.engine import RaceEngine
 from keiba.execution import Broker, PaperBroker
 from keiba.execution.brokers import rebuy_policy
 from keiba.execution.channels import Channel
+from keiba.feature_engineering import prepare_race_day
 from keiba.model_training.pipeline import StoredModel
 from keiba.monitor import Alert, AlertSink, MemorySink, Monitor, Severity, deliver
 from keiba.monitor.monitor import sinks_from_config
@@ -421,12 +422,23 @@ def _running(setup: RaceDaySetup, race_date: dt.date) -> Iterator[_Running]:
                 no_model_reason=why,
                 after_first_decision=settle_heap if setup.settle_heap else None,
             )
+            if inputs is not None:
+                _prepare_features(warehouse, race_date, setup.clock)
             if setup.settle_heap:
                 settle_heap()
             yield _Running(plan, journal, handlers, sinks, memory, ledger, engine, running)
     finally:
         warehouse.close()
         journal.close()
+
+
+def _prepare_features(warehouse: Warehouse, race_date: dt.date, clock: Clock) -> None:
+    """What the day's feature builds read from the days before it, kept before the first
+    decision needs it; on failure the first decision computes it (and fails there if it must)."""
+    try:
+        prepare_race_day(warehouse, race_date, clock.now())
+    except KeibaError as e:
+        log.warning("race_day.features_not_prepared", race_date=str(race_date), error=str(e))
 
 
 def run_race_day(setup: RaceDaySetup, race_date: dt.date) -> DayRun:

@@ -1,7 +1,8 @@
 """Point-in-time features, computed by the warehouse engine in SQL (table `features`).
 
 `feature_sql()` is the query; `build_features` (re)creates the table and
-`build_features_for_entries` replaces the rows of a few races (a race day's, from their cards);
+`build_features_for_entries` replaces the rows of a few races (a race day's, from their cards;
+`prepare_race_day` keeps beforehand what the day's builds read from the days before it);
 `FEATURE_COLUMNS` are the model inputs of version `FEATURE_VERSION`, in `FEATURE_GROUPS`. See
 `definitions` for the point-in-time rules.
 """
@@ -15,6 +16,7 @@ from keiba.feature_engineering.build import (
     RATINGS_TABLE,
     build_features,
     build_features_for_entries,
+    prepare_race_day,
     read_features,
 )
 from keiba.feature_engineering.definitions import (
@@ -45,5 +47,6 @@ __all__ = [
     "build_features_for_entries",
     "columns_without",
     "feature_sql",
+    "prepare_race_day",
     "read_features",
 ]

@@ -57,6 +57,7 @@ __all__ = [
     "RATINGS_TABLE",
     "build_features",
     "build_features_for_entries",
+    "prepare_race_day",
     "read_features",
 ]
 
@@ -133,6 +134,20 @@ def build_features_for_entries(
         build_features(warehouse)
     warehouse.write_table(FEATURES_TABLE, frame, replace_by="race_id")
     return frame.height
+
+
+def prepare_race_day(warehouse: Warehouse, day: dt.date, as_of: dt.datetime) -> None:
+    """Keep what every build of `day`'s races reads from the days before it (the history and
+    the ratings' state), as the warehouse stands at `as_of`, unless it is kept already: a race
+    day does this once it starts, so its first decision does not pass over all history."""
+    if as_of.tzinfo is None:
+        raise ValueError(f"as_of must be timezone-aware, was {as_of.isoformat()}")
+    warehouse.ensure_schema()
+    cards = warehouse.has_table(ENTRIES_TABLE)
+    params: list[object] = [as_of.astimezone(dt.UTC)] if cards else []
+    digest = warehouse.query(history_digest_sql(cards=cards, until=cards), [*params, day])
+    _keep_history(warehouse, day, cards, params, digest)
+    _kept_ratings(warehouse, day, cards, params, digest)
 
 
 def _stored_columns(warehouse: Warehouse) -> list[str] | None:
