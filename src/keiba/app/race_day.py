@@ -422,10 +422,6 @@ def _running(setup: RaceDaySetup, race_date: dt.date) -> Iterator[_Running]:
                 no_model_reason=why,
                 after_first_decision=settle_heap if setup.settle_heap else None,
             )
-            if inputs is not None:
-                _prepare_features(warehouse, race_date, setup.clock)
-            if setup.settle_heap:
-                settle_heap()
             yield _Running(plan, journal, handlers, sinks, memory, ledger, engine, running)
     finally:
         warehouse.close()
@@ -444,6 +440,10 @@ def _prepare_features(warehouse: Warehouse, race_date: dt.date, clock: Clock) ->
 def run_race_day(setup: RaceDaySetup, race_date: dt.date) -> DayRun:
     """Plan (or resume) and run the race day; returns the outcome of every race."""
     with _running(setup, race_date) as day:
+        if day.handlers.inputs_at is not None:  # a queued task's call decides one race only
+            _prepare_features(day.handlers.warehouse, race_date, setup.clock)
+        if setup.settle_heap:
+            settle_heap()
         outcomes = run_day(
             day.plan, day.journal, day.handlers, setup.clock, setup.sleeper, alerts=day.sinks
         )
