@@ -44,7 +44,7 @@ from keiba.common.money import Yen
 from keiba.themis import exotics
 from keiba.themis.inputs import BET_TYPES, Bankroll, DecisionError, Offers, Quote, Race, validate
 from keiba.themis.joint import JointKelly
-from keiba.themis.rules import Allocation, Reason, allocate
+from keiba.themis.rules import REASONS, Allocations, Reason, allocate
 from keiba.themis.sizing import (
     expected_return,
     isaacs_stake,
@@ -142,26 +142,54 @@ class _Screened:
     rejections: list[Rejection]
 
 
-def _reject(offers: Offers, i: int, p: float, code: Reason, reason: str) -> Rejection:
-    return Rejection(
-        offers.bet_type(i), offers.combination[i], reason, p, float(offers.odds[i]), code
+def _rejections(
+    offers: Offers,
+    rows: NDArray[np.intp],
+    probability: NDArray[np.float64],
+    code: Reason | list[Reason],
+    reason: str | list[str],
+) -> list[Rejection]:
+    """The offers at `rows`, rejected in that order with their probabilities (one code and
+    reason for all, or one each), built as whole columns."""
+    k = rows.size
+    return list(
+        map(
+            Rejection._make,
+            zip(
+                _BET_TYPES[offers.kind[rows]].tolist(),
+                offers.combinations(rows),
+                [reason] * k if isinstance(reason, str) else reason,
+                probability.tolist(),
+                offers.odds[rows].tolist(),
+                [code] * k if isinstance(code, Reason) else code,
+                strict=True,
+            ),
+        )
     )
 
 
 def _scratched_number(race: Race) -> NDArray[np.intp]:
-    """For each offer, the first scratched horse (or starter-less frame) it names, else 0."""
+    """For each offer, the first scratched horse (or starter-less frame) it names, else 0 (only
+    bracket quinella's frames are looked at when no runner is scratched)."""
     offers = race.offers
+    number = np.zeros(len(offers), dtype=np.intp)
+    bracket = offers.kind == BET_TYPES.index(BetType.BRACKET_QUINELLA)
+    rows = np.arange(len(offers)) if race.scratched else np.flatnonzero(bracket)
+    if rows.size == 0:
+        return number
+    numbers = offers.numbers[rows]
     out = np.zeros(19, dtype=bool)
     out[list(race.scratched)] = True
-    named = out[offers.numbers]
-    bracket = offers.kind == BET_TYPES.index(BetType.BRACKET_QUINELLA)
-    if np.any(bracket):
+    named = out[numbers]
+    frames = bracket[rows]
+    if np.any(frames):
         live = np.zeros(19, dtype=bool)
         live[list((race.frames or {}).values())] = True
-        named[bracket] = ~live[offers.numbers[bracket]]
-    named &= offers.numbers > 0
+        named[frames] = ~live[numbers[frames]]
+    named &= numbers > 0
     first = np.argmax(named, axis=1)
-    return np.where(named.any(axis=1), offers.numbers[np.arange(len(offers)), first], 0)
+    number[rows] = np.where(named.any(axis=1), numbers[np.arange(rows.size), first], 0)
+    return number
 
 
 def _codes(race: Race, orders: exotics.FinishOrders, policy: ThemisConfig):  # type: ignore[no-untyped-def]
@@ -223,13 +251,12 @@ def _screen(race: Race, orders: exotics.FinishOrders, policy: ThemisConfig) -> _
             why[j] = f"frame {number} has no starter"
         else:
             why[j] = f"runner {number} is scratched"
-    combinations = offers.combination
     rejections = list(
         map(
             Rejection._make,
             zip(
                 _BET_TYPES[offers.kind[rows]].tolist(),
-                [combinations[i] for i in rows.tolist()],
+                offers.combinations(rows),
                 why.tolist(),
                 probability.tolist(),
                 odds.tolist(),
@@ -379,7 +406,7 @@ class _Sized:
     chosen: NDArray[np.intp]
     full: NDArray[np.float64]
     sizers: list[str]
-    allocations: list[Allocation]
+    allocations: Allocations
 
 
 def _size_and_allocate(
@@ -414,30 +441,24 @@ def _size_and_allocate(
         if dropped.size == 0:
             break
         why = "トリガミ: a hit would return less than the race's total stake"
-        for j in dropped.tolist():
-            i = int(chosen[j])
-            rejections.append(_reject(offers, i, float(p_all[i]), Reason.TORIGAMI, why))
+        rows = chosen[dropped]
+        rejections += _rejections(offers, rows, p_all[rows], Reason.TORIGAMI, why)
         chosen = np.delete(chosen, dropped)
         near = None if near is None else np.delete(near, dropped)
     positive = np.flatnonzero(fractions > 0)
-    caps: list[float | None] = [None] * positive.size
+    caps = np.full(positive.size, np.nan)  # NaN: no own-impact cap
     if policy.own_impact:  # only the quotes that carry their pool, of exclusive bet types
         rows = chosen[positive]
         pooled = (offers.pool_yen[rows] >= 0) & _EXCLUSIVE_KIND[offers.kind[rows]]
         for j in np.flatnonzero(pooled).tolist():
-            caps[j] = _own_impact(offers, int(rows[j]), float(p_all[rows[j]]), policy)
-    allocations = [Allocation(Yen(0), ())] * chosen.size
-    for j, a in zip(
-        positive.tolist(),
-        allocate(fractions[positive].tolist(), caps, race.bankroll, policy),
-        strict=True,
-    ):
-        allocations[j] = a
+            own = _own_impact(offers, int(rows[j]), float(p_all[rows[j]]), policy)
+            caps[j] = np.nan if own is None else own
+    allocated = allocate(fractions[positive], caps, race.bankroll, policy)
+    allocations = allocated.placed(positive, chosen.size)
     if policy.torigami_guard:
-        stakes = np.array([float(a.stake) for a in allocations])
-        for j in _torigami(payoff, stakes).tolist():
-            why = "トリガミ after rounding: a hit would return less than the race's total stake"
-            allocations[j] = Allocation(Yen(0), (), Reason.TORIGAMI, why)
+        short = _torigami(payoff, allocations.stake.astype(np.float64))
+        why = "トリガミ after rounding: a hit would return less than the race's total stake"
+        allocations.refuse(short, Reason.TORIGAMI, why)
     return _Sized(chosen, full, sizers, allocations)
 
 
@@ -472,7 +493,7 @@ def decide(
     chosen, p_all = screened.candidates, screened.probability
     stop = _account_stop(account, policy) if chosen.size else None
     if stop is not None:
-        rejections += [_reject(offers, int(i), float(p_all[i]), *stop) for i in chosen.tolist()]
+        rejections += _rejections(offers, chosen, p_all[chosen], *stop)
         return Decision((), tuple(rejections), Yen(account.balance_yen), tuple(notes))
     resized, near = 0, None
     payoffs = _Payoffs(orders, race, chosen)
@@ -480,20 +501,23 @@ def decide(
         sized = _size_and_allocate(
             race, orders, chosen, screened, policy, rejections, payoffs, near
         )
-        unbought = [
-            j
-            for j, (a, f) in enumerate(zip(sized.allocations, sized.full, strict=True))
-            if f > 0 and (a.reason is not None or a.stake <= 0)
-        ]
-        if not unbought:
+        allocations = sized.allocations
+        unbought = np.flatnonzero(
+            (sized.full > 0) & ((allocations.reason >= 0) | (allocations.stake <= 0))
+        )
+        if not unbought.size:
             break
-        for j in unbought:
-            i, a = int(sized.chosen[j]), sized.allocations[j]
-            code = a.reason or Reason.ROUNDS_TO_ZERO
-            rejections.append(_reject(offers, i, float(p_all[i]), code, a.message))
+        codes = [
+            REASONS[c] if c >= 0 else Reason.ROUNDS_TO_ZERO
+            for c in allocations.reason[unbought].tolist()
+        ]
+        rows = sized.chosen[unbought]
+        rejections += _rejections(
+            offers, rows, p_all[rows], codes, allocations.message[unbought].tolist()
+        )
         chosen = np.delete(sized.chosen, unbought)
         near = np.delete(sized.full, unbought)
-        resized += len(unbought)
+        resized += unbought.size
     if resized:
         notes.append(
             f"sized again without the {resized} ticket(s) that rounding, caps or limits left "
@@ -513,24 +537,32 @@ def _decision(
     offers = race.offers
     scale = policy.kelly_fraction * policy.stake_multiplier
     screen = f"ev>={policy.ev_threshold:g}" if policy.ev_screen else "no-ev-screen"
-    bets: list[Bet] = []
-    for j, i in enumerate(sized.chosen.tolist()):
-        a, p = sized.allocations[j], float(p_all[i])
-        if sized.full[j] <= 0:
-            why = "no Kelly stake beside the other tickets"
-            rejections.append(_reject(offers, i, p, Reason.NO_KELLY_STAKE, why))
-            continue
-        rule = f"{screen}+{sized.sizers[j]}*{scale:g}" + "".join(f"+{b}" for b in a.binding)
-        o = float(offers.odds[i])
-        bets.append(
-            Bet(
-                offers.bet_type(i),
-                offers.combination[i],
-                a.stake,
-                p,
-                o,
-                expected_return(p, o),
-                rule,
-            )
+    stakeless = sized.full <= 0
+    rows = sized.chosen[stakeless]
+    why = "no Kelly stake beside the other tickets"
+    rejections += _rejections(offers, rows, p_all[rows], Reason.NO_KELLY_STAKE, why)
+    bought = np.flatnonzero(~stakeless)
+    rows = sized.chosen[bought]
+    prefixes = {name: f"{screen}+{name}*{scale:g}" for name in set(sized.sizers)}
+    tags: dict[tuple[str, ...], str] = {}
+    for binding in sized.allocations.binding[bought].tolist():
+        if binding not in tags:
+            tags[binding] = "".join(f"+{b}" for b in binding)
+    bets = [
+        Bet(bet_type, combination, Yen(stake), p, o, expected_return(p, o), rule)
+        for bet_type, combination, stake, p, o, rule in zip(
+            _BET_TYPES[offers.kind[rows]].tolist(),
+            offers.combinations(rows),
+            sized.allocations.stake[bought].tolist(),
+            p_all[rows].tolist(),
+            offers.odds[rows].tolist(),
+            [
+                prefixes[sized.sizers[j]] + tags[binding]
+                for j, binding in zip(
+                    bought.tolist(), sized.allocations.binding[bought].tolist(), strict=True
+                )
+            ],
+            strict=True,
         )
+    ]
     return Decision(tuple(bets), tuple(rejections), Yen(race.bankroll.balance_yen), tuple(notes))

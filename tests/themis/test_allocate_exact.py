@@ -1,0 +1,273 @@
+"""The yen rules as columns (`rules.allocate`) against the ticket-by-ticket version they replaced:
+the same stakes, tags, reasons and messages on any input, to the yen and to the character."""
+
+import math
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from keiba.common.config import ThemisConfig
+from keiba.common.money import Yen, round_down_to_unit
+from keiba.themis.bench import FRAMES_18, synthetic_race
+from keiba.themis.decide import decide
+from keiba.themis.inputs import Bankroll, Quote
+from keiba.themis.rules import (
+    NO_REASON,
+    REASONS,
+    Allocation,
+    Allocations,
+    Reason,
+    _cap,
+    _within_budget,
+    allocate,
+    budget,
+)
+
+decide_module = sys.modules["keiba.themis.decide"]
+
+
+def reference_allocate(
+    fractions: Sequence[float],
+    own_impact_caps: Sequence[float | None],
+    bankroll: Bankroll,
+    policy: ThemisConfig,
+) -> list[Allocation]:
+    """Yen stakes for one race's tickets (see the module docstring for the rules)."""
+    unit, balance = policy.unit_yen, bankroll.balance_yen
+    capped = [min(f, policy.max_ticket_fraction) for f in fractions]
+    race_budget, budget_name = budget(bankroll, policy)
+    total = math.fsum(capped)
+    scaled = total > 0 and balance * total > race_budget
+    # a tag names a limit the final stake sits at: after the race budget scaled every ticket,
+    # none sits at the ticket cap any more (the budget's tag says what bound it)
+    binding: list[list[str]] = [
+        [budget_name] if scaled else ["ticket-cap"] if f > c else []
+        for f, c in zip(fractions, capped, strict=True)
+    ]
+    ticket_cap = _cap(balance, policy.max_ticket_fraction, policy.max_ticket_yen, unit)
+    allocations: list[Allocation | None] = [None] * len(fractions)
+    committed = 0
+    ranked = sorted(range(len(fractions)), key=lambda i: (-capped[i], i))
+    for i in ranked:
+        # the budget's share as budget × c/Σc: tickets at one cap split it exactly
+        raw = race_budget * capped[i] / total if scaled else balance * capped[i]
+        whole = math.floor(raw)
+        stake = int(round_down_to_unit(whole, unit))
+        if "ticket-cap" in binding[i]:
+            stake = ticket_cap  # exactly the cap, not a float product a yen short of it
+        limits = [(ticket_cap, "ticket-cap")]
+        own = own_impact_caps[i]
+        if own is not None:
+            limits.append((int(round_down_to_unit(math.floor(own), unit)), "own-impact"))
+        limits.append((int(round_down_to_unit(race_budget - committed, unit)), budget_name))
+        cut_by = ""
+        for limit, name in limits:
+            if stake > limit:
+                stake = limit
+                cut_by = name
+                if name not in binding[i]:
+                    binding[i].append(name)
+        if not cut_by and stake < whole and "ticket-cap" not in binding[i]:
+            binding[i].append("unit")  # the round-down to the unit took yen off
+        if not cut_by and scaled and balance * capped[i] >= policy.min_stake_yen:
+            cut_by = budget_name  # the scaling for the race or day budget took it below
+        if stake < policy.min_stake_yen:
+            if cut_by:
+                message = f"{cut_by} reached: {stake:,} yen left, below {policy.min_stake_yen} yen"
+                allocations[i] = Allocation(Yen(0), tuple(binding[i]), Reason.CAP_REACHED, message)
+            else:
+                message = f"stake {raw:,.0f} yen rounds below {policy.min_stake_yen} yen"
+                allocations[i] = Allocation(
+                    Yen(0), tuple(binding[i]), Reason.ROUNDS_TO_ZERO, message
+                )
+            continue
+        committed += stake
+        allocations[i] = Allocation(Yen(stake), tuple(binding[i]))
+    result = [a for a in allocations if a is not None]
+    assert len(result) == len(fractions)
+    left = policy.max_tickets_per_day - bankroll.tickets_today
+    bought = [i for i, a in enumerate(result) if a.stake > 0]
+    if len(bought) > left:
+        keep = set(sorted(bought, key=lambda i: (-result[i].stake, i))[: max(left, 0)])
+        limit = policy.max_tickets_per_day
+        for i in bought:
+            if i not in keep:
+                message = f"daily ticket limit of {limit:,} reached"
+                result[i] = Allocation(Yen(0), result[i].binding, Reason.TICKET_LIMIT, message)
+    return result
+
+
+CAPS = ThemisConfig()
+CAP_NAMES = ("caller-cap", "canary", "ticket-cap", "own-impact", "unit", "race-cap", "day-cap")
+
+
+@st.composite
+def policies(draw: st.DrawFn) -> ThemisConfig:
+    ticket = draw(st.sampled_from([0.001, 0.005, 0.01, 0.02, 0.029, 0.05, 0.1, 0.3]))
+    race = draw(st.sampled_from([ticket, 0.05, 0.1, 0.29, 0.5, 1.0]).filter(lambda r: r >= ticket))
+    day = draw(st.sampled_from([race, 0.25, 0.5, 1.0]).filter(lambda d: d >= race))
+    unit = draw(st.sampled_from([100, 200, 500, 1_000]))
+    least = unit * draw(st.integers(1, 3))
+    absolute = st.none() | st.integers(least, 10**7)
+    return ThemisConfig(
+        max_ticket_fraction=ticket,
+        max_race_fraction=race,
+        max_day_fraction=day,
+        unit_yen=unit,
+        min_stake_yen=least,
+        max_ticket_yen=draw(absolute),
+        max_race_yen=draw(absolute),
+        max_day_yen=draw(absolute),
+        max_tickets_per_day=draw(st.sampled_from([1, 5, 20, 40, 9_000])),
+    )
+
+
+@st.composite
+def bankrolls(draw: st.DrawFn) -> Bankroll:
+    top = draw(st.sampled_from([10**5, 10**7, 10**9, 10**9, 10**16, 10**22]))
+    balance = draw(st.integers(top // 100, top))
+    day_start = draw(st.none() | st.integers(0, 2 * balance + 1))
+    return Bankroll(
+        balance,
+        staked_today_yen=draw(st.integers(0, balance // 2 + 1)),
+        tickets_today=draw(st.sampled_from([0, 0, 3, 19, 38, 45])),
+        day_start_yen=day_start,
+        cap_yen=draw(st.none() | st.integers(0, balance + 1)),
+        cap_name=draw(st.sampled_from(CAP_NAMES)),
+    )
+
+
+FRACTION = st.floats(1e-9, 0.4) | st.sampled_from([0.0001, 0.001, 0.002, 0.01, 0.02, 0.3])
+"""Fractions, often repeated: tickets at one cap, or of one share, tie."""
+OWN = st.none() | st.floats(0.0, 5e6) | st.sampled_from([0.0, 99.9, 100.0, 150.0, 1e20])
+
+
+@st.composite
+def tickets(draw: st.DrawFn) -> tuple[list[float], list[float | None]]:
+    n = draw(st.integers(0, 30))
+    fractions = draw(st.lists(FRACTION, min_size=n, max_size=n))
+    own = draw(st.lists(OWN, min_size=n, max_size=n))
+    return fractions, own
+
+
+def _same(fractions: Sequence[float], own: Sequence[float | None], account, policy) -> None:
+    expected = reference_allocate(fractions, own, account, policy)
+    found = allocate(fractions, own, account, policy)
+    assert list(found) == expected
+    assert all(type(a.stake) is int for a in found)
+    as_array = allocate(
+        np.array(fractions, dtype=np.float64),
+        np.array([math.nan if c is None else c for c in own], dtype=np.float64),
+        account,
+        policy,
+    )
+    assert list(as_array) == expected
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tickets(), bankrolls(), policies())
+@example(([0.03] * 5, [None] * 5), Bankroll(1_000_000), ThemisConfig(max_ticket_fraction=0.02))
+@example(
+    ([0.5, 0.5, 0.001], [None, 300.0, None]),
+    Bankroll(123_456, cap_name="ticket-cap"),
+    ThemisConfig(),
+)
+def test_allocate_matches_the_ticket_by_ticket_rules(race, account, policy) -> None:
+    fractions, own = race
+    _same(fractions, own, account, policy)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from([0.0004, 0.001, 0.0015, 0.02, 0.05]), min_size=1, max_size=60),
+    st.integers(10_000, 10**8),
+    st.integers(0, 10**6),
+)
+def test_a_budget_that_runs_out_midway_matches(fractions, balance, cap) -> None:
+    """A caller's cap named like the ticket cap puts every scaled ticket at the ticket cap, so
+    the cap's remainder runs out among tickets (ties among them): it is given out largest
+    first, and a stake it leaves below the minimum is not bought."""
+    account = Bankroll(balance, cap_yen=cap, cap_name="ticket-cap")
+    _same(fractions, [None] * len(fractions), account, ThemisConfig(max_tickets_per_day=25))
+
+
+def _one_by_one(stakes: list[int], capped: list[float], budget_yen: int, least: int, unit: int):
+    ranked = sorted(range(len(stakes)), key=lambda i: (-capped[i], i))
+    final, cut, committed = list(stakes), [False] * len(stakes), 0
+    for i in ranked:
+        left = int(round_down_to_unit(budget_yen - committed, unit))
+        if final[i] > left:
+            final[i], cut[i] = left, True
+        if final[i] >= least:
+            committed += final[i]
+    return final, cut
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 40), st.sampled_from([0.1, 0.2, 0.3, 0.4])), max_size=40),
+    st.integers(0, 200),
+    st.sampled_from([(100, 100), (100, 300), (200, 400), (500, 500)]),
+    st.booleans(),
+)
+def test_the_race_budget_is_given_out_in_rank_order(tickets, left, units, huge) -> None:
+    """The remainder of the budget as each ticket's turn comes, against the loop it replaced
+    (any stakes, any budget; with `huge`, amounts beyond a float's exact integers)."""
+    unit, least = units
+    offset = 10**20 if huge else 0
+    stakes = [k * unit + (offset if k else 0) for k, _ in tickets]
+    capped = [c for _, c in tickets]
+    budget_yen = left * unit + offset
+    expected = _one_by_one(stakes, capped, budget_yen, least, unit)
+    column = np.array(stakes, dtype=object if huge else np.int64)
+    final, cut = _within_budget(column, np.array(capped), budget_yen, least, unit)
+    assert (final.tolist(), cut.tolist()) == expected
+
+
+def _as_columns(allocations: list[Allocation]) -> Allocations:
+    out = Allocations.nothing(len(allocations))
+    for j, a in enumerate(allocations):
+        out.stake[j], out.binding[j], out.message[j] = a.stake, a.binding, a.message
+        out.reason[j] = NO_REASON if a.reason is None else REASONS.index(a.reason)
+    return out
+
+
+def _ticket_by_ticket(fractions, own, account, policy) -> Allocations:
+    caps = [None if math.isnan(c) else c for c in own.tolist()]
+    return _as_columns(reference_allocate(fractions.tolist(), caps, account, policy))
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_full_decisions_are_the_same_with_the_ticket_by_ticket_rules(seed, monkeypatch) -> None:
+    """Two full 18-runner races of eight pools (own impact from known pools, a day cap, the
+    ticket limit and a caller's cap binding): every bet and rejection as before."""
+    rng = np.random.default_rng(seed)
+    model, market = synthetic_race(rng)
+    pooled = {
+        bet: {
+            c: Quote(q.odds, q.odds_high, 40_000 * (i % 97 + 1))
+            for i, (c, q) in enumerate(qs.items())
+        }
+        for bet, qs in market.items()
+    }
+    cases = [
+        (market, 10_000_000),
+        (pooled, 100_000_000),
+        (market, Bankroll(10_000_000, staked_today_yen=2_470_000, tickets_today=8_950)),
+        (market, Bankroll(3_333_333, cap_yen=54_321, cap_name="canary")),
+    ]
+    policy = ThemisConfig()
+    found = [
+        decide(model, odds, account, policy, frames=FRAMES_18).to_dict() for odds, account in cases
+    ]
+    monkeypatch.setattr(decide_module, "allocate", _ticket_by_ticket)
+    expected = [
+        decide(model, odds, account, policy, frames=FRAMES_18).to_dict() for odds, account in cases
+    ]
+    assert found == expected
+    assert {r["code"] for d in found for r in d["rejections"]} >= {"cap_reached", "ticket_limit"}
+    assert any("+own-impact" in b["rule"] for b in found[1]["bets"])
