@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -150,22 +151,20 @@ def _rejections(
     reason: str | list[str],
 ) -> list[Rejection]:
     """The offers at `rows`, rejected in that order with their probabilities (one code and
-    reason for all, or one each), built as whole columns."""
+    reason for all, or one each), built as whole columns: each named tuple is made straight
+    from its row (`tuple.__new__`, what `Rejection._make` does, without a Python call each)."""
     k = rows.size
-    return list(
-        map(
-            Rejection._make,
-            zip(
-                _BET_TYPES[offers.kind[rows]].tolist(),
-                offers.combinations(rows),
-                [reason] * k if isinstance(reason, str) else reason,
-                probability.tolist(),
-                offers.odds[rows].tolist(),
-                [code] * k if isinstance(code, Reason) else code,
-                strict=True,
-            ),
-        )
+    columns = zip(
+        _BET_TYPES[offers.kind[rows]].tolist(),
+        offers.combinations(rows),
+        repeat(reason, k) if isinstance(reason, str) else reason,
+        probability.tolist(),
+        offers.odds[rows].tolist(),
+        repeat(code, k) if isinstance(code, Reason) else code,
+        strict=True,
     )
+    rejections: list[Rejection] = list(map(tuple.__new__, repeat(Rejection), columns))
+    return rejections
 
 
 def _scratched_number(race: Race) -> NDArray[np.intp]:
@@ -227,6 +226,8 @@ _REASONS = np.array(
     dtype=object,
 )
 _BET_TYPES = np.array(BET_TYPES, dtype=object)
+_SCRATCHED_TEXT = np.array([f"runner {k} is scratched" for k in range(19)], dtype=object)
+_NO_STARTER = np.array([f"frame {k} has no starter" for k in range(19)], dtype=object)
 
 
 def _screen(race: Race, orders: exotics.FinishOrders, policy: ThemisConfig) -> _Screened:
@@ -243,28 +244,16 @@ def _screen(race: Race, orders: exotics.FinishOrders, policy: ThemisConfig) -> _
     low = np.flatnonzero(codes == _LOW_EV)
     below = f"EV %.3f below {policy.ev_threshold}"  # a number's text has no %
     why[low] = list(map(below.__mod__, (probability[low] * odds[low]).tolist()))
-    for j in np.flatnonzero((codes == _SCRATCHED) | (codes == _NOT_SOLD)).tolist():
-        bet, number = offers.bet_type(int(rows[j])), int(out[rows[j]])
-        if codes[j] == _NOT_SOLD:
-            why[j] = f"{bet.value} is not sold with {n} starters"
-        elif bet is BetType.BRACKET_QUINELLA:
-            why[j] = f"frame {number} has no starter"
-        else:
-            why[j] = f"runner {number} is scratched"
-    rejections = list(
-        map(
-            Rejection._make,
-            zip(
-                _BET_TYPES[offers.kind[rows]].tolist(),
-                offers.combinations(rows),
-                why.tolist(),
-                probability.tolist(),
-                odds.tolist(),
-                _REASONS[codes].tolist(),
-                strict=True,
-            ),
-        )
-    )
+    unsold = np.flatnonzero(codes == _NOT_SOLD)
+    if unsold.size:
+        texts = [f"{bet.value} is not sold with {n} starters" for bet in BET_TYPES]
+        why[unsold] = np.array(texts, dtype=object)[offers.kind[rows[unsold]]]
+    out_rows = rows[codes == _SCRATCHED]
+    if out_rows.size:
+        number = out[out_rows]
+        frames = offers.kind[out_rows] == BET_TYPES.index(BetType.BRACKET_QUINELLA)
+        why[codes == _SCRATCHED] = np.where(frames, _NO_STARTER[number], _SCRATCHED_TEXT[number])
+    rejections = _rejections(offers, rows, probability, _REASONS[codes].tolist(), why.tolist())
     return _Screened(np.flatnonzero(code == _CANDIDATE), p, rejections)
 
 

@@ -327,11 +327,12 @@ _NONE = type(None)
 
 def _prices(values: list[object]) -> tuple[NDArray[np.float64], ...] | None:
     """Odds, high ends and pools of one bet type's quotes, or None if one may be invalid."""
-    if _numbers(values):
+    types = set(map(type, values))
+    if _number_types(types):
         odds = np.array(values, dtype=np.float64)
         high = np.full(odds.size, math.nan)
         pool = np.full(odds.size, -1.0)
-    elif set(map(type, values)) == {Quote}:
+    elif types == {Quote}:
         # the quotes' fields by attribute getters in C; None (not quoted) checked by type
         raw, highs, pools = (list(map(get, values)) for get in (_ODDS, _HIGH, _POOL))
         high_types, pool_types = set(map(type, highs)), set(map(type, pools))

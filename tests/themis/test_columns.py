@@ -1,5 +1,7 @@
-"""The yen rules as columns (`rules.allocate`) against the ticket-by-ticket version they replaced:
-the same stakes, tags, reasons and messages on any input, to the yen and to the character."""
+"""The yen rules and the check of the quotes, as columns, against the ticket-by-ticket and
+quote-by-quote versions they replaced: the same stakes, tags, reasons, messages and offers on
+any input, to the yen and to the character (the previous `allocate` is kept here as the
+reference)."""
 
 import math
 import sys
@@ -10,11 +12,14 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from keiba.common.bet_types import BetType
 from keiba.common.config import ThemisConfig
 from keiba.common.money import Yen, round_down_to_unit
+from keiba.themis import inputs
 from keiba.themis.bench import FRAMES_18, synthetic_race
 from keiba.themis.decide import decide
-from keiba.themis.inputs import Bankroll, Quote
+from keiba.themis.exotics import combination_text
+from keiba.themis.inputs import BET_TYPES, Bankroll, DecisionError, Quote
 from keiba.themis.rules import (
     NO_REASON,
     REASONS,
@@ -195,7 +200,7 @@ def test_a_budget_that_runs_out_midway_matches(fractions, balance, cap) -> None:
     _same(fractions, [None] * len(fractions), account, ThemisConfig(max_tickets_per_day=25))
 
 
-def _one_by_one(stakes: list[int], capped: list[float], budget_yen: int, least: int, unit: int):
+def _served_in_turn(stakes: list[int], capped: list[float], budget_yen: int, least: int, unit: int):
     ranked = sorted(range(len(stakes)), key=lambda i: (-capped[i], i))
     final, cut, committed = list(stakes), [False] * len(stakes), 0
     for i in ranked:
@@ -222,7 +227,7 @@ def test_the_race_budget_is_given_out_in_rank_order(tickets, left, units, huge) 
     stakes = [k * unit + (offset if k else 0) for k, _ in tickets]
     capped = [c for _, c in tickets]
     budget_yen = left * unit + offset
-    expected = _one_by_one(stakes, capped, budget_yen, least, unit)
+    expected = _served_in_turn(stakes, capped, budget_yen, least, unit)
     column = np.array(stakes, dtype=object if huge else np.int64)
     final, cut = _within_budget(column, np.array(capped), budget_yen, least, unit)
     assert (final.tolist(), cut.tolist()) == expected
@@ -271,3 +276,68 @@ def test_full_decisions_are_the_same_with_the_ticket_by_ticket_rules(seed, monke
     assert found == expected
     assert {r["code"] for d in found for r in d["rejections"]} >= {"cap_reached", "ticket_limit"}
     assert any("+own-impact" in b["rule"] for b in found[1]["bets"])
+
+
+PRICE = st.floats(1.01, 500.0) | st.integers(2, 500)
+HIGH = st.none() | st.floats(500.0, 900.0)
+POOL = st.none() | st.integers(0, 10**7) | st.just(10**12)
+COMBINATIONS = {
+    BetType.WIN: ["3", "1", "2"],
+    BetType.PLACE: ["2", "1", "3"],
+    BetType.QUINELLA: ["2-3", "1-2", "1-3"],
+    BetType.TRIO: ["1-2-3"],
+}
+FLAWS = [0.5, 1.0, math.nan, True, Quote(2.0, 1.5), Quote(2.0, True), Quote(2.0, None, -5)]
+FLAWS += [Quote(2.0, None, True), Quote(2.0, None, 2.5), Quote(math.inf), Quote(2.0, "9")]
+FLAWS += ["2.0", "1-4", "2-1"]
+
+
+@st.composite
+def markets(draw: st.DrawFn) -> dict[BetType, dict[str, object]]:
+    """Valid quotes (numbers, or `Quote`s with or without a range and a pool, in any order),
+    and now and then one flaw: a price, range or pool that is not valid, or a combination."""
+    market: dict[BetType, dict[str, object]] = {}
+    plain = draw(st.booleans())
+    for bet in draw(st.lists(st.sampled_from(list(COMBINATIONS)), min_size=1, unique=True)):
+        texts = draw(st.permutations(COMBINATIONS[bet]))
+        quote = PRICE if plain else st.builds(Quote, PRICE, HIGH, POOL)
+        market[bet] = {t: draw(quote) for t in texts[: draw(st.integers(1, len(texts)))]}
+    if draw(st.integers(0, 3)) == 0:
+        flaw = draw(st.sampled_from(FLAWS))
+        bet = draw(st.sampled_from(sorted(market)))
+        if flaw in ("1-4", "2-1"):
+            market[bet][flaw] = 3.0
+        else:
+            market[bet][draw(st.sampled_from(sorted(market[bet])))] = flaw
+    return market
+
+
+@settings(max_examples=400, deadline=None)
+@given(markets())
+def test_quotes_checked_as_columns_match_the_one_by_one_check(odds) -> None:
+    """The quotes checked at once give the offers, or the first error, of the check one by
+    one (odds above 1, ranges, pools as whole yen, known runners, canonical combinations)."""
+    win = {1, 2, 3}
+    try:
+        rows, error = inputs._one_by_one(odds, win, None, win), None
+    except DecisionError as e:
+        rows, error = [], e
+    if error is not None:
+        with pytest.raises(DecisionError) as raised:
+            inputs._offers(odds, win, None, win)
+        assert (raised.value.field, str(raised.value)) == (error.field, str(error))
+        return
+    expected = inputs._sorted(
+        np.array([r[0] for r in rows], dtype=np.intp),
+        np.array([r[1] for r in rows], dtype=np.intp),
+        [r[2] for r in rows],
+        *(np.array([r[j] for r in rows], dtype=np.float64) for j in (3, 4, 5)),
+    )
+    found = inputs._offers(odds, win, None, win)
+    for name in ("kind", "key", "numbers", "odds", "odds_high", "pool_yen"):
+        np.testing.assert_array_equal(getattr(found, name), getattr(expected, name))
+    assert found.combination == expected.combination
+    texts = [
+        combination_text(BET_TYPES[k], key) for k, key in zip(found.kind, found.key, strict=True)
+    ]
+    assert list(found.combination) == texts
