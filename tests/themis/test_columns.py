@@ -18,7 +18,7 @@ from keiba.common.money import Yen, round_down_to_unit
 from keiba.themis import inputs
 from keiba.themis.bench import FRAMES_18, synthetic_race
 from keiba.themis.decide import decide
-from keiba.themis.exotics import combination_text
+from keiba.themis.exotics import combination_text, finish_orders
 from keiba.themis.inputs import BET_TYPES, Bankroll, DecisionError, Quote
 from keiba.themis.rules import (
     NO_REASON,
@@ -341,3 +341,32 @@ def test_quotes_checked_as_columns_match_the_one_by_one_check(odds) -> None:
         combination_text(BET_TYPES[k], key) for k, key in zip(found.kind, found.key, strict=True)
     ]
     assert list(found.combination) == texts
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 10**6)), min_size=1, max_size=4), st.booleans())
+def test_own_impact_caps_are_computed_once_each_and_stay_the_same(rounds, on) -> None:
+    """Each round asks for some of the candidates (fewer each time, in any order); each gets
+    the cap computed for it alone, or none without a pool or of place."""
+    win = {1: 0.45, 2: 0.3, 3: 0.15, 4: 0.1}
+    market = {
+        BetType.WIN: {str(h): Quote(1.5 + h, None, 10_000 * h if h != 2 else None) for h in win},
+        BetType.PLACE: {str(h): Quote(1.2 + h, 2.0 + h, 50_000) for h in win},
+        BetType.EXACTA: {"1>2": Quote(4.0, None, 80_000), "2>1": Quote(6.0, None, 80_000)},
+    }
+    policy = ThemisConfig(ev_screen=False, own_impact=on)
+    race = inputs.validate(win, market, 10**6, policy)
+    orders = finish_orders(race.win, policy.exotic_gamma, policy.exotic_delta)
+    screened = decide_module._screen(race, orders, policy)
+    own = decide_module._OwnImpact(race.offers, screened, policy)
+    candidates = screened.candidates
+    for picks in rounds:
+        chosen = np.unique(candidates[[k % candidates.size for k in picks]])
+        expected = [
+            decide_module._own_impact(race.offers, i, float(screened.probability[i]), policy)
+            for i in chosen.tolist()
+        ]
+        found = own.of(chosen)
+        assert (
+            found.tobytes() == np.array([math.nan if c is None else c for c in expected]).tobytes()
+        )

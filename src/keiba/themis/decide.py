@@ -388,6 +388,30 @@ def _own_impact(offers: Offers, i: int, p: float, policy: ThemisConfig) -> float
     return isaacs_stake(p, takeout, pool, on_outcome)
 
 
+class _OwnImpact:
+    """The own-impact caps (`_own_impact`, NaN for none) of the screened candidates, each
+    computed once: the rounds of sizing again ask for the same tickets, less a few."""
+
+    def __init__(self, offers: Offers, screened: _Screened, policy: ThemisConfig) -> None:
+        self._args = (offers, screened.candidates, screened.probability, policy)
+        rows = screened.candidates
+        # only the quotes that carry their pool, of exclusive bet types, have one
+        pooled = (offers.pool_yen[rows] >= 0) & _EXCLUSIVE_KIND[offers.kind[rows]]
+        self._pending = pooled & policy.own_impact
+        self._caps = np.full(rows.size, np.nan)
+
+    def of(self, chosen: NDArray[np.intp]) -> NDArray[np.float64]:
+        offers, candidates, p, policy = self._args
+        at = np.searchsorted(candidates, chosen)
+        for j in at[self._pending[at]].tolist():
+            i = int(candidates[j])
+            own = _own_impact(offers, i, float(p[i]), policy)
+            self._caps[j] = np.nan if own is None else own
+            self._pending[j] = False
+        caps: NDArray[np.float64] = self._caps[at]
+        return caps
+
+
 @dataclass
 class _Sized:
     """One round of sizing: the chosen offers, their full-Kelly fractions and yen allocations."""
@@ -406,6 +430,7 @@ def _size_and_allocate(
     policy: ThemisConfig,
     rejections: list[Rejection],
     payoffs: _Payoffs,
+    own_impact: _OwnImpact,
     near: NDArray[np.float64] | None = None,
 ) -> _Sized:
     """Steps 5–7 for the chosen offers (トリガミ drops are rejected and sized again)."""
@@ -435,13 +460,7 @@ def _size_and_allocate(
         chosen = np.delete(chosen, dropped)
         near = None if near is None else np.delete(near, dropped)
     positive = np.flatnonzero(fractions > 0)
-    caps = np.full(positive.size, np.nan)  # NaN: no own-impact cap
-    if policy.own_impact:  # only the quotes that carry their pool, of exclusive bet types
-        rows = chosen[positive]
-        pooled = (offers.pool_yen[rows] >= 0) & _EXCLUSIVE_KIND[offers.kind[rows]]
-        for j in np.flatnonzero(pooled).tolist():
-            own = _own_impact(offers, int(rows[j]), float(p_all[rows[j]]), policy)
-            caps[j] = np.nan if own is None else own
+    caps = own_impact.of(chosen[positive])
     allocated = allocate(fractions[positive], caps, race.bankroll, policy)
     allocations = allocated.placed(positive, chosen.size)
     if policy.torigami_guard:
@@ -486,9 +505,10 @@ def decide(
         return Decision((), tuple(rejections), Yen(account.balance_yen), tuple(notes))
     resized, near = 0, None
     payoffs = _Payoffs(orders, race, chosen)
+    own_impact = _OwnImpact(offers, screened, policy)
     while True:
         sized = _size_and_allocate(
-            race, orders, chosen, screened, policy, rejections, payoffs, near
+            race, orders, chosen, screened, policy, rejections, payoffs, own_impact, near
         )
         allocations = sized.allocations
         unbought = np.flatnonzero(
