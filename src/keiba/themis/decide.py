@@ -553,10 +553,12 @@ def _decision(
     bought = np.flatnonzero(~stakeless)
     rows = sized.chosen[bought]
     prefixes = {name: f"{screen}+{name}*{scale:g}" for name in set(sized.sizers)}
-    tags: dict[tuple[str, ...], str] = {}
-    for binding in sized.allocations.binding[bought].tolist():
-        if binding not in tags:
-            tags[binding] = "".join(f"+{b}" for b in binding)
+    bindings: list[tuple[str, ...]] = sized.allocations.binding[bought].tolist()
+    tags = {binding: "".join(f"+{b}" for b in binding) for binding in set(bindings)}
+    rules = [
+        prefixes[sized.sizers[j]] + tags[binding]
+        for j, binding in zip(bought.tolist(), bindings, strict=True)
+    ]
     bets = [
         Bet(bet_type, combination, Yen(stake), p, o, expected_return(p, o), rule)
         for bet_type, combination, stake, p, o, rule in zip(
@@ -565,12 +567,7 @@ def _decision(
             sized.allocations.stake[bought].tolist(),
             p_all[rows].tolist(),
             offers.odds[rows].tolist(),
-            [
-                prefixes[sized.sizers[j]] + tags[binding]
-                for j, binding in zip(
-                    bought.tolist(), sized.allocations.binding[bought].tolist(), strict=True
-                )
-            ],
+            rules,
             strict=True,
         )
     ]

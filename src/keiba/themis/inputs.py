@@ -340,7 +340,9 @@ def _prices(values: list[object]) -> tuple[NDArray[np.float64], ...] | None:
             return None
         if not _number_types(pool_types - {_NONE}, integers=True):
             return None
-        if _NONE not in pool_types:
+        if pool_types == {_NONE}:
+            least = 0
+        elif _NONE not in pool_types:
             least = min(pools, default=0)
         else:
             least = min((v for v in pools if v is not None), default=0)
