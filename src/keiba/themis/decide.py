@@ -30,8 +30,10 @@ Place and wide are decided at the low end of their odds range.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import repeat
 from typing import Any, NamedTuple
 
@@ -230,6 +232,39 @@ _SCRATCHED_TEXT = np.array([f"runner {k} is scratched" for k in range(19)], dtyp
 _NO_STARTER = np.array([f"frame {k} has no starter" for k in range(19)], dtype=object)
 
 
+EV_TEXTS = 10_000
+"""Below-threshold texts of EVs up to this many thousandths are looked up, not formatted."""
+
+
+@lru_cache(maxsize=8)
+def _ev_table(threshold: float) -> NDArray[np.object_]:
+    """ "EV 0.000 below t" … for every EV in thousandths up to the threshold (and one more)."""
+    below = f"EV %d.%03d below {threshold}"  # a number's text has no %
+    size = math.floor(threshold * 1000) + 2
+    return np.array([below % divmod(k, 1000) for k in range(size)], dtype=object)
+
+
+def _ev_texts(ev: NDArray[np.float64], threshold: float) -> list[str]:
+    """`f"EV {e:.3f} below {threshold}"` for each EV below the threshold, looked up by the EV in
+    thousandths: x·1000 to the nearest integer is the correctly rounded EV except within a
+    rounding error of a half, where the text is formatted (as every text is for a threshold
+    beyond `EV_TEXTS` thousandths)."""
+    below = f"EV %.3f below {threshold}"
+    if not threshold * 1000 < EV_TEXTS or ev.size == 0:
+        return list(map(below.__mod__, ev.tolist()))
+    table = _ev_table(threshold)
+    scaled = ev * 1000.0
+    thousandths = np.rint(scaled)
+    near_half = ~(np.abs(scaled - np.floor(scaled) - 0.5) > 1e-6)  # NaN too
+    outside = ~((thousandths >= 0) & (thousandths < table.size))
+    formatted = np.flatnonzero(near_half | outside)
+    thousandths[formatted] = 0
+    texts: list[str] = table[thousandths.astype(np.intp)].tolist()
+    for j in formatted.tolist():
+        texts[j] = below % ev[j]
+    return texts
+
+
 def _screen(race: Race, orders: exotics.FinishOrders, policy: ThemisConfig) -> _Screened:
     """The candidates, and the rejections in the offers' order (built as whole columns: a full
     race rejects thousands of quotes)."""
@@ -242,8 +277,7 @@ def _screen(race: Race, orders: exotics.FinishOrders, policy: ThemisConfig) -> _
     why = np.full(rows.size, "probability below minimum", dtype=object)
     why[codes == _NOT_ENABLED] = "bet type not enabled by the policy"
     low = np.flatnonzero(codes == _LOW_EV)
-    below = f"EV %.3f below {policy.ev_threshold}"  # a number's text has no %
-    why[low] = list(map(below.__mod__, (probability[low] * odds[low]).tolist()))
+    why[low] = _ev_texts(probability[low] * odds[low], policy.ev_threshold)
     unsold = np.flatnonzero(codes == _NOT_SOLD)
     if unsold.size:
         texts = [f"{bet.value} is not sold with {n} starters" for bet in BET_TYPES]
