@@ -524,7 +524,8 @@ def decide(
     """
     race = validate(probabilities, odds, bankroll, policy, frames, scratched)
     account, offers = race.bankroll, race.offers
-    places = max((exotics.DEPTH[BET_TYPES[k]] for k in set(offers.kind.tolist())), default=1)
+    kinds = np.unique(offers.kind).tolist()
+    places = max((exotics.DEPTH[BET_TYPES[k]] for k in kinds), default=1)
     orders = exotics.finish_orders(race.win, policy.exotic_gamma, policy.exotic_delta, places)
     screened = _screen(race, orders, policy)
     rejections = screened.rejections
