@@ -236,10 +236,14 @@ def key_probabilities(
 ) -> NDArray[np.float64]:
     """Probability of every combination key of `bet_type` (an array of length 19³)."""
     keys = ticket_keys(orders, bet_type, frames)
-    weights = np.repeat(orders.probabilities, keys.shape[1])
+    weights = orders.probabilities
+    if keys.shape[1] > 1:
+        weights = np.repeat(weights, keys.shape[1])
     flat = keys.reshape(-1)
     valid = flat >= 0
-    counts = np.bincount(flat[valid], weights=weights[valid], minlength=KEY_SPACE)
+    if not valid.all():  # the orders that make no ticket of the bet type win
+        flat, weights = flat[valid], weights[valid]
+    counts = np.bincount(flat, weights=weights, minlength=KEY_SPACE)
     return np.asarray(counts, dtype=np.float64)
 
 
