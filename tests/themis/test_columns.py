@@ -379,7 +379,7 @@ THRESHOLDS = st.sampled_from([1.0, 1.05, 1.1, 1.25, 3.0, 9.999, 10.0, 50.0])
 def evs(draw: st.DrawFn) -> tuple[float, list[float]]:
     """EVs below a threshold: any, and the closest floats to a half of a thousandth."""
     threshold = draw(THRESHOLDS)
-    values = draw(st.lists(st.floats(0.0, threshold, exclude_max=True), max_size=30))
+    values = draw(st.lists(st.floats(0.0, threshold, exclude_max=True), max_size=90))
     for m in draw(st.lists(st.integers(0, math.floor(threshold * 1000) - 1), max_size=10)):
         half = (m + 0.5) / 1000
         values += [half, float(np.nextafter(half, 0.0)), float(np.nextafter(half, 2.0))]
@@ -388,7 +388,7 @@ def evs(draw: st.DrawFn) -> tuple[float, list[float]]:
 
 @settings(max_examples=300, deadline=None)
 @given(evs())
-@example((1.1, [0.0, 0.0005, 0.0015, 1.0995, 1.0999999, 0.9124999999999999, 1e-300]))
+@example((1.1, [0.0, 0.0005, 0.0015, 1.0995, 1.0999999, 0.9124999999999999, 1e-300] * 10))
 def test_below_threshold_texts_are_the_formatted_evs(case) -> None:
     threshold, values = case
     found = decide_module._ev_texts(np.array(values, dtype=np.float64), threshold)

@@ -156,6 +156,8 @@ def _rejections(
     reason for all, or one each), built as whole columns: each named tuple is made straight
     from its row (`tuple.__new__`, what `Rejection._make` does, without a Python call each)."""
     k = rows.size
+    if k == 0:
+        return []
     columns = zip(
         _BET_TYPES[offers.kind[rows]].tolist(),
         offers.combinations(rows),
@@ -234,6 +236,8 @@ _NO_STARTER = np.array([f"frame {k} has no starter" for k in range(19)], dtype=o
 
 EV_TEXTS = 10_000
 """Below-threshold texts of EVs up to this many thousandths are looked up, not formatted."""
+EV_LOOKED_UP = 64
+"""…from this many texts on (fewer are formatted faster than the table is indexed)."""
 
 
 @lru_cache(maxsize=8)
@@ -250,7 +254,7 @@ def _ev_texts(ev: NDArray[np.float64], threshold: float) -> list[str]:
     rounding error of a half, where the text is formatted (as every text is for a threshold
     beyond `EV_TEXTS` thousandths)."""
     below = f"EV %.3f below {threshold}"
-    if not threshold * 1000 < EV_TEXTS or ev.size == 0:
+    if not threshold * 1000 < EV_TEXTS or ev.size < EV_LOOKED_UP:
         return list(map(below.__mod__, ev.tolist()))
     table = _ev_table(threshold)
     scaled = ev * 1000.0

@@ -39,7 +39,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, overload
 
 import numpy as np
@@ -184,7 +184,9 @@ as Python's integers; a race with any amount beyond it is allocated with Python 
 
 def _down(amounts: NDArray[Any], unit: int) -> NDArray[Any]:
     """`round_down_to_unit` of each amount (0 for an amount not above 0)."""
-    return np.where(amounts > 0, amounts - amounts % unit, 0).astype(amounts.dtype)
+    positive: NDArray[Any] = np.maximum(amounts, 0)
+    down: NDArray[Any] = positive - positive % unit
+    return down
 
 
 def _floor(values: NDArray[np.float64], exact: bool) -> NDArray[Any]:
@@ -210,6 +212,16 @@ def _own_caps(
 
 
 _TICKET_CAP, _OWN_IMPACT, _UNIT = "ticket-cap", "own-impact", "unit"
+
+
+@lru_cache(maxsize=16)
+def _tag_table(budget_name: str) -> tuple[NDArray[np.object_], NDArray[np.object_]]:
+    """`_tags` of every pattern (64), as two columns: the tags and the limit that cut."""
+    found = [_tags(pattern, budget_name) for pattern in range(64)]
+    binding = np.empty(64, dtype=object)
+    for k, (tags, _) in enumerate(found):
+        binding[k] = tags
+    return binding, np.array([name for _, name in found], dtype=object)
 
 
 def _tags(pattern: int, budget_name: str) -> tuple[tuple[str, ...], str]:
@@ -258,7 +270,7 @@ def allocate(
     exact = (
         max(balance, race_budget, ticket_cap, least) < LARGEST_EXACT
         and bool(np.all(np.abs(raw) < LARGEST_EXACT))
-        and bool(np.all(np.abs(own[has_own]) < LARGEST_EXACT))
+        and not (has_own.any() and np.any(~(np.abs(own[has_own]) < LARGEST_EXACT)))
     )
     whole = _floor(raw, exact)
     # a tag names a limit the final stake sits at: after the race budget scaled every ticket,
@@ -269,19 +281,17 @@ def allocate(
     stake = np.where(at_ticket_cap, ticket_cap, _down(whole, unit)).astype(whole.dtype)
     ticket_cut = stake > ticket_cap
     stake = np.minimum(stake, ticket_cap).astype(whole.dtype)
-    own_yen = _down(_floor(np.where(has_own, own, 0.0), exact), unit)
-    own_cut = has_own & (stake > own_yen)
-    stake = np.where(own_cut, own_yen, stake).astype(whole.dtype)
+    own_cut = np.zeros(n, dtype=bool)
+    if has_own.any():
+        own_yen = _down(_floor(np.where(has_own, own, 0.0), exact), unit)
+        own_cut = has_own & (stake > own_yen)
+        stake = np.where(own_cut, own_yen, stake).astype(whole.dtype)
     stake, budget_cut = _within_budget(stake, capped, race_budget, least, unit)
     cut = ticket_cut | own_cut | budget_cut
     pattern = (start << 4) | (ticket_cut << 3) | (own_cut << 2) | (budget_cut << 1)
     pattern |= ~cut & (stake < whole)
-    kinds, which = np.unique(pattern, return_inverse=True)
-    found = [_tags(int(k), budget_name) for k in kinds.tolist()]
-    binding = np.empty(kinds.size, dtype=object)
-    for k, (tags, _) in enumerate(found):
-        binding[k] = tags
-    cut_by = np.array([name for _, name in found], dtype=object)[which]
+    tags, names = _tag_table(budget_name)
+    cut_by = names[pattern]
     if scaled:  # the scaling for the race or day budget took it below
         shares = float(balance) * capped
         if exact:
@@ -292,16 +302,18 @@ def allocate(
     below = np.flatnonzero(stake < least)
     reached = below[cut_by[below] != ""]
     rounded = below[cut_by[below] == ""]
-    result = Allocations(stake, binding[which], np.full(n, NO_REASON, np.int8), _objects(n, ""))
-    result.reason[reached] = REASONS.index(Reason.CAP_REACHED)
-    result.message[reached] = [
-        f"{name} reached: {left:,} yen left, below {least} yen"
-        for name, left in zip(cut_by[reached].tolist(), stake[reached].tolist(), strict=True)
-    ]
-    result.reason[rounded] = REASONS.index(Reason.ROUNDS_TO_ZERO)
-    result.message[rounded] = list(
-        map(f"stake {{:,.0f}} yen rounds below {least} yen".format, raw[rounded].tolist())
-    )
+    result = Allocations(stake, tags[pattern], np.full(n, NO_REASON, np.int8), _objects(n, ""))
+    if reached.size:
+        result.reason[reached] = REASONS.index(Reason.CAP_REACHED)
+        result.message[reached] = [
+            f"{name} reached: {left:,} yen left, below {least} yen"
+            for name, left in zip(cut_by[reached].tolist(), stake[reached].tolist(), strict=True)
+        ]
+    if rounded.size:
+        result.reason[rounded] = REASONS.index(Reason.ROUNDS_TO_ZERO)
+        result.message[rounded] = list(
+            map(f"stake {{:,.0f}} yen rounds below {least} yen".format, raw[rounded].tolist())
+        )
     result.stake[below] = 0
     _ticket_limit(result, bankroll, policy)
     return result
@@ -317,6 +329,8 @@ def _within_budget(
     Before the first ticket the remainder cuts, every stake fits. That ticket takes what is
     left; the remainder after it (nothing, or less than the minimum if the ticket was not
     bought) never changes again, since no later stake within it reaches the minimum."""
+    if stake.sum() <= race_budget:  # every stake fits whatever the order (each a whole unit)
+        return stake, np.zeros(stake.size, dtype=bool)
     ranked = np.argsort(-capped, kind="stable")
     ordered = stake[ranked]
     bought = np.where(ordered >= least, ordered, 0).astype(stake.dtype)
