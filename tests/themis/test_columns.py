@@ -41,7 +41,7 @@ def reference_allocate(
     bankroll: Bankroll,
     policy: ThemisConfig,
 ) -> list[Allocation]:
-    """Yen stakes for one race's tickets (see the module docstring for the rules)."""
+    """The previous `rules.allocate`, ticket by ticket (the rules: `keiba.themis.rules`)."""
     unit, balance = policy.unit_yen, bankroll.balance_yen
     capped = [min(f, policy.max_ticket_fraction) for f in fractions]
     race_budget, budget_name = budget(bankroll, policy)
