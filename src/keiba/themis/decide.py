@@ -30,8 +30,11 @@ Place and wide are decided at the low end of their odds range.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import repeat
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -44,7 +47,7 @@ from keiba.common.money import Yen
 from keiba.themis import exotics
 from keiba.themis.inputs import BET_TYPES, Bankroll, DecisionError, Offers, Quote, Race, validate
 from keiba.themis.joint import JointKelly
-from keiba.themis.rules import Allocation, Reason, allocate
+from keiba.themis.rules import REASONS, Allocations, Reason, allocate
 from keiba.themis.sizing import (
     expected_return,
     isaacs_stake,
@@ -142,26 +145,54 @@ class _Screened:
     rejections: list[Rejection]
 
 
-def _reject(offers: Offers, i: int, p: float, code: Reason, reason: str) -> Rejection:
-    return Rejection(
-        offers.bet_type(i), offers.combination[i], reason, p, float(offers.odds[i]), code
+def _rejections(
+    offers: Offers,
+    rows: NDArray[np.intp],
+    probability: NDArray[np.float64],
+    code: Reason | list[Reason],
+    reason: str | list[str],
+) -> list[Rejection]:
+    """The offers at `rows`, rejected in that order with their probabilities (one code and
+    reason for all, or one each), built as whole columns: each named tuple is made straight
+    from its row (`tuple.__new__`, what `Rejection._make` does, without a Python call each)."""
+    k = rows.size
+    if k == 0:
+        return []
+    columns = zip(
+        _BET_TYPES[offers.kind[rows]].tolist(),
+        offers.combinations(rows),
+        repeat(reason, k) if isinstance(reason, str) else reason,
+        probability.tolist(),
+        offers.odds[rows].tolist(),
+        repeat(code, k) if isinstance(code, Reason) else code,
+        strict=True,
     )
+    rejections: list[Rejection] = list(map(tuple.__new__, repeat(Rejection), columns))
+    return rejections
 
 
 def _scratched_number(race: Race) -> NDArray[np.intp]:
-    """For each offer, the first scratched horse (or starter-less frame) it names, else 0."""
+    """For each offer, the first scratched horse (or starter-less frame) it names, else 0 (only
+    bracket quinella's frames are looked at when no runner is scratched)."""
     offers = race.offers
+    number = np.zeros(len(offers), dtype=np.intp)
+    bracket = offers.kind == BET_TYPES.index(BetType.BRACKET_QUINELLA)
+    rows = np.arange(len(offers)) if race.scratched else np.flatnonzero(bracket)
+    if rows.size == 0:
+        return number
+    numbers = offers.numbers[rows]
     out = np.zeros(19, dtype=bool)
     out[list(race.scratched)] = True
-    named = out[offers.numbers]
-    bracket = offers.kind == BET_TYPES.index(BetType.BRACKET_QUINELLA)
-    if np.any(bracket):
+    named = out[numbers]
+    frames = bracket[rows]
+    if np.any(frames):
         live = np.zeros(19, dtype=bool)
         live[list((race.frames or {}).values())] = True
-        named[bracket] = ~live[offers.numbers[bracket]]
-    named &= offers.numbers > 0
+        named[frames] = ~live[numbers[frames]]
+    named &= numbers > 0
     first = np.argmax(named, axis=1)
-    return np.where(named.any(axis=1), offers.numbers[np.arange(len(offers)), first], 0)
+    number[rows] = np.where(named.any(axis=1), numbers[np.arange(rows.size), first], 0)
+    return number
 
 
 def _codes(race: Race, orders: exotics.FinishOrders, policy: ThemisConfig):  # type: ignore[no-untyped-def]
@@ -199,6 +230,43 @@ _REASONS = np.array(
     dtype=object,
 )
 _BET_TYPES = np.array(BET_TYPES, dtype=object)
+_SCRATCHED_TEXT = np.array([f"runner {k} is scratched" for k in range(19)], dtype=object)
+_NO_STARTER = np.array([f"frame {k} has no starter" for k in range(19)], dtype=object)
+
+
+EV_TEXTS = 10_000
+"""Below-threshold texts of EVs up to this many thousandths are looked up, not formatted."""
+EV_LOOKED_UP = 64
+"""…from this many texts on (fewer are formatted faster than the table is indexed)."""
+
+
+@lru_cache(maxsize=8)
+def _ev_table(threshold: float) -> NDArray[np.object_]:
+    """ "EV 0.000 below t" … for every EV in thousandths up to the threshold (and one more)."""
+    below = f"EV %d.%03d below {threshold}"  # a number's text has no %
+    size = math.floor(threshold * 1000) + 2
+    return np.array([below % divmod(k, 1000) for k in range(size)], dtype=object)
+
+
+def _ev_texts(ev: NDArray[np.float64], threshold: float) -> list[str]:
+    """`f"EV {e:.3f} below {threshold}"` for each EV below the threshold, looked up by the EV in
+    thousandths: x·1000 to the nearest integer is the correctly rounded EV except within a
+    rounding error of a half, where the text is formatted (as every text is for a threshold
+    beyond `EV_TEXTS` thousandths)."""
+    below = f"EV %.3f below {threshold}"
+    if not threshold * 1000 < EV_TEXTS or ev.size < EV_LOOKED_UP:
+        return list(map(below.__mod__, ev.tolist()))
+    table = _ev_table(threshold)
+    scaled = ev * 1000.0
+    thousandths = np.rint(scaled)
+    near_half = ~(np.abs(scaled - np.floor(scaled) - 0.5) > 1e-6)  # NaN too
+    outside = ~((thousandths >= 0) & (thousandths < table.size))
+    formatted = np.flatnonzero(near_half | outside)
+    thousandths[formatted] = 0
+    texts: list[str] = table[thousandths.astype(np.intp)].tolist()
+    for j in formatted.tolist():
+        texts[j] = below % ev[j]
+    return texts
 
 
 def _screen(race: Race, orders: exotics.FinishOrders, policy: ThemisConfig) -> _Screened:
@@ -213,31 +281,17 @@ def _screen(race: Race, orders: exotics.FinishOrders, policy: ThemisConfig) -> _
     why = np.full(rows.size, "probability below minimum", dtype=object)
     why[codes == _NOT_ENABLED] = "bet type not enabled by the policy"
     low = np.flatnonzero(codes == _LOW_EV)
-    below = f"EV %.3f below {policy.ev_threshold}"  # a number's text has no %
-    why[low] = list(map(below.__mod__, (probability[low] * odds[low]).tolist()))
-    for j in np.flatnonzero((codes == _SCRATCHED) | (codes == _NOT_SOLD)).tolist():
-        bet, number = offers.bet_type(int(rows[j])), int(out[rows[j]])
-        if codes[j] == _NOT_SOLD:
-            why[j] = f"{bet.value} is not sold with {n} starters"
-        elif bet is BetType.BRACKET_QUINELLA:
-            why[j] = f"frame {number} has no starter"
-        else:
-            why[j] = f"runner {number} is scratched"
-    combinations = offers.combination
-    rejections = list(
-        map(
-            Rejection._make,
-            zip(
-                _BET_TYPES[offers.kind[rows]].tolist(),
-                [combinations[i] for i in rows.tolist()],
-                why.tolist(),
-                probability.tolist(),
-                odds.tolist(),
-                _REASONS[codes].tolist(),
-                strict=True,
-            ),
-        )
-    )
+    why[low] = _ev_texts(probability[low] * odds[low], policy.ev_threshold)
+    unsold = np.flatnonzero(codes == _NOT_SOLD)
+    if unsold.size:
+        texts = [f"{bet.value} is not sold with {n} starters" for bet in BET_TYPES]
+        why[unsold] = np.array(texts, dtype=object)[offers.kind[rows[unsold]]]
+    out_rows = rows[codes == _SCRATCHED]
+    if out_rows.size:
+        number = out[out_rows]
+        frames = offers.kind[out_rows] == BET_TYPES.index(BetType.BRACKET_QUINELLA)
+        why[codes == _SCRATCHED] = np.where(frames, _NO_STARTER[number], _SCRATCHED_TEXT[number])
+    rejections = _rejections(offers, rows, probability, _REASONS[codes].tolist(), why.tolist())
     return _Screened(np.flatnonzero(code == _CANDIDATE), p, rejections)
 
 
@@ -372,6 +426,30 @@ def _own_impact(offers: Offers, i: int, p: float, policy: ThemisConfig) -> float
     return isaacs_stake(p, takeout, pool, on_outcome)
 
 
+class _OwnImpact:
+    """The own-impact caps (`_own_impact`, NaN for none) of the screened candidates, each
+    computed once: the rounds of sizing again ask for the same tickets, less a few."""
+
+    def __init__(self, offers: Offers, screened: _Screened, policy: ThemisConfig) -> None:
+        self._args = (offers, screened.candidates, screened.probability, policy)
+        rows = screened.candidates
+        # only the quotes that carry their pool, of exclusive bet types, have one
+        pooled = (offers.pool_yen[rows] >= 0) & _EXCLUSIVE_KIND[offers.kind[rows]]
+        self._pending = pooled & policy.own_impact
+        self._caps = np.full(rows.size, np.nan)
+
+    def of(self, chosen: NDArray[np.intp]) -> NDArray[np.float64]:
+        offers, candidates, p, policy = self._args
+        at = np.searchsorted(candidates, chosen)
+        for j in at[self._pending[at]].tolist():
+            i = int(candidates[j])
+            own = _own_impact(offers, i, float(p[i]), policy)
+            self._caps[j] = np.nan if own is None else own
+            self._pending[j] = False
+        caps: NDArray[np.float64] = self._caps[at]
+        return caps
+
+
 @dataclass
 class _Sized:
     """One round of sizing: the chosen offers, their full-Kelly fractions and yen allocations."""
@@ -379,7 +457,7 @@ class _Sized:
     chosen: NDArray[np.intp]
     full: NDArray[np.float64]
     sizers: list[str]
-    allocations: list[Allocation]
+    allocations: Allocations
 
 
 def _size_and_allocate(
@@ -390,6 +468,7 @@ def _size_and_allocate(
     policy: ThemisConfig,
     rejections: list[Rejection],
     payoffs: _Payoffs,
+    own_impact: _OwnImpact,
     near: NDArray[np.float64] | None = None,
 ) -> _Sized:
     """Steps 5–7 for the chosen offers (トリガミ drops are rejected and sized again)."""
@@ -414,30 +493,18 @@ def _size_and_allocate(
         if dropped.size == 0:
             break
         why = "トリガミ: a hit would return less than the race's total stake"
-        for j in dropped.tolist():
-            i = int(chosen[j])
-            rejections.append(_reject(offers, i, float(p_all[i]), Reason.TORIGAMI, why))
+        rows = chosen[dropped]
+        rejections += _rejections(offers, rows, p_all[rows], Reason.TORIGAMI, why)
         chosen = np.delete(chosen, dropped)
         near = None if near is None else np.delete(near, dropped)
     positive = np.flatnonzero(fractions > 0)
-    caps: list[float | None] = [None] * positive.size
-    if policy.own_impact:  # only the quotes that carry their pool, of exclusive bet types
-        rows = chosen[positive]
-        pooled = (offers.pool_yen[rows] >= 0) & _EXCLUSIVE_KIND[offers.kind[rows]]
-        for j in np.flatnonzero(pooled).tolist():
-            caps[j] = _own_impact(offers, int(rows[j]), float(p_all[rows[j]]), policy)
-    allocations = [Allocation(Yen(0), ())] * chosen.size
-    for j, a in zip(
-        positive.tolist(),
-        allocate(fractions[positive].tolist(), caps, race.bankroll, policy),
-        strict=True,
-    ):
-        allocations[j] = a
+    caps = own_impact.of(chosen[positive])
+    allocated = allocate(fractions[positive], caps, race.bankroll, policy)
+    allocations = allocated.placed(positive, chosen.size)
     if policy.torigami_guard:
-        stakes = np.array([float(a.stake) for a in allocations])
-        for j in _torigami(payoff, stakes).tolist():
-            why = "トリガミ after rounding: a hit would return less than the race's total stake"
-            allocations[j] = Allocation(Yen(0), (), Reason.TORIGAMI, why)
+        short = _torigami(payoff, allocations.stake.astype(np.float64))
+        why = "トリガミ after rounding: a hit would return less than the race's total stake"
+        allocations.refuse(short, Reason.TORIGAMI, why)
     return _Sized(chosen, full, sizers, allocations)
 
 
@@ -461,7 +528,8 @@ def decide(
     """
     race = validate(probabilities, odds, bankroll, policy, frames, scratched)
     account, offers = race.bankroll, race.offers
-    places = max((exotics.DEPTH[BET_TYPES[k]] for k in set(offers.kind.tolist())), default=1)
+    kinds = np.unique(offers.kind).tolist()
+    places = max((exotics.DEPTH[BET_TYPES[k]] for k in kinds), default=1)
     orders = exotics.finish_orders(race.win, policy.exotic_gamma, policy.exotic_delta, places)
     screened = _screen(race, orders, policy)
     rejections = screened.rejections
@@ -472,28 +540,32 @@ def decide(
     chosen, p_all = screened.candidates, screened.probability
     stop = _account_stop(account, policy) if chosen.size else None
     if stop is not None:
-        rejections += [_reject(offers, int(i), float(p_all[i]), *stop) for i in chosen.tolist()]
+        rejections += _rejections(offers, chosen, p_all[chosen], *stop)
         return Decision((), tuple(rejections), Yen(account.balance_yen), tuple(notes))
     resized, near = 0, None
     payoffs = _Payoffs(orders, race, chosen)
+    own_impact = _OwnImpact(offers, screened, policy)
     while True:
         sized = _size_and_allocate(
-            race, orders, chosen, screened, policy, rejections, payoffs, near
+            race, orders, chosen, screened, policy, rejections, payoffs, own_impact, near
         )
-        unbought = [
-            j
-            for j, (a, f) in enumerate(zip(sized.allocations, sized.full, strict=True))
-            if f > 0 and (a.reason is not None or a.stake <= 0)
-        ]
-        if not unbought:
+        allocations = sized.allocations
+        unbought = np.flatnonzero(
+            (sized.full > 0) & ((allocations.reason >= 0) | (allocations.stake <= 0))
+        )
+        if not unbought.size:
             break
-        for j in unbought:
-            i, a = int(sized.chosen[j]), sized.allocations[j]
-            code = a.reason or Reason.ROUNDS_TO_ZERO
-            rejections.append(_reject(offers, i, float(p_all[i]), code, a.message))
+        codes = [
+            REASONS[c] if c >= 0 else Reason.ROUNDS_TO_ZERO
+            for c in allocations.reason[unbought].tolist()
+        ]
+        rows = sized.chosen[unbought]
+        rejections += _rejections(
+            offers, rows, p_all[rows], codes, allocations.message[unbought].tolist()
+        )
         chosen = np.delete(sized.chosen, unbought)
         near = np.delete(sized.full, unbought)
-        resized += len(unbought)
+        resized += unbought.size
     if resized:
         notes.append(
             f"sized again without the {resized} ticket(s) that rounding, caps or limits left "
@@ -513,24 +585,29 @@ def _decision(
     offers = race.offers
     scale = policy.kelly_fraction * policy.stake_multiplier
     screen = f"ev>={policy.ev_threshold:g}" if policy.ev_screen else "no-ev-screen"
-    bets: list[Bet] = []
-    for j, i in enumerate(sized.chosen.tolist()):
-        a, p = sized.allocations[j], float(p_all[i])
-        if sized.full[j] <= 0:
-            why = "no Kelly stake beside the other tickets"
-            rejections.append(_reject(offers, i, p, Reason.NO_KELLY_STAKE, why))
-            continue
-        rule = f"{screen}+{sized.sizers[j]}*{scale:g}" + "".join(f"+{b}" for b in a.binding)
-        o = float(offers.odds[i])
-        bets.append(
-            Bet(
-                offers.bet_type(i),
-                offers.combination[i],
-                a.stake,
-                p,
-                o,
-                expected_return(p, o),
-                rule,
-            )
+    stakeless = sized.full <= 0
+    rows = sized.chosen[stakeless]
+    why = "no Kelly stake beside the other tickets"
+    rejections += _rejections(offers, rows, p_all[rows], Reason.NO_KELLY_STAKE, why)
+    bought = np.flatnonzero(~stakeless)
+    rows = sized.chosen[bought]
+    prefixes = {name: f"{screen}+{name}*{scale:g}" for name in set(sized.sizers)}
+    bindings: list[tuple[str, ...]] = sized.allocations.binding[bought].tolist()
+    tags = {binding: "".join(f"+{b}" for b in binding) for binding in set(bindings)}
+    rules = [
+        prefixes[sized.sizers[j]] + tags[binding]
+        for j, binding in zip(bought.tolist(), bindings, strict=True)
+    ]
+    bets = [
+        Bet(bet_type, combination, Yen(stake), p, o, expected_return(p, o), rule)
+        for bet_type, combination, stake, p, o, rule in zip(
+            _BET_TYPES[offers.kind[rows]].tolist(),
+            offers.combinations(rows),
+            sized.allocations.stake[bought].tolist(),
+            p_all[rows].tolist(),
+            offers.odds[rows].tolist(),
+            rules,
+            strict=True,
         )
+    ]
     return Decision(tuple(bets), tuple(rejections), Yen(race.bankroll.balance_yen), tuple(notes))

@@ -162,6 +162,19 @@ def _encode(numbers: NDArray[np.intp]) -> NDArray[np.intp]:
     return key
 
 
+def _unordered(numbers: NDArray[np.intp]) -> NDArray[np.intp]:
+    """The key of each row's numbers sorted ascending (two or three columns): the smallest, the
+    middle one (the sum less the other two) and the largest as digits, without a sort."""
+    columns = [numbers[:, q] for q in range(numbers.shape[1])]
+    low, high = columns[0], columns[0]
+    for column in columns[1:]:
+        low, high = np.minimum(low, column), np.maximum(high, column)
+    if len(columns) == 2:
+        return low * BASE + high
+    middle = columns[0] + columns[1] + columns[2] - low - high
+    return (low * BASE + middle) * BASE + high
+
+
 def ticket_keys(
     orders: FinishOrders, bet_type: BetType, frames: Mapping[int, int] | None = None
 ) -> NDArray[np.intp]:
@@ -183,12 +196,12 @@ def ticket_keys(
     if bet_type is BetType.TRIO or bet_type is BetType.QUINELLA:
         if m < bet_type.arity:
             return missing
-        return _encode(np.sort(numbers[:, : bet_type.arity], axis=1)).reshape(-1, 1)
+        return _unordered(numbers[:, : bet_type.arity]).reshape(-1, 1)
     if bet_type is BetType.QUINELLA_PLACE:
         if m < 2:
             return missing
         pairs = [(0, 1), (0, 2), (1, 2)] if m >= 3 else [(0, 1)]
-        return np.stack([_encode(np.sort(numbers[:, [a, b]], axis=1)) for a, b in pairs], axis=1)
+        return np.stack([_unordered(numbers[:, [a, b]]) for a, b in pairs], axis=1)
     if bet_type is BetType.BRACKET_QUINELLA:
         if frames is None:
             raise ValueError("bracket quinella needs the runners' frame numbers")
@@ -197,7 +210,7 @@ def ticket_keys(
         lookup = np.zeros(BASE, dtype=np.intp)
         for horse, frame in frames.items():
             lookup[horse] = frame
-        return _encode(np.sort(lookup[numbers[:, :2]], axis=1)).reshape(-1, 1)
+        return _unordered(lookup[numbers[:, :2]]).reshape(-1, 1)
     raise ValueError(f"unknown bet type {bet_type!r}")
 
 
@@ -223,10 +236,14 @@ def key_probabilities(
 ) -> NDArray[np.float64]:
     """Probability of every combination key of `bet_type` (an array of length 19³)."""
     keys = ticket_keys(orders, bet_type, frames)
-    weights = np.repeat(orders.probabilities, keys.shape[1])
+    weights = orders.probabilities
+    if keys.shape[1] > 1:
+        weights = np.repeat(weights, keys.shape[1])
     flat = keys.reshape(-1)
     valid = flat >= 0
-    counts = np.bincount(flat[valid], weights=weights[valid], minlength=KEY_SPACE)
+    if not valid.all():  # the orders that make no ticket of the bet type win
+        flat, weights = flat[valid], weights[valid]
+    counts = np.bincount(flat, weights=weights, minlength=KEY_SPACE)
     return np.asarray(counts, dtype=np.float64)
 
 

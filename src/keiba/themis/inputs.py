@@ -31,7 +31,8 @@ import itertools
 import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
+from operator import attrgetter
 
 import numpy as np
 from numpy.typing import NDArray
@@ -114,6 +115,15 @@ class Offers:
 
     def bet_type(self, i: int) -> BetType:
         return BET_TYPES[int(self.kind[i])]
+
+    @cached_property
+    def _texts(self) -> NDArray[np.object_]:
+        return np.array(self.combination, dtype=object)
+
+    def combinations(self, rows: NDArray[np.intp]) -> list[str]:
+        """The combinations of the offers at `rows`, in that order."""
+        texts: list[str] = self._texts[rows].tolist()
+        return texts
 
 
 @dataclass(frozen=True)
@@ -302,36 +312,61 @@ def _digits(keys: NDArray[np.intp], arity: int) -> NDArray[np.intp]:
 def _numbers(values: Sequence[object], integers: bool = False) -> bool:
     """Whether every value is a number (`_is_number`; with `integers`, `_is_int`), checked by
     type: a full race has thousands of quotes, and of only a type or two."""
+    return _number_types(set(map(type, values)), integers)
+
+
+def _number_types(types: set[type], integers: bool = False) -> bool:
+    """Whether values of these types are all numbers (with `integers`, whole numbers)."""
     kinds = int if integers else (float, int)
-    return all(issubclass(t, kinds) and not issubclass(t, bool) for t in set(map(type, values)))
+    return all(issubclass(t, kinds) and not issubclass(t, bool) for t in types)
+
+
+_ODDS, _HIGH, _POOL = attrgetter("odds"), attrgetter("odds_high"), attrgetter("pool_yen")
+_NONE = type(None)
 
 
 def _prices(values: list[object]) -> tuple[NDArray[np.float64], ...] | None:
     """Odds, high ends and pools of one bet type's quotes, or None if one may be invalid."""
-    if _numbers(values):
+    types = set(map(type, values))
+    if _number_types(types):
         odds = np.array(values, dtype=np.float64)
         high = np.full(odds.size, math.nan)
         pool = np.full(odds.size, -1.0)
-    elif set(map(type, values)) == {Quote}:
-        quotes: list[Quote] = values  # type: ignore[assignment]
-        raw = [q.odds for q in quotes]
-        highs = [q.odds_high for q in quotes]
-        pools = [q.pool_yen for q in quotes]
-        if not _numbers(raw) or not _numbers([h for h in highs if h is not None]):
+    elif types == {Quote}:
+        # the quotes' fields by attribute getters in C; None (not quoted) checked by type
+        raw, highs, pools = (list(map(get, values)) for get in (_ODDS, _HIGH, _POOL))
+        high_types, pool_types = set(map(type, highs)), set(map(type, pools))
+        if not _numbers(raw) or not _number_types(high_types - {_NONE}):
             return None
-        known = [v for v in pools if v is not None]
-        if not _numbers(known, integers=True) or min(known, default=0) < 0:
+        if not _number_types(pool_types - {_NONE}, integers=True):
+            return None
+        if pool_types == {_NONE}:
+            least = 0
+        elif _NONE not in pool_types:
+            least = min(pools, default=0)
+        else:
+            least = min((v for v in pools if v is not None), default=0)
+        if least < 0:
             return None
         odds = np.array(raw, dtype=np.float64)
-        high = np.array([math.nan if h is None else h for h in highs], dtype=np.float64)
+        high = _with_none(highs, high_types, math.nan)
         if np.any(high < odds):  # NaN (no high end) compares false
             return None
-        pool = np.array([-1 if v is None else v for v in pools], dtype=np.float64)
+        pool = _with_none(pools, pool_types, -1)
     else:
         return None
     if not np.all(np.isfinite(odds) & (odds > 1.0)):
         return None
     return odds, high, pool
+
+
+def _with_none(values: list[object], types: set[type], none: float) -> NDArray[np.float64]:
+    """The values as floats, `none` where a value is None."""
+    if types == {_NONE}:
+        return np.full(len(values), float(none))
+    if _NONE not in types:
+        return np.array(values, dtype=np.float64)
+    return np.array([none if v is None else v for v in values], dtype=np.float64)
 
 
 def _at_once(
@@ -353,7 +388,7 @@ def _at_once(
         table = _canonical(bet_type)
         texts = list(quotes)
         try:
-            keys = np.array([table[t] for t in texts], dtype=np.intp)
+            keys = np.array(list(map(table.__getitem__, texts)), dtype=np.intp)
         except (KeyError, TypeError):
             return None
         prices = _prices(list(quotes.values()))
@@ -399,6 +434,7 @@ def _sorted(
     pool: NDArray[np.float64],
 ) -> Offers:
     order = np.lexsort((key, kind))
+    in_order = bool(np.all(order == np.arange(order.size)))  # as quoted: usually canonical
     kind, key = kind[order], key[order]
     arity = np.array([b.arity for b in BET_TYPES], dtype=np.intp)[kind]
     numbers = np.zeros((order.size, 3), dtype=np.intp)
@@ -412,7 +448,7 @@ def _sorted(
         odds[order],
         high[order],
         pool[order].astype(np.int64),
-        tuple(texts[i] for i in order),
+        tuple(texts) if in_order else tuple(texts[i] for i in order.tolist()),
     )
 
 
