@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from keiba.common.bet_types import BetType, format_combination, parse_combination
 from keiba.common.config import ThemisConfig
+from keiba.common.money import MAX_YEN
 from keiba.themis import Bankroll, DecisionError, Quote, Reason, decide
 from keiba.themis.exotics import combination_probabilities, finish_orders
 from keiba.themis.rules import allocate
@@ -271,3 +272,30 @@ def test_a_callers_cap_is_never_exceeded_and_never_loosens_the_others(race, bank
     assert capped.total_stake <= cap
     assert capped.total_stake <= free.total_stake
     assert all(b.stake > 0 and b.stake % 100 == 0 for b in capped.bets)
+
+
+def test_a_caller_s_cap_must_be_named_and_not_like_themis_s_own_limits() -> None:
+    market = {1: 3.0, 2: 4.0, 3: 6.0}
+    probabilities = {1: 0.5, 2: 0.3, 3: 0.2}
+    for name in ("", "  ", "ticket-cap", "race-cap", "day-cap", "own-impact", "unit"):
+        with pytest.raises(DecisionError, match=r"bankroll\.cap_name"):
+            decide(probabilities, market, Bankroll(100_000, cap_yen=500, cap_name=name), GENEROUS)
+    named = decide(probabilities, market, Bankroll(100_000, cap_yen=500, cap_name="mine"), GENEROUS)
+    assert named.bets and sum(int(b.stake) for b in named.bets) <= 500
+
+
+def test_amounts_beyond_the_largest_keiba_accepts_are_refused_not_wrapped() -> None:
+    probabilities = {1: 0.5, 2: 0.3, 3: 0.2}
+    huge = 10**20  # beyond int64 too: it used to become −2**63 ("pool unknown") silently
+    quotes = {BetType.WIN: {"1": Quote(3.0, pool_yen=huge), "2": Quote(4.0), "3": Quote(6.0)}}
+    with pytest.raises(
+        DecisionError, match=r"odds\[win\]\[1\]\.pool_yen = 10{20}: is beyond the largest"
+    ):
+        decide(probabilities, quotes, 100_000, GENEROUS)
+    every = {BetType.WIN: {str(h): Quote(3.0 + h, pool_yen=huge) for h in (1, 2, 3)}}
+    with pytest.raises(DecisionError, match="beyond the largest"):
+        decide(probabilities, every, 100_000, GENEROUS)  # the quotes' columns at once
+    with pytest.raises(DecisionError, match=r"bankroll.*beyond the largest"):
+        decide(probabilities, {1: 3.0, 2: 4.0, 3: 6.0}, MAX_YEN + 1, GENEROUS)
+    ok = {BetType.WIN: {str(h): Quote(3.0 + h, pool_yen=MAX_YEN) for h in (1, 2, 3)}}
+    decide(probabilities, ok, 100_000, GENEROUS)

@@ -41,6 +41,7 @@ from pydantic import ValidationError
 from keiba.common.bet_types import BetType, format_combination, parse_combination
 from keiba.common.config import ThemisConfig
 from keiba.common.errors import KeibaError
+from keiba.common.money import MAX_YEN
 
 __all__ = ["BET_TYPES", "Bankroll", "DecisionError", "Offers", "Quote", "Race", "validate"]
 
@@ -181,6 +182,14 @@ def _bankroll(bankroll: int | Bankroll) -> Bankroll:
         assert isinstance(value, int)
         if value < 0:
             raise DecisionError(field, value, "must not be negative")
+        if value > MAX_YEN and field != "bankroll.tickets_today":
+            raise DecisionError(field, value, _BEYOND)
+    name = account.cap_name
+    if not isinstance(name, str) or not name.strip() or name in RULE_TAGS:
+        raise DecisionError(
+            "bankroll.cap_name", name, f"must name the caller's cap, not be empty or one of "
+            f"Themis's own rules ({', '.join(sorted(RULE_TAGS))})",
+        )  # fmt: skip
     return account
 
 
@@ -218,7 +227,14 @@ def _quote(field: str, value: object) -> Quote:
         raise DecisionError(f"{field}.odds_high", quote.odds_high, "must not be below the odds")
     if quote.pool_yen is not None and (not _is_int(quote.pool_yen) or quote.pool_yen < 0):
         raise DecisionError(f"{field}.pool_yen", quote.pool_yen, "must be whole yen, not negative")
+    if quote.pool_yen is not None and quote.pool_yen > MAX_YEN:
+        raise DecisionError(f"{field}.pool_yen", quote.pool_yen, _BEYOND)
     return quote
+
+
+_BEYOND = f"is beyond the largest amount keiba accepts ({MAX_YEN:,} yen)"
+RULE_TAGS = frozenset({"race-cap", "day-cap", "ticket-cap", "own-impact", "unit"})
+"""The names Themis gives its own limits in a bet's rule: a caller's cap may not take one."""
 
 
 _Row = tuple[int, int, str, float, float, int]
@@ -346,7 +362,7 @@ def _prices(values: list[object]) -> tuple[NDArray[np.float64], ...] | None:
             least = min(pools, default=0)
         else:
             least = min((v for v in pools if v is not None), default=0)
-        if least < 0:
+        if least < 0 or max((v for v in pools if v is not None), default=0) > MAX_YEN:
             return None
         odds = np.array(raw, dtype=np.float64)
         high = _with_none(highs, high_types, math.nan)
