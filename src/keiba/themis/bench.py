@@ -232,18 +232,21 @@ def _full_decisions(races: int, seed: int, reference: bool) -> dict[str, Any]:
     instances = [synthetic_race(rng) for _ in range(races)]
     decide(*instances[0], 10_000_000, policy, frames=FRAMES_18)  # as a race day's first
     settle_heap()  # as the race-day process does after its first decision
-    for model, market in instances:
-        decision = ours(decide, model, market, 10_000_000, policy, frames=FRAMES_18)
-        bets.append(len(decision.bets))
-        quotes.append(sum(len(q) for q in market.values()))
-        candidates.append(
-            len(decision.bets)
-            + sum(1 for r in decision.rejections if r.code != "ev_below_threshold")
-        )
-        unscreened(decide, model, market, 10_000_000, open_, frames=FRAMES_18)
-        if reference:
-            old(legacy.decide, model, market, 10_000_000, policy, frames=FRAMES_18)
-            gaps.append(_objective_gap(model, market))
+    try:
+        for model, market in instances:
+            decision = ours(decide, model, market, 10_000_000, policy, frames=FRAMES_18)
+            bets.append(len(decision.bets))
+            quotes.append(sum(len(q) for q in market.values()))
+            candidates.append(
+                len(decision.bets)
+                + sum(1 for r in decision.rejections if r.code != "ev_below_threshold")
+            )
+            unscreened(decide, model, market, 10_000_000, open_, frames=FRAMES_18)
+            if reference:
+                old(legacy.decide, model, market, 10_000_000, policy, frames=FRAMES_18)
+                gaps.append(_objective_gap(model, market))
+    finally:
+        gc.unfreeze()  # the process is its caller's again (a test's, when run in one)
     result: dict[str, Any] = {
         "quotes_per_race": statistics.median(quotes),
         "median_candidates": statistics.median(candidates),
