@@ -121,8 +121,8 @@ class RaceDaySetup:
     promoted with the configured policy, audited with this name as the reason."""
     settle_heap: bool = False
     """The day has the process to itself (`keiba run`): its heap is settled (`settle_heap`)
-    once the day is set up and again after its first decision, so no full collection of
-    everything the process imported pauses a decision near its close."""
+    once the day is set up (its features prepared) and again after its first decision, so no
+    full collection of everything the process imported pauses a decision near its close."""
 
 
 @dataclass
@@ -440,7 +440,8 @@ def _prepare_features(warehouse: Warehouse, race_date: dt.date, clock: Clock) ->
 def run_race_day(setup: RaceDaySetup, race_date: dt.date) -> DayRun:
     """Plan (or resume) and run the race day; returns the outcome of every race."""
     with _running(setup, race_date) as day:
-        if day.handlers.inputs_at is not None:  # a queued task's call decides one race only
+        # the whole day only: a queued task's call (`decide_race`, `settle_race`) has one race
+        if day.handlers.inputs_at is not None:
             _prepare_features(day.handlers.warehouse, race_date, setup.clock)
         if setup.settle_heap:
             settle_heap()
