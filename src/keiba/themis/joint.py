@@ -426,6 +426,7 @@ def _newton_solver(cols: _Columns, d: FloatArray, theta: FloatArray):  # type: i
     factor = _cholesky(schur)
     rows, d_row = cols.p_row, np.take(d, cols.p_row)[:, None]
     o, b, alone = o_p[:, None], b_p[:, None], cols.alone[:, None]
+    all_alone = bool(np.all(alone))
 
     def solve(h: FloatArray) -> FloatArray:
         h_p = np.take(h, cols.private, axis=0)
@@ -441,7 +442,7 @@ def _newton_solver(cols: _Columns, d: FloatArray, theta: FloatArray):  # type: i
         u = np.empty(h.shape)
         # (b + d o²)⁻¹ r where a ticket is the only private one of its outcome: the general
         # form, r/b − (o/b)·λ, cancels when b is tiny (a ticket well inside the optimum)
-        if np.all(alone):
+        if all_alone:
             u[cols.private] = r_p / (b + d_row * o * o)
         else:
             lam = np.take(d_eff[:, None] * _by_outcome(rows, o * r_p / b, n_out), rows, axis=0)
@@ -544,6 +545,8 @@ class _Factored:
 
     solve: Any
     ones: FloatArray
+    total: float
+    """Σ ones."""
     free: NDArray[np.bool_]
 
     @classmethod
@@ -557,7 +560,7 @@ class _Factored:
         solve = _newton_solver(cols, pi / (w * w), ridge)
         ones = solve(np.ones((z.size, 1)))[:, 0]
         ones[~free] = 0.0
-        return cls(solve, ones, free)
+        return cls(solve, ones, float(np.sum(ones)), free)
 
     def direction(self, pi: FloatArray, cols: _Columns, z: FloatArray) -> tuple[FloatArray, float]:
         """The step for max Σπ log w on the plane 1ᵀz = 1 from z with this system (Newton's
@@ -565,7 +568,7 @@ class _Factored:
         gain = cols.rt @ (pi / (cols.r @ z))
         u = self.solve(gain[:, None])[:, 0]
         u[~self.free] = 0.0
-        dz = u - float(np.sum(u)) / float(np.sum(self.ones)) * self.ones
+        dz = u - float(np.sum(u)) / self.total * self.ones
         dz[~self.free] = 0.0
         return dz, float(gain @ dz)
 
