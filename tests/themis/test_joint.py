@@ -16,7 +16,13 @@ from keiba.themis.bench import FRAMES_18, synthetic_race
 from keiba.themis.decide import _payoff, _screen
 from keiba.themis.exotics import combination_probabilities, finish_orders, ticket_keys
 from keiba.themis.inputs import validate
-from keiba.themis.joint import JointKelly, _Columns, _newton_solver, solve_joint_kelly
+from keiba.themis.joint import (
+    JointKelly,
+    _Columns,
+    _Coupling,
+    _newton_solver,
+    solve_joint_kelly,
+)
 from thread_counts import outputs_by_blas_threads
 
 POOLS = [b for b in BetType if b is not BetType.BRACKET_QUINELLA]
@@ -133,6 +139,46 @@ def test_the_newton_system_of_a_subset_is_that_of_the_columns_kept(
     dense = np.hstack([tickets[:, keep], np.ones((outcomes, 1))])
     expected = np.linalg.solve(dense.T @ np.diag(d) @ dense + np.diag(theta), h)
     assert _newton_solver(cols, d, theta)(h) == pytest.approx(expected, rel=1e-7, abs=1e-9)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10**6), st.floats(0.0, 1.0))
+def test_a_subset_holds_the_same_arrays_as_slicing_and_filtering(seed: int, share: float) -> None:
+    """Narrowing gathers the columns and the pairs kept directly: the very arrays (same order,
+    same values) that slicing the matrices and filtering the pairs by mask give."""
+    rng = np.random.default_rng(seed)
+    win = rng.uniform(0.2, 3.0, 5)
+    _, payoff = _problem(dict(enumerate(win / win.sum(), 1)), rng.uniform(0.7, 1.4, 7), 1.1)
+    full = _Columns.of(sparse.csc_matrix(payoff))
+    keep = rng.random(payoff.shape[1]) < share
+    cols = full.subset(keep)
+    with_cash = np.append(keep, True)
+    in_d, in_q = keep[full.diag], keep[full.dense[:-1]]
+    for ours, theirs in (
+        (cols.r, full.r[:, with_cash]),
+        (cols.rd, full.rd[:, in_d]),
+        (cols.rd2, full.rd2[:, in_d]),
+        (cols.rq, full.rq[:, in_q]),
+    ):
+        assert ours.shape == theirs.shape
+        for name in ("data", "indices", "indptr"):
+            np.testing.assert_array_equal(getattr(ours, name), getattr(theirs, name))
+    new_q = np.cumsum(in_q) - 1
+    new_d = np.cumsum(in_d) - 1
+    for pairs, of, new_a, new_b in (
+        (cols.qq, full.qq, new_q, new_q),
+        (cols.qd.pairs, full.qd.pairs, new_q, new_d),
+    ):
+        mask = in_q[of.a] & (in_q if of is full.qq else in_d)[of.b]
+        assert pairs.shape == (int(in_q.sum()), int((in_q if of is full.qq else in_d).sum()))
+        np.testing.assert_array_equal(pairs.row, of.row[mask])
+        np.testing.assert_array_equal(pairs.a, new_a[of.a[mask]])
+        np.testing.assert_array_equal(pairs.b, new_b[of.b[mask]])
+        np.testing.assert_array_equal(pairs.val, of.val[mask])
+        np.testing.assert_array_equal(pairs.cell, pairs.a * pairs.shape[1] + pairs.b)
+    again = _Coupling.of(cols.qd.pairs)  # the coupling of the pairs kept, found afresh
+    for name in ("entry", "a", "t", "first", "second", "cell"):
+        np.testing.assert_array_equal(getattr(cols.qd, name), getattr(again, name))
 
 
 @settings(max_examples=15, deadline=None)

@@ -133,6 +133,8 @@ class _Pairs:
     b: NDArray[np.intp]
     val: FloatArray
     shape: tuple[int, int]
+    cell: NDArray[np.intp]
+    """Each pair's cell of AᵀDB, row-major."""
 
     @classmethod
     def of(cls, a: sparse.csr_matrix, b: sparse.csr_matrix, upper: bool = False) -> _Pairs:
@@ -140,12 +142,14 @@ class _Pairs:
         row, first, second = _meeting(a.indptr, b.indptr)
         col_a, col_b = a.indices[first].astype(np.intp), b.indices[second].astype(np.intp)
         keep = col_a <= col_b if upper else slice(None)
+        col_a, col_b = col_a[keep], col_b[keep]
         return cls(
             row[keep],
-            col_a[keep],
-            col_b[keep],
+            col_a,
+            col_b,
             (a.data[first] * b.data[second])[keep],
             (a.shape[1], b.shape[1]),
+            col_a * b.shape[1] + col_b,
         )
 
     def subset(self, new_a: NDArray[np.intp], new_b: NDArray[np.intp]) -> _Pairs:
@@ -154,17 +158,22 @@ class _Pairs:
 
     def kept(
         self, new_a: NDArray[np.intp], new_b: NDArray[np.intp]
-    ) -> tuple[_Pairs, NDArray[np.bool_]]:
-        """`subset`, and which of the pairs it kept."""
-        a, b = new_a[self.a], new_b[self.b]
-        keep = (a >= 0) & (b >= 0)
-        shape = (int(np.sum(new_a >= 0)), int(np.sum(new_b >= 0)))
-        return _Pairs(self.row[keep], a[keep], b[keep], self.val[keep], shape), keep
+    ) -> tuple[_Pairs, NDArray[np.intp]]:
+        """`subset`, and the positions of the pairs it kept (ascending)."""
+        a, b = np.take(new_a, self.a), np.take(new_b, self.b)
+        index = np.flatnonzero((a | b) >= 0)  # neither is −1 (dropped)
+        a, b = np.take(a, index), np.take(b, index)
+        n_a = int(np.count_nonzero(new_a >= 0))
+        n_b = n_a if new_b is new_a else int(np.count_nonzero(new_b >= 0))
+        pairs = _Pairs(
+            np.take(self.row, index), a, b, np.take(self.val, index), (n_a, n_b), a * n_b + b
+        )
+        return pairs, index
 
     def product(self, d: FloatArray) -> FloatArray:
         """AᵀDB as a dense array."""
         size = self.shape[0] * self.shape[1]
-        sums = np.bincount(self.cell, weights=d[self.row] * self.val, minlength=size)
+        sums = np.bincount(self.cell, weights=np.take(d, self.row) * self.val, minlength=size)
         return np.asarray(sums, dtype=np.float64).reshape(self.shape)
 
     def symmetric(self, d: FloatArray) -> FloatArray:
@@ -173,10 +182,6 @@ class _Pairs:
         full = upper + upper.T
         full[np.diag_indices_from(full)] = np.diag(upper)
         return full
-
-    @property
-    def cell(self) -> NDArray[np.intp]:
-        return self.a * self.shape[1] + self.b
 
 
 def _meeting(
@@ -225,20 +230,21 @@ class _Coupling:
         """The coupling of the columns kept (`new_*`: each column's new index, −1 if dropped):
         its pattern is the old one without their rows and columns."""
         pairs, kept = self.pairs.kept(new_q, new_d)
-        a, t = new_q[self.a], new_d[self.t]
-        live = (a >= 0) & (t >= 0)
+        a, t = np.take(new_q, self.a), np.take(new_d, self.t)
+        live = (a | t) >= 0  # neither is −1 (dropped)
         renumbered = _renumbered(live)
-        first, second = renumbered[self.first], renumbered[self.second]
-        both = (first >= 0) & (second >= 0)
-        first, second = first[both], second[both]
+        first, second = np.take(renumbered, self.first), np.take(renumbered, self.second)
+        both = np.flatnonzero((first | second) >= 0)
+        first, second = np.take(first, both), np.take(second, both)
         a, t = a[live], t[live]
-        cell = a[first] * pairs.shape[0] + a[second]
-        return _Coupling(pairs, renumbered[self.entry[kept]], a, t, first, second, cell)
+        cell = np.take(a, first) * pairs.shape[0] + np.take(a, second)
+        entry = np.take(renumbered, np.take(self.entry, kept))
+        return _Coupling(pairs, entry, a, t, first, second, cell)
 
     def values(self, d: FloatArray) -> FloatArray:
         """The nonzeros of C for D = diag(d)."""
         p = self.pairs
-        sums = np.bincount(self.entry, weights=d[p.row] * p.val, minlength=self.a.size)
+        sums = np.bincount(self.entry, weights=np.take(d, p.row) * p.val, minlength=self.a.size)
         return np.asarray(sums, dtype=np.float64)
 
     def dense(self, values: FloatArray) -> FloatArray:
@@ -251,7 +257,9 @@ class _Coupling:
         n = self.pairs.shape[0]
         scaled = values / m[self.t]
         sums = np.bincount(
-            self.cell, weights=scaled[self.first] * values[self.second], minlength=n * n
+            self.cell,
+            weights=np.take(scaled, self.first) * np.take(values, self.second),
+            minlength=n * n,
         )
         upper = np.asarray(sums, dtype=np.float64).reshape(n, n)
         full = upper + upper.T
@@ -329,25 +337,40 @@ class _Columns:
     def subset(self, keep: NDArray[np.bool_]) -> _Columns:
         """The same split for the tickets kept (and the cash), without computing it again: a
         private ticket stays private, columns no two of which win together stay so."""
-        kept = np.flatnonzero(np.append(keep, True))
-        new = _renumbered(np.append(keep, True))
+        with_cash = np.append(keep, True)
+        kept = np.flatnonzero(with_cash)
+        new = _renumbered(with_cash)
         in_p, in_d, in_q = keep[self.private], keep[self.diag], keep[self.dense[:-1]]
         p_row = self.p_row[in_p]
         new_d, new_q = _renumbered(in_d), _renumbered(in_q)
+        d_columns, q_columns = np.flatnonzero(in_d), np.flatnonzero(in_q)
         return _Columns(
-            self.r[:, kept],
+            _columns(self.r, kept),
             new[self.private[in_p]],
             p_row,
             np.bincount(p_row, minlength=self.r.shape[0])[p_row] == 1,
             self.p_val[in_p],
             new[self.diag[in_d]],
             np.append(new[self.dense[:-1][in_q]], kept.size - 1),
-            self.rd[:, in_d],
-            self.rd2[:, in_d],
-            self.rq[:, in_q],
+            _columns(self.rd, d_columns),
+            _columns(self.rd2, d_columns),
+            _columns(self.rq, q_columns),
             self.qq.subset(new_q, new_q),
             self.qd.subset(new_q, new_d),
         )
+
+
+def _columns(m: sparse.csc_matrix, columns: NDArray[np.intp]) -> sparse.csc_matrix:
+    """`m[:, columns]` for a CSC m and ascending `columns`, the same arrays gathered directly
+    (fewer temporaries than scipy's slicing)."""
+    starts = m.indptr[columns]
+    counts = m.indptr[columns + 1] - starts
+    indptr = np.zeros(columns.size + 1, dtype=m.indptr.dtype)
+    np.cumsum(counts, out=indptr[1:])
+    at = np.arange(int(indptr[-1]), dtype=m.indptr.dtype) + np.repeat(starts - indptr[:-1], counts)
+    return sparse.csc_matrix(
+        (np.take(m.data, at), np.take(m.indices, at), indptr), shape=(m.shape[0], columns.size)
+    )
 
 
 def _by_outcome(rows: NDArray[np.intp], values: FloatArray, n_out: int) -> FloatArray:
@@ -384,7 +407,7 @@ def _schur(cols: _Columns, d_eff: FloatArray, theta: FloatArray) -> tuple[FloatA
     n = cols.dense.size
     schur = np.empty((n, n))
     schur[:-1, :-1] = cols.qq.symmetric(d_eff) - cols.qd.correction(values, m_d)
-    by_cash = np.bincount(cols.qd.a, weights=values * scaled[cols.qd.t], minlength=n - 1)
+    by_cash = np.bincount(cols.qd.a, weights=values * np.take(scaled, cols.qd.t), minlength=n - 1)
     schur[:-1, -1] = schur[-1, :-1] = cols.rqt @ d_eff - by_cash
     schur[-1, -1] = float(np.sum(d_eff)) - float(cash @ scaled)
     schur[np.diag_indices_from(schur)] += theta[cols.dense]
@@ -402,27 +425,28 @@ def _newton_solver(cols: _Columns, d: FloatArray, theta: FloatArray):  # type: i
     d_eff = d / (1.0 + d * s_out)
     schur, coupling, m_d = _schur(cols, d_eff, theta)
     factor = _cholesky(schur)
-    rows, d_row = cols.p_row, d[cols.p_row][:, None]
+    rows, d_row = cols.p_row, np.take(d, cols.p_row)[:, None]
     o, b, alone = o_p[:, None], b_p[:, None], cols.alone[:, None]
+    all_alone = bool(np.all(alone))
 
     def solve(h: FloatArray) -> FloatArray:
-        h_p = h[cols.private]
+        h_p = np.take(h, cols.private, axis=0)
         corr = d_eff[:, None] * _by_outcome(rows, o * h_p / b, n_out)
-        rhs_d = h[cols.diag] - cols.rdt @ corr
-        rhs_q = h[cols.dense] - np.vstack([cols.rqt @ corr, np.sum(corr, axis=0)])
+        rhs_d = np.take(h, cols.diag, axis=0) - cols.rdt @ corr
+        rhs_q = np.take(h, cols.dense, axis=0) - np.vstack([cols.rqt @ corr, np.sum(corr, axis=0)])
         u_q = linalg.cho_solve(
             factor, rhs_q - coupling @ (rhs_d / m_d[:, None]), check_finite=False
         )
         u_d = (rhs_d - coupling.T @ u_q) / m_d[:, None]
         v = cols.rq @ u_q[:-1] + cols.rd @ u_d + u_q[-1]
-        r_p = h_p - o * d_row * v[rows]
+        r_p = h_p - o * d_row * np.take(v, rows, axis=0)
         u = np.empty(h.shape)
         # (b + d o²)⁻¹ r where a ticket is the only private one of its outcome: the general
         # form, r/b − (o/b)·λ, cancels when b is tiny (a ticket well inside the optimum)
-        if np.all(alone):
+        if all_alone:
             u[cols.private] = r_p / (b + d_row * o * o)
         else:
-            lam = (d_eff[:, None] * _by_outcome(rows, o * r_p / b, n_out))[rows]
+            lam = np.take(d_eff[:, None] * _by_outcome(rows, o * r_p / b, n_out), rows, axis=0)
             u[cols.private] = np.where(alone, r_p / (b + d_row * o * o), (r_p - o * lam) / b)
         u[cols.diag] = u_d
         u[cols.dense] = u_q
@@ -522,6 +546,8 @@ class _Factored:
 
     solve: Any
     ones: FloatArray
+    total: float
+    """Σ ones."""
     free: NDArray[np.bool_]
 
     @classmethod
@@ -535,7 +561,7 @@ class _Factored:
         solve = _newton_solver(cols, pi / (w * w), ridge)
         ones = solve(np.ones((z.size, 1)))[:, 0]
         ones[~free] = 0.0
-        return cls(solve, ones, free)
+        return cls(solve, ones, float(np.sum(ones)), free)
 
     def direction(self, pi: FloatArray, cols: _Columns, z: FloatArray) -> tuple[FloatArray, float]:
         """The step for max Σπ log w on the plane 1ᵀz = 1 from z with this system (Newton's
@@ -543,7 +569,7 @@ class _Factored:
         gain = cols.rt @ (pi / (cols.r @ z))
         u = self.solve(gain[:, None])[:, 0]
         u[~self.free] = 0.0
-        dz = u - float(np.sum(u)) / float(np.sum(self.ones)) * self.ones
+        dz = u - float(np.sum(u)) / self.total * self.ones
         dz[~self.free] = 0.0
         return dz, float(gain @ dz)
 
