@@ -1,10 +1,13 @@
 """A real HTTP server on 127.0.0.1 for tests: start it with a handler class, get its base URL;
-or serve a JSON API from one function, as the twins of Google's REST APIs do."""
+serve a JSON API from one function, as the twins of Google's REST APIs do; or serve an ASGI
+app (keiba's API) with uvicorn in a thread."""
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +29,32 @@ def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def serving_app(app: Any) -> Iterator[str]:
+    """Serve the ASGI `app` with uvicorn in a thread on a free loopback port until the `with`
+    ends; yields the base URL once the server has started."""
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    listen = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
+    )
+    server = uvicorn.Server(listen)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
 
 
 def google_error(code: int, status: str, message: str) -> JsonAnswer:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,9 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-import uvicorn
 from served_home import day_of, served_home
-from test_serve_process import free_port
 
 from keiba.bankroll import Ledger, Ticket
 from keiba.common.clock import FixedClock
@@ -35,6 +32,7 @@ from keiba.common.storage import create_ledger_engine
 from keiba.serving.app import ServeSettings, create_app
 from keiba.serving.auth import FailureThrottle, Role, TokenStore, tokens_path
 from keiba.serving.dashboard import StreamSlots
+from loopback import serving_app
 from race_morning import ACCOUNT, DEPOSIT, Morning
 
 pytestmark = pytest.mark.slow
@@ -91,26 +89,12 @@ def live(morning: Morning, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     _, operator = store.create("operator", Role.OPERATOR)
     settings = ServeSettings(config, store, ACCOUNT, throttle=FailureThrottle(limit=1_000_000),
                              clock=clock, stream_interval_s=0.2)  # fmt: skip
-    port = free_port()
     app = create_app(settings)
-    config_ = uvicorn.Config(app, host="127.0.0.1", port=port,
-                             log_level="warning", timeout_graceful_shutdown=1)  # fmt: skip
-    server = uvicorn.Server(config_)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    try:
-        lead = dt.timedelta(seconds=config.race_day.close_lead_s)
-        closes = [r.post_time - lead for r in morning.day.races[:3]]
-        yield Live(f"http://127.0.0.1:{port}", viewer, operator, day_of(morning),
-                   morning.day.races[6].race_id, morning.early, morning.at,
-                   closes, app.state.streams)  # fmt: skip
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+    lead = dt.timedelta(seconds=config.race_day.close_lead_s)
+    closes = [r.post_time - lead for r in morning.day.races[:3]]
+    with serving_app(app) as base:
+        yield Live(base, viewer, operator, day_of(morning), morning.day.races[6].race_id,
+                   morning.early, morning.at, closes, app.state.streams)  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -11,17 +11,13 @@ page and the viewer sees the later races decided.
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import uvicorn
 from replayed_day import PATIENCE_S, Gate, Replaying, held_by_the_monitor, inject_stop, start_replay
 from test_dashboard_browser import browser, clean, open_tab
-from test_serve_process import free_port
 
 from keiba.app.recorded_day import prepare_replay
 from keiba.common.clock import JST
@@ -29,6 +25,7 @@ from keiba.common.config import KeibaConfig
 from keiba.serving.app import ServeSettings, create_app
 from keiba.serving.auth import FailureThrottle, Role
 from keiba.serving.server import settings_for
+from loopback import serving_app
 
 pytestmark = pytest.mark.slow
 __all__ = ["browser"]  # the fixture, shared with the dashboard's tests
@@ -60,26 +57,12 @@ def watched(replay_home: tuple[KeibaConfig, dt.date]) -> Iterator[Watched]:
     gate.step(0)
     while not settings.reads.plan(day)["planned"]:  # held once its plan is in the journal
         gate.step()
-    port = free_port()
-    app = create_app(settings)
-    listen = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
-    )
-    server = uvicorn.Server(listen)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    try:
-        yield Watched(f"http://127.0.0.1:{port}", settings, replaying, day,
-                      config.storage.dataset, tokens)  # fmt: skip
-    finally:
-        gate.hold_while = None
-        replaying.join()
-        server.should_exit = True
-        thread.join(timeout=15)
+    with serving_app(create_app(settings)) as base:
+        try:
+            yield Watched(base, settings, replaying, day, config.storage.dataset, tokens)
+        finally:
+            gate.hold_while = None
+            replaying.join()
 
 
 def login(tab: Any, w: Watched, role: Role, page: str) -> None:

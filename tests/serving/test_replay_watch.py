@@ -11,9 +11,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +20,7 @@ import httpx
 import pytest
 from replayed_day import PATIENCE_S, Gate, held_by_the_monitor, inject_stop, start_replay
 from served_home import TestClient
-from test_serve_process import KEIBA, free_port, keiba
+from test_serve_process import keiba, serve_process
 
 from keiba.app.recorded_day import REPLAY_ACCOUNT, prepare_replay
 from keiba.app.serving import day_plan
@@ -201,31 +198,6 @@ def first_event(client: httpx.Client) -> dict[str, Any]:
     raise AssertionError("the stream sent no event")
 
 
-@contextmanager
-def serve_process(home: Path, *args: str) -> Iterator[str]:
-    """`keiba serve ARGS` in a process of its own on a free loopback port: its base URL."""
-    port = free_port()
-    log = (home.parent / "serve.log").open("wb")
-    process = subprocess.Popen([*KEIBA, "--home", str(home), "serve", *args, "--port", str(port)],
-                               stdout=log, stderr=log)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + PATIENCE_S
-        while True:
-            try:
-                httpx.get(f"{base}/health", timeout=1)
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, (home.parent / "serve.log").read_text()
-                assert time.monotonic() < deadline, "keiba serve did not start"
-                time.sleep(0.2)
-        yield base
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=30)
-        log.close()
-
-
 def test_keiba_serve_replay_reads_a_running_replay_from_its_own_process(
     replay_home: tuple[KeibaConfig, dt.date],
 ) -> None:
@@ -241,7 +213,7 @@ def test_keiba_serve_replay_reads_a_running_replay_from_its_own_process(
     headers = bearer(json.loads(made)["token"])
     args = ("--replay", "--date", str(day), "--dataset", config.storage.dataset)
     with (
-        serve_process(config.home, *args) as base,
+        serve_process(config.home, *args, patience_s=PATIENCE_S) as base,
         httpx.Client(base_url=base, headers=headers, timeout=30) as client,
     ):
         early = first_event(client)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -42,14 +43,23 @@ def server(
 ) -> Iterator[tuple[str, Path]]:
     home = tmp_path_factory.mktemp("serve") / "home"
     shutil.copytree(morning.home, home)
-    port = free_port()
     env = {**os.environ, "KEIBA_STORAGE__DATASET": DATASET}
+    with serve_process(home, env=env) as base:
+        yield base, home
+
+
+@contextmanager
+def serve_process(
+    home: Path, *args: str, env: dict[str, str] | None = None, patience_s: float = 60
+) -> Iterator[str]:
+    """`keiba serve ARGS` in a process of its own on a free loopback port: its base URL."""
+    port = free_port()
     log = (home.parent / "serve.log").open("wb")
-    process = subprocess.Popen([*KEIBA, "--home", str(home), "serve", "--port", str(port)],
+    process = subprocess.Popen([*KEIBA, "--home", str(home), "serve", *args, "--port", str(port)],
                                env=env, stdout=log, stderr=log)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + patience_s
         while True:
             try:
                 httpx.get(f"{base}/health", timeout=1)
@@ -58,7 +68,7 @@ def server(
                 assert process.poll() is None, (home.parent / "serve.log").read_text()
                 assert time.monotonic() < deadline, "keiba serve did not start"
                 time.sleep(0.2)
-        yield base, home
+        yield base
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)
