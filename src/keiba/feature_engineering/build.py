@@ -108,16 +108,9 @@ def build_features_for_entries(
     (none later is read); a race with a result by its result. The rows equal those a full
     `build_features` gives. Returns the row count written (0 for a race with neither).
     """
-    if as_of.tzinfo is None:
-        raise ValueError(f"as_of must be timezone-aware, was {as_of.isoformat()}")
-    warehouse.ensure_schema()
-    cards = warehouse.has_table(ENTRIES_TABLE)
-    params: list[object] = [as_of.astimezone(dt.UTC)] if cards else []
+    cards, params = _cards_as_of(warehouse, as_of)
     day = _race_day(warehouse, race_ids, cards)
-    digest = None
-    if day is not None:
-        digest = warehouse.query(history_digest_sql(cards=cards, until=cards), [*params, day])
-        _keep_history(warehouse, day, cards, params, digest)
+    digest = None if day is None else _keep_history(warehouse, day, cards, params)
     history = None if day is None else HISTORY_TABLE
     sql = feature_sql(cards=cards, until=cards, races=True, history=history)
     frame = warehouse.query(sql, [*params, list(race_ids)], deterministic=True)
@@ -140,14 +133,18 @@ def prepare_race_day(warehouse: Warehouse, day: dt.date, as_of: dt.datetime) -> 
     """Keep what every build of `day`'s races reads from the days before it (the history and
     the ratings' state), as the warehouse stands at `as_of`, unless it is kept already: a race
     day does this once it starts, so its first decision does not pass over all history."""
+    cards, params = _cards_as_of(warehouse, as_of)
+    digest = _keep_history(warehouse, day, cards, params)
+    _kept_ratings(warehouse, day, cards, params, digest)
+
+
+def _cards_as_of(warehouse: Warehouse, as_of: dt.datetime) -> tuple[bool, list[object]]:
+    """Whether the warehouse holds cards, and the parameters that read them as of `as_of`."""
     if as_of.tzinfo is None:
         raise ValueError(f"as_of must be timezone-aware, was {as_of.isoformat()}")
     warehouse.ensure_schema()
     cards = warehouse.has_table(ENTRIES_TABLE)
-    params: list[object] = [as_of.astimezone(dt.UTC)] if cards else []
-    digest = warehouse.query(history_digest_sql(cards=cards, until=cards), [*params, day])
-    _keep_history(warehouse, day, cards, params, digest)
-    _kept_ratings(warehouse, day, cards, params, digest)
+    return cards, [as_of.astimezone(dt.UTC)] if cards else []
 
 
 def _stored_columns(warehouse: Warehouse) -> list[str] | None:
@@ -170,10 +167,11 @@ def _race_day(warehouse: Warehouse, race_ids: Sequence[str], cards: bool) -> dt.
 
 
 def _keep_history(
-    warehouse: Warehouse, day: dt.date, cards: bool, params: list[object], digest: pl.DataFrame
-) -> None:
-    """Make `feature_history` hold the history of the races of `day`, unless it already does
-    (`digest`: `history_digest_sql`'s row for the day)."""
+    warehouse: Warehouse, day: dt.date, cards: bool, params: list[object]
+) -> pl.DataFrame:
+    """Make `feature_history` hold the history of the races of `day`, unless it already does;
+    the digest of every start before the day it is kept under (`history_digest_sql`'s row)."""
+    digest = warehouse.query(history_digest_sql(cards=cards, until=cards), [*params, day])
     sql = history_sql(cards=cards, until=cards)
     _keep(
         warehouse,
@@ -181,6 +179,7 @@ def _keep_history(
         _key(day, sql, digest),
         lambda: warehouse.query(sql, [*params, day], deterministic=True),
     )
+    return digest
 
 
 def _ratings_of_day(
