@@ -42,6 +42,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import linalg, sparse
 
+from keiba.themis.kernels import compiled
+
 __all__ = ["JointKelly", "solve_joint_kelly"]
 
 FloatArray = NDArray[np.float64]
@@ -274,6 +276,44 @@ def _renumbered(keep: NDArray[np.bool_]) -> NDArray[np.intp]:
     return new
 
 
+@dataclass(frozen=True)
+class _Lists:
+    """The arguments of the compiled kernels (`keiba.themis.kernels`) for one split, in their
+    order: indices as machine integers, every array contiguous."""
+
+    assemble: tuple[NDArray[Any], ...]
+    forward: tuple[NDArray[Any], ...]
+    backward: tuple[NDArray[Any], ...]
+
+    @classmethod
+    def of(cls, cols: _Columns) -> _Lists:
+        def ints(a: NDArray[Any]) -> NDArray[np.intp]:
+            return np.ascontiguousarray(a, dtype=np.intp)
+
+        def floats(a: NDArray[Any]) -> FloatArray:
+            return np.ascontiguousarray(a, dtype=np.float64)
+
+        rd, rq, qq, qd = cols.rd, cols.rq, cols.qq, cols.qd
+        private, p_row, p_val = ints(cols.private), ints(cols.p_row), floats(cols.p_val)
+        diag, dense = ints(cols.diag), ints(cols.dense)
+        rd_lists = (ints(rd.indptr), ints(rd.indices), floats(rd.data))
+        rq_lists = (ints(rq.indptr), ints(rq.indices), floats(rq.data))
+        c_a, c_t = ints(qd.a), ints(qd.t)
+        return cls(
+            (
+                private, p_row, p_val, diag, dense, *rd_lists, floats(rd.data * rd.data),
+                *rq_lists, ints(qq.row), ints(qq.cell), floats(qq.val), ints(qd.pairs.row),
+                ints(qd.entry), floats(qd.pairs.val), c_a, c_t, ints(qd.first),
+                ints(qd.second), ints(qd.cell),
+            ),
+            (private, p_row, p_val, diag, dense, *rd_lists, *rq_lists, c_a, c_t),
+            (
+                private, p_row, p_val, np.ascontiguousarray(cols.alone), diag, dense,
+                *rd_lists, *rq_lists, c_a, c_t,
+            ),
+        )  # fmt: skip
+
+
 @dataclass
 class _Columns:
     """The active tickets' payoff columns and the cash column (last, 1 in every outcome), split
@@ -302,8 +342,16 @@ class _Columns:
     rd2t: sparse.csr_matrix = field(init=False)
     rqt: sparse.csr_matrix = field(init=False)
 
+    _lists: _Lists | None = field(init=False, default=None)
+
     def __post_init__(self) -> None:
         self.rt, self.rdt, self.rd2t, self.rqt = self.r.T, self.rd.T, self.rd2.T, self.rq.T
+
+    def lists(self) -> _Lists:
+        """The split's lists of nonzeros as the compiled kernels take them (made once)."""
+        if self._lists is None:
+            self._lists = _Lists.of(self)
+        return self._lists
 
     @classmethod
     def of(cls, tickets: sparse.csc_matrix) -> _Columns:
@@ -373,14 +421,6 @@ def _columns(m: sparse.csc_matrix, columns: NDArray[np.intp]) -> sparse.csc_matr
     )
 
 
-def _by_outcome(rows: NDArray[np.intp], values: FloatArray, n_out: int) -> FloatArray:
-    """Σ of `values` (tickets × right-hand sides) over the tickets of each outcome."""
-    return np.stack(
-        [np.bincount(rows, weights=values[:, j], minlength=n_out) for j in range(values.shape[1])],
-        axis=1,
-    )
-
-
 def _cholesky(matrix: FloatArray) -> tuple[FloatArray, bool]:
     """The Cholesky factor, with a ridge of growing weight where rounding made the matrix
     indefinite (columns that are nearly the same ticket)."""
@@ -397,59 +437,22 @@ def _cholesky(matrix: FloatArray) -> tuple[FloatArray, bool]:
     raise linalg.LinAlgError("the Newton system is not positive definite")
 
 
-def _schur(cols: _Columns, d_eff: FloatArray, theta: FloatArray) -> tuple[FloatArray, ...]:
-    """The dense block's system after the diagonal block is eliminated (cash last), the
-    coupling of the two blocks (cash last) and the diagonal block."""
-    m_d = cols.rd2t @ d_eff + theta[cols.diag]
-    values = cols.qd.values(d_eff)
-    cash = cols.rdt @ d_eff
-    scaled = cash / m_d
-    n = cols.dense.size
-    schur = np.empty((n, n))
-    schur[:-1, :-1] = cols.qq.symmetric(d_eff) - cols.qd.correction(values, m_d)
-    by_cash = np.bincount(cols.qd.a, weights=values * np.take(scaled, cols.qd.t), minlength=n - 1)
-    schur[:-1, -1] = schur[-1, :-1] = cols.rqt @ d_eff - by_cash
-    schur[-1, -1] = float(np.sum(d_eff)) - float(cash @ scaled)
-    schur[np.diag_indices_from(schur)] += theta[cols.dense]
-    coupling = np.vstack([cols.qd.dense(values), cash])
-    return schur, coupling, m_d
-
-
 def _newton_solver(cols: _Columns, d: FloatArray, theta: FloatArray):  # type: ignore[no-untyped-def]
     """A function solving (RᵀDR + diag θ) u = h over the active columns (cash last), for h of
-    shape (columns, right-hand sides)."""
-    n_out = d.size
-    b_p = theta[cols.private]
-    o_p = cols.p_val
-    s_out = np.bincount(cols.p_row, weights=o_p * o_p / b_p, minlength=n_out)
-    d_eff = d / (1.0 + d * s_out)
-    schur, coupling, m_d = _schur(cols, d_eff, theta)
+    shape (columns, right-hand sides): assembled and solved by the compiled kernels, the dense
+    block factorised by LAPACK."""
+    kernels, lists = compiled(), cols.lists()
+    theta = np.ascontiguousarray(theta, dtype=np.float64)
+    schur, d_eff, m_d, cash, values = kernels["assemble"](d, theta, *lists.assemble)
     factor = _cholesky(schur)
-    rows, d_row = cols.p_row, np.take(d, cols.p_row)[:, None]
-    o, b, alone = o_p[:, None], b_p[:, None], cols.alone[:, None]
-    all_alone = bool(np.all(alone))
 
     def solve(h: FloatArray) -> FloatArray:
-        h_p = np.take(h, cols.private, axis=0)
-        corr = d_eff[:, None] * _by_outcome(rows, o * h_p / b, n_out)
-        rhs_d = np.take(h, cols.diag, axis=0) - cols.rdt @ corr
-        rhs_q = np.take(h, cols.dense, axis=0) - np.vstack([cols.rqt @ corr, np.sum(corr, axis=0)])
-        u_q = linalg.cho_solve(
-            factor, rhs_q - coupling @ (rhs_d / m_d[:, None]), check_finite=False
+        h = np.ascontiguousarray(h, dtype=np.float64)
+        rhs_q, rhs_d = kernels["forward"](h, d_eff, theta, m_d, cash, values, *lists.forward)
+        u_q = linalg.cho_solve(factor, rhs_q, check_finite=False)
+        u: FloatArray = kernels["backward"](
+            h, u_q, rhs_d, d, d_eff, theta, m_d, cash, values, *lists.backward
         )
-        u_d = (rhs_d - coupling.T @ u_q) / m_d[:, None]
-        v = cols.rq @ u_q[:-1] + cols.rd @ u_d + u_q[-1]
-        r_p = h_p - o * d_row * np.take(v, rows, axis=0)
-        u = np.empty(h.shape)
-        # (b + d o²)⁻¹ r where a ticket is the only private one of its outcome: the general
-        # form, r/b − (o/b)·λ, cancels when b is tiny (a ticket well inside the optimum)
-        if all_alone:
-            u[cols.private] = r_p / (b + d_row * o * o)
-        else:
-            lam = np.take(d_eff[:, None] * _by_outcome(rows, o * r_p / b, n_out), rows, axis=0)
-            u[cols.private] = np.where(alone, r_p / (b + d_row * o * o), (r_p - o * lam) / b)
-        u[cols.diag] = u_d
-        u[cols.dense] = u_q
         return u
 
     return solve
