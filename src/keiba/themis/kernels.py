@@ -43,7 +43,7 @@ def compiled() -> dict[str, Callable[..., Any]]:
     return _compiled
 
 
-def assemble(  # noqa: PLR0913 - the system's lists of nonzeros, passed flat to compiled code
+def assemble(
     d: FloatArray,
     theta: FloatArray,
     private: IndexArray,
@@ -125,7 +125,7 @@ def assemble(  # noqa: PLR0913 - the system's lists of nonzeros, passed flat to 
     return schur, d_eff, m_d, cash, values
 
 
-def forward(  # noqa: PLR0913 - see assemble
+def forward(
     h: FloatArray,
     d_eff: FloatArray,
     theta: FloatArray,
@@ -187,7 +187,7 @@ def forward(  # noqa: PLR0913 - see assemble
     return rhs_q, rhs_d
 
 
-def backward(  # noqa: PLR0913 - see assemble
+def backward(
     h: FloatArray,
     u_q: FloatArray,
     rhs_d: FloatArray,
