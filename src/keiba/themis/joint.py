@@ -83,6 +83,9 @@ Newton's method as an active-set method over the tickets it has identified takes
 KKT_SLACK = 1e-10
 """A ticket outside the active set joins it when its marginal gain exceeds ν by more."""
 
+HELD = 1e30
+"""The ridge that holds a column at zero in a Newton system (a ticket not moving)."""
+
 ZERO = 1e-9
 """Fractions below this (of the bankroll) are returned as 0, as tickets at the optimum's zero."""
 
@@ -424,7 +427,8 @@ def _columns(m: sparse.csc_matrix, columns: NDArray[np.intp]) -> sparse.csc_matr
 def _cholesky(matrix: FloatArray) -> tuple[FloatArray, bool]:
     """The Cholesky factor, with a ridge of growing weight where rounding made the matrix
     indefinite (columns that are nearly the same ticket)."""
-    scale = float(np.max(np.abs(np.diag(matrix)), initial=1.0))
+    diagonal = np.abs(np.diag(matrix))
+    scale = float(np.max(diagonal[diagonal < HELD / 2], initial=1.0))  # of the columns moving
     for ridge in (0.0, 1e-14, 1e-12, 1e-10, 1e-8):
         try:
             shifted = matrix + ridge * scale * np.eye(matrix.shape[0]) if ridge else matrix
@@ -542,16 +546,18 @@ def _expected_log(pi: FloatArray, cols: _Columns, z: FloatArray) -> float:
     return float(pi @ np.log(w)) if np.all(w > 0) else -np.inf
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Factored:
     """Newton's system at one point of a warm start, factorised, with its solution for the
-    budget constraint (tickets held at zero left out)."""
+    budget constraint (tickets held at zero left out) and for the gain at that point."""
 
     solve: Any
     ones: FloatArray
     total: float
     """Σ ones."""
     free: NDArray[np.bool_]
+    at_point: FloatArray | None
+    """The solution for the gain at the point of factorisation, until a direction uses it."""
 
     @classmethod
     def at(
@@ -560,17 +566,22 @@ class _Factored:
         """At z, moving the `free` columns only (the others held at zero by a prohibitive
         ridge)."""
         w = cols.r @ z
-        ridge = np.where(free, POLISH_RIDGE, 1e30)
+        ridge = np.where(free, POLISH_RIDGE, HELD)
         solve = _newton_solver(cols, pi / (w * w), ridge)
-        ones = solve(np.ones((z.size, 1)))[:, 0]
+        gain = cols.rt @ (pi / w)
+        both = solve(np.stack([np.ones(z.size), gain], axis=1))
+        ones = both[:, 0]
         ones[~free] = 0.0
-        return cls(solve, ones, float(np.sum(ones)), free)
+        return cls(solve, ones, float(np.sum(ones)), free, both[:, 1])
 
     def direction(self, pi: FloatArray, cols: _Columns, z: FloatArray) -> tuple[FloatArray, float]:
         """The step for max Σπ log w on the plane 1ᵀz = 1 from z with this system (Newton's
         at the point it was factorised at, a chord step elsewhere), and its decrement."""
         gain = cols.rt @ (pi / (cols.r @ z))
-        u = self.solve(gain[:, None])[:, 0]
+        if self.at_point is not None:
+            u, self.at_point = self.at_point, None
+        else:
+            u = self.solve(gain[:, None])[:, 0]
         u[~self.free] = 0.0
         dz = u - float(np.sum(u)) / self.total * self.ones
         dz[~self.free] = 0.0
@@ -583,36 +594,35 @@ def _polish(
     """The optimum over the tickets `columns` of `full` by Newton's method from `near` (the
     optimum of this problem with a few more tickets) as an active-set method: a ticket that
     reaches zero leaves, a ticket outside whose marginal gain beats ν joins. Each step solves
-    over the set as it was after the last join (tickets that left since held at zero). None
-    where it does not settle in a few steps (or the cash would run out): the interior-point
-    method is used instead."""
-    allowed = np.zeros(full.r.shape[1] - 1, dtype=bool)
-    allowed[columns] = True
+    the whole problem's system with every ticket not moving held at zero by its ridge (no
+    narrowing), factorised again after a ticket leaves or joins. None where it does not settle
+    in a few steps (or the cash would run out): the interior-point method is used instead."""
+    allowed = np.zeros(full.r.shape[1], dtype=bool)
+    allowed[columns], allowed[-1] = True, True
     outcomes = full.p_row[allowed[full.private]]
     if np.any(np.bincount(outcomes, minlength=full.r.shape[0])[outcomes] > 1):
         return None
-    z = np.append(np.where(near > 0, near, 0.0), max(0.0, 1.0 - float(np.sum(near[near > 0]))))
+    z = np.zeros(allowed.size)
+    z[columns] = np.where(near > 0, near, 0.0)
+    z[-1] = max(0.0, 1.0 - float(np.sum(near[near > 0])))
     if z[-1] <= 0:
         return None
     free = z > 0
     free[-1] = True
-    _join(free, z, _gains(pi, full, columns, z))
-    listed, active = free.copy(), _narrowed(full, columns, free)
+    _join(free, z, _gains(pi, full, allowed, z))
     factored, last = None, math.inf
     for _ in range(POLISH_STEPS):
         if z[-1] <= 0:
             return None
         try:
             if factored is None:
-                factored = _Factored.at(pi, active, z[listed], free[listed])
-            step, decrement = factored.direction(pi, active, z[listed])
+                factored = _Factored.at(pi, full, z, free)
+            dz, decrement = factored.direction(pi, full, z)
         except linalg.LinAlgError:
             return None
         if decrement > CHORD * last:  # the system has moved too far: factorise it again next
             factored = None
         last = decrement
-        dz = np.zeros(z.size)
-        dz[listed] = step
         alpha = _step_to_boundary(z, dz)
         if alpha < 1.0:  # tickets the full step would take below zero leave (and may rejoin)
             leaving = free & (z + dz <= 0)
@@ -624,15 +634,13 @@ def _polish(
             continue
         if decrement < SETTLED:  # the last full step, then the tickets outside that should join
             z = z + dz
-            if not _join(free, z, _gains(pi, full, columns, z)):
-                return z[:-1]
-            listed, active = free.copy(), _narrowed(full, columns, free)
+            if not _join(free, z, _gains(pi, full, allowed, z)):
+                polished: FloatArray = z[columns]
+                return polished
             factored, last = None, math.inf
             continue
-        current, t = _expected_log(pi, active, z[listed]), 1.0
-        while t > 1e-8 and (
-            _expected_log(pi, active, z[listed] + t * step) < current + 1e-4 * t * decrement
-        ):
+        current, t = _expected_log(pi, full, z), 1.0
+        while t > 1e-8 and _expected_log(pi, full, z + t * dz) < current + 1e-4 * t * decrement:
             t *= 0.5
         z = z + t * dz
     return None
@@ -650,19 +658,11 @@ def _join(free: NDArray[np.bool_], z: FloatArray, gain: FloatArray) -> bool:
     return True
 
 
-def _narrowed(full: _Columns, columns: NDArray[np.intp], free: NDArray[np.bool_]) -> _Columns:
-    """The split of `full` narrowed to the free ones of `columns` (`free`: theirs, cash last)."""
-    keep = np.zeros(full.r.shape[1] - 1, dtype=bool)
-    keep[columns[free[:-1]]] = True
-    return full if np.all(keep) else full.subset(keep)
-
-
-def _gains(pi: FloatArray, full: _Columns, columns: NDArray[np.intp], z: FloatArray) -> FloatArray:
-    """The marginal gains Rᵀ(π/w) of `columns` and the cash (last) at z (theirs, cash last)."""
-    on_all = np.zeros(full.r.shape[1])
-    on_all[columns], on_all[-1] = z[:-1], z[-1]
-    gain: FloatArray = full.rt @ (pi / (full.r @ on_all))
-    return np.append(gain[columns], gain[-1])
+def _gains(pi: FloatArray, full: _Columns, allowed: NDArray[np.bool_], z: FloatArray) -> FloatArray:
+    """The marginal gains Rᵀ(π/w) at z of every column (cash last), −∞ for those not `allowed`."""
+    gain: FloatArray = full.rt @ (pi / (full.r @ z))
+    gain[~allowed] = -np.inf
+    return gain
 
 
 def solve_joint_kelly(
