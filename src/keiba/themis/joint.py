@@ -448,12 +448,18 @@ def _newton_solver(cols: _Columns, d: FloatArray, theta: FloatArray):  # type: i
     kernels, lists = compiled(), cols.lists()
     theta = np.ascontiguousarray(theta, dtype=np.float64)
     schur, d_eff, m_d, cash, values = kernels["assemble"](d, theta, *lists.assemble)
-    factor = _cholesky(schur)
+    live = np.flatnonzero(theta[cols.dense] < HELD / 2)  # dense columns held at zero stay 0
+    whole = live.size == cols.dense.size
+    factor = _cholesky(schur if whole else schur[np.ix_(live, live)])
 
     def solve(h: FloatArray) -> FloatArray:
         h = np.ascontiguousarray(h, dtype=np.float64)
         rhs_q, rhs_d = kernels["forward"](h, d_eff, theta, m_d, cash, values, *lists.forward)
-        u_q = linalg.cho_solve(factor, rhs_q, check_finite=False)
+        if whole:
+            u_q = linalg.cho_solve(factor, rhs_q, check_finite=False)
+        else:
+            u_q = np.zeros(rhs_q.shape)
+            u_q[live] = linalg.cho_solve(factor, rhs_q[live], check_finite=False)
         u: FloatArray = kernels["backward"](
             h, u_q, rhs_d, d, d_eff, theta, m_d, cash, values, *lists.backward
         )
