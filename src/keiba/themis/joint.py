@@ -42,7 +42,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import linalg, sparse
 
-from keiba.themis.kernels import compiled
+from keiba.themis.kernels import HELD_FROM, compiled
 
 __all__ = ["JointKelly", "solve_joint_kelly"]
 
@@ -305,9 +305,9 @@ class _Lists:
         return cls(
             (
                 private, p_row, p_val, diag, dense, *rd_lists, floats(rd.data * rd.data),
-                *rq_lists, ints(qq.row), ints(qq.cell), floats(qq.val), ints(qd.pairs.row),
-                ints(qd.entry), floats(qd.pairs.val), c_a, c_t, ints(qd.first),
-                ints(qd.second), ints(qd.cell),
+                *rq_lists, ints(qq.row), ints(qq.a), ints(qq.b), floats(qq.val),
+                ints(qd.pairs.row), ints(qd.entry), floats(qd.pairs.val), c_a, c_t,
+                ints(qd.first), ints(qd.second),
             ),
             (private, p_row, p_val, diag, dense, *rd_lists, *rq_lists, c_a, c_t),
             (
@@ -447,21 +447,21 @@ def _newton_solver(cols: _Columns, d: FloatArray, theta: FloatArray):  # type: i
     block factorised by LAPACK."""
     kernels, lists = compiled(), cols.lists()
     theta = np.ascontiguousarray(theta, dtype=np.float64)
-    schur, d_eff, m_d, cash, values = kernels["assemble"](d, theta, *lists.assemble)
-    live = np.flatnonzero(theta[cols.dense] < HELD / 2)  # dense columns held at zero stay 0
-    whole = live.size == cols.dense.size
-    factor = _cholesky(schur if whole else schur[np.ix_(live, live)])
+    held = theta[cols.dense] >= HELD_FROM  # dense columns held at zero are left out
+    live = np.full(cols.dense.size, -1, dtype=np.intp)
+    live[~held] = np.arange(cols.dense.size - int(np.count_nonzero(held)))
+    n_live = int(live[-1]) + 1
+    schur, d_eff, m_d, cash, values = kernels["assemble"](d, theta, live, *lists.assemble)
+    factor = _cholesky(schur)
 
     def solve(h: FloatArray) -> FloatArray:
         h = np.ascontiguousarray(h, dtype=np.float64)
-        rhs_q, rhs_d = kernels["forward"](h, d_eff, theta, m_d, cash, values, *lists.forward)
-        if whole:
-            u_q = linalg.cho_solve(factor, rhs_q, check_finite=False)
-        else:
-            u_q = np.zeros(rhs_q.shape)
-            u_q[live] = linalg.cho_solve(factor, rhs_q[live], check_finite=False)
+        rhs_q, rhs_d = kernels["forward"](
+            h, d_eff, theta, m_d, cash, values, live, n_live, *lists.forward
+        )
+        u_live = linalg.cho_solve(factor, rhs_q, check_finite=False)
         u: FloatArray = kernels["backward"](
-            h, u_q, rhs_d, d, d_eff, theta, m_d, cash, values, *lists.backward
+            h, u_live, rhs_d, d, d_eff, theta, m_d, cash, values, live, *lists.backward
         )
         return u
 
@@ -469,10 +469,8 @@ def _newton_solver(cols: _Columns, d: FloatArray, theta: FloatArray):  # type: i
 
 
 def _step_to_boundary(v: FloatArray, dv: FloatArray) -> float:
-    negative = dv < 0
-    if not np.any(negative):
-        return 1.0
-    return min(1.0, float(np.min(-v[negative] / dv[negative])))
+    share: float = compiled()["step_to_boundary"](v, dv)
+    return share
 
 
 @dataclass(frozen=True)
@@ -547,8 +545,22 @@ def _start(pi: FloatArray, cols: _Columns, near: FloatArray | None = None) -> _P
     return _Point(z, np.maximum(nu - gain, 1e-2 / (z * z.size)), nu)
 
 
+def _wealth(cols: _Columns, z: FloatArray) -> FloatArray:
+    """R z (columns at zero skipped)."""
+    r = cols.r
+    w: FloatArray = compiled()["wealth"](r.indptr, r.indices, r.data, z, r.shape[0])
+    return w
+
+
+def _moving_gains(cols: _Columns, y: FloatArray, moving: NDArray[np.bool_]) -> FloatArray:
+    """Rᵀy on the `moving` columns, 0 on the others."""
+    r = cols.r
+    g: FloatArray = compiled()["gains"](r.indptr, r.indices, r.data, y, moving)
+    return g
+
+
 def _expected_log(pi: FloatArray, cols: _Columns, z: FloatArray) -> float:
-    w = cols.r @ z
+    w = _wealth(cols, z)
     return float(pi @ np.log(w)) if np.all(w > 0) else -np.inf
 
 
@@ -571,10 +583,10 @@ class _Factored:
     ) -> _Factored:
         """At z, moving the `free` columns only (the others held at zero by a prohibitive
         ridge)."""
-        w = cols.r @ z
+        w = _wealth(cols, z)
         ridge = np.where(free, POLISH_RIDGE, HELD)
         solve = _newton_solver(cols, pi / (w * w), ridge)
-        gain = cols.rt @ (pi / w)
+        gain = _moving_gains(cols, pi / w, free)
         both = solve(np.stack([np.ones(z.size), gain], axis=1))
         ones = both[:, 0]
         ones[~free] = 0.0
@@ -583,7 +595,7 @@ class _Factored:
     def direction(self, pi: FloatArray, cols: _Columns, z: FloatArray) -> tuple[FloatArray, float]:
         """The step for max Σπ log w on the plane 1ᵀz = 1 from z with this system (Newton's
         at the point it was factorised at, a chord step elsewhere), and its decrement."""
-        gain = cols.rt @ (pi / (cols.r @ z))
+        gain = _moving_gains(cols, pi / _wealth(cols, z), self.free)
         if self.at_point is not None:
             u, self.at_point = self.at_point, None
         else:

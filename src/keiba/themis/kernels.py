@@ -26,6 +26,9 @@ __all__ = ["compiled"]
 FloatArray = NDArray[np.float64]
 IndexArray = NDArray[np.intp]
 
+HELD_FROM = 1e29
+"""A column with a ridge this large or larger is held at zero: its terms are left out."""
+
 _compiled: dict[str, Callable[..., Any]] = {}
 
 
@@ -39,6 +42,9 @@ def compiled() -> dict[str, Callable[..., Any]]:
             assemble=jit(assemble),
             forward=jit(forward),
             backward=jit(backward),
+            wealth=jit(wealth),
+            gains=jit(gains),
+            step_to_boundary=jit(step_to_boundary),
         )
     return _compiled
 
@@ -46,6 +52,7 @@ def compiled() -> dict[str, Callable[..., Any]]:
 def assemble(
     d: FloatArray,
     theta: FloatArray,
+    live: IndexArray,
     private: IndexArray,
     p_row: IndexArray,
     p_val: FloatArray,
@@ -59,7 +66,8 @@ def assemble(
     rq_row: IndexArray,
     rq_val: FloatArray,
     qq_row: IndexArray,
-    qq_cell: IndexArray,
+    qq_a: IndexArray,
+    qq_b: IndexArray,
     qq_val: FloatArray,
     qd_row: IndexArray,
     qd_entry: IndexArray,
@@ -68,19 +76,23 @@ def assemble(
     c_t: IndexArray,
     c_first: IndexArray,
     c_second: IndexArray,
-    c_cell: IndexArray,
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
-    """The dense block's Schur complement (cash last), and what the solves need: the outcomes'
-    weights after the private tickets are eliminated, the diagonal block, the diagonal block's
-    coupling to the cash and the nonzeros of its coupling to the dense block."""
+    """The Schur complement of the dense block's live columns (`live`: each dense column's
+    position among them, −1 for a column held at zero; cash last), and what the solves need:
+    the outcomes' weights after the private tickets are eliminated, the diagonal block, the
+    diagonal block's coupling to the cash and the nonzeros of its coupling to the dense block.
+    Terms of held columns (a ridge of `HELD_FROM` or more) are left out: they are below
+    rounding."""
     n_out = d.size
     s_out = np.zeros(n_out)
     for i in range(private.size):
-        s_out[p_row[i]] += p_val[i] * p_val[i] / theta[private[i]]
+        b = theta[private[i]]
+        if b < HELD_FROM:
+            s_out[p_row[i]] += p_val[i] * p_val[i] / b
     d_eff = np.empty(n_out)
     for w in range(n_out):
         d_eff[w] = d[w] / (1.0 + d[w] * s_out[w])
-    n_d, n = diag.size, dense.size
+    n_d, q = diag.size, dense.size - 1
     m_d, cash = np.empty(n_d), np.empty(n_d)
     for j in range(n_d):
         squares, plain = 0.0, 0.0
@@ -92,36 +104,47 @@ def assemble(
     values = np.zeros(c_a.size)
     for e in range(qd_row.size):
         values[qd_entry[e]] += d_eff[qd_row[e]] * qd_val[e]
-    q = n - 1
-    upper = np.zeros(q * q)
+    n = 0
+    for i in range(q + 1):
+        n += live[i] >= 0
+    schur, correction = np.zeros((n, n)), np.zeros((n, n))
     for e in range(qq_row.size):
-        upper[qq_cell[e]] += d_eff[qq_row[e]] * qq_val[e]
-    correction = np.zeros(q * q)
+        i, j = live[qq_a[e]], live[qq_b[e]]
+        if i >= 0 and j >= 0:
+            schur[i, j] += d_eff[qq_row[e]] * qq_val[e]
     for e in range(c_first.size):
-        first = c_first[e]
-        correction[c_cell[e]] += values[first] / m_d[c_t[first]] * values[c_second[e]]
-    schur = np.empty((n, n))
-    for i in range(q):
-        for j in range(i, q):
-            schur[i, j] = upper[i * q + j] - correction[i * q + j]
+        first, second = c_first[e], c_second[e]
+        i, j = live[c_a[first]], live[c_a[second]]
+        if i >= 0 and j >= 0 and theta[diag[c_t[first]]] < HELD_FROM:
+            correction[i, j] += values[first] / m_d[c_t[first]] * values[second]
+    for i in range(n):
+        for j in range(i, n):
+            schur[i, j] -= correction[i, j]
             schur[j, i] = schur[i, j]
     by_cash = np.zeros(q)
     for e in range(c_a.size):
-        by_cash[c_a[e]] += values[e] * (cash[c_t[e]] / m_d[c_t[e]])
+        if theta[diag[c_t[e]]] < HELD_FROM:
+            by_cash[c_a[e]] += values[e] * (cash[c_t[e]] / m_d[c_t[e]])
+    c = n - 1  # the cash's row
     for i in range(q):
+        k = live[i]
+        if k < 0:
+            continue
         column = 0.0
         for e in range(rq_ptr[i], rq_ptr[i + 1]):
             column += rq_val[e] * d_eff[rq_row[e]]
-        schur[i, q] = column - by_cash[i]
-        schur[q, i] = schur[i, q]
+        schur[k, c] = column - by_cash[i]
+        schur[c, k] = schur[k, c]
     total, through = 0.0, 0.0
     for w in range(n_out):
         total += d_eff[w]
     for j in range(n_d):
-        through += cash[j] * (cash[j] / m_d[j])
-    schur[q, q] = total - through
-    for i in range(n):
-        schur[i, i] += theta[dense[i]]
+        if theta[diag[j]] < HELD_FROM:
+            through += cash[j] * (cash[j] / m_d[j])
+    schur[c, c] = total - through
+    for i in range(q + 1):
+        if live[i] >= 0:
+            schur[live[i], live[i]] += theta[dense[i]]
     return schur, d_eff, m_d, cash, values
 
 
@@ -132,6 +155,8 @@ def forward(
     m_d: FloatArray,
     cash: FloatArray,
     values: FloatArray,
+    live: IndexArray,
+    n_live: int,
     private: IndexArray,
     p_row: IndexArray,
     p_val: FloatArray,
@@ -146,16 +171,16 @@ def forward(
     c_a: IndexArray,
     c_t: IndexArray,
 ) -> tuple[FloatArray, FloatArray]:
-    """For right-hand sides h (columns × k): the dense block's right-hand side after the private
-    tickets and the diagonal block are eliminated, and the diagonal block's own."""
+    """For right-hand sides h (columns × k): the live dense columns' right-hand side after the
+    private tickets and the diagonal block are eliminated, and the diagonal block's own."""
     n_out, k = d_eff.size, h.shape[1]
-    n_d, n = diag.size, dense.size
-    q = n - 1
+    n_d, q = diag.size, dense.size - 1
     corr = np.zeros((n_out, k))
     for i in range(private.size):
         column, w = private[i], p_row[i]
-        for c in range(k):
-            corr[w, c] += p_val[i] * h[column, c] / theta[column]
+        if theta[column] < HELD_FROM:
+            for c in range(k):
+                corr[w, c] += p_val[i] * h[column, c] / theta[column]
     for w in range(n_out):
         for c in range(k):
             corr[w, c] *= d_eff[w]
@@ -166,30 +191,36 @@ def forward(
             for e in range(rd_ptr[j], rd_ptr[j + 1]):
                 acc += rd_val[e] * corr[rd_row[e], c]
             rhs_d[j, c] = h[diag[j], c] - acc
-    rhs_q = np.empty((n, k))
+    rhs_q = np.empty((n_live, k))
     for i in range(q):
+        if live[i] < 0:
+            continue
         for c in range(k):
             acc = 0.0
             for e in range(rq_ptr[i], rq_ptr[i + 1]):
                 acc += rq_val[e] * corr[rq_row[e], c]
-            rhs_q[i, c] = h[dense[i], c] - acc
+            rhs_q[live[i], c] = h[dense[i], c] - acc
+    cash_row = n_live - 1
     for c in range(k):
         acc = 0.0
         for w in range(n_out):
             acc += corr[w, c]
-        rhs_q[q, c] = h[dense[q], c] - acc
+        rhs_q[cash_row, c] = h[dense[q], c] - acc
     for e in range(c_a.size):
-        for c in range(k):
-            rhs_q[c_a[e], c] -= values[e] * (rhs_d[c_t[e], c] / m_d[c_t[e]])
+        i, j = live[c_a[e]], c_t[e]
+        if i >= 0 and theta[diag[j]] < HELD_FROM:
+            for c in range(k):
+                rhs_q[i, c] -= values[e] * (rhs_d[j, c] / m_d[j])
     for j in range(n_d):
-        for c in range(k):
-            rhs_q[q, c] -= cash[j] * (rhs_d[j, c] / m_d[j])
+        if theta[diag[j]] < HELD_FROM:
+            for c in range(k):
+                rhs_q[cash_row, c] -= cash[j] * (rhs_d[j, c] / m_d[j])
     return rhs_q, rhs_d
 
 
 def backward(
     h: FloatArray,
-    u_q: FloatArray,
+    u_live: FloatArray,
     rhs_d: FloatArray,
     d: FloatArray,
     d_eff: FloatArray,
@@ -197,6 +228,7 @@ def backward(
     m_d: FloatArray,
     cash: FloatArray,
     values: FloatArray,
+    live: IndexArray,
     private: IndexArray,
     p_row: IndexArray,
     p_val: FloatArray,
@@ -212,19 +244,24 @@ def backward(
     c_a: IndexArray,
     c_t: IndexArray,
 ) -> FloatArray:
-    """The solution u from the dense block's `u_q`: the diagonal block's, then each private
-    ticket's (by Sherman–Morrison within its outcome)."""
+    """The solution u from the live dense columns' `u_live` (held ones are 0): the diagonal
+    block's, then each private ticket's (by Sherman–Morrison within its outcome)."""
     n_out, k = d_eff.size, h.shape[1]
-    n_d, n = diag.size, dense.size
-    q = n - 1
+    n_d, q = diag.size, dense.size - 1
     u = np.empty(h.shape)
+    u_q = np.zeros((q + 1, k))
+    for i in range(q + 1):
+        if live[i] >= 0:
+            for c in range(k):
+                u_q[i, c] = u_live[live[i], c]
     u_d = np.empty((n_d, k))
     for j in range(n_d):
         for c in range(k):
             u_d[j, c] = rhs_d[j, c] - cash[j] * u_q[q, c]
     for e in range(c_a.size):
-        for c in range(k):
-            u_d[c_t[e], c] -= values[e] * u_q[c_a[e], c]
+        if live[c_a[e]] >= 0:
+            for c in range(k):
+                u_d[c_t[e], c] -= values[e] * u_q[c_a[e], c]
     for j in range(n_d):
         for c in range(k):
             u_d[j, c] /= m_d[j]
@@ -234,14 +271,18 @@ def backward(
         for c in range(k):
             v[w, c] = u_q[q, c]
     for i in range(q):
+        if live[i] < 0:
+            continue
         for e in range(rq_ptr[i], rq_ptr[i + 1]):
             for c in range(k):
                 v[rq_row[e], c] += rq_val[e] * u_q[i, c]
     for j in range(n_d):
+        if theta[diag[j]] >= HELD_FROM:
+            continue
         for e in range(rd_ptr[j], rd_ptr[j + 1]):
             for c in range(k):
                 v[rd_row[e], c] += rd_val[e] * u_d[j, c]
-    for i in range(n):
+    for i in range(q + 1):
         for c in range(k):
             u[dense[i], c] = u_q[i, c]
     r_p = np.empty((private.size, k))
@@ -262,3 +303,39 @@ def backward(
             else:
                 u[column, c] = (r_p[i, c] - o * d_eff[w] * shared[w, c]) / b
     return u
+
+
+def wealth(
+    ptr: IndexArray, row: IndexArray, val: FloatArray, z: FloatArray, n_out: int
+) -> FloatArray:
+    """R z for R in compressed columns (`ptr`, `row`, `val`), skipping the columns at zero:
+    the sums in the order of a compressed-column product."""
+    w = np.zeros(n_out)
+    for j in range(z.size):
+        if z[j] != 0.0:
+            for e in range(ptr[j], ptr[j + 1]):
+                w[row[e]] += val[e] * z[j]
+    return w
+
+
+def gains(
+    ptr: IndexArray, row: IndexArray, val: FloatArray, y: FloatArray, moving: NDArray[np.bool_]
+) -> FloatArray:
+    """Rᵀy on the `moving` columns, 0 on the others."""
+    g = np.zeros(moving.size)
+    for j in range(moving.size):
+        if moving[j]:
+            acc = 0.0
+            for e in range(ptr[j], ptr[j + 1]):
+                acc += val[e] * y[row[e]]
+            g[j] = acc
+    return g
+
+
+def step_to_boundary(v: FloatArray, dv: FloatArray) -> float:
+    """The largest share of the step dv (at most 1) that keeps v + share·dv ≥ 0."""
+    share = 1.0
+    for i in range(v.size):
+        if dv[i] < 0.0:
+            share = min(share, -v[i] / dv[i])
+    return share
