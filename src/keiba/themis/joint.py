@@ -513,10 +513,11 @@ def _interior_point(pi: FloatArray, cols: _Columns, point: _Point, gap: float = 
     with a larger `gap`, to where the complementarity per variable is below it, however
     large the residual: Newton's method takes over from there)."""
     n = point.z.size
+    every = np.ones(n, dtype=bool)
     for _ in range(100):
-        w = cols.r @ point.z
+        w = _wealth(cols, point.z)
         y = pi / w
-        gain = cols.rt @ y
+        gain = _moving_gains(cols, y, every)
         r_d = point.s + gain - point.nu  # residual of ∇φ − s + ν1 = 0, with ∇φ = −gain
         mu = float(point.z @ point.s) / n
         if mu < FLOOR or (
