@@ -107,7 +107,7 @@ def assemble(
     n = 0
     for i in range(q + 1):
         n += live[i] >= 0
-    schur, correction = np.zeros((n, n)), np.zeros((n, n))
+    schur = np.zeros((n, n))
     for e in range(qq_row.size):
         i, j = live[qq_a[e]], live[qq_b[e]]
         if i >= 0 and j >= 0:
@@ -116,10 +116,9 @@ def assemble(
         first, second = c_first[e], c_second[e]
         i, j = live[c_a[first]], live[c_a[second]]
         if i >= 0 and j >= 0 and theta[diag[c_t[first]]] < HELD_FROM:
-            correction[i, j] += values[first] / m_d[c_t[first]] * values[second]
+            schur[i, j] -= values[first] / m_d[c_t[first]] * values[second]
     for i in range(n):
-        for j in range(i, n):
-            schur[i, j] -= correction[i, j]
+        for j in range(i + 1, n):
             schur[j, i] = schur[i, j]
     by_cash = np.zeros(q)
     for e in range(c_a.size):
