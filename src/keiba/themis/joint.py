@@ -118,12 +118,10 @@ def _scaled(m: sparse.csr_matrix, by: FloatArray) -> sparse.csr_matrix:
 def _independent(gram: sparse.csr_matrix, counts: NDArray[np.intp]) -> NDArray[np.bool_]:
     """Columns no two of which win together (a zero in the Gram matrix), fewest outcomes first:
     the tickets of one exclusive pool (usually trio), whose block of the system is diagonal."""
-    chosen = np.zeros(counts.size, dtype=bool)
-    blocked = np.zeros(counts.size, dtype=bool)
-    for j in np.argsort(counts, kind="stable").tolist():
-        if not blocked[j]:
-            chosen[j] = True
-            blocked[gram.indices[gram.indptr[j] : gram.indptr[j + 1]]] = True
+    order = np.argsort(counts, kind="stable").astype(np.intp)
+    chosen: NDArray[np.bool_] = compiled()["independent"](
+        gram.indptr.astype(np.intp), gram.indices.astype(np.intp), order
+    )
     return chosen
 
 
@@ -144,15 +142,19 @@ class _Pairs:
     @classmethod
     def of(cls, a: sparse.csr_matrix, b: sparse.csr_matrix, upper: bool = False) -> _Pairs:
         """The pairs of `a` and `b`; with `upper` (b is a), those on or above the diagonal."""
-        row, first, second = _meeting(a.indptr, b.indptr)
+        row, first, second = compiled()["meeting"](
+            a.indptr.astype(np.intp),
+            b.indptr.astype(np.intp),
+            a.indices.astype(np.intp),
+            b.indices.astype(np.intp),
+            upper,
+        )
         col_a, col_b = a.indices[first].astype(np.intp), b.indices[second].astype(np.intp)
-        keep = col_a <= col_b if upper else slice(None)
-        col_a, col_b = col_a[keep], col_b[keep]
         return cls(
-            row[keep],
+            row,
             col_a,
             col_b,
-            (a.data[first] * b.data[second])[keep],
+            a.data[first] * b.data[second],
             (a.shape[1], b.shape[1]),
             col_a * b.shape[1] + col_b,
         )
@@ -189,20 +191,6 @@ class _Pairs:
         return full
 
 
-def _meeting(
-    a_ptr: NDArray[np.intp], b_ptr: NDArray[np.intp]
-) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp]]:
-    """Every pair of an entry of a and an entry of b in the same row (two CSR index pointers
-    over the same rows): the row and the two entries' positions."""
-    n_a, n_b = np.diff(a_ptr), np.diff(b_ptr)
-    row_a = np.repeat(np.arange(n_a.size), n_a)
-    reps = n_b[row_a]
-    first = np.repeat(np.arange(row_a.size), reps)
-    offset = np.arange(first.size) - np.repeat(np.cumsum(reps) - reps, reps)
-    second = b_ptr[row_a][first] + offset
-    return row_a[first], first, second
-
-
 @dataclass(frozen=True)
 class _Coupling:
     """C = R_Qᵀ D R_T, the dense block's coupling to the diagonal block, as the nonzeros of its
@@ -224,7 +212,8 @@ class _Coupling:
         a, t = np.divmod(cells, pairs.shape[1])
         order = np.lexsort((a, t))
         ptr = np.concatenate(([0], np.cumsum(np.bincount(t, minlength=pairs.shape[1]))))
-        _, f, g = _meeting(ptr, ptr)
+        ptr = ptr.astype(np.intp)
+        _, f, g = compiled()["meeting"](ptr, ptr, ptr, ptr, False)
         first, second = order[f], order[g]
         upper = a[first] <= a[second]
         first, second = first[upper], second[upper]

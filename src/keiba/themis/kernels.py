@@ -45,6 +45,8 @@ def compiled() -> dict[str, Callable[..., Any]]:
             wealth=jit(wealth),
             gains=jit(gains),
             step_to_boundary=jit(step_to_boundary),
+            meeting=jit(meeting),
+            independent=jit(independent),
         )
     return _compiled
 
@@ -338,3 +340,39 @@ def step_to_boundary(v: FloatArray, dv: FloatArray) -> float:
         if dv[i] < 0.0:
             share = min(share, -v[i] / dv[i])
     return share
+
+
+def meeting(
+    a_ptr: IndexArray, b_ptr: IndexArray, a_col: IndexArray, b_col: IndexArray, upper: bool
+) -> tuple[IndexArray, IndexArray, IndexArray]:
+    """Every pair of an entry of a and an entry of b in the same row (two compressed-row
+    matrices over the same rows), row by row, a's entries outer: the row and the two
+    entries' positions; with `upper`, only the pairs whose column in a is at most b's."""
+    n = 0
+    for w in range(a_ptr.size - 1):
+        for ea in range(a_ptr[w], a_ptr[w + 1]):
+            for eb in range(b_ptr[w], b_ptr[w + 1]):
+                if not upper or a_col[ea] <= b_col[eb]:
+                    n += 1
+    row, first, second = np.empty(n, np.intp), np.empty(n, np.intp), np.empty(n, np.intp)
+    k = 0
+    for w in range(a_ptr.size - 1):
+        for ea in range(a_ptr[w], a_ptr[w + 1]):
+            for eb in range(b_ptr[w], b_ptr[w + 1]):
+                if not upper or a_col[ea] <= b_col[eb]:
+                    row[k], first[k], second[k] = w, ea, eb
+                    k += 1
+    return row, first, second
+
+
+def independent(ptr: IndexArray, col: IndexArray, order: IndexArray) -> NDArray[np.bool_]:
+    """Columns no two of which win together, taken greedily in `order`: a column is chosen
+    unless a chosen one shares an outcome with it (`ptr`, `col`: the Gram pattern by rows)."""
+    chosen = np.zeros(order.size, dtype=np.bool_)
+    blocked = np.zeros(order.size, dtype=np.bool_)
+    for j in order:
+        if not blocked[j]:
+            chosen[j] = True
+            for e in range(ptr[j], ptr[j + 1]):
+                blocked[col[e]] = True
+    return chosen
