@@ -601,8 +601,9 @@ def _polish(
 ) -> FloatArray | None:
     """The optimum over the tickets `columns` of `full` by Newton's method from `near` (the
     optimum of this problem with a few more tickets) as an active-set method: a ticket that
-    reaches zero leaves, a ticket outside whose marginal gain beats ν joins. Each step solves
-    the whole problem's system with every ticket not moving held at zero by its ridge (no
+    reaches zero leaves (all those the full step takes below zero at once, where that step
+    projected on z ≥ 0 gains), a ticket outside whose marginal gain beats ν joins. Each step
+    solves the whole problem's system with every ticket not moving held at zero by its ridge (no
     narrowing), factorised again after a ticket leaves or joins. None where it does not settle
     in a few steps (or the cash would run out): the interior-point method is used instead."""
     allowed = np.zeros(full.r.shape[1], dtype=bool)
@@ -635,7 +636,13 @@ def _polish(
         if alpha < 1.0:  # tickets the full step would take below zero leave (and may rejoin)
             leaving = free & (z + dz <= 0)
             leaving[-1] = False
-            z = np.maximum(z + alpha * dz, 0.0)
+            # the whole step with those tickets at zero where it gains, else to the boundary
+            projected = np.maximum(z + dz, 0.0)
+            projected[-1] = 1.0 - float(np.sum(projected[:-1]))
+            gains = projected[-1] > 0 and (
+                _expected_log(pi, full, projected) > _expected_log(pi, full, z)
+            )
+            z = projected if gains else np.maximum(z + alpha * dz, 0.0)
             z[leaving], free[leaving] = 0.0, False
             z[-1] = 1.0 - float(np.sum(z[:-1]))
             factored, last = None, math.inf
