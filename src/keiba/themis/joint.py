@@ -55,7 +55,7 @@ NU_START = 1.1
 POLISH_STEPS = 40
 """Newton (or chord) steps a warm start may take before the interior-point method is used
 instead."""
-CHORD = 1e-2
+CHORD = 0.1
 """A warm start keeps its factorised Newton system while each step's decrement falls below
 this share of the last one (chord steps: a solve, no new system); otherwise it factorises
 again."""
@@ -76,7 +76,7 @@ GAP = 1e-15
 """Stop when the complementarity z·s per variable is below this (the objective is then within
 about n·GAP of the optimum)."""
 
-HANDOFF = 1e-12
+HANDOFF = 1e-13
 """A cold start's interior-point steps stop at this complementarity per variable, and
 Newton's method as an active-set method over the tickets it has identified takes the last."""
 
