@@ -128,8 +128,8 @@ def _independent(gram: sparse.csr_matrix, counts: NDArray[np.intp]) -> NDArray[n
 @dataclass(frozen=True)
 class _Pairs:
     """Every pair of nonzeros of two blocks that share an outcome: its outcome, its columns in
-    the two blocks and the product of the two payoffs. AᵀDB is then one weighted sum by cell,
-    in a fixed order, for any D."""
+    the two blocks and the product of the two payoffs (the dense block's coupling to the
+    diagonal block, C = R_Qᵀ D R_T, is a weighted sum of them by cell)."""
 
     row: NDArray[np.intp]
     a: NDArray[np.intp]
@@ -140,14 +140,10 @@ class _Pairs:
     """Each pair's cell of AᵀDB, row-major."""
 
     @classmethod
-    def of(cls, a: sparse.csr_matrix, b: sparse.csr_matrix, upper: bool = False) -> _Pairs:
-        """The pairs of `a` and `b`; with `upper` (b is a), those on or above the diagonal."""
+    def of(cls, a: sparse.csr_matrix, b: sparse.csr_matrix) -> _Pairs:
+        """The pairs of `a` and `b`, outcome by outcome, a's nonzeros outer."""
         row, first, second = compiled()["meeting"](
-            a.indptr.astype(np.intp),
-            b.indptr.astype(np.intp),
-            a.indices.astype(np.intp),
-            b.indices.astype(np.intp),
-            upper,
+            a.indptr.astype(np.intp), b.indptr.astype(np.intp)
         )
         col_a, col_b = a.indices[first].astype(np.intp), b.indices[second].astype(np.intp)
         return cls(
@@ -159,66 +155,39 @@ class _Pairs:
             col_a * b.shape[1] + col_b,
         )
 
-    def subset(self, new_a: NDArray[np.intp], new_b: NDArray[np.intp]) -> _Pairs:
-        """The pairs of the columns kept (`new_*`: each column's new index, −1 if dropped)."""
-        return self.kept(new_a, new_b)[0]
-
     def kept(
         self, new_a: NDArray[np.intp], new_b: NDArray[np.intp]
     ) -> tuple[_Pairs, NDArray[np.intp]]:
-        """`subset`, and the positions of the pairs it kept (ascending)."""
+        """The pairs of the columns kept (`new_*`: each column's new index, −1 if dropped), and
+        the positions of those pairs (ascending)."""
         a, b = np.take(new_a, self.a), np.take(new_b, self.b)
         index = np.flatnonzero((a | b) >= 0)  # neither is −1 (dropped)
         a, b = np.take(a, index), np.take(b, index)
         n_a = int(np.count_nonzero(new_a >= 0))
-        n_b = n_a if new_b is new_a else int(np.count_nonzero(new_b >= 0))
+        n_b = int(np.count_nonzero(new_b >= 0))
         pairs = _Pairs(
             np.take(self.row, index), a, b, np.take(self.val, index), (n_a, n_b), a * n_b + b
         )
         return pairs, index
 
-    def product(self, d: FloatArray) -> FloatArray:
-        """AᵀDB as a dense array."""
-        size = self.shape[0] * self.shape[1]
-        sums = np.bincount(self.cell, weights=np.take(d, self.row) * self.val, minlength=size)
-        return np.asarray(sums, dtype=np.float64).reshape(self.shape)
-
-    def symmetric(self, d: FloatArray) -> FloatArray:
-        """AᵀDA from the pairs on or above the diagonal."""
-        upper = self.product(d)
-        full = upper + upper.T
-        full[np.diag_indices_from(full)] = np.diag(upper)
-        return full
-
 
 @dataclass(frozen=True)
 class _Coupling:
     """C = R_Qᵀ D R_T, the dense block's coupling to the diagonal block, as the nonzeros of its
-    fixed pattern, with the pairs of them in one column of C: C M⁻¹ Cᵀ (M diagonal) is then a
-    weighted sum as well, far cheaper than a dense product when C is mostly zeros."""
+    fixed pattern (mostly zeros: a dense ticket and a trio win together in few outcomes): each
+    nonzero's dense column `a` and diagonal column `t`, and the nonzero each pair adds to."""
 
     pairs: _Pairs
     entry: NDArray[np.intp]
     """The nonzero of C each pair adds to."""
     a: NDArray[np.intp]
     t: NDArray[np.intp]
-    first: NDArray[np.intp]
-    second: NDArray[np.intp]
-    cell: NDArray[np.intp]
 
     @classmethod
     def of(cls, pairs: _Pairs) -> _Coupling:
         cells, entry = np.unique(pairs.cell, return_inverse=True)
         a, t = np.divmod(cells, pairs.shape[1])
-        order = np.lexsort((a, t))
-        ptr = np.concatenate(([0], np.cumsum(np.bincount(t, minlength=pairs.shape[1]))))
-        ptr = ptr.astype(np.intp)
-        _, f, g = compiled()["meeting"](ptr, ptr, ptr, ptr, False)
-        first, second = order[f], order[g]
-        upper = a[first] <= a[second]
-        first, second = first[upper], second[upper]
-        cell = a[first] * pairs.shape[0] + a[second]
-        return cls(pairs, entry.reshape(-1), a, t, first, second, cell)
+        return cls(pairs, entry.reshape(-1), a, t)
 
     def subset(self, new_q: NDArray[np.intp], new_d: NDArray[np.intp]) -> _Coupling:
         """The coupling of the columns kept (`new_*`: each column's new index, −1 if dropped):
@@ -226,39 +195,8 @@ class _Coupling:
         pairs, kept = self.pairs.kept(new_q, new_d)
         a, t = np.take(new_q, self.a), np.take(new_d, self.t)
         live = (a | t) >= 0  # neither is −1 (dropped)
-        renumbered = _renumbered(live)
-        first, second = np.take(renumbered, self.first), np.take(renumbered, self.second)
-        both = np.flatnonzero((first | second) >= 0)
-        first, second = np.take(first, both), np.take(second, both)
-        a, t = a[live], t[live]
-        cell = np.take(a, first) * pairs.shape[0] + np.take(a, second)
-        entry = np.take(renumbered, np.take(self.entry, kept))
-        return _Coupling(pairs, entry, a, t, first, second, cell)
-
-    def values(self, d: FloatArray) -> FloatArray:
-        """The nonzeros of C for D = diag(d)."""
-        p = self.pairs
-        sums = np.bincount(self.entry, weights=np.take(d, p.row) * p.val, minlength=self.a.size)
-        return np.asarray(sums, dtype=np.float64)
-
-    def dense(self, values: FloatArray) -> FloatArray:
-        c = np.zeros(self.pairs.shape)
-        c[self.a, self.t] = values
-        return c
-
-    def correction(self, values: FloatArray, m: FloatArray) -> FloatArray:
-        """C M⁻¹ Cᵀ for C's nonzeros `values` and M = diag(m)."""
-        n = self.pairs.shape[0]
-        scaled = values / m[self.t]
-        sums = np.bincount(
-            self.cell,
-            weights=np.take(scaled, self.first) * np.take(values, self.second),
-            minlength=n * n,
-        )
-        upper = np.asarray(sums, dtype=np.float64).reshape(n, n)
-        full = upper + upper.T
-        full[np.diag_indices_from(full)] = np.diag(upper)
-        return full
+        entry = np.take(_renumbered(live), np.take(self.entry, kept))
+        return _Coupling(pairs, entry, a[live], t[live])
 
 
 def _renumbered(keep: NDArray[np.bool_]) -> NDArray[np.intp]:
@@ -285,18 +223,22 @@ class _Lists:
         def floats(a: NDArray[Any]) -> FloatArray:
             return np.ascontiguousarray(a, dtype=np.float64)
 
-        rd, rq, qq, qd = cols.rd, cols.rq, cols.qq, cols.qd
+        rd, rq, qd = cols.rd, cols.rq, cols.qd
         private, p_row, p_val = ints(cols.private), ints(cols.p_row), floats(cols.p_val)
         diag, dense = ints(cols.diag), ints(cols.dense)
         rd_lists = (ints(rd.indptr), ints(rd.indices), floats(rd.data))
         rq_lists = (ints(rq.indptr), ints(rq.indices), floats(rq.data))
         c_a, c_t = ints(qd.a), ints(qd.t)
+        by_row = rq.tocsr()
+        by_row.sort_indices()
+        groups = np.zeros(diag.size + 1, dtype=np.intp)
+        np.cumsum(np.bincount(c_t, minlength=diag.size), out=groups[1:])
         return cls(
             (
                 private, p_row, p_val, diag, dense, *rd_lists, floats(rd.data * rd.data),
-                *rq_lists, ints(qq.row), ints(qq.a), ints(qq.b), floats(qq.val),
-                ints(qd.pairs.row), ints(qd.entry), floats(qd.pairs.val), c_a, c_t,
-                ints(qd.first), ints(qd.second),
+                *rq_lists, ints(by_row.indptr), ints(by_row.indices), floats(by_row.data),
+                ints(qd.pairs.row), ints(qd.entry), floats(qd.pairs.val), c_a, c_t, groups,
+                ints(np.lexsort((c_a, c_t))),
             ),
             (private, p_row, p_val, diag, dense, *rd_lists, *rq_lists, c_a, c_t),
             (
@@ -311,8 +253,8 @@ class _Columns:
     """The active tickets' payoff columns and the cash column (last, 1 in every outcome), split
     three ways for the linear algebra: private (one outcome: eliminated outcome by outcome),
     independent (no two win together: a diagonal block) and the rest (a dense block, the cash
-    last). The pairs of nonzeros that meet in an outcome are listed once, so each Newton system
-    is assembled by weighted sums alone."""
+    last). Each Newton system is assembled and solved from these by the compiled kernels
+    (`keiba.themis.kernels`), over the lists of nonzeros `lists` gives."""
 
     r: sparse.csc_matrix
     private: NDArray[np.intp]
@@ -323,21 +265,15 @@ class _Columns:
     dense: NDArray[np.intp]
     """The dense block's columns, the cash last."""
     rd: sparse.csc_matrix
-    rd2: sparse.csc_matrix
-    """The diagonal block's payoffs squared."""
     rq: sparse.csc_matrix
     """The dense block's ticket columns (without the cash)."""
-    qq: _Pairs
     qd: _Coupling
     rt: sparse.csr_matrix = field(init=False)
-    rdt: sparse.csr_matrix = field(init=False)
-    rd2t: sparse.csr_matrix = field(init=False)
-    rqt: sparse.csr_matrix = field(init=False)
 
     _lists: _Lists | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        self.rt, self.rdt, self.rd2t, self.rqt = self.r.T, self.rd.T, self.rd2.T, self.rq.T
+        self.rt = self.r.T
 
     def lists(self) -> _Lists:
         """The split's lists of nonzeros as the compiled kernels take them (made once)."""
@@ -368,9 +304,7 @@ class _Columns:
             diag,
             np.append(dense, r.shape[1] - 1),
             rd,
-            rd.multiply(rd).tocsc(),
             rq,
-            _Pairs.of(by_row_q, by_row_q, upper=True),
             _Coupling.of(_Pairs.of(by_row_q, by_row_d)),
         )
 
@@ -393,9 +327,7 @@ class _Columns:
             new[self.diag[in_d]],
             np.append(new[self.dense[:-1][in_q]], kept.size - 1),
             _columns(self.rd, d_columns),
-            _columns(self.rd2, d_columns),
             _columns(self.rq, q_columns),
-            self.qq.subset(new_q, new_q),
             self.qd.subset(new_q, new_d),
         )
 

@@ -67,17 +67,16 @@ def assemble(
     rq_ptr: IndexArray,
     rq_row: IndexArray,
     rq_val: FloatArray,
-    qq_row: IndexArray,
-    qq_a: IndexArray,
-    qq_b: IndexArray,
-    qq_val: FloatArray,
+    qr_ptr: IndexArray,
+    qr_col: IndexArray,
+    qr_val: FloatArray,
     qd_row: IndexArray,
     qd_entry: IndexArray,
     qd_val: FloatArray,
     c_a: IndexArray,
     c_t: IndexArray,
-    c_first: IndexArray,
-    c_second: IndexArray,
+    g_ptr: IndexArray,
+    g_entry: IndexArray,
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
     """The Schur complement of the dense block's live columns (`live`: each dense column's
     position among them, −1 for a column held at zero; cash last), and what the solves need:
@@ -110,15 +109,31 @@ def assemble(
     for i in range(q + 1):
         n += live[i] >= 0
     schur = np.zeros((n, n))
-    for e in range(qq_row.size):
-        i, j = live[qq_a[e]], live[qq_b[e]]
-        if i >= 0 and j >= 0:
-            schur[i, j] += d_eff[qq_row[e]] * qq_val[e]
-    for e in range(c_first.size):
-        first, second = c_first[e], c_second[e]
-        i, j = live[c_a[first]], live[c_a[second]]
-        if i >= 0 and j >= 0 and theta[diag[c_t[first]]] < HELD_FROM:
-            schur[i, j] -= values[first] / m_d[c_t[first]] * values[second]
+    for w in range(n_out):  # RqᵀDRq: the pairs of live dense columns winning in each outcome
+        weight, end = d_eff[w], qr_ptr[w + 1]
+        for ea in range(qr_ptr[w], end):
+            i = live[qr_col[ea]]
+            if i < 0:
+                continue
+            for eb in range(ea, end):
+                j = live[qr_col[eb]]
+                if j >= 0:
+                    schur[i, j] += weight * (qr_val[ea] * qr_val[eb])
+    for t in range(n_d):  # C M⁻¹ Cᵀ: the pairs of nonzeros of each column of C
+        if theta[diag[t]] >= HELD_FROM:
+            continue
+        end = g_ptr[t + 1]
+        for x in range(g_ptr[t], end):
+            first = g_entry[x]
+            i = live[c_a[first]]
+            if i < 0:
+                continue
+            scaled = values[first] / m_d[t]
+            for y in range(x, end):
+                second = g_entry[y]
+                j = live[c_a[second]]
+                if j >= 0:
+                    schur[i, j] -= scaled * values[second]
     for i in range(n):
         for j in range(i + 1, n):
             schur[j, i] = schur[i, j]
@@ -342,26 +357,20 @@ def step_to_boundary(v: FloatArray, dv: FloatArray) -> float:
     return share
 
 
-def meeting(
-    a_ptr: IndexArray, b_ptr: IndexArray, a_col: IndexArray, b_col: IndexArray, upper: bool
-) -> tuple[IndexArray, IndexArray, IndexArray]:
+def meeting(a_ptr: IndexArray, b_ptr: IndexArray) -> tuple[IndexArray, IndexArray, IndexArray]:
     """Every pair of an entry of a and an entry of b in the same row (two compressed-row
     matrices over the same rows), row by row, a's entries outer: the row and the two
-    entries' positions; with `upper`, only the pairs whose column in a is at most b's."""
+    entries' positions."""
     n = 0
     for w in range(a_ptr.size - 1):
-        for ea in range(a_ptr[w], a_ptr[w + 1]):
-            for eb in range(b_ptr[w], b_ptr[w + 1]):
-                if not upper or a_col[ea] <= b_col[eb]:
-                    n += 1
+        n += (a_ptr[w + 1] - a_ptr[w]) * (b_ptr[w + 1] - b_ptr[w])
     row, first, second = np.empty(n, np.intp), np.empty(n, np.intp), np.empty(n, np.intp)
     k = 0
     for w in range(a_ptr.size - 1):
         for ea in range(a_ptr[w], a_ptr[w + 1]):
             for eb in range(b_ptr[w], b_ptr[w + 1]):
-                if not upper or a_col[ea] <= b_col[eb]:
-                    row[k], first[k], second[k] = w, ea, eb
-                    k += 1
+                row[k], first[k], second[k] = w, ea, eb
+                k += 1
     return row, first, second
 
 
