@@ -90,6 +90,10 @@ ZERO = 1e-9
 """Fractions below this (of the bankroll) are returned as 0, as tickets at the optimum's zero."""
 
 
+_POTRF, _POTRS = linalg.lapack.dpotrf, linalg.lapack.dpotrs
+"""LAPACK's Cholesky factorisation and solve, called directly (what scipy's cho_factor and
+cho_solve call, without their checks)."""
+
 _threadpools: Any = None
 
 
@@ -345,20 +349,19 @@ def _columns(m: sparse.csc_matrix, columns: NDArray[np.intp]) -> sparse.csc_matr
     )
 
 
-def _cholesky(matrix: FloatArray) -> tuple[FloatArray, bool]:
-    """The Cholesky factor, with a ridge of growing weight where rounding made the matrix
-    indefinite (columns that are nearly the same ticket)."""
+def _cholesky(matrix: FloatArray) -> FloatArray:
+    """The upper Cholesky factor (LAPACK's potrf), with a ridge of growing weight where
+    rounding made the matrix indefinite (columns that are nearly the same ticket)."""
+    factor, info = _POTRF(matrix, lower=0, clean=0, overwrite_a=0)
+    if info == 0:
+        return np.asarray(factor)
     diagonal = np.abs(np.diag(matrix))
     scale = float(np.max(diagonal[diagonal < HELD / 2], initial=1.0))  # of the columns moving
-    for ridge in (0.0, 1e-14, 1e-12, 1e-10, 1e-8):
-        try:
-            shifted = matrix + ridge * scale * np.eye(matrix.shape[0]) if ridge else matrix
-            factor: tuple[FloatArray, bool] = linalg.cho_factor(
-                shifted, lower=False, check_finite=False
-            )
-            return factor
-        except linalg.LinAlgError:
-            continue
+    for ridge in (1e-14, 1e-12, 1e-10, 1e-8):
+        shifted = matrix + ridge * scale * np.eye(matrix.shape[0])
+        factor, info = _POTRF(shifted, lower=0, clean=0, overwrite_a=1)
+        if info == 0:
+            return np.asarray(factor)
     raise linalg.LinAlgError("the Newton system is not positive definite")
 
 
@@ -380,7 +383,7 @@ def _newton_solver(cols: _Columns, d: FloatArray, theta: FloatArray):  # type: i
         rhs_q, rhs_d = kernels["forward"](
             h, d_eff, theta, m_d, cash, values, live, n_live, *lists.forward
         )
-        u_live = linalg.cho_solve(factor, rhs_q, check_finite=False)
+        u_live = _POTRS(factor, rhs_q, lower=0)[0]
         u: FloatArray = kernels["backward"](
             h, u_live, rhs_d, d, d_eff, theta, m_d, cash, values, live, *lists.backward
         )
