@@ -233,21 +233,24 @@ class _Lists:
         rd_lists = (ints(rd.indptr), ints(rd.indices), floats(rd.data))
         rq_lists = (ints(rq.indptr), ints(rq.indices), floats(rq.data))
         c_a, c_t = ints(qd.a), ints(qd.t)
-        by_row = rq.tocsr()
+        by_row, diag_by_row = rq.tocsr(), rd.tocsr()
         by_row.sort_indices()
+        diag_by_row.sort_indices()
+        rows_q = (ints(by_row.indptr), ints(by_row.indices), floats(by_row.data))
+        rows_d = (ints(diag_by_row.indptr), ints(diag_by_row.indices), floats(diag_by_row.data))
         groups = np.zeros(diag.size + 1, dtype=np.intp)
         np.cumsum(np.bincount(c_t, minlength=diag.size), out=groups[1:])
         return cls(
             (
                 private, p_row, p_val, diag, dense, *rd_lists, floats(rd.data * rd.data),
-                *rq_lists, ints(by_row.indptr), ints(by_row.indices), floats(by_row.data),
+                *rq_lists, *rows_q,
                 ints(qd.pairs.row), ints(qd.entry), floats(qd.pairs.val), c_a, c_t, groups,
                 ints(np.lexsort((c_a, c_t))),
             ),
-            (private, p_row, p_val, diag, dense, *rd_lists, *rq_lists, c_a, c_t),
+            (private, p_row, p_val, diag, dense, *rows_d, *rows_q, c_a, c_t),
             (
                 private, p_row, p_val, np.ascontiguousarray(cols.alone), diag, dense,
-                *rd_lists, *rq_lists, c_a, c_t,
+                *rows_d, *rows_q, c_a, c_t,
             ),
         )  # fmt: skip
 

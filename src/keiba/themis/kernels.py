@@ -178,50 +178,56 @@ def forward(
     p_val: FloatArray,
     diag: IndexArray,
     dense: IndexArray,
-    rd_ptr: IndexArray,
-    rd_row: IndexArray,
-    rd_val: FloatArray,
-    rq_ptr: IndexArray,
-    rq_row: IndexArray,
-    rq_val: FloatArray,
+    dr_ptr: IndexArray,
+    dr_col: IndexArray,
+    dr_val: FloatArray,
+    qr_ptr: IndexArray,
+    qr_col: IndexArray,
+    qr_val: FloatArray,
     c_a: IndexArray,
     c_t: IndexArray,
 ) -> tuple[FloatArray, FloatArray]:
     """For right-hand sides h (columns × k): the live dense columns' right-hand side after the
-    private tickets and the diagonal block are eliminated, and the diagonal block's own."""
+    private tickets and the diagonal block are eliminated, and the diagonal block's own. Only
+    the outcomes of moving private tickets change them (`dr_*`, `qr_*`: the diagonal and dense
+    blocks by outcome)."""
     n_out, k = d_eff.size, h.shape[1]
     n_d, q = diag.size, dense.size - 1
-    corr = np.zeros((n_out, k))
-    for i in range(private.size):
-        column, w = private[i], p_row[i]
-        if theta[column] < HELD_FROM:
-            for c in range(k):
-                corr[w, c] += p_val[i] * h[column, c] / theta[column]
-    for w in range(n_out):
-        for c in range(k):
-            corr[w, c] *= d_eff[w]
+    cash_row = n_live - 1
     rhs_d = np.empty((n_d, k))
     for j in range(n_d):
         for c in range(k):
-            acc = 0.0
-            for e in range(rd_ptr[j], rd_ptr[j + 1]):
-                acc += rd_val[e] * corr[rd_row[e], c]
-            rhs_d[j, c] = h[diag[j], c] - acc
+            rhs_d[j, c] = h[diag[j], c]
     rhs_q = np.empty((n_live, k))
-    for i in range(q):
-        if live[i] < 0:
+    for i in range(q + 1):
+        if live[i] >= 0:
+            for c in range(k):
+                rhs_q[live[i], c] = h[dense[i], c]
+    corr = np.zeros((n_out, k))
+    marked = np.zeros(n_out, dtype=np.bool_)
+    touched = np.empty(private.size, np.intp)
+    n_touched = 0
+    for i in range(private.size):
+        column, w = private[i], p_row[i]
+        if theta[column] >= HELD_FROM:
             continue
+        if not marked[w]:
+            marked[w] = True
+            touched[n_touched] = w
+            n_touched += 1
         for c in range(k):
-            acc = 0.0
-            for e in range(rq_ptr[i], rq_ptr[i + 1]):
-                acc += rq_val[e] * corr[rq_row[e], c]
-            rhs_q[live[i], c] = h[dense[i], c] - acc
-    cash_row = n_live - 1
-    for c in range(k):
-        acc = 0.0
-        for w in range(n_out):
-            acc += corr[w, c]
-        rhs_q[cash_row, c] = h[dense[q], c] - acc
+            corr[w, c] += p_val[i] * h[column, c] / theta[column]
+    for x in range(n_touched):
+        w = touched[x]
+        for c in range(k):
+            value = corr[w, c] * d_eff[w]
+            for e in range(dr_ptr[w], dr_ptr[w + 1]):
+                rhs_d[dr_col[e], c] -= dr_val[e] * value
+            for e in range(qr_ptr[w], qr_ptr[w + 1]):
+                i = live[qr_col[e]]
+                if i >= 0:
+                    rhs_q[i, c] -= qr_val[e] * value
+            rhs_q[cash_row, c] -= value
     for e in range(c_a.size):
         i, j = live[c_a[e]], c_t[e]
         if i >= 0 and theta[diag[j]] < HELD_FROM:
@@ -251,17 +257,18 @@ def backward(
     alone: NDArray[np.bool_],
     diag: IndexArray,
     dense: IndexArray,
-    rd_ptr: IndexArray,
-    rd_row: IndexArray,
-    rd_val: FloatArray,
-    rq_ptr: IndexArray,
-    rq_row: IndexArray,
-    rq_val: FloatArray,
+    dr_ptr: IndexArray,
+    dr_col: IndexArray,
+    dr_val: FloatArray,
+    qr_ptr: IndexArray,
+    qr_col: IndexArray,
+    qr_val: FloatArray,
     c_a: IndexArray,
     c_t: IndexArray,
 ) -> FloatArray:
     """The solution u from the live dense columns' `u_live` (held ones are 0): the diagonal
-    block's, then each private ticket's (by Sherman–Morrison within its outcome)."""
+    block's, then each moving private ticket's (by Sherman–Morrison within its outcome, from
+    the other blocks' return in that outcome); a held one's is its ridge's share alone."""
     n_out, k = d_eff.size, h.shape[1]
     n_d, q = diag.size, dense.size - 1
     u = np.empty(h.shape)
@@ -270,6 +277,8 @@ def backward(
         if live[i] >= 0:
             for c in range(k):
                 u_q[i, c] = u_live[live[i], c]
+        for c in range(k):
+            u[dense[i], c] = u_q[i, c]
     u_d = np.empty((n_d, k))
     for j in range(n_d):
         for c in range(k):
@@ -279,32 +288,27 @@ def backward(
             for c in range(k):
                 u_d[c_t[e], c] -= values[e] * u_q[c_a[e], c]
     for j in range(n_d):
+        held = theta[diag[j]] >= HELD_FROM
         for c in range(k):
-            u_d[j, c] /= m_d[j]
+            u_d[j, c] = 0.0 if held else u_d[j, c] / m_d[j]
             u[diag[j], c] = u_d[j, c]
     v = np.empty((n_out, k))
-    for w in range(n_out):
-        for c in range(k):
-            v[w, c] = u_q[q, c]
-    for i in range(q):
-        if live[i] < 0:
-            continue
-        for e in range(rq_ptr[i], rq_ptr[i + 1]):
-            for c in range(k):
-                v[rq_row[e], c] += rq_val[e] * u_q[i, c]
-    for j in range(n_d):
-        if theta[diag[j]] >= HELD_FROM:
-            continue
-        for e in range(rd_ptr[j], rd_ptr[j + 1]):
-            for c in range(k):
-                v[rd_row[e], c] += rd_val[e] * u_d[j, c]
-    for i in range(q + 1):
-        for c in range(k):
-            u[dense[i], c] = u_q[i, c]
+    known = np.zeros(n_out, dtype=np.bool_)
     r_p = np.empty((private.size, k))
     shared = np.zeros((n_out, k))
     for i in range(private.size):
         column, w, o = private[i], p_row[i], p_val[i]
+        if theta[column] >= HELD_FROM:
+            continue
+        if not known[w]:
+            known[w] = True
+            for c in range(k):
+                acc = u_q[q, c]
+                for e in range(qr_ptr[w], qr_ptr[w + 1]):
+                    acc += qr_val[e] * u_q[qr_col[e], c]
+                for e in range(dr_ptr[w], dr_ptr[w + 1]):
+                    acc += dr_val[e] * u_d[dr_col[e], c]
+                v[w, c] = acc
         for c in range(k):
             r_p[i, c] = h[column, c] - o * d[w] * v[w, c]
             if not alone[i]:
@@ -313,7 +317,9 @@ def backward(
         column, w, o = private[i], p_row[i], p_val[i]
         b = theta[column]
         for c in range(k):
-            if alone[i]:
+            if b >= HELD_FROM:
+                u[column, c] = h[column, c] / (b + d[w] * o * o)
+            elif alone[i]:
                 # (b + d o²)⁻¹ r: the general form, r/b − (o/b)·λ, cancels when b is tiny
                 u[column, c] = r_p[i, c] / (b + d[w] * o * o)
             else:
