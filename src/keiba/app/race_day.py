@@ -78,6 +78,7 @@ from keiba.scheduler import (
 )
 from keiba.scheduler.handlers import EngineHandlers, RaceInputsAt
 from keiba.scheduler.timeline import Plan
+from keiba.themis import warm_up
 
 __all__ = [
     "DayRun",
@@ -443,6 +444,7 @@ def run_race_day(setup: RaceDaySetup, race_date: dt.date) -> DayRun:
         # the whole day only: a queued task's call (`decide_race`, `settle_race`) has one race
         if day.handlers.inputs_at is not None:
             _prepare_features(day.handlers.warehouse, race_date, setup.clock)
+        warm_up()  # Themis's compiled solver, before any race's deadline
         if setup.settle_heap:
             settle_heap()
         outcomes = run_day(

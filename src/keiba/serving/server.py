@@ -28,6 +28,7 @@ from keiba.common.errors import KeibaError
 from keiba.common.heap import settle_heap
 from keiba.serving.app import ServeSettings, create_app
 from keiba.serving.auth import GoogleIdTokens, Role, home_tokens
+from keiba.themis import warm_up
 
 __all__ = ["Binding", "ServeError", "check_binding", "serve", "settings_for"]
 
@@ -123,6 +124,8 @@ def serve(settings: ServeSettings, binding: Binding) -> None:
 
     check_binding(binding)
     app = create_app(settings)
+    if settings.decide is not None:
+        warm_up()  # Themis's compiled solver, before the first queued decision arrives
     settings.reads.on_first_fill = settle_heap
     settle_heap()
     uvicorn.run(

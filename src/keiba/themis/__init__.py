@@ -8,6 +8,7 @@ docs/themis.md for the policy, the sizing rules and the reasons a quote is rejec
 from keiba.themis.decide import Bet, Decision, Rejection, decide
 from keiba.themis.exotics import FinishOrders, combination_probabilities, finish_orders
 from keiba.themis.inputs import Bankroll, DecisionError, Quote
+from keiba.themis.joint import warm_up
 from keiba.themis.rules import Reason
 from keiba.themis.sizing import (
     expected_return,
@@ -36,4 +37,5 @@ __all__ = [
     "joint_kelly",
     "kelly_fraction",
     "simultaneous_kelly",
+    "warm_up",
 ]

@@ -44,7 +44,7 @@ from scipy import linalg, sparse
 
 from keiba.themis.kernels import HELD_FROM, compiled
 
-__all__ = ["JointKelly", "solve_joint_kelly"]
+__all__ = ["JointKelly", "solve_joint_kelly", "warm_up"]
 
 FloatArray = NDArray[np.float64]
 
@@ -386,7 +386,7 @@ def _newton_solver(cols: _Columns, d: FloatArray, theta: FloatArray):  # type: i
         rhs_q, rhs_d = kernels["forward"](
             h, d_eff, theta, m_d, cash, values, live, n_live, *lists.forward
         )
-        u_live = _POTRS(factor, rhs_q, lower=0)[0]
+        u_live = np.ascontiguousarray(_POTRS(factor, rhs_q, lower=0)[0])
         u: FloatArray = kernels["backward"](
             h, u_live, rhs_d, d, d_eff, theta, m_d, cash, values, live, *lists.backward
         )
@@ -692,3 +692,19 @@ def _solve(
         near = x
     x[x < ZERO] = 0.0
     return x
+
+
+def warm_up() -> None:
+    """Compile the solver's kernels (or load them from numba's cache) now, by solving a small
+    problem cold and warm: a process about to decide races (a race day) calls it first, so no
+    decision pays for the compilation (seconds, the first time on a machine)."""
+    # six finishing orders of three runners: six trifectas (one outcome each), the trio (all
+    # six: the diagonal block) and three win tickets (two each: the dense block)
+    pi = np.array([0.3, 0.2, 0.15, 0.15, 0.1, 0.1])
+    trifectas = np.diag([4.0, 6.0, 8.0, 8.0, 12.0, 12.0])
+    trio = np.full((6, 1), 1.2)
+    win = np.kron(np.eye(3), np.ones((2, 1))) * np.array([2.2, 3.5, 4.5])
+    problem = JointKelly(pi, sparse.csc_matrix(np.hstack([trifectas, trio, win])))
+    every = np.arange(10)
+    near = problem.solve(every, np.ones(10, dtype=bool))
+    problem.solve(every[1:], near[1:] > 0, near[1:])
