@@ -6,28 +6,28 @@ more column of R (it returns 1 everywhere) this is the log-optimal portfolio on 
 z = (x, c) ≥ 0, 1ᵀz = 1, whose optimality conditions are (Rᵀy)_j ≤ ν for every ticket, with
 equality where z_j > 0, y = π/w the marginal value of wealth in each outcome.
 
-Mehrotra's predictor–corrector follows these conditions to a complementarity of 1e-12 in a dozen
+Mehrotra's predictor–corrector follows these conditions to a complementarity of 1e-13 in a dozen
 to sixteen steps, and Newton's method as an active-set method (below) takes the last steps over
 the tickets it has identified, the conditions checked on every ticket. Each step solves
 one linear system with the matrix RᵀDR + diag(s/z), D = π/w², three ways: a ticket that wins
 in one outcome only (a trifecta; most candidates of a full race) is eliminated exactly, outcome
 by outcome (Sherman–Morrison); tickets no two of which win together (the trios, usually) form
 a diagonal block, eliminated next; only the rest (win, place, quinella, wide, exacta and the
-cash) is factorised densely. The pairs of nonzeros that meet in an outcome (within the dense
-block, and between it and the diagonal block) are listed once, so each step assembles its
-system by weighted sums (`np.bincount`, one fixed order) instead of sparse matrix products.
+cash) is factorised densely. The systems are assembled and solved by compiled loops over the
+split's lists of nonzeros (`keiba.themis.kernels`), the dense block factorised by LAPACK.
 
 Only an active set of tickets is solved over: a starting guess (the per-pool Kelly tickets),
 grown only where the optimality conditions on all tickets ask (a marginal gain beyond ν), and
-shrunk by the tickets the solve left at zero. A race's problem is split once (`JointKelly`)
-and narrowed to any subset of its tickets by filtering those lists. A problem that differs
-from a solved one by a few tickets (a race sized again without the tickets rounding dropped)
-starts from that optimum with Newton's method as an active-set method over the tickets in the
-optimum only (and those whose marginal gain already beats the cash's there), which settles in a
-few steps.
+shrunk by the tickets the solve left at zero. A race's problem is split once (`JointKelly`).
+A problem that differs from a solved one by a few tickets (a race sized again without the
+tickets rounding dropped) starts from that optimum with Newton's method as an active-set
+method over the tickets in the optimum (and those whose marginal gain already beats the cash's
+there), which settles in a few steps: every ticket not moving is held at zero in the whole
+problem's system by a prohibitive ridge, which the kernels leave out, so no step narrows the
+problem.
 
-Every step is deterministic (fixed order; dense algebra on one BLAS thread): the same inputs
-give the same fractions on any number of cores.
+Every step is deterministic (fixed order; dense algebra on one BLAS thread; compiled loops
+without reassociation): the same inputs give the same fractions on any number of cores.
 """
 
 from __future__ import annotations
