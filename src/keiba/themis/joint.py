@@ -114,11 +114,6 @@ def one_blas_thread() -> Iterator[None]:
         yield
 
 
-def _scaled(m: sparse.csr_matrix, by: FloatArray) -> sparse.csr_matrix:
-    """m · diag(by), for a CSR m (its data scaled by the column's factor)."""
-    return sparse.csr_matrix((m.data * by[m.indices], m.indices, m.indptr), shape=m.shape)
-
-
 def _independent(gram: sparse.csr_matrix, counts: NDArray[np.intp]) -> NDArray[np.bool_]:
     """Columns no two of which win together (a zero in the Gram matrix), fewest outcomes first:
     the tickets of one exclusive pool (usually trio), whose block of the system is diagonal."""
@@ -358,8 +353,7 @@ def _cholesky(matrix: FloatArray) -> FloatArray:
     factor, info = _POTRF(matrix, lower=0, clean=0, overwrite_a=0)
     if info == 0:
         return np.asarray(factor)
-    diagonal = np.abs(np.diag(matrix))
-    scale = float(np.max(diagonal[diagonal < HELD / 2], initial=1.0))  # of the columns moving
+    scale = float(np.max(np.abs(np.diag(matrix)), initial=1.0))
     for ridge in (1e-14, 1e-12, 1e-10, 1e-8):
         shifted = matrix + ridge * scale * np.eye(matrix.shape[0])
         factor, info = _POTRF(shifted, lower=0, clean=0, overwrite_a=1)
