@@ -114,14 +114,16 @@ def one_blas_thread() -> Iterator[None]:
         yield
 
 
-def _independent(gram: sparse.csr_matrix, counts: NDArray[np.intp]) -> NDArray[np.bool_]:
-    """Columns no two of which win together (a zero in the Gram matrix), fewest outcomes first:
-    the tickets of one exclusive pool (usually trio), whose block of the system is diagonal."""
-    order = np.argsort(counts, kind="stable").astype(np.intp)
+def _independent(r: sparse.csc_matrix, shared: NDArray[np.intp]) -> NDArray[np.bool_]:
+    """Which of the `shared` columns of r are chosen, fewest outcomes first, so that no two
+    chosen win together: the tickets of one exclusive pool (usually trio), whose block of the
+    system is diagonal."""
+    counts = np.diff(r.indptr)[shared]
+    order = shared[np.argsort(counts, kind="stable")].astype(np.intp)
     chosen: NDArray[np.bool_] = compiled()["independent"](
-        gram.indptr.astype(np.intp), gram.indices.astype(np.intp), order
+        r.indptr.astype(np.intp), r.indices.astype(np.intp), order, r.shape[0]
     )
-    return chosen
+    return chosen[shared]
 
 
 @dataclass(frozen=True)
@@ -290,9 +292,7 @@ class _Columns:
         counts = np.diff(r.indptr)
         private = np.flatnonzero(counts[:-1] == 1)
         shared = np.flatnonzero(counts[:-1] != 1)
-        pattern = r[:, shared]
-        pattern.data[:] = 1.0
-        independent = _independent((pattern.T @ pattern).tocsr(), counts[shared])
+        independent = _independent(r, shared)
         diag, dense = shared[independent], shared[~independent]
         starts = r.indptr[private]
         rd, rq = r[:, diag], r[:, dense]

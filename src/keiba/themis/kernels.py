@@ -380,14 +380,22 @@ def meeting(a_ptr: IndexArray, b_ptr: IndexArray) -> tuple[IndexArray, IndexArra
     return row, first, second
 
 
-def independent(ptr: IndexArray, col: IndexArray, order: IndexArray) -> NDArray[np.bool_]:
-    """Columns no two of which win together, taken greedily in `order`: a column is chosen
-    unless a chosen one shares an outcome with it (`ptr`, `col`: the Gram pattern by rows)."""
-    chosen = np.zeros(order.size, dtype=np.bool_)
-    blocked = np.zeros(order.size, dtype=np.bool_)
+def independent(
+    ptr: IndexArray, row: IndexArray, order: IndexArray, n_out: int
+) -> NDArray[np.bool_]:
+    """Columns no two of which win together, taken greedily in `order`: a column (`ptr`,
+    `row`: compressed columns) is chosen unless a column chosen before wins in one of its
+    outcomes. Chosen or not, for every column."""
+    chosen = np.zeros(ptr.size - 1, dtype=np.bool_)
+    taken = np.zeros(n_out, dtype=np.bool_)
     for j in order:
-        if not blocked[j]:
+        free = True
+        for e in range(ptr[j], ptr[j + 1]):
+            if taken[row[e]]:
+                free = False
+                break
+        if free:
             chosen[j] = True
             for e in range(ptr[j], ptr[j + 1]):
-                blocked[col[e]] = True
+                taken[row[e]] = True
     return chosen
