@@ -288,7 +288,7 @@ class _Columns:
     @classmethod
     def of(cls, tickets: sparse.csc_matrix) -> _Columns:
         n_out = tickets.shape[0]
-        r = sparse.hstack([tickets, np.ones((n_out, 1))], format="csc")
+        r = _with_cash(sparse.csc_matrix(tickets))
         counts = np.diff(r.indptr)
         private = np.flatnonzero(counts[:-1] == 1)
         shared = np.flatnonzero(counts[:-1] != 1)
@@ -332,6 +332,21 @@ class _Columns:
             _columns(self.rq, q_columns),
             self.qd.subset(new_q, new_d),
         )
+
+
+def _with_cash(tickets: sparse.csc_matrix) -> sparse.csc_matrix:
+    """The tickets' columns (sorted within each) and the cash's last: 1 in every outcome."""
+    if not tickets.has_sorted_indices:
+        tickets = tickets.sorted_indices()
+    n_out, nnz = tickets.shape[0], int(tickets.indptr[-1])
+    return sparse.csc_matrix(
+        (
+            np.concatenate([tickets.data[:nnz], np.ones(n_out)]),
+            np.concatenate([tickets.indices[:nnz], np.arange(n_out)]).astype(np.int32),
+            np.append(tickets.indptr, nnz + n_out).astype(np.int32),
+        ),
+        shape=(n_out, tickets.shape[1] + 1),
+    )
 
 
 def _columns(m: sparse.csc_matrix, columns: NDArray[np.intp]) -> sparse.csc_matrix:
