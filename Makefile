@@ -16,10 +16,12 @@ $(UV):
 	$(BOOT)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 # Bytecode is compiled at install: where PYTHONDONTWRITEBYTECODE is set, every process would
-# otherwise compile every module it imports (seconds per `keiba` command).
+# otherwise compile every module it imports (seconds per `keiba` command). So is Themis's joint
+# solver (numba caches it beside its module), once, rather than in the first process using it.
 $(VENV)/.installed: $(UV) uv.lock pyproject.toml
 	$(UV) sync --frozen --quiet --compile-bytecode
 	$(BIN)/python -m compileall -q src
+	$(BIN)/python -c "import keiba.themis; keiba.themis.warm_up()"
 	touch $@
 
 install: $(VENV)/.installed
