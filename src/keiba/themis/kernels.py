@@ -37,7 +37,7 @@ def compiled() -> dict[str, Callable[..., Any]]:
     if not _compiled:
         import numba
 
-        jit = numba.njit(cache=True, nogil=True, boundscheck=False)
+        jit = numba.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
         _compiled.update(
             assemble=jit(assemble),
             forward=jit(forward),
