@@ -18,7 +18,8 @@ Times are wall times with, alongside, the CPU time of the deciding thread (`cpu_
 shared machine the wall time includes the waits for a core, and the CPU time does not. The
 full decisions are timed as a race day makes them: after a first decision, with the process's
 heap settled (`keiba.common.heap`), so a collection pauses a call only for what the decisions
-themselves left behind.
+themselves left behind; before it, the joint solver's compiled kernels are loaded (or compiled,
+where numba's cache has none) by `warm_up`, as a race day does, and both are reported.
 Seeded: the same arguments give the same instances.
 """
 
@@ -46,6 +47,7 @@ from keiba.themis import legacy
 from keiba.themis.decide import EXCLUSIVE, _payoff, _screen, decide
 from keiba.themis.exotics import combination_probabilities, finish_orders
 from keiba.themis.inputs import BET_TYPES, Quote, validate
+from keiba.themis.joint import warm_up
 from keiba.themis.sizing import joint_kelly, simultaneous_kelly
 
 __all__ = ["FRAMES_18", "run_themis_benchmark", "synthetic_race"]
@@ -230,7 +232,8 @@ def _full_decisions(races: int, seed: int, reference: bool) -> dict[str, Any]:
     ours, old, unscreened = _Clock(), _Clock(), _Clock()
     bets, candidates, quotes, gaps = [], [], [], []
     instances = [synthetic_race(rng) for _ in range(races)]
-    decide(*instances[0], 10_000_000, policy, frames=FRAMES_18)  # as a race day's first
+    warming, _ = _timed(warm_up)  # as a race day does before its first decision
+    first, _ = _timed(decide, *instances[0], 10_000_000, policy, frames=FRAMES_18)
     settle_heap()  # as the race-day process does after its first decision
     try:
         for model, market in instances:
@@ -253,6 +256,8 @@ def _full_decisions(races: int, seed: int, reference: bool) -> dict[str, Any]:
         "median_bets": statistics.median(bets),
         **_compared(ours, old if reference else None),
         "no_ev_screen": _summary(unscreened.wall),
+        "warm_up_s": round(warming, 3),
+        "first_decision_ms": round(first * 1000, 2),
     }
     if reference:
         result["largest_objective_difference"] = max(gaps)
