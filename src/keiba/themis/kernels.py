@@ -9,8 +9,10 @@ LAPACK (scipy), called once per system and once per solve.
 
 The loops are the elimination described in `keiba.themis.joint`: private tickets (one outcome
 each) by Sherman–Morrison outcome by outcome, then the diagonal block, leaving the dense block's
-Schur complement, cash last. Every sum runs in a fixed order, one thread: the same inputs give
-the same bits on any machine.
+Schur complement, cash last. Columns held at zero (a ridge of `HELD_FROM` or more: the tickets
+a warm start is not moving) are left out of every loop. Every sum runs in a fixed order on one
+thread, without reassociation or fused multiply–adds (no fast-math), and divisions follow
+numpy's rules (no Python exception): the same inputs give the same bits on any number of cores.
 """
 
 from __future__ import annotations
