@@ -567,6 +567,7 @@ def _polish(
     free[-1] = True
     _join(free, z, _gains(pi, full, allowed, z))
     factored, last = None, math.inf
+    known: float | None = None  # the expected log wealth at z, where a step computed it
     for _ in range(POLISH_STEPS):
         if z[-1] <= 0:
             return None
@@ -586,26 +587,45 @@ def _polish(
             # the whole step with those tickets at zero where it gains, else to the boundary
             projected = np.maximum(z + dz, 0.0)
             projected[-1] = 1.0 - float(np.sum(projected[:-1]))
-            gains = projected[-1] > 0 and (
-                _expected_log(pi, full, projected) > _expected_log(pi, full, z)
-            )
-            z = projected if gains else np.maximum(z + alpha * dz, 0.0)
+            there = _expected_log(pi, full, projected) if projected[-1] > 0 else -math.inf
+            here = known if known is not None else _expected_log(pi, full, z)
+            if there > here:
+                z, known = projected, there
+            else:
+                z, known = np.maximum(z + alpha * dz, 0.0), None
             z[leaving], free[leaving] = 0.0, False
             z[-1] = 1.0 - float(np.sum(z[:-1]))
             factored, last = None, math.inf
             continue
         if decrement < SETTLED:  # the last full step, then the tickets outside that should join
-            z = z + dz
+            z, known = z + dz, None
             if not _join(free, z, _gains(pi, full, allowed, z)):
                 polished: FloatArray = z[columns]
                 return polished
             factored, last = None, math.inf
             continue
-        current, t = _expected_log(pi, full, z), 1.0
-        while t > 1e-8 and _expected_log(pi, full, z + t * dz) < current + 1e-4 * t * decrement:
-            t *= 0.5
-        z = z + t * dz
+        z, known = _line_search(pi, full, z, dz, decrement, known)
     return None
+
+
+def _line_search(
+    pi: FloatArray,
+    cols: _Columns,
+    z: FloatArray,
+    dz: FloatArray,
+    decrement: float,
+    known: float | None,
+) -> tuple[FloatArray, float | None]:
+    """z + t·dz for the first t of 1, ½, ¼, … that gains a share of the decrement (Armijo),
+    and the expected log wealth there (None if no t did before t fell below 1e-8)."""
+    current = known if known is not None else _expected_log(pi, cols, z)
+    t = 1.0
+    while t > 1e-8:
+        value = _expected_log(pi, cols, z + t * dz)
+        if value >= current + 1e-4 * t * decrement:
+            return z + t * dz, value
+        t *= 0.5
+    return z + t * dz, None
 
 
 def _join(free: NDArray[np.bool_], z: FloatArray, gain: FloatArray) -> bool:
