@@ -5,6 +5,7 @@ The work is in keiba.app.data (over keiba.simulator and keiba.data_collector).
 
 from __future__ import annotations
 
+import datetime as dt
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,6 +25,7 @@ from keiba.app.data import (
     import_jra2018_files,
     warehouse_location,
 )
+from keiba.app.floors import learnable_floor
 from keiba.cli.common import (
     DatasetOption,
     JsonOption,
@@ -32,6 +34,7 @@ from keiba.cli.common import (
     exit_if_quarantined,
     jst,
     out,
+    parse_date,
     print_json,
     progress_bar,
 )
@@ -79,6 +82,48 @@ def generate(
     for name, value in result["market"].items():
         table.add_row(name, f"{value:,.4f}" if isinstance(value, float) else f"{value:,}")
     table.add_row("generation time", f"{result['seconds']} s")
+    out.print(table)
+
+
+def learnable_floor_command(
+    ctx: typer.Context,
+    years: Annotated[
+        int | None, typer.Option(help="Seasons to simulate (default: the demo's).", min=2, max=50)
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of the world (default: the demo's).")
+    ] = None,
+    first_day: Annotated[
+        dt.date | None,
+        typer.Option(
+            "--from", parser=parse_date, help="First day scored (default: the demo's test period)."
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Score a simulated world's floors on its test races: truth, knowable (latent quantities
+    known), learnable (the posterior predictive from the record before each race), market."""
+    config = config_of(ctx)
+    with progress_bar(not as_json) as progress:
+        result = learnable_floor(config, years, seed, first_day, progress)
+    if as_json:
+        print_json(result)
+        return
+    w = result["world"]
+    out.print(
+        f"World of {w['years']} years (seed {w['seed']}), test {result['test_period'][0]} … "
+        f"{result['test_period'][1]}; {result['seconds']} s ({result['cpu_seconds']} s CPU). "
+        "Winner log-loss:",
+        highlight=False,
+    )
+    groups = result["groups"]
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("")
+    for group, scored in groups.items():
+        table.add_column(f"{group}\n({scored['races']:,} races)", justify="right")
+    first = next(iter(groups.values()))
+    for name in first["log_loss"]:
+        table.add_row(name, *(f"{g['log_loss'][name]:.4f}" for g in groups.values()))
     out.print(table)
 
 
@@ -263,6 +308,7 @@ def drop_command(
 def register(groups: dict[str, typer.Typer]) -> None:
     data = groups["data"]
     data.command("generate")(generate)
+    data.command("learnable-floor")(learnable_floor_command)
     data.command("import")(import_)
     data.command("export")(export)
     data.command("status")(status_command)
