@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     import lightgbm
 
 __all__ = [
+    "SOFTMAX_OBJECTIVE",
     "TrainedModel",
     "model_version",
     "predict_proba",
@@ -48,6 +49,7 @@ __all__ = [
 ]
 
 METRIC_NAME = "winner_log_loss"
+SOFTMAX_OBJECTIVE = "per-race softmax (conditional logit)"
 # LightGBM writes the run's thread count among the parameters at the end of the model text
 _THREADS_LINE = re.compile(r"^\[num_threads: [^\]\n]*\]\n", re.MULTILINE)
 
@@ -68,6 +70,7 @@ class TrainedModel:
     trained_to: dt.date
     best_iteration: int
     metrics: dict[str, float] = field(default_factory=dict)
+    objective: str = SOFTMAX_OBJECTIVE
 
 
 def model_version(model_text: str, feature_version: str) -> str:
@@ -273,6 +276,16 @@ def train_model(
         trained_to=train["race_date"].max(),  # type: ignore[arg-type]
         best_iteration=int(best),
         metrics=metrics,
+        objective=_objective_name(config),
+    )
+
+
+def _objective_name(config: ModelConfig) -> str:
+    if config.order_places == 1:
+        return SOFTMAX_OBJECTIVE
+    return (
+        f"discounted Plackett-Luce over the first {config.order_places} places "
+        f"(gamma {config.order_gamma:g}, delta {config.order_delta:g})"
     )
 
 
