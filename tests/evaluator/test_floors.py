@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import polars as pl
 import pytest
 
 from keiba.evaluator.floors import first_test_day, floors_frame, score_floors
@@ -37,3 +38,10 @@ def test_every_floor_is_scored_on_the_same_races_overall_and_by_group() -> None:
     assert first_day["fewest_starts"].max() == 0
     assert frame["fewest_starts"].max() >= 1
     assert frame["won"].sum() == pytest.approx(overall["races"])
+    # a model's probabilities are scored beside them, against the learnable floor
+    model = frame.select("race_id", "horse_no", pl.col("p_knowable").alias("p_model"))
+    with_model = score_floors(floors_frame(learnable, days[20], days[-1], model))["all races"]
+    assert with_model["log_loss"]["model"] == loss["knowable from the past"]
+    delta = with_model["model_vs_learnable_delta_r2"]
+    assert delta["low"] < delta["delta"] < delta["high"]
+    assert delta["delta"] > 0  # the knowable floor beats the learnable one

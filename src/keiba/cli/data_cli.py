@@ -99,13 +99,22 @@ def learnable_floor_command(
             "--from", parser=parse_date, help="First day scored (default: the demo's test period)."
         ),
     ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="A stored model to score beside the floors, read from --dataset's features "
+            "(which must hold the same world, e.g. the demo's demo-simulated).",
+        ),
+    ] = None,
+    dataset: DatasetOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Score a simulated world's floors on its test races: truth, knowable (latent quantities
     known), learnable (the posterior predictive from the record before each race), market."""
-    config = config_of(ctx)
+    config = config_of(ctx, dataset=dataset)
     with progress_bar(not as_json) as progress:
-        result = learnable_floor(config, years, seed, first_day, progress)
+        result = learnable_floor(config, years, seed, first_day, progress, model)
     if as_json:
         print_json(result)
         return
@@ -124,7 +133,16 @@ def learnable_floor_command(
     first = next(iter(groups.values()))
     for name in first["log_loss"]:
         table.add_row(name, *(f"{g['log_loss'][name]:.4f}" for g in groups.values()))
+    if "model_vs_learnable_delta_r2" in first:
+        table.add_row(
+            "ΔR² model − learnable",
+            *(_interval(g["model_vs_learnable_delta_r2"]) for g in groups.values()),
+        )
     out.print(table)
+
+
+def _interval(d: dict[str, float]) -> str:
+    return f"{d['delta']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]"
 
 
 def import_(

@@ -6,7 +6,9 @@ the learnable floors (`keiba.simulator.learnable_world`: the posterior predictiv
 record before the race, from the results alone and from the results and past odds) and the
 market's probability; `score_floors` gives each one's winner log-loss overall and in three
 groups of races: with a debutant (a starter with no earlier start in the record), every
-starter with an earlier start, every starter with at least five.
+starter with an earlier start, every starter with at least five. Given a model's
+probabilities for the same starters (`p_model`), it is scored beside them, with its ΔR² against
+the learnable floor and a race-level bootstrap interval.
 """
 
 from __future__ import annotations
@@ -16,11 +18,18 @@ from typing import Any
 
 import polars as pl
 
-from keiba.evaluator.metrics import common_races, score
+from keiba.evaluator.metrics import common_races, delta_r2_interval, score
 from keiba.market.probabilities import market_probabilities
 from keiba.simulator.learnable_world import LearnableWorld
 
-__all__ = ["FLOOR_COLUMNS", "GROUPS", "first_test_day", "floors_frame", "score_floors"]
+__all__ = [
+    "FLOOR_COLUMNS",
+    "GROUPS",
+    "first_test_day",
+    "floors_frame",
+    "score_floors",
+    "starters_of",
+]
 
 FLOOR_COLUMNS = {
     "p_true": "true probabilities",
@@ -42,8 +51,14 @@ def first_test_day(days: list[dt.date], test_fraction: float) -> dt.date:
     return days[len(days) - max(1, round(len(days) * test_fraction))]
 
 
-def floors_frame(learnable: LearnableWorld, first: dt.date, last: dt.date) -> pl.DataFrame:
-    """Starters of the races dated in [first, last] that have a winner and every floor."""
+def floors_frame(
+    learnable: LearnableWorld,
+    first: dt.date,
+    last: dt.date,
+    model: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Starters of the races dated in [first, last] that have a winner and every floor (and
+    `model`'s p_model by race_id and horse_no, if given)."""
     world = learnable.world
     starters = (
         world.runners.filter(~pl.col("status").is_in(["scratched", "excluded"]))
@@ -64,7 +79,16 @@ def floors_frame(learnable: LearnableWorld, first: dt.date, last: dt.date) -> pl
         .sort("race_id", "horse_no")
     )
     frame = frame.with_columns(market_probabilities(frame))
-    return common_races(frame, list(FLOOR_COLUMNS))
+    columns = list(FLOOR_COLUMNS)
+    if model is not None:
+        frame = frame.join(model, on=["race_id", "horse_no"], how="left", maintain_order="left")
+        columns.append("p_model")
+    return common_races(frame, columns)
+
+
+def starters_of(learnable: LearnableWorld, first: dt.date, last: dt.date) -> pl.DataFrame:
+    """race_id and horse_no of the starters of the races dated in [first, last]."""
+    return floors_frame(learnable, first, last).select("race_id", "horse_no")
 
 
 def score_floors(frame: pl.DataFrame) -> dict[str, Any]:
@@ -74,9 +98,13 @@ def score_floors(frame: pl.DataFrame) -> dict[str, Any]:
         part = frame.filter(condition)
         if part.is_empty():
             continue
-        scores = {name: score(part, column) for column, name in FLOOR_COLUMNS.items()}
+        names = FLOOR_COLUMNS | ({"p_model": "model"} if "p_model" in part.columns else {})
+        scores = {name: score(part, column) for column, name in names.items()}
         out[group] = {
             "races": scores["market"].races,
             "log_loss": {name: s.log_loss for name, s in scores.items()},
         }
+        if "p_model" in part.columns:
+            delta, low, high = delta_r2_interval(part, "p_model", "p_learnable")
+            out[group]["model_vs_learnable_delta_r2"] = {"delta": delta, "low": low, "high": high}
     return out

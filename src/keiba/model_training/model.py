@@ -1,9 +1,11 @@
-"""The fundamental model: LightGBM trained with a per-race softmax (conditional logit) objective.
+"""The fundamental model: LightGBM whose scores, softmaxed within each race, are win probabilities.
 
-`training_frame` joins point-in-time features to the winner label; `train_model` fits a booster
-whose raw scores, softmaxed within each race, are win probabilities (early stopping on the
-validation races' winner log-loss); `predict_proba` turns a feature frame into probabilities
-that sum to 1 per race.
+`training_frame` joins point-in-time features to the winner label and the finishing positions;
+`train_model` fits a booster on the discounted Plackett–Luce loss of the first
+`order_places` finishers (its first stage is the winner's per-race softmax, conditional logit;
+`order_places: 1` trains on the winner alone), with early stopping on the validation races'
+winner log-loss; `predict_proba` turns a feature frame into probabilities that sum to 1 per
+race.
 
 LightGBM is imported inside the functions that need it: importing this module (and the CLI
 that imports it) stays fast.
