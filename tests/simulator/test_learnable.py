@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 import numpy as np
 import polars as pl
@@ -136,3 +137,45 @@ def test_a_learnable_world_gives_both_floors_for_every_starter() -> None:
     assert sums["p_learnable"].to_numpy() == pytest.approx(1.0, abs=1e-9)
     assert sums["p_learnable_results"].to_numpy() == pytest.approx(1.0, abs=1e-9)
     assert (truth["p_learnable"] != truth["p_learnable_results"]).any()
+
+
+def _debut_race(jockey: np.ndarray) -> CardView:
+    n = jockey.size
+    return CardView(
+        day=dt.date(2016, 7, 2).toordinal(),
+        race_of=np.zeros(n, dtype=np.int64),
+        horse=np.arange(n),
+        horse_birth_year=np.full(n, 2014),
+        female=np.zeros(n, dtype=bool),
+        jockey=jockey,
+        trainer=np.zeros(n, dtype=np.int64),
+        surface=np.zeros(n, dtype=np.int64),
+        distance=np.full(n, 1600),
+        going=np.zeros(n, dtype=np.int64),
+        draw_fraction=np.linspace(0.0, 1.0, n),
+        draw_slope=np.zeros(n),
+        weight_kg=np.full(n, 55.0),
+        days_since_run=np.full(n, -1),
+        body_weight_change=np.zeros(n, dtype=np.int64),
+        started=np.ones(n, dtype=bool),
+        finished=np.ones(n, dtype=bool),
+        run_order=np.arange(1, n + 1),
+        horse_no=np.arange(1, n + 1),
+    )
+
+
+def test_debutants_on_better_jockeys_are_rated_higher_before_they_run() -> None:
+    """The world gives the best available jockeys to the best-rated runners that change
+    jockey: the order of their jockeys is read before the race, not their talent prior alone."""
+    view = _debut_race(np.array([3, 0, 2, 1]))
+    blind = LearnableFilter(_CONFIG, choice_sharpness=0.0)
+    reading = LearnableFilter(_CONFIG)
+    for learner in (blind, reading):
+        learner._grow(view)
+        learner._meet(view)
+        learner.jockey[:4] = [0.3, 0.1, -0.1, -0.3]
+    reading._read_jockey_choices(view)
+    talent = reading.x[:4, 0]
+    assert np.all(blind.x[:4, 0] == blind.x[0, 0])
+    assert talent[1] > talent[3] > talent[2] > talent[0]
+    assert np.all(reading.p[:4, 0, 0] < blind.p[:4, 0, 0])
