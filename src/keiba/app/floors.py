@@ -24,9 +24,10 @@ from keiba.evaluator.floors import first_test_day, floors_frame, score_floors, s
 from keiba.feature_engineering.build import read_features
 from keiba.model_training import load_model, predict_proba
 from keiba.simulator import WorldConfig
+from keiba.simulator.learnable import CHOICE_SHARPNESS
 from keiba.simulator.learnable_world import learnable_world
 
-__all__ = ["learnable_floor"]
+__all__ = ["CHOICE_SHARPNESS", "learnable_floor"]
 
 
 def learnable_floor(
@@ -36,6 +37,7 @@ def learnable_floor(
     first_day: dt.date | None,
     progress: Callable[[str, int, int], None],
     model_version: str | None = None,
+    choice_sharpness: float = CHOICE_SHARPNESS,
 ) -> dict[str, Any]:
     """Every floor's winner log-loss on the test races, overall and by group; and the cost."""
     demo = config.demo
@@ -45,7 +47,9 @@ def learnable_floor(
         start_year=demo.start_year,
     )
     wall, cpu = time.perf_counter(), time.process_time()
-    learnable = learnable_world(world, lambda done, total: progress("race days", done, total))
+    learnable = learnable_world(
+        world, lambda done, total: progress("race days", done, total), choice_sharpness
+    )
     seconds = time.perf_counter() - wall
     cpu_seconds = time.process_time() - cpu
     days = sorted(set(learnable.world.races["race_date"].to_list()))
@@ -58,6 +62,7 @@ def learnable_floor(
         "world": {"years": world.years, "seed": world.seed, "start_year": world.start_year},
         "test_period": [first.isoformat(), days[-1].isoformat()],
         "model": model_version,
+        "jockey_choices": choice_sharpness,
         "seconds": round(seconds, 1),
         "cpu_seconds": round(cpu_seconds, 1),
         "groups": score_floors(floors_frame(learnable, first, days[-1], model)),

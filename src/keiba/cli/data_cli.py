@@ -38,6 +38,7 @@ from keiba.cli.common import (
     print_json,
     progress_bar,
 )
+from keiba.simulator.learnable import CHOICE_SHARPNESS
 
 __all__ = ["register"]
 
@@ -107,6 +108,14 @@ def learnable_floor_command(
             "(which must hold the same world, e.g. the demo's demo-simulated).",
         ),
     ] = None,
+    jockey_choices: Annotated[
+        float,
+        typer.Option(
+            help="How sharply the learnable floor reads the order of the jockeys given to "
+            "runners that change jockey as a ranking of their ratings (0: not at all).",
+            min=0.0,
+        ),
+    ] = CHOICE_SHARPNESS,
     dataset: DatasetOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -114,7 +123,7 @@ def learnable_floor_command(
     known), learnable (the posterior predictive from the record before each race), market."""
     config = config_of(ctx, dataset=dataset)
     with progress_bar(not as_json) as progress:
-        result = learnable_floor(config, years, seed, first_day, progress, model)
+        result = learnable_floor(config, years, seed, first_day, progress, model, jockey_choices)
     if as_json:
         print_json(result)
         return

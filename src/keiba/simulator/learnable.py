@@ -47,8 +47,10 @@ from keiba.simulator.learnable_priors import (
 )
 from keiba.simulator.population import BoolArray, FloatArray, IntArray
 
-__all__ = ["CardView", "LearnableFilter"]
+__all__ = ["CHOICE_SHARPNESS", "CardView", "LearnableFilter"]
 
+CHOICE_SHARPNESS = 1.0
+"""How sharply the order of jockeys' skills is read as a ranking of the runners' ratings."""
 _WIDTH = 18
 _NEWTON_STEPS = 5
 _TALENT, _DEV, _TURF, _MUD, _JUMP = range(5)
@@ -88,7 +90,7 @@ class CardView:
 class LearnableFilter:
     """Online Gaussian filter over the world's latent quantities; `observe` one day at a time."""
 
-    def __init__(self, config: WorldConfig, choice_sharpness: float = 1.0) -> None:
+    def __init__(self, config: WorldConfig, choice_sharpness: float = CHOICE_SHARPNESS) -> None:
         self.scale = config.strength_scale
         self.form_var = config.form_noise**2
         self.powers = (1.0, config.harville_gamma, config.harville_delta)

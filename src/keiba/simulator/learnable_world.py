@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from keiba.simulator.config import SimulatedWorld, WorldConfig
-from keiba.simulator.learnable import CardView, LearnableFilter
+from keiba.simulator.learnable import CHOICE_SHARPNESS, CardView, LearnableFilter
 from keiba.simulator.population import FloatArray
 from keiba.simulator.world import generate_world
 
@@ -34,9 +34,12 @@ class LearnableWorld:
 
 
 def learnable_world(
-    config: WorldConfig, progress: Callable[[int, int], None] | None = None
+    config: WorldConfig,
+    progress: Callable[[int, int], None] | None = None,
+    choice_sharpness: float = CHOICE_SHARPNESS,
 ) -> LearnableWorld:
-    """Generate `config`'s world and predict every recorded starter with the learnable floor."""
+    """Generate `config`'s world and predict every recorded starter with the learnable floor
+    (`choice_sharpness`: how sharply jockeys' choices are read, `LearnableFilter`)."""
     views: list[CardView] = []
     world = generate_world(config, progress, observer=views.append)
     truth = world.true_probabilities
@@ -46,8 +49,10 @@ def learnable_world(
         how="left",
         maintain_order="left",
     )["win_odds_final"].to_numpy()
-    results = _run(LearnableFilter(config), views, None)
-    with_odds = _run(LearnableFilter(config), views, np.asarray(odds, dtype=np.float64))
+    results = _run(LearnableFilter(config, choice_sharpness), views, None)
+    with_odds = _run(
+        LearnableFilter(config, choice_sharpness), views, np.asarray(odds, dtype=np.float64)
+    )
     return LearnableWorld(
         world,
         truth.with_columns(
