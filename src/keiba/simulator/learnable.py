@@ -1,32 +1,37 @@
 """The learnable floor: the win probability a model of the recorded past could give.
 
 `p_knowable` assumes every latent quantity known exactly. The learnable floor knows only what
-was recorded before the race — results and cards — plus the world's true structure and
-parameters, and approximates the posterior predictive by an online Gaussian filter
-(assumed-density filtering):
+was recorded before the race — results, cards and, if given, final win odds — plus the world's
+true structure and parameters, and approximates the posterior predictive by an online Gaussian
+filter (assumed-density filtering):
 
 - Each horse has a Gaussian state: talent, development's deviation from its mean at the horse's
   age, turf aptitude (±0.9(pref_turf − ½) on turf / dirt), mud aptitude (0.12·mud, times the
   going), jump skill, and its fit to every distance in a few principal components
   (`learnable_priors`). Jockeys and trainers each have one Gaussian skill. Priors are the
-  world's: talent by generation, development's law by age, aptitudes', skills'.
+  world's: talent by generation (a young horse's shifted by its trainer's skill, since the
+  world gives better trainers better horses), development's law by age, aptitudes', skills'.
 - A starter's mean strength is linear in its states plus what the card tells exactly (sex,
   weight carried, draw and the course's draw bias, days since the last run, body-weight
-  change), so before a race it is Gaussian with mean m and variance v.
+  change), so before a race it is Gaussian with mean m and variance v. Before the race, the
+  order of the jockeys given to runners that change jockey is read as a ranking of their
+  ratings (the world hands the best available jockeys to the best-rated of them).
 - Prediction: p = E[softmax(s·(μ + ε))] with μ ~ N(m, v) and the day's form ε ~ N(0, σ²)
   integrated out together (`FormBank`).
 - Update, after each race day: the finishing order's likelihood is the world's discounted
   Plackett–Luce (winner ∝ e^u, second ∝ e^(γu), later ∝ e^(δu), u = s·(μ + ε)); its
   Laplace approximation around the joint mode of the race's logits, divided by the prior,
-  gives each starter a Gaussian message on its strength, which updates its horse's state
-  (Kalman) and its jockey's and trainer's skills (the day's messages summed).
+  gives each starter a Gaussian message on its strength on the day, combined with the one the
+  final odds give (`learnable_odds`), which updates its horse's state (Kalman) and its
+  jockey's and trainer's skills (the day's messages summed).
 - Between runs, development's deviation moves as the Gaussian conditional of its law from the
   age at the last update to today's.
 
 What it leaves out, so a model could in principle know more: connections choose races,
-distances and jockeys with knowledge of the horse's ability and aptitudes, and handicappers
-set weights by it; the filter reads none of those choices, nor past odds, nor earlier races of
-the same day, and keeps a factorised Gaussian where the posterior is not one.
+distances and surfaces with knowledge of the horse's ability and aptitudes, and handicappers
+set weights by it; the filter reads none of those choices, nor earlier races of the same day,
+nor the link between a debut's date and the horse's maturity, and keeps a factorised Gaussian
+where the posterior is not one.
 """
 
 from __future__ import annotations
