@@ -5,6 +5,7 @@ The work is in keiba.app.data (over keiba.simulator and keiba.data_collector).
 
 from __future__ import annotations
 
+import datetime as dt
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,6 +25,7 @@ from keiba.app.data import (
     import_jra2018_files,
     warehouse_location,
 )
+from keiba.app.floors import learnable_floor
 from keiba.cli.common import (
     DatasetOption,
     JsonOption,
@@ -32,9 +34,11 @@ from keiba.cli.common import (
     exit_if_quarantined,
     jst,
     out,
+    parse_date,
     print_json,
     progress_bar,
 )
+from keiba.simulator.learnable import CHOICE_SHARPNESS
 
 __all__ = ["register"]
 
@@ -80,6 +84,74 @@ def generate(
         table.add_row(name, f"{value:,.4f}" if isinstance(value, float) else f"{value:,}")
     table.add_row("generation time", f"{result['seconds']} s")
     out.print(table)
+
+
+def learnable_floor_command(
+    ctx: typer.Context,
+    years: Annotated[
+        int | None, typer.Option(help="Seasons to simulate (default: the demo's).", min=2, max=50)
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of the world (default: the demo's).")
+    ] = None,
+    first_day: Annotated[
+        dt.date | None,
+        typer.Option(
+            "--from", parser=parse_date, help="First day scored (default: the demo's test period)."
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="A stored model to score beside the floors, read from --dataset's features "
+            "(which must hold the same world, e.g. the demo's demo-simulated).",
+        ),
+    ] = None,
+    jockey_choices: Annotated[
+        float,
+        typer.Option(
+            help="How sharply the learnable floor reads the order of the jockeys given to "
+            "runners that change jockey as a ranking of their ratings (0: not at all).",
+            min=0.0,
+        ),
+    ] = CHOICE_SHARPNESS,
+    dataset: DatasetOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Score a simulated world's floors on its test races: truth, knowable (latent quantities
+    known), learnable (the posterior predictive from the record before each race), market."""
+    config = config_of(ctx, dataset=dataset)
+    with progress_bar(not as_json) as progress:
+        result = learnable_floor(config, years, seed, first_day, progress, model, jockey_choices)
+    if as_json:
+        print_json(result)
+        return
+    w = result["world"]
+    out.print(
+        f"World of {w['years']} years (seed {w['seed']}), test {result['test_period'][0]} … "
+        f"{result['test_period'][1]}; {result['seconds']} s ({result['cpu_seconds']} s CPU). "
+        "Winner log-loss:",
+        highlight=False,
+    )
+    groups = result["groups"]
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("")
+    for group, scored in groups.items():
+        table.add_column(f"{group}\n({scored['races']:,} races)", justify="right")
+    first = next(iter(groups.values()))
+    for name in first["log_loss"]:
+        table.add_row(name, *(f"{g['log_loss'][name]:.4f}" for g in groups.values()))
+    if "model_vs_learnable_delta_r2" in first:
+        table.add_row(
+            "ΔR² model − learnable",
+            *(_interval(g["model_vs_learnable_delta_r2"]) for g in groups.values()),
+        )
+    out.print(table)
+
+
+def _interval(d: dict[str, float]) -> str:
+    return f"{d['delta']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]"
 
 
 def import_(
@@ -263,6 +335,7 @@ def drop_command(
 def register(groups: dict[str, typer.Typer]) -> None:
     data = groups["data"]
     data.command("generate")(generate)
+    data.command("learnable-floor")(learnable_floor_command)
     data.command("import")(import_)
     data.command("export")(export)
     data.command("status")(status_command)

@@ -15,7 +15,7 @@ from typing import Any
 
 from keiba.common.errors import KeibaError, StorageError
 from keiba.common.storage.object_store import ObjectStore
-from keiba.model_training.model import TrainedModel, model_version
+from keiba.model_training.model import SOFTMAX_OBJECTIVE, TrainedModel, model_version
 
 __all__ = ["MODELS_PREFIX", "load_model", "model_prefix", "save_model"]
 
@@ -49,7 +49,7 @@ def save_model(
         "trained_to": model.trained_to.isoformat(),
         "best_iteration": model.best_iteration,
         "metrics": model.metrics,
-        "objective": "per-race softmax (conditional logit)",
+        "objective": model.objective,
     }
     if dataset is not None:
         meta["dataset"] = dict(dataset)
@@ -79,4 +79,5 @@ def load_model(store: ObjectStore, version: str) -> TrainedModel:
         trained_to=dt.date.fromisoformat(meta["trained_to"]),
         best_iteration=int(meta["best_iteration"]),
         metrics={str(k): float(v) for k, v in meta["metrics"].items()},
+        objective=str(meta.get("objective", SOFTMAX_OBJECTIVE)),
     )

@@ -1,9 +1,11 @@
-"""The fundamental model: LightGBM trained with a per-race softmax (conditional logit) objective.
+"""The fundamental model: LightGBM whose scores, softmaxed within each race, are win probabilities.
 
-`training_frame` joins point-in-time features to the winner label; `train_model` fits a booster
-whose raw scores, softmaxed within each race, are win probabilities (early stopping on the
-validation races' winner log-loss); `predict_proba` turns a feature frame into probabilities
-that sum to 1 per race.
+`training_frame` joins point-in-time features to the winner label and the finishing positions;
+`train_model` fits a booster on the discounted Plackett–Luce loss of the first
+`order_places` finishers (its first stage is the winner's per-race softmax, conditional logit;
+`order_places: 1` trains on the winner alone), with early stopping on the validation races'
+winner log-loss; `predict_proba` turns a feature frame into probabilities that sum to 1 per
+race.
 
 LightGBM is imported inside the functions that need it: importing this module (and the CLI
 that imports it) stays fast.
@@ -30,6 +32,8 @@ from keiba.feature_engineering.build import FEATURES_TABLE, KEY_COLUMNS
 from keiba.model_training.objective import (
     group_codes,
     group_softmax,
+    order_grad_hess,
+    order_ranks,
     race_log_losses,
     softmax_grad_hess,
 )
@@ -38,6 +42,7 @@ if TYPE_CHECKING:
     import lightgbm
 
 __all__ = [
+    "SOFTMAX_OBJECTIVE",
     "TrainedModel",
     "model_version",
     "predict_proba",
@@ -46,6 +51,7 @@ __all__ = [
 ]
 
 METRIC_NAME = "winner_log_loss"
+SOFTMAX_OBJECTIVE = "per-race softmax (conditional logit)"
 # LightGBM writes the run's thread count among the parameters at the end of the model text
 _THREADS_LINE = re.compile(r"^\[num_threads: [^\]\n]*\]\n", re.MULTILINE)
 
@@ -66,6 +72,7 @@ class TrainedModel:
     trained_to: dt.date
     best_iteration: int
     metrics: dict[str, float] = field(default_factory=dict)
+    objective: str = SOFTMAX_OBJECTIVE
 
 
 def model_version(model_text: str, feature_version: str) -> str:
@@ -81,7 +88,8 @@ def training_frame(
     *,
     feature_version: str = FEATURE_VERSION,
 ) -> pl.DataFrame:
-    """Features of starters joined to the label `won` (1/k for a k-way dead heat, else 0).
+    """Features of starters joined to the label `won` (1/k for a k-way dead heat, else 0)
+    and `finish_pos` (null for a runner that did not finish).
 
     Races dated in [date_from, date_to] (inclusive; None = open), without races that have no
     finished winner; sorted by race_id and horse_no.
@@ -99,7 +107,8 @@ def training_frame(
     names = (*KEY_COLUMNS, *FEATURE_COLUMNS)
     sql = f"""WITH labelled AS (
       SELECT {", ".join(f"f.{c}" for c in names)},
-        CASE WHEN r.status = 'finished' AND r.finish_pos = 1 THEN 1 ELSE 0 END AS is_winner
+        CASE WHEN r.status = 'finished' AND r.finish_pos = 1 THEN 1 ELSE 0 END AS is_winner,
+        CASE WHEN r.status = 'finished' THEN r.finish_pos END AS finish_pos
       FROM {FEATURES_TABLE} f
       JOIN runners r ON r.race_id = f.race_id AND r.horse_no = f.horse_no
       WHERE f.feature_version = ?{where}
@@ -107,7 +116,7 @@ def training_frame(
       SELECT *, SUM(is_winner) OVER (PARTITION BY race_id) AS winners FROM labelled
     )
     SELECT {", ".join(names)},
-      CASE WHEN is_winner = 1 THEN 1.0 / winners ELSE 0.0 END AS won
+      CASE WHEN is_winner = 1 THEN 1.0 / winners ELSE 0.0 END AS won, finish_pos
     FROM counted WHERE winners > 0
     ORDER BY race_id, horse_no"""
     frame = warehouse.query(sql, params)
@@ -115,6 +124,7 @@ def training_frame(
         pl.col("horse_no").cast(pl.Int64),
         pl.col("as_of").cast(pl.Datetime("us", "UTC")),
         *(pl.col(c).cast(pl.Float64) for c in (*FEATURE_COLUMNS, "won")),
+        pl.col("finish_pos").cast(pl.Int64),
     )
 
 
@@ -159,6 +169,19 @@ class _Races:
     def uniform_log_loss(self) -> float:
         return self.log_loss(np.zeros(len(self.labels)))
 
+    def objective(self, config: ModelConfig, frame: pl.DataFrame) -> Any:
+        """The loss's gradient and Hessian: the winner's softmax, or the discounted
+        Plackett–Luce loss of the first `config.order_places` finishers."""
+        if config.order_places == 1:
+            return lambda preds, _: softmax_grad_hess(preds, self.labels, self.codes, self.n_groups)
+        if "finish_pos" not in frame.columns:
+            raise KeibaError("the training frame has no 'finish_pos' column for order_places > 1")
+        ranks = order_ranks(frame["finish_pos"].to_numpy(), self.codes, self.n_groups)
+        powers = (1.0, config.order_gamma, *[config.order_delta] * (config.order_places - 2))
+        return lambda preds, _: order_grad_hess(
+            preds, self.labels, ranks, self.codes, self.n_groups, powers
+        )
+
 
 def train_model(
     train: pl.DataFrame,
@@ -186,11 +209,8 @@ def train_model(
         feature_name=list(names),
     )
 
-    def objective(preds: npt.NDArray[np.float64], _: lgb.Dataset) -> tuple[Any, Any]:
-        return softmax_grad_hess(preds, train_races.labels, train_races.codes, train_races.n_groups)
-
     params: dict[str, Any] = {
-        "objective": objective,
+        "objective": train_races.objective(config, train),
         "learning_rate": config.learning_rate,
         "num_leaves": config.num_leaves,
         "min_data_in_leaf": config.min_data_in_leaf,
@@ -258,6 +278,16 @@ def train_model(
         trained_to=train["race_date"].max(),  # type: ignore[arg-type]
         best_iteration=int(best),
         metrics=metrics,
+        objective=_objective_name(config),
+    )
+
+
+def _objective_name(config: ModelConfig) -> str:
+    if config.order_places == 1:
+        return SOFTMAX_OBJECTIVE
+    return (
+        f"discounted Plackett-Luce over the first {config.order_places} places "
+        f"(gamma {config.order_gamma:g}, delta {config.order_delta:g})"
     )
 
 

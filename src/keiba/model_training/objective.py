@@ -5,6 +5,11 @@ is p_i = exp(s_i) / Σ_race exp(s_j). The loss of a race is −Σ_i y_i log p_i 
 indicator (a dead heat of k winners gives each y = 1/k, so Σ y = 1 per race). Its gradient is
 p − y and the diagonal of its Hessian p(1 − p) (floored, so Newton steps stay finite).
 
+`order_grad_hess` reads the finishing order beyond the winner: a discounted Plackett–Luce
+loss, the winner chosen ∝ exp(s), the 2nd among the rest ∝ exp(γ·s), the 3rd and later
+∝ exp(δ·s), over the first few finishers. Its first stage is exactly the winner's softmax loss,
+so the winner probabilities keep their meaning; the later stages add what the places say.
+
 Rows need not be sorted: groups are integer codes (`group_codes`), and every operation is a
 segmented reduction over them. Nothing here imports LightGBM.
 """
@@ -21,6 +26,8 @@ __all__ = [
     "HESSIAN_FLOOR",
     "group_codes",
     "group_softmax",
+    "order_grad_hess",
+    "order_ranks",
     "race_log_losses",
     "softmax_grad_hess",
     "softmax_loss",
@@ -60,6 +67,60 @@ def softmax_grad_hess(
     grad = p - labels
     hess = np.maximum(p * (1.0 - p), HESSIAN_FLOOR)
     return grad, hess
+
+
+def order_ranks(finish_pos: npt.ArrayLike, codes: IntArray, n_groups: int) -> IntArray:
+    """0-based crossing rank of each finisher in its race (ties by row order), and a rank past
+    every finisher for a runner without a position (null or 0)."""
+    pos = np.asarray(finish_pos, dtype=np.float64)
+    placed = np.isfinite(pos) & (pos > 0)
+    key = np.where(placed, pos, np.inf)
+    order = np.lexsort((np.arange(key.size), key, codes))
+    first_of_group = np.searchsorted(codes[order], np.arange(n_groups))
+    rank = np.empty(key.size, dtype=np.int64)
+    rank[order] = np.arange(key.size) - first_of_group[codes[order]]
+    return np.where(placed, rank, np.iinfo(np.int64).max // 2)
+
+
+def order_grad_hess(
+    scores: npt.ArrayLike,
+    labels: FloatArray,
+    ranks: IntArray,
+    codes: IntArray,
+    n_groups: int,
+    powers: Sequence[float],
+) -> tuple[FloatArray, FloatArray]:
+    """Gradient and Hessian diagonal of the discounted Plackett–Luce loss of the first
+    len(`powers`) places: stage 0 is the winner's softmax loss (`labels`, dead heats shared);
+    stage k ≥ 1 chooses the runner of rank k among those ranked k or later ∝ exp(powers[k]·s).
+    A stage counts in a race only if it has that rank and two runners left to choose from."""
+    s = np.asarray(scores, dtype=np.float64)
+    grad, hess = softmax_grad_hess(s, labels, codes, n_groups)
+    hess = hess.copy()
+    for k, power in enumerate(powers[1:], start=1):
+        remaining = ranks >= k
+        chosen = (ranks == k).astype(np.float64)
+        has_rank = np.bincount(codes, weights=chosen, minlength=n_groups) > 0
+        enough = np.bincount(codes, weights=remaining, minlength=n_groups) >= 2
+        active = remaining & (has_rank & enough)[codes]
+        if not active.any():
+            continue
+        p = _masked_softmax(power * s, active, codes, n_groups)
+        grad = grad + np.where(active, power * (p - chosen), 0.0)
+        hess = hess + np.where(active, power * power * p * (1.0 - p), 0.0)
+    return grad, np.maximum(hess, HESSIAN_FLOOR)
+
+
+def _masked_softmax(
+    logits: FloatArray, mask: npt.NDArray[np.bool_], codes: IntArray, n_groups: int
+) -> FloatArray:
+    """Softmax within each group over the rows of `mask` (0 elsewhere)."""
+    top = np.full(n_groups, -np.inf)
+    np.maximum.at(top, codes[mask], logits[mask])
+    top = np.where(np.isfinite(top), top, 0.0)
+    e = np.where(mask, np.exp(np.where(mask, logits - top[codes], 0.0)), 0.0)
+    total = np.bincount(codes, weights=e, minlength=n_groups)
+    return np.asarray(e / np.where(total > 0, total, 1.0)[codes], dtype=np.float64)
 
 
 def race_log_losses(

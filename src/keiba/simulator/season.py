@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +30,7 @@ from keiba.simulator.entries import (
     weights_carried,
 )
 from keiba.simulator.knowable import FormIntegral
+from keiba.simulator.learnable import CardView
 from keiba.simulator.population import (
     BoolArray,
     FloatArray,
@@ -121,8 +123,10 @@ class Season:
         trainers: Trainers,
         planner: ProgramPlanner,
         rng: np.random.Generator,
+        observer: Callable[[CardView], None] | None = None,
     ) -> None:
         self.config = config
+        self.observer = observer
         self.horses = horses
         self.jockeys = jockeys
         self.trainers = trainers
@@ -148,6 +152,8 @@ class Season:
         if record:
             knowable = self._knowable(card, mean)
             self._record(fields, card, outcome, (p, knowable), new_weight, change, debut)
+            if self.observer is not None:
+                self.observer(self._view(today, fields, card, since, change, outcome))
 
     def _enter(self, date: dt.date, days: tuple[RaceDay, ...], today: int) -> list[Field]:
         horses = self.horses
@@ -237,6 +243,43 @@ class Season:
             weight_kg=card.weight,
             days_since_run=since,
             body_weight_change=change,
+        )
+
+    def _view(
+        self,
+        today: int,
+        fields: list[Field],
+        card: _Card,
+        since: IntArray,
+        change: IntArray,
+        outcome: _Outcome,
+    ) -> CardView:
+        """What the record shows of the day, for an observer (no latent quantity)."""
+        horses, runner = self.horses, card.runner
+
+        def per_race(values: list[float] | list[int]) -> np.ndarray:
+            return np.array(values)[card.race_of]
+
+        return CardView(
+            day=today,
+            race_of=card.race_of,
+            horse=runner,
+            horse_birth_year=horses.birth_year[runner],
+            female=horses.female[runner],
+            jockey=card.jockey,
+            trainer=horses.trainer[runner],
+            surface=per_race([f.spec.course.surface for f in fields]),
+            distance=per_race([f.spec.course.distance_m for f in fields]),
+            going=per_race([f.spec.going for f in fields]),
+            draw_fraction=(card.horse_no - 1) / np.maximum(card.sizes[card.race_of] - 1, 1),
+            draw_slope=per_race([f.spec.course.draw_slope for f in fields]),
+            weight_kg=card.weight,
+            days_since_run=since,
+            body_weight_change=change,
+            started=card.status == FINISHED,
+            finished=outcome.status == FINISHED,
+            run_order=outcome.run_order,
+            horse_no=card.horse_no,
         )
 
     def _knowable(self, card: _Card, mean: FloatArray) -> FloatArray:

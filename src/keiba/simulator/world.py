@@ -19,6 +19,7 @@ import numpy as np
 
 from keiba.simulator.calendar import race_calendar
 from keiba.simulator.config import SimulatedWorld, WorldConfig
+from keiba.simulator.learnable import CardView
 from keiba.simulator.market import MarketInput, MarketParameters, price_races
 from keiba.simulator.population import create_horses, create_jockeys, create_trainers
 from keiba.simulator.program import ProgramPlanner
@@ -33,9 +34,12 @@ _MAIDEN_DEADLINE = (9, 15)
 
 
 def generate_world(
-    config: WorldConfig, progress: Callable[[int, int], None] | None = None
+    config: WorldConfig,
+    progress: Callable[[int, int], None] | None = None,
+    observer: Callable[[CardView], None] | None = None,
 ) -> SimulatedWorld:
-    """Simulate `config.years` JRA seasons; `progress(done, total)` counts race days."""
+    """Simulate `config.years` JRA seasons; `progress(done, total)` counts race days, and
+    `observer` sees each recorded day as the record shows it, after its races."""
     streams = [
         np.random.Generator(np.random.PCG64(s))
         for s in np.random.SeedSequence(config.seed).spawn(5)
@@ -53,7 +57,7 @@ def generate_world(
     horses = create_horses(population_rng, first_year, seasons, config.crop_size, trainers)
     planner = ProgramPlanner(program_rng)
     planner.plan_year(calendar)
-    season = Season(config, horses, jockeys, trainers, planner, race_rng)
+    season = Season(config, horses, jockeys, trainers, planner, race_rng, observer)
 
     year = first_year - 1
     month = 0
