@@ -134,6 +134,15 @@ def morning(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return race_morning(tmp_path_factory.mktemp("race-morning"))
 
 
+@pytest.fixture(scope="session")
+def twin_home(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The twin's day of a small simulated world prepared once (`twin_home.TwinHome`): its
+    `prepare` copies it into a test's own home. Read only."""
+    from twin_home import twin_home
+
+    return twin_home(tmp_path_factory.mktemp("twin-home") / "home")
+
+
 BUCKET = "keiba-test"
 """The Cloud Storage emulator's bucket."""
 

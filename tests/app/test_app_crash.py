@@ -26,13 +26,14 @@ import pytest
 import twin_worker
 from sqlalchemy import text
 
-from keiba.app.twin_day import TWIN_ACCOUNT, prepare_twin
+from keiba.app.twin_day import TWIN_ACCOUNT
 from keiba.bankroll import Ledger, check_invariants
 from keiba.bankroll.audit import verify
 from keiba.common.clock import FixedClock
 from keiba.common.ids import NetkeibaRaceId
 from keiba.common.storage import create_ledger_engine
 from keiba.scheduler import Journal
+from twin_home import TwinHome
 
 KILLS = 100
 
@@ -49,11 +50,11 @@ def _transitions(journal: Path) -> int:
 
 @pytest.mark.slow
 def test_a_day_killed_a_hundred_times_repeats_and_loses_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, twin_home: TwinHome
 ) -> None:
     home = tmp_path / "home"
     config = twin_worker.config_at(home, themis=twin_worker.GENEROUS)
-    prepared = prepare_twin(config, world=twin_worker.WORLD)
+    prepared = twin_home.prepare(config, world=twin_worker.WORLD)
     races = [r.netkeiba_id for r in sorted(prepared.day.races, key=lambda r: r.post_time)][:9]
     journal = prepared.run_dir / "journal.sqlite"
     # the fork server is a fresh interpreter: it finds this folder's worker through PYTHONPATH

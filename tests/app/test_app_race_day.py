@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from keiba.app.race_day import DayRun, run_race_day
-from keiba.app.twin_day import TwinPrepared, prepare_twin, twin_setup
+from keiba.app.twin_day import TwinPrepared, twin_setup
 from keiba.bankroll import Ledger, Ticket
 from keiba.bankroll.audit import verify
 from keiba.common.config import KeibaConfig, load_config
@@ -29,6 +29,7 @@ from keiba.scheduler import Outcome
 from keiba.simulator import WorldConfig
 from keiba.simulator.netkeiba_twin import TwinFaults
 from keiba.simulator.netkeiba_twin_day import TwinDay
+from twin_home import TwinHome
 
 WORLD = WorldConfig(seed=3, max_race_days=12)
 SETTINGS = {
@@ -46,9 +47,11 @@ def _config(home: Path, **sections: dict[str, object]) -> KeibaConfig:
 
 
 @pytest.fixture(scope="module")
-def prepared_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, TwinPrepared]:
+def prepared_home(
+    tmp_path_factory: pytest.TempPathFactory, twin_home: TwinHome
+) -> tuple[Path, TwinPrepared]:
     home = tmp_path_factory.mktemp("twin-home")
-    return home, prepare_twin(_config(home), world=WORLD)
+    return home, twin_home.prepare(_config(home), world=WORLD)
 
 
 def _three_races(day: TwinDay) -> TwinDay:

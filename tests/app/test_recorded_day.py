@@ -18,7 +18,7 @@ from test_app_race_day import WORLD, _config, _three_races, play
 
 from keiba.app.race_day import DayRun
 from keiba.app.recorded_day import prepare_replay, replay_day
-from keiba.app.twin_day import TwinPrepared, prepare_twin
+from keiba.app.twin_day import TwinPrepared
 from keiba.bankroll import Ledger
 from keiba.bankroll.audit import verify
 from keiba.common.config import KeibaConfig
@@ -26,13 +26,16 @@ from keiba.common.errors import KeibaError
 from keiba.common.storage import create_ledger_engine
 from keiba.common.storage.datasets import open_dataset
 from keiba.scheduler import Outcome
+from twin_home import TwinHome
 
 
 @pytest.fixture(scope="module")
-def recorded_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, KeibaConfig, DayRun]:
+def recorded_home(
+    tmp_path_factory: pytest.TempPathFactory, twin_home: TwinHome
+) -> tuple[Path, KeibaConfig, DayRun]:
     """A home in which a three-race twin day was played (and so recorded)."""
     home = tmp_path_factory.mktemp("recorded-home")
-    full = prepare_twin(_config(home), world=WORLD)
+    full = twin_home.prepare(_config(home), world=WORLD)
     prepared = TwinPrepared(full.config, _three_races(full.day), full.run_dir, full.model_store)
     day, _ = play(prepared)
     return home, prepared.config, day

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from keiba.app.race_day import DayRun, run_race_day
-from keiba.app.twin_day import TwinPrepared, prepare_twin, twin_setup
+from keiba.app.twin_day import TwinPrepared, twin_setup
 from keiba.common.clock import JST, FixedClock
 from keiba.common.config import KeibaConfig, ThemisConfig, load_config
 from keiba.common.storage import FsspecObjectStore, create_ledger_engine
@@ -22,6 +22,7 @@ from keiba.monitor import MemorySink
 from keiba.release import GateFigures, ReleaseBook
 from keiba.simulator import WorldConfig
 from keiba.simulator.netkeiba_twin_day import TwinDay
+from twin_home import TwinHome
 
 WORLD = WorldConfig(seed=3, max_race_days=12)
 SETTINGS = {
@@ -44,9 +45,11 @@ def _config(home: Path) -> KeibaConfig:
 
 
 @pytest.fixture(scope="module")
-def prepared_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, TwinPrepared]:
+def prepared_home(
+    tmp_path_factory: pytest.TempPathFactory, twin_home: TwinHome
+) -> tuple[Path, TwinPrepared]:
     home = tmp_path_factory.mktemp("twin-home")
-    return home, prepare_twin(_config(home), world=WORLD)
+    return home, twin_home.prepare(_config(home), world=WORLD)
 
 
 @pytest.fixture

@@ -16,14 +16,17 @@ from keiba.common.config import KeibaConfig
 from keiba.serving.app import ServeSettings, create_app
 from keiba.serving.auth import FailureThrottle, Role, TokenStore, tokens_path
 from race_morning import Morning
+from twin_home import TwinHome
 
 
 @pytest.fixture(scope="session")
-def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, KeibaConfig, dt.date]:
+def recorded(
+    tmp_path_factory: pytest.TempPathFactory, twin_home: TwinHome
+) -> tuple[Path, KeibaConfig, dt.date]:
     """A home in which a three-race twin day was played, and so recorded
     (`replayed_day.recorded_day`): its configuration and date."""
     home = tmp_path_factory.mktemp("recorded") / "home"
-    config, day = recorded_day(home)
+    config, day = recorded_day(home, twin_home)
     return home, config, day
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from keiba.app.race_day import DayRun, fund_paper_ledger, run_race_day
 from keiba.app.recorded_day import REPLAY_ACCOUNT, ReplayPrepared, replay_setup
 from keiba.app.serving import day_plan
-from keiba.app.twin_day import TwinPrepared, prepare_twin, twin_setup
+from keiba.app.twin_day import TwinPrepared, twin_setup
 from keiba.bankroll import Ledger
 from keiba.common.clock import FixedClock
 from keiba.common.config import KeibaConfig, load_config
@@ -28,6 +28,7 @@ from keiba.common.storage import create_ledger_engine
 from keiba.serving.app import ServeSettings
 from keiba.simulator import WorldConfig
 from keiba.simulator.netkeiba_twin_day import TwinDay
+from twin_home import TwinHome
 
 WORLD = WorldConfig(seed=3, max_race_days=12)
 SETTINGS = {
@@ -58,10 +59,10 @@ def _three_races(day: TwinDay) -> TwinDay:
     return TwinDay(day.date, tuple(firsts.values()))  # type: ignore[arg-type]
 
 
-def recorded_day(home: Path) -> tuple[KeibaConfig, dt.date]:
-    """Play a three-race twin day in `home` (so it is recorded); its configuration (the twin's
-    dataset selected) and date."""
-    full = prepare_twin(_config(home), world=WORLD)
+def recorded_day(home: Path, twin_home: TwinHome) -> tuple[KeibaConfig, dt.date]:
+    """Play a three-race twin day in `home` (so it is recorded), prepared from a copy of
+    `twin_home`; its configuration (the twin's dataset selected) and date."""
+    full = twin_home.prepare(_config(home), world=WORLD)
     prepared = TwinPrepared(full.config, _three_races(full.day), full.run_dir, full.model_store)
     with twin_setup(prepared) as setup:
         run_race_day(setup, prepared.day.date)

@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 from cloud_tasks_twin import CloudTasksTwin, running
 from keiba.app.decide_tasks import enqueue_day
 from keiba.app.race_day import RaceDaySetup
-from keiba.app.twin_day import TWIN_ACCOUNT, TwinPrepared, prepare_twin, twin_setup
+from keiba.app.twin_day import TWIN_ACCOUNT, TwinPrepared, twin_setup
 from keiba.bankroll import Ledger, Ticket
 from keiba.common.bet_types import BetType
 from keiba.common.clock import FixedClock
@@ -37,6 +37,7 @@ from keiba.serving.app import ServeSettings, create_app
 from keiba.serving.auth import FailureThrottle, Role, TokenStore, tokens_path
 from keiba.simulator import WorldConfig
 from keiba.simulator.netkeiba_twin_day import TwinDay
+from twin_home import TwinHome
 
 WORLD = WorldConfig(seed=3, max_race_days=12)
 RACES = ("08020310", "10010311", "05010312")  # <venue><meeting><day><race>
@@ -94,9 +95,9 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def served(tmp_path_factory: pytest.TempPathFactory, twin_home: TwinHome) -> Iterator[Served]:
     home = tmp_path_factory.mktemp("tasks-home")
-    prepared = prepare_twin(_config(home), world=WORLD)
+    prepared = twin_home.prepare(_config(home), world=WORLD)
     # three races of the seeded world's day, one per racecourse, in which a ticket wins
     three = TwinDay(
         prepared.day.date,
