@@ -47,15 +47,17 @@ test-services:
 	@scripts/ensure-chromium.sh
 	@scripts/ensure-actionlint.sh
 
+# Two workers; `--dist loadgroup` runs the tests that share a fixture built once per process in
+# one worker (tests/conftest.py, SHARED_FIXTURES) and spreads the others one by one.
 unit: install test-services
-	$(BIN)/pytest -n 2 -q
+	$(BIN)/pytest -n 2 --dist loadgroup -q
 
 test: lint typecheck unit
 
 # The suite without the tests marked slow (end-to-end runs of the demo, backtests and the
 # README): a minute or two while working; `make test` runs everything.
 quick: install test-services
-	$(BIN)/pytest -n 2 -q -m "not slow"
+	$(BIN)/pytest -n 2 --dist loadgroup -q -m "not slow"
 
 bench: install
 	$(BIN)/keiba bench data

@@ -25,6 +25,25 @@ settings.register_profile(
 settings.load_profile("keiba")
 
 
+# Under `pytest -n N --dist loadgroup` (`make test`), the tests that use one of these fixtures,
+# built once per test process, run in one worker: it is then built once per run, not once per
+# worker. Tests that use none of them are spread one by one, as `--dist load` would.
+SHARED_FIXTURES = {
+    "morning": "morning",
+    "twin_home": "twin-home",
+    "bq_emulator_url": "bigquery-emulator",
+    "mlflow_server": "mlflow-server",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        group = next((g for name, g in SHARED_FIXTURES.items() if name in names), None)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
 def _race(race_id: str, race_no: int, field_size: int) -> dict[str, Any]:
     date = dt.date(int(race_id[:4]), int(race_id[4:6]), int(race_id[6:8]))
     return {
