@@ -26,7 +26,7 @@ from twin_home import TwinHome
 
 WORLD = WorldConfig(seed=3, max_race_days=12)
 SETTINGS = {
-    "model": {"num_boost_round": 30, "learning_rate": 0.1, "num_leaves": 7},
+    "model": {"num_boost_round": 30, "learning_rate": 0.1, "num_leaves": 7, "order_places": 1},
     # a policy that buys on this small world's day: its model adds little to the market
     "themis": {"ev_threshold": 1.0},
     "race_day": {"watch_from_min": 60, "weights_lead_min": 30, "poll_bands": [[60, 10], [0, 5]]},

@@ -50,7 +50,7 @@ INVOKER = "keiba-decide-invoker@p.iam.gserviceaccount.com"
 def _config(home: Path) -> KeibaConfig:
     config = load_config(home=home)
     sections = {
-        "model": {"num_boost_round": 30, "learning_rate": 0.1, "num_leaves": 7},
+        "model": {"num_boost_round": 30, "learning_rate": 0.1, "num_leaves": 7, "order_places": 1},
         "race_day": {
             "watch_from_min": 60,
             "weights_lead_min": 30,
