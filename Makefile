@@ -50,10 +50,13 @@ test-services:
 # Two workers; `--dist loadgroup` runs the tests that share a fixture built once per process in
 # one worker (tests/conftest.py, SHARED_FIXTURES) and spreads the others one by one. The tests'
 # temporary files (tmp_path, the throwaway PostgreSQL cluster, the emulators' folders) go to
-# tmpfs where there is one (/dev/shm): the databases the tests write sync to disk tens of
-# thousands of times a run, a millisecond or more each on a disk, nothing in memory. Only the
-# last run's folders are kept (about 1 GB). `make unit TEST_TMPDIR=/tmp` puts them on disk.
-TEST_TMPDIR ?= $(shell test -d /dev/shm -a -w /dev/shm && echo /dev/shm || echo "$${TMPDIR:-/tmp}")
+# tmpfs where there is one with room for them (/dev/shm with 4 GB free; a container's is often
+# 64 MB): the databases the tests write sync to disk tens of thousands of times a run, a
+# millisecond or more each on a disk, nothing in memory. Only the last run's folders are kept
+# (about 1 GB). `make unit TEST_TMPDIR=/tmp` puts them on disk.
+TEST_TMPDIR ?= $(shell test -d /dev/shm -a -w /dev/shm \
+	&& test "$$(df -Pk /dev/shm | awk 'NR == 2 {print $$4}')" -ge 4194304 \
+	&& echo /dev/shm || echo "$${TMPDIR:-/tmp}")
 PYTEST := TMPDIR=$(TEST_TMPDIR) $(BIN)/pytest -n 2 --dist loadgroup -o tmp_path_retention_count=1
 
 unit: install test-services
