@@ -31,7 +31,7 @@ def world_day() -> TwinDay:
 
 
 SETTINGS: dict[str, dict[str, object]] = {
-    "model": {"num_boost_round": 30, "learning_rate": 0.1, "num_leaves": 7},
+    "model": {"num_boost_round": 30, "learning_rate": 0.1, "num_leaves": 7, "order_places": 1},
     "race_day": {"watch_from_min": 60, "weights_lead_min": 30, "poll_bands": [[60, 10], [0, 5]]},
 }
 
