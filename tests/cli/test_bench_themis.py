@@ -15,6 +15,7 @@ def test_bench_themis_reports_ratios_against_the_previous_engine(tmp_path: Path)
     full = report["full_decision"]
     assert full["quotes_per_race"] == 6396
     assert full["speed_ratio_median"] > 0 and full["largest_objective_difference"] < 1e-9
+    assert len(full["decisions_sha256"]) == 64
     assert set(full["no_ev_screen"]) == {"median_ms", "p99_ms", "max_ms"}
     collector = full["cpu_time"]["garbage_collection"]
     assert collector["total_ms"] >= 0 and collector["p99_ms_without"] <= full["cpu_time"]["max_ms"]

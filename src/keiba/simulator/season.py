@@ -219,10 +219,6 @@ class Season:
         self, card: _Card, fields: list[Field], today: int, since: IntArray, change: IntArray
     ) -> StrengthInputs:
         horses, runner = self.horses, card.runner
-
-        def per_race(values: list[float] | list[int]) -> np.ndarray:
-            return np.array(values)[card.race_of]
-
         return StrengthInputs(
             ability=np.concatenate([f.rating for f in fields]),
             jump_ability=0.4 * horses.talent[runner]
@@ -235,11 +231,7 @@ class Season:
             mud=horses.mud[runner],
             jockey_skill=self.jockeys.skill[card.jockey],
             trainer_skill=self.trainers.skill[horses.trainer[runner]],
-            surface=per_race([f.spec.course.surface for f in fields]),
-            distance=per_race([f.spec.course.distance_m for f in fields]),
-            going=per_race([f.spec.going for f in fields]),
-            draw_fraction=(card.horse_no - 1) / np.maximum(card.sizes[card.race_of] - 1, 1),
-            draw_slope=per_race([f.spec.course.draw_slope for f in fields]),
+            **_race_columns(card, fields),
             weight_kg=card.weight,
             days_since_run=since,
             body_weight_change=change,
@@ -256,10 +248,6 @@ class Season:
     ) -> CardView:
         """What the record shows of the day, for an observer (no latent quantity)."""
         horses, runner = self.horses, card.runner
-
-        def per_race(values: list[float] | list[int]) -> np.ndarray:
-            return np.array(values)[card.race_of]
-
         return CardView(
             day=today,
             race_of=card.race_of,
@@ -268,11 +256,7 @@ class Season:
             female=horses.female[runner],
             jockey=card.jockey,
             trainer=horses.trainer[runner],
-            surface=per_race([f.spec.course.surface for f in fields]),
-            distance=per_race([f.spec.course.distance_m for f in fields]),
-            going=per_race([f.spec.going for f in fields]),
-            draw_fraction=(card.horse_no - 1) / np.maximum(card.sizes[card.race_of] - 1, 1),
-            draw_slope=per_race([f.spec.course.draw_slope for f in fields]),
+            **_race_columns(card, fields),
             weight_kg=card.weight,
             days_since_run=since,
             body_weight_change=change,
@@ -464,3 +448,18 @@ def _padded(
     padded[cells] = values
     started[cells] = card.status == FINISHED
     return padded, started, cells
+
+
+def _race_columns(card: _Card, fields: list[Field]) -> dict[str, np.ndarray]:
+    """Each runner's race: its surface, distance and going, and its draw on the course."""
+
+    def per_race(values: list[float] | list[int]) -> np.ndarray:
+        return np.array(values)[card.race_of]
+
+    return {
+        "surface": per_race([f.spec.course.surface for f in fields]),
+        "distance": per_race([f.spec.course.distance_m for f in fields]),
+        "going": per_race([f.spec.going for f in fields]),
+        "draw_fraction": (card.horse_no - 1) / np.maximum(card.sizes[card.race_of] - 1, 1),
+        "draw_slope": per_race([f.spec.course.draw_slope for f in fields]),
+    }

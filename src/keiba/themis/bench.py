@@ -6,7 +6,9 @@
    p99, slowest) of today's engine and, in the same run, of the engine before the
    interior-point solver (`keiba.themis.legacy`), with the largest difference between the two
    solvers' expected log wealth on the same joint problems; then the same races with the EV
-   screen off (full Kelly over every offered ticket).
+   screen off (full Kelly over every offered ticket). `decisions_sha256` digests what every
+   one of those decisions buys and rejects (`decision_record`): the same arguments give the
+   same digest on any machine, whatever its cores and threads.
 2. One pool: a full decision on an 18-runner win pool alone, today's engine and (in the same
    run) the previous one.
 3. The single-pool Kelly (Smoczynski–Tomkins, exact, O(k log k)) against the previous O(k²)
@@ -26,7 +28,9 @@ Seeded: the same arguments give the same instances.
 from __future__ import annotations
 
 import gc
+import hashlib
 import importlib.util
+import json
 import math
 import os
 import statistics
@@ -44,13 +48,13 @@ from keiba.common.bet_types import BetType
 from keiba.common.config import ThemisConfig
 from keiba.common.heap import settle_heap
 from keiba.themis import legacy
-from keiba.themis.decide import EXCLUSIVE, _payoff, _screen, decide
+from keiba.themis.decide import EXCLUSIVE, Decision, _payoff, _screen, decide
 from keiba.themis.exotics import combination_probabilities, finish_orders
 from keiba.themis.inputs import BET_TYPES, Quote, validate
 from keiba.themis.joint import warm_up
 from keiba.themis.sizing import joint_kelly, simultaneous_kelly
 
-__all__ = ["FRAMES_18", "run_themis_benchmark", "synthetic_race"]
+__all__ = ["FRAMES_18", "decision_record", "run_themis_benchmark", "synthetic_race"]
 
 FRAMES_18 = {
     h: f
@@ -122,6 +126,14 @@ def _timed(action: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[float
     started = time.perf_counter()
     result = action(*args, **kwargs)
     return time.perf_counter() - started, result
+
+
+def decision_record(decision: Decision) -> list[list[Any]]:
+    """What a race day acts on in a decision: each bet's type, combination and stake in yen,
+    then each rejected quote's type, combination and reason code, in the decision's order."""
+    return [[b.bet_type.value, b.combination, int(b.stake)] for b in decision.bets] + [
+        [r.bet_type.value, r.combination, r.code.value] for r in decision.rejections
+    ]
 
 
 class _Clock:
@@ -231,6 +243,7 @@ def _full_decisions(races: int, seed: int, reference: bool) -> dict[str, Any]:
     policy, open_ = ThemisConfig(), ThemisConfig(ev_screen=False)
     ours, old, unscreened = _Clock(), _Clock(), _Clock()
     bets, candidates, quotes, gaps = [], [], [], []
+    digest = hashlib.sha256()
     instances = [synthetic_race(rng) for _ in range(races)]
     warming, _ = _timed(warm_up)  # as a race day does before its first decision
     first, _ = _timed(decide, *instances[0], 10_000_000, policy, frames=FRAMES_18)
@@ -244,7 +257,9 @@ def _full_decisions(races: int, seed: int, reference: bool) -> dict[str, Any]:
                 len(decision.bets)
                 + sum(1 for r in decision.rejections if r.code != "ev_below_threshold")
             )
-            unscreened(decide, model, market, 10_000_000, open_, frames=FRAMES_18)
+            full_kelly = unscreened(decide, model, market, 10_000_000, open_, frames=FRAMES_18)
+            for made in (decision, full_kelly):
+                digest.update(json.dumps(decision_record(made)).encode())
             if reference:
                 old(legacy.decide, model, market, 10_000_000, policy, frames=FRAMES_18)
                 gaps.append(_objective_gap(model, market))
@@ -258,6 +273,7 @@ def _full_decisions(races: int, seed: int, reference: bool) -> dict[str, Any]:
         "no_ev_screen": _summary(unscreened.wall),
         "warm_up_s": round(warming, 3),
         "first_decision_ms": round(first * 1000, 2),
+        "decisions_sha256": digest.hexdigest(),
     }
     if reference:
         result["largest_objective_difference"] = max(gaps)
