@@ -72,6 +72,38 @@ def test_a_card_written_meanwhile_for_another_race_is_kept(tmp_path: Path) -> No
     assert (a, AT, 8) in versions  # the same card again is no new version
 
 
+def test_a_version_of_the_same_race_written_meanwhile_is_kept(tmp_path: Path) -> None:
+    a = "2026062805030101"
+    with _Interleaved(tmp_path / "w.duckdb") as warehouse:
+        _write_entries(warehouse, _card(a, AT, 8))
+        warehouse.other = _card(a, AT + dt.timedelta(minutes=5), 7)  # a scratch, seen by another
+        _write_entries(warehouse, _card(a, AT + dt.timedelta(minutes=6), 6))
+        stored = warehouse.query(
+            "SELECT race_id, as_of, count(*) AS n FROM entries GROUP BY ALL ORDER BY ALL"
+        )
+    versions = [(t.astimezone(dt.UTC), n) for _, t, n in stored.iter_rows()]
+    assert versions == [
+        (AT, 8),
+        (AT + dt.timedelta(minutes=5), 7),
+        (AT + dt.timedelta(minutes=6), 6),
+    ]
+
+
+def test_a_version_equal_to_the_one_before_is_not_stored_and_a_refetch_replaces(
+    tmp_path: Path,
+) -> None:
+    a = "2026062805030101"
+    later = AT + dt.timedelta(minutes=5)
+    with DuckDBWarehouse(tmp_path / "w.duckdb") as warehouse:
+        _write_entries(warehouse, pl.concat([_card(a, AT, 8), _card(a, later, 7)]))
+        _write_entries(warehouse, _card(a, AT + dt.timedelta(minutes=9), 7))  # no change
+        _write_entries(warehouse, _card(a, later, 6))  # the same instant, fetched again
+        stored = warehouse.query(
+            "SELECT as_of, count(*) AS n FROM entries GROUP BY ALL ORDER BY ALL"
+        )
+    assert [(t.astimezone(dt.UTC), n) for t, n in stored.iter_rows()] == [(AT, 8), (later, 6)]
+
+
 def test_a_table_without_todays_columns_is_written_again_whole(tmp_path: Path) -> None:
     a = "2026062805030101"
     with DuckDBWarehouse(tmp_path / "w.duckdb") as warehouse:

@@ -223,7 +223,7 @@ class RecordingWarehouse:
         frame: pl.DataFrame,
         *,
         replace: bool = True,
-        replace_by: str | None = None,
+        replace_by: str | tuple[str, ...] | None = None,
     ) -> None:
         self.inner.write_table(name, frame, replace=replace, replace_by=replace_by)
 

@@ -269,7 +269,7 @@ class StoppingWarehouse(RecordingWarehouse):
         frame: pl.DataFrame,
         *,
         replace: bool = True,
-        replace_by: str | None = None,
+        replace_by: str | tuple[str, ...] | None = None,
     ) -> None:
         if name == self.stop_at:
             raise RuntimeError(f"stopped before writing {name}")

@@ -213,35 +213,45 @@ def _without_repeats(entries: pl.DataFrame) -> pl.DataFrame:
 
 
 def _write_entries(warehouse: Warehouse, incoming: pl.DataFrame) -> int:
-    """Add the cards to `entries`, replacing only the rows of the races they are cards of (in
-    one transaction), so two writers of other races' cards never undo each other's; a table
-    without every column of today's is written again whole, once."""
+    """Add the cards' versions to `entries`. A version (a race's rows fetched at one instant)
+    is written on its own key, the race and the fetch time, in one transaction, and replaces
+    only a version stored on that key: two writers of cards, of other races or of other
+    versions of the same race, never undo each other's. A version equal to the one before it
+    (fetch time aside) adds nothing and is not written. A table without every column of
+    today's is written again whole, once."""
     if incoming.is_empty():
         return 0
     count = incoming.height
-    exists = warehouse.has_table("entries")
-    whole = not exists or _entry_columns(warehouse) != list(ENTRIES_COLUMNS)
-    if exists:
-        races = incoming["race_id"].unique().sort().to_list()
-        sql, params = ("SELECT * FROM entries", []) if whole else (_ENTRIES_OF_RACES, [races])
-        stored = warehouse.query(sql, params).with_columns(
-            pl.col("as_of").dt.convert_time_zone("UTC")
-        )
-        fetched = incoming.select("race_id", "as_of").unique()
-        stored = stored.join(fetched, on=["race_id", "as_of"], how="anti")
-        # a table written before a column was added gets the column, empty
-        stored = stored.with_columns(
-            pl.lit(None, dtype=t).alias(c) for c, t in ENTRIES_COLUMNS.items() if c not in stored
-        ).select(list(ENTRIES_COLUMNS))
-        incoming = pl.concat([stored.cast(ENTRIES_COLUMNS), incoming])  # type: ignore[arg-type]
-    entries = _without_repeats(incoming).sort("race_id", "as_of", "horse_no")
+    if not warehouse.has_table("entries"):
+        warehouse.write_table("entries", _without_repeats(incoming).sort(_ENTRY_ORDER))
+        return count
+    whole = _entry_columns(warehouse) != list(ENTRIES_COLUMNS)
+    races = incoming["race_id"].unique().sort().to_list()
+    sql, params = ("SELECT * FROM entries", []) if whole else (_ENTRIES_OF_RACES, [races])
+    stored = warehouse.query(sql, params).with_columns(pl.col("as_of").dt.convert_time_zone("UTC"))
+    # a table written before a column was added gets the column, empty
+    stored = stored.with_columns(
+        pl.lit(None, dtype=t).alias(c) for c, t in ENTRIES_COLUMNS.items() if c not in stored
+    ).select(list(ENTRIES_COLUMNS))
+    stored = stored.cast(ENTRIES_COLUMNS)  # type: ignore[arg-type]
+    fetched = incoming.select(_VERSION).unique()
+    versions = _without_repeats(
+        pl.concat([stored.join(fetched, on=_VERSION, how="anti"), incoming])
+    )
     if whole:
-        warehouse.write_table("entries", entries, replace=True)
-    else:
-        warehouse.write_table("entries", entries, replace_by="race_id")
+        warehouse.write_table("entries", versions.sort(_ENTRY_ORDER), replace=True)
+        return count
+    # a version new to its race, or one whose fetch time is stored already (written again, so
+    # the stored version is the one fetched)
+    keys = pl.concat([versions.select(_VERSION), stored.select(_VERSION)]).unique()
+    written = incoming.join(keys, on=_VERSION, how="semi")
+    if written.height:
+        warehouse.write_table("entries", written.sort(_ENTRY_ORDER), replace_by=tuple(_VERSION))
     return count
 
 
+_VERSION = ["race_id", "as_of"]
+_ENTRY_ORDER = [*_VERSION, "horse_no"]
 _ENTRIES_OF_RACES = "SELECT * FROM entries WHERE race_id IN (SELECT unnest(?))"
 
 

@@ -93,6 +93,29 @@ def test_rows_of_a_derived_table_are_replaced_by_key(new_warehouse) -> None:
         assert stored.rows() == [("a", 9.0), ("b", 3.0)]
 
 
+def test_rows_of_a_derived_table_are_replaced_by_a_key_of_several_columns(
+    new_warehouse,
+) -> None:
+    with new_warehouse() as w:
+        w.write_table(
+            "entries",
+            pl.DataFrame({"race_id": ["a", "a", "b"], "v": [1, 2, 1], "n": [10, 20, 30]}),
+        )
+        w.write_table(
+            "entries",
+            pl.DataFrame({"race_id": ["a", "b", "b"], "v": [2, 2, 2], "n": [21, 40, 41]}),
+            replace_by=("race_id", "v"),
+        )
+        stored = w.query("SELECT race_id, v, n FROM entries ORDER BY race_id, v, n")
+        assert stored.rows() == [
+            ("a", 1, 10),
+            ("a", 2, 21),
+            ("b", 1, 30),
+            ("b", 2, 40),
+            ("b", 2, 41),
+        ]
+
+
 def test_bigquery_lays_out_derived_tables_by_race_day(bq_emulator_url) -> None:
     from keiba.common.storage.bigquery import BigQueryWarehouse, bigquery_client
 

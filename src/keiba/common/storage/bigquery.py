@@ -54,6 +54,7 @@ from keiba.common.storage.warehouse import (
     check_columns,
     check_load_frame,
     incoming_kind,
+    key_columns,
 )
 
 __all__ = [
@@ -402,10 +403,11 @@ class BigQueryWarehouse:
         frame: pl.DataFrame,
         *,
         replace: bool = True,
-        replace_by: str | None = None,
+        replace_by: str | tuple[str, ...] | None = None,
     ) -> None:
         """Write a derived table: replace it, append to it (`replace=False`), or replace only
-        the stored rows whose column `replace_by` holds a value the frame holds (atomically)."""
+        the stored rows whose column `replace_by` (or columns, together) holds a value the
+        frame holds (atomically)."""
         if name in LOAD_SCOPES:
             raise StorageError(f"{name!r} is a contract table: load it with Warehouse.load")
         self.ensure_schema()
@@ -420,11 +422,12 @@ class BigQueryWarehouse:
             self._append(name, frame, schema)
             return
         staged = self._stage(frame, schema)
+        match = " AND ".join(f"s.`{c}` = t.`{c}`" for c in key_columns(replace_by))
         try:
             self._script(
                 [
-                    f"DELETE FROM `{name}` WHERE `{replace_by}` IN "
-                    f"(SELECT `{replace_by}` FROM `{staged}`)",
+                    f"DELETE FROM `{name}` t "
+                    f"WHERE EXISTS (SELECT 1 FROM `{staged}` s WHERE {match})",
                     f"INSERT INTO `{name}` ({_names(frame.columns)}) "
                     f"SELECT {_names(frame.columns)} FROM `{staged}`",
                 ]

@@ -139,7 +139,7 @@ class Warehouse(Protocol):
         frame: pl.DataFrame,
         *,
         replace: bool = True,
-        replace_by: str | None = None,
+        replace_by: str | tuple[str, ...] | None = None,
     ) -> None: ...
 
     def has_table(self, name: str) -> bool: ...
@@ -147,6 +147,11 @@ class Warehouse(Protocol):
     def add_quarantine(self, frame: pl.DataFrame) -> int: ...
 
     def close(self) -> None: ...
+
+
+def key_columns(key: str | tuple[str, ...]) -> tuple[str, ...]:
+    """The columns of a `write_table` key: one name, or several."""
+    return (key,) if isinstance(key, str) else key
 
 
 def lock_holder(message: str) -> str:
@@ -391,11 +396,11 @@ class DuckDBWarehouse:
         frame: pl.DataFrame,
         *,
         replace: bool = True,
-        replace_by: str | None = None,
+        replace_by: str | tuple[str, ...] | None = None,
     ) -> None:
         """Write a derived table (contract tables go through `load`): replace it, append to
-        it (`replace=False`), or replace only the stored rows whose column `replace_by` holds
-        a value the frame holds (in one transaction)."""
+        it (`replace=False`), or replace only the stored rows whose column `replace_by` (or
+        columns, together) holds a value the frame holds (in one transaction)."""
         if name in LOAD_SCOPES:
             raise StorageError(f"{name!r} is a contract table: load it with Warehouse.load")
         arrow = frame.to_arrow()
@@ -410,11 +415,12 @@ class DuckDBWarehouse:
         finally:
             self._con.unregister("_incoming")
 
-    def _replace_rows(self, name: str, column: str) -> None:
+    def _replace_rows(self, name: str, key: str | tuple[str, ...]) -> None:
+        match = " AND ".join(f's."{c}" = t."{c}"' for c in key_columns(key))
         self._con.execute("BEGIN TRANSACTION")
         try:
             self._con.execute(
-                f'DELETE FROM "{name}" WHERE "{column}" IN (SELECT "{column}" FROM _incoming)'
+                f'DELETE FROM "{name}" t WHERE EXISTS (SELECT 1 FROM _incoming s WHERE {match})'
             )
             self._con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM _incoming')
         except BaseException:
