@@ -143,3 +143,43 @@ def test_an_unknown_stage_is_refused() -> None:
     frames = make_world(seed=11, n_days=10)
     with warehouse_of(frames) as warehouse, pytest.raises(KeibaError, match="unknown market stage"):
         walk_forward_years(warehouse, [2021], ModelConfig(), BacktestConfig(), stage="curvy")
+
+
+def test_a_model_boosted_from_the_market_is_scored_against_the_plain_model() -> None:
+    """`offset="market"`: the plain model runs beside it on the same windows, and the paired
+    ΔR² compares their combinations race by race."""
+    frames = make_world(seed=11, n_days=70, start=dt.date(2020, 10, 3), races_per_venue=4)
+    config = ModelConfig(num_boost_round=20, num_leaves=7)
+    with warehouse_of(frames) as warehouse:
+        build_features(warehouse)
+        plain = walk_forward_years(warehouse, [2021, 2022], config, BacktestConfig(), resamples=50)
+        offset = walk_forward_years(
+            warehouse, [2021, 2022], config, BacktestConfig(), resamples=50, offset="market"
+        )
+        with pytest.raises(KeibaError, match="one at a time"):
+            walk_forward_years(
+                warehouse, [2022], config, BacktestConfig(), stage="band", offset="market"
+            )
+        with pytest.raises(KeibaError, match="unknown offset 'odds'"):
+            walk_forward_years(warehouse, [2022], config, BacktestConfig(), offset="odds")
+    assert (plain.offset, offset.offset) == (None, "market")
+    for mine, theirs in zip(offset.rows(), plain.rows(), strict=True):
+        assert "versus_plain_model" not in theirs
+        # the baseline is the plain walk-forward's own model and combination, race for race
+        assert mine["plain_model_r2"] == theirs["model_r2"]
+        assert mine["plain_combined_r2"] == theirs["combined_r2"]
+        assert mine["plain_delta_r2"] == theirs["delta_r2"]
+        assert mine["market_r2"] == theirs["market_r2"] and mine["races"] == theirs["races"]
+        assert mine["versus_plain_model"] == pytest.approx(
+            mine["combined_r2"] - mine["plain_combined_r2"]
+        )
+        low, high = mine["versus_plain_model_low"], mine["versus_plain_model_high"]
+        assert low <= mine["versus_plain_model"] <= high
+        assert mine["versus_plain_model"] != 0.0  # another model: other probabilities
+    for mine, theirs in zip(offset.years, plain.years, strict=True):
+        assert mine.model.model.offset == "market" and theirs.model.model.offset is None
+        assert mine.plain_model is not None
+        assert mine.plain_model.model.version == theirs.model.model.version
+        assert mine.row()["plain_model_version"] == theirs.model.model.version
+    assert {"y2021_versus_plain_model", "pooled_versus_plain_model_low"} <= set(offset.metrics())
+    assert offset.to_dict()["offset"] == "market"

@@ -109,7 +109,13 @@ def test_training_frame_labels_starters_with_dead_heats_split(
 ) -> None:
     frame = training_frame(world_warehouse, None, None)
     assert frame.columns[:5] == ["race_id", "horse_no", "race_date", "feature_version", "as_of"]
-    assert frame.columns[5:] == [*FEATURE_COLUMNS, "won", "finish_pos"]
+    assert frame.columns[5:] == [
+        *FEATURE_COLUMNS,
+        "won",
+        "finish_pos",
+        "win_odds_final",
+        "complete_field",
+    ]
     assert frame.select("race_id", "horse_no").equals(
         frame.sort("race_id", "horse_no").select("race_id", "horse_no")
     )

@@ -29,11 +29,13 @@ def run_walk_forward_years(
     tracking_uri: str | None = None,
     resamples: int = 1000,
     stage: str = "plain",
+    offset: str | None = None,
     progress: Callable[[str, int, int], None] = lambda _s, _d, _t: None,
 ) -> dict[str, Any]:
     """The yearly walk-forward of the selected dataset with the market stage `stage`, logged to
     MLflow; its result as a dict (`rows`: one per year and the pooled one, with a richer stage
-    also the plain one's scores and the paired ΔR² against it; `ablations`: one per group left
+    also the plain one's scores and the paired ΔR² against it; with an `offset`, the plain
+    model's scores and the paired ΔR² against it; `ablations`: one per group left
     out; `years`, `pooled`: the full evaluations)."""
     with open_dataset(config, must_exist=True) as warehouse:
         progress("features", 0, 1)
@@ -47,6 +49,7 @@ def run_walk_forward_years(
             without=without,
             resamples=resamples,
             stage=stage,
+            offset=offset,
             progress=progress,
         )
         dataset = dataset_record(warehouse)
@@ -63,6 +66,7 @@ def run_walk_forward_years(
             "feature_version": FEATURE_VERSION,
             "resamples": resamples,
             "stage": stage,
+            "offset": offset or "none",
             "without": ",".join(dict.fromkeys(without)),
             "dataset": str(dataset["name"]),
             "dataset_kind": str(dataset["kind"]),

@@ -22,6 +22,7 @@ from keiba.cli.common import (
 )
 from keiba.feature_engineering import FEATURE_GROUPS
 from keiba.model_training.combination import STAGES
+from keiba.model_training.model import OFFSETS
 
 __all__ = ["parse_groups", "parse_years", "register"]
 
@@ -89,17 +90,37 @@ def walk_forward(
             "other than plain is also compared with plain, race by race.",
         ),
     ] = "plain",
+    offset: Annotated[
+        str | None,
+        typer.Option(
+            "--offset",
+            metavar="NAME",
+            help="Boost the fundamental model from an offset: market (LightGBM starts from each "
+            "runner's log market probability, so the trees learn what the market leaves over); "
+            "also runs the plain model and compares them, race by race. A research option.",
+        ),
+    ] = None,
     tracking_uri: TrackingOption = None,
     dataset: DatasetOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Score each test year with a model trained on the years before it (the market stage fitted
     on the year before); ΔR² against the market per year and pooled, with bootstrap intervals.
-    With --without, the pooled ΔR² of the full feature set against the set without each group."""
+    With --without, the pooled ΔR² of the full feature set against the set without each group.
+    With --offset market, the model boosted from the market against the plain model."""
     if stage not in STAGES:
         raise typer.BadParameter(
             f"{stage!r} is not a market stage; the stages are {', '.join(STAGES)}",
             param_hint="--stage",
+        )
+    if offset is not None and offset not in OFFSETS:
+        raise typer.BadParameter(
+            f"{offset!r} is not an offset; the offsets are {', '.join(OFFSETS)}",
+            param_hint="--offset",
+        )
+    if offset is not None and stage != "plain":
+        raise typer.BadParameter(
+            "compare a richer market stage and an offset one at a time", param_hint="--offset"
         )
     test_years = parse_years(years)
     groups = parse_groups(without or [])
@@ -112,6 +133,7 @@ def walk_forward(
             tracking_uri=tracking_uri,
             resamples=resamples,
             stage=stage,
+            offset=offset,
             progress=progress,
         )
     if as_json:
@@ -143,6 +165,8 @@ def _print(result: dict[str, Any]) -> None:
     out.print(f"Pooled 95% interval {verdict}.", highlight=False)
     if result["stage"] != "plain":
         _print_versus_plain(result["stage"], result["rows"])
+    if result.get("offset"):
+        _print_versus_plain_model(result["offset"], result["rows"])
     if result["ablations"]:
         _print_ablations(result["ablations"])
     mlflow = result["mlflow"]
@@ -166,6 +190,33 @@ def _print_versus_plain(stage: str, rows: list[dict[str, Any]]) -> None:
     verdict = "above zero" if pooled["versus_plain_low"] > 0 else "not above zero"
     out.print(
         f"Pooled 95% interval of the {stage} stage against the plain one {verdict}.",
+        highlight=False,
+    )
+
+
+def _print_versus_plain_model(offset: str, rows: list[dict[str, Any]]) -> None:
+    table = Table(
+        title=f"The model boosted from the {offset} against the plain model "
+        "(combined; ΔR² = offset − plain, paired)"
+    )
+    for column in ("year", "plain model", "offset model", "plain", "offset", "ΔR²", "95% interval"):
+        table.add_column(column, justify="left" if column == "year" else "right")
+    for row in rows:
+        table.add_row(
+            str(row["year"]),
+            f"{row['plain_model_r2']:.4f}",
+            f"{row['model_r2']:.4f}",
+            f"{row['plain_combined_r2']:.4f}",
+            f"{row['combined_r2']:.4f}",
+            f"{row['versus_plain_model']:+.4f}",
+            f"{row['versus_plain_model_low']:+.4f} to {row['versus_plain_model_high']:+.4f}",
+        )
+    out.print(table)
+    pooled = rows[-1]
+    verdict = "above zero" if pooled["versus_plain_model_low"] > 0 else "not above zero"
+    out.print(
+        f"Pooled 95% interval of the model boosted from the {offset} against the plain model "
+        f"{verdict}.",
         highlight=False,
     )
 

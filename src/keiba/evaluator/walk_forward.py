@@ -119,9 +119,11 @@ def train_window(
     *,
     feature_names: Sequence[str] | None = None,
     stage: str = "plain",
+    offset: str | None = None,
 ) -> WindowModel:
-    """Train the window's model (on `feature_names`, default all) and fit its market stage
-    (`stage`, and the plain one beside a richer one) on its combine period."""
+    """Train the window's model (on `feature_names`, default all; boosted from `offset`, see
+    `keiba.model_training.model`) and fit its market stage (`stage`, and the plain one beside a
+    richer one) on its combine period."""
     day = dt.timedelta(days=1)
     progress(f"training for {window.test_from:%Y-%m}")
     train = training_frame(warehouse, window.train_from, window.valid_from - day)
@@ -129,7 +131,11 @@ def train_window(
     if train.is_empty():
         raise KeibaError(f"no training rows for the window starting {window.test_from}")
     model = train_model(
-        train, valid if valid.height else None, model_config, feature_names=feature_names
+        train,
+        valid if valid.height else None,
+        model_config,
+        feature_names=feature_names,
+        offset=offset,
     )
     combine = priced_races(warehouse, window.combine_from, window.combine_to, backtest).frame
     frame = model_probabilities(model, warehouse, combine).frame

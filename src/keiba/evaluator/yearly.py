@@ -19,6 +19,13 @@ A richer market stage (`stage`, one of `keiba.model_training.combination.STAGES`
 the same year Y−1 with the same model, beside the plain one: each year and the pool then also
 give the plain stage's scores and the paired ΔR² of the richer stage against the plain one,
 race by race, with a bootstrap interval over the same race resamples.
+
+A fundamental model boosted from the market (`offset="market"`: LightGBM starts from each
+runner's log market probability and its trees learn what the market leaves over;
+`keiba.model_training.model`) is run the same way, and the plain model beside it on the same
+windows: each year and the pool then also give the plain model's scores and the paired ΔR² of
+the offset model's combination against the plain model's, race by race, with a bootstrap
+interval over the same race resamples.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ from keiba.evaluator.walk_forward import (
 )
 from keiba.feature_engineering import FEATURE_COLUMNS, columns_without
 from keiba.model_training.combination import STAGES
+from keiba.model_training.model import OFFSETS
 from keiba.model_training.pipeline import scored_frame
 
 __all__ = ["Ablation", "YearResult", "YearlyWalkForward", "plan_years", "walk_forward_years"]
@@ -92,7 +100,10 @@ class YearResult:
     model: WindowModel
     evaluation: Evaluation
     versus_plain: dict[str, float] = field(default_factory=dict)
-    """With a richer stage: the plain stage's scores and the paired ΔR² (`_versus_plain`)."""
+    """With a richer stage: the plain stage's scores and the paired ΔR² (`_versus_plain`);
+    with an offset: the plain model's (`_versus_plain_model`)."""
+    plain_model: WindowModel | None = None
+    """With an offset: the plain model trained on the same window."""
 
     def row(self) -> dict[str, Any]:
         combination = self.model.combination
@@ -110,8 +121,18 @@ class YearResult:
                     if plain is not None
                     else {}
                 ),
+                **(
+                    {
+                        "plain_model_alpha": self.plain_model.combination.alpha,
+                        "plain_model_beta": self.plain_model.combination.beta,
+                        "plain_model_version": self.plain_model.model.version,
+                    }
+                    if self.plain_model is not None
+                    else {}
+                ),
                 **self.model.window.to_dict(),
                 "model_version": self.model.model.version,
+                "best_iteration": self.model.model.best_iteration,
             }
         )
 
@@ -140,6 +161,49 @@ def _versus_plain(frame: pl.DataFrame, evaluation: Evaluation, resamples: int) -
         "versus_plain": delta,
         "versus_plain_low": low,
         "versus_plain_high": high,
+    }
+
+
+def _versus_plain_model(
+    frame: pl.DataFrame, plain: pl.DataFrame, evaluation: Evaluation, resamples: int
+) -> dict[str, float]:
+    """The plain model's run (`plain`: its `p_model`, `p_combined`) on the races `evaluation`
+    scored in `frame` (the offset model's run): its model and combined pseudo-R², its combined
+    ΔR² against the market, and the offset model's combined ΔR² against it, paired race by race,
+    each with its 95% bootstrap interval (the evaluation's race resamples)."""
+    both = frame.join(
+        plain.select(
+            "race_id",
+            "horse_no",
+            pl.col("p_model").alias("p_plain_model"),
+            pl.col("p_combined").alias("p_plain_combined"),
+        ),
+        on=["race_id", "horse_no"],
+        how="left",
+    )
+    columns = ["p_market", "p_model", "p_combined", "p_plain_model", "p_plain_combined"]
+    columns += [c for c in ("p_true", "p_knowable") if c in evaluation.scores]
+    same = common_races(both, columns).filter((pl.col("won") > 0).any().over("race_id"))
+    combined = score(same, "p_plain_combined")
+    if combined.races != evaluation.races:
+        raise KeibaError(
+            f"the plain model scores {combined.races} races and the offset model {evaluation.races}"
+        )
+    market, market_low, market_high = delta_r2_interval(
+        same, "p_plain_combined", "p_market", resamples=resamples
+    )
+    delta, low, high = delta_r2_interval(
+        same, "p_combined", "p_plain_combined", resamples=resamples
+    )
+    return {
+        "plain_model_r2": score(same, "p_plain_model").pseudo_r2,
+        "plain_combined_r2": combined.pseudo_r2,
+        "plain_delta_r2": market,
+        "plain_delta_r2_low": market_low,
+        "plain_delta_r2_high": market_high,
+        "versus_plain_model": delta,
+        "versus_plain_model_low": low,
+        "versus_plain_model_high": high,
     }
 
 
@@ -189,6 +253,7 @@ class YearlyWalkForward:
     ablations: list[Ablation]
     stage: str = "plain"
     pooled_versus_plain: dict[str, float] = field(default_factory=dict)
+    offset: str | None = None
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per year, then the pooled row (year `pooled`)."""
@@ -213,6 +278,7 @@ class YearlyWalkForward:
     def to_dict(self) -> dict[str, Any]:
         return {
             "stage": self.stage,
+            "offset": self.offset,
             "rows": self.rows(),
             "ablations": [a.row() for a in self.ablations],
             "years": {str(y.year): y.evaluation.to_dict() for y in self.years},
@@ -228,6 +294,7 @@ def _run_years(
     feature_names: Sequence[str],
     progress: Callable[[int], None],
     stage: str,
+    offset: str | None = None,
 ) -> tuple[list[WindowModel], pl.DataFrame]:
     """Each window's model and its test year's scored frame, pooled (rows of every year; with
     a richer stage, the plain stage's probabilities as `p_plain`); `progress(i)` before the
@@ -236,7 +303,13 @@ def _run_years(
     for i, window in enumerate(windows):
         progress(i)
         model = train_window(
-            warehouse, window, model_config, backtest, feature_names=feature_names, stage=stage
+            warehouse,
+            window,
+            model_config,
+            backtest,
+            feature_names=feature_names,
+            stage=stage,
+            offset=offset,
         )
         models.append(model)
         frame = scored_frame(
@@ -289,17 +362,26 @@ def walk_forward_years(
     without: Sequence[str] = (),
     resamples: int = 1000,
     stage: str = "plain",
+    offset: str | None = None,
     progress: Callable[[str, int, int], None] = lambda _s, _d, _t: None,
 ) -> YearlyWalkForward:
     """Train, combine (with the market stage `stage`; a richer one is also compared with the
     plain one) and score each test year (features must be built); pool the years; then, for
-    each group in `without`, the same without that group's features (an `Ablation`)."""
+    each group in `without`, the same without that group's features (an `Ablation`). With an
+    `offset`, the models boost from it (ablations too), and the plain model is run beside them
+    on the same windows and compared race by race."""
     if stage not in STAGES:
         raise KeibaError(f"unknown market stage {stage!r}; the stages are {', '.join(STAGES)}")
+    if offset is not None and offset not in OFFSETS:
+        raise KeibaError(f"unknown offset {offset!r}; the offsets are {', '.join(OFFSETS)}")
+    richer = stage != "plain"
+    if richer and offset is not None:
+        raise KeibaError("a richer market stage and an offset are compared one at a time")
     reduced = {group: columns_without([group]) for group in dict.fromkeys(without)}
     days = list(warehouse.query("SELECT DISTINCT race_date FROM races")["race_date"])
     windows = plan_years(days, years, combine_share=backtest.combine_share)
-    total = len(windows) * (1 + len(reduced))
+    runs = 1 + len(reduced) + (offset is not None)
+    total = len(windows) * runs
     models, pooled = _run_years(
         warehouse,
         windows,
@@ -308,14 +390,31 @@ def walk_forward_years(
         FEATURE_COLUMNS,
         lambda i: progress("years", i, total),
         stage,
+        offset,
     )
-    richer = stage != "plain"
+    plain_models: list[WindowModel | None] = [None] * len(windows)
+    plain_pooled: pl.DataFrame | None = None
+    if offset is not None:
+        done = len(windows) * (runs - 1)
+        found, plain_pooled = _run_years(
+            warehouse,
+            windows,
+            model_config,
+            backtest,
+            FEATURE_COLUMNS,
+            lambda i: progress("years", done + i, total),
+            stage,
+        )
+        plain_models = list(found)
     results = []
-    for window, model in zip(windows, models, strict=True):
-        frame = pooled.filter(pl.col("race_date").is_between(window.test_from, window.test_to))
+    for window, model, plain in zip(windows, models, plain_models, strict=True):
+        within = pl.col("race_date").is_between(window.test_from, window.test_to)
+        frame = pooled.filter(within)
         evaluation = evaluate_frame(frame, resamples=resamples)
         versus = _versus_plain(frame, evaluation, resamples) if richer else {}
-        results.append(YearResult(window.test_from.year, model, evaluation, versus))
+        if plain_pooled is not None:
+            versus = _versus_plain_model(frame, plain_pooled.filter(within), evaluation, resamples)
+        results.append(YearResult(window.test_from.year, model, evaluation, versus, plain))
     ablations = []
     for k, (group, names) in enumerate(reduced.items()):
         done = len(windows) * (1 + k)
@@ -323,9 +422,13 @@ def walk_forward_years(
         def step(i: int, done: int = done) -> None:
             progress("years", done + i, total)
 
-        _, frame = _run_years(warehouse, windows, model_config, backtest, names, step, stage)
+        _, frame = _run_years(
+            warehouse, windows, model_config, backtest, names, step, stage, offset
+        )
         ablations.append(_ablation(group, len(names), pooled, frame, resamples))
     progress("years", total, total)
     evaluation = evaluate_frame(pooled, resamples=resamples)
     versus = _versus_plain(pooled, evaluation, resamples) if richer else {}
-    return YearlyWalkForward(results, evaluation, ablations, stage, versus)
+    if plain_pooled is not None:
+        versus = _versus_plain_model(pooled, plain_pooled, evaluation, resamples)
+    return YearlyWalkForward(results, evaluation, ablations, stage, versus, offset)

@@ -1,7 +1,8 @@
 """Model artefacts in the object store: `models/<version>/model.txt` and `meta.json`.
 
 The model text is LightGBM's own format (trees of the best iteration only); `meta.json` holds
-everything else a `TrainedModel` carries, and the dataset (name and kind) it was trained on.
+everything else a `TrainedModel` carries (with the offset of a model boosted from the market,
+which is part of its version hash), and the dataset (name and kind) it was trained on.
 Loading checks that the text still hashes to the version it is stored under, so a corrupted or
 swapped artefact is refused, not used.
 """
@@ -38,7 +39,7 @@ def save_model(
     `dataset` ({"name": …, "kind": …}) records the data the model was trained on."""
     prefix = model_prefix(model.version)
     text = model.booster.model_to_string()
-    if model_version(text, model.feature_version) != model.version:
+    if model_version(text, model.feature_version, model.offset) != model.version:
         raise KeibaError(f"model {model.version} does not match its booster; refusing to save")
     meta: dict[str, Any] = {
         "format": _FORMAT,
@@ -51,6 +52,8 @@ def save_model(
         "metrics": model.metrics,
         "objective": model.objective,
     }
+    if model.offset is not None:
+        meta["offset"] = model.offset
     if dataset is not None:
         meta["dataset"] = dict(dataset)
     store.put(f"{prefix}/model.txt", text.encode())
@@ -68,7 +71,10 @@ def load_model(store: ObjectStore, version: str) -> TrainedModel:
         text = store.get(f"{prefix}/model.txt").decode()
     except StorageError as e:
         raise KeibaError(f"model {version} is not in the object store ({e})") from e
-    if meta.get("version") != version or model_version(text, meta["feature_version"]) != version:
+    offset = meta.get("offset")
+    if meta.get("version") != version or (
+        model_version(text, meta["feature_version"], offset) != version
+    ):
         raise KeibaError(f"model {version} in the object store does not match its version hash")
     return TrainedModel(
         version=version,
@@ -80,4 +86,5 @@ def load_model(store: ObjectStore, version: str) -> TrainedModel:
         best_iteration=int(meta["best_iteration"]),
         metrics={str(k): float(v) for k, v in meta["metrics"].items()},
         objective=str(meta.get("objective", SOFTMAX_OBJECTIVE)),
+        offset=None if offset is None else str(offset),
     )

@@ -7,6 +7,16 @@
 winner log-loss; `predict_proba` turns a feature frame into probabilities that sum to 1 per
 race.
 
+With `offset="market"` the booster boosts from the market: each runner's initial score is the
+log of its market probability (`p_market`, its race's win odds de-vigged), so the trees learn
+only what the market leaves over, and the probabilities are softmax(log p_market + trees). In
+training the offset of a race is its own final odds (`market_offset`), past at training time; a
+race with a runner whose odds are missing, zero or negative, or with a declared runner missing
+from the rows, is left out of training (counted in the metrics as `offset_dropped_races`).
+LightGBM adds the initial score to the scores its objective and metric see, but not to
+`Booster.predict`: `predict_proba` adds it, from the frame's `p_market`, and refuses a frame
+without a usable one. The offset is part of the model's version and stored with it.
+
 LightGBM is imported inside the functions that need it: importing this module (and the CLI
 that imports it) stays fast.
 """
@@ -29,6 +39,7 @@ from keiba.common.errors import KeibaError
 from keiba.common.storage.warehouse import Warehouse
 from keiba.feature_engineering import FEATURE_COLUMNS, FEATURE_VERSION
 from keiba.feature_engineering.build import FEATURES_TABLE, KEY_COLUMNS
+from keiba.market.fields import COMPLETE_FIELDS_SQL
 from keiba.model_training.objective import (
     group_codes,
     group_softmax,
@@ -42,8 +53,11 @@ if TYPE_CHECKING:
     import lightgbm
 
 __all__ = [
+    "MARKET_OFFSET",
+    "OFFSETS",
     "SOFTMAX_OBJECTIVE",
     "TrainedModel",
+    "market_offset",
     "model_version",
     "predict_proba",
     "train_model",
@@ -51,6 +65,9 @@ __all__ = [
 ]
 
 METRIC_NAME = "winner_log_loss"
+MARKET_OFFSET = "market"
+OFFSETS = (MARKET_OFFSET,)
+"""The offsets a model can boost from (None: none, the trees alone)."""
 SOFTMAX_OBJECTIVE = "per-race softmax (conditional logit)"
 # LightGBM writes the run's thread count among the parameters at the end of the model text
 _THREADS_LINE = re.compile(r"^\[num_threads: [^\]\n]*\]\n", re.MULTILINE)
@@ -73,12 +90,52 @@ class TrainedModel:
     best_iteration: int
     metrics: dict[str, float] = field(default_factory=dict)
     objective: str = SOFTMAX_OBJECTIVE
+    offset: str | None = None
+    """`MARKET_OFFSET`: the scores are the trees' plus log p_market (see the module)."""
 
 
-def model_version(model_text: str, feature_version: str) -> str:
-    """`fm-` and the first 12 hex digits of sha256(model text, feature version)."""
-    digest = hashlib.sha256(f"{feature_version}\n{model_text}".encode()).hexdigest()
+def model_version(model_text: str, feature_version: str, offset: str | None = None) -> str:
+    """`fm-` and the first 12 hex digits of sha256(model text, feature version[, offset]): a
+    model boosted from an offset cannot pass for one without it."""
+    head = feature_version if offset is None else f"{feature_version}\noffset={offset}"
+    digest = hashlib.sha256(f"{head}\n{model_text}".encode()).hexdigest()
     return f"fm-{digest[:12]}"
+
+
+def _check_offset(offset: str | None) -> None:
+    if offset is not None and offset not in OFFSETS:
+        raise KeibaError(f"unknown offset {offset!r}; the offsets are {', '.join(OFFSETS)}")
+
+
+def market_offset(frame: pl.DataFrame, column: str = "p_market") -> npt.NDArray[np.float64]:
+    """log `column` (the market's probability) row by row; KeibaError naming the first race with
+    a runner whose market probability is missing or not positive."""
+    if column not in frame.columns:
+        raise KeibaError(f"the model boosts from the market and the frame has no {column!r}")
+    p = frame[column].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    bad = ~(np.isfinite(p) & (p > 0))
+    if bad.any():
+        race = frame["race_id"][int(np.argmax(bad))]
+        raise KeibaError(
+            f"race {race} has a runner without a usable market probability: the model boosts "
+            "from the market and cannot price it"
+        )
+    return np.asarray(np.log(p), dtype=np.float64)
+
+
+def _with_market(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """`frame` with `p_market` from `win_odds_final` (1/odds normalised within the race, as
+    `keiba.market.probabilities`), keeping only the races whose every declared runner has a row
+    (`complete_field`) with odds above zero; and the number of races left out."""
+    for column in ("win_odds_final", "complete_field"):
+        if column not in frame.columns:
+            raise KeibaError(f"the training frame has no {column!r} column for the market offset")
+    odds = pl.col("win_odds_final").cast(pl.Float64)
+    usable = (odds.is_not_null() & odds.is_finite() & (odds > 0)).all().over("race_id")
+    kept = frame.filter(usable & pl.col("complete_field").fill_null(False).all().over("race_id"))
+    dropped = frame["race_id"].n_unique() - kept["race_id"].n_unique()
+    inverse = 1.0 / pl.col("win_odds_final").cast(pl.Float64)
+    return kept.with_columns((inverse / inverse.sum().over("race_id")).alias("p_market")), dropped
 
 
 def training_frame(
@@ -88,8 +145,9 @@ def training_frame(
     *,
     feature_version: str = FEATURE_VERSION,
 ) -> pl.DataFrame:
-    """Features of starters joined to the label `won` (1/k for a k-way dead heat, else 0)
-    and `finish_pos` (null for a runner that did not finish).
+    """Features of starters joined to the label `won` (1/k for a k-way dead heat, else 0),
+    `finish_pos` (null for a runner that did not finish), the runner's `win_odds_final` and
+    `complete_field` (every declared runner of the race has a row), for the market offset.
 
     Races dated in [date_from, date_to] (inclusive; None = open), without races that have no
     finished winner; sorted by race_id and horse_no.
@@ -108,7 +166,9 @@ def training_frame(
     sql = f"""WITH labelled AS (
       SELECT {", ".join(f"f.{c}" for c in names)},
         CASE WHEN r.status = 'finished' AND r.finish_pos = 1 THEN 1 ELSE 0 END AS is_winner,
-        CASE WHEN r.status = 'finished' THEN r.finish_pos END AS finish_pos
+        CASE WHEN r.status = 'finished' THEN r.finish_pos END AS finish_pos,
+        CAST(r.win_odds_final AS DOUBLE) AS win_odds_final,
+        f.race_id IN ({COMPLETE_FIELDS_SQL}) AS complete_field
       FROM {FEATURES_TABLE} f
       JOIN runners r ON r.race_id = f.race_id AND r.horse_no = f.horse_no
       WHERE f.feature_version = ?{where}
@@ -116,7 +176,8 @@ def training_frame(
       SELECT *, SUM(is_winner) OVER (PARTITION BY race_id) AS winners FROM labelled
     )
     SELECT {", ".join(names)},
-      CASE WHEN is_winner = 1 THEN 1.0 / winners ELSE 0.0 END AS won, finish_pos
+      CASE WHEN is_winner = 1 THEN 1.0 / winners ELSE 0.0 END AS won, finish_pos,
+      win_odds_final, complete_field
     FROM counted WHERE winners > 0
     ORDER BY race_id, horse_no"""
     frame = warehouse.query(sql, params)
@@ -125,6 +186,8 @@ def training_frame(
         pl.col("as_of").cast(pl.Datetime("us", "UTC")),
         *(pl.col(c).cast(pl.Float64) for c in (*FEATURE_COLUMNS, "won")),
         pl.col("finish_pos").cast(pl.Int64),
+        pl.col("win_odds_final").cast(pl.Float64),
+        pl.col("complete_field").cast(pl.Boolean),
     )
 
 
@@ -189,24 +252,39 @@ def train_model(
     config: ModelConfig,
     *,
     feature_names: Sequence[str] | None = None,
+    offset: str | None = None,
 ) -> TrainedModel:
     """Fit the per-race softmax booster; early stopping on `valid`'s winner log-loss if given.
 
     Frames need race_id, race_date, won and the feature columns (`FEATURE_COLUMNS` unless
-    `feature_names` says otherwise); races without a winner are ignored. The same frames and
-    config give the same model and version on any machine: column-wise histograms and
-    `deterministic=True` make the trees independent of `config.num_threads`, which is left
+    `feature_names` says otherwise); races without a winner are ignored. With
+    `offset="market"` they also need `win_odds_final` and `complete_field` (`training_frame`):
+    the booster starts from each runner's log market probability (see the module). The same
+    frames and config give the same model and version on any machine: column-wise histograms
+    and `deterministic=True` make the trees independent of `config.num_threads`, which is left
     out of the model text.
     """
     import lightgbm as lgb
 
+    _check_offset(offset)
     names = tuple(feature_names) if feature_names is not None else FEATURE_COLUMNS
     train = _with_winner(train, "training")
+    dropped: dict[str, float] = {}
+    if offset is not None:
+        train, n_train = _with_market(train)
+        dropped["offset_dropped_races"] = float(n_train)
+        train = _with_winner(train, "training")
+        if valid is not None:
+            valid, n_valid = _with_market(_with_winner(valid, "validation"))
+            dropped["offset_dropped_races"] += float(n_valid)
+            valid = valid if valid.height else None
     train_races = _Races(train)
+    train_init = market_offset(train) if offset is not None else None
     dtrain = lgb.Dataset(
         _matrix(train, names),
         label=train_races.labels,
         feature_name=list(names),
+        init_score=train_init,
     )
 
     params: dict[str, Any] = {
@@ -230,7 +308,12 @@ def train_model(
         valid = _with_winner(valid, "validation")
         valid_races = _Races(valid)
         valid_sets.append(
-            lgb.Dataset(_matrix(valid, names), label=valid_races.labels, reference=dtrain)
+            lgb.Dataset(
+                _matrix(valid, names),
+                label=valid_races.labels,
+                reference=dtrain,
+                init_score=market_offset(valid) if offset is not None else None,
+            )
         )
         callbacks.append(
             lgb.early_stopping(config.early_stopping_rounds, first_metric_only=True, verbose=False)
@@ -255,13 +338,18 @@ def train_model(
     final = lgb.Booster(model_str=text)
     feature_version = _feature_version(train)
 
+    def scores(frame: pl.DataFrame) -> npt.NDArray[np.float64]:
+        trees = np.asarray(final.predict(_matrix(frame, names)), dtype=np.float64)
+        return trees + market_offset(frame) if offset is not None else trees
+
     metrics = {
         "train_races": float(train_races.n_groups),
-        "train_log_loss": train_races.log_loss(final.predict(_matrix(train, names))),
+        "train_log_loss": train_races.log_loss(scores(train)),
         "train_uniform_log_loss": train_races.uniform_log_loss(),
+        **dropped,
     }
     if valid is not None and valid_races is not None:
-        loss = valid_races.log_loss(final.predict(_matrix(valid, names)))
+        loss = valid_races.log_loss(scores(valid))
         uniform = valid_races.uniform_log_loss()
         metrics |= {
             "valid_races": float(valid_races.n_groups),
@@ -270,7 +358,7 @@ def train_model(
             "valid_pseudo_r2": 1.0 - loss / uniform if uniform > 0 else 0.0,
         }
     return TrainedModel(
-        version=model_version(text, feature_version),
+        version=model_version(text, feature_version, offset),
         booster=final,
         feature_names=names,
         feature_version=feature_version,
@@ -279,6 +367,7 @@ def train_model(
         best_iteration=int(best),
         metrics=metrics,
         objective=_objective_name(config),
+        offset=offset,
     )
 
 
@@ -292,9 +381,15 @@ def _objective_name(config: ModelConfig) -> str:
 
 
 def predict_proba(model: TrainedModel, frame: pl.DataFrame) -> npt.NDArray[np.float64]:
-    """Win probabilities aligned to `frame`'s rows: softmax of the scores within each race_id."""
+    """Win probabilities aligned to `frame`'s rows: softmax of the scores within each race_id.
+
+    A model boosted from the market adds log `p_market` to its trees' scores: `frame` must
+    carry a positive `p_market` for every row (KeibaError otherwise)."""
+    _check_offset(model.offset)
     if frame.is_empty():
         return np.zeros(0, dtype=np.float64)
     scores = np.asarray(model.booster.predict(_matrix(frame, model.feature_names)), np.float64)
+    if model.offset is not None:
+        scores = scores + market_offset(frame)
     codes, n_groups = group_codes(frame["race_id"])
     return group_softmax(scores, codes, n_groups)

@@ -11,6 +11,10 @@ and it is listed as stale) when the `features` table does not hold exactly one r
 model's feature version for each of its starters and none for other runners: a feature built
 before a scratch or a late entry describes another field (the relative features compare a
 runner with the others), and a model never prices a field it was not shown.
+
+A model boosted from the market (`TrainedModel.offset`) adds each starter's log `p_market`,
+which the starters must carry (the same market the market stage combines); a race with a
+starter without one is not priced.
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ class Priced:
 
     frame: pl.DataFrame
     stale_races: tuple[str, ...]
-    """Races with a starter that has no feature row of the model's version."""
+    """Races with a starter that has no feature row of the model's version (or, for a model
+    boosted from the market, no market probability)."""
 
 
 def model_probabilities(
@@ -72,6 +77,9 @@ def model_probabilities(
         (pl.col("have").fill_null(0) != pl.col("want")) | (pl.col("extra").fill_null(0) > 0)
     )["race_id"]
     priced = features.filter(~pl.col("race_id").is_in(stale.implode())).sort("race_id", "horse_no")
+    if model.offset is not None:
+        priced, unpriced = _with_starters_market(priced, starters)
+        stale = pl.concat([stale, unpriced]).unique().sort()
     p_model = priced.select("race_id", "horse_no").with_columns(
         pl.Series("p_model", predict_proba(model, priced), dtype=pl.Float64)
     )
@@ -79,3 +87,26 @@ def model_probabilities(
         p_model, on=["race_id", "horse_no"], how="left", maintain_order="left"
     )
     return Priced(frame, tuple(sorted(stale.to_list())))
+
+
+def _with_starters_market(
+    priced: pl.DataFrame, starters: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.Series]:
+    """For a model boosted from the market: `priced` with the starters' `p_market` (the market
+    the caller compares with and combines), less the races where a starter has none (returned,
+    never priced)."""
+    if "p_market" not in starters.columns:
+        raise KeibaError(
+            "the model boosts from the market and the starters carry no market probabilities "
+            "(p_market)"
+        )
+    market = starters.select(
+        pl.col("race_id").cast(pl.String),
+        pl.col("horse_no").cast(pl.Int64),
+        pl.col("p_market").cast(pl.Float64),
+    )
+    joined = priced.join(market, on=["race_id", "horse_no"], how="left", maintain_order="left")
+    p = pl.col("p_market")
+    usable = (p.is_not_null() & p.is_finite() & (p > 0)).all().over("race_id")
+    unpriced = joined.filter(~usable)["race_id"].unique()
+    return joined.filter(usable), unpriced
