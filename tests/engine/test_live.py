@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -276,3 +277,40 @@ def test_without_cards_or_features_nothing_is_decided(paper: Paper) -> None:
         empty.load({"odds": paper.warehouse.query("SELECT * FROM odds WHERE race_id = ?", [race])})
         with pytest.raises(LiveInputsError, match=r"no model probabilities: .*no features table"):
             live_race_inputs(empty, race, paper.at, paper.model, paper.combination, POOLS)
+
+
+def test_a_model_boosted_from_the_market_adds_the_decision_time_odds(paper: Paper) -> None:
+    """A model trained with `model.offset: market` is priced at decision time with the win odds
+    of the snapshot it decides on: its p_model is softmax(trees + log p_market(snapshot))."""
+    from keiba.feature_engineering import read_features
+    from keiba.model_training.objective import group_codes, group_softmax
+
+    train = training_frame(paper.warehouse, None, None)
+    model = train_model(train, None, MODEL.model_copy(update={"offset": "market"}))
+    assert model.offset == "market"
+    market = train.with_columns(market_probabilities(train, "win_odds_final"))
+    frame = market.with_columns(pl.Series("p_model", predict_proba(model, market)))
+    combination = fit_combination(frame)
+    inputs = live_race_inputs(
+        paper.warehouse, paper.race.race_id, paper.at, model, combination, POOLS
+    )
+    win = dict(inputs.offers[BetType.WIN])
+    starters = pl.DataFrame(
+        {"race_id": paper.race.race_id, "horse_no": list(inputs.horses)},
+        schema={"race_id": pl.String, "horse_no": pl.Int64},
+    ).with_columns(pl.Series("odds", [win[str(h)] for h in inputs.horses]))
+    starters = starters.with_columns(market_probabilities(starters, "odds"))
+    features = read_features(
+        paper.warehouse, inputs.race_date, inputs.race_date, feature_version=model.feature_version
+    ).with_columns(pl.col("horse_no").cast(pl.Int64))
+    rows = starters.join(features, on=["race_id", "horse_no"], how="left", maintain_order="left")
+    trees = model.booster.predict(rows.select(model.feature_names).to_numpy())
+    codes, n = group_codes(rows["race_id"])
+    p_model = group_softmax(trees + np.log(rows["p_market"].to_numpy()), codes, n)
+    expected = combination.apply(rows.with_columns(pl.Series("p_model", p_model)))
+    got = [inputs.probabilities[h] for h in inputs.horses]
+    assert np.allclose(got, expected.to_numpy(), atol=1e-12)
+    # the same trees without the offset would give other probabilities
+    alone = group_softmax(trees, codes, n)
+    bare = combination.apply(rows.with_columns(pl.Series("p_model", alone)))
+    assert not np.allclose(got, bare.to_numpy(), atol=1e-4)

@@ -1,5 +1,5 @@
 """A fundamental model boosted from the market: LightGBM starts from each runner's log market
-probability (`train_model(..., offset="market")`) and its trees learn what the market leaves."""
+probability (`model.offset: market`) and its trees learn what the market leaves over."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from pydantic import ValidationError
 
 from feature_engineering.synthetic import make_world, warehouse_of
 from keiba.common.config import ModelConfig
@@ -42,6 +43,7 @@ CONFIG = ModelConfig(
 )
 """The winner alone: these worlds' places follow the strengths undiscounted, which the
 discounted Plackett–Luce of more places would read as a reason to sharpen the market."""
+MARKET = CONFIG.model_copy(update={"offset": "market"})
 NAMES = ("x", "z")
 
 
@@ -110,7 +112,7 @@ def test_lightgbm_gives_the_initial_score_to_the_objective_and_metric_not_to_pre
 
 def test_where_the_market_is_the_truth_the_offset_model_learns_almost_nothing() -> None:
     train, valid, test = split(market_world(1500, seed=3, hidden=0.0))
-    model = train_model(train, valid, CONFIG, feature_names=NAMES, offset="market")
+    model = train_model(train, valid, MARKET, feature_names=NAMES)
     assert model.offset == "market"
     p = predict_proba(model, test)
     q = test["p_market"].to_numpy()
@@ -127,7 +129,7 @@ def test_where_the_market_is_the_truth_the_offset_model_learns_almost_nothing() 
 
 def test_where_the_market_misses_a_feature_the_offset_model_learns_just_that() -> None:
     train, valid, test = split(market_world(1500, seed=4, hidden=0.8))
-    model = train_model(train, valid, CONFIG, feature_names=NAMES, offset="market")
+    model = train_model(train, valid, MARKET, feature_names=NAMES)
     q = test["p_market"].to_numpy()
     assert winner_log_loss(predict_proba(model, test), test) < winner_log_loss(q, test) - 0.05
     gain = dict(zip(model.feature_names, model.booster.feature_importance("gain"), strict=True))
@@ -143,9 +145,8 @@ def test_the_offset_is_part_of_the_version_and_training_is_deterministic() -> No
         train_model(
             train,
             valid,
-            CONFIG.model_copy(update={"num_threads": n}),
+            MARKET.model_copy(update={"num_threads": n}),
             feature_names=NAMES,
-            offset="market",
         )
         for n in (1, 2)
     )
@@ -154,8 +155,11 @@ def test_the_offset_is_part_of_the_version_and_training_is_deterministic() -> No
     text = one.booster.model_to_string()
     assert one.version == model_version(text, one.feature_version, "market")
     assert one.version != model_version(text, one.feature_version)
+    with pytest.raises(ValidationError, match="offset"):
+        ModelConfig(offset="odds")  # type: ignore[arg-type]
     with pytest.raises(KeibaError, match="unknown offset 'odds'"):
-        train_model(train, valid, CONFIG, feature_names=NAMES, offset="odds")
+        train_model(train, valid, MARKET.model_copy(update={"offset": "odds"}),
+                    feature_names=NAMES)  # fmt: skip
 
 
 def test_races_without_usable_odds_are_left_out_of_training_and_never_priced() -> None:
@@ -171,11 +175,11 @@ def test_races_without_usable_odds_are_left_out_of_training_and_never_priced() -
         .alias("win_odds_final"),
         (pl.col("race_id") != incomplete).alias("complete_field"),
     )
-    model = train_model(broken, valid, CONFIG, feature_names=NAMES, offset="market")
+    model = train_model(broken, valid, MARKET, feature_names=NAMES)
     assert model.metrics["offset_dropped_races"] == 3
     assert model.metrics["train_races"] == len(races) - 3
     without = train.filter(~pl.col("race_id").is_in([zero, missing, incomplete]))
-    same = train_model(without, valid, CONFIG, feature_names=NAMES, offset="market")
+    same = train_model(without, valid, MARKET, feature_names=NAMES)
     assert same.version == model.version  # dropped, not priced some other way
     bad = test.with_columns(
         pl.when(pl.int_range(pl.len()) == 3)
@@ -188,8 +192,7 @@ def test_races_without_usable_odds_are_left_out_of_training_and_never_priced() -
     with pytest.raises(KeibaError, match="has no 'p_market'"):
         predict_proba(model, test.drop("p_market"))
     with pytest.raises(KeibaError, match="'complete_field'"):
-        train_model(train.drop("complete_field"), valid, CONFIG, feature_names=NAMES,
-                    offset="market")  # fmt: skip
+        train_model(train.drop("complete_field"), valid, MARKET, feature_names=NAMES)
 
 
 def test_a_training_race_s_offset_comes_from_its_own_odds_alone() -> None:
@@ -222,12 +225,9 @@ def world() -> Iterator[DuckDBWarehouse]:
 @pytest.fixture(scope="module")
 def world_model(world: DuckDBWarehouse) -> TrainedModel:
     days = sorted(training_frame(world, None, None)["race_date"].unique().to_list())
-    config = CONFIG.model_copy(update={"num_boost_round": 30})
+    config = MARKET.model_copy(update={"num_boost_round": 30})
     return train_model(
-        training_frame(world, None, days[23]),
-        training_frame(world, days[24], days[29]),
-        config,
-        offset="market",
+        training_frame(world, None, days[23]), training_frame(world, days[24], days[29]), config
     )
 
 
@@ -240,7 +240,7 @@ def test_evaluation_boosts_from_the_market_it_is_compared_with(
     days = sorted(training_frame(world, None, None)["race_date"].unique().to_list())
     starters = market_frame(world, days[30], days[-1])
     priced = model_probabilities(world_model, world, starters)
-    assert not priced.stale_races
+    assert not priced.stale_races and not priced.unpriced_races
     frame = priced.frame
     target = frame["race_id"][0]
     moved = starters.with_columns(
@@ -264,7 +264,7 @@ def test_evaluation_boosts_from_the_market_it_is_compared_with(
         .alias("p_market")
     )
     missing = model_probabilities(world_model, world, gap)
-    assert missing.stale_races == (target,)
+    assert missing.unpriced_races == (target,) and not missing.stale_races
     assert missing.frame.filter(pl.col("race_id") == target)["p_model"].is_null().all()
     assert missing.frame.filter(others)["p_model"].equals(frame.filter(others)["p_model"])
     with pytest.raises(KeibaError, match="carry no market probabilities"):
@@ -284,3 +284,48 @@ def test_a_stored_offset_model_is_loaded_with_its_offset_and_cannot_lose_it(
     store.put(f"{prefix}/meta.json", json.dumps(meta).encode())
     with pytest.raises(KeibaError, match="does not match its version hash"):
         load_model(store, world_model.version)
+
+
+def test_train_evaluate_and_predict_carry_the_offset(
+    world: DuckDBWarehouse, tmp_path: Path
+) -> None:
+    """`model.offset: market` through the product: the stored model records it, evaluation and
+    `keiba model predict` price with the races' own final odds (the market they combine)."""
+    from keiba.common.config import load_config
+    from keiba.evaluator.evaluation import evaluate_frame
+    from keiba.model_training.pipeline import (
+        evaluate_version,
+        load_stored_model,
+        plan_periods,
+        train_and_store,
+    )
+    from keiba.predictor import predict_races, with_market_stage
+
+    settings = {"num_boost_round": 30, "learning_rate": 0.1, "num_leaves": 7, "offset": "market"}
+    config = load_config(None, tmp_path, {"model": settings})
+    store = FsspecObjectStore(str(tmp_path / "objects"))
+    periods = plan_periods(world)
+    result = train_and_store(
+        config, world, store, periods, evaluate=evaluate_frame, rebuild_features=False
+    )
+    stored = load_stored_model(store, result.stored.model.version)
+    assert stored.model.offset == "market" and stored.training["offset"] == "market"
+    days = sorted(training_frame(world, None, None)["race_date"].unique().to_list())
+    first = next(d for d in days if d > periods.combine_to)
+    evaluation = evaluate_version(
+        config, world, stored, first, days[-1], evaluate=evaluate_frame, resamples=20, track=False
+    )
+    assert evaluation["races"] > 0
+    predicted = predict_races(stored.model, world, first, days[-1])
+    combined = with_market_stage(world, predicted, stored.combination)
+    truth = market_frame(world, first, days[-1]).select("race_id", "horse_no", "p_market")
+    both = combined.join(truth, on=["race_id", "horse_no"], suffix="_final")
+    assert both.height == combined.height
+    assert np.allclose(both["p_market"].to_numpy(), both["p_market_final"].to_numpy())
+    features = both.join(
+        training_frame(world, first, days[-1]), on=["race_id", "horse_no"], how="left"
+    )
+    codes, n = group_codes(features["race_id"])
+    trees = stored.model.booster.predict(features.select(stored.model.feature_names).to_numpy())
+    expected = group_softmax(trees + np.log(features["p_market"].to_numpy()), codes, n)
+    assert np.allclose(features["p_model"].to_numpy(), expected, atol=1e-12)

@@ -22,6 +22,7 @@ from keiba.common.storage import FsspecObjectStore
 from keiba.common.storage.datasets import open_dataset
 from keiba.evaluator.floors import first_test_day, floors_frame, score_floors, starters_of
 from keiba.feature_engineering.build import read_features
+from keiba.market.fields import market_frame
 from keiba.model_training import load_model, predict_proba
 from keiba.simulator import WorldConfig
 from keiba.simulator.learnable import CHOICE_SHARPNESS
@@ -77,11 +78,19 @@ def _model_probabilities(
     model = load_model(FsspecObjectStore(config.object_store_url), version)
     with open_dataset(config, must_exist=True, read_only=True) as warehouse:
         features = read_features(warehouse, *period, feature_version=model.feature_version)
+        market = market_frame(warehouse, *period) if model.offset is not None else None
     features = (
         features.with_columns(pl.col("horse_no").cast(pl.Int64))
         .join(starters, on=["race_id", "horse_no"], how="semi")
         .sort("race_id", "horse_no")
     )
+    if market is not None:  # a model boosted from the market: the races' final odds
+        features = features.join(
+            market.select("race_id", "horse_no", "p_market"),
+            on=["race_id", "horse_no"],
+            how="left",
+            maintain_order="left",
+        )
     races = starters["race_id"].n_unique()
     if features["race_id"].n_unique() < races:
         raise KeibaError(

@@ -156,6 +156,11 @@ class ModelConfig(Section):
     """Discount of the 2nd place; `keiba model fit-exotics` on JRA 2018 gave 0.863 ± 0.018."""
     order_delta: float = Field(default=0.72, gt=0, le=3)
     """Discount of the 3rd and later places; the same fit gave 0.719 ± 0.016."""
+    offset: Literal["market"] | None = None
+    """`market`: the booster starts from each runner's log market probability (its race's win
+    odds, de-vigged) and the trees learn only what the market leaves over; the model is then
+    always predicted with the market of the moment added (docs/model.md). None: the trees
+    alone."""
     seed: int = 0
     # Threads LightGBM trains with: speed only, the trees are the same for any count (docs/model.md)
     num_threads: int = Field(default=1, ge=1, le=1024)

@@ -134,6 +134,10 @@ def _probabilities(
         raise LiveInputsError(
             race_id, "features are missing or stale: they do not describe the card's starters"
         )
+    if priced.unpriced_races:
+        raise LiveInputsError(
+            race_id, "a starter has no market probability, which the model boosts from"
+        )
     p = priced.frame["p_combined"].to_list()
     if any(v is None or not math.isfinite(v) or v < 0 for v in p) or abs(sum(p) - 1.0) > 1e-6:
         raise LiveInputsError(race_id, "the combined probabilities are not a distribution")

@@ -119,10 +119,9 @@ def train_window(
     *,
     feature_names: Sequence[str] | None = None,
     stage: str = "plain",
-    offset: str | None = None,
 ) -> WindowModel:
-    """Train the window's model (on `feature_names`, default all; boosted from `offset`, see
-    `keiba.model_training.model`) and fit its market stage (`stage`, and the plain one beside a
+    """Train the window's model (on `feature_names`, default all; boosted from the market if
+    `model_config.offset` says so) and fit its market stage (`stage`, and the plain one beside a
     richer one) on its combine period."""
     day = dt.timedelta(days=1)
     progress(f"training for {window.test_from:%Y-%m}")
@@ -135,7 +134,6 @@ def train_window(
         valid if valid.height else None,
         model_config,
         feature_names=feature_names,
-        offset=offset,
     )
     combine = priced_races(warehouse, window.combine_from, window.combine_to, backtest).frame
     frame = model_probabilities(model, warehouse, combine).frame

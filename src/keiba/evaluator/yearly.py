@@ -305,11 +305,10 @@ def _run_years(
         model = train_window(
             warehouse,
             window,
-            model_config,
+            model_config.model_copy(update={"offset": offset}),
             backtest,
             feature_names=feature_names,
             stage=stage,
-            offset=offset,
         )
         models.append(model)
         frame = scored_frame(
@@ -367,20 +366,23 @@ def walk_forward_years(
 ) -> YearlyWalkForward:
     """Train, combine (with the market stage `stage`; a richer one is also compared with the
     plain one) and score each test year (features must be built); pool the years; then, for
-    each group in `without`, the same without that group's features (an `Ablation`). With an
-    `offset`, the models boost from it (ablations too), and the plain model is run beside them
-    on the same windows and compared race by race."""
+    each group in `without`, the same without that group's features (an `Ablation`). The models
+    boost from `model_config.offset`; with an `offset` given, they boost from it (ablations
+    too), and the plain model (no offset) is run beside them on the same windows and compared
+    race by race."""
     if stage not in STAGES:
         raise KeibaError(f"unknown market stage {stage!r}; the stages are {', '.join(STAGES)}")
     if offset is not None and offset not in OFFSETS:
         raise KeibaError(f"unknown offset {offset!r}; the offsets are {', '.join(OFFSETS)}")
     richer = stage != "plain"
-    if richer and offset is not None:
+    compared = offset is not None
+    offset = offset if compared else model_config.offset
+    if richer and compared:
         raise KeibaError("a richer market stage and an offset are compared one at a time")
     reduced = {group: columns_without([group]) for group in dict.fromkeys(without)}
     days = list(warehouse.query("SELECT DISTINCT race_date FROM races")["race_date"])
     windows = plan_years(days, years, combine_share=backtest.combine_share)
-    runs = 1 + len(reduced) + (offset is not None)
+    runs = 1 + len(reduced) + compared
     total = len(windows) * runs
     models, pooled = _run_years(
         warehouse,
@@ -394,7 +396,7 @@ def walk_forward_years(
     )
     plain_models: list[WindowModel | None] = [None] * len(windows)
     plain_pooled: pl.DataFrame | None = None
-    if offset is not None:
+    if compared:
         done = len(windows) * (runs - 1)
         found, plain_pooled = _run_years(
             warehouse,
@@ -404,6 +406,7 @@ def walk_forward_years(
             FEATURE_COLUMNS,
             lambda i: progress("years", done + i, total),
             stage,
+            None,
         )
         plain_models = list(found)
     results = []

@@ -7,9 +7,10 @@
 winner log-loss; `predict_proba` turns a feature frame into probabilities that sum to 1 per
 race.
 
-With `offset="market"` the booster boosts from the market: each runner's initial score is the
-log of its market probability (`p_market`, its race's win odds de-vigged), so the trees learn
-only what the market leaves over, and the probabilities are softmax(log p_market + trees). In
+With `model.offset: market` (`ModelConfig.offset`) the booster boosts from the market: each
+runner's initial score is the log of its market probability (`p_market`, its race's win odds
+de-vigged), so the trees learn only what the market leaves over, and the probabilities are
+softmax(log p_market + trees). In
 training the offset of a race is its own final odds (`market_offset`), past at training time; a
 race with a runner whose odds are missing, zero or negative, or with a declared runner missing
 from the rows, is left out of training (counted in the metrics as `offset_dropped_races`).
@@ -252,20 +253,20 @@ def train_model(
     config: ModelConfig,
     *,
     feature_names: Sequence[str] | None = None,
-    offset: str | None = None,
 ) -> TrainedModel:
     """Fit the per-race softmax booster; early stopping on `valid`'s winner log-loss if given.
 
     Frames need race_id, race_date, won and the feature columns (`FEATURE_COLUMNS` unless
-    `feature_names` says otherwise); races without a winner are ignored. With
-    `offset="market"` they also need `win_odds_final` and `complete_field` (`training_frame`):
-    the booster starts from each runner's log market probability (see the module). The same
+    `feature_names` says otherwise); races without a winner are ignored. With `config.offset`
+    "market" they also need `win_odds_final` and `complete_field` (`training_frame`): the
+    booster starts from each runner's log market probability (see the module). The same
     frames and config give the same model and version on any machine: column-wise histograms
     and `deterministic=True` make the trees independent of `config.num_threads`, which is left
     out of the model text.
     """
     import lightgbm as lgb
 
+    offset = config.offset
     _check_offset(offset)
     names = tuple(feature_names) if feature_names is not None else FEATURE_COLUMNS
     train = _with_winner(train, "training")

@@ -253,7 +253,8 @@ def _params(config: KeibaConfig, model: TrainedModel, periods: TrainingPeriods) 
         **{f"lgb_{k}": v for k, v in config.model.model_dump().items() if k not in _NOT_PARAMS},
         "feature_version": model.feature_version,
         "feature_count": len(model.feature_names),
-        "objective": "per-race softmax (conditional logit)",
+        "objective": model.objective,
+        "offset": model.offset or "none",
         **periods.to_dict(),
     }
 
@@ -305,6 +306,7 @@ def train_and_store(
         "combination_fitted_on": [periods.combine_from.isoformat(), periods.combine_to.isoformat()],
         "train_rows": train.height,
         "valid_rows": valid.height,
+        "offset": model.offset,
     }
     tracking = tracking_of(
         config.home, tracking_uri or config.model.tracking_uri, config.model.experiment

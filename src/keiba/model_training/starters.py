@@ -38,8 +38,10 @@ class Priced:
 
     frame: pl.DataFrame
     stale_races: tuple[str, ...]
-    """Races with a starter that has no feature row of the model's version (or, for a model
-    boosted from the market, no market probability)."""
+    """Races with a starter that has no feature row of the model's version."""
+    unpriced_races: tuple[str, ...] = ()
+    """For a model boosted from the market: races with a starter without a market probability
+    (not stale: no feature build can price them)."""
 
 
 def model_probabilities(
@@ -77,16 +79,17 @@ def model_probabilities(
         (pl.col("have").fill_null(0) != pl.col("want")) | (pl.col("extra").fill_null(0) > 0)
     )["race_id"]
     priced = features.filter(~pl.col("race_id").is_in(stale.implode())).sort("race_id", "horse_no")
+    unpriced: list[str] = []
     if model.offset is not None:
-        priced, unpriced = _with_starters_market(priced, starters)
-        stale = pl.concat([stale, unpriced]).unique().sort()
+        priced, missing = _with_starters_market(priced, starters)
+        unpriced = sorted(missing.to_list())
     p_model = priced.select("race_id", "horse_no").with_columns(
         pl.Series("p_model", predict_proba(model, priced), dtype=pl.Float64)
     )
     frame = starters.with_columns(pl.col("horse_no").cast(pl.Int64)).join(
         p_model, on=["race_id", "horse_no"], how="left", maintain_order="left"
     )
-    return Priced(frame, tuple(sorted(stale.to_list())))
+    return Priced(frame, tuple(sorted(stale.to_list())), tuple(unpriced))
 
 
 def _with_starters_market(

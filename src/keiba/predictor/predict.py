@@ -43,6 +43,36 @@ def _starters(warehouse: Warehouse, date_from: dt.date, date_to: dt.date) -> pl.
     )
 
 
+def _final_market(warehouse: Warehouse, race_ids: list[str]) -> pl.DataFrame:
+    """race_id, horse_no, win_odds_final and p_market of the starters of `race_ids` (final odds
+    de-vigged; null where a race's odds are incomplete or a declared runner has no row)."""
+    odds = warehouse.query(
+        f"""SELECT race_id, CAST(horse_no AS BIGINT) AS horse_no, win_odds_final,
+               race_id IN ({COMPLETE_FIELDS_SQL}) AS complete
+        FROM runners WHERE race_id IN (SELECT unnest(?)) AND {STARTED_SQL}""",
+        [race_ids],
+    )
+    odds = odds.with_columns(
+        pl.when(pl.col("complete").fill_null(False).all().over("race_id"))
+        .then(pl.col("win_odds_final"))
+        .otherwise(None)
+        .alias("win_odds_final")
+    )
+    return odds.with_columns(market_probabilities(odds)).drop("complete")
+
+
+def _with_final_market(warehouse: Warehouse, starters: pl.DataFrame) -> pl.DataFrame:
+    """`starters` with the p_market the market stage combines (`with_market_stage`), the offset
+    of a model boosted from the market."""
+    market = _final_market(warehouse, starters["race_id"].unique().to_list())
+    return starters.join(
+        market.select("race_id", "horse_no", "p_market"),
+        on=["race_id", "horse_no"],
+        how="left",
+        maintain_order="left",
+    )
+
+
 def predict_races(
     model: TrainedModel,
     warehouse: Warehouse,
@@ -65,6 +95,8 @@ def predict_races(
             raise KeibaError("the warehouse has no features table: build the features first")
         build_features(warehouse)
     starters = _starters(warehouse, date_from, date_to)
+    if model.offset is not None:
+        starters = _with_final_market(warehouse, starters)
     priced = model_probabilities(model, warehouse, starters)
     if priced.stale_races and rebuild_features:
         build_features(warehouse)
@@ -74,6 +106,12 @@ def predict_races(
             f"{len(priced.stale_races)} race(s) between {date_from} and {date_to} have missing "
             f"or out-of-date features of version {model.feature_version} (the model's): "
             "rebuild the features"
+        )
+    if priced.unpriced_races:
+        raise KeibaError(
+            f"{len(priced.unpriced_races)} race(s) between {date_from} and {date_to} lack final "
+            f"win odds for some starter (first: {priced.unpriced_races[0]}): model "
+            f"{model.version} boosts from the market and cannot price them"
         )
     stamps = read_features(warehouse, date_from, date_to, feature_version=model.feature_version)
     return priced.frame.join(
@@ -109,21 +147,8 @@ def with_market_stage(
 ) -> pl.DataFrame:
     """Add p_market (final odds, de-vigged; null where a race's odds are incomplete or where a
     declared runner has no row) and p_combined (the model alone where p_market is null)."""
-    race_ids = predictions["race_id"].unique().to_list()
-    odds = warehouse.query(
-        f"""SELECT race_id, CAST(horse_no AS BIGINT) AS horse_no, win_odds_final,
-               race_id IN ({COMPLETE_FIELDS_SQL}) AS complete
-        FROM runners WHERE race_id IN (SELECT unnest(?)) AND {STARTED_SQL}""",
-        [race_ids],
-    )
-    frame = predictions.join(odds, on=["race_id", "horse_no"], how="left", maintain_order="left")
-    frame = frame.with_columns(
-        pl.when(pl.col("complete").fill_null(False).all().over("race_id"))
-        .then(pl.col("win_odds_final"))
-        .otherwise(None)
-        .alias("win_odds_final")
-    )
-    frame = frame.with_columns(market_probabilities(frame))
+    market = _final_market(warehouse, predictions["race_id"].unique().to_list())
+    frame = predictions.join(market, on=["race_id", "horse_no"], how="left", maintain_order="left")
     frame = frame.with_columns(combination.apply(frame))
     return frame.select(STORED_PREDICTION_COLUMNS)
 

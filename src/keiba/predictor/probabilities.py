@@ -26,8 +26,15 @@ def race_probabilities(
     warehouse: Warehouse,
     starters: pl.DataFrame,
 ) -> Priced:
-    """`model_probabilities` plus `p_combined`; stale races keep null `p_model`."""
+    """`model_probabilities` plus `p_combined`; stale and unpriced races keep null `p_model`.
+
+    A model boosted from the market adds the starters' own `p_market` to its scores: the market
+    at decision time, the one the market stage combines."""
     if "p_market" not in starters.columns:
         raise KeibaError("the starters carry no market probabilities (p_market)")
     priced = model_probabilities(model, warehouse, starters)
-    return Priced(priced.frame.with_columns(combination.apply(priced.frame)), priced.stale_races)
+    return Priced(
+        priced.frame.with_columns(combination.apply(priced.frame)),
+        priced.stale_races,
+        priced.unpriced_races,
+    )
