@@ -95,9 +95,9 @@ def walk_forward(
         typer.Option(
             "--offset",
             metavar="NAME",
-            help="Boost the fundamental model from an offset: market (LightGBM starts from each "
-            "runner's log market probability, so the trees learn what the market leaves over); "
-            "also runs the plain model and compares them, race by race. A research option.",
+            help="Compare the model boosted from an offset with the plain one, race by race: "
+            "market (LightGBM starts from each runner's log market probability, so the trees "
+            "learn what the market leaves over; the setting model.offset trains every model so).",
         ),
     ] = None,
     tracking_uri: TrackingOption = None,
