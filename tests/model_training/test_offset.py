@@ -329,3 +329,27 @@ def test_train_evaluate_and_predict_carry_the_offset(
     trees = stored.model.booster.predict(features.select(stored.model.feature_names).to_numpy())
     expected = group_softmax(trees + np.log(features["p_market"].to_numpy()), codes, n)
     assert np.allclose(features["p_model"].to_numpy(), expected, atol=1e-12)
+    # a race whose final odds are incomplete: not priced by the offset model, the others are
+    target = predicted["race_id"][0]
+    horse = int(predicted["horse_no"][0])
+    keep = world.query(
+        "SELECT win_odds_final FROM runners WHERE race_id = ? AND horse_no = ?", [target, horse]
+    )["win_odds_final"][0]
+    world.query(
+        "UPDATE runners SET win_odds_final = NULL WHERE race_id = ? AND horse_no = ?",
+        [target, horse],
+    )
+    try:
+        gap = predict_races(stored.model, world, first, days[-1])
+        gap = with_market_stage(world, gap, stored.combination)
+    finally:
+        world.query(
+            "UPDATE runners SET win_odds_final = ? WHERE race_id = ? AND horse_no = ?",
+            [keep, target, horse],
+        )
+    hit = pl.col("race_id") == target
+    assert gap.filter(hit).select("p_model", "p_market", "p_combined").null_count().row(0) == (
+        (gap.filter(hit).height,) * 3
+    )
+    assert gap.filter(~hit)["p_model"].equals(combined.filter(~hit)["p_model"])
+    assert gap.filter(~hit)["p_combined"].null_count() == 0

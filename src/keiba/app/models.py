@@ -12,6 +12,8 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+import polars as pl
+
 from keiba.common.config import KeibaConfig
 from keiba.common.storage import FsspecObjectStore
 from keiba.common.storage.datasets import open_dataset
@@ -109,6 +111,7 @@ def predict(
             "from": start.isoformat(),
             "to": end.isoformat(),
             "races": frame["race_id"].n_unique(),
+            "unpriced_races": frame.filter(pl.col("p_model").is_null())["race_id"].n_unique(),
             "rows": rows,
             "table": "predictions",
         }

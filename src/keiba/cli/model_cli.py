@@ -216,6 +216,12 @@ def predict_command(
         f"→ table {result['table']}",
         highlight=False,
     )
+    if result["unpriced_races"]:
+        out.print(
+            f"{result['unpriced_races']:,} races without final odds for every starter are not "
+            "priced (p_model null): the model boosts from the market.",
+            highlight=False,
+        )
 
 
 def register(groups: dict[str, typer.Typer]) -> None:

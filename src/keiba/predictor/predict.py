@@ -45,15 +45,17 @@ def _starters(warehouse: Warehouse, date_from: dt.date, date_to: dt.date) -> pl.
 
 def _final_market(warehouse: Warehouse, race_ids: list[str]) -> pl.DataFrame:
     """race_id, horse_no, win_odds_final and p_market of the starters of `race_ids` (final odds
-    de-vigged; null where a race's odds are incomplete or a declared runner has no row)."""
+    de-vigged; null for the whole race where a starter has no odds above zero or a declared
+    runner has no row)."""
     odds = warehouse.query(
         f"""SELECT race_id, CAST(horse_no AS BIGINT) AS horse_no, win_odds_final,
                race_id IN ({COMPLETE_FIELDS_SQL}) AS complete
         FROM runners WHERE race_id IN (SELECT unnest(?)) AND {STARTED_SQL}""",
         [race_ids],
     )
+    priced = pl.col("complete").fill_null(False) & (pl.col("win_odds_final") > 0).fill_null(False)
     odds = odds.with_columns(
-        pl.when(pl.col("complete").fill_null(False).all().over("race_id"))
+        pl.when(priced.all().over("race_id"))
         .then(pl.col("win_odds_final"))
         .otherwise(None)
         .alias("win_odds_final")
@@ -86,7 +88,10 @@ def predict_races(
     Columns: race_id, horse_no, p_model, model_version, feature_version, as_of; sorted by
     race_id and horse_no. The `features` table must match the races' starters: with
     `rebuild_features=True` it is rebuilt first when it does not (or does not exist);
-    otherwise a missing or out-of-date race is an error, never a silent gap.
+    otherwise a missing or out-of-date race is an error, never a silent gap. A model boosted
+    from the market (`TrainedModel.offset`) adds the races' final-odds market (`p_market`, as
+    `with_market_stage` reads it); where that is null (incomplete odds or field) the race's
+    p_model is null: it cannot be priced.
     """
     if date_to < date_from:
         raise KeibaError(f"empty date range: {date_from} to {date_to}")
@@ -106,12 +111,6 @@ def predict_races(
             f"{len(priced.stale_races)} race(s) between {date_from} and {date_to} have missing "
             f"or out-of-date features of version {model.feature_version} (the model's): "
             "rebuild the features"
-        )
-    if priced.unpriced_races:
-        raise KeibaError(
-            f"{len(priced.unpriced_races)} race(s) between {date_from} and {date_to} lack final "
-            f"win odds for some starter (first: {priced.unpriced_races[0]}): model "
-            f"{model.version} boosts from the market and cannot price them"
         )
     stamps = read_features(warehouse, date_from, date_to, feature_version=model.feature_version)
     return priced.frame.join(
@@ -146,10 +145,16 @@ def with_market_stage(
     warehouse: Warehouse, predictions: pl.DataFrame, combination: MarketCombination
 ) -> pl.DataFrame:
     """Add p_market (final odds, de-vigged; null where a race's odds are incomplete or where a
-    declared runner has no row) and p_combined (the model alone where p_market is null)."""
+    declared runner has no row) and p_combined (the model alone where p_market is null; null
+    where p_model is too, a race a model boosted from the market cannot price)."""
     market = _final_market(warehouse, predictions["race_id"].unique().to_list())
     frame = predictions.join(market, on=["race_id", "horse_no"], how="left", maintain_order="left")
-    frame = frame.with_columns(combination.apply(frame))
+    frame = frame.with_columns(combination.apply(frame)).with_columns(
+        pl.when(pl.col("p_model").is_null().any().over("race_id"))
+        .then(None)
+        .otherwise(pl.col("p_combined"))
+        .alias("p_combined")
+    )
     return frame.select(STORED_PREDICTION_COLUMNS)
 
 
