@@ -310,6 +310,7 @@ def test_train_evaluate_and_predict_carry_the_offset(
     )
     stored = load_stored_model(store, result.stored.model.version)
     assert stored.model.offset == "market" and stored.training["offset"] == "market"
+    assert result.to_dict()["offset"] == "market"
     days = sorted(training_frame(world, None, None)["race_date"].unique().to_list())
     first = next(d for d in days if d > periods.combine_to)
     evaluation = evaluate_version(

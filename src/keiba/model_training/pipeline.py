@@ -212,6 +212,7 @@ class TrainingResult:
         return {
             "model_version": model.version,
             "feature_version": model.feature_version,
+            "offset": model.offset,
             "dataset": self.stored.dataset,
             "periods": self.stored.periods.to_dict(),
             "best_iteration": model.best_iteration,
