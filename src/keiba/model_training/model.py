@@ -10,10 +10,10 @@ race.
 With `model.offset: market` (`ModelConfig.offset`) the booster boosts from the market: each
 runner's initial score is the log of its market probability (`p_market`, its race's win odds
 de-vigged), so the trees learn only what the market leaves over, and the probabilities are
-softmax(log p_market + trees). In
-training the offset of a race is its own final odds (`market_offset`), past at training time; a
-race with a runner whose odds are missing, zero or negative, or with a declared runner missing
-from the rows, is left out of training (counted in the metrics as `offset_dropped_races`).
+softmax(log p_market + trees). In training the offset of a race is its own final odds, past
+at training time (`_with_market`); a race with a runner whose odds are missing, zero or
+negative, or with a declared runner missing from the rows, is left out of training (counted in
+the metrics as `offset_dropped_races`).
 LightGBM adds the initial score to the scores its objective and metric see, but not to
 `Booster.predict`: `predict_proba` adds it, from the frame's `p_market`, and refuses a frame
 without a usable one. The offset is part of the model's version and stored with it.
