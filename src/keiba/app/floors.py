@@ -24,6 +24,7 @@ from keiba.evaluator.floors import first_test_day, floors_frame, score_floors, s
 from keiba.feature_engineering.build import read_features
 from keiba.market.fields import market_frame
 from keiba.model_training import load_model, predict_proba
+from keiba.model_training.model import uses_market
 from keiba.simulator import WorldConfig
 from keiba.simulator.learnable import CHOICE_SHARPNESS
 from keiba.simulator.learnable_world import learnable_world
@@ -78,7 +79,7 @@ def _model_probabilities(
     model = load_model(FsspecObjectStore(config.object_store_url), version)
     with open_dataset(config, must_exist=True, read_only=True) as warehouse:
         features = read_features(warehouse, *period, feature_version=model.feature_version)
-        market = market_frame(warehouse, *period) if model.offset is not None else None
+        market = market_frame(warehouse, *period) if uses_market(model) else None
     features = (
         features.with_columns(pl.col("horse_no").cast(pl.Int64))
         .join(starters, on=["race_id", "horse_no"], how="semi")

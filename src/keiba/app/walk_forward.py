@@ -30,13 +30,14 @@ def run_walk_forward_years(
     resamples: int = 1000,
     stage: str = "plain",
     offset: str | None = None,
+    market_feature: bool = False,
     progress: Callable[[str, int, int], None] = lambda _s, _d, _t: None,
 ) -> dict[str, Any]:
     """The yearly walk-forward of the selected dataset with the market stage `stage`, logged to
     MLflow; its result as a dict (`rows`: one per year and the pooled one, with a richer stage
-    also the plain one's scores and the paired ΔR² against it; with an `offset`, the plain
-    model's scores and the paired ΔR² against it; `ablations`: one per group left
-    out; `years`, `pooled`: the full evaluations)."""
+    also the plain one's scores and the paired ΔR² against it; with an `offset` or
+    `market_feature`, the plain model's scores and the paired ΔR² against it; `ablations`: one
+    per group left out; `years`, `pooled`: the full evaluations)."""
     with open_dataset(config, must_exist=True) as warehouse:
         progress("features", 0, 1)
         build_features(warehouse)
@@ -50,6 +51,7 @@ def run_walk_forward_years(
             resamples=resamples,
             stage=stage,
             offset=offset,
+            market_feature=market_feature,
             progress=progress,
         )
         dataset = dataset_record(warehouse)
@@ -67,6 +69,7 @@ def run_walk_forward_years(
             "resamples": resamples,
             "stage": stage,
             "offset": offset or "none",
+            "market_feature": market_feature,
             "without": ",".join(dict.fromkeys(without)),
             "dataset": str(dataset["name"]),
             "dataset_kind": str(dataset["kind"]),

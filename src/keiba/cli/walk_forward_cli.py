@@ -100,6 +100,16 @@ def walk_forward(
             "learn what the market leaves over; the setting model.offset trains every model so).",
         ),
     ] = None,
+    market_feature: Annotated[
+        bool,
+        typer.Option(
+            "--market-feature",
+            help="Compare the model whose trees also read the market (each runner's log market "
+            "probability and its gap to the race's favourite, as feature columns; with --offset "
+            "market boosted from it too) with the plain one, race by race (the setting "
+            "model.market_feature trains every model so).",
+        ),
+    ] = False,
     tracking_uri: TrackingOption = None,
     dataset: DatasetOption = None,
     as_json: JsonOption = False,
@@ -107,7 +117,8 @@ def walk_forward(
     """Score each test year with a model trained on the years before it (the market stage fitted
     on the year before); ΔR² against the market per year and pooled, with bootstrap intervals.
     With --without, the pooled ΔR² of the full feature set against the set without each group.
-    With --offset market, the model boosted from the market against the plain model."""
+    With --offset market, the model boosted from the market against the plain model; with
+    --market-feature, the model reading the market (and boosted from it with --offset market)."""
     if stage not in STAGES:
         raise typer.BadParameter(
             f"{stage!r} is not a market stage; the stages are {', '.join(STAGES)}",
@@ -118,7 +129,7 @@ def walk_forward(
             f"{offset!r} is not an offset; the offsets are {', '.join(OFFSETS)}",
             param_hint="--offset",
         )
-    if offset is not None and stage != "plain":
+    if (offset is not None or market_feature) and stage != "plain":
         raise typer.BadParameter(
             "compare a richer market stage and an offset one at a time", param_hint="--offset"
         )
@@ -134,6 +145,7 @@ def walk_forward(
             resamples=resamples,
             stage=stage,
             offset=offset,
+            market_feature=market_feature,
             progress=progress,
         )
     if as_json:
@@ -165,8 +177,8 @@ def _print(result: dict[str, Any]) -> None:
     out.print(f"Pooled 95% interval {verdict}.", highlight=False)
     if result["stage"] != "plain":
         _print_versus_plain(result["stage"], result["rows"])
-    if result.get("offset"):
-        _print_versus_plain_model(result["offset"], result["rows"])
+    if result.get("offset") or result.get("market_feature"):
+        _print_versus_plain_model(_variant(result), result["rows"])
     if result["ablations"]:
         _print_ablations(result["ablations"])
     mlflow = result["mlflow"]
@@ -194,12 +206,26 @@ def _print_versus_plain(stage: str, rows: list[dict[str, Any]]) -> None:
     )
 
 
-def _print_versus_plain_model(offset: str, rows: list[dict[str, Any]]) -> None:
+def _variant(result: dict[str, Any]) -> str:
+    boosted = f"boosted from the {result['offset']}" if result.get("offset") else ""
+    reading = "reading the market" if result.get("market_feature") else ""
+    return " and ".join(part for part in (boosted, reading) if part)
+
+
+def _print_versus_plain_model(variant: str, rows: list[dict[str, Any]]) -> None:
     table = Table(
-        title=f"The model boosted from the {offset} against the plain model "
-        "(combined; ΔR² = offset − plain, paired)"
+        title=f"The model {variant} against the plain model "
+        "(combined; ΔR² = variant − plain, paired)"
     )
-    for column in ("year", "plain model", "offset model", "plain", "offset", "ΔR²", "95% interval"):
+    for column in (
+        "year",
+        "plain model",
+        "variant model",
+        "plain",
+        "variant",
+        "ΔR²",
+        "95% interval",
+    ):
         table.add_column(column, justify="left" if column == "year" else "right")
     for row in rows:
         table.add_row(
@@ -215,8 +241,7 @@ def _print_versus_plain_model(offset: str, rows: list[dict[str, Any]]) -> None:
     pooled = rows[-1]
     verdict = "above zero" if pooled["versus_plain_model_low"] > 0 else "not above zero"
     out.print(
-        f"Pooled 95% interval of the model boosted from the {offset} against the plain model "
-        f"{verdict}.",
+        f"Pooled 95% interval of the model {variant} against the plain model {verdict}.",
         highlight=False,
     )
 

@@ -25,7 +25,9 @@ runner's log market probability and its trees learn what the market leaves over;
 `keiba.model_training.model`) is run the same way, and the plain model beside it on the same
 windows: each year and the pool then also give the plain model's scores and the paired ΔR² of
 the offset model's combination against the plain model's, race by race, with a bootstrap
-interval over the same race resamples.
+interval over the same race resamples. A model reading the market as input
+(`market_feature=True`: the runner's log market probability and its gap to the favourite as
+feature columns, with the offset or without it) is compared with the plain model the same way.
 """
 
 from __future__ import annotations
@@ -254,6 +256,7 @@ class YearlyWalkForward:
     stage: str = "plain"
     pooled_versus_plain: dict[str, float] = field(default_factory=dict)
     offset: str | None = None
+    market_feature: bool = False
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per year, then the pooled row (year `pooled`)."""
@@ -279,6 +282,7 @@ class YearlyWalkForward:
         return {
             "stage": self.stage,
             "offset": self.offset,
+            "market_feature": self.market_feature,
             "rows": self.rows(),
             "ablations": [a.row() for a in self.ablations],
             "years": {str(y.year): y.evaluation.to_dict() for y in self.years},
@@ -295,6 +299,7 @@ def _run_years(
     progress: Callable[[int], None],
     stage: str,
     offset: str | None = None,
+    market_feature: bool = False,
 ) -> tuple[list[WindowModel], pl.DataFrame]:
     """Each window's model and its test year's scored frame, pooled (rows of every year; with
     a richer stage, the plain stage's probabilities as `p_plain`); `progress(i)` before the
@@ -305,7 +310,7 @@ def _run_years(
         model = train_window(
             warehouse,
             window,
-            model_config.model_copy(update={"offset": offset}),
+            model_config.model_copy(update={"offset": offset, "market_feature": market_feature}),
             backtest,
             feature_names=feature_names,
             stage=stage,
@@ -362,6 +367,7 @@ def walk_forward_years(
     resamples: int = 1000,
     stage: str = "plain",
     offset: str | None = None,
+    market_feature: bool = False,
     progress: Callable[[str, int, int], None] = lambda _s, _d, _t: None,
 ) -> YearlyWalkForward:
     """Train, combine (with the market stage `stage`; a richer one is also compared with the
@@ -369,14 +375,16 @@ def walk_forward_years(
     each group in `without`, the same without that group's features (an `Ablation`). The models
     boost from `model_config.offset`; with an `offset` given, they boost from it (ablations
     too), and the plain model (no offset) is run beside them on the same windows and compared
-    race by race."""
+    race by race. With `market_feature`, the models also read the market as input (with the
+    offset `offset`, or none), and are compared with the plain model (neither) the same way."""
     if stage not in STAGES:
         raise KeibaError(f"unknown market stage {stage!r}; the stages are {', '.join(STAGES)}")
     if offset is not None and offset not in OFFSETS:
         raise KeibaError(f"unknown offset {offset!r}; the offsets are {', '.join(OFFSETS)}")
     richer = stage != "plain"
-    compared = offset is not None
-    offset = offset if compared else model_config.offset
+    compared = offset is not None or market_feature
+    if not compared:
+        offset, market_feature = model_config.offset, model_config.market_feature
     if richer and compared:
         raise KeibaError("a richer market stage and an offset are compared one at a time")
     reduced = {group: columns_without([group]) for group in dict.fromkeys(without)}
@@ -393,6 +401,7 @@ def walk_forward_years(
         lambda i: progress("years", i, total),
         stage,
         offset,
+        market_feature,
     )
     plain_models: list[WindowModel | None] = [None] * len(windows)
     plain_pooled: pl.DataFrame | None = None
@@ -407,6 +416,7 @@ def walk_forward_years(
             lambda i: progress("years", done + i, total),
             stage,
             None,
+            False,
         )
         plain_models = list(found)
     results = []
@@ -426,7 +436,7 @@ def walk_forward_years(
             progress("years", done + i, total)
 
         _, frame = _run_years(
-            warehouse, windows, model_config, backtest, names, step, stage, offset
+            warehouse, windows, model_config, backtest, names, step, stage, offset, market_feature
         )
         ablations.append(_ablation(group, len(names), pooled, frame, resamples))
     progress("years", total, total)
@@ -434,4 +444,4 @@ def walk_forward_years(
     versus = _versus_plain(pooled, evaluation, resamples) if richer else {}
     if plain_pooled is not None:
         versus = _versus_plain_model(pooled, plain_pooled, evaluation, resamples)
-    return YearlyWalkForward(results, evaluation, ablations, stage, versus, offset)
+    return YearlyWalkForward(results, evaluation, ablations, stage, versus, offset, market_feature)

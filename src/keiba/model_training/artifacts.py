@@ -76,9 +76,14 @@ def load_model(store: ObjectStore, version: str) -> TrainedModel:
         model_version(text, meta["feature_version"], offset) != version
     ):
         raise KeibaError(f"model {version} in the object store does not match its version hash")
+    booster = lgb.Booster(model_str=text)
+    if list(meta["feature_names"]) != booster.feature_name():
+        # the names are in the (hashed) model text: among them the market columns of a model
+        # reading the market, which must never be priced without them
+        raise KeibaError(f"model {version}: meta.json's feature names are not the model's")
     return TrainedModel(
         version=version,
-        booster=lgb.Booster(model_str=text),
+        booster=booster,
         feature_names=tuple(meta["feature_names"]),
         feature_version=meta["feature_version"],
         trained_from=dt.date.fromisoformat(meta["trained_from"]),

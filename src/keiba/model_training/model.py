@@ -18,6 +18,13 @@ LightGBM adds the initial score to the scores its objective and metric see, but 
 `Booster.predict`: `predict_proba` adds it, from the frame's `p_market`, and refuses a frame
 without a usable one. The offset is part of the model's version and stored with it.
 
+With `model.market_feature` (`ModelConfig.market_feature`) the trees also read the market as
+input columns (`MARKET_FEATURES`: the runner's log p_market and its gap to the race's
+favourite, log p_market minus the race's largest), from the same market as the offset: in
+training a race's own final odds, at prediction the frame's `p_market`, which every frame the
+model prices must carry. The columns are among the model's feature names (in its text, so in
+its version), and a model that reads them is always priced with them (`uses_market`).
+
 LightGBM is imported inside the functions that need it: importing this module (and the CLI
 that imports it) stays fast.
 """
@@ -54,6 +61,7 @@ if TYPE_CHECKING:
     import lightgbm
 
 __all__ = [
+    "MARKET_FEATURES",
     "MARKET_OFFSET",
     "OFFSETS",
     "SOFTMAX_OBJECTIVE",
@@ -63,12 +71,17 @@ __all__ = [
     "predict_proba",
     "train_model",
     "training_frame",
+    "uses_market",
+    "with_market_features",
 ]
 
 METRIC_NAME = "winner_log_loss"
 MARKET_OFFSET = "market"
 OFFSETS = (MARKET_OFFSET,)
 """The offsets a model can boost from (None: none, the trees alone)."""
+MARKET_FEATURES = ("market_log_p", "market_log_p_gap")
+"""The market as the trees' input (`model.market_feature`): the runner's log p_market, and it
+minus the largest log p_market of its race (0 for the favourite)."""
 SOFTMAX_OBJECTIVE = "per-race softmax (conditional logit)"
 # LightGBM writes the run's thread count among the parameters at the end of the model text
 _THREADS_LINE = re.compile(r"^\[num_threads: [^\]\n]*\]\n", re.MULTILINE)
@@ -93,6 +106,24 @@ class TrainedModel:
     objective: str = SOFTMAX_OBJECTIVE
     offset: str | None = None
     """`MARKET_OFFSET`: the scores are the trees' plus log p_market (see the module)."""
+
+
+def uses_market(model: TrainedModel) -> bool:
+    """Whether `model` is priced with the market (`p_market` of every runner): boosted from it,
+    or reading it as a feature."""
+    return model.offset is not None or any(c in model.feature_names for c in MARKET_FEATURES)
+
+
+def with_market_features(frame: pl.DataFrame, column: str = "p_market") -> pl.DataFrame:
+    """`frame` with `MARKET_FEATURES` from `column`, each race from its own rows alone;
+    KeibaError (as `market_offset`) where a runner's market probability is missing or not
+    positive."""
+    log_p = pl.Series("market_log_p", market_offset(frame, column), dtype=pl.Float64)
+    return frame.with_columns(log_p).with_columns(
+        (pl.col("market_log_p") - pl.col("market_log_p").max().over("race_id")).alias(
+            "market_log_p_gap"
+        )
+    )
 
 
 def model_version(model_text: str, feature_version: str, offset: str | None = None) -> str:
@@ -269,9 +300,12 @@ def train_model(
     offset = config.offset
     _check_offset(offset)
     names = tuple(feature_names) if feature_names is not None else FEATURE_COLUMNS
+    names = tuple(c for c in names if c not in MARKET_FEATURES)
+    if config.market_feature:
+        names = (*names, *MARKET_FEATURES)
     train = _with_winner(train, "training")
     dropped: dict[str, float] = {}
-    if offset is not None:
+    if offset is not None or config.market_feature:
         train, n_train = _with_market(train)
         dropped["offset_dropped_races"] = float(n_train)
         train = _with_winner(train, "training")
@@ -279,6 +313,9 @@ def train_model(
             valid, n_valid = _with_market(_with_winner(valid, "validation"))
             dropped["offset_dropped_races"] += float(n_valid)
             valid = valid if valid.height else None
+    if config.market_feature:
+        train = with_market_features(train)
+        valid = None if valid is None else with_market_features(valid)
     train_races = _Races(train)
     train_init = market_offset(train) if offset is not None else None
     dtrain = lgb.Dataset(
@@ -384,11 +421,14 @@ def _objective_name(config: ModelConfig) -> str:
 def predict_proba(model: TrainedModel, frame: pl.DataFrame) -> npt.NDArray[np.float64]:
     """Win probabilities aligned to `frame`'s rows: softmax of the scores within each race_id.
 
-    A model boosted from the market adds log `p_market` to its trees' scores: `frame` must
-    carry a positive `p_market` for every row (KeibaError otherwise)."""
+    A model boosted from the market adds log `p_market` to its trees' scores, and a model
+    reading the market computes `MARKET_FEATURES` from it: `frame` must then carry a positive
+    `p_market` for every row (KeibaError otherwise)."""
     _check_offset(model.offset)
     if frame.is_empty():
         return np.zeros(0, dtype=np.float64)
+    if any(c in model.feature_names for c in MARKET_FEATURES):
+        frame = with_market_features(frame)
     scores = np.asarray(model.booster.predict(_matrix(frame, model.feature_names)), np.float64)
     if model.offset is not None:
         scores = scores + market_offset(frame)

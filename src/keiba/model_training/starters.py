@@ -13,8 +13,9 @@ before a scratch or a late entry describes another field (the relative features 
 runner with the others), and a model never prices a field it was not shown.
 
 A model boosted from the market (`TrainedModel.offset`) adds each starter's log `p_market`,
-which the starters must carry (the same market the market stage combines); a race with a
-starter without one is not priced.
+and a model reading the market as a feature computes its market columns from it
+(`keiba.model_training.model.uses_market`): the starters must carry it (the same market the
+market stage combines); a race with a starter without one is not priced.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import polars as pl
 from keiba.common.errors import KeibaError
 from keiba.common.storage.warehouse import Warehouse
 from keiba.feature_engineering import read_features
-from keiba.model_training.model import TrainedModel, predict_proba
+from keiba.model_training.model import TrainedModel, predict_proba, uses_market
 
 __all__ = ["Priced", "model_probabilities"]
 
@@ -80,7 +81,7 @@ def model_probabilities(
     )["race_id"]
     priced = features.filter(~pl.col("race_id").is_in(stale.implode())).sort("race_id", "horse_no")
     unpriced: list[str] = []
-    if model.offset is not None:
+    if uses_market(model):
         priced, missing = _with_starters_market(priced, starters)
         unpriced = sorted(missing.to_list())
     p_model = priced.select("race_id", "horse_no").with_columns(

@@ -18,6 +18,7 @@ from keiba.market.fields import COMPLETE_FIELDS_SQL
 from keiba.market.probabilities import market_probabilities
 from keiba.model_training import TrainedModel
 from keiba.model_training.combination import MarketCombination
+from keiba.model_training.model import uses_market
 from keiba.model_training.starters import model_probabilities
 
 __all__ = [
@@ -89,9 +90,9 @@ def predict_races(
     race_id and horse_no. The `features` table must match the races' starters: with
     `rebuild_features=True` it is rebuilt first when it does not (or does not exist);
     otherwise a missing or out-of-date race is an error, never a silent gap. A model boosted
-    from the market (`TrainedModel.offset`) adds the races' final-odds market (`p_market`, as
-    `with_market_stage` reads it); where that is null (incomplete odds or field) the race's
-    p_model is null: it cannot be priced.
+    from the market or reading it (`uses_market`) adds the races' final-odds market
+    (`p_market`, as `with_market_stage` reads it); where that is null (incomplete odds or
+    field) the race's p_model is null: it cannot be priced.
     """
     if date_to < date_from:
         raise KeibaError(f"empty date range: {date_from} to {date_to}")
@@ -100,7 +101,7 @@ def predict_races(
             raise KeibaError("the warehouse has no features table: build the features first")
         build_features(warehouse)
     starters = _starters(warehouse, date_from, date_to)
-    if model.offset is not None:
+    if uses_market(model):
         starters = _with_final_market(warehouse, starters)
     priced = model_probabilities(model, warehouse, starters)
     if priced.stale_races and rebuild_features:
