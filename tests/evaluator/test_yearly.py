@@ -156,6 +156,9 @@ def test_a_model_boosted_from_the_market_is_scored_against_the_plain_model() -> 
         offset = walk_forward_years(
             warehouse, [2021, 2022], config, BacktestConfig(), resamples=50, offset="market"
         )
+        reading = walk_forward_years(
+            warehouse, [2021, 2022], config, BacktestConfig(), resamples=50, market_feature=True
+        )
         with pytest.raises(KeibaError, match="one at a time"):
             walk_forward_years(
                 warehouse, [2022], config, BacktestConfig(), stage="band", offset="market"
@@ -183,3 +186,16 @@ def test_a_model_boosted_from_the_market_is_scored_against_the_plain_model() -> 
         assert mine.row()["plain_model_version"] == theirs.model.model.version
     assert {"y2021_versus_plain_model", "pooled_versus_plain_model_low"} <= set(offset.metrics())
     assert offset.to_dict()["offset"] == "market"
+    # the trees reading the market (no offset): compared with the same plain model, paired
+    assert (reading.offset, reading.market_feature) == (None, True)
+    assert reading.to_dict()["market_feature"] is True
+    for mine, theirs in zip(reading.rows(), plain.rows(), strict=True):
+        assert mine["plain_combined_r2"] == theirs["combined_r2"]
+        assert mine["versus_plain_model"] == pytest.approx(
+            mine["combined_r2"] - mine["plain_combined_r2"]
+        )
+        assert mine["versus_plain_model"] != 0.0
+    for mine, theirs in zip(reading.years, plain.years, strict=True):
+        assert mine.model.model.feature_names[-2:] == ("market_log_p", "market_log_p_gap")
+        assert mine.plain_model is not None
+        assert mine.plain_model.model.version == theirs.model.model.version
