@@ -143,6 +143,10 @@ def test_walk_forward_years_must_be_years(tmp_path: Path) -> None:
     assert unknown.returncode == 2 and "'luck' is not a feature group" in unknown.stderr
     stage = keiba(tmp_path, "model", "walk-forward", "--years", "2019", "--stage", "luck")
     assert stage.returncode == 2 and "'luck' is not a market stage" in stage.stderr
+    both = keiba(
+        tmp_path, "model", "walk-forward", "--years", "2019", "--stage", "band", "--market-feature"
+    )
+    assert both.returncode == 2 and "one at a time" in both.stderr
 
 
 def test_tune_refuses_bad_input_in_one_line(tmp_path: Path) -> None:

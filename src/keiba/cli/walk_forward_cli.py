@@ -131,7 +131,8 @@ def walk_forward(
         )
     if (offset is not None or market_feature) and stage != "plain":
         raise typer.BadParameter(
-            "compare a richer market stage and an offset one at a time", param_hint="--offset"
+            "compare a richer market stage and a model using the market one at a time",
+            param_hint="--offset/--market-feature",
         )
     test_years = parse_years(years)
     groups = parse_groups(without or [])
