@@ -1,5 +1,6 @@
-"""The market as the trees' input (`model.market_feature`): each runner's log market probability
-and its gap to the race's favourite as feature columns, with the offset or without it."""
+"""The market as the trees' input (`train_model(market_feature=True)`, a research variant):
+each runner's log market probability and its gap to the race's favourite as feature columns,
+with the offset or without it."""
 
 from __future__ import annotations
 
@@ -39,8 +40,6 @@ CONFIG = ModelConfig(
     order_places=1,
 )
 OFFSET = CONFIG.model_copy(update={"offset": "market"})
-FEATURE = CONFIG.model_copy(update={"market_feature": True})
-BOTH = OFFSET.model_copy(update={"market_feature": True})
 NAMES = ("x", "z")
 
 
@@ -92,16 +91,21 @@ def test_trees_that_read_the_market_weigh_it_below_one_where_the_offset_cannot()
     the same model whose trees also read log q; without the offset, reading the market beats
     the plain model, which cannot see what only the market knows."""
     train, valid, test = split(overconfident_world(2500, seed=2))
+    variants = {
+        "plain": (CONFIG, False),
+        "offset": (OFFSET, False),
+        "feature": (CONFIG, True),
+        "both": (OFFSET, True),
+    }
     loss = {
         name: winner_log_loss(
-            predict_proba(train_model(train, valid, config, feature_names=NAMES), test), test
+            predict_proba(
+                train_model(train, valid, config, feature_names=NAMES, market_feature=reads),
+                test,
+            ),
+            test,
         )
-        for name, config in {
-            "plain": CONFIG,
-            "offset": OFFSET,
-            "feature": FEATURE,
-            "both": BOTH,
-        }.items()
+        for name, (config, reads) in variants.items()
     }
     assert loss["both"] < loss["offset"] - 0.04
     assert loss["feature"] < loss["plain"] - 0.08
@@ -113,8 +117,8 @@ def test_a_race_s_prediction_moves_with_its_own_market_alone() -> None:
     """The market columns at prediction come from each race's own p_market: another race's
     market never moves a race's probabilities (as in training: `_with_market`, per race)."""
     train, valid, test = split(overconfident_world(600, seed=3))
-    for config in (FEATURE, BOTH):
-        model = train_model(train, valid, config, feature_names=NAMES)
+    for config in (CONFIG, OFFSET):
+        model = train_model(train, valid, config, feature_names=NAMES, market_feature=True)
         before = predict_proba(model, test)
         target = test["race_id"][0]
         moved = test.with_columns(
@@ -135,7 +139,11 @@ def test_a_model_reading_the_market_is_never_priced_without_it(tmp_path: Path) -
     train, valid, test = split(overconfident_world(600, seed=4))
     one, two = (
         train_model(
-            train, valid, FEATURE.model_copy(update={"num_threads": n}), feature_names=NAMES
+            train,
+            valid,
+            CONFIG.model_copy(update={"num_threads": n}),
+            feature_names=NAMES,
+            market_feature=True,
         )
         for n in (1, 2)
     )
@@ -180,9 +188,11 @@ def test_the_starters_are_priced_with_their_own_market() -> None:
     with warehouse_of(make_world(seed=5, n_days=40, ability_scale=1.2)) as world:
         build_features(world)
         days = sorted(training_frame(world, None, None)["race_date"].unique().to_list())
-        config = FEATURE.model_copy(update={"num_boost_round": 30})
         model = train_model(
-            training_frame(world, None, days[23]), training_frame(world, days[24], days[29]), config
+            training_frame(world, None, days[23]),
+            training_frame(world, days[24], days[29]),
+            CONFIG.model_copy(update={"num_boost_round": 30}),
+            market_feature=True,
         )
         assert model.feature_names[-2:] == MARKET_FEATURES
         starters = market_frame(world, days[30], days[-1])

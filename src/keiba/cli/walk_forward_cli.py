@@ -106,8 +106,8 @@ def walk_forward(
             "--market-feature",
             help="Compare the model whose trees also read the market (each runner's log market "
             "probability and its gap to the race's favourite, as feature columns; with --offset "
-            "market boosted from it too) with the plain one, race by race (the setting "
-            "model.market_feature trains every model so).",
+            "market boosted from it too) with the plain one, race by race (a research variant: "
+            "no setting trains the product's model so).",
         ),
     ] = False,
     tracking_uri: TrackingOption = None,

@@ -161,10 +161,6 @@ class ModelConfig(Section):
     odds, de-vigged) and the trees learn only what the market leaves over; the model is then
     always predicted with the market of the moment added (docs/model.md). None: the trees
     alone."""
-    market_feature: bool = False
-    """True: the trees also read the market as input (the runner's log market probability and
-    its gap to the race's favourite; the same market as the offset, with or without it), and
-    the model is always predicted with the market of the moment (docs/model.md)."""
     seed: int = 0
     # Threads LightGBM trains with: speed only, the trees are the same for any count (docs/model.md)
     num_threads: int = Field(default=1, ge=1, le=1024)

@@ -119,10 +119,11 @@ def train_window(
     *,
     feature_names: Sequence[str] | None = None,
     stage: str = "plain",
+    market_feature: bool = False,
 ) -> WindowModel:
     """Train the window's model (on `feature_names`, default all; boosted from the market if
-    `model_config.offset` says so) and fit its market stage (`stage`, and the plain one beside a
-    richer one) on its combine period."""
+    `model_config.offset` says so, reading the market if `market_feature`) and fit its market
+    stage (`stage`, and the plain one beside a richer one) on its combine period."""
     day = dt.timedelta(days=1)
     progress(f"training for {window.test_from:%Y-%m}")
     train = training_frame(warehouse, window.train_from, window.valid_from - day)
@@ -134,6 +135,7 @@ def train_window(
         valid if valid.height else None,
         model_config,
         feature_names=feature_names,
+        market_feature=market_feature,
     )
     combine = priced_races(warehouse, window.combine_from, window.combine_to, backtest).frame
     frame = model_probabilities(model, warehouse, combine).frame

@@ -310,10 +310,11 @@ def _run_years(
         model = train_window(
             warehouse,
             window,
-            model_config.model_copy(update={"offset": offset, "market_feature": market_feature}),
+            model_config.model_copy(update={"offset": offset}),
             backtest,
             feature_names=feature_names,
             stage=stage,
+            market_feature=market_feature,
         )
         models.append(model)
         frame = scored_frame(
@@ -384,7 +385,7 @@ def walk_forward_years(
     richer = stage != "plain"
     compared = offset is not None or market_feature
     if not compared:
-        offset, market_feature = model_config.offset, model_config.market_feature
+        offset = model_config.offset
     if richer and compared:
         raise KeibaError("a richer market stage and an offset are compared one at a time")
     reduced = {group: columns_without([group]) for group in dict.fromkeys(without)}

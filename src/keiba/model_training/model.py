@@ -18,12 +18,13 @@ LightGBM adds the initial score to the scores its objective and metric see, but 
 `Booster.predict`: `predict_proba` adds it, from the frame's `p_market`, and refuses a frame
 without a usable one. The offset is part of the model's version and stored with it.
 
-With `model.market_feature` (`ModelConfig.market_feature`) the trees also read the market as
-input columns (`MARKET_FEATURES`: the runner's log p_market and its gap to the race's
-favourite, log p_market minus the race's largest), from the same market as the offset: in
-training a race's own final odds, at prediction the frame's `p_market`, which every frame the
-model prices must carry. The columns are among the model's feature names (in its text, so in
-its version), and a model that reads them is always priced with them (`uses_market`).
+With `market_feature=True` (a research variant, `keiba model walk-forward --market-feature`;
+measured, not a setting) the trees also read the market as input columns (`MARKET_FEATURES`:
+the runner's log p_market and its gap to the race's favourite, log p_market minus the race's
+largest), from the same market as the offset: in training a race's own final odds, at
+prediction the frame's `p_market`, which every frame the model prices must carry. The
+columns are among the model's feature names (in its text, so in its version), and a model that
+reads them is always priced with them (`uses_market`).
 
 LightGBM is imported inside the functions that need it: importing this module (and the CLI
 that imports it) stays fast.
@@ -80,8 +81,8 @@ MARKET_OFFSET = "market"
 OFFSETS = (MARKET_OFFSET,)
 """The offsets a model can boost from (None: none, the trees alone)."""
 MARKET_FEATURES = ("market_log_p", "market_log_p_gap")
-"""The market as the trees' input (`model.market_feature`): the runner's log p_market, and it
-minus the largest log p_market of its race (0 for the favourite)."""
+"""The market as the trees' input (`train_model(market_feature=True)`): the runner's log
+p_market, and it minus the largest log p_market of its race (0 for the favourite)."""
 SOFTMAX_OBJECTIVE = "per-race softmax (conditional logit)"
 # LightGBM writes the run's thread count among the parameters at the end of the model text
 _THREADS_LINE = re.compile(r"^\[num_threads: [^\]\n]*\]\n", re.MULTILINE)
@@ -284,13 +285,15 @@ def train_model(
     config: ModelConfig,
     *,
     feature_names: Sequence[str] | None = None,
+    market_feature: bool = False,
 ) -> TrainedModel:
     """Fit the per-race softmax booster; early stopping on `valid`'s winner log-loss if given.
 
     Frames need race_id, race_date, won and the feature columns (`FEATURE_COLUMNS` unless
     `feature_names` says otherwise); races without a winner are ignored. With `config.offset`
     "market" they also need `win_odds_final` and `complete_field` (`training_frame`): the
-    booster starts from each runner's log market probability (see the module). The same
+    booster starts from each runner's log market probability (see the module); with
+    `market_feature` the trees also read `MARKET_FEATURES`, from the same market. The same
     frames and config give the same model and version on any machine: column-wise histograms
     and `deterministic=True` make the trees independent of `config.num_threads`, which is left
     out of the model text.
@@ -301,11 +304,11 @@ def train_model(
     _check_offset(offset)
     names = tuple(feature_names) if feature_names is not None else FEATURE_COLUMNS
     names = tuple(c for c in names if c not in MARKET_FEATURES)
-    if config.market_feature:
+    if market_feature:
         names = (*names, *MARKET_FEATURES)
     train = _with_winner(train, "training")
     dropped: dict[str, float] = {}
-    if offset is not None or config.market_feature:
+    if offset is not None or market_feature:
         train, n_train = _with_market(train)
         dropped["offset_dropped_races"] = float(n_train)
         train = _with_winner(train, "training")
@@ -313,7 +316,7 @@ def train_model(
             valid, n_valid = _with_market(_with_winner(valid, "validation"))
             dropped["offset_dropped_races"] += float(n_valid)
             valid = valid if valid.height else None
-    if config.market_feature:
+    if market_feature:
         train = with_market_features(train)
         valid = None if valid is None else with_market_features(valid)
     train_races = _Races(train)
