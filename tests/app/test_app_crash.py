@@ -57,11 +57,11 @@ def test_a_day_killed_a_hundred_times_repeats_and_loses_nothing(
     prepared = twin_home.prepare(config, world=twin_worker.WORLD)
     races = [r.netkeiba_id for r in sorted(prepared.day.races, key=lambda r: r.post_time)][:9]
     journal = prepared.run_dir / "journal.sqlite"
-    # the fork server is a fresh interpreter: it finds this folder's worker through PYTHONPATH
-    here = str(Path(twin_worker.__file__).parent)
-    monkeypatch.setenv(
-        "PYTHONPATH", os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))
-    )
+    # the fork server is a fresh interpreter: it finds this folder's worker, and the tests'
+    # folder's `twin_home` the worker imports its settings from, through PYTHONPATH
+    here = Path(twin_worker.__file__).parent
+    paths = [str(here), str(here.parent), os.environ.get("PYTHONPATH")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, paths)))
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["twin_worker", "lightgbm"])  # imports only: no threads yet
     rng = random.Random(20261204)

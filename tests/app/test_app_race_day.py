@@ -26,14 +26,12 @@ from keiba.common.storage import FsspecObjectStore, create_ledger_engine
 from keiba.execution import Submission
 from keiba.monitor import MemorySink, Monitor
 from keiba.scheduler import Outcome
-from keiba.simulator import WorldConfig
 from keiba.simulator.netkeiba_twin import TwinFaults
 from keiba.simulator.netkeiba_twin_day import TwinDay
-from twin_home import TwinHome
+from twin_home import MODEL, WORLD, TwinHome
 
-WORLD = WorldConfig(seed=3, max_race_days=12)
 SETTINGS = {
-    "model": {"num_boost_round": 30, "learning_rate": 0.1, "num_leaves": 7, "order_places": 1},
+    "model": MODEL,
     "race_day": {
         "watch_from_min": 60,
         "weights_lead_min": 30,

@@ -18,10 +18,9 @@ from keiba.app.race_day import run_race_day
 from keiba.app.twin_day import TwinPrepared, twin_setup
 from keiba.common.config import KeibaConfig, load_config
 from keiba.common.storage import FsspecObjectStore
-from keiba.simulator import WorldConfig, generate_world
+from keiba.simulator import generate_world
 from keiba.simulator.netkeiba_twin_day import TwinDay, busiest_day
-
-WORLD = WorldConfig(seed=3, max_race_days=12)
+from twin_home import MODEL, WORLD
 
 
 def world_day() -> TwinDay:
@@ -31,7 +30,7 @@ def world_day() -> TwinDay:
 
 
 SETTINGS: dict[str, dict[str, object]] = {
-    "model": {"num_boost_round": 30, "learning_rate": 0.1, "num_leaves": 7, "order_places": 1},
+    "model": MODEL,
     "race_day": {"watch_from_min": 60, "weights_lead_min": 30, "poll_bands": [[60, 10], [0, 5]]},
 }
 

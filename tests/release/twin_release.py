@@ -20,13 +20,11 @@ from keiba.common.storage import FsspecObjectStore, create_ledger_engine
 from keiba.model_training.pipeline import StoredModel
 from keiba.monitor import MemorySink
 from keiba.release import GateFigures, ReleaseBook
-from keiba.simulator import WorldConfig
 from keiba.simulator.netkeiba_twin_day import TwinDay
-from twin_home import TwinHome
+from twin_home import MODEL, WORLD, TwinHome
 
-WORLD = WorldConfig(seed=3, max_race_days=12)
 SETTINGS = {
-    "model": {"num_boost_round": 30, "learning_rate": 0.1, "num_leaves": 7, "order_places": 1},
+    "model": MODEL,
     # a policy that buys on this small world's day: its model adds little to the market
     "themis": {"ev_threshold": 1.0},
     "race_day": {"watch_from_min": 60, "weights_lead_min": 30, "poll_bands": [[60, 10], [0, 5]]},

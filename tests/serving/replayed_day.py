@@ -26,13 +26,11 @@ from keiba.common.clock import FixedClock
 from keiba.common.config import KeibaConfig, load_config
 from keiba.common.storage import create_ledger_engine
 from keiba.serving.app import ServeSettings
-from keiba.simulator import WorldConfig
 from keiba.simulator.netkeiba_twin_day import TwinDay
-from twin_home import TwinHome
+from twin_home import MODEL, WORLD, TwinHome
 
-WORLD = WorldConfig(seed=3, max_race_days=12)
 SETTINGS = {
-    "model": {"num_boost_round": 30, "learning_rate": 0.1, "num_leaves": 7, "order_places": 1},
+    "model": MODEL,
     "race_day": {"watch_from_min": 60, "weights_lead_min": 30, "poll_bands": [[60, 10], [0, 5]]},
 }
 PATIENCE_S = 120.0

@@ -35,11 +35,9 @@ from keiba.market.settlement import settle_ticket
 from keiba.scheduler.tasks import CloudTasksQueue
 from keiba.serving.app import ServeSettings, create_app
 from keiba.serving.auth import FailureThrottle, Role, TokenStore, tokens_path
-from keiba.simulator import WorldConfig
 from keiba.simulator.netkeiba_twin_day import TwinDay
-from twin_home import TwinHome
+from twin_home import MODEL, WORLD, TwinHome
 
-WORLD = WorldConfig(seed=3, max_race_days=12)
 RACES = ("08020310", "10010311", "05010312")  # <venue><meeting><day><race>
 QUEUE = "projects/p/locations/asia-northeast1/queues/keiba-decide"
 SETTLE_QUEUE = "projects/p/locations/asia-northeast1/queues/keiba-settle"
@@ -50,7 +48,7 @@ INVOKER = "keiba-decide-invoker@p.iam.gserviceaccount.com"
 def _config(home: Path) -> KeibaConfig:
     config = load_config(home=home)
     sections = {
-        "model": {"num_boost_round": 30, "learning_rate": 0.1, "num_leaves": 7, "order_places": 1},
+        "model": MODEL,
         "race_day": {
             "watch_from_min": 60,
             "weights_lead_min": 30,
