@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_app_race_day import WORLD, _config, _three_races, play
+from test_app_race_day import _config, _three_races, play
 
 from keiba.app.race_day import DayRun
 from keiba.app.recorded_day import prepare_replay, replay_day
@@ -26,7 +26,7 @@ from keiba.common.errors import KeibaError
 from keiba.common.storage import create_ledger_engine
 from keiba.common.storage.datasets import open_dataset
 from keiba.scheduler import Outcome
-from twin_home import TwinHome
+from twin_home import WORLD, TwinHome
 
 
 @pytest.fixture(scope="module")
