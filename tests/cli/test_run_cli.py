@@ -28,8 +28,8 @@ race_day:
   poll_bands: [[10, 25], [0, 10]]
 """
 """The odds are polled 60, 35 and 10 minutes before post, at post and 10 minutes after (the
-decision, 8 minutes before post, reads the poll 10 minutes before); every 5 minutes, as before,
-the day fetched 15 odds pages a race and cost three times as much for the same claims."""
+decision, 8 minutes before post, reads the poll 10 minutes before): polled every 5 minutes, the
+run and its replay fetched and loaded 15 odds pages a race, for the same claims."""
 
 
 @pytest.mark.slow
