@@ -166,6 +166,30 @@ def _versus_plain(frame: pl.DataFrame, evaluation: Evaluation, resamples: int) -
     }
 
 
+def _beside(
+    frame: pl.DataFrame,
+    other: pl.DataFrame,
+    model_as: str,
+    combined_as: str,
+    scored: Sequence[str] = (),
+) -> pl.DataFrame:
+    """`frame` with `other`'s p_model and p_combined beside its own (renamed `model_as`,
+    `combined_as`), on the races where both, the market and `scored` price every starter and
+    that have a winner: the races two runs are compared on, race by race."""
+    both = frame.join(
+        other.select(
+            "race_id",
+            "horse_no",
+            pl.col("p_model").alias(model_as),
+            pl.col("p_combined").alias(combined_as),
+        ),
+        on=["race_id", "horse_no"],
+        how="left",
+    )
+    columns = ["p_market", "p_model", "p_combined", model_as, combined_as, *scored]
+    return common_races(both, columns).filter((pl.col("won") > 0).any().over("race_id"))
+
+
 def _versus_plain_model(
     frame: pl.DataFrame, plain: pl.DataFrame, evaluation: Evaluation, resamples: int
 ) -> dict[str, float]:
@@ -173,19 +197,8 @@ def _versus_plain_model(
     scored in `frame` (the offset model's run): its model and combined pseudo-R², its combined
     ΔR² against the market, and the offset model's combined ΔR² against it, paired race by race,
     each with its 95% bootstrap interval (the evaluation's race resamples)."""
-    both = frame.join(
-        plain.select(
-            "race_id",
-            "horse_no",
-            pl.col("p_model").alias("p_plain_model"),
-            pl.col("p_combined").alias("p_plain_combined"),
-        ),
-        on=["race_id", "horse_no"],
-        how="left",
-    )
-    columns = ["p_market", "p_model", "p_combined", "p_plain_model", "p_plain_combined"]
-    columns += [c for c in ("p_true", "p_knowable") if c in evaluation.scores]
-    same = common_races(both, columns).filter((pl.col("won") > 0).any().over("race_id"))
+    scored = [c for c in ("p_true", "p_knowable") if c in evaluation.scores]
+    same = _beside(frame, plain, "p_plain_model", "p_plain_combined", scored)
     combined = score(same, "p_plain_combined")
     if combined.races != evaluation.races:
         raise KeibaError(
@@ -331,18 +344,7 @@ def _ablation(
 ) -> Ablation:
     """The full set's pooled frame against the reduced set's, on the races both score (the
     races the full evaluation scores, so the bootstrap draws the same resamples)."""
-    both = full.join(
-        reduced.select(
-            "race_id",
-            "horse_no",
-            pl.col("p_model").alias("p_model_without"),
-            pl.col("p_combined").alias("p_combined_without"),
-        ),
-        on=["race_id", "horse_no"],
-        how="left",
-    )
-    columns = ["p_market", "p_model", "p_combined", "p_model_without", "p_combined_without"]
-    both = common_races(both, columns).filter((pl.col("won") > 0).any().over("race_id"))
+    both = _beside(full, reduced, "p_model_without", "p_combined_without")
     delta, low, high = delta_r2_interval(
         both, "p_combined", "p_combined_without", resamples=resamples
     )
