@@ -4,7 +4,6 @@ with the offset or without it."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from keiba.model_training.model import (
     with_market_features,
 )
 from keiba.model_training.objective import group_softmax
+from model_training.market_worlds import race_frame, split
 
 CONFIG = ModelConfig(
     num_boost_round=200,
@@ -55,23 +55,7 @@ def overconfident_world(n_races: int, seed: int) -> pl.DataFrame:
     codes = race.astype(np.int64)
     q = group_softmax(1.5 * x + m, codes, n_races)
     g = 0.6 * (1.5 * x + m) + 0.8 * z + rng.gumbel(size=len(race))
-    frame = pl.DataFrame({"race": race, "x": x, "z": z, "g": g, "win_odds_final": 1.0 / q})
-    return frame.with_columns(
-        race_id=pl.format("r{}", pl.col("race").cast(pl.String).str.zfill(5)),
-        race_date=pl.lit(dt.date(2020, 1, 1)) + pl.duration(days=pl.col("race") // 12),
-        won=(pl.col("g") == pl.col("g").max().over("race")).cast(pl.Float64),
-        finish_pos=pl.col("g").rank(method="ordinal", descending=True).over("race"),
-        complete_field=pl.lit(True),
-        p_market=pl.Series(q),
-    ).drop("g", "race")
-
-
-def split(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    races = frame["race_id"].unique(maintain_order=True)
-    n = len(races)
-    parts = (races[: n * 6 // 10], races[n * 6 // 10 : n * 8 // 10], races[n * 8 // 10 :])
-    train, valid, test = (frame.filter(pl.col("race_id").is_in(r.implode())) for r in parts)
-    return train, valid, test
+    return race_frame(race, {"x": x, "z": z}, g, q)
 
 
 def test_the_market_columns_are_the_log_probability_and_its_gap_within_the_race() -> None:
