@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 from dataclasses import dataclass
-from pathlib import Path
+from importlib import resources
 
 import numpy as np
 import polars as pl
@@ -84,9 +84,11 @@ SURFACES = ("turf", "dirt", "jump")
 _ENTITIES = ("horse", "jockey", "trainer")
 _NUMBERS = {"mean": "mean", "var": "variance", "last": "last_day", "starts": "starts"}
 """A rating's arrays and the names of their stored columns."""
-CODE_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
-"""A digest of this module's code: a stored state (`state_frame`) is read back only by the code
-that stored it."""
+CODE_DIGEST = hashlib.sha256(
+    (resources.files("keiba.feature_engineering") / "ratings.py").read_bytes()
+).hexdigest()
+"""A digest of this module's code (read through the package's resources, so from a wheel or a
+zip too): a stored state (`state_frame`) is read back only by the code that stored it."""
 
 
 @dataclass
