@@ -24,6 +24,7 @@ from keiba.app.execution_bench import ExecutionBenchSettings, run_execution_benc
 from keiba.benchmarks import as_dicts, machine, run_benchmarks
 from keiba.cli.common import JsonOption, RaceDateOption, config_of, err, out, print_json
 from keiba.themis.bench import run_themis_benchmark
+from keiba.themis.bench_profile import profile_decisions
 
 __all__ = ["register"]
 
@@ -74,11 +75,22 @@ def bench_themis(
             help="Also time the previous engine on the same races (seconds per race).",
         ),
     ] = True,
+    profile: Annotated[
+        bool,
+        typer.Option(
+            "--profile",
+            help="Instead of timing, profile the same full decisions: each phase's CPU time "
+            "and the Newton systems the joint solver factorised.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Time full decisions (all eight bet types; against the previous engine), one pool, and
     the exact Kelly against its previous version, SLSQP and penaltyblog (when installed)."""
     config_of(ctx)
+    if profile:
+        _print_profile(profile_decisions(races, seed), as_json)
+        return
     if not as_json:
         err.print("[dim]timing Themis…[/]")
     result = run_themis_benchmark(races, seed, reference)
@@ -92,6 +104,21 @@ def bench_themis(
         for name, value in _flat(result[section]):
             table.add_row(name, _cell(value))
         out.print(table)
+
+
+def _print_profile(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(result)
+        return
+    table = Table(title=f"Themis: {result['races']} full decisions profiled (CPU)")
+    for column in ("phase", "total ms", "median ms", "calls"):
+        table.add_column(column, justify="left" if column == "phase" else "right")
+    for name, phase in result["phases_cpu"].items():
+        table.add_row(
+            name, f"{phase['total_ms']:,.1f}", f"{phase['median_ms']:.2f}", f"{phase['calls']:,}"
+        )
+    out.print(table)
+    out.print(f"Newton systems: {result['newton_systems']:,}", highlight=False)
 
 
 def _cell(value: Any) -> str:
