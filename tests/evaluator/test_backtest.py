@@ -311,3 +311,22 @@ def test_a_race_without_payouts_is_left_out_and_named_never_lost(tmp_path: Path)
     run = BacktestRun.load(result.directory)
     assert victim not in set(run.bets["race_id"])
     assert victim not in set(run.predictions["race_id"])
+
+
+def test_a_model_boosted_from_the_market_is_priced_with_the_odds_it_would_buy_at(
+    tmp_path: Path,
+) -> None:
+    settings = {**AGGRESSIVE, "model": {"offset": "market"}}
+    config = load_sample_dataset(load_config(None, tmp_path, settings), FixedClock(CLOCK_AT))
+    result = run_backtest(config, FixedClock(CLOCK_AT), FROM, TO)
+    predictions = BacktestRun.load(result.directory).predictions
+    assert result.result["races_unpredicted"] == 0 and predictions.height > 0
+    trees = (pl.col("p_model").log() - pl.col("p_market").log()).abs().mean().alias("t")
+    against_final = (
+        (pl.col("p_model").log() - pl.col("p_market_final").log()).abs().mean().alias("f")
+    )
+    drift = (pl.col("p_market").log() - pl.col("p_market_final").log()).abs().mean().alias("d")
+    moved, final, drifted = predictions.select(trees, against_final, drift).row(0)
+    # the model starts from the decision's market (the odds drift σ = 0.4 away from the final
+    # ones): its probabilities follow those odds, not the final odds, and not the trees alone
+    assert drifted > 0.1 and moved < 0.5 * final
