@@ -307,13 +307,14 @@ def train_model(
     if market_feature:
         names = (*names, *MARKET_FEATURES)
     train = _with_winner(train, "training")
+    valid = None if valid is None else _with_winner(valid, "validation")
     dropped: dict[str, float] = {}
     if offset is not None or market_feature:
         train, n_train = _with_market(train)
         dropped["offset_dropped_races"] = float(n_train)
-        train = _with_winner(train, "training")
+        train = _with_winner(train, "training")  # refuses a frame the market left empty
         if valid is not None:
-            valid, n_valid = _with_market(_with_winner(valid, "validation"))
+            valid, n_valid = _with_market(valid)
             dropped["offset_dropped_races"] += float(n_valid)
             valid = valid if valid.height else None
     if market_feature:
@@ -346,7 +347,6 @@ def train_model(
     valid_sets: list[lgb.Dataset] = []
     callbacks: list[Any] = []
     if valid is not None:
-        valid = _with_winner(valid, "validation")
         valid_races = _Races(valid)
         valid_sets.append(
             lgb.Dataset(
